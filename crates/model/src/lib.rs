@@ -1,0 +1,17 @@
+//! Segment-spec messages: the wire format Prossimo accepts, validated and normalised.
+//!
+//! This crate is pure: it turns request bodies into [`Message`]s or into a [`BatchError`] that
+//! names every offending message and field. Nothing here touches the store or the network, so
+//! the HTTP API, the bulk importer and the demo generator share exactly one validation path.
+
+mod channel;
+mod error;
+mod message;
+mod parse;
+mod time;
+
+pub use channel::Channel;
+pub use error::{BatchError, ErrorCode, FieldError};
+pub use message::{Message, MessageType, ORDER_COMPLETED};
+pub use parse::{Limits, Payload, parse_batch, parse_single};
+pub use time::{format_timestamp, parse_timestamp};
