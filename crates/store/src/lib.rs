@@ -1,1 +1,171 @@
+//! Storage behind one interface, with two real backends.
+//!
+//! SQLite in WAL mode with `synchronous = FULL` is the embedded default (one file in the
+//! data directory); PostgreSQL is the scale-out backend that several stateless `prossimo`
+//! nodes can share. Both speak the same SQL through [`sql::Conn`], so ingestion, identity
+//! writes and reads are written once, and one conformance suite ([`testsuite`]) runs
+//! against both.
 
+mod error;
+mod ingest;
+mod keys;
+mod read;
+pub mod sql;
+#[cfg(any(test, feature = "testsuite"))]
+pub mod testsuite;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+pub use error::StoreError;
+pub use ingest::{Incoming, IngestReport};
+pub use keys::{Bootstrap, Source, TokenInfo};
+use prossimo_identity::IdentityConfig;
+pub use read::{EventPage, EventQuery, Profile360, ProfileKey, ProfileSummary};
+use sql::{PgManager, Pooled, SqliteManager};
+
+mod migrations {
+    pub mod sqlite {
+        refinery::embed_migrations!("migrations/sqlite");
+    }
+    pub mod postgres {
+        refinery::embed_migrations!("migrations/postgres");
+    }
+}
+
+/// Name of the SQLite file inside the data directory.
+pub const DATABASE_FILE: &str = "prossimo.db";
+
+/// Where the data lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// The embedded store in this directory.
+    DataDir(PathBuf),
+    /// A PostgreSQL connection string, with an optional schema to use instead of `public`.
+    Postgres { url: String, schema: Option<String> },
+}
+
+impl Location {
+    pub fn describe(&self) -> String {
+        match self {
+            Location::DataDir(dir) => format!("sqlite:{}", dir.join(DATABASE_FILE).display()),
+            Location::Postgres { url, schema } => {
+                let host = postgres::Config::from_str(url)
+                    .ok()
+                    .map(|c| format!("{:?}/{}", c.get_hosts(), c.get_dbname().unwrap_or("")))
+                    .unwrap_or_else(|| "postgres".into());
+                match schema {
+                    Some(s) => format!("postgres:{host} (schema {s})"),
+                    None => format!("postgres:{host}"),
+                }
+            }
+        }
+    }
+}
+
+enum Backend {
+    Sqlite(r2d2::Pool<SqliteManager>),
+    Postgres(r2d2::Pool<PgManager>),
+}
+
+/// The store: a pool of connections to one backend plus the identity policy used when
+/// writing.
+pub struct Store {
+    backend: Backend,
+    identity: IdentityConfig,
+    location: Location,
+}
+
+impl Store {
+    /// Opens (creating and migrating if needed) the store at `location`.
+    pub fn open(location: &Location, identity: IdentityConfig) -> Result<Store, StoreError> {
+        let backend = match location {
+            Location::DataDir(dir) => open_sqlite(dir)?,
+            Location::Postgres { url, schema } => open_postgres(url, schema.as_deref())?,
+        };
+        Ok(Store {
+            backend,
+            identity,
+            location: location.clone(),
+        })
+    }
+
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    pub fn identity(&self) -> &IdentityConfig {
+        &self.identity
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    pub(crate) fn conn(&self) -> Result<Pooled, StoreError> {
+        Ok(match &self.backend {
+            Backend::Sqlite(pool) => Pooled::Sqlite(pool.get()?),
+            Backend::Postgres(pool) => Pooled::Postgres(pool.get()?),
+        })
+    }
+
+    /// Cheap liveness probe of the backend, for `/ready`.
+    pub fn ping(&self) -> Result<(), StoreError> {
+        self.conn()?.conn().query("SELECT 1", &[])?;
+        Ok(())
+    }
+}
+
+fn open_sqlite(dir: &Path) -> Result<Backend, StoreError> {
+    std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let path = dir.join(DATABASE_FILE);
+    let mut conn = sql::open_sqlite(&path)?;
+    migrations::sqlite::migrations::runner().run(&mut conn)?;
+    drop(conn);
+    let pool = r2d2::Pool::builder()
+        .max_size(8)
+        .min_idle(Some(1))
+        .connection_timeout(Duration::from_secs(10))
+        .build(SqliteManager::new(&path))?;
+    Ok(Backend::Sqlite(pool))
+}
+
+fn open_postgres(url: &str, schema: Option<&str>) -> Result<Backend, StoreError> {
+    let mut config = postgres::Config::from_str(url)?;
+    config.connect_timeout(Duration::from_secs(10));
+    if let Some(schema) = schema {
+        if !schema
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(StoreError::Invalid(format!(
+                "schema name {schema:?} may hold only letters, digits and _"
+            )));
+        }
+        let mut admin = config.connect(postgres::NoTls)?;
+        admin.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))?;
+        config.options(&format!("-c search_path={schema}"));
+    }
+    let mut conn = config.connect(postgres::NoTls)?;
+    // Nodes starting together must not run the same migration twice.
+    conn.batch_execute("SELECT pg_advisory_lock(1886547820)")?;
+    let migrated = migrations::postgres::migrations::runner().run(&mut conn);
+    conn.batch_execute("SELECT pg_advisory_unlock(1886547820)")?;
+    migrated?;
+    let pool = r2d2::Pool::builder()
+        .max_size(8)
+        .connection_timeout(Duration::from_secs(10))
+        .build(PgManager::new(config, postgres::NoTls))?;
+    Ok(Backend::Postgres(pool))
+}
+
+pub(crate) fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

@@ -1,0 +1,348 @@
+//! One group commit: de-duplicate, resolve identities, write profiles, identifiers, the
+//! identity log and the events, all in one transaction. When `ingest` returns `Ok`, every
+//! message is durable (SQLite fsyncs the WAL at commit; PostgreSQL's commit is synchronous).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use prossimo_identity::{
+    Changeset, Extracted, Graph, Identifier, IdentityConfig, ProfileId, ProfileState, extract,
+};
+use prossimo_model::Message;
+
+use crate::sql::{Conn, Val, placeholders, value_tuples};
+use crate::{Store, StoreError, now_ms};
+
+/// Rows per multi-row statement; well inside both backends' parameter limits.
+const CHUNK: usize = 400;
+
+/// A validated message on its way into the store, with the work that does not need the
+/// store (serialisation, identifier extraction) already done by the caller's thread.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    pub source_id: i64,
+    pub message: Message,
+    pub body: String,
+    pub extracted: Extracted,
+}
+
+impl Incoming {
+    pub fn new(source_id: i64, message: Message, identity: &IdentityConfig) -> Self {
+        let body = serde_json::to_string(&message).unwrap_or_else(|_| String::from("{}"));
+        let extracted = extract(&message, identity);
+        Incoming {
+            source_id,
+            message,
+            body,
+            extracted,
+        }
+    }
+}
+
+/// What one group commit did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct IngestReport {
+    /// Messages written.
+    pub stored: usize,
+    /// Messages already stored before (SDK retries), or repeated within the commit.
+    pub duplicates: usize,
+    pub profiles_created: usize,
+    pub merges: usize,
+}
+
+impl IngestReport {
+    pub fn add(&mut self, other: IngestReport) {
+        self.stored += other.stored;
+        self.duplicates += other.duplicates;
+        self.profiles_created += other.profiles_created;
+        self.merges += other.merges;
+    }
+}
+
+impl Store {
+    /// Writes a group of messages durably, exactly once per `(source, messageId)`.
+    pub fn ingest(&self, batch: &[Incoming]) -> Result<IngestReport, StoreError> {
+        if batch.is_empty() {
+            return Ok(IngestReport::default());
+        }
+        let mut pooled = self.conn()?;
+        let conn = pooled.conn();
+        let written = conn
+            .begin_write()
+            .and_then(|()| write_batch(conn, &self.identity, batch));
+        match written {
+            Ok(report) => {
+                conn.batch("COMMIT")?;
+                Ok(report)
+            }
+            Err(e) => {
+                // The original error matters more than a failed rollback.
+                let _ = conn.batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+}
+
+fn write_batch(
+    conn: &mut dyn Conn,
+    identity: &IdentityConfig,
+    batch: &[Incoming],
+) -> Result<IngestReport, StoreError> {
+    let fresh = new_messages(conn, batch)?;
+    let mut report = IngestReport {
+        duplicates: batch.len() - fresh.len(),
+        stored: fresh.len(),
+        ..IngestReport::default()
+    };
+    if fresh.is_empty() {
+        return Ok(report);
+    }
+
+    let keys: BTreeSet<Identifier> = fresh
+        .iter()
+        .flat_map(|m| m.extracted.lookup_keys())
+        .collect();
+    let owners = load_owners(conn, &keys)?;
+    let roots: BTreeSet<ProfileId> = owners.values().copied().collect();
+    let states = load_states(conn, &roots)?;
+    let next_id = conn
+        .query_one("SELECT COALESCE(MAX(id), 0) + 1 FROM profiles", &[])?
+        .and_then(|r| r.first().and_then(Val::int))
+        .unwrap_or(1);
+
+    let mut graph = Graph::new(identity, owners, states, next_id);
+    let assigned: Vec<ProfileId> = fresh
+        .iter()
+        .map(|m| graph.apply(&m.message, &m.extracted))
+        .collect();
+    let changes = graph.finish();
+    report.profiles_created = changes.created.len();
+    report.merges = changes.merged.len();
+
+    let now = now_ms();
+    write_profiles(conn, &changes, now)?;
+    write_identifiers(conn, &changes, now)?;
+    write_log(conn, &changes, now)?;
+    write_events(conn, &fresh, &assigned, &changes)?;
+    Ok(report)
+}
+
+/// The messages of the batch not stored before, first occurrence wins within the batch.
+fn new_messages<'a>(
+    conn: &mut dyn Conn,
+    batch: &'a [Incoming],
+) -> Result<Vec<&'a Incoming>, StoreError> {
+    let mut by_source: BTreeMap<i64, Vec<&str>> = BTreeMap::new();
+    for m in batch {
+        by_source
+            .entry(m.source_id)
+            .or_default()
+            .push(&m.message.message_id);
+    }
+    let mut known: HashSet<(i64, String)> = HashSet::new();
+    for (source, ids) in by_source {
+        for chunk in ids.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT message_id FROM events WHERE source_id = $1 AND message_id IN ({})",
+                placeholders(chunk.len(), 2)
+            );
+            let mut params = vec![Val::Int(source)];
+            params.extend(chunk.iter().map(|&id| Val::from(id)));
+            for row in conn.query(&sql, &params)? {
+                if let Some(id) = row.into_iter().next().and_then(Val::into_text) {
+                    known.insert((source, id));
+                }
+            }
+        }
+    }
+    Ok(batch
+        .iter()
+        .filter(|m| known.insert((m.source_id, m.message.message_id.clone())))
+        .collect())
+}
+
+/// Current root owner of every identifier that exists.
+fn load_owners(
+    conn: &mut dyn Conn,
+    keys: &BTreeSet<Identifier>,
+) -> Result<HashMap<Identifier, ProfileId>, StoreError> {
+    let keys: Vec<&Identifier> = keys.iter().collect();
+    let mut owners = HashMap::with_capacity(keys.len());
+    for chunk in keys.chunks(CHUNK) {
+        let sql = format!(
+            "SELECT i.kind, i.value, COALESCE(p.merged_into, i.profile_id)
+             FROM identifiers i LEFT JOIN profiles p ON p.id = i.profile_id
+             WHERE (i.kind, i.value) IN (VALUES {})",
+            value_tuples(chunk.len(), 2, 1)
+        );
+        let params: Vec<Val> = chunk
+            .iter()
+            .flat_map(|id| [Val::from(id.kind.as_str()), Val::from(id.value.as_str())])
+            .collect();
+        for row in conn.query(&sql, &params)? {
+            if let [Val::Text(kind), Val::Text(value), owner] = row.as_slice()
+                && let Some(owner) = owner.int()
+            {
+                owners.insert(Identifier::new(kind.clone(), value.clone()), owner);
+            }
+        }
+    }
+    Ok(owners)
+}
+
+pub(crate) fn load_states(
+    conn: &mut dyn Conn,
+    ids: &BTreeSet<ProfileId>,
+) -> Result<Vec<ProfileState>, StoreError> {
+    let ids: Vec<ProfileId> = ids.iter().copied().collect();
+    let mut states = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(CHUNK) {
+        let sql = format!(
+            "SELECT id, state FROM profiles WHERE id IN ({})",
+            placeholders(chunk.len(), 1)
+        );
+        let params: Vec<Val> = chunk.iter().map(|&i| Val::Int(i)).collect();
+        for row in conn.query(&sql, &params)? {
+            let (Some(id), Some(state)) = (row[0].int(), row[1].text()) else {
+                return Err(StoreError::Corrupt(
+                    "profile row without id or state".into(),
+                ));
+            };
+            let mut state: ProfileState = serde_json::from_str(state)?;
+            state.id = id;
+            states.push(state);
+        }
+    }
+    Ok(states)
+}
+
+fn write_profiles(conn: &mut dyn Conn, changes: &Changeset, now: i64) -> Result<(), StoreError> {
+    // Surviving profiles: insert new ones, overwrite the state of existing ones.
+    for chunk in changes.profiles.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO profiles (id, merged_into, state, name_lc, first_seen, last_seen, created_at, updated_at)
+             VALUES {}
+             ON CONFLICT (id) DO UPDATE SET state = excluded.state, name_lc = excluded.name_lc,
+                 first_seen = excluded.first_seen, last_seen = excluded.last_seen,
+                 updated_at = excluded.updated_at",
+            value_tuples(chunk.len(), 8, 1)
+        );
+        let mut params = Vec::with_capacity(chunk.len() * 8);
+        for p in chunk {
+            params.extend([
+                Val::Int(p.id),
+                Val::Null,
+                Val::Text(serde_json::to_string(p)?),
+                p.display_name().map(|n| n.to_lowercase()).into(),
+                p.first_seen.as_ref().map(|s| s.at).into(),
+                p.last_seen.into(),
+                Val::Int(now),
+                Val::Int(now),
+            ]);
+        }
+        conn.execute(&sql, &params)?;
+    }
+    // Profiles born and merged away within this batch still get a row, so the identity log
+    // can point at them.
+    let surviving: HashSet<ProfileId> = changes.profiles.iter().map(|p| p.id).collect();
+    for &id in changes.created.iter().filter(|id| !surviving.contains(id)) {
+        let state = serde_json::to_string(&ProfileState::new(id))?;
+        conn.execute(
+            "INSERT INTO profiles (id, merged_into, state, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)",
+            &[Val::Int(id), Val::Int(changes.root(id)), Val::Text(state), Val::Int(now), Val::Int(now)],
+        )?;
+    }
+    for &(loser, root) in changes
+        .merged
+        .iter()
+        .filter(|(l, _)| !changes.created.contains(l))
+    {
+        conn.execute(
+            "UPDATE profiles SET merged_into = $1, updated_at = $2 WHERE id = $3 OR merged_into = $3",
+            &[Val::Int(root), Val::Int(now), Val::Int(loser)],
+        )?;
+        conn.execute(
+            "UPDATE identifiers SET profile_id = $1 WHERE profile_id = $2",
+            &[Val::Int(root), Val::Int(loser)],
+        )?;
+    }
+    Ok(())
+}
+
+fn write_identifiers(conn: &mut dyn Conn, changes: &Changeset, now: i64) -> Result<(), StoreError> {
+    for chunk in changes.new_identifiers.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO identifiers (kind, value, profile_id, created_at) VALUES {}",
+            value_tuples(chunk.len(), 4, 1)
+        );
+        let mut params = Vec::with_capacity(chunk.len() * 4);
+        for (id, profile) in chunk {
+            params.extend([
+                Val::from(id.kind.as_str()),
+                Val::from(id.value.as_str()),
+                Val::Int(*profile),
+                Val::Int(now),
+            ]);
+        }
+        conn.execute(&sql, &params)?;
+    }
+    Ok(())
+}
+
+fn write_log(conn: &mut dyn Conn, changes: &Changeset, now: i64) -> Result<(), StoreError> {
+    for chunk in changes.log.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO identity_log (kind, profile_id, other_profile_id, message_id, at, detail, logged_at) VALUES {}",
+            value_tuples(chunk.len(), 7, 1)
+        );
+        let mut params = Vec::with_capacity(chunk.len() * 7);
+        for entry in chunk {
+            params.extend([
+                Val::from(entry.kind.as_str()),
+                Val::Int(entry.profile_id),
+                entry.other_profile_id.into(),
+                Val::from(entry.message_id.as_str()),
+                Val::Int(entry.at),
+                Val::from(entry.detail.as_str()),
+                Val::Int(now),
+            ]);
+        }
+        conn.execute(&sql, &params)?;
+    }
+    Ok(())
+}
+
+fn write_events(
+    conn: &mut dyn Conn,
+    fresh: &[&Incoming],
+    assigned: &[ProfileId],
+    changes: &Changeset,
+) -> Result<(), StoreError> {
+    let rows: Vec<(&&Incoming, &ProfileId)> = fresh.iter().zip(assigned).collect();
+    for chunk in rows.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO events (source_id, message_id, profile_id, type, event, channel, ts, received_at, revenue, currency, body) VALUES {}",
+            value_tuples(chunk.len(), 11, 1)
+        );
+        let mut params = Vec::with_capacity(chunk.len() * 11);
+        for &(m, &profile) in chunk {
+            let msg = &m.message;
+            let order = msg.order_value();
+            params.extend([
+                Val::Int(m.source_id),
+                Val::from(msg.message_id.as_str()),
+                Val::Int(changes.root(profile)),
+                Val::from(msg.kind.as_str()),
+                Val::from(msg.event.as_deref()),
+                Val::from(msg.channel.as_str()),
+                Val::Int(msg.timestamp.timestamp_millis()),
+                Val::Int(msg.received_at.timestamp_millis()),
+                order.as_ref().map(|(amount, _)| *amount).into(),
+                order.and_then(|(_, currency)| currency).into(),
+                Val::from(m.body.as_str()),
+            ]);
+        }
+        conn.execute(&sql, &params)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,253 @@
+//! Sources with their write keys, and admin tokens (kept only as SHA-256 hashes).
+
+use rand::Rng;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::sql::Val;
+use crate::{Store, StoreError, now_ms};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Source {
+    pub id: i64,
+    pub name: String,
+    pub write_key: String,
+    pub created_at: i64,
+    pub revoked: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenInfo {
+    pub id: i64,
+    pub name: String,
+    /// The first characters of the token, to tell tokens apart without revealing them.
+    pub prefix: String,
+    pub created_at: i64,
+    pub revoked: bool,
+}
+
+/// What first start created (or found), so it can be shown once to the person starting.
+#[derive(Debug, Clone)]
+pub struct Bootstrap {
+    pub source: Source,
+    /// The plaintext admin token, when this call created it.
+    pub new_admin_token: Option<String>,
+}
+
+/// Name of the source created on first start.
+pub const DEFAULT_SOURCE: &str = "default";
+
+fn random_key(prefix: &str) -> String {
+    let bytes: [u8; 20] = rand::rng().random();
+    format!("{prefix}{}", hex::encode(bytes))
+}
+
+fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn source_from(row: Vec<Val>) -> Result<Source, StoreError> {
+    match row.as_slice() {
+        [
+            Val::Int(id),
+            Val::Text(name),
+            Val::Text(key),
+            created,
+            revoked,
+        ] => Ok(Source {
+            id: *id,
+            name: name.clone(),
+            write_key: key.clone(),
+            created_at: created.int().unwrap_or(0),
+            revoked: !matches!(revoked, Val::Null),
+        }),
+        _ => Err(StoreError::Corrupt("malformed source row".into())),
+    }
+}
+
+const SOURCE_COLUMNS: &str = "id, name, write_key, created_at, revoked_at";
+
+impl Store {
+    /// Makes sure a source and an admin token exist. Given keys are added when missing, so
+    /// scripts can choose them (`PROSSIMO_WRITE_KEY`, `PROSSIMO_ADMIN_TOKEN`).
+    pub fn bootstrap(
+        &self,
+        write_key: Option<&str>,
+        admin_token: Option<&str>,
+    ) -> Result<Bootstrap, StoreError> {
+        let source = match write_key {
+            Some(key) => match self.source_by_write_key(key)? {
+                Some(s) => s,
+                None => {
+                    let name = match self.source_by_name(DEFAULT_SOURCE)? {
+                        Some(_) => format!("env-{}", &hash_token(key)[..8]),
+                        None => DEFAULT_SOURCE.to_owned(),
+                    };
+                    self.create_source(&name, Some(key))?
+                }
+            },
+            None => match self.sources()?.into_iter().find(|s| !s.revoked) {
+                Some(s) => s,
+                None => self.create_source(DEFAULT_SOURCE, None)?,
+            },
+        };
+        let new_admin_token = match admin_token {
+            Some(token) if self.verify_admin_token(token)? => None,
+            Some(token) => {
+                self.create_admin_token("env", Some(token))?;
+                None
+            }
+            None if self.admin_tokens()?.iter().all(|t| t.revoked) => {
+                Some(self.create_admin_token("initial", None)?)
+            }
+            None => None,
+        };
+        Ok(Bootstrap {
+            source,
+            new_admin_token,
+        })
+    }
+
+    pub fn sources(&self) -> Result<Vec<Source>, StoreError> {
+        let sql = format!("SELECT {SOURCE_COLUMNS} FROM sources ORDER BY id");
+        self.conn()?
+            .conn()
+            .query(&sql, &[])?
+            .into_iter()
+            .map(source_from)
+            .collect()
+    }
+
+    pub fn source_by_write_key(&self, key: &str) -> Result<Option<Source>, StoreError> {
+        let sql = format!("SELECT {SOURCE_COLUMNS} FROM sources WHERE write_key = $1");
+        self.conn()?
+            .conn()
+            .query_one(&sql, &[key.into()])?
+            .map(source_from)
+            .transpose()
+    }
+
+    pub fn source_by_name(&self, name: &str) -> Result<Option<Source>, StoreError> {
+        let sql = format!("SELECT {SOURCE_COLUMNS} FROM sources WHERE name = $1");
+        self.conn()?
+            .conn()
+            .query_one(&sql, &[name.into()])?
+            .map(source_from)
+            .transpose()
+    }
+
+    /// Creates a source; a write key is generated unless given.
+    pub fn create_source(&self, name: &str, write_key: Option<&str>) -> Result<Source, StoreError> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(StoreError::Invalid("a source needs a name".into()));
+        }
+        if self.source_by_name(name)?.is_some() {
+            return Err(StoreError::Invalid(format!(
+                "a source named {name:?} already exists"
+            )));
+        }
+        let key = match write_key {
+            Some(k) if k.trim().len() < 8 => {
+                return Err(StoreError::Invalid(
+                    "a write key needs at least 8 characters".into(),
+                ));
+            }
+            Some(k) => k.trim().to_owned(),
+            None => random_key("wk_"),
+        };
+        if self.source_by_write_key(&key)?.is_some() {
+            return Err(StoreError::Invalid(
+                "that write key is already in use".into(),
+            ));
+        }
+        self.conn()?.conn().execute(
+            "INSERT INTO sources (name, write_key, created_at) VALUES ($1, $2, $3)",
+            &[name.into(), key.as_str().into(), Val::Int(now_ms())],
+        )?;
+        self.source_by_name(name)?
+            .ok_or_else(|| StoreError::NotFound(format!("source {name:?}")))
+    }
+
+    /// Stops a source's write key from being accepted.
+    pub fn revoke_source(&self, name: &str) -> Result<(), StoreError> {
+        let n = self.conn()?.conn().execute(
+            "UPDATE sources SET revoked_at = $1 WHERE name = $2 AND revoked_at IS NULL",
+            &[Val::Int(now_ms()), name.into()],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("active source {name:?}")));
+        }
+        Ok(())
+    }
+
+    /// Creates an admin token and returns it in plaintext (the only time it is visible).
+    pub fn create_admin_token(
+        &self,
+        name: &str,
+        token: Option<&str>,
+    ) -> Result<String, StoreError> {
+        let token = match token {
+            Some(t) if t.trim().len() < 16 => {
+                return Err(StoreError::Invalid(
+                    "an admin token needs at least 16 characters".into(),
+                ));
+            }
+            Some(t) => t.trim().to_owned(),
+            None => random_key("pat_"),
+        };
+        let prefix: String = token.chars().take(8).collect();
+        self.conn()?.conn().execute(
+            "INSERT INTO admin_tokens (name, token_hash, prefix, created_at) VALUES ($1, $2, $3, $4)",
+            &[name.into(), hash_token(&token).into(), prefix.into(), Val::Int(now_ms())],
+        )?;
+        Ok(token)
+    }
+
+    pub fn admin_tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
+        let rows = self.conn()?.conn().query(
+            "SELECT id, name, prefix, created_at, revoked_at FROM admin_tokens ORDER BY id",
+            &[],
+        )?;
+        rows.into_iter()
+            .map(|row| match row.as_slice() {
+                [
+                    Val::Int(id),
+                    Val::Text(name),
+                    Val::Text(prefix),
+                    created,
+                    revoked,
+                ] => Ok(TokenInfo {
+                    id: *id,
+                    name: name.clone(),
+                    prefix: prefix.clone(),
+                    created_at: created.int().unwrap_or(0),
+                    revoked: !matches!(revoked, Val::Null),
+                }),
+                _ => Err(StoreError::Corrupt("malformed admin token row".into())),
+            })
+            .collect()
+    }
+
+    pub fn verify_admin_token(&self, token: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .conn()?
+            .conn()
+            .query_one(
+                "SELECT id FROM admin_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+                &[hash_token(token).into()],
+            )?
+            .is_some())
+    }
+
+    pub fn revoke_admin_token(&self, id: i64) -> Result<(), StoreError> {
+        let n = self.conn()?.conn().execute(
+            "UPDATE admin_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+            &[Val::Int(now_ms()), Val::Int(id)],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("active admin token {id}")));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,489 @@
+//! The customer 360 read side: one profile with everything known about it, its timeline,
+//! and search by identifier or name.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use prossimo_identity::{Identifier, IdentityConfig, ProfileId, ProfileState};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::ingest::load_states;
+use crate::sql::{Conn, Val, placeholders};
+use crate::{Store, StoreError};
+
+/// How a profile is addressed: its id, or any identifier as `kind:value`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProfileKey {
+    Id(ProfileId),
+    Identifier(Identifier),
+}
+
+impl ProfileKey {
+    pub fn parse(raw: &str, identity: &IdentityConfig) -> Result<ProfileKey, String> {
+        let raw = raw.trim();
+        if let Ok(id) = raw.parse::<ProfileId>() {
+            return Ok(ProfileKey::Id(id));
+        }
+        Identifier::parse_key(raw, identity).map(ProfileKey::Identifier).ok_or_else(|| {
+            format!("{raw:?} is neither a profile id nor an identifier like user_id:42 or email:anna@example.it")
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct IdentifierInfo {
+    pub kind: String,
+    pub value: String,
+    pub since: i64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LogRecord {
+    pub kind: String,
+    pub profile_id: ProfileId,
+    pub other_profile_id: Option<ProfileId>,
+    #[serde(rename = "messageId")]
+    pub message_id: String,
+    pub at: String,
+    pub detail: String,
+    pub logged_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct Orders {
+    pub count: u64,
+    /// Sum of `Order Completed` revenue, all currencies added as they are.
+    pub revenue: f64,
+    pub revenue_by_currency: BTreeMap<String, f64>,
+}
+
+/// Everything known about one person.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Profile360 {
+    pub id: ProfileId,
+    pub name: Option<String>,
+    pub traits: serde_json::Map<String, Value>,
+    pub identifiers: Vec<IdentifierInfo>,
+    pub groups: BTreeSet<String>,
+    /// Profiles that were merged into this one.
+    pub merged_profiles: Vec<ProfileId>,
+    /// Merges, refused merges and ignored identifiers that concern this profile.
+    pub identity_log: Vec<LogRecord>,
+    pub first_seen: Option<String>,
+    pub first_channel: Option<String>,
+    pub last_seen: Option<String>,
+    pub event_count: u64,
+    pub counts_by_type: BTreeMap<String, u64>,
+    pub counts_by_event: BTreeMap<String, u64>,
+    pub counts_by_channel: BTreeMap<String, u64>,
+    pub orders: Orders,
+}
+
+/// Timeline filters; everything optional.
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    pub kind: Option<String>,
+    pub event: Option<String>,
+    pub channel: Option<String>,
+    /// Inclusive lower bound, ms.
+    pub since: Option<i64>,
+    /// Exclusive upper bound, ms.
+    pub until: Option<i64>,
+    pub limit: usize,
+    /// Opaque cursor from the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EventPage {
+    pub events: Vec<Value>,
+    /// Pass as `cursor` to get the next (older) page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ProfileSummary {
+    pub id: ProfileId,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub user_id: Option<String>,
+    pub last_seen: Option<String>,
+    /// The identifier or name that matched the query.
+    pub matched: String,
+}
+
+fn iso(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| prossimo_model::format_timestamp(&t))
+        .unwrap_or_default()
+}
+
+/// The root and every profile merged into it.
+fn members(conn: &mut dyn Conn, root: ProfileId) -> Result<Vec<ProfileId>, StoreError> {
+    let mut ids = vec![root];
+    for row in conn.query(
+        "SELECT id FROM profiles WHERE merged_into = $1 ORDER BY id",
+        &[Val::Int(root)],
+    )? {
+        if let Some(id) = row[0].int() {
+            ids.push(id);
+        }
+    }
+    Ok(ids)
+}
+
+fn resolve(conn: &mut dyn Conn, key: &ProfileKey) -> Result<Option<ProfileId>, StoreError> {
+    let row = match key {
+        ProfileKey::Id(id) => conn.query_one(
+            "SELECT COALESCE(merged_into, id) FROM profiles WHERE id = $1",
+            &[Val::Int(*id)],
+        )?,
+        ProfileKey::Identifier(i) => conn.query_one(
+            "SELECT COALESCE(p.merged_into, i.profile_id) FROM identifiers i
+             LEFT JOIN profiles p ON p.id = i.profile_id WHERE i.kind = $1 AND i.value = $2",
+            &[i.kind.as_str().into(), i.value.as_str().into()],
+        )?,
+    };
+    Ok(row.and_then(|r| r[0].int()))
+}
+
+fn counts(
+    conn: &mut dyn Conn,
+    column: &str,
+    ids: &[ProfileId],
+) -> Result<BTreeMap<String, u64>, StoreError> {
+    let sql = format!(
+        "SELECT {column}, COUNT(*) FROM events WHERE profile_id IN ({}) AND {column} IS NOT NULL GROUP BY {column}",
+        placeholders(ids.len(), 1)
+    );
+    let params: Vec<Val> = ids.iter().map(|&i| Val::Int(i)).collect();
+    Ok(conn
+        .query(&sql, &params)?
+        .into_iter()
+        .filter_map(|r| Some((r[0].text()?.to_owned(), r[1].int()? as u64)))
+        .collect())
+}
+
+impl Store {
+    /// The root profile a key points at, following merges.
+    pub fn resolve_profile(&self, key: &ProfileKey) -> Result<Option<ProfileId>, StoreError> {
+        resolve(self.conn()?.conn(), key)
+    }
+
+    pub fn profile(&self, key: &ProfileKey) -> Result<Option<Profile360>, StoreError> {
+        let mut pooled = self.conn()?;
+        let conn = pooled.conn();
+        let Some(root) = resolve(conn, key)? else {
+            return Ok(None);
+        };
+        let state: ProfileState = load_states(conn, &BTreeSet::from([root]))?
+            .pop()
+            .ok_or_else(|| StoreError::NotFound(format!("profile {root}")))?;
+        let ids = members(conn, root)?;
+
+        let identifiers = conn
+            .query(
+                "SELECT kind, value, created_at FROM identifiers WHERE profile_id = $1 ORDER BY kind, value",
+                &[Val::Int(root)],
+            )?
+            .into_iter()
+            .filter_map(|r| {
+                Some(IdentifierInfo {
+                    kind: r[0].text()?.to_owned(),
+                    value: r[1].text()?.to_owned(),
+                    since: r[2].int()?,
+                })
+            })
+            .collect();
+
+        let in_list = placeholders(ids.len(), 1);
+        let id_params: Vec<Val> = ids.iter().map(|&i| Val::Int(i)).collect();
+        let log_sql = format!(
+            "SELECT kind, profile_id, other_profile_id, message_id, at, detail, logged_at FROM identity_log
+             WHERE profile_id IN ({in_list}) OR other_profile_id IN ({in_list}) ORDER BY id"
+        );
+        let identity_log = conn
+            .query(&log_sql, &id_params)?
+            .into_iter()
+            .filter_map(|r| {
+                Some(LogRecord {
+                    kind: r[0].text()?.to_owned(),
+                    profile_id: r[1].int()?,
+                    other_profile_id: r[2].int(),
+                    message_id: r[3].text()?.to_owned(),
+                    at: iso(r[4].int()?),
+                    detail: r[5].text()?.to_owned(),
+                    logged_at: iso(r[6].int()?),
+                })
+            })
+            .collect();
+
+        let counts_by_type = counts(conn, "type", &ids)?;
+        let counts_by_event = counts(conn, "event", &ids)?;
+        let counts_by_channel = counts(conn, "channel", &ids)?;
+        let orders_sql = format!(
+            "SELECT COALESCE(currency, ''), COUNT(*), SUM(revenue) FROM events
+             WHERE profile_id IN ({in_list}) AND revenue IS NOT NULL GROUP BY COALESCE(currency, '')"
+        );
+        let mut orders = Orders::default();
+        for row in conn.query(&orders_sql, &id_params)? {
+            let (Some(currency), Some(n), Some(sum)) = (row[0].text(), row[1].int(), row[2].real())
+            else {
+                continue;
+            };
+            orders.count += n as u64;
+            orders.revenue += sum;
+            *orders
+                .revenue_by_currency
+                .entry(currency.to_owned())
+                .or_default() += sum;
+        }
+
+        Ok(Some(Profile360 {
+            id: root,
+            name: state.display_name(),
+            traits: state.trait_values(),
+            identifiers,
+            groups: state.groups.clone(),
+            merged_profiles: ids[1..].to_vec(),
+            identity_log,
+            first_seen: state.first_seen.as_ref().map(|s| iso(s.at)),
+            first_channel: state.first_seen.as_ref().map(|s| s.channel.to_string()),
+            last_seen: state.last_seen.map(iso),
+            event_count: counts_by_type.values().sum(),
+            counts_by_type,
+            counts_by_event,
+            counts_by_channel,
+            orders,
+        }))
+    }
+
+    /// A page of a profile's timeline, newest first. `None` when the profile does not exist.
+    pub fn events(
+        &self,
+        key: &ProfileKey,
+        query: &EventQuery,
+    ) -> Result<Option<EventPage>, StoreError> {
+        let mut pooled = self.conn()?;
+        let conn = pooled.conn();
+        let Some(root) = resolve(conn, key)? else {
+            return Ok(None);
+        };
+        let ids = members(conn, root)?;
+        let mut params: Vec<Val> = ids.iter().map(|&i| Val::Int(i)).collect();
+        let mut sql = format!(
+            "SELECT seq, ts, profile_id, body FROM events WHERE profile_id IN ({})",
+            placeholders(ids.len(), 1)
+        );
+        let mut filter = |column: &str, op: &str, value: Val, params: &mut Vec<Val>| {
+            params.push(value);
+            sql.push_str(&format!(" AND {column} {op} ${}", params.len()));
+        };
+        if let Some(kind) = &query.kind {
+            filter("type", "=", kind.as_str().into(), &mut params);
+        }
+        if let Some(event) = &query.event {
+            filter("event", "=", event.as_str().into(), &mut params);
+        }
+        if let Some(channel) = &query.channel {
+            filter("channel", "=", channel.as_str().into(), &mut params);
+        }
+        if let Some(since) = query.since {
+            filter("ts", ">=", Val::Int(since), &mut params);
+        }
+        if let Some(until) = query.until {
+            filter("ts", "<", Val::Int(until), &mut params);
+        }
+        if let Some(cursor) = &query.cursor {
+            let (ts, seq) = parse_cursor(cursor)?;
+            params.extend([Val::Int(ts), Val::Int(seq)]);
+            let n = params.len();
+            sql.push_str(&format!(
+                " AND (ts < ${} OR (ts = ${} AND seq < ${n}))",
+                n - 1,
+                n - 1
+            ));
+        }
+        let limit = query.limit.clamp(1, 1000);
+        params.push(Val::Int(limit as i64 + 1));
+        sql.push_str(&format!(
+            " ORDER BY ts DESC, seq DESC LIMIT ${}",
+            params.len()
+        ));
+
+        let rows = conn.query(&sql, &params)?;
+        let mut events = Vec::with_capacity(rows.len().min(limit));
+        let mut next_cursor = None;
+        for (i, row) in rows.into_iter().enumerate() {
+            if i == limit {
+                break;
+            }
+            let (Some(seq), Some(ts), Some(profile), Some(body)) =
+                (row[0].int(), row[1].int(), row[2].int(), row[3].text())
+            else {
+                return Err(StoreError::Corrupt("event row without body".into()));
+            };
+            let mut event: Value = serde_json::from_str(body)?;
+            if let Value::Object(map) = &mut event {
+                map.insert("profileId".into(), Value::from(profile));
+            }
+            events.push(event);
+            next_cursor = Some(format!("{ts}.{seq}"));
+        }
+        if events.len() < limit {
+            next_cursor = None;
+        }
+        Ok(Some(EventPage {
+            events,
+            next_cursor,
+        }))
+    }
+
+    /// Profiles whose identifier value or name starts with `q` (case-insensitive for names
+    /// and e-mails). `kind:value` looks up one identifier exactly.
+    pub fn search(&self, q: &str, limit: usize) -> Result<Vec<ProfileSummary>, StoreError> {
+        let q = q.trim();
+        if q.is_empty() {
+            return Ok(Vec::new());
+        }
+        let limit = limit.clamp(1, 100);
+        let mut pooled = self.conn()?;
+        let conn = pooled.conn();
+        let mut hits: Vec<(ProfileId, String)> = Vec::new();
+        if let Ok(ProfileKey::Identifier(id)) = ProfileKey::parse(q, &self.identity)
+            && let Some(root) = resolve(conn, &ProfileKey::Identifier(id.clone()))?
+        {
+            hits.push((root, id.to_string()));
+        }
+        // Prefix ranges are index scans on both backends: [q, q + U+10FFFF).
+        for prefix in [q.to_owned(), q.to_lowercase()] {
+            let upper = format!("{prefix}\u{10FFFF}");
+            let rows = conn.query(
+                "SELECT COALESCE(p.merged_into, i.profile_id), i.kind, i.value FROM identifiers i
+                 LEFT JOIN profiles p ON p.id = i.profile_id
+                 WHERE i.value >= $1 AND i.value < $2 ORDER BY i.value LIMIT $3",
+                &[
+                    prefix.as_str().into(),
+                    upper.as_str().into(),
+                    Val::Int(limit as i64),
+                ],
+            )?;
+            for r in rows {
+                if let (Some(id), Some(kind), Some(value)) = (r[0].int(), r[1].text(), r[2].text())
+                {
+                    hits.push((id, format!("{kind}:{value}")));
+                }
+            }
+        }
+        let lowered = q.to_lowercase();
+        let upper = format!("{lowered}\u{10FFFF}");
+        let rows = conn.query(
+            "SELECT COALESCE(merged_into, id), name_lc FROM profiles
+             WHERE name_lc >= $1 AND name_lc < $2 AND merged_into IS NULL ORDER BY name_lc LIMIT $3",
+            &[lowered.as_str().into(), upper.as_str().into(), Val::Int(limit as i64)],
+        )?;
+        for r in rows {
+            if let (Some(id), Some(name)) = (r[0].int(), r[1].text()) {
+                hits.push((id, format!("name:{name}")));
+            }
+        }
+        let mut seen = BTreeSet::new();
+        hits.retain(|(id, _)| seen.insert(*id));
+        hits.truncate(limit);
+
+        let roots: BTreeSet<ProfileId> = hits.iter().map(|(id, _)| *id).collect();
+        let states: BTreeMap<ProfileId, ProfileState> = load_states(conn, &roots)?
+            .into_iter()
+            .map(|s| (s.id, s))
+            .collect();
+        let mut out = Vec::with_capacity(hits.len());
+        for (id, matched) in hits {
+            let Some(state) = states.get(&id) else {
+                continue;
+            };
+            out.push(ProfileSummary {
+                id,
+                name: state.display_name(),
+                email: None,
+                user_id: None,
+                last_seen: state.last_seen.map(iso),
+                matched,
+            });
+        }
+        for summary in &mut out {
+            summary.email = first_value(conn, summary.id, "email")?;
+            summary.user_id = first_value(conn, summary.id, "user_id")?;
+        }
+        Ok(out)
+    }
+
+    /// Number of stored events (all profiles).
+    pub fn event_count(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .conn()?
+            .conn()
+            .query_one("SELECT COUNT(*) FROM events", &[])?
+            .and_then(|r| r[0].int())
+            .unwrap_or(0) as u64)
+    }
+
+    /// How many times each of these message ids is stored for a source (0, or 1: never more).
+    pub fn message_counts(
+        &self,
+        source_id: i64,
+        ids: &[String],
+    ) -> Result<BTreeMap<String, u64>, StoreError> {
+        let mut pooled = self.conn()?;
+        let conn = pooled.conn();
+        let mut out: BTreeMap<String, u64> = ids.iter().map(|i| (i.clone(), 0)).collect();
+        for chunk in ids.chunks(400) {
+            let sql = format!(
+                "SELECT message_id, COUNT(*) FROM events WHERE source_id = $1 AND message_id IN ({}) GROUP BY message_id",
+                placeholders(chunk.len(), 2)
+            );
+            let mut params = vec![Val::Int(source_id)];
+            params.extend(chunk.iter().map(|i| Val::from(i.as_str())));
+            for r in conn.query(&sql, &params)? {
+                if let (Some(id), Some(n)) = (r[0].text(), r[1].int()) {
+                    out.insert(id.to_owned(), n as u64);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Number of root (unmerged) profiles.
+    pub fn profile_count(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .conn()?
+            .conn()
+            .query_one(
+                "SELECT COUNT(*) FROM profiles WHERE merged_into IS NULL",
+                &[],
+            )?
+            .and_then(|r| r[0].int())
+            .unwrap_or(0) as u64)
+    }
+}
+
+fn first_value(
+    conn: &mut dyn Conn,
+    profile: ProfileId,
+    kind: &str,
+) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .query_one(
+            "SELECT value FROM identifiers WHERE profile_id = $1 AND kind = $2 ORDER BY created_at, value LIMIT 1",
+            &[Val::Int(profile), kind.into()],
+        )?
+        .and_then(|r| r.into_iter().next()?.into_text()))
+}
+
+fn parse_cursor(cursor: &str) -> Result<(i64, i64), StoreError> {
+    cursor
+        .split_once('.')
+        .and_then(|(ts, seq)| Some((ts.parse().ok()?, seq.parse().ok()?)))
+        .ok_or_else(|| {
+            StoreError::Invalid(format!("cursor {cursor:?} is not one this server issued"))
+        })
+}

@@ -1,0 +1,356 @@
+//! The one seam between the backends: a connection that runs SQL with `$n` placeholders and
+//! returns rows of plain values. Everything above it (ingest, reads, keys) is written once.
+
+use std::path::Path;
+use std::time::Duration;
+
+use postgres::types::{IsNull, ToSql as PgToSql, Type, to_sql_checked};
+use r2d2::{ManageConnection, PooledConnection};
+use r2d2_postgres::PostgresConnectionManager;
+use rusqlite::types::{ToSqlOutput, ValueRef};
+
+use crate::StoreError;
+
+/// A SQL value as both backends see it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Val {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(String),
+}
+
+impl Val {
+    pub fn int(&self) -> Option<i64> {
+        match self {
+            Val::Int(i) => Some(*i),
+            Val::Real(r) => Some(*r as i64),
+            _ => None,
+        }
+    }
+
+    pub fn real(&self) -> Option<f64> {
+        match self {
+            Val::Real(r) => Some(*r),
+            Val::Int(i) => Some(*i as f64),
+            _ => None,
+        }
+    }
+
+    pub fn text(&self) -> Option<&str> {
+        match self {
+            Val::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn into_text(self) -> Option<String> {
+        match self {
+            Val::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+impl From<i64> for Val {
+    fn from(v: i64) -> Self {
+        Val::Int(v)
+    }
+}
+impl From<f64> for Val {
+    fn from(v: f64) -> Self {
+        Val::Real(v)
+    }
+}
+impl From<&str> for Val {
+    fn from(v: &str) -> Self {
+        Val::Text(v.to_owned())
+    }
+}
+impl From<String> for Val {
+    fn from(v: String) -> Self {
+        Val::Text(v)
+    }
+}
+impl<T: Into<Val>> From<Option<T>> for Val {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Val::Null, Into::into)
+    }
+}
+
+pub type Row = Vec<Val>;
+
+/// Which SQL dialect a connection speaks, for the few statements that differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// A connection of either backend.
+pub trait Conn {
+    fn dialect(&self) -> Dialect;
+    fn query(&mut self, sql: &str, params: &[Val]) -> Result<Vec<Row>, StoreError>;
+    fn execute(&mut self, sql: &str, params: &[Val]) -> Result<u64, StoreError>;
+    fn batch(&mut self, sql: &str) -> Result<(), StoreError>;
+
+    fn query_one(&mut self, sql: &str, params: &[Val]) -> Result<Option<Row>, StoreError> {
+        Ok(self.query(sql, params)?.into_iter().next())
+    }
+
+    /// Starts a write transaction that holds the store's write lock until commit: SQLite's
+    /// `BEGIN IMMEDIATE`; on PostgreSQL a transaction-scoped advisory lock, so that several
+    /// `prossimo` nodes sharing one database resolve identities one batch at a time.
+    fn begin_write(&mut self) -> Result<(), StoreError> {
+        match self.dialect() {
+            Dialect::Sqlite => self.batch("BEGIN IMMEDIATE"),
+            Dialect::Postgres => self.batch("BEGIN; SELECT pg_advisory_xact_lock(1886547821)"),
+        }
+    }
+}
+
+// ---------------------------------------------------------------- SQLite
+
+impl rusqlite::ToSql for Val {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self {
+            Val::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+            Val::Int(i) => ToSqlOutput::Borrowed(ValueRef::Integer(*i)),
+            Val::Real(r) => ToSqlOutput::Borrowed(ValueRef::Real(*r)),
+            Val::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+        })
+    }
+}
+
+/// SQLite reads `$1` as a named parameter; `?1` is positional, which is what we mean.
+fn sqlite_sql(sql: &str) -> String {
+    sql.replace('$', "?")
+}
+
+impl Conn for rusqlite::Connection {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    fn query(&mut self, sql: &str, params: &[Val]) -> Result<Vec<Row>, StoreError> {
+        let mut stmt = self.prepare_cached(&sqlite_sql(sql))?;
+        let columns = stmt.column_count();
+        let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let mut values = Vec::with_capacity(columns);
+            for i in 0..columns {
+                values.push(match row.get_ref(i)? {
+                    ValueRef::Null => Val::Null,
+                    ValueRef::Integer(i) => Val::Int(i),
+                    ValueRef::Real(r) => Val::Real(r),
+                    ValueRef::Text(t) | ValueRef::Blob(t) => {
+                        Val::Text(String::from_utf8_lossy(t).into_owned())
+                    }
+                });
+            }
+            out.push(values);
+        }
+        Ok(out)
+    }
+
+    fn execute(&mut self, sql: &str, params: &[Val]) -> Result<u64, StoreError> {
+        let mut stmt = self.prepare_cached(&sqlite_sql(sql))?;
+        Ok(stmt.execute(rusqlite::params_from_iter(params))? as u64)
+    }
+
+    fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
+        Ok(self.execute_batch(sql)?)
+    }
+}
+
+/// Opens SQLite connections to one database file, in WAL mode with full fsync at commit:
+/// an acknowledged write survives a crash or a power cut.
+#[derive(Debug)]
+pub struct SqliteManager {
+    path: std::path::PathBuf,
+}
+
+impl SqliteManager {
+    pub fn new(path: &Path) -> Self {
+        SqliteManager {
+            path: path.to_owned(),
+        }
+    }
+}
+
+pub fn open_sqlite(path: &Path) -> Result<rusqlite::Connection, rusqlite::Error> {
+    let conn = rusqlite::Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA cache_size = -65536;
+         PRAGMA temp_store = MEMORY;",
+    )?;
+    conn.set_prepared_statement_cache_capacity(256);
+    Ok(conn)
+}
+
+impl ManageConnection for SqliteManager {
+    type Connection = rusqlite::Connection;
+    type Error = rusqlite::Error;
+
+    fn connect(&self) -> Result<Self::Connection, Self::Error> {
+        open_sqlite(&self.path)
+    }
+
+    fn is_valid(&self, conn: &mut Self::Connection) -> Result<(), Self::Error> {
+        conn.execute_batch("SELECT 1")
+    }
+
+    fn has_broken(&self, _: &mut Self::Connection) -> bool {
+        false
+    }
+}
+
+// ---------------------------------------------------------------- PostgreSQL
+
+impl PgToSql for Val {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match (self, ty) {
+            (Val::Null, _) => Ok(IsNull::Yes),
+            (Val::Int(i), &Type::INT4) => i32::try_from(*i)?.to_sql(ty, out),
+            (Val::Int(i), &Type::INT2) => i16::try_from(*i)?.to_sql(ty, out),
+            (Val::Int(i), &Type::FLOAT8) => (*i as f64).to_sql(ty, out),
+            (Val::Int(i), _) => i.to_sql(ty, out),
+            (Val::Real(r), &Type::FLOAT4) => (*r as f32).to_sql(ty, out),
+            (Val::Real(r), _) => r.to_sql(ty, out),
+            (Val::Text(s), _) => s.as_str().to_sql(ty, out),
+        }
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        matches!(
+            *ty,
+            Type::INT2
+                | Type::INT4
+                | Type::INT8
+                | Type::FLOAT4
+                | Type::FLOAT8
+                | Type::TEXT
+                | Type::VARCHAR
+                | Type::BPCHAR
+                | Type::NAME
+                | Type::UNKNOWN
+        )
+    }
+
+    to_sql_checked!();
+}
+
+pub type PgManager = PostgresConnectionManager<postgres::NoTls>;
+
+impl Conn for postgres::Client {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
+    fn query(&mut self, sql: &str, params: &[Val]) -> Result<Vec<Row>, StoreError> {
+        let refs: Vec<&(dyn PgToSql + Sync)> =
+            params.iter().map(|p| p as &(dyn PgToSql + Sync)).collect();
+        let rows = postgres::Client::query(self, sql, &refs)?;
+        rows.iter().map(pg_row).collect()
+    }
+
+    fn execute(&mut self, sql: &str, params: &[Val]) -> Result<u64, StoreError> {
+        let refs: Vec<&(dyn PgToSql + Sync)> =
+            params.iter().map(|p| p as &(dyn PgToSql + Sync)).collect();
+        Ok(postgres::Client::execute(self, sql, &refs)?)
+    }
+
+    fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
+        Ok(self.batch_execute(sql)?)
+    }
+}
+
+fn pg_row(row: &postgres::Row) -> Result<Row, StoreError> {
+    let mut out = Vec::with_capacity(row.len());
+    for (i, column) in row.columns().iter().enumerate() {
+        let v = match *column.type_() {
+            Type::INT8 => row.try_get::<_, Option<i64>>(i)?.into(),
+            Type::INT4 => row.try_get::<_, Option<i32>>(i)?.map(i64::from).into(),
+            Type::INT2 => row.try_get::<_, Option<i16>>(i)?.map(i64::from).into(),
+            Type::BOOL => row.try_get::<_, Option<bool>>(i)?.map(i64::from).into(),
+            Type::FLOAT8 => row.try_get::<_, Option<f64>>(i)?.into(),
+            Type::FLOAT4 => row.try_get::<_, Option<f32>>(i)?.map(f64::from).into(),
+            Type::NUMERIC => {
+                return Err(StoreError::Corrupt(format!(
+                    "column {} is NUMERIC; cast it to float8",
+                    column.name()
+                )));
+            }
+            Type::VOID => Val::Null,
+            _ => row.try_get::<_, Option<String>>(i)?.into(),
+        };
+        out.push(v);
+    }
+    Ok(out)
+}
+
+/// A pooled connection of either backend.
+pub enum Pooled {
+    Sqlite(PooledConnection<SqliteManager>),
+    Postgres(PooledConnection<PgManager>),
+}
+
+impl Pooled {
+    pub fn conn(&mut self) -> &mut dyn Conn {
+        match self {
+            Pooled::Sqlite(c) => &mut **c,
+            Pooled::Postgres(c) => &mut **c,
+        }
+    }
+}
+
+/// Builds `($1,$2),($3,$4),…` for `rows` rows of `width` values, starting at `$start`.
+pub fn value_tuples(rows: usize, width: usize, start: usize) -> String {
+    let mut out = String::with_capacity(rows * width * 5);
+    let mut n = start;
+    for r in 0..rows {
+        if r > 0 {
+            out.push(',');
+        }
+        out.push('(');
+        for c in 0..width {
+            if c > 0 {
+                out.push(',');
+            }
+            out.push('$');
+            out.push_str(&n.to_string());
+            n += 1;
+        }
+        out.push(')');
+    }
+    out
+}
+
+/// Builds `$start,…` for an `IN (…)` list of `n` values.
+pub fn placeholders(n: usize, start: usize) -> String {
+    (start..start + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholder_builders() {
+        assert_eq!(value_tuples(2, 3, 1), "($1,$2,$3),($4,$5,$6)");
+        assert_eq!(placeholders(3, 2), "$2,$3,$4");
+        assert_eq!(sqlite_sql("a = $1 AND b = $12"), "a = ?1 AND b = ?12");
+    }
+}

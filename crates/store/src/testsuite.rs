@@ -1,0 +1,509 @@
+//! The backend conformance suite: every test here runs against SQLite and PostgreSQL
+//! (see [`conformance_suite!`](crate::conformance_suite)). PostgreSQL tests read
+//! `PROSSIMO_TEST_DATABASE_URL`; each test gets a schema of its own.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono::Utc;
+use prossimo_identity::IdentityConfig;
+use prossimo_model::{Limits, parse_batch};
+use serde_json::{Value, json};
+
+use crate::{EventQuery, Incoming, Location, ProfileKey, Store};
+
+/// A fresh store of the given backend, kept alive by the returned guard.
+pub struct Fixture {
+    pub store: Arc<Store>,
+    pub location: Location,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Fixture {
+    pub fn sqlite() -> Fixture {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let location = Location::DataDir(dir.path().join("data"));
+        let store = Store::open(&location, IdentityConfig::default()).expect("open sqlite store");
+        Fixture {
+            store: Arc::new(store),
+            location,
+            _dir: Some(dir),
+        }
+    }
+
+    /// `None` when `PROSSIMO_TEST_DATABASE_URL` is unset (a developer without PostgreSQL);
+    /// CI always sets it, and an unreachable server fails the test.
+    pub fn postgres() -> Option<Fixture> {
+        let url = std::env::var("PROSSIMO_TEST_DATABASE_URL").ok()?;
+        let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let location = Location::Postgres {
+            url,
+            schema: Some(schema),
+        };
+        let store = Store::open(&location, IdentityConfig::default())
+            .unwrap_or_else(|e| panic!("PROSSIMO_TEST_DATABASE_URL is set but unusable: {e}"));
+        Some(Fixture {
+            store: Arc::new(store),
+            location,
+            _dir: None,
+        })
+    }
+
+    /// A second store handle on the same database, like a second `prossimo` node.
+    pub fn second_node(&self) -> Store {
+        Store::open(&self.location, IdentityConfig::default()).expect("second handle")
+    }
+}
+
+/// Parses a batch body and prepares it for the store, as the HTTP edge does.
+pub fn incoming(store: &Store, source_id: i64, messages: Vec<Value>) -> Vec<Incoming> {
+    let body = json!({ "batch": messages }).to_string();
+    parse_batch(body.as_bytes(), Utc::now(), &Limits::default())
+        .expect("valid test batch")
+        .messages
+        .into_iter()
+        .map(|m| Incoming::new(source_id, m, store.identity()))
+        .collect()
+}
+
+fn key(store: &Store, raw: &str) -> ProfileKey {
+    ProfileKey::parse(raw, store.identity()).expect("valid key")
+}
+
+pub fn ingest_and_read_back(store: &Store) {
+    let source = store.bootstrap(None, None).unwrap().source;
+    let report = store
+        .ingest(&incoming(store, source.id, vec![
+            json!({"type": "identify", "userId": "42", "messageId": "m1", "timestamp": "2026-03-01T10:00:00Z",
+                   "traits": {"email": "Anna.Rossi@Example.it", "name": "Anna Rossi", "city": "Torino"},
+                   "context": {"library": {"name": "analytics.js"}}}),
+            json!({"type": "track", "userId": "42", "messageId": "m2", "event": "Order Completed", "timestamp": "2026-03-02T10:00:00Z",
+                   "properties": {"order_id": "o1", "revenue": 59.9, "currency": "eur", "channel": "store"}}),
+            json!({"type": "track", "userId": "42", "messageId": "m3", "event": "Order Completed", "timestamp": "2026-03-03T10:00:00Z",
+                   "properties": {"order_id": "o2", "total": "40.1", "currency": "EUR"}}),
+            json!({"type": "page", "userId": "42", "messageId": "m4", "name": "Home", "timestamp": "2026-03-04T10:00:00Z"}),
+        ]))
+        .unwrap();
+    assert_eq!(report.stored, 4);
+    assert_eq!(report.profiles_created, 1);
+
+    let p = store
+        .profile(&key(store, "email:anna.rossi@example.it"))
+        .unwrap()
+        .expect("profile");
+    assert_eq!(
+        Some(p.id),
+        store.resolve_profile(&key(store, "user_id:42")).unwrap()
+    );
+    assert_eq!(p.traits["city"], "Torino");
+    assert_eq!(p.name.as_deref(), Some("Anna Rossi"));
+    assert_eq!(p.event_count, 4);
+    assert_eq!(p.counts_by_type["track"], 2);
+    assert_eq!(p.counts_by_event["Order Completed"], 2);
+    assert_eq!(p.counts_by_channel["store"], 1);
+    assert_eq!(p.counts_by_channel["web"], 1);
+    assert_eq!(p.counts_by_channel["other"], 2);
+    assert_eq!(p.orders.count, 2);
+    assert!((p.orders.revenue - 100.0).abs() < 1e-9);
+    assert!((p.orders.revenue_by_currency["EUR"] - 100.0).abs() < 1e-9);
+    assert_eq!(p.first_seen.as_deref(), Some("2026-03-01T10:00:00.000Z"));
+    assert_eq!(p.first_channel.as_deref(), Some("web"));
+    assert_eq!(p.last_seen.as_deref(), Some("2026-03-04T10:00:00.000Z"));
+    let ids: Vec<String> = p
+        .identifiers
+        .iter()
+        .map(|i| format!("{}:{}", i.kind, i.value))
+        .collect();
+    assert_eq!(ids, vec!["email:anna.rossi@example.it", "user_id:42"]);
+    assert!(
+        store
+            .profile(&key(store, "user_id:nobody"))
+            .unwrap()
+            .is_none()
+    );
+}
+
+pub fn duplicates_are_stored_once(store: &Store) {
+    let source = store.bootstrap(None, None).unwrap().source;
+    let batch = incoming(
+        store,
+        source.id,
+        vec![
+            json!({"type": "track", "userId": "u", "messageId": "dup-1", "event": "A"}),
+            json!({"type": "track", "userId": "u", "messageId": "dup-1", "event": "A"}),
+            json!({"type": "track", "userId": "u", "messageId": "dup-2", "event": "B"}),
+        ],
+    );
+    let first = store.ingest(&batch).unwrap();
+    assert_eq!((first.stored, first.duplicates), (2, 1));
+    let again = store.ingest(&batch).unwrap();
+    assert_eq!((again.stored, again.duplicates), (0, 3));
+    assert_eq!(store.event_count().unwrap(), 2);
+    // The same message id from another source is another message.
+    let other = store.create_source("till", None).unwrap();
+    let report = store
+        .ingest(&incoming(
+            store,
+            other.id,
+            vec![json!({"type": "track", "userId": "u", "messageId": "dup-1", "event": "A"})],
+        ))
+        .unwrap();
+    assert_eq!(report.stored, 1);
+    let counts = store
+        .message_counts(source.id, &["dup-1".into(), "dup-2".into(), "dup-3".into()])
+        .unwrap();
+    assert_eq!(counts.values().copied().collect::<Vec<_>>(), vec![1, 1, 0]);
+}
+
+pub fn merges_join_timelines_and_are_logged(store: &Store) {
+    let source = store.bootstrap(None, None).unwrap().source;
+    store
+        .ingest(&incoming(store, source.id, vec![
+            json!({"type": "page", "anonymousId": "dev-1", "messageId": "a1", "name": "Home", "timestamp": "2026-01-01T09:00:00Z",
+                   "context": {"library": {"name": "analytics-ios"}}}),
+        ]))
+        .unwrap();
+    store
+        .ingest(&incoming(store, source.id, vec![
+            json!({"type": "identify", "userId": "mario", "messageId": "a2", "timestamp": "2026-01-02T09:00:00Z", "traits": {"email": "mario@x.it"}}),
+        ]))
+        .unwrap();
+    let anonymous = store
+        .resolve_profile(&key(store, "anonymous_id:dev-1"))
+        .unwrap()
+        .unwrap();
+    let known = store
+        .resolve_profile(&key(store, "user_id:mario"))
+        .unwrap()
+        .unwrap();
+    assert_ne!(anonymous, known);
+    let report = store
+        .ingest(&incoming(store, source.id, vec![
+            json!({"type": "track", "userId": "mario", "anonymousId": "dev-1", "messageId": "a3", "event": "Login", "timestamp": "2026-01-03T09:00:00Z"}),
+        ]))
+        .unwrap();
+    assert_eq!(report.merges, 1);
+    let p = store
+        .profile(&key(store, "anonymous_id:dev-1"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.id, anonymous.min(known));
+    assert_eq!(p.merged_profiles, vec![anonymous.max(known)]);
+    assert_eq!(p.event_count, 3);
+    assert_eq!(p.first_channel.as_deref(), Some("app"));
+    let merge = p
+        .identity_log
+        .iter()
+        .find(|l| l.kind == "merge")
+        .expect("merge logged");
+    assert_eq!(merge.message_id, "a3");
+    let page = store
+        .events(
+            &ProfileKey::Id(known),
+            &EventQuery {
+                limit: 10,
+                ..EventQuery::default()
+            },
+        )
+        .unwrap()
+        .unwrap();
+    let order: Vec<&str> = page
+        .events
+        .iter()
+        .map(|e| e["messageId"].as_str().unwrap())
+        .collect();
+    assert_eq!(order, vec!["a3", "a2", "a1"]);
+}
+
+pub fn refused_merges_keep_the_event(store: &Store) {
+    let source = store.bootstrap(None, None).unwrap().source;
+    store
+        .ingest(&incoming(store, source.id, vec![
+            json!({"type": "identify", "userId": "mario", "anonymousId": "tablet", "messageId": "r1"}),
+            json!({"type": "identify", "userId": "giulia", "anonymousId": "tablet", "messageId": "r2", "traits": {"email": "null"}}),
+        ]))
+        .unwrap();
+    let giulia = store
+        .profile(&key(store, "user_id:giulia"))
+        .unwrap()
+        .unwrap();
+    let mario = store
+        .profile(&key(store, "user_id:mario"))
+        .unwrap()
+        .unwrap();
+    assert_ne!(giulia.id, mario.id);
+    assert_eq!(giulia.event_count, 1);
+    assert!(
+        giulia
+            .identity_log
+            .iter()
+            .any(|l| l.kind == "refused" && l.message_id == "r2")
+    );
+    assert!(
+        giulia
+            .identity_log
+            .iter()
+            .any(|l| l.kind == "ignored" && l.detail.contains("placeholder"))
+    );
+    assert_eq!(
+        store
+            .resolve_profile(&key(store, "anonymous_id:tablet"))
+            .unwrap(),
+        Some(mario.id)
+    );
+}
+
+pub fn timeline_pages_and_filters(store: &Store) {
+    let source = store.bootstrap(None, None).unwrap().source;
+    let messages: Vec<Value> = (0..25)
+        .map(|i| {
+            json!({"type": if i % 5 == 0 { "page" } else { "track" }, "userId": "pager", "messageId": format!("p{i:02}"),
+                   "event": "Viewed", "name": "P", "timestamp": format!("2026-02-01T00:{i:02}:00Z"),
+                   "context": {"channel": if i % 2 == 0 { "web" } else { "app" }}})
+        })
+        .collect();
+    store.ingest(&incoming(store, source.id, messages)).unwrap();
+    let k = key(store, "user_id:pager");
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store
+            .events(
+                &k,
+                &EventQuery {
+                    limit: 10,
+                    cursor: cursor.clone(),
+                    ..EventQuery::default()
+                },
+            )
+            .unwrap()
+            .unwrap();
+        seen.extend(
+            page.events
+                .iter()
+                .map(|e| e["messageId"].as_str().unwrap().to_owned()),
+        );
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = (0..25).rev().map(|i| format!("p{i:02}")).collect();
+    assert_eq!(seen, expected);
+
+    let pages = store
+        .events(
+            &k,
+            &EventQuery {
+                kind: Some("page".into()),
+                limit: 100,
+                ..EventQuery::default()
+            },
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(pages.events.len(), 5);
+    let app = store
+        .events(
+            &k,
+            &EventQuery {
+                channel: Some("app".into()),
+                limit: 100,
+                ..EventQuery::default()
+            },
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(app.events.len(), 12);
+    let since = prossimo_model::parse_timestamp("2026-02-01T00:20:00Z")
+        .unwrap()
+        .timestamp_millis();
+    let recent = store
+        .events(
+            &k,
+            &EventQuery {
+                since: Some(since),
+                limit: 100,
+                ..EventQuery::default()
+            },
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(recent.events.len(), 5);
+    assert!(
+        store
+            .events(
+                &k,
+                &EventQuery {
+                    cursor: Some("garbage".into()),
+                    limit: 5,
+                    ..EventQuery::default()
+                }
+            )
+            .is_err()
+    );
+}
+
+pub fn search_by_identifier_and_name(store: &Store) {
+    let source = store.bootstrap(None, None).unwrap().source;
+    store
+        .ingest(&incoming(store, source.id, vec![
+            json!({"type": "identify", "userId": "c-100", "traits": {"email": "giulia.bianchi@example.it", "first_name": "Giulia", "last_name": "Bianchi"}}),
+            json!({"type": "identify", "userId": "c-200", "traits": {"email": "marco.verdi@example.it", "name": "Marco Verdi"}}),
+        ]))
+        .unwrap();
+    let by_email = store.search("giulia.b", 10).unwrap();
+    assert_eq!(by_email.len(), 1);
+    assert_eq!(
+        by_email[0].email.as_deref(),
+        Some("giulia.bianchi@example.it")
+    );
+    assert_eq!(by_email[0].user_id.as_deref(), Some("c-100"));
+    let by_name = store.search("Marco", 10).unwrap();
+    assert_eq!(by_name.len(), 1);
+    assert_eq!(by_name[0].name.as_deref(), Some("Marco Verdi"));
+    let exact = store.search("user_id:c-100", 10).unwrap();
+    assert_eq!(exact[0].name.as_deref(), Some("Giulia Bianchi"));
+    assert_eq!(store.search("c-", 10).unwrap().len(), 2);
+    assert!(store.search("zzz", 10).unwrap().is_empty());
+}
+
+pub fn keys_bootstrap_and_revoke(store: &Store) {
+    let first = store.bootstrap(None, None).unwrap();
+    assert!(first.new_admin_token.is_some());
+    let token = first.new_admin_token.unwrap();
+    assert!(store.verify_admin_token(&token).unwrap());
+    let again = store.bootstrap(None, None).unwrap();
+    assert_eq!(again.source, first.source);
+    assert!(
+        again.new_admin_token.is_none(),
+        "the token is shown only once"
+    );
+
+    let chosen = store
+        .bootstrap(
+            Some("wk_chosen_by_script"),
+            Some("pat_chosen_by_script_123"),
+        )
+        .unwrap();
+    assert_eq!(chosen.source.write_key, "wk_chosen_by_script");
+    assert!(
+        store
+            .verify_admin_token("pat_chosen_by_script_123")
+            .unwrap()
+    );
+    assert!(!store.verify_admin_token("pat_wrong").unwrap());
+    assert!(
+        store.create_source("default", None).is_err(),
+        "names are unique"
+    );
+
+    let till = store.create_source("till", None).unwrap();
+    assert_eq!(
+        store
+            .source_by_write_key(&till.write_key)
+            .unwrap()
+            .map(|s| s.id),
+        Some(till.id)
+    );
+    store.revoke_source("till").unwrap();
+    assert!(
+        store
+            .source_by_write_key(&till.write_key)
+            .unwrap()
+            .unwrap()
+            .revoked
+    );
+    let tokens = store.admin_tokens().unwrap();
+    store.revoke_admin_token(tokens[0].id).unwrap();
+    assert!(!store.verify_admin_token(&token).unwrap());
+}
+
+/// Two handles (two nodes) ingest overlapping batches concurrently: every message exactly
+/// once, one profile per person.
+pub fn concurrent_nodes_deduplicate_exactly(fixture: &Fixture) {
+    let store = &fixture.store;
+    let source = store.bootstrap(None, None).unwrap().source;
+    let second = Arc::new(fixture.second_node());
+    let mut handles = Vec::new();
+    for (node, handle) in [store.clone(), second.clone(), store.clone(), second]
+        .into_iter()
+        .enumerate()
+    {
+        let source = source.id;
+        handles.push(std::thread::spawn(move || {
+            for round in 0..20 {
+                // Every node sends the same 50 messages per round, in a different order.
+                let mut messages: Vec<Value> = (0..50)
+                    .map(|i| json!({"type": "track", "userId": format!("user-{}", i % 7), "anonymousId": format!("anon-{i}"),
+                                    "messageId": format!("r{round}-m{i}"), "event": "Tick"}))
+                    .collect();
+                messages.rotate_left((node * 13) % 50);
+                handle.ingest(&incoming(&handle, source, messages)).expect("ingest");
+            }
+        }));
+    }
+    for h in handles {
+        h.join().expect("node thread");
+    }
+    assert_eq!(store.event_count().unwrap(), 20 * 50);
+    assert_eq!(store.profile_count().unwrap(), 7);
+    let p = store
+        .profile(&key(store, "user_id:user-3"))
+        .unwrap()
+        .unwrap();
+    let anon: BTreeSet<&str> = p
+        .identifiers
+        .iter()
+        .filter(|i| i.kind == "anonymous_id")
+        .map(|i| i.value.as_str())
+        .collect();
+    assert_eq!(anon.len(), 7, "{anon:?}");
+    // user-3 sends messages 3, 10, 17, 24, 31, 38 and 45 of each round.
+    assert_eq!(p.event_count, 20 * 7);
+}
+
+/// Instantiates the suite for one backend: `conformance_suite!(sqlite, Fixture::sqlite())`.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($backend:ident, $fixture:expr) => {
+        mod $backend {
+            #[allow(unused_imports)]
+            use $crate::testsuite::*;
+
+            fn fixture() -> Option<Fixture> {
+                $fixture
+            }
+
+            macro_rules! case {
+                ($name:ident) => {
+                    #[test]
+                    fn $name() {
+                        if let Some(f) = fixture() {
+                            $crate::testsuite::$name(&f.store);
+                        } else {
+                            eprintln!("skipped: PROSSIMO_TEST_DATABASE_URL is not set");
+                        }
+                    }
+                };
+            }
+
+            case!(ingest_and_read_back);
+            case!(duplicates_are_stored_once);
+            case!(merges_join_timelines_and_are_logged);
+            case!(refused_merges_keep_the_event);
+            case!(timeline_pages_and_filters);
+            case!(search_by_identifier_and_name);
+            case!(keys_bootstrap_and_revoke);
+
+            #[test]
+            fn concurrent_nodes_deduplicate_exactly() {
+                if let Some(f) = fixture() {
+                    $crate::testsuite::concurrent_nodes_deduplicate_exactly(&f);
+                } else {
+                    eprintln!("skipped: PROSSIMO_TEST_DATABASE_URL is not set");
+                }
+            }
+        }
+    };
+}
