@@ -1,1 +1,98 @@
+//! The HTTP edge: the Segment tracking API, the customer 360 read API, health and metrics.
+//! Thin by design: parsing and validation live in `prossimo-model`, identity in
+//! `prossimo-identity`, storage in `prossimo-store`.
 
+mod error;
+mod ingest_api;
+mod pipeline;
+mod profiles_api;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+pub use error::ApiError;
+pub use pipeline::{Pipeline, PipelineConfig, PipelineStats, SubmitError};
+use prossimo_model::Limits;
+use prossimo_store::Store;
+
+/// Everything a request handler needs.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<Store>,
+    pub pipeline: Pipeline,
+    pub limits: Limits,
+    sources: Arc<ingest_api::SourceCache>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<Store>, pipeline: Pipeline, limits: Limits) -> AppState {
+        AppState {
+            store,
+            pipeline,
+            limits,
+            sources: Arc::default(),
+        }
+    }
+}
+
+/// The OpenAPI description of every endpoint.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+pub fn app(state: AppState) -> Router {
+    // Compressed bodies are limited again after decompression (see `ingest_api::body`).
+    let body_limit = state.limits.max_batch_bytes + 64 * 1024;
+    Router::new()
+        .route("/v1/identify", post(ingest_api::identify))
+        .route("/v1/track", post(ingest_api::track))
+        .route("/v1/page", post(ingest_api::page))
+        .route("/v1/screen", post(ingest_api::screen))
+        .route("/v1/group", post(ingest_api::group))
+        .route("/v1/alias", post(ingest_api::alias))
+        .route("/v1/batch", post(ingest_api::batch))
+        .route("/v1/import", post(ingest_api::batch))
+        .route("/v1/profiles", get(profiles_api::search))
+        .route("/v1/profiles/{key}", get(profiles_api::profile))
+        .route("/v1/profiles/{key}/events", get(profiles_api::events))
+        .route("/health", get(|| async { "ok" }))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .route(
+            "/openapi.json",
+            get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
+        )
+        .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    let store = state.store.clone();
+    match tokio::task::spawn_blocking(move || store.ping()).await {
+        Ok(Ok(())) => (StatusCode::OK, "ready"),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable"),
+    }
+}
+
+/// Prometheus text exposition of the ingest counters.
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let s = &state.pipeline.stats;
+    let body = format!(
+        "# HELP prossimo_commits_total Group commits written.\n# TYPE prossimo_commits_total counter\nprossimo_commits_total {}\n\
+         # HELP prossimo_messages_stored_total Messages durably stored.\n# TYPE prossimo_messages_stored_total counter\nprossimo_messages_stored_total {}\n\
+         # HELP prossimo_messages_duplicate_total Messages recognised as retries and not stored again.\n# TYPE prossimo_messages_duplicate_total counter\nprossimo_messages_duplicate_total {}\n\
+         # HELP prossimo_commit_failures_total Group commits that failed.\n# TYPE prossimo_commit_failures_total counter\nprossimo_commit_failures_total {}\n",
+        s.commits.load(Ordering::Relaxed),
+        s.messages_stored.load(Ordering::Relaxed),
+        s.duplicates.load(Ordering::Relaxed),
+        s.failed_commits.load(Ordering::Relaxed),
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+}
+
+#[cfg(test)]
+mod tests;

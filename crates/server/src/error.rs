@@ -1,0 +1,123 @@
+//! Every error the HTTP API returns, as `{"code", "message", "details"}` with its status.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use prossimo_model::{BatchError, ErrorCode, FieldError};
+use prossimo_store::StoreError;
+use serde::Serialize;
+
+use crate::pipeline::SubmitError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Batch(#[from] BatchError),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("the server is busy; retry shortly")]
+    Overloaded,
+    #[error("storage is unavailable; retry shortly")]
+    Unavailable,
+    #[error("internal error")]
+    Internal,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    code: &'a str,
+    message: String,
+    details: Vec<FieldError>,
+}
+
+/// Seconds a client should wait before retrying a 429/503.
+const RETRY_AFTER_SECONDS: &str = "1";
+
+impl ApiError {
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::Batch(b) => (StatusCode::BAD_REQUEST, b.code.as_str()),
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Overloaded => (StatusCode::TOO_MANY_REQUESTS, "overloaded"),
+            ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let details = match &self {
+            ApiError::Batch(b) => b.details.clone(),
+            _ => Vec::new(),
+        };
+        let body = Body {
+            code,
+            message: self.to_string(),
+            details,
+        };
+        let mut response = (status, Json(body)).into_response();
+        if matches!(self, ApiError::Overloaded | ApiError::Unavailable) {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECONDS),
+            );
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Invalid(msg) => ApiError::BadRequest(msg),
+            StoreError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
+            e if e.is_transient() => {
+                tracing::warn!(error = %e, "storage unavailable");
+                ApiError::Unavailable
+            }
+            e => {
+                tracing::error!(error = %e, "storage error");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+impl From<SubmitError> for ApiError {
+    fn from(e: SubmitError) -> Self {
+        match e {
+            SubmitError::Overloaded => ApiError::Overloaded,
+            SubmitError::Stopped => ApiError::Unavailable,
+            SubmitError::Store(e) if e.is_transient() => ApiError::Unavailable,
+            // A failed commit stored nothing; the client may retry the same messages.
+            SubmitError::Store(e) => {
+                tracing::error!(error = %e, "commit failed");
+                ApiError::Unavailable
+            }
+        }
+    }
+}
+
+impl From<tokio::task::JoinError> for ApiError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        tracing::error!(error = %e, "blocking task failed");
+        ApiError::Internal
+    }
+}
+
+pub fn batch_error(code: ErrorCode, message: impl Into<String>) -> ApiError {
+    ApiError::Batch(BatchError::new(code, message))
+}

@@ -1,0 +1,220 @@
+//! The Segment HTTP Tracking API: `/v1/identify|track|page|screen|group|alias|batch|import`.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::RwLock;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, header};
+use base64::Engine;
+use chrono::Utc;
+use flate2::read::GzDecoder;
+use prossimo_model::{
+    BatchError, ErrorCode, FieldError, MessageType, Payload, parse_batch, parse_single,
+};
+use prossimo_store::{Incoming, Source};
+use serde_json::{Value, json};
+
+use crate::error::batch_error;
+use crate::{ApiError, AppState};
+
+/// Write keys seen recently, so the hot path does not query the store per request. Entries
+/// expire after a minute, which bounds how long a revoked key keeps working.
+#[derive(Default)]
+pub struct SourceCache {
+    by_key: RwLock<HashMap<String, (Source, std::time::Instant)>>,
+}
+
+const SOURCE_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
+async fn authenticate(state: &AppState, key: &str) -> Result<Source, ApiError> {
+    if let Ok(cache) = state.sources.by_key.read()
+        && let Some((source, at)) = cache.get(key)
+        && at.elapsed() < SOURCE_CACHE_TTL
+    {
+        return Ok(source.clone());
+    }
+    let store = state.store.clone();
+    let owned = key.to_owned();
+    let found = tokio::task::spawn_blocking(move || store.source_by_write_key(&owned)).await??;
+    match found {
+        Some(source) if !source.revoked => {
+            if let Ok(mut cache) = state.sources.by_key.write() {
+                cache.insert(key.to_owned(), (source.clone(), std::time::Instant::now()));
+            }
+            Ok(source)
+        }
+        Some(_) => Err(ApiError::Unauthorized(
+            "this write key has been revoked".into(),
+        )),
+        None => Err(ApiError::Unauthorized("unknown write key".into())),
+    }
+}
+
+/// The write key from `Authorization: Basic base64(key:)` (the colon is optional).
+fn basic_auth_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let bad = || ApiError::Unauthorized("Authorization must be Basic base64(writeKey:)".into());
+    let value = value.to_str().map_err(|_| bad())?;
+    let (scheme, encoded) = value.trim().split_once(' ').ok_or_else(bad)?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(bad());
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| bad())?;
+    let text = String::from_utf8(decoded).map_err(|_| bad())?;
+    let key = text.split(':').next().unwrap_or_default().trim().to_owned();
+    Ok((!key.is_empty()).then_some(key))
+}
+
+/// The request body as JSON bytes: content type checked, gzip undone within the limit.
+fn body(headers: &HeaderMap, raw: Bytes, max: usize) -> Result<Vec<u8>, ApiError> {
+    if let Some(ct) = headers.get(header::CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
+        let essence = ct.split(';').next().unwrap_or_default().trim();
+        let json_like = essence.is_empty()
+            || essence == "application/json"
+            || essence == "text/plain"
+            || essence.ends_with("+json");
+        if !json_like {
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "Content-Type {essence} is not accepted; send application/json"
+            )));
+        }
+    }
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("identity")
+        .trim()
+        .to_ascii_lowercase();
+    match encoding.as_str() {
+        "" | "identity" => Ok(raw.to_vec()),
+        "gzip" | "x-gzip" => {
+            let mut out = Vec::with_capacity(raw.len() * 4);
+            GzDecoder::new(raw.as_ref())
+                .take(max as u64 + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| {
+                    batch_error(
+                        ErrorCode::UnsupportedEncoding,
+                        format!("corrupt gzip body: {e}"),
+                    )
+                })?;
+            if out.len() > max {
+                return Err(ApiError::Batch(BatchError::field(
+                    ErrorCode::PayloadTooLarge,
+                    None,
+                    "body",
+                    format!("more than {max} bytes once decompressed"),
+                )));
+            }
+            Ok(out)
+        }
+        other => Err(batch_error(
+            ErrorCode::UnsupportedEncoding,
+            format!("Content-Encoding {other} is not supported; use gzip or none"),
+        )),
+    }
+}
+
+async fn ingest(
+    state: AppState,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+    implied: Option<MessageType>,
+) -> Result<Json<Value>, ApiError> {
+    let raw = raw.map_err(|e| {
+        ApiError::Batch(BatchError::field(
+            ErrorCode::PayloadTooLarge,
+            None,
+            "body",
+            format!(
+                "{e}; at most {} bytes per request",
+                state.limits.max_batch_bytes
+            ),
+        ))
+    })?;
+    let header_key = basic_auth_key(&headers)?;
+    let bytes = body(&headers, raw, state.limits.max_batch_bytes)?;
+    let received_at = Utc::now();
+    let payload: Payload = match implied {
+        Some(kind) => parse_single(&bytes, kind, received_at, &state.limits)?,
+        None => parse_batch(&bytes, received_at, &state.limits)?,
+    };
+    let key = header_key.or(payload.write_key).ok_or_else(|| {
+        ApiError::Unauthorized(
+            "a write key is required: Basic auth user, or writeKey in the body".into(),
+        )
+    })?;
+    let source = authenticate(&state, &key).await?;
+
+    let identity = state.store.identity();
+    let batch: Vec<Incoming> = payload
+        .messages
+        .into_iter()
+        .map(|m| Incoming::new(source.id, m, identity))
+        .collect();
+    // A message whose every identifier is a placeholder cannot belong to anybody.
+    let nobody: Vec<FieldError> = batch
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m.extracted.is_anonymous())
+        .map(|(index, m)| FieldError {
+            index: Some(index),
+            field: if m.message.user_id.is_some() {
+                "userId"
+            } else {
+                "anonymousId"
+            }
+            .into(),
+            reason: m
+                .extracted
+                .ignored
+                .iter()
+                .map(|(_, why)| why.as_str())
+                .collect::<Vec<_>>()
+                .join("; "),
+        })
+        .collect();
+    if !nobody.is_empty() {
+        return Err(BatchError::validation(nobody).into());
+    }
+    if !batch.is_empty() {
+        state.pipeline.submit(batch).await?;
+    }
+    Ok(Json(json!({ "success": true })))
+}
+
+macro_rules! single_endpoint {
+    ($name:ident, $kind:expr) => {
+        pub async fn $name(
+            State(state): State<AppState>,
+            headers: HeaderMap,
+            raw: Result<Bytes, BytesRejection>,
+        ) -> Result<Json<Value>, ApiError> {
+            ingest(state, headers, raw, Some($kind)).await
+        }
+    };
+}
+
+single_endpoint!(identify, MessageType::Identify);
+single_endpoint!(track, MessageType::Track);
+single_endpoint!(page, MessageType::Page);
+single_endpoint!(screen, MessageType::Screen);
+single_endpoint!(group, MessageType::Group);
+single_endpoint!(alias, MessageType::Alias);
+
+pub async fn batch(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    ingest(state, headers, raw, None).await
+}

@@ -1,0 +1,156 @@
+//! The group-committing writer. HTTP handlers parse and validate in parallel, then hand
+//! their messages to one writer thread; the writer takes everything that queued up while
+//! the previous commit was running and writes it in one transaction, so one fsync pays for
+//! many requests. A handler answers only after its messages are committed.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread;
+
+use prossimo_store::{Incoming, IngestReport, Store, StoreError};
+use tokio::sync::{mpsc, oneshot};
+
+#[derive(Debug, Clone, Copy)]
+pub struct PipelineConfig {
+    /// Requests that may wait for the writer; beyond that the API answers 503.
+    pub queue_requests: usize,
+    /// Messages written in one transaction at most.
+    pub max_group_messages: usize,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            queue_requests: 4_096,
+            max_group_messages: 20_000,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error("the ingest queue is full")]
+    Overloaded,
+    #[error("the writer has stopped")]
+    Stopped,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+struct Job {
+    batch: Vec<Incoming>,
+    ack: oneshot::Sender<Result<IngestReport, StoreError>>,
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct PipelineStats {
+    pub commits: AtomicU64,
+    pub messages_stored: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub failed_commits: AtomicU64,
+}
+
+#[derive(Clone)]
+pub struct Pipeline {
+    tx: mpsc::Sender<Job>,
+    pub stats: Arc<PipelineStats>,
+}
+
+impl Pipeline {
+    /// Starts the writer thread; it stops when every `Pipeline` clone is dropped.
+    pub fn start(store: Arc<Store>, config: PipelineConfig) -> std::io::Result<Pipeline> {
+        let (tx, rx) = mpsc::channel(config.queue_requests.max(1));
+        let stats = Arc::new(PipelineStats::default());
+        let writer_stats = stats.clone();
+        thread::Builder::new()
+            .name("prossimo-writer".into())
+            .spawn(move || writer(store, rx, config, &writer_stats))?;
+        Ok(Pipeline { tx, stats })
+    }
+
+    /// Writes the messages durably; resolves once they are committed.
+    pub async fn submit(&self, batch: Vec<Incoming>) -> Result<IngestReport, SubmitError> {
+        let (ack, done) = oneshot::channel();
+        self.tx.try_send(Job { batch, ack }).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => SubmitError::Overloaded,
+            mpsc::error::TrySendError::Closed(_) => SubmitError::Stopped,
+        })?;
+        Ok(done.await.map_err(|_| SubmitError::Stopped)??)
+    }
+
+    /// Blocking variant for the CLI (import, demo), which runs outside the async runtime.
+    pub fn submit_blocking(&self, batch: Vec<Incoming>) -> Result<IngestReport, SubmitError> {
+        let (ack, done) = oneshot::channel();
+        self.tx
+            .blocking_send(Job { batch, ack })
+            .map_err(|_| SubmitError::Stopped)?;
+        Ok(done.blocking_recv().map_err(|_| SubmitError::Stopped)??)
+    }
+}
+
+fn writer(
+    store: Arc<Store>,
+    mut rx: mpsc::Receiver<Job>,
+    config: PipelineConfig,
+    stats: &PipelineStats,
+) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut jobs = vec![first];
+        let mut messages = jobs[0].batch.len();
+        while messages < config.max_group_messages {
+            match rx.try_recv() {
+                Ok(job) => {
+                    messages += job.batch.len();
+                    jobs.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        commit_group(&store, jobs, stats);
+    }
+}
+
+fn commit_group(store: &Store, jobs: Vec<Job>, stats: &PipelineStats) {
+    let group: Vec<Incoming> = jobs.iter().flat_map(|j| j.batch.iter().cloned()).collect();
+    match store.ingest(&group) {
+        Ok(report) => {
+            record(stats, &report);
+            // Duplicates and counts per request are not needed by the API: success is
+            // success, whether a message was new or a retry.
+            for job in jobs {
+                let _ = job.ack.send(Ok(report));
+            }
+        }
+        Err(e) if jobs.len() == 1 => {
+            stats.failed_commits.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(error = %e, "commit failed");
+            if let Some(job) = jobs.into_iter().next() {
+                let _ = job.ack.send(Err(e));
+            }
+        }
+        Err(e) => {
+            // Isolate the failure: commit each request alone so one bad request cannot
+            // fail the others.
+            stats.failed_commits.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(error = %e, requests = jobs.len(), "group commit failed; retrying requests one by one");
+            for job in jobs {
+                let result = store.ingest(&job.batch);
+                if let Ok(report) = &result {
+                    record(stats, report);
+                }
+                let _ = job.ack.send(result);
+            }
+        }
+    }
+}
+
+fn record(stats: &PipelineStats, report: &IngestReport) {
+    stats.commits.fetch_add(1, Ordering::Relaxed);
+    stats
+        .messages_stored
+        .fetch_add(report.stored as u64, Ordering::Relaxed);
+    stats
+        .duplicates
+        .fetch_add(report.duplicates as u64, Ordering::Relaxed);
+}

@@ -1,0 +1,364 @@
+//! In-process HTTP tests: the real router over a real SQLite store in a temp dir.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use axum::body::{Body, to_bytes};
+use axum::http::{Request, StatusCode, header};
+use base64::Engine;
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use prossimo_identity::IdentityConfig;
+use prossimo_store::{Location, Store};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use super::*;
+
+struct TestApp {
+    router: Router,
+    store: Arc<Store>,
+    write_key: String,
+    token: String,
+    _dir: tempfile::TempDir,
+}
+
+fn test_app() -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(
+        Store::open(
+            &Location::DataDir(dir.path().to_owned()),
+            IdentityConfig::default(),
+        )
+        .unwrap(),
+    );
+    let boot = store.bootstrap(None, None).unwrap();
+    let pipeline = Pipeline::start(store.clone(), PipelineConfig::default()).unwrap();
+    let state = AppState::new(store.clone(), pipeline, Limits::default());
+    TestApp {
+        router: app(state),
+        store,
+        write_key: boot.source.write_key,
+        token: boot.new_admin_token.unwrap(),
+        _dir: dir,
+    }
+}
+
+fn basic(key: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(key)
+    )
+}
+
+impl TestApp {
+    async fn send(&self, request: Request<Body>) -> (StatusCode, Value) {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        let value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+        (status, value)
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let request = Request::post(path)
+            .header(
+                header::AUTHORIZATION,
+                basic(&format!("{}:", self.write_key)),
+            )
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        self.send(request).await
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let request = Request::get(path)
+            .header(header::AUTHORIZATION, format!("Bearer {}", self.token))
+            .body(Body::empty())
+            .unwrap();
+        self.send(request).await
+    }
+}
+
+#[tokio::test]
+async fn every_endpoint_accepts_its_message_and_the_profile_reads_back() {
+    let app = test_app();
+    for (path, body) in [
+        (
+            "/v1/identify",
+            json!({"userId": "42", "traits": {"email": "anna@example.it", "name": "Anna"}}),
+        ),
+        (
+            "/v1/track",
+            json!({"userId": "42", "event": "Order Completed", "properties": {"revenue": 30, "currency": "EUR"}}),
+        ),
+        ("/v1/page", json!({"userId": "42", "name": "Home"})),
+        ("/v1/screen", json!({"userId": "42", "name": "Cart"})),
+        (
+            "/v1/group",
+            json!({"userId": "42", "groupId": "acme", "traits": {"name": "Acme"}}),
+        ),
+        ("/v1/alias", json!({"userId": "42", "previousId": "anon-7"})),
+        (
+            "/v1/batch",
+            json!({"batch": [{"type": "track", "anonymousId": "anon-7", "event": "Viewed"}]}),
+        ),
+        (
+            "/v1/import",
+            json!({"batch": [{"type": "track", "userId": "42", "event": "Viewed"}]}),
+        ),
+    ] {
+        let (status, body) = app.post(path, body).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        assert_eq!(body, json!({"success": true}));
+    }
+    let (status, p) = app.get("/v1/profiles/email:anna@example.it").await;
+    assert_eq!(status, StatusCode::OK, "{p}");
+    assert_eq!(p["event_count"], 8);
+    assert_eq!(
+        p["traits"]["name"], "Anna",
+        "group traits describe the group, not the person"
+    );
+    assert_eq!(p["groups"], json!(["acme"]));
+    assert_eq!(p["orders"]["count"], 1);
+    let (_, by_anon) = app.get("/v1/profiles/anonymous_id:anon-7").await;
+    assert_eq!(by_anon["id"], p["id"]);
+
+    let (status, page) = app
+        .get("/v1/profiles/user_id:42/events?limit=3&type=track")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page["events"].as_array().unwrap().len(), 3);
+    assert!(page["events"][0]["messageId"].is_string());
+    assert!(page["events"][0]["receivedAt"].is_string());
+
+    let (status, found) = app.get("/v1/profiles?q=ann").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(found["profiles"][0]["id"], p["id"]);
+}
+
+#[tokio::test]
+async fn write_key_works_with_or_without_colon_or_in_the_body() {
+    let app = test_app();
+    let msg = json!({"userId": "u", "event": "E"}).to_string();
+    for auth in [basic(&app.write_key), basic(&format!("{}:", app.write_key))] {
+        let request = Request::post("/v1/track")
+            .header(header::AUTHORIZATION, auth)
+            .body(Body::from(msg.clone()))
+            .unwrap();
+        assert_eq!(app.send(request).await.0, StatusCode::OK);
+    }
+    let in_body = json!({"writeKey": app.write_key, "batch": [{"type": "track", "userId": "u", "event": "E"}]}).to_string();
+    assert_eq!(
+        app.send(
+            Request::post("/v1/batch")
+                .body(Body::from(in_body))
+                .unwrap()
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+
+    let (status, body) = app
+        .send(
+            Request::post("/v1/track")
+                .header(header::AUTHORIZATION, basic("wk_nope:"))
+                .body(Body::from(msg.clone()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["code"], "unauthorized");
+    let (status, _) = app
+        .send(Request::post("/v1/track").body(Body::from(msg)).unwrap())
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.store.event_count().unwrap(), 3);
+}
+
+#[tokio::test]
+async fn an_invalid_message_rejects_the_whole_batch_and_stores_nothing() {
+    let app = test_app();
+    let (status, body) = app
+        .post(
+            "/v1/batch",
+            json!({"batch": [
+                {"type": "track", "userId": "u", "event": "fine"},
+                {"type": "track", "userId": "u"},
+                {"type": "identify", "userId": "undefined"}
+            ]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["code"], "validation_failed");
+    assert_eq!(
+        body["details"][0],
+        json!({"index": 1, "field": "event", "reason": "required for track calls"})
+    );
+    assert_eq!(app.store.event_count().unwrap(), 0);
+
+    let (status, body) = app
+        .post(
+            "/v1/batch",
+            json!({"batch": [{"type": "identify", "userId": "undefined"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["details"][0]["field"], "userId");
+    assert!(
+        body["details"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("placeholder")
+    );
+    assert_eq!(app.store.event_count().unwrap(), 0);
+}
+
+#[tokio::test]
+async fn bodies_are_checked_for_type_encoding_json_and_size() {
+    let app = test_app();
+    let auth = basic(&app.write_key);
+    let with = |ct: &str, enc: Option<&str>, body: Vec<u8>| {
+        let mut r = Request::post("/v1/batch")
+            .header(header::AUTHORIZATION, auth.clone())
+            .header(header::CONTENT_TYPE, ct);
+        if let Some(enc) = enc {
+            r = r.header(header::CONTENT_ENCODING, enc);
+        }
+        r.body(Body::from(body)).unwrap()
+    };
+    let good =
+        json!({"batch": [{"type": "track", "userId": "u", "event": "Zipped", "messageId": "z1"}]})
+            .to_string();
+    let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+    gz.write_all(good.as_bytes()).unwrap();
+    let zipped = gz.finish().unwrap();
+    assert_eq!(
+        app.send(with("application/json", Some("gzip"), zipped))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    // An SDK retry of the same message is acknowledged and not stored twice.
+    assert_eq!(
+        app.send(with("application/json", None, good.clone().into_bytes()))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(app.store.event_count().unwrap(), 1);
+
+    let (status, body) = app
+        .send(with("application/json", Some("gzip"), b"not gzip".to_vec()))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("unsupported_encoding"))
+    );
+    let (status, _) = app
+        .send(with(
+            "application/json",
+            Some("br"),
+            good.clone().into_bytes(),
+        ))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, body) = app.send(with("text/xml", None, good.into_bytes())).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Some("unsupported_media_type")
+        )
+    );
+    let (status, body) = app
+        .send(with("application/json", None, b"{not json".to_vec()))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_json"))
+    );
+
+    let huge = json!({"batch": [{"type": "track", "userId": "u", "event": "E", "properties": {"x": "y".repeat(2 * 1024 * 1024)}}]}).to_string();
+    let (status, body) = app
+        .send(with("application/json", None, huge.into_bytes()))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("payload_too_large"))
+    );
+    let big_msg = json!({"batch": [{"type": "track", "userId": "u", "event": "E", "properties": {"x": "y".repeat(40 * 1024)}}]}).to_string();
+    let (status, body) = app
+        .send(with("application/json", None, big_msg.into_bytes()))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("payload_too_large"))
+    );
+    // A gzip bomb is stopped at the decompressed limit.
+    let mut gz = GzEncoder::new(Vec::new(), Compression::best());
+    gz.write_all(&vec![b' '; 4 * 1024 * 1024]).unwrap();
+    let (status, body) = app
+        .send(with("application/json", Some("gzip"), gz.finish().unwrap()))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("payload_too_large"))
+    );
+    assert_eq!(app.store.event_count().unwrap(), 1);
+}
+
+#[tokio::test]
+async fn read_api_needs_a_token_and_validates_its_parameters() {
+    let app = test_app();
+    app.post("/v1/identify", json!({"userId": "7"})).await;
+    let (status, body) = app
+        .send(
+            Request::get("/v1/profiles/user_id:7")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("unauthorized"))
+    );
+    let wrong = Request::get("/v1/profiles/user_id:7")
+        .header(header::AUTHORIZATION, "Bearer pat_wrong")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(app.send(wrong).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.get("/v1/profiles/user_id:7").await.0, StatusCode::OK);
+    assert_eq!(
+        app.get("/v1/profiles/user_id:8").await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.get("/v1/profiles/nonsense").await.0,
+        StatusCode::BAD_REQUEST
+    );
+    for bad in [
+        "limit=0",
+        "limit=abc",
+        "type=click",
+        "channel=fax",
+        "since=yesterday",
+        "cursor=xyz",
+    ] {
+        let (status, body) = app
+            .get(&format!("/v1/profiles/user_id:7/events?{bad}"))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert!(body["message"].is_string());
+    }
+    assert_eq!(app.get("/v1/profiles").await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(app.get("/v1/nowhere").await.0, StatusCode::NOT_FOUND);
+    let (status, spec) = app.get("/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(spec["paths"]["/v1/batch"].is_object());
+    let (status, _) = app.get("/ready").await;
+    assert_eq!(status, StatusCode::OK);
+}
