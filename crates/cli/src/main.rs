@@ -1,1 +1,212 @@
-fn main() {}
+//! `prossimo`: the one binary. Thin: it reads settings, opens the store and calls the crates.
+
+mod config;
+mod demo;
+mod import;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use config::FileConfig;
+use prossimo_server::{AppState, Pipeline};
+use prossimo_store::{ProfileKey, Store};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "prossimo",
+    version,
+    about = "Customer data and engagement platform: every touchpoint in one customer view",
+    long_about = "Prossimo collects Segment-spec events from web, app, stores and call centre, \
+resolves identities into one profile per person, and serves the customer 360.\n\n\
+Start with `prossimo serve` (embedded store in ./prossimo-data), or `prossimo demo` to fill \
+a store with a synthetic Italian retailer first."
+)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct Global {
+    /// Directory of the embedded store.
+    #[arg(long, global = true, env = "PROSSIMO_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// PostgreSQL connection string (scale-out); wins over --data-dir.
+    #[arg(long, global = true, env = "PROSSIMO_DATABASE", value_name = "URL")]
+    database: Option<String>,
+    /// Configuration file [default: ./prossimo.toml when present].
+    #[arg(long, global = true, env = "PROSSIMO_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP API (Segment tracking API, customer 360, /health, /metrics).
+    Serve(ServeArgs),
+    /// Manage sources (write keys) and admin tokens.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Import history from CSV or NDJSON: events, customers or orders.
+    Import(import::ImportArgs),
+    /// Fill the store with a seeded synthetic Italian retailer, through the real ingest path.
+    Demo(demo::DemoArgs),
+    /// Print one customer 360 profile as JSON (KEY: profile id or kind:value).
+    Profile { key: String },
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "PROSSIMO_LISTEN", value_name = "ADDR")]
+    listen: Option<String>,
+    /// Make sure a source with this write key exists (for scripts).
+    #[arg(
+        long,
+        env = "PROSSIMO_WRITE_KEY",
+        value_name = "KEY",
+        hide_env_values = true
+    )]
+    write_key: Option<String>,
+    /// Make sure this admin token exists (for scripts).
+    #[arg(
+        long,
+        env = "PROSSIMO_ADMIN_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    admin_token: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// List sources and admin tokens.
+    List,
+    /// Create a source; prints its write key.
+    CreateSource {
+        name: String,
+        /// Use this write key instead of a generated one.
+        #[arg(long)]
+        write_key: Option<String>,
+    },
+    /// Stop accepting a source's write key.
+    RevokeSource { name: String },
+    /// Create an admin token; prints it (the only time it is shown).
+    CreateToken { name: String },
+    /// Revoke an admin token by id (see `keys list`).
+    RevokeToken { id: i64 },
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("PROSSIMO_LOG")
+                .unwrap_or_else(|_| EnvFilter::new("info,refinery_core=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let file = FileConfig::load(cli.global.config.as_deref())?;
+    let location = file.location(
+        cli.global.data_dir.as_deref(),
+        cli.global.database.as_deref(),
+    );
+    let store = Arc::new(
+        Store::open(&location, file.identity()?)
+            .with_context(|| format!("cannot open the store at {}", location.describe()))?,
+    );
+    match cli.command {
+        Command::Serve(args) => serve(store, &file, args),
+        Command::Keys(cmd) => keys(&store, cmd),
+        Command::Import(args) => import::run(&store, &file, args),
+        Command::Demo(args) => demo::run(&store, &file, args),
+        Command::Profile { key } => {
+            let key = ProfileKey::parse(&key, store.identity()).map_err(anyhow::Error::msg)?;
+            match store.profile(&key)? {
+                Some(p) => println!("{}", serde_json::to_string_pretty(&p)?),
+                None => bail!("no profile for that key"),
+            }
+            Ok(())
+        }
+    }
+}
+
+fn serve(store: Arc<Store>, file: &FileConfig, args: ServeArgs) -> Result<()> {
+    let listen = args
+        .listen
+        .or_else(|| file.listen.clone())
+        .unwrap_or_else(|| "127.0.0.1:8080".into());
+    let addr: SocketAddr = listen
+        .parse()
+        .with_context(|| format!("--listen {listen:?} is not an address like 127.0.0.1:8080"))?;
+    let boot = store.bootstrap(args.write_key.as_deref(), args.admin_token.as_deref())?;
+    println!("store:       {}", store.location().describe());
+    println!(
+        "write key:   {} (source {:?})",
+        boot.source.write_key, boot.source.name
+    );
+    if let Some(token) = &boot.new_admin_token {
+        println!("admin token: {token}  (shown once; `prossimo keys create-token` makes more)");
+    }
+    let pipeline = Pipeline::start(store.clone(), file.pipeline())?;
+    let state = AppState::new(store, pipeline, file.limits());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        println!("listening:   http://{}", listener.local_addr()?);
+        tracing::info!(%addr, "serving");
+        axum::serve(listener, prossimo_server::app(state))
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await?;
+        Ok(())
+    })
+}
+
+fn keys(store: &Store, cmd: KeysCommand) -> Result<()> {
+    match cmd {
+        KeysCommand::List => {
+            println!("sources:");
+            for s in store.sources()? {
+                let state = if s.revoked { "revoked" } else { "active" };
+                println!("  {:<20} {}  {state}", s.name, s.write_key);
+            }
+            println!("admin tokens:");
+            for t in store.admin_tokens()? {
+                let state = if t.revoked { "revoked" } else { "active" };
+                println!("  {:>4}  {:<20} {}…  {state}", t.id, t.name, t.prefix);
+            }
+        }
+        KeysCommand::CreateSource { name, write_key } => {
+            let s = store.create_source(&name, write_key.as_deref())?;
+            println!("{}", s.write_key);
+        }
+        KeysCommand::RevokeSource { name } => {
+            store.revoke_source(&name)?;
+            println!("revoked source {name:?}");
+        }
+        KeysCommand::CreateToken { name } => println!("{}", store.create_admin_token(&name, None)?),
+        KeysCommand::RevokeToken { id } => {
+            store.revoke_admin_token(id)?;
+            println!("revoked admin token {id}");
+        }
+    }
+    Ok(())
+}

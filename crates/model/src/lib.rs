@@ -13,5 +13,5 @@ mod time;
 pub use channel::Channel;
 pub use error::{BatchError, ErrorCode, FieldError};
 pub use message::{Message, MessageType, ORDER_COMPLETED};
-pub use parse::{Limits, Payload, parse_batch, parse_single};
+pub use parse::{Limits, Payload, parse_batch, parse_single, parse_value};
 pub use time::{format_timestamp, parse_timestamp};

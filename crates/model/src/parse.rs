@@ -139,6 +139,45 @@ pub fn parse_single(
     finish(write_key, message.into_iter().collect(), errors)
 }
 
+/// Validates one message given as a JSON value (the bulk importer's path). Field errors
+/// carry index 0.
+pub fn parse_value(
+    value: Value,
+    received_at: DateTime<Utc>,
+    limits: &Limits,
+) -> Result<Message, BatchError> {
+    let mut errors = Vec::new();
+    let size = value.to_string().len();
+    let message = match value {
+        _ if size > limits.max_message_bytes => {
+            push(
+                &mut errors,
+                0,
+                "message",
+                format!(
+                    "{size} bytes; at most {} bytes per message",
+                    limits.max_message_bytes
+                ),
+            );
+            None
+        }
+        Value::Object(obj) => build(obj, 0, None, &Shared::default(), received_at, &mut errors),
+        other => {
+            push(
+                &mut errors,
+                0,
+                "message",
+                format!("expected a JSON object, found {}", kind_of(&other)),
+            );
+            None
+        }
+    };
+    match message {
+        Some(m) if errors.is_empty() => Ok(m),
+        _ => Err(BatchError::validation(errors)),
+    }
+}
+
 fn check_body_size(body: &[u8], limits: &Limits) -> Result<(), BatchError> {
     if body.len() > limits.max_batch_bytes {
         return Err(BatchError::field(

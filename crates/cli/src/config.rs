@@ -1,0 +1,160 @@
+//! Settings: command-line flag, then `PROSSIMO_*` environment variable (both through clap),
+//! then `prossimo.toml`, then the default.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use prossimo_identity::IdentityConfig;
+use prossimo_model::Limits;
+use prossimo_server::PipelineConfig;
+use prossimo_store::Location;
+use serde::Deserialize;
+
+/// The contents of `prossimo.toml` (every key optional; see the commented example in the
+/// repository root).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub data_dir: Option<PathBuf>,
+    pub database: Option<String>,
+    pub listen: Option<String>,
+    #[serde(default)]
+    pub identity: IdentitySection,
+    #[serde(default)]
+    pub ingest: IngestSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentitySection {
+    /// Most identifiers of one kind a profile may hold, e.g. `{ user_id = 1, email = 5 }`.
+    #[serde(default)]
+    pub limits: BTreeMap<String, usize>,
+    /// Extra placeholder values never used as identifiers.
+    #[serde(default)]
+    pub blocklist: Vec<String>,
+    /// Regular expressions; matching values are never used as identifiers.
+    #[serde(default)]
+    pub blocklist_patterns: Vec<String>,
+    /// ISO country whose national phone numbers are normalised to E.164, e.g. "IT".
+    pub phone_region: Option<String>,
+    /// Traits whose values identify a person, e.g. ["loyalty_card"].
+    #[serde(default)]
+    pub trait_identifiers: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestSection {
+    pub max_message_bytes: Option<usize>,
+    pub max_batch_bytes: Option<usize>,
+    pub max_batch_messages: Option<usize>,
+    pub queue_requests: Option<usize>,
+    pub max_group_messages: Option<usize>,
+}
+
+impl FileConfig {
+    /// Reads the file named by `--config`, or `./prossimo.toml` when it exists.
+    pub fn load(explicit: Option<&Path>) -> Result<FileConfig> {
+        let path = match explicit {
+            Some(p) => p.to_owned(),
+            None => {
+                let default = PathBuf::from("prossimo.toml");
+                if !default.exists() {
+                    return Ok(FileConfig::default());
+                }
+                default
+            }
+        };
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read the configuration file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("{}: invalid configuration", path.display()))
+    }
+
+    pub fn identity(&self) -> Result<IdentityConfig> {
+        let s = &self.identity;
+        let mut config = IdentityConfig::default()
+            .with_blocked_values(s.blocklist.iter().cloned())
+            .with_blocked_patterns(s.blocklist_patterns.iter().cloned())?
+            .with_trait_identifiers(s.trait_identifiers.iter().cloned());
+        for (kind, &limit) in &s.limits {
+            config = config.with_limit(kind, limit)?;
+        }
+        if let Some(region) = &s.phone_region {
+            config = config.with_phone_region(region)?;
+        }
+        Ok(config)
+    }
+
+    pub fn limits(&self) -> Limits {
+        let d = Limits::default();
+        let s = &self.ingest;
+        Limits {
+            max_message_bytes: s.max_message_bytes.unwrap_or(d.max_message_bytes),
+            max_batch_bytes: s.max_batch_bytes.unwrap_or(d.max_batch_bytes),
+            max_batch_messages: s.max_batch_messages.unwrap_or(d.max_batch_messages),
+        }
+    }
+
+    pub fn pipeline(&self) -> PipelineConfig {
+        let d = PipelineConfig::default();
+        PipelineConfig {
+            queue_requests: self.ingest.queue_requests.unwrap_or(d.queue_requests),
+            max_group_messages: self
+                .ingest
+                .max_group_messages
+                .unwrap_or(d.max_group_messages),
+        }
+    }
+
+    /// Where the data lives: `--database` wins over `--data-dir`.
+    pub fn location(&self, data_dir: Option<&Path>, database: Option<&str>) -> Location {
+        if let Some(url) = database.or(self.database.as_deref()) {
+            return Location::Postgres {
+                url: url.to_owned(),
+                schema: None,
+            };
+        }
+        let dir = data_dir
+            .map(Path::to_owned)
+            .or_else(|| self.data_dir.clone())
+            .unwrap_or_else(|| PathBuf::from("prossimo-data"));
+        Location::DataDir(dir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_in_the_repository_parses() {
+        let text = include_str!("../../../prossimo.example.toml");
+        let config: FileConfig = toml::from_str(text).unwrap();
+        config.identity().unwrap();
+        assert_eq!(config.identity.phone_region.as_deref(), Some("IT"));
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        assert!(toml::from_str::<FileConfig>("data_dri = \"x\"").is_err());
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let config: FileConfig = toml::from_str("data_dir = \"from-file\"").unwrap();
+        assert_eq!(
+            config.location(None, None),
+            Location::DataDir("from-file".into())
+        );
+        assert_eq!(
+            config.location(Some(Path::new("flag")), None),
+            Location::DataDir("flag".into())
+        );
+        assert!(matches!(
+            config.location(None, Some("postgres://x")),
+            Location::Postgres { .. }
+        ));
+    }
+}

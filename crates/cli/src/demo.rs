@@ -1,0 +1,345 @@
+//! `prossimo demo`: a seeded synthetic Italian retailer (web shop, app, 20 stores, call
+//! centre), sent through the real ingestion path (Segment batches → validation → identity
+//! resolution → group commit), so a new user sees a living system in one command.
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Duration, Utc};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use prossimo_model::{format_timestamp, parse_batch};
+use prossimo_store::{Incoming, IngestReport, Store};
+use rand::rngs::StdRng;
+use rand::seq::IndexedRandom;
+use rand::{Rng, SeedableRng};
+use serde_json::{Value, json};
+
+use crate::config::FileConfig;
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Number of customers.
+    #[arg(long, default_value_t = 10_000)]
+    customers: u32,
+    /// Random seed: the same seed gives the same people and events.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// History ends at this date (YYYY-MM-DD) [default: today].
+    #[arg(long)]
+    until: Option<String>,
+}
+
+const STORES: [&str; 20] = [
+    "Milano", "Roma", "Torino", "Napoli", "Bologna", "Firenze", "Genova", "Palermo", "Bari",
+    "Verona", "Padova", "Trieste", "Brescia", "Parma", "Modena", "Bergamo", "Catania", "Cagliari",
+    "Perugia", "Pescara",
+];
+const FIRST_NAMES: [&str; 24] = [
+    "Giulia",
+    "Marco",
+    "Francesca",
+    "Luca",
+    "Chiara",
+    "Alessandro",
+    "Sara",
+    "Matteo",
+    "Elena",
+    "Andrea",
+    "Martina",
+    "Davide",
+    "Valentina",
+    "Simone",
+    "Federica",
+    "Lorenzo",
+    "Alessia",
+    "Giorgio",
+    "Laura",
+    "Stefano",
+    "Anna",
+    "Paolo",
+    "Silvia",
+    "Francesco",
+];
+const LAST_NAMES: [&str; 24] = [
+    "Rossi", "Russo", "Ferrari", "Esposito", "Bianchi", "Romano", "Colombo", "Ricci", "Marino",
+    "Greco", "Bruno", "Gallo", "Conti", "De Luca", "Mancini", "Costa", "Giordano", "Rizzo",
+    "Lombardi", "Moretti", "Barbieri", "Fontana", "Santoro", "Mariani",
+];
+/// (sku, name, category, price in EUR)
+const PRODUCTS: [(&str, &str, &str, f64); 20] = [
+    ("SC-001", "Sneaker Corsa", "scarpe", 89.0),
+    ("SC-002", "Mocassino Pelle", "scarpe", 129.0),
+    ("SC-003", "Stivaletto Chelsea", "scarpe", 159.0),
+    ("SC-004", "Sandalo Estate", "scarpe", 49.0),
+    ("AB-001", "Giacca in Lino", "abbigliamento", 149.0),
+    ("AB-002", "Camicia Oxford", "abbigliamento", 59.0),
+    ("AB-003", "Maglione Merino", "abbigliamento", 79.0),
+    ("AB-004", "Jeans Slim", "abbigliamento", 69.0),
+    ("AB-005", "Abito Seta", "abbigliamento", 199.0),
+    ("AC-001", "Borsa Tote", "accessori", 119.0),
+    ("AC-002", "Cintura Cuoio", "accessori", 39.0),
+    ("AC-003", "Foulard", "accessori", 29.0),
+    ("AC-004", "Occhiali da Sole", "accessori", 99.0),
+    ("CA-001", "Set Lenzuola", "casa", 79.0),
+    ("CA-002", "Candela Profumata", "casa", 19.0),
+    ("CA-003", "Tovaglia Lino", "casa", 45.0),
+    ("BE-001", "Crema Viso", "bellezza", 34.0),
+    ("BE-002", "Profumo Agrumi", "bellezza", 65.0),
+    ("BE-003", "Olio Corpo", "bellezza", 24.0),
+    ("BE-004", "Shampoo Naturale", "bellezza", 14.0),
+];
+const CALL_REASONS: [&str; 5] = ["stato ordine", "reso", "taglia", "reclamo", "informazioni"];
+
+/// Messages per ingest call (one group commit).
+const BATCH: usize = 2_000;
+
+struct Generator {
+    rng: StdRng,
+    seed: u64,
+    until: DateTime<Utc>,
+    next_message: u64,
+    next_order: u64,
+    /// Family tablets: anonymous ids shared by several customers.
+    shared_devices: Vec<String>,
+}
+
+impl Generator {
+    fn message_id(&mut self) -> String {
+        self.next_message += 1;
+        format!("demo-{}-{}", self.seed, self.next_message)
+    }
+
+    fn at(&self, day: f64) -> String {
+        format_timestamp(&(self.until - Duration::seconds(((730.0 - day) * 86_400.0) as i64)))
+    }
+
+    /// Everything one customer does over two years.
+    fn customer(&mut self, n: u32, out: &mut Vec<Value>) {
+        let first = *FIRST_NAMES.choose(&mut self.rng).unwrap_or(&"Anna");
+        let last = *LAST_NAMES.choose(&mut self.rng).unwrap_or(&"Rossi");
+        let user_id = format!("c{n:05}");
+        let email = format!(
+            "{}.{}{n}@esempio.it",
+            first.to_lowercase(),
+            last.to_lowercase().replace(' ', "")
+        );
+        let home = self.rng.random_range(0..STORES.len());
+        let city = STORES[home];
+        let mut devices = vec![format!("dev-{}-{n}-web", self.seed)];
+        let has_app = self.rng.random_bool(0.45);
+        if has_app {
+            devices.push(format!("dev-{}-{n}-app", self.seed));
+        }
+        if self.rng.random_bool(0.03) {
+            if self.shared_devices.is_empty() || self.rng.random_bool(0.4) {
+                self.shared_devices
+                    .push(format!("tablet-{}-{n}", self.seed));
+            }
+            if let Some(t) = self.shared_devices.choose(&mut self.rng) {
+                devices.push(t.clone());
+            }
+        }
+        // Store-first customers are identified at the till; online ones browse anonymously
+        // and identify later (late identification).
+        let store_first = self.rng.random_bool(0.35);
+        let start = self.rng.random_range(0.0..700.0);
+        let mut day = start;
+        let mut identified = false;
+        let sessions = 1 + (self.rng.random::<f64>().powi(2) * 25.0) as u32;
+        for session in 0..sessions {
+            let channel = if store_first && session == 0 {
+                "store"
+            } else {
+                *["web", "web", "app", "store", "email", "call_center"]
+                    .choose(&mut self.rng)
+                    .unwrap_or(&"web")
+            };
+            let channel = if channel == "app" && !has_app {
+                "web"
+            } else {
+                channel
+            };
+            let device = match channel {
+                "app" => devices.get(1).cloned(),
+                "web" => devices.choose(&mut self.rng).cloned(),
+                _ => None,
+            };
+            let identify_now = !identified
+                && (channel == "store" || channel == "call_center" || self.rng.random_bool(0.4));
+            let known = identified || identify_now;
+            let base = json!({ "context": { "channel": channel, "locale": "it-IT" } });
+            let with_ids = |m: Value, g: &mut Generator, day: f64| -> Value {
+                let mut m = merge(base.clone(), m);
+                m["messageId"] = json!(g.message_id());
+                m["timestamp"] = json!(g.at(day));
+                if known || channel == "store" || channel == "call_center" || channel == "email" {
+                    m["userId"] = json!(user_id);
+                }
+                if let Some(d) = &device {
+                    m["anonymousId"] = json!(d);
+                }
+                if m.get("userId").is_none() && m.get("anonymousId").is_none() {
+                    m["userId"] = json!(user_id);
+                }
+                m
+            };
+            if identify_now {
+                let mut traits = json!({
+                    "email": email, "first_name": first, "last_name": last, "city": city,
+                    "home_store": format!("{city} Centro"), "newsletter": self.rng.random_bool(0.6),
+                });
+                if self.rng.random_bool(0.5) {
+                    traits["phone"] = json!(format!(
+                        "+39 3{:02} {:07}",
+                        self.rng.random_range(20..99),
+                        self.rng.random_range(0..9_999_999)
+                    ));
+                }
+                if channel == "store" {
+                    traits["loyalty_card"] =
+                        json!(format!("IT{:010}", n as u64 * 7919 % 10_000_000_000));
+                }
+                out.push(with_ids(
+                    json!({"type": "identify", "traits": traits}),
+                    self,
+                    day,
+                ));
+            }
+            match channel {
+                "web" | "app" => {
+                    let kind = if channel == "app" { "screen" } else { "page" };
+                    out.push(with_ids(json!({"type": kind, "name": "Home"}), self, day));
+                    let product = PRODUCTS
+                        .choose(&mut self.rng)
+                        .copied()
+                        .unwrap_or(PRODUCTS[0]);
+                    out.push(with_ids(json!({"type": "track", "event": "Product Viewed",
+                        "properties": {"product_id": product.0, "name": product.1, "category": product.2, "price": product.3}}), self, day + 0.001));
+                    if self.rng.random_bool(0.35) {
+                        out.push(with_ids(json!({"type": "track", "event": "Product Added",
+                            "properties": {"product_id": product.0, "category": product.2, "price": product.3, "quantity": 1}}), self, day + 0.002));
+                        if known && self.rng.random_bool(0.55) {
+                            let order = self.order(&[product]);
+                            out.push(with_ids(order, self, day + 0.003));
+                        }
+                    }
+                }
+                "store" => {
+                    let basket: Vec<_> = (0..self.rng.random_range(1..4))
+                        .filter_map(|_| PRODUCTS.choose(&mut self.rng).copied())
+                        .collect();
+                    let mut order = self.order(&basket);
+                    let store = if self.rng.random_bool(0.85) {
+                        home
+                    } else {
+                        self.rng.random_range(0..STORES.len())
+                    };
+                    order["properties"]["store_id"] = json!(format!("store-{:02}", store + 1));
+                    order["properties"]["store_city"] = json!(STORES[store]);
+                    out.push(with_ids(order, self, day));
+                }
+                "email" => {
+                    out.push(with_ids(json!({"type": "track", "event": "Email Opened", "properties": {"campaign": "newsletter"}}), self, day));
+                    if self.rng.random_bool(0.3) {
+                        out.push(with_ids(json!({"type": "track", "event": "Email Link Clicked", "properties": {"campaign": "newsletter"}}), self, day + 0.001));
+                    }
+                }
+                _ => {
+                    let reason = *CALL_REASONS
+                        .choose(&mut self.rng)
+                        .unwrap_or(&"informazioni");
+                    out.push(with_ids(json!({"type": "track", "event": "Call Completed",
+                        "properties": {"reason": reason, "duration_s": self.rng.random_range(60..900)}}), self, day));
+                }
+            }
+            identified = known;
+            day += self.rng.random_range(1.0..60.0);
+            if day >= 730.0 {
+                break;
+            }
+        }
+    }
+
+    fn order(&mut self, basket: &[(&str, &str, &str, f64)]) -> Value {
+        self.next_order += 1;
+        let products: Vec<Value> = basket
+            .iter()
+            .map(|p| json!({"product_id": p.0, "name": p.1, "category": p.2, "price": p.3, "quantity": 1}))
+            .collect();
+        let revenue: f64 = basket.iter().map(|p| p.3).sum();
+        json!({"type": "track", "event": prossimo_model::ORDER_COMPLETED, "properties": {
+            "order_id": format!("ord-{}-{}", self.seed, self.next_order),
+            "revenue": (revenue * 100.0).round() / 100.0, "currency": "EUR", "products": products,
+        }})
+    }
+}
+
+fn merge(mut base: Value, extra: Value) -> Value {
+    if let (Value::Object(b), Value::Object(e)) = (&mut base, extra) {
+        for (k, v) in e {
+            b.insert(k, v);
+        }
+    }
+    base
+}
+
+pub fn run(store: &Store, config: &FileConfig, args: DemoArgs) -> Result<()> {
+    let until = match &args.until {
+        Some(d) => prossimo_model::parse_timestamp(d)
+            .map_err(anyhow::Error::msg)
+            .context("--until")?,
+        None => Utc::now(),
+    };
+    let source = match store.source_by_name("demo")? {
+        Some(s) => s,
+        None => store.create_source("demo", None)?,
+    };
+    let mut generator = Generator {
+        rng: StdRng::seed_from_u64(args.seed),
+        seed: args.seed,
+        until,
+        next_message: 0,
+        next_order: 0,
+        shared_devices: Vec::new(),
+    };
+    let bar = ProgressBar::new(u64::from(args.customers)).with_style(
+        ProgressStyle::with_template(
+            "{spinner} customers {pos}/{len} [{bar:30}] {per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let limits = config.limits();
+    let mut report = IngestReport::default();
+    let mut pending: Vec<Value> = Vec::new();
+    let send = |messages: &mut Vec<Value>, report: &mut IngestReport| -> Result<()> {
+        for chunk in messages.chunks(BATCH.min(limits.max_batch_messages)) {
+            // The same path as POST /v1/batch: serialise, parse, validate, resolve, commit.
+            let body = json!({ "batch": chunk }).to_string();
+            let payload = parse_batch(body.as_bytes(), Utc::now(), &limits)
+                .map_err(|e| anyhow::anyhow!("demo data failed validation: {e}"))?;
+            let batch: Vec<Incoming> = payload
+                .messages
+                .into_iter()
+                .map(|m| Incoming::new(source.id, m, store.identity()))
+                .collect();
+            report.add(store.ingest(&batch)?);
+        }
+        messages.clear();
+        Ok(())
+    };
+    for n in 1..=args.customers {
+        generator.customer(n, &mut pending);
+        if pending.len() >= BATCH * 5 {
+            send(&mut pending, &mut report)?;
+        }
+        bar.inc(1);
+    }
+    send(&mut pending, &mut report)?;
+    bar.finish_and_clear();
+    println!(
+        "demo: {} customers, {} events stored ({} already present), {} profiles created, {} merges",
+        args.customers, report.stored, report.duplicates, report.profiles_created, report.merges
+    );
+    println!("try:  prossimo profile user_id:c00042");
+    Ok(())
+}
