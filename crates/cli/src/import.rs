@@ -234,7 +234,11 @@ pub fn run(store: &Store, config: &FileConfig, args: ImportArgs) -> Result<()> {
         importer.report.merges
     );
     if importer.rejected > 0 {
-        println!("rejected rows: {}", importer.rejects_path.display());
+        bail!(
+            "{} rows rejected (the other rows are stored); each is in {} with its line and reason",
+            importer.rejected,
+            importer.rejects_path.display()
+        );
     }
     Ok(())
 }

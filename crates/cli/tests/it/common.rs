@@ -1,0 +1,106 @@
+//! Starting and stopping the real binary.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const WRITE_KEY: &str = "wk_test_write_key_0001";
+pub const ADMIN_TOKEN: &str = "pat_test_admin_token_0001";
+
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_prossimo")
+}
+
+/// Runs a CLI command against a data directory.
+pub fn prossimo(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(binary())
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env_remove("PROSSIMO_DATABASE")
+        .env("PROSSIMO_LOG", "warn")
+        .output()
+        .expect("run prossimo")
+}
+
+/// A running `prossimo serve` on a free port.
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+}
+
+impl Server {
+    pub fn start(data_dir: &Path) -> Server {
+        Server::start_with(&["--data-dir", data_dir.to_str().expect("utf-8 path")])
+    }
+
+    pub fn start_with(store_args: &[&str]) -> Server {
+        let mut child = Command::new(binary())
+            .args(store_args)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("PROSSIMO_WRITE_KEY", WRITE_KEY)
+            .env("PROSSIMO_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("PROSSIMO_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn prossimo serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let base = loop {
+            assert!(
+                Instant::now() < deadline,
+                "server did not report its address"
+            );
+            let line = lines
+                .next()
+                .expect("server exited before listening")
+                .expect("read stdout");
+            if let Some(url) = line.strip_prefix("listening:") {
+                break url.trim().to_owned();
+            }
+        };
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, base }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn kill(mut self) {
+        // std's kill is SIGKILL on Unix: no shutdown hook runs.
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reap");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("http client")
+}
+
+/// The shared reference data (`../shared/data` beside the repository).
+pub fn shared_data(name: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data")
+        .join(name);
+    assert!(
+        path.exists(),
+        "reference data {} is missing",
+        path.display()
+    );
+    path
+}
