@@ -133,7 +133,7 @@ impl IdentityConfig {
         if lowered.is_empty() {
             return Some("empty value".into());
         }
-        if self.blocklist.iter().any(|b| *b == lowered) {
+        if self.blocklist.contains(&lowered) {
             return Some(format!("{value:?} is a placeholder value"));
         }
         self.patterns

@@ -11,7 +11,10 @@ use serde_json::json;
 
 use crate::common::{Server, WRITE_KEY, client};
 
-fn batch(worker: usize, n: usize) -> (Vec<String>, serde_json::Value) {
+/// The message ids of one request and its body.
+type Sent = (Vec<String>, serde_json::Value);
+
+fn batch(worker: usize, n: usize) -> Sent {
     let ids: Vec<String> = (0..50).map(|i| format!("w{worker}-b{n}-m{i}")).collect();
     let messages: Vec<_> = ids
         .iter()
@@ -28,7 +31,7 @@ fn sigkill_during_ingestion_loses_no_acknowledged_message() {
     let data = dir.path().join("data");
     let server = Server::start(&data);
     let url = server.url("/v1/batch");
-    let acked: Arc<Mutex<Vec<(Vec<String>, serde_json::Value)>>> = Arc::default();
+    let acked: Arc<Mutex<Vec<Sent>>> = Arc::default();
     let stop_at = Instant::now() + Duration::from_millis(1500);
 
     let workers: Vec<_> = (0..6)

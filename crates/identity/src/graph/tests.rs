@@ -11,6 +11,9 @@ use serde_json::{Value, json};
 use super::*;
 use crate::extract;
 
+/// A profile as identifiers, traits and first-seen time: independent of id allocation.
+type PersonView = (BTreeSet<String>, BTreeMap<String, String>, Option<i64>);
+
 #[derive(Default)]
 struct MemStore {
     owners: HashMap<Identifier, ProfileId>,
@@ -71,7 +74,7 @@ impl MemStore {
     }
 
     /// Profiles as sets of identifiers, with their traits: independent of id allocation.
-    fn partition(&self) -> BTreeSet<(BTreeSet<String>, BTreeMap<String, String>, Option<i64>)> {
+    fn partition(&self) -> BTreeSet<PersonView> {
         let mut groups: BTreeMap<ProfileId, BTreeSet<String>> = BTreeMap::new();
         for (id, &p) in &self.owners {
             groups

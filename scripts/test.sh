@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Prossimo's whole test suite, as CI runs it:
+#   1. every Rust test (pure crates, both storage backends, the HTTP API, the real binary);
+#   2. the official Segment Python SDK sending to a running `prossimo serve`.
+# PostgreSQL is found or started by scripts/postgres.sh (see there).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+source scripts/postgres.sh
+
+cargo test --workspace --locked
+bash tests/sdk/python_sdk.sh
