@@ -161,29 +161,37 @@ fn new_messages<'a>(
         .collect())
 }
 
-/// Current root owner of every identifier that exists.
+/// Current root owner of every identifier that exists. One `kind = $1 AND value IN (…)`
+/// query per kind and chunk: both backends answer it from the primary key (a row-value
+/// `(kind, value) IN (VALUES …)` makes SQLite scan the table).
 fn load_owners(
     conn: &mut dyn Conn,
     keys: &BTreeSet<Identifier>,
 ) -> Result<HashMap<Identifier, ProfileId>, StoreError> {
-    let keys: Vec<&Identifier> = keys.iter().collect();
+    let mut by_kind: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for id in keys {
+        by_kind
+            .entry(id.kind.as_str())
+            .or_default()
+            .push(id.value.as_str());
+    }
     let mut owners = HashMap::with_capacity(keys.len());
-    for chunk in keys.chunks(CHUNK) {
-        let sql = format!(
-            "SELECT i.kind, i.value, COALESCE(p.merged_into, i.profile_id)
-             FROM identifiers i LEFT JOIN profiles p ON p.id = i.profile_id
-             WHERE (i.kind, i.value) IN (VALUES {})",
-            value_tuples(chunk.len(), 2, 1)
-        );
-        let params: Vec<Val> = chunk
-            .iter()
-            .flat_map(|id| [Val::from(id.kind.as_str()), Val::from(id.value.as_str())])
-            .collect();
-        for row in conn.query(&sql, &params)? {
-            if let [Val::Text(kind), Val::Text(value), owner] = row.as_slice()
-                && let Some(owner) = owner.int()
-            {
-                owners.insert(Identifier::new(kind.clone(), value.clone()), owner);
+    for (kind, values) in by_kind {
+        for chunk in values.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT i.value, COALESCE(p.merged_into, i.profile_id)
+                 FROM identifiers i LEFT JOIN profiles p ON p.id = i.profile_id
+                 WHERE i.kind = $1 AND i.value IN ({})",
+                placeholders(chunk.len(), 2)
+            );
+            let mut params = vec![Val::from(kind)];
+            params.extend(chunk.iter().map(|&v| Val::from(v)));
+            for row in conn.query(&sql, &params)? {
+                if let [Val::Text(value), owner] = row.as_slice()
+                    && let Some(owner) = owner.int()
+                {
+                    owners.insert(Identifier::new(kind, value.clone()), owner);
+                }
             }
         }
     }

@@ -64,3 +64,79 @@ fn a_bad_config_file_is_a_clear_error() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Two `prossimo serve` nodes on one PostgreSQL database both ingest, and de-duplication is
+/// exact across them: every message sent to both nodes is stored once.
+#[test]
+fn two_nodes_share_one_postgres_database() {
+    let Ok(base) = std::env::var("PROSSIMO_TEST_DATABASE_URL") else {
+        eprintln!("skipped: PROSSIMO_TEST_DATABASE_URL is not set");
+        return;
+    };
+    let schema = format!("nodes_{}", std::process::id());
+    let mut admin = postgres::Client::connect(&base, postgres::NoTls)
+        .expect("PROSSIMO_TEST_DATABASE_URL reachable");
+    admin
+        .batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+        ))
+        .unwrap();
+    let separator = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
+
+    let nodes = [
+        Server::start_with(&["--database", &url]),
+        Server::start_with(&["--database", &url]),
+    ];
+    let senders: Vec<_> = nodes
+        .iter()
+        .enumerate()
+        .map(|(node, server)| {
+            let endpoint = server.url("/v1/batch");
+            std::thread::spawn(move || {
+                let http = client();
+                for round in 0..30 {
+                    let mut batch: Vec<Value> = (0..40)
+                        .map(|i| json!({"type": "track", "messageId": format!("n-{round}-{i}"), "userId": format!("shopper-{}", i % 9),
+                                        "anonymousId": format!("device-{i}"), "event": "Viewed"}))
+                        .collect();
+                    batch.rotate_left(node * 17);
+                    let r = http.post(&endpoint).basic_auth(WRITE_KEY, Some("")).json(&json!({"batch": batch})).send().unwrap();
+                    assert_eq!(r.status(), 200, "node {node}");
+                }
+            })
+        })
+        .collect();
+    for s in senders {
+        s.join().unwrap();
+    }
+    let http = client();
+    for (node, server) in nodes.iter().enumerate() {
+        let p: Value = http
+            .get(server.url("/v1/profiles/user_id:shopper-4"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        // shopper-4 sends messages 4, 13, 22 and 31 of each of the 30 rounds.
+        assert_eq!(p["event_count"], 30 * 4, "node {node}: {p}");
+    }
+    let count: i64 = admin
+        .query_one(&format!("SELECT COUNT(*) FROM {schema}.events"), &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 30 * 40);
+    let profiles: i64 = admin
+        .query_one(
+            &format!("SELECT COUNT(*) FROM {schema}.profiles WHERE merged_into IS NULL"),
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(profiles, 9);
+    drop(nodes);
+    admin
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .unwrap();
+}
