@@ -22,12 +22,14 @@ LOAD="target/release/loadgen --url http://127.0.0.1:$PORT --write-key $KEY --peo
 rss() { awk '/VmRSS/ {printf "%.0f MiB\n", $2 / 1024}' /proc/$SERVER/status; }
 
 echo "== machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-echo "== 1. first 1,000,000 messages (each of the 1,000,000 people once), $CONNECTIONS connections, batches of 100"
+echo "== 1. single messages at a fixed 2,000 requests/s for ${SECONDS_PER_RUN}s on the empty store"
+$LOAD --start 3000000000 rate --rate 2000 --duration "$SECONDS_PER_RUN"
+echo "== 2. first 1,000,000 messages (each of the 1,000,000 people once), $CONNECTIONS connections, batches of 100"
 $LOAD --start 0 batch --connections "$CONNECTIONS" --size 100 --total 1000000 --duration 600
 echo "RSS with 1,000,000 profiles: $(rss)"
-echo "== 2. sustained batch ingest for ${SECONDS_PER_RUN}s on the 1M-profile store (repeat visitors)"
+echo "== 3. sustained batch ingest for ${SECONDS_PER_RUN}s on the 1M-profile store (repeat visitors)"
 $LOAD --start 1000000000 batch --connections "$CONNECTIONS" --size 100 --duration "$SECONDS_PER_RUN"
 echo "RSS: $(rss)"
-echo "== 3. single messages at a fixed 2,000 requests/s for ${SECONDS_PER_RUN}s"
+echo "== 4. single messages at a fixed 2,000 requests/s for ${SECONDS_PER_RUN}s on the 1M-profile store"
 $LOAD --start 2000000000 rate --rate 2000 --duration "$SECONDS_PER_RUN"
 echo "RSS: $(rss); store on disk: $(du -sh "$DATA" | cut -f1)"

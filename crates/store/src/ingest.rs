@@ -9,11 +9,11 @@ use prossimo_identity::{
 };
 use prossimo_model::Message;
 
-use crate::sql::{Conn, Val, placeholders, value_tuples};
+use crate::sql::{Conn, ROWS_PER_STATEMENT, Val, placeholders};
 use crate::{Store, StoreError, now_ms};
 
-/// Rows per multi-row statement; well inside both backends' parameter limits.
-const CHUNK: usize = 400;
+/// Values per `IN (…)` list.
+const CHUNK: usize = ROWS_PER_STATEMENT;
 
 /// A validated message on its way into the store, with the work that does not need the
 /// store (serialisation, identifier extraction) already done by the caller's thread.
@@ -226,30 +226,26 @@ pub(crate) fn load_states(
 
 fn write_profiles(conn: &mut dyn Conn, changes: &Changeset, now: i64) -> Result<(), StoreError> {
     // Surviving profiles: insert new ones, overwrite the state of existing ones.
-    for chunk in changes.profiles.chunks(CHUNK) {
-        let sql = format!(
-            "INSERT INTO profiles (id, merged_into, state, name_lc, first_seen, last_seen, created_at, updated_at)
-             VALUES {}
-             ON CONFLICT (id) DO UPDATE SET state = excluded.state, name_lc = excluded.name_lc,
-                 first_seen = excluded.first_seen, last_seen = excluded.last_seen,
-                 updated_at = excluded.updated_at",
-            value_tuples(chunk.len(), 8, 1)
-        );
-        let mut params = Vec::with_capacity(chunk.len() * 8);
-        for p in chunk {
-            params.extend([
-                Val::Int(p.id),
-                Val::Null,
-                Val::Text(serde_json::to_string(p)?),
-                p.display_name().map(|n| n.to_lowercase()).into(),
-                p.first_seen.as_ref().map(|s| s.at).into(),
-                p.last_seen.into(),
-                Val::Int(now),
-                Val::Int(now),
-            ]);
-        }
-        conn.execute(&sql, &params)?;
+    let mut params = Vec::with_capacity(changes.profiles.len() * 8);
+    for p in &changes.profiles {
+        params.extend([
+            Val::Int(p.id),
+            Val::Null,
+            Val::Text(serde_json::to_string(p)?),
+            p.display_name().map(|n| n.to_lowercase()).into(),
+            p.first_seen.as_ref().map(|s| s.at).into(),
+            p.last_seen.into(),
+            Val::Int(now),
+            Val::Int(now),
+        ]);
     }
+    conn.insert_rows(
+        "INSERT INTO profiles (id, merged_into, state, name_lc, first_seen, last_seen, created_at, updated_at)",
+        8,
+        &params,
+        "ON CONFLICT (id) DO UPDATE SET state = excluded.state, name_lc = excluded.name_lc,
+             first_seen = excluded.first_seen, last_seen = excluded.last_seen, updated_at = excluded.updated_at",
+    )?;
     // Profiles born and merged away within this batch still get a row, so the identity log
     // can point at them.
     let surviving: HashSet<ProfileId> = changes.profiles.iter().map(|p| p.id).collect();
@@ -278,46 +274,42 @@ fn write_profiles(conn: &mut dyn Conn, changes: &Changeset, now: i64) -> Result<
 }
 
 fn write_identifiers(conn: &mut dyn Conn, changes: &Changeset, now: i64) -> Result<(), StoreError> {
-    for chunk in changes.new_identifiers.chunks(CHUNK) {
-        let sql = format!(
-            "INSERT INTO identifiers (kind, value, profile_id, created_at) VALUES {}",
-            value_tuples(chunk.len(), 4, 1)
-        );
-        let mut params = Vec::with_capacity(chunk.len() * 4);
-        for (id, profile) in chunk {
-            params.extend([
-                Val::from(id.kind.as_str()),
-                Val::from(id.value.as_str()),
-                Val::Int(*profile),
-                Val::Int(now),
-            ]);
-        }
-        conn.execute(&sql, &params)?;
+    let mut params = Vec::with_capacity(changes.new_identifiers.len() * 4);
+    for (id, profile) in &changes.new_identifiers {
+        params.extend([
+            Val::from(id.kind.as_str()),
+            Val::from(id.value.as_str()),
+            Val::Int(*profile),
+            Val::Int(now),
+        ]);
     }
-    Ok(())
+    conn.insert_rows(
+        "INSERT INTO identifiers (kind, value, profile_id, created_at)",
+        4,
+        &params,
+        "",
+    )
 }
 
 fn write_log(conn: &mut dyn Conn, changes: &Changeset, now: i64) -> Result<(), StoreError> {
-    for chunk in changes.log.chunks(CHUNK) {
-        let sql = format!(
-            "INSERT INTO identity_log (kind, profile_id, other_profile_id, message_id, at, detail, logged_at) VALUES {}",
-            value_tuples(chunk.len(), 7, 1)
-        );
-        let mut params = Vec::with_capacity(chunk.len() * 7);
-        for entry in chunk {
-            params.extend([
-                Val::from(entry.kind.as_str()),
-                Val::Int(entry.profile_id),
-                entry.other_profile_id.into(),
-                Val::from(entry.message_id.as_str()),
-                Val::Int(entry.at),
-                Val::from(entry.detail.as_str()),
-                Val::Int(now),
-            ]);
-        }
-        conn.execute(&sql, &params)?;
+    let mut params = Vec::with_capacity(changes.log.len() * 7);
+    for entry in &changes.log {
+        params.extend([
+            Val::from(entry.kind.as_str()),
+            Val::Int(entry.profile_id),
+            entry.other_profile_id.into(),
+            Val::from(entry.message_id.as_str()),
+            Val::Int(entry.at),
+            Val::from(entry.detail.as_str()),
+            Val::Int(now),
+        ]);
     }
-    Ok(())
+    conn.insert_rows(
+        "INSERT INTO identity_log (kind, profile_id, other_profile_id, message_id, at, detail, logged_at)",
+        7,
+        &params,
+        "",
+    )
 }
 
 fn write_events(
@@ -326,31 +318,28 @@ fn write_events(
     assigned: &[ProfileId],
     changes: &Changeset,
 ) -> Result<(), StoreError> {
-    let rows: Vec<(&&Incoming, &ProfileId)> = fresh.iter().zip(assigned).collect();
-    for chunk in rows.chunks(CHUNK) {
-        let sql = format!(
-            "INSERT INTO events (source_id, message_id, profile_id, type, event, channel, ts, received_at, revenue, currency, body) VALUES {}",
-            value_tuples(chunk.len(), 11, 1)
-        );
-        let mut params = Vec::with_capacity(chunk.len() * 11);
-        for &(m, &profile) in chunk {
-            let msg = &m.message;
-            let order = msg.order_value();
-            params.extend([
-                Val::Int(m.source_id),
-                Val::from(msg.message_id.as_str()),
-                Val::Int(changes.root(profile)),
-                Val::from(msg.kind.as_str()),
-                Val::from(msg.event.as_deref()),
-                Val::from(msg.channel.as_str()),
-                Val::Int(msg.timestamp.timestamp_millis()),
-                Val::Int(msg.received_at.timestamp_millis()),
-                order.as_ref().map(|(amount, _)| *amount).into(),
-                order.and_then(|(_, currency)| currency).into(),
-                Val::from(m.body.as_str()),
-            ]);
-        }
-        conn.execute(&sql, &params)?;
+    let mut params = Vec::with_capacity(fresh.len() * 11);
+    for (m, &profile) in fresh.iter().zip(assigned) {
+        let msg = &m.message;
+        let order = msg.order_value();
+        params.extend([
+            Val::Int(m.source_id),
+            Val::from(msg.message_id.as_str()),
+            Val::Int(changes.root(profile)),
+            Val::from(msg.kind.as_str()),
+            Val::from(msg.event.as_deref()),
+            Val::from(msg.channel.as_str()),
+            Val::Int(msg.timestamp.timestamp_millis()),
+            Val::Int(msg.received_at.timestamp_millis()),
+            order.as_ref().map(|(amount, _)| *amount).into(),
+            order.and_then(|(_, currency)| currency).into(),
+            Val::from(m.body.as_str()),
+        ]);
     }
-    Ok(())
+    conn.insert_rows(
+        "INSERT INTO events (source_id, message_id, profile_id, type, event, channel, ts, received_at, revenue, currency, body)",
+        11,
+        &params,
+        "",
+    )
 }

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use prossimo_identity::{Identifier, IdentityConfig, ProfileId, ProfileState};
+use prossimo_identity::{Identifier, IdentityConfig, ProfileId, ProfileState, kinds};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -339,8 +339,9 @@ impl Store {
         }))
     }
 
-    /// Profiles whose identifier value or name starts with `q` (case-insensitive for names
-    /// and e-mails). `kind:value` looks up one identifier exactly.
+    /// Profiles whose user id, e-mail, phone, anonymous id, identifying trait or name starts
+    /// with `q` (case-insensitive for names and e-mails). `kind:value` looks up any
+    /// identifier exactly.
     pub fn search(&self, q: &str, limit: usize) -> Result<Vec<ProfileSummary>, StoreError> {
         let q = q.trim();
         if q.is_empty() {
@@ -355,23 +356,30 @@ impl Store {
         {
             hits.push((root, id.to_string()));
         }
-        // Prefix ranges are index scans on both backends: [q, q + U+10FFFF).
-        for prefix in [q.to_owned(), q.to_lowercase()] {
-            let upper = format!("{prefix}\u{10FFFF}");
-            let rows = conn.query(
-                "SELECT COALESCE(p.merged_into, i.profile_id), i.kind, i.value FROM identifiers i
-                 LEFT JOIN profiles p ON p.id = i.profile_id
-                 WHERE i.value >= $1 AND i.value < $2 ORDER BY i.value LIMIT $3",
-                &[
-                    prefix.as_str().into(),
-                    upper.as_str().into(),
-                    Val::Int(limit as i64),
-                ],
-            )?;
-            for r in rows {
-                if let (Some(id), Some(kind), Some(value)) = (r[0].int(), r[1].text(), r[2].text())
-                {
-                    hits.push((id, format!("{kind}:{value}")));
+        // Prefix ranges are primary-key scans on both backends: kind = k AND value in
+        // [q, q + U+10FFFF), for the kinds a person would search by.
+        let kinds = [
+            kinds::USER_ID,
+            kinds::EMAIL,
+            kinds::PHONE,
+            kinds::ANONYMOUS_ID,
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .chain(self.identity.trait_identifiers().iter().cloned());
+        for kind in kinds {
+            for prefix in BTreeSet::from([q.to_owned(), q.to_lowercase()]) {
+                let upper = format!("{prefix}\u{10FFFF}");
+                let rows = conn.query(
+                    "SELECT COALESCE(p.merged_into, i.profile_id), i.value FROM identifiers i
+                     LEFT JOIN profiles p ON p.id = i.profile_id
+                     WHERE i.kind = $1 AND i.value >= $2 AND i.value < $3 ORDER BY i.value LIMIT $4",
+                    &[kind.as_str().into(), prefix.as_str().into(), upper.as_str().into(), Val::Int(limit as i64)],
+                )?;
+                for r in rows {
+                    if let (Some(id), Some(value)) = (r[0].int(), r[1].text()) {
+                        hits.push((id, format!("{kind}:{value}")));
+                    }
                 }
             }
         }
