@@ -100,6 +100,8 @@ struct Generator {
     next_order: u64,
     /// Family tablets: anonymous ids shared by several customers.
     shared_devices: Vec<String>,
+    /// An identified customer with orders on several channels, to suggest looking at.
+    showcase: Option<String>,
 }
 
 impl Generator {
@@ -144,6 +146,7 @@ impl Generator {
         let start = self.rng.random_range(0.0..700.0);
         let mut day = start;
         let mut identified = false;
+        let mut order_channels = std::collections::BTreeSet::new();
         let sessions = 1 + (self.rng.random::<f64>().powi(2) * 25.0) as u32;
         for session in 0..sessions {
             let channel = if store_first && session == 0 {
@@ -218,6 +221,7 @@ impl Generator {
                         out.push(with_ids(json!({"type": "track", "event": "Product Added",
                             "properties": {"product_id": product.0, "category": product.2, "price": product.3, "quantity": 1}}), self, day + 0.002));
                         if known && self.rng.random_bool(0.55) {
+                            order_channels.insert(channel);
                             let order = self.order(&[product]);
                             out.push(with_ids(order, self, day + 0.003));
                         }
@@ -227,6 +231,7 @@ impl Generator {
                     let basket: Vec<_> = (0..self.rng.random_range(1..4))
                         .filter_map(|_| PRODUCTS.choose(&mut self.rng).copied())
                         .collect();
+                    order_channels.insert(channel);
                     let mut order = self.order(&basket);
                     let store = if self.rng.random_bool(0.85) {
                         home
@@ -256,6 +261,9 @@ impl Generator {
             if day >= 730.0 {
                 break;
             }
+        }
+        if self.showcase.is_none() && order_channels.len() >= 2 {
+            self.showcase = Some(user_id);
         }
     }
 
@@ -300,6 +308,7 @@ pub fn run(store: &Store, config: &FileConfig, args: DemoArgs) -> Result<()> {
         next_message: 0,
         next_order: 0,
         shared_devices: Vec::new(),
+        showcase: None,
     };
     let bar = ProgressBar::new(u64::from(args.customers)).with_style(
         ProgressStyle::with_template(
@@ -340,6 +349,8 @@ pub fn run(store: &Store, config: &FileConfig, args: DemoArgs) -> Result<()> {
         "demo: {} customers, {} events stored ({} already present), {} profiles created, {} merges",
         args.customers, report.stored, report.duplicates, report.profiles_created, report.merges
     );
-    println!("try:  prossimo profile user_id:c00042");
+    if let Some(user) = &generator.showcase {
+        println!("try:  prossimo profile user_id:{user}");
+    }
     Ok(())
 }

@@ -168,3 +168,86 @@ fn customers_and_ndjson_events_import_through_identity_resolution() {
     assert_eq!(p.traits["city"], "Bari");
     assert_eq!(p.event_count, 3, "identify + the two events, stored once");
 }
+
+#[test]
+fn demo_fills_a_living_retailer_through_the_ingest_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = prossimo(
+        &data,
+        &[
+            "demo",
+            "--customers",
+            "400",
+            "--seed",
+            "11",
+            "--until",
+            "2026-11-01",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("demo: 400 customers"),
+        "{}",
+        stdout(&out)
+    );
+    let again = prossimo(
+        &data,
+        &[
+            "demo",
+            "--customers",
+            "400",
+            "--seed",
+            "11",
+            "--until",
+            "2026-11-01",
+        ],
+    );
+    assert!(
+        stdout(&again).contains(" 0 events stored"),
+        "seeded ids make a re-run a no-op: {}",
+        stdout(&again)
+    );
+
+    let hint = stdout(&out)
+        .lines()
+        .find_map(|l| l.strip_prefix("try:  prossimo profile ").map(str::to_owned))
+        .expect("a profile to try");
+    let store = Store::open(&Location::DataDir(data), IdentityConfig::default()).unwrap();
+    assert!(store.event_count().unwrap() > 2_000);
+    let p = store
+        .profile(&ProfileKey::parse(&hint, store.identity()).unwrap())
+        .unwrap()
+        .expect("the suggested profile exists");
+    assert!(
+        p.traits.contains_key("email") && p.traits.contains_key("city"),
+        "{:?}",
+        p.traits
+    );
+    assert!(
+        p.counts_by_channel.len() >= 2 && p.orders.count >= 2,
+        "{p:?}"
+    );
+    // Shared family tablets produce refused merges, recorded in the identity log.
+    assert!(
+        store
+            .search("tablet-11", 5)
+            .unwrap()
+            .iter()
+            .any(|s| s.matched.starts_with("anonymous_id:tablet-11"))
+    );
+    // Every channel of the retailer shows up across the first customers.
+    let mut channels = std::collections::BTreeSet::new();
+    for n in 1..=60 {
+        let key = ProfileKey::parse(&format!("user_id:c{n:05}"), store.identity()).unwrap();
+        if let Some(p) = store.profile(&key).unwrap() {
+            channels.extend(p.counts_by_channel.keys().cloned());
+        }
+    }
+    for channel in ["web", "store", "email", "call_center"] {
+        assert!(
+            channels.contains(channel),
+            "{channel} missing from {channels:?}"
+        );
+    }
+}
