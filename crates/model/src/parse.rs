@@ -488,6 +488,21 @@ fn push_at(errors: &mut Vec<FieldError>, index: Option<usize>, field: &str, reas
     });
 }
 
+fn wrong_type(
+    errors: &mut Vec<FieldError>,
+    index: Option<usize>,
+    field: &str,
+    expected: &str,
+    found: &Value,
+) {
+    push_at(
+        errors,
+        index,
+        field,
+        format!("expected {expected}, found {}", kind_of(found)),
+    );
+}
+
 /// Identifiers are strings; SDKs in loosely typed languages send numbers too.
 fn id_field(
     v: Option<&Value>,
@@ -501,12 +516,7 @@ fn id_field(
         Some(Value::String(s)) => Some(s.clone()),
         Some(Value::Number(n)) => Some(n.to_string()),
         Some(other) => {
-            push_at(
-                errors,
-                index,
-                field,
-                format!("expected a string or a number, found {}", kind_of(other)),
-            );
+            wrong_type(errors, index, field, "a string or a number", other);
             None
         }
     }
@@ -522,12 +532,7 @@ fn string_field(
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.clone()),
         Some(other) => {
-            push_at(
-                errors,
-                index,
-                field,
-                format!("expected a string, found {}", kind_of(other)),
-            );
+            wrong_type(errors, index, field, "a string", other);
             None
         }
     }
@@ -549,12 +554,7 @@ fn timestamp_field(
             }
         },
         Some(other) => {
-            push_at(
-                errors,
-                index,
-                field,
-                format!("expected an ISO-8601 string, found {}", kind_of(other)),
-            );
+            wrong_type(errors, index, field, "an ISO-8601 string", other);
             None
         }
     }
@@ -570,12 +570,7 @@ fn object_field(
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(m)) => m,
         Some(other) => {
-            push_at(
-                errors,
-                index,
-                field,
-                format!("expected an object, found {}", kind_of(&other)),
-            );
+            wrong_type(errors, index, field, "an object", &other);
             Map::new()
         }
     }

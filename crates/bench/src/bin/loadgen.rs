@@ -57,6 +57,18 @@ enum Mode {
     },
 }
 
+/// Sends one request; true when the server acknowledged it.
+async fn send(client: &reqwest::Client, url: &str, key: &str, body: Vec<u8>) -> bool {
+    let sent = client
+        .post(url)
+        .basic_auth(key, Some(""))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await;
+    matches!(sent, Ok(r) if r.status().is_success())
+}
+
 fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 120_000_000, 3).expect("histogram bounds")
 }
@@ -126,20 +138,10 @@ async fn main() -> Result<()> {
                         }
                         let body = template.fill(start + k * size, people).to_vec();
                         let t0 = Instant::now();
-                        let r = client
-                            .post(&url)
-                            .basic_auth(&key, Some(""))
-                            .header("content-type", "application/json")
-                            .body(body)
-                            .send()
-                            .await;
-                        match r {
-                            Ok(r) if r.status().is_success() => {
-                                h.saturating_record(t0.elapsed().as_micros() as u64);
-                            }
-                            _ => {
-                                errors.fetch_add(1, Ordering::Relaxed);
-                            }
+                        if send(&client, &url, &key, body).await {
+                            h.saturating_record(t0.elapsed().as_micros() as u64);
+                        } else {
+                            errors.fetch_add(1, Ordering::Relaxed);
                         }
                     }
                     merged.lock().await.add(&h).ok();
@@ -179,23 +181,11 @@ async fn main() -> Result<()> {
                 let (client, url, key) = (client.clone(), url.clone(), args.write_key.clone());
                 let (errors, merged) = (errors.clone(), merged.clone());
                 tasks.push(tokio::spawn(async move {
-                    let r = client
-                        .post(&url)
-                        .basic_auth(&key, Some(""))
-                        .header("content-type", "application/json")
-                        .body(body)
-                        .send()
-                        .await;
-                    match r {
-                        Ok(r) if r.status().is_success() => {
-                            merged
-                                .lock()
-                                .await
-                                .saturating_record(scheduled.elapsed().as_micros() as u64);
-                        }
-                        _ => {
-                            errors.fetch_add(1, Ordering::Relaxed);
-                        }
+                    if send(&client, &url, &key, body).await {
+                        let latency = scheduled.elapsed().as_micros() as u64;
+                        merged.lock().await.saturating_record(latency);
+                    } else {
+                        errors.fetch_add(1, Ordering::Relaxed);
                     }
                 }));
             }
