@@ -27,7 +27,7 @@ fn parse(c: &mut Criterion) {
             payload
                 .messages
                 .into_iter()
-                .map(|m| Incoming::new(1, m, &identity))
+                .map(|m| Incoming::new(1, m, &identity).unwrap())
                 .collect::<Vec<_>>()
         })
     });

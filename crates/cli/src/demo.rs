@@ -330,7 +330,7 @@ pub fn run(store: &Store, config: &FileConfig, args: DemoArgs) -> Result<()> {
                 .messages
                 .into_iter()
                 .map(|m| Incoming::new(source.id, m, store.identity()))
-                .collect();
+                .collect::<Result<_, _>>()?;
             report.add(store.ingest(&batch)?);
         }
         messages.clear();

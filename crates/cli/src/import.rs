@@ -103,7 +103,8 @@ impl Importer<'_> {
             })
         });
         let incoming = message.and_then(|m| {
-            let incoming = Incoming::new(self.source_id, m, self.store.identity());
+            let incoming = Incoming::new(self.source_id, m, self.store.identity())
+                .map_err(|e| row_error("message", format!("cannot be stored: {e}")))?;
             if incoming.extracted.is_anonymous() {
                 let why: Vec<&str> = incoming
                     .extracted

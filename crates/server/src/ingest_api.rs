@@ -141,26 +141,38 @@ async fn ingest(
             ),
         ))
     })?;
-    let header_key = basic_auth_key(&headers)?;
+    // A key in the header is checked before the body is parsed: a stranger's bytes cost
+    // nothing, and an unknown key is a 401 whatever the body holds.
+    let header_source = match basic_auth_key(&headers)? {
+        Some(key) => Some(authenticate(&state, &key).await?),
+        None => None,
+    };
     let bytes = body(&headers, raw, state.limits.max_batch_bytes)?;
     let received_at = Utc::now();
     let payload: Payload = match implied {
         Some(kind) => parse_single(&bytes, kind, received_at, &state.limits)?,
         None => parse_batch(&bytes, received_at, &state.limits)?,
     };
-    let key = header_key.or(payload.write_key).ok_or_else(|| {
-        ApiError::Unauthorized(
-            "a write key is required: Basic auth user, or writeKey in the body".into(),
-        )
-    })?;
-    let source = authenticate(&state, &key).await?;
+    let source = match (header_source, payload.write_key) {
+        (Some(source), _) => source,
+        (None, Some(key)) => authenticate(&state, &key).await?,
+        (None, None) => {
+            return Err(ApiError::Unauthorized(
+                "a write key is required: Basic auth user, or writeKey in the body".into(),
+            ));
+        }
+    };
 
     let identity = state.store.identity();
-    let batch: Vec<Incoming> = payload
+    let batch = payload
         .messages
         .into_iter()
         .map(|m| Incoming::new(source.id, m, identity))
-        .collect();
+        .collect::<Result<Vec<Incoming>, _>>()
+        .map_err(|e| {
+            tracing::error!(error = %e, "a validated message did not serialise");
+            ApiError::Internal
+        })?;
     // A message whose every identifier is a placeholder cannot belong to anybody.
     let nobody: Vec<FieldError> = batch
         .iter()

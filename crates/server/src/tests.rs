@@ -176,6 +176,12 @@ async fn write_key_works_with_or_without_colon_or_in_the_body() {
         .send(Request::post("/v1/track").body(Body::from(msg)).unwrap())
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // An unknown key is refused before its body is even read.
+    let garbage = Request::post("/v1/batch")
+        .header(header::AUTHORIZATION, basic("wk_nope:"))
+        .body(Body::from("{not json"))
+        .unwrap();
+    assert_eq!(app.send(garbage).await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(app.store.event_count().unwrap(), 3);
 }
 

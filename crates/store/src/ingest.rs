@@ -26,15 +26,19 @@ pub struct Incoming {
 }
 
 impl Incoming {
-    pub fn new(source_id: i64, message: Message, identity: &IdentityConfig) -> Self {
-        let body = serde_json::to_string(&message).unwrap_or_else(|_| String::from("{}"));
+    pub fn new(
+        source_id: i64,
+        message: Message,
+        identity: &IdentityConfig,
+    ) -> Result<Self, serde_json::Error> {
+        let body = serde_json::to_string(&message)?;
         let extracted = extract(&message, identity);
-        Incoming {
+        Ok(Incoming {
             source_id,
             message,
             body,
             extracted,
-        }
+        })
     }
 }
 

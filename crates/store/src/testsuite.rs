@@ -62,7 +62,7 @@ pub fn incoming(store: &Store, source_id: i64, messages: Vec<Value>) -> Vec<Inco
         .expect("valid test batch")
         .messages
         .into_iter()
-        .map(|m| Incoming::new(source_id, m, store.identity()))
+        .map(|m| Incoming::new(source_id, m, store.identity()).expect("serialisable"))
         .collect()
 }
 
