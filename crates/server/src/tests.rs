@@ -368,3 +368,57 @@ async fn read_api_needs_a_token_and_validates_its_parameters() {
     let (status, _) = app.get("/ready").await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_full_queue_answers_429_with_retry_after_and_loses_nothing_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(
+        Store::open(
+            &Location::DataDir(dir.path().to_owned()),
+            IdentityConfig::default(),
+        )
+        .unwrap(),
+    );
+    let key = store.bootstrap(None, None).unwrap().source.write_key;
+    let config = PipelineConfig {
+        queue_requests: 1,
+        max_group_messages: 1,
+    };
+    let router = app(AppState::new(
+        store.clone(),
+        Pipeline::start(store.clone(), config).unwrap(),
+        Limits::default(),
+    ));
+    let request = |id: &str| {
+        Request::post("/v1/track")
+            .header(header::AUTHORIZATION, basic(&key))
+            .body(Body::from(
+                json!({"userId": "u", "event": "E", "messageId": id}).to_string(),
+            ))
+            .unwrap()
+    };
+    // Another writer holds the database: the first request occupies the writer thread,
+    // the second fills the one-request queue, the third is turned away.
+    let blocker =
+        rusqlite::Connection::open(dir.path().join(prossimo_store::DATABASE_FILE)).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let first = tokio::spawn(router.clone().oneshot(request("q1")));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let second = tokio::spawn(router.clone().oneshot(request("q2")));
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let third = router.clone().oneshot(request("q3")).await.unwrap();
+    assert_eq!(third.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(third.headers()[header::RETRY_AFTER], "1");
+    let body: Value =
+        serde_json::from_slice(&to_bytes(third.into_body(), usize::MAX).await.unwrap()).unwrap();
+    assert_eq!(body["code"], "overloaded");
+
+    blocker.execute_batch("COMMIT").unwrap();
+    assert_eq!(first.await.unwrap().unwrap().status(), StatusCode::OK);
+    assert_eq!(second.await.unwrap().unwrap().status(), StatusCode::OK);
+    let source = store.source_by_write_key(&key).unwrap().unwrap();
+    let counts = store
+        .message_counts(source.id, &["q1".into(), "q2".into(), "q3".into()])
+        .unwrap();
+    assert_eq!(counts.values().copied().collect::<Vec<_>>(), vec![1, 1, 0]);
+}
