@@ -272,7 +272,7 @@ impl Store {
         let ids = members(conn, root)?;
         let mut params: Vec<Val> = ids.iter().map(|&i| Val::Int(i)).collect();
         let mut sql = format!(
-            "SELECT seq, ts, profile_id, body FROM events WHERE profile_id IN ({})",
+            "SELECT seq, ts, body FROM events WHERE profile_id IN ({})",
             placeholders(ids.len(), 1)
         );
         let mut filter = |column: &str, op: &str, value: Val, params: &mut Vec<Val>| {
@@ -318,14 +318,14 @@ impl Store {
             if i == limit {
                 break;
             }
-            let (Some(seq), Some(ts), Some(profile), Some(body)) =
-                (row[0].int(), row[1].int(), row[2].int(), row[3].text())
+            let (Some(seq), Some(ts), Some(body)) = (row[0].int(), row[1].int(), row[2].text())
             else {
                 return Err(StoreError::Corrupt("event row without body".into()));
             };
             let mut event: Value = serde_json::from_str(body)?;
+            // The profile the event belongs to now, after any merge since it arrived.
             if let Value::Object(map) = &mut event {
-                map.insert("profileId".into(), Value::from(profile));
+                map.insert("profileId".into(), Value::from(root));
             }
             events.push(event);
             next_cursor = Some(format!("{ts}.{seq}"));

@@ -213,6 +213,10 @@ pub fn merges_join_timelines_and_are_logged(store: &Store) {
         .map(|e| e["messageId"].as_str().unwrap())
         .collect();
     assert_eq!(order, vec!["a3", "a2", "a1"]);
+    assert!(
+        page.events.iter().all(|e| e["profileId"] == p.id),
+        "events report the surviving profile"
+    );
 }
 
 pub fn refused_merges_keep_the_event(store: &Store) {
