@@ -20,10 +20,14 @@ struct TestApp {
     store: Arc<Store>,
     write_key: String,
     token: String,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 fn test_app() -> TestApp {
+    test_app_with(PipelineConfig::default())
+}
+
+fn test_app_with(pipeline: PipelineConfig) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(
         Store::open(
@@ -33,14 +37,14 @@ fn test_app() -> TestApp {
         .unwrap(),
     );
     let boot = store.bootstrap(None, None).unwrap();
-    let pipeline = Pipeline::start(store.clone(), PipelineConfig::default()).unwrap();
+    let pipeline = Pipeline::start(store.clone(), pipeline).unwrap();
     let state = AppState::new(store.clone(), pipeline, Limits::default());
     TestApp {
         router: app(state),
         store,
         write_key: boot.source.write_key,
         token: boot.new_admin_token.unwrap(),
-        _dir: dir,
+        dir,
     }
 }
 
@@ -371,24 +375,16 @@ async fn read_api_needs_a_token_and_validates_its_parameters() {
 
 #[tokio::test]
 async fn a_full_queue_answers_429_with_retry_after_and_loses_nothing_accepted() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(
-        Store::open(
-            &Location::DataDir(dir.path().to_owned()),
-            IdentityConfig::default(),
-        )
-        .unwrap(),
-    );
-    let key = store.bootstrap(None, None).unwrap().source.write_key;
-    let config = PipelineConfig {
+    let TestApp {
+        router,
+        store,
+        write_key: key,
+        dir,
+        ..
+    } = test_app_with(PipelineConfig {
         queue_requests: 1,
         max_group_messages: 1,
-    };
-    let router = app(AppState::new(
-        store.clone(),
-        Pipeline::start(store.clone(), config).unwrap(),
-        Limits::default(),
-    ));
+    });
     let request = |id: &str| {
         Request::post("/v1/track")
             .header(header::AUTHORIZATION, basic(&key))
