@@ -105,17 +105,8 @@ impl Importer<'_> {
         let incoming = message.and_then(|m| {
             let incoming = Incoming::new(self.source_id, m, self.store.identity())
                 .map_err(|e| row_error("message", format!("cannot be stored: {e}")))?;
-            if incoming.extracted.is_anonymous() {
-                let why: Vec<&str> = incoming
-                    .extracted
-                    .ignored
-                    .iter()
-                    .map(|(_, r)| r.as_str())
-                    .collect();
-                return Err(row_error(
-                    "userId",
-                    format!("no usable identifier: {}", why.join("; ")),
-                ));
+            if let Some(why) = incoming.extracted.unusable_reason() {
+                return Err(row_error("userId", format!("no usable identifier: {why}")));
             }
             Ok(incoming)
         });

@@ -90,6 +90,15 @@ impl Extracted {
     pub fn is_anonymous(&self) -> bool {
         self.ids.is_empty() && self.previous_id.is_none()
     }
+
+    /// Why nothing identifies the person, when nothing does: the reasons every value was
+    /// refused, joined. `None` when the message has a usable identifier.
+    pub fn unusable_reason(&self) -> Option<String> {
+        self.is_anonymous().then(|| {
+            let reasons: Vec<&str> = self.ignored.iter().map(|(_, why)| why.as_str()).collect();
+            reasons.join("; ")
+        })
+    }
 }
 
 /// Normalises a raw value for its kind. `None` when the value cannot be an identifier of

@@ -177,22 +177,17 @@ async fn ingest(
     let nobody: Vec<FieldError> = batch
         .iter()
         .enumerate()
-        .filter(|(_, m)| m.extracted.is_anonymous())
-        .map(|(index, m)| FieldError {
-            index: Some(index),
-            field: if m.message.user_id.is_some() {
-                "userId"
-            } else {
-                "anonymousId"
-            }
-            .into(),
-            reason: m
-                .extracted
-                .ignored
-                .iter()
-                .map(|(_, why)| why.as_str())
-                .collect::<Vec<_>>()
-                .join("; "),
+        .filter_map(|(index, m)| {
+            Some(FieldError {
+                index: Some(index),
+                field: if m.message.user_id.is_some() {
+                    "userId"
+                } else {
+                    "anonymousId"
+                }
+                .into(),
+                reason: m.extracted.unusable_reason()?,
+            })
         })
         .collect();
     if !nobody.is_empty() {
