@@ -12,6 +12,7 @@ fn parse(c: &mut Criterion) {
     let body = batch_body(0, 100, 1_000_000);
     let limits = Limits::default();
     let identity = IdentityConfig::default();
+    let money = prossimo_model::Money::default();
     let now = chrono::Utc::now();
     let mut group = c.benchmark_group("batch_of_100");
     group.throughput(Throughput::Elements(100));
@@ -27,7 +28,7 @@ fn parse(c: &mut Criterion) {
             payload
                 .messages
                 .into_iter()
-                .map(|m| Incoming::new(1, m, &identity).unwrap())
+                .map(|m| Incoming::new(1, m, &identity, &money).unwrap())
                 .collect::<Vec<_>>()
         })
     });

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use prossimo_identity::IdentityConfig;
-use prossimo_model::Limits;
+use prossimo_model::{Limits, Money};
 use prossimo_server::PipelineConfig;
 use prossimo_store::Location;
 use serde::Deserialize;
@@ -23,6 +23,19 @@ pub struct FileConfig {
     pub identity: IdentitySection,
     #[serde(default)]
     pub ingest: IngestSection,
+    #[serde(default)]
+    pub money: MoneySection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoneySection {
+    /// The reporting currency every order is converted into. Default: EUR.
+    pub currency: Option<String>,
+    /// Reporting-currency units per unit of another currency, e.g. `{ USD = 0.92 }`.
+    /// An order in a currency without a rate is refused.
+    #[serde(default)]
+    pub rates: BTreeMap<String, f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -87,6 +100,15 @@ impl FileConfig {
         Ok(config)
     }
 
+    pub fn money(&self) -> Result<Money> {
+        let m = &self.money;
+        Money::new(
+            m.currency.as_deref().unwrap_or("EUR"),
+            m.rates.iter().map(|(c, r)| (c.clone(), *r)),
+        )
+        .context("invalid [money] configuration")
+    }
+
     pub fn limits(&self) -> Limits {
         let d = Limits::default();
         let s = &self.ingest;
@@ -133,6 +155,7 @@ mod tests {
         let text = include_str!("../../../prossimo.example.toml");
         let config: FileConfig = toml::from_str(text).unwrap();
         config.identity().unwrap();
+        assert_eq!(config.money().unwrap().reporting(), "EUR");
         assert_eq!(config.identity.phone_region.as_deref(), Some("IT"));
     }
 

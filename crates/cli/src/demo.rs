@@ -329,7 +329,7 @@ pub fn run(store: &Store, config: &FileConfig, args: DemoArgs) -> Result<()> {
             let batch: Vec<Incoming> = payload
                 .messages
                 .into_iter()
-                .map(|m| Incoming::new(source.id, m, store.identity()))
+                .map(|m| Incoming::new(source.id, m, store.identity(), store.money()))
                 .collect::<Result<_, _>>()?;
             report.add(store.ingest(&batch)?);
         }

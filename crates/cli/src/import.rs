@@ -56,7 +56,8 @@ pub struct ImportArgs {
     /// Source the rows are recorded under (created if missing).
     #[arg(long, default_value = "import")]
     source: String,
-    /// Currency of orders without a currency column [default: EUR; USD for CDNOW].
+    /// Currency of orders without a currency column [default: the reporting currency
+    /// of `[money]`; USD for CDNOW, whose amounts are dollars].
     #[arg(long)]
     currency: Option<String>,
 }
@@ -103,10 +104,11 @@ impl Importer<'_> {
             })
         });
         let incoming = message.and_then(|m| {
-            let incoming = Incoming::new(self.source_id, m, self.store.identity())
-                .map_err(|e| row_error("message", format!("cannot be stored: {e}")))?;
-            if let Some(why) = incoming.extracted.unusable_reason() {
-                return Err(row_error("userId", format!("no usable identifier: {why}")));
+            let incoming =
+                Incoming::new(self.source_id, m, self.store.identity(), self.store.money())
+                    .map_err(|e| row_error("message", format!("cannot be stored: {e}")))?;
+            if let Some((field, why)) = incoming.refusal() {
+                return Err(row_error(field, why));
             }
             Ok(incoming)
         });
@@ -197,7 +199,7 @@ pub fn run(store: &Store, config: &FileConfig, args: ImportArgs) -> Result<()> {
         if format == Format::Cdnow {
             "USD".into()
         } else {
-            "EUR".into()
+            store.money().reporting().to_owned()
         }
     });
     match format {

@@ -125,7 +125,8 @@ fn run() -> Result<()> {
     );
     let store = Arc::new(
         Store::open(&location, file.identity()?)
-            .with_context(|| format!("cannot open the store at {}", location.describe()))?,
+            .with_context(|| format!("cannot open the store at {}", location.describe()))?
+            .with_money(file.money()?),
     );
     match cli.command {
         Command::Serve(args) => serve(store, &file, args),

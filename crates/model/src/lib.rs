@@ -7,11 +7,16 @@
 mod channel;
 mod error;
 mod message;
+mod order;
 mod parse;
 mod time;
 
 pub use channel::Channel;
 pub use error::{BatchError, ErrorCode, FieldError};
-pub use message::{Message, MessageType, ORDER_COMPLETED};
+pub use message::{Message, MessageType};
+pub use order::{
+    Money, MoneyError, NetOrder, ORDER_CANCELLED, ORDER_COMPLETED, ORDER_REFUNDED, OrderBook,
+    OrderEvent, OrderEventKind, OrderRecord, fold_orders,
+};
 pub use parse::{Limits, Payload, parse_batch, parse_single, parse_value};
 pub use time::{format_timestamp, parse_timestamp};

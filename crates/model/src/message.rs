@@ -5,7 +5,6 @@ use serde_json::{Map, Value};
 use crate::Channel;
 
 /// The Segment e-commerce event whose revenue counts as an order.
-pub const ORDER_COMPLETED: &str = "Order Completed";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -106,22 +105,6 @@ impl Message {
         };
         let context = self.context.get("traits").and_then(Value::as_object);
         own.into_iter().chain(context).flat_map(|m| m.iter())
-    }
-
-    /// Revenue and currency of an `Order Completed` event (`revenue`, else `total`).
-    pub fn order_value(&self) -> Option<(f64, Option<String>)> {
-        if self.kind != MessageType::Track || self.event.as_deref() != Some(ORDER_COMPLETED) {
-            return None;
-        }
-        let amount = ["revenue", "total"]
-            .iter()
-            .find_map(|k| self.properties.get(*k).and_then(number_like))?;
-        let currency = self
-            .properties
-            .get("currency")
-            .and_then(Value::as_str)
-            .map(|c| c.trim().to_ascii_uppercase());
-        Some((amount, currency))
     }
 }
 

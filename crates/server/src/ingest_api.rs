@@ -163,35 +163,32 @@ async fn ingest(
         }
     };
 
-    let identity = state.store.identity();
+    let (identity, money) = (state.store.identity(), state.store.money());
     let batch = payload
         .messages
         .into_iter()
-        .map(|m| Incoming::new(source.id, m, identity))
+        .map(|m| Incoming::new(source.id, m, identity, money))
         .collect::<Result<Vec<Incoming>, _>>()
         .map_err(|e| {
             tracing::error!(error = %e, "a validated message did not serialise");
             ApiError::Internal
         })?;
-    // A message whose every identifier is a placeholder cannot belong to anybody.
-    let nobody: Vec<FieldError> = batch
+    // Valid JSON that still cannot be stored: nobody identifiable, or an order in a
+    // currency without a rate.
+    let refused: Vec<FieldError> = batch
         .iter()
         .enumerate()
         .filter_map(|(index, m)| {
+            let (field, reason) = m.refusal()?;
             Some(FieldError {
                 index: Some(index),
-                field: if m.message.user_id.is_some() {
-                    "userId"
-                } else {
-                    "anonymousId"
-                }
-                .into(),
-                reason: m.extracted.unusable_reason()?,
+                field: field.into(),
+                reason,
             })
         })
         .collect();
-    if !nobody.is_empty() {
-        return Err(BatchError::validation(nobody).into());
+    if !refused.is_empty() {
+        return Err(BatchError::validation(refused).into());
     }
     if !batch.is_empty() {
         state.pipeline.submit(batch).await?;

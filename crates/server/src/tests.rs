@@ -225,6 +225,27 @@ async fn an_invalid_message_rejects_the_whole_batch_and_stores_nothing() {
             .contains("placeholder")
     );
     assert_eq!(app.store.event_count().unwrap(), 0);
+
+    // An order in a currency without a configured rate would count as nothing: refused.
+    let (status, body) = app
+        .post(
+            "/v1/batch",
+            json!({"batch": [
+                {"type": "track", "userId": "u", "event": "Order Completed",
+                 "properties": {"order_id": "1", "revenue": 10, "currency": "EUR"}},
+                {"type": "track", "userId": "u", "event": "Order Completed",
+                 "properties": {"order_id": "2", "revenue": 10, "currency": "JPY"}}
+            ]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["details"][0]["index"], 1);
+    assert_eq!(body["details"][0]["field"], "properties.currency");
+    assert_eq!(
+        body["details"][0]["reason"],
+        "unknown currency JPY: no rate into EUR is configured (known: EUR)"
+    );
+    assert_eq!(app.store.event_count().unwrap(), 0);
 }
 
 #[tokio::test]

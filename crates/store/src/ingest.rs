@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use prossimo_identity::{
     Changeset, Extracted, Graph, Identifier, IdentityConfig, ProfileId, ProfileState, extract,
 };
-use prossimo_model::Message;
+use prossimo_model::{Message, Money, MoneyError, OrderEventKind};
 
 use crate::sql::{Conn, ROWS_PER_STATEMENT, Val, placeholders};
 use crate::{Store, StoreError, now_ms};
@@ -23,6 +23,21 @@ pub struct Incoming {
     pub message: Message,
     pub body: String,
     pub extracted: Extracted,
+    /// The order event this message is, valued in the reporting currency; the error when
+    /// its currency has no configured rate.
+    pub order: Result<Option<OrderLine>, MoneyError>,
+}
+
+/// An order event ready for the `order_events` table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderLine {
+    pub kind: OrderEventKind,
+    /// `properties.order_id`, or the messageId when the event names no order.
+    pub order_id: String,
+    /// In the reporting currency; `None` on a refund or cancellation means the whole order.
+    pub value: Option<f64>,
+    pub amount: Option<f64>,
+    pub currency: Option<String>,
 }
 
 impl Incoming {
@@ -30,15 +45,51 @@ impl Incoming {
         source_id: i64,
         message: Message,
         identity: &IdentityConfig,
+        money: &Money,
     ) -> Result<Self, serde_json::Error> {
         let body = serde_json::to_string(&message)?;
         let extracted = extract(&message, identity);
+        let order = message
+            .order_event()
+            .map(|o| {
+                let value = o
+                    .amount
+                    .map(|a| money.to_reporting(a, o.currency.as_deref()))
+                    .transpose()?;
+                Ok(OrderLine {
+                    kind: o.kind,
+                    order_id: o.order_id.unwrap_or_else(|| message.message_id.clone()),
+                    value,
+                    amount: o.amount,
+                    currency: o.currency,
+                })
+            })
+            .transpose();
         Ok(Incoming {
             source_id,
             message,
             body,
             extracted,
+            order,
         })
+    }
+
+    /// Why this message cannot be stored, as (field, reason): nothing identifies the
+    /// person, or its order is in a currency without a rate. The HTTP edge answers 400 and
+    /// the importer rejects the row; nothing of such a batch is written.
+    pub fn refusal(&self) -> Option<(&'static str, String)> {
+        if let Some(why) = self.extracted.unusable_reason() {
+            let field = if self.message.user_id.is_some() {
+                "userId"
+            } else {
+                "anonymousId"
+            };
+            return Some((field, format!("no usable identifier: {why}")));
+        }
+        match &self.order {
+            Err(e) => Some(("properties.currency", e.to_string())),
+            Ok(_) => None,
+        }
     }
 }
 
@@ -128,6 +179,7 @@ fn write_batch(
     write_identifiers(conn, &changes, now)?;
     write_log(conn, &changes, now)?;
     write_events(conn, &fresh, &assigned, &changes)?;
+    write_order_events(conn, &fresh, &assigned, &changes)?;
     Ok(report)
 }
 
@@ -325,7 +377,9 @@ fn write_events(
     let mut params = Vec::with_capacity(fresh.len() * 11);
     for (m, &profile) in fresh.iter().zip(assigned) {
         let msg = &m.message;
-        let order = msg.order_value();
+        let order = msg
+            .order_event()
+            .filter(|o| o.kind == OrderEventKind::Completed);
         params.extend([
             Val::Int(m.source_id),
             Val::from(msg.message_id.as_str()),
@@ -335,14 +389,51 @@ fn write_events(
             Val::from(msg.channel.as_str()),
             Val::Int(msg.timestamp.timestamp_millis()),
             Val::Int(msg.received_at.timestamp_millis()),
-            order.as_ref().map(|(amount, _)| *amount).into(),
-            order.and_then(|(_, currency)| currency).into(),
+            order.as_ref().and_then(|o| o.amount).into(),
+            order.and_then(|o| o.currency).into(),
             Val::from(m.body.as_str()),
         ]);
     }
     conn.insert_rows(
         "INSERT INTO events (source_id, message_id, profile_id, type, event, channel, ts, received_at, revenue, currency, body)",
         11,
+        &params,
+        "",
+    )
+}
+
+fn write_order_events(
+    conn: &mut dyn Conn,
+    fresh: &[&Incoming],
+    assigned: &[ProfileId],
+    changes: &Changeset,
+) -> Result<(), StoreError> {
+    let mut params = Vec::new();
+    for (m, &profile) in fresh.iter().zip(assigned) {
+        // A refused order never reaches the writer; the check keeps a caller's mistake loud.
+        let Some(order) = m
+            .order
+            .as_ref()
+            .map_err(|e| StoreError::Invalid(e.to_string()))?
+        else {
+            continue;
+        };
+        params.extend([
+            Val::Int(m.source_id),
+            Val::from(m.message.message_id.as_str()),
+            Val::Int(changes.root(profile)),
+            Val::from(order.order_id.as_str()),
+            Val::from(order.kind.as_str()),
+            Val::from(m.message.channel.as_str()),
+            Val::Int(m.message.timestamp.timestamp_millis()),
+            order.value.into(),
+            order.amount.into(),
+            order.currency.as_deref().into(),
+        ]);
+    }
+    conn.insert_rows(
+        "INSERT INTO order_events (source_id, message_id, profile_id, order_id, kind, channel, ts, value, amount, currency)",
+        10,
         &params,
         "",
     )

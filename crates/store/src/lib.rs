@@ -6,6 +6,7 @@
 //! writes and reads are written once, and one conformance suite ([`testsuite`]) runs
 //! against both.
 
+mod analytics;
 mod error;
 mod ingest;
 mod keys;
@@ -18,10 +19,12 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+pub use analytics::{StoredAnalysis, Touchpoint};
 pub use error::StoreError;
-pub use ingest::{Incoming, IngestReport};
+pub use ingest::{Incoming, IngestReport, OrderLine};
 pub use keys::{Bootstrap, Source, TokenInfo};
 use prossimo_identity::IdentityConfig;
+use prossimo_model::Money;
 pub use read::{EventPage, EventQuery, Profile360, ProfileKey, ProfileSummary};
 use sql::{PgManager, Pooled, SqliteManager};
 
@@ -74,6 +77,7 @@ enum Backend {
 pub struct Store {
     backend: Backend,
     identity: IdentityConfig,
+    money: Money,
     location: Location,
 }
 
@@ -87,8 +91,18 @@ impl Store {
         Ok(Store {
             backend,
             identity,
+            money: Money::default(),
             location: location.clone(),
         })
+    }
+
+    /// The reporting currency and conversion rates orders are valued with.
+    pub fn with_money(self, money: Money) -> Store {
+        Store { money, ..self }
+    }
+
+    pub fn money(&self) -> &Money {
+        &self.money
     }
 
     pub fn location(&self) -> &Location {

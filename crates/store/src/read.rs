@@ -7,6 +7,8 @@ use prossimo_identity::{Identifier, IdentityConfig, ProfileId, ProfileState, kin
 use serde::Serialize;
 use serde_json::Value;
 
+use prossimo_model::{Channel, OrderEventKind, OrderRecord, fold_orders};
+
 use crate::ingest::load_states;
 use crate::sql::{Conn, Val, placeholders};
 use crate::{Store, StoreError};
@@ -49,12 +51,17 @@ pub struct LogRecord {
     pub logged_at: String,
 }
 
+/// The profile's orders, net of refunds and cancellations, in the reporting currency.
 #[derive(Debug, Clone, Serialize, PartialEq, Default)]
 pub struct Orders {
+    /// Orders that count (not cancelled, not refunded in full).
     pub count: u64,
-    /// Sum of `Order Completed` revenue, all currencies added as they are.
+    /// Their value net of refunds.
     pub revenue: f64,
-    pub revenue_by_currency: BTreeMap<String, f64>,
+    pub refunded: f64,
+    /// Orders cancelled or refunded in full.
+    pub voided: u64,
+    pub currency: String,
 }
 
 /// Everything known about one person.
@@ -77,6 +84,8 @@ pub struct Profile360 {
     pub counts_by_event: BTreeMap<String, u64>,
     pub counts_by_channel: BTreeMap<String, u64>,
     pub orders: Orders,
+    /// Traits written by analyses (`rfm_segment`, `p_alive`, `clv_12m`, `cluster`, ...).
+    pub computed: serde_json::Map<String, Value>,
 }
 
 /// Timeline filters; everything optional.
@@ -222,22 +231,21 @@ impl Store {
         let counts_by_event = counts(conn, "event", &ids)?;
         let counts_by_channel = counts(conn, "channel", &ids)?;
         let orders_sql = format!(
-            "SELECT COALESCE(currency, ''), COUNT(*), SUM(revenue) FROM events
-             WHERE profile_id IN ({in_list}) AND revenue IS NOT NULL GROUP BY COALESCE(currency, '')"
+            "SELECT profile_id, order_id, kind, channel, ts, value FROM order_events WHERE profile_id IN ({in_list})"
         );
-        let mut orders = Orders::default();
-        for row in conn.query(&orders_sql, &id_params)? {
-            let (Some(currency), Some(n), Some(sum)) = (row[0].text(), row[1].int(), row[2].real())
-            else {
-                continue;
-            };
-            orders.count += n as u64;
-            orders.revenue += sum;
-            *orders
-                .revenue_by_currency
-                .entry(currency.to_owned())
-                .or_default() += sum;
-        }
+        let records = conn
+            .query(&orders_sql, &id_params)?
+            .iter()
+            .map(|r| order_record(r))
+            .collect::<Result<Vec<_>, _>>()?;
+        let book = fold_orders(records);
+        let orders = Orders {
+            count: book.orders.len() as u64,
+            revenue: book.orders.iter().map(|o| o.value).sum(),
+            refunded: book.orders.iter().map(|o| o.refunded).sum(),
+            voided: book.voided as u64,
+            currency: self.money().reporting().to_owned(),
+        };
 
         Ok(Some(Profile360 {
             id: root,
@@ -255,6 +263,7 @@ impl Store {
             counts_by_event,
             counts_by_channel,
             orders,
+            computed: self.computed_traits(root)?,
         }))
     }
 
@@ -494,4 +503,23 @@ fn parse_cursor(cursor: &str) -> Result<(i64, i64), StoreError> {
         .ok_or_else(|| {
             StoreError::Invalid(format!("cursor {cursor:?} is not one this server issued"))
         })
+}
+
+/// A row of `profile_id, order_id, kind, channel, ts, value` from `order_events`.
+pub(crate) fn order_record(r: &[Val]) -> Result<OrderRecord, StoreError> {
+    let kind = r[2].text().and_then(OrderEventKind::parse);
+    let channel = r[3].text().and_then(|c| c.parse::<Channel>().ok());
+    match (r[0].int(), r[1].text(), kind, channel, r[4].int()) {
+        (Some(profile_id), Some(order_id), Some(kind), Some(channel), Some(ts)) => {
+            Ok(OrderRecord {
+                profile_id,
+                order_id: order_id.to_owned(),
+                kind,
+                channel,
+                ts,
+                value: r[5].real(),
+            })
+        }
+        _ => Err(StoreError::Corrupt(format!("order event row {r:?}"))),
+    }
 }

@@ -93,9 +93,25 @@ pub enum Dialect {
 /// A connection of either backend.
 pub trait Conn {
     fn dialect(&self) -> Dialect;
-    fn query(&mut self, sql: &str, params: &[Val]) -> Result<Vec<Row>, StoreError>;
+    /// Streams the result rows into `each`, one at a time: analyses read millions of rows
+    /// and must not hold them all as `Val`s.
+    fn for_each_row(
+        &mut self,
+        sql: &str,
+        params: &[Val],
+        each: &mut dyn FnMut(Row) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
     fn execute(&mut self, sql: &str, params: &[Val]) -> Result<u64, StoreError>;
     fn batch(&mut self, sql: &str) -> Result<(), StoreError>;
+
+    fn query(&mut self, sql: &str, params: &[Val]) -> Result<Vec<Row>, StoreError> {
+        let mut out = Vec::new();
+        self.for_each_row(sql, params, &mut |row| {
+            out.push(row);
+            Ok(())
+        })?;
+        Ok(out)
+    }
 
     fn query_one(&mut self, sql: &str, params: &[Val]) -> Result<Option<Row>, StoreError> {
         Ok(self.query(sql, params)?.into_iter().next())
@@ -154,11 +170,15 @@ impl Conn for rusqlite::Connection {
         Dialect::Sqlite
     }
 
-    fn query(&mut self, sql: &str, params: &[Val]) -> Result<Vec<Row>, StoreError> {
+    fn for_each_row(
+        &mut self,
+        sql: &str,
+        params: &[Val],
+        each: &mut dyn FnMut(Row) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
         let mut stmt = self.prepare_cached(&sqlite_sql(sql))?;
         let columns = stmt.column_count();
         let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
-        let mut out = Vec::new();
         while let Some(row) = rows.next()? {
             let mut values = Vec::with_capacity(columns);
             for i in 0..columns {
@@ -171,9 +191,9 @@ impl Conn for rusqlite::Connection {
                     }
                 });
             }
-            out.push(values);
+            each(values)?;
         }
-        Ok(out)
+        Ok(())
     }
 
     fn execute(&mut self, sql: &str, params: &[Val]) -> Result<u64, StoreError> {
@@ -300,11 +320,19 @@ impl Conn for postgres::Client {
         Dialect::Postgres
     }
 
-    fn query(&mut self, sql: &str, params: &[Val]) -> Result<Vec<Row>, StoreError> {
-        let refs: Vec<&(dyn PgToSql + Sync)> =
-            params.iter().map(|p| p as &(dyn PgToSql + Sync)).collect();
-        let rows = postgres::Client::query(self, sql, &refs)?;
-        rows.iter().map(pg_row).collect()
+    fn for_each_row(
+        &mut self,
+        sql: &str,
+        params: &[Val],
+        each: &mut dyn FnMut(Row) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let refs = params.iter().map(|p| p as &(dyn PgToSql + Sync));
+        use postgres::fallible_iterator::FallibleIterator;
+        let mut rows = postgres::Client::query_raw(self, sql, refs)?;
+        while let Some(row) = rows.next()? {
+            each(pg_row(&row)?)?;
+        }
+        Ok(())
     }
 
     fn execute(&mut self, sql: &str, params: &[Val]) -> Result<u64, StoreError> {

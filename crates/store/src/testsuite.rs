@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use prossimo_identity::IdentityConfig;
-use prossimo_model::{Limits, parse_batch};
+use prossimo_model::{Limits, Money, parse_batch};
 use serde_json::{Value, json};
 
 use crate::{EventQuery, Incoming, Location, ProfileKey, Store};
@@ -62,7 +62,9 @@ pub fn incoming(store: &Store, source_id: i64, messages: Vec<Value>) -> Vec<Inco
         .expect("valid test batch")
         .messages
         .into_iter()
-        .map(|m| Incoming::new(source_id, m, store.identity()).expect("serialisable"))
+        .map(|m| {
+            Incoming::new(source_id, m, store.identity(), store.money()).expect("serialisable")
+        })
         .collect()
 }
 
@@ -105,7 +107,7 @@ pub fn ingest_and_read_back(store: &Store) {
     assert_eq!(p.counts_by_channel["other"], 2);
     assert_eq!(p.orders.count, 2);
     assert!((p.orders.revenue - 100.0).abs() < 1e-9);
-    assert!((p.orders.revenue_by_currency["EUR"] - 100.0).abs() < 1e-9);
+    assert_eq!(p.orders.currency, "EUR");
     assert_eq!(p.first_seen.as_deref(), Some("2026-03-01T10:00:00.000Z"));
     assert_eq!(p.first_channel.as_deref(), Some("web"));
     assert_eq!(p.last_seen.as_deref(), Some("2026-03-04T10:00:00.000Z"));
@@ -425,6 +427,164 @@ pub fn keys_bootstrap_and_revoke(store: &Store) {
 
 /// Two handles (two nodes) ingest overlapping batches concurrently: every message exactly
 /// once, one profile per person.
+pub fn orders_net_refunds_follow_merges_and_refuse_unknown_currencies(store: &Store) {
+    let store = Store::open(store.location(), IdentityConfig::default())
+        .unwrap()
+        .with_money(Money::new("EUR", [("USD".to_owned(), 0.5)]).unwrap());
+    let store = &store;
+    let source = store.bootstrap(None, None).unwrap().source;
+    let order = |mid: &str, who: Value, event: &str, props: Value| {
+        let mut m = json!({"type": "track", "messageId": mid, "event": event,
+                           "timestamp": "2026-05-01T10:00:00Z", "properties": props});
+        m.as_object_mut()
+            .unwrap()
+            .extend(who.as_object().unwrap().clone());
+        m
+    };
+    let batch = incoming(
+        store,
+        source.id,
+        vec![
+            order(
+                "o1",
+                json!({"userId": "7"}),
+                "Order Completed",
+                json!({"order_id": "A", "revenue": 100, "currency": "EUR"}),
+            ),
+            order(
+                "o2",
+                json!({"userId": "7"}),
+                "Order Completed",
+                json!({"order_id": "B", "revenue": 40, "currency": "USD"}),
+            ),
+            order(
+                "o3",
+                json!({"userId": "7"}),
+                "Order Refunded",
+                json!({"order_id": "A", "revenue": 30}),
+            ),
+            order(
+                "o4",
+                json!({"anonymousId": "tab-1"}),
+                "Order Completed",
+                json!({"order_id": "C", "revenue": 10}),
+            ),
+            order(
+                "o5",
+                json!({"userId": "7"}),
+                "Order Cancelled",
+                json!({"order_id": "C"}),
+            ),
+            order(
+                "o6",
+                json!({"anonymousId": "tab-2"}),
+                "Order Completed",
+                json!({"order_id": "D", "revenue": 5}),
+            ),
+        ],
+    );
+    assert!(batch.iter().all(|m| m.refusal().is_none()));
+    store.ingest(&batch).unwrap();
+    let p = store
+        .profile(&key(store, "user_id:7"))
+        .unwrap()
+        .expect("profile");
+    assert_eq!(p.orders.count, 2, "A (partly refunded) and B (dollars)");
+    assert!(
+        (p.orders.revenue - (70.0 + 20.0)).abs() < 1e-9,
+        "{:?}",
+        p.orders
+    );
+    assert!((p.orders.refunded - 30.0).abs() < 1e-9);
+    assert_eq!(p.orders.voided, 0, "C belongs to tab-1's profile");
+
+    // tab-2 turns out to be user 7: its order D follows it into the merged profile.
+    store
+        .ingest(&incoming(
+            store,
+            source.id,
+            vec![json!({"type": "identify", "messageId": "o7",
+            "userId": "7", "anonymousId": "tab-2", "timestamp": "2026-05-02T10:00:00Z"})],
+        ))
+        .unwrap();
+    let book = store.order_book().unwrap();
+    let root = store
+        .resolve_profile(&key(store, "user_id:7"))
+        .unwrap()
+        .unwrap();
+    let mine: Vec<(&str, f64)> = book
+        .orders
+        .iter()
+        .filter(|o| o.profile_id == root)
+        .map(|o| (o.order_id.as_str(), o.value))
+        .collect();
+    assert_eq!(mine, [("A", 70.0), ("B", 20.0), ("D", 5.0)]);
+    assert_eq!(book.voided, 1, "C was cancelled");
+
+    let refused = incoming(
+        store,
+        source.id,
+        vec![order(
+            "o8",
+            json!({"userId": "8"}),
+            "Order Completed",
+            json!({"order_id": "E", "revenue": 9, "currency": "GBP"}),
+        )],
+    );
+    let (field, reason) = refused[0].refusal().expect("GBP has no rate");
+    assert_eq!(field, "properties.currency");
+    assert!(reason.contains("unknown currency GBP"), "{reason}");
+    assert!(store.ingest(&refused).is_err(), "the writer refuses it too");
+    assert!(
+        store
+            .resolve_profile(&key(store, "user_id:8"))
+            .unwrap()
+            .is_none()
+    );
+}
+
+pub fn computed_traits_and_analyses_round_trip(store: &Store) {
+    let source = store.bootstrap(None, None).unwrap().source;
+    store
+        .ingest(&incoming(
+            store,
+            source.id,
+            vec![json!({"type": "identify", "messageId": "c1",
+            "userId": "1", "timestamp": "2026-05-02T10:00:00Z"})],
+        ))
+        .unwrap();
+    let id = store
+        .resolve_profile(&key(store, "user_id:1"))
+        .unwrap()
+        .unwrap();
+    let traits = |v: Value| v.as_object().unwrap().clone();
+    store
+        .write_computed_traits(&[(
+            id,
+            traits(json!({"rfm_segment": "champions", "p_alive": 0.9})),
+        )])
+        .unwrap();
+    store
+        .write_computed_traits(&[(id, traits(json!({"cluster": 2, "p_alive": 0.8})))])
+        .unwrap();
+    let p = store.profile(&key(store, "user_id:1")).unwrap().unwrap();
+    assert_eq!(
+        Value::Object(p.computed),
+        json!({"rfm_segment": "champions", "p_alive": 0.8, "cluster": 2})
+    );
+    assert!(store.analysis("clv").unwrap().is_none());
+    store
+        .save_analysis("clv", &json!({"bgnbd": {"r": 0.24}}))
+        .unwrap();
+    store
+        .save_analysis("clv", &json!({"bgnbd": {"r": 0.25}}))
+        .unwrap();
+    assert_eq!(
+        store.analysis("clv").unwrap().unwrap().result,
+        json!({"bgnbd": {"r": 0.25}})
+    );
+}
+
 pub fn concurrent_nodes_deduplicate_exactly(fixture: &Fixture) {
     let store = &fixture.store;
     let source = store.bootstrap(None, None).unwrap().source;
@@ -499,6 +659,8 @@ macro_rules! conformance_suite {
             case!(timeline_pages_and_filters);
             case!(search_by_identifier_and_name);
             case!(keys_bootstrap_and_revoke);
+            case!(orders_net_refunds_follow_merges_and_refuse_unknown_currencies);
+            case!(computed_traits_and_analyses_round_trip);
 
             #[test]
             fn concurrent_nodes_deduplicate_exactly() {

@@ -38,7 +38,10 @@ fn batch_with_every_type_parses_and_envelope_context_merges() {
     assert_eq!(first.integrations["All"], true);
     assert_eq!(first.channel, Channel::Server);
     assert_eq!(p.messages[2].user_id.as_deref(), Some("42"));
-    assert_eq!(p.messages[1].order_value(), Some((12.5, None)));
+    assert_eq!(
+        p.messages[1].order_event().and_then(|o| o.amount),
+        Some(12.5)
+    );
     assert!(p.messages.iter().all(|m| !m.message_id.is_empty()));
 }
 

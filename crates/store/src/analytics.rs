@@ -1,0 +1,166 @@
+//! What analyses read from the store (orders, touchpoints, each resolved to its root
+//! profile) and what they write back (computed traits per profile, the latest result of
+//! each analysis). Reads stream rows; writes go in bounded transactions so that ingestion
+//! waits at most one chunk for the write lock.
+
+use prossimo_identity::ProfileId;
+use prossimo_model::{Channel, OrderBook, fold_orders};
+use serde_json::{Map, Value};
+
+use crate::read::order_record;
+use crate::sql::{Conn, Val};
+use crate::{Store, StoreError, now_ms};
+
+/// Computed-trait rows per write transaction.
+const TRAIT_ROWS_PER_TRANSACTION: usize = 20_000;
+
+/// One touchpoint resolved to its root profile.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Touchpoint {
+    pub profile_id: ProfileId,
+    pub ts: i64,
+    pub channel: Channel,
+}
+
+/// The latest stored result of an analysis.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredAnalysis {
+    pub result: Value,
+    /// Unix milliseconds.
+    pub computed_at: i64,
+}
+
+impl Store {
+    /// Every order net of refunds and cancellations, attributed to its root profile.
+    pub fn order_book(&self) -> Result<OrderBook, StoreError> {
+        let mut pooled = self.conn()?;
+        let mut records = Vec::new();
+        pooled.conn().for_each_row(
+            "SELECT COALESCE(p.merged_into, o.profile_id), o.order_id, o.kind, o.channel, o.ts, o.value
+             FROM order_events o JOIN profiles p ON p.id = o.profile_id",
+            &[],
+            &mut |row| {
+                records.push(order_record(&row)?);
+                Ok(())
+            },
+        )?;
+        Ok(fold_orders(records))
+    }
+
+    /// Every stored event as (root profile, time, channel), streamed into `each`.
+    pub fn for_each_touchpoint(&self, each: &mut dyn FnMut(Touchpoint)) -> Result<(), StoreError> {
+        let mut pooled = self.conn()?;
+        pooled.conn().for_each_row(
+            "SELECT COALESCE(p.merged_into, e.profile_id), e.ts, e.channel
+             FROM events e JOIN profiles p ON p.id = e.profile_id",
+            &[],
+            &mut |row| {
+                let channel = row[2].text().and_then(|c| c.parse::<Channel>().ok());
+                match (row[0].int(), row[1].int(), channel) {
+                    (Some(profile_id), Some(ts), Some(channel)) => {
+                        each(Touchpoint {
+                            profile_id,
+                            ts,
+                            channel,
+                        });
+                        Ok(())
+                    }
+                    _ => Err(StoreError::Corrupt(format!("event row {row:?}"))),
+                }
+            },
+        )
+    }
+
+    /// Replaces the named computed traits of each profile, keeping its other computed
+    /// traits (an RFM run does not erase the cluster a clustering run wrote).
+    pub fn write_computed_traits(
+        &self,
+        rows: &[(ProfileId, Map<String, Value>)],
+    ) -> Result<(), StoreError> {
+        let mut pooled = self.conn()?;
+        let conn = pooled.conn();
+        for chunk in rows.chunks(TRAIT_ROWS_PER_TRANSACTION) {
+            conn.begin_write()?;
+            let written = write_trait_chunk(conn, chunk);
+            match written {
+                Ok(()) => conn.batch("COMMIT")?,
+                Err(e) => {
+                    let _ = conn.batch("ROLLBACK");
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The computed traits of a profile (of its root when it was merged).
+    pub fn computed_traits(&self, profile: ProfileId) -> Result<Map<String, Value>, StoreError> {
+        let mut pooled = self.conn()?;
+        let row = pooled.conn().query_one(
+            "SELECT traits FROM computed_traits WHERE profile_id = $1",
+            &[Val::Int(profile)],
+        )?;
+        match row.as_ref().and_then(|r| r[0].text()) {
+            Some(text) => Ok(serde_json::from_str(text)?),
+            None => Ok(Map::new()),
+        }
+    }
+
+    pub fn save_analysis(&self, name: &str, result: &Value) -> Result<(), StoreError> {
+        let mut pooled = self.conn()?;
+        pooled.conn().execute(
+            "INSERT INTO analyses (name, result, computed_at) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO UPDATE SET result = excluded.result, computed_at = excluded.computed_at",
+            &[
+                Val::from(name),
+                Val::Text(serde_json::to_string(result)?),
+                Val::Int(now_ms()),
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn analysis(&self, name: &str) -> Result<Option<StoredAnalysis>, StoreError> {
+        let mut pooled = self.conn()?;
+        let row = pooled.conn().query_one(
+            "SELECT result, computed_at FROM analyses WHERE name = $1",
+            &[Val::from(name)],
+        )?;
+        let Some(row) = row else { return Ok(None) };
+        match (row[0].text(), row[1].int()) {
+            (Some(text), Some(computed_at)) => Ok(Some(StoredAnalysis {
+                result: serde_json::from_str(text)?,
+                computed_at,
+            })),
+            _ => Err(StoreError::Corrupt(format!("analysis {name}"))),
+        }
+    }
+}
+
+fn write_trait_chunk(
+    conn: &mut dyn Conn,
+    chunk: &[(ProfileId, Map<String, Value>)],
+) -> Result<(), StoreError> {
+    let now = now_ms();
+    for (profile, traits) in chunk {
+        let existing = conn.query_one(
+            "SELECT traits FROM computed_traits WHERE profile_id = $1",
+            &[Val::Int(*profile)],
+        )?;
+        let mut merged: Map<String, Value> = match existing.as_ref().and_then(|r| r[0].text()) {
+            Some(text) => serde_json::from_str(text)?,
+            None => Map::new(),
+        };
+        merged.extend(traits.iter().map(|(k, v)| (k.clone(), v.clone())));
+        conn.execute(
+            "INSERT INTO computed_traits (profile_id, traits, computed_at) VALUES ($1, $2, $3)
+             ON CONFLICT (profile_id) DO UPDATE SET traits = excluded.traits, computed_at = excluded.computed_at",
+            &[
+                Val::Int(*profile),
+                Val::Text(serde_json::to_string(&merged)?),
+                Val::Int(now),
+            ],
+        )?;
+    }
+    Ok(())
+}
