@@ -127,6 +127,11 @@ impl Store {
         match written {
             Ok(report) => {
                 conn.batch("COMMIT")?;
+                if let Some(schedule) = &self.statistics
+                    && schedule.due(report.stored)
+                {
+                    conn.batch(REFRESH_STATISTICS)?;
+                }
                 Ok(report)
             }
             Err(e) => {
@@ -134,6 +139,55 @@ impl Store {
                 let _ = conn.batch("ROLLBACK");
                 Err(e)
             }
+        }
+    }
+}
+
+/// PostgreSQL plans the writer's probes (`kind = $1 AND value IN (…)`) from table
+/// statistics. Without them (a young table, or autovacuum turned off, as on this project's
+/// development machines) it scanned the whole `kind` prefix and filtered: 160–290 ms per
+/// 400-value probe at 150k rows instead of 7–12 ms. So the store refreshes the statistics
+/// of the tables it grows, on autovacuum's rule, whatever the server's settings.
+const REFRESH_STATISTICS: &str = "ANALYZE profiles, identifiers, events, order_events";
+
+/// When the tables the writer grows need fresh statistics: after `50 + 10%` of the rows
+/// counted at the previous refresh have been added (autovacuum's default analyze rule).
+#[derive(Debug, Default)]
+pub(crate) struct StatisticsSchedule {
+    /// Rows at the last refresh, rows added since.
+    rows: std::sync::Mutex<(u64, u64)>,
+}
+
+impl StatisticsSchedule {
+    /// Starts from the events the server's statistics already know of (0 when never
+    /// analysed, so a young database gets statistics soon).
+    pub(crate) fn starting_at(conn: &mut dyn Conn) -> Result<StatisticsSchedule, StoreError> {
+        let known = conn
+            .query_one(
+                "SELECT GREATEST(reltuples, 0)::BIGINT FROM pg_class WHERE oid = 'events'::regclass",
+                &[],
+            )?
+            .and_then(|r| r[0].int())
+            .unwrap_or(0);
+        Ok(StatisticsSchedule {
+            rows: std::sync::Mutex::new((known.max(0) as u64, 0)),
+        })
+    }
+
+    /// Records `added` rows; true when a refresh is due now. Only PostgreSQL stores keep
+    /// a schedule (SQLite's planner does well here without statistics).
+    fn due(&self, added: usize) -> bool {
+        let Ok(mut rows) = self.rows.lock() else {
+            return false;
+        };
+        let (at_last_refresh, since) = &mut *rows;
+        *since += added as u64;
+        if *since > 50 + *at_last_refresh / 10 {
+            *at_last_refresh += *since;
+            *since = 0;
+            true
+        } else {
+            false
         }
     }
 }

@@ -21,6 +21,7 @@ use std::time::Duration;
 
 pub use analytics::{StoredAnalysis, Touchpoint};
 pub use error::StoreError;
+use ingest::StatisticsSchedule;
 pub use ingest::{Incoming, IngestReport, OrderLine};
 pub use keys::{Bootstrap, Source, TokenInfo};
 use prossimo_identity::IdentityConfig;
@@ -79,6 +80,8 @@ pub struct Store {
     identity: IdentityConfig,
     money: Money,
     location: Location,
+    /// PostgreSQL only: when to refresh planner statistics (see `ingest`).
+    statistics: Option<StatisticsSchedule>,
 }
 
 impl Store {
@@ -88,11 +91,16 @@ impl Store {
             Location::DataDir(dir) => open_sqlite(dir)?,
             Location::Postgres { url, schema } => open_postgres(url, schema.as_deref())?,
         };
+        let statistics = match &backend {
+            Backend::Sqlite(_) => None,
+            Backend::Postgres(pool) => Some(StatisticsSchedule::starting_at(&mut *pool.get()?)?),
+        };
         Ok(Store {
             backend,
             identity,
             money: Money::default(),
             location: location.clone(),
+            statistics,
         })
     }
 
