@@ -94,6 +94,8 @@ const BATCH: usize = 2_000;
 
 struct Generator {
     rng: StdRng,
+    /// Mean items per order line of the customer being generated (spend heterogeneity).
+    quantity_mean: f64,
     seed: u64,
     until: DateTime<Utc>,
     next_message: u64,
@@ -147,8 +149,13 @@ impl Generator {
         let mut day = start;
         let mut identified = false;
         let mut order_channels = std::collections::BTreeSet::new();
-        let sessions = 1 + (self.rng.random::<f64>().powi(2) * 25.0) as u32;
-        for session in 0..sessions {
+        // Buy-till-you-die behaviour, so the analyses find what real bases show: each
+        // customer visits at a rate of their own (mean gap 3-90 days, skewed short) and
+        // after every visit may stop coming for good (probability 2-40%, skewed low).
+        let mean_gap_days = 3.0 + 87.0 * self.rng.random::<f64>().powi(2);
+        self.quantity_mean = 1.0 + 3.0 * self.rng.random::<f64>().powi(3);
+        let dropout = 0.02 + 0.38 * self.rng.random::<f64>().powi(3);
+        for session in 0..60 {
             let channel = if store_first && session == 0 {
                 "store"
             } else {
@@ -257,7 +264,11 @@ impl Generator {
                 }
             }
             identified = known;
-            day += self.rng.random_range(1.0..60.0);
+            if self.rng.random_bool(dropout) {
+                break;
+            }
+            // Exponential gap: -ln(U) * mean, with U in (0, 1].
+            day += -(1.0 - self.rng.random::<f64>()).ln() * mean_gap_days + 0.05;
             if day >= 730.0 {
                 break;
             }
@@ -269,11 +280,15 @@ impl Generator {
 
     fn order(&mut self, basket: &[(&str, &str, &str, f64)]) -> Value {
         self.next_order += 1;
-        let products: Vec<Value> = basket
-            .iter()
-            .map(|p| json!({"product_id": p.0, "name": p.1, "category": p.2, "price": p.3, "quantity": 1}))
-            .collect();
-        let revenue: f64 = basket.iter().map(|p| p.3).sum();
+        let mut revenue = 0.0;
+        let mut products = Vec::with_capacity(basket.len());
+        for p in basket {
+            // Big spenders buy more of each item: quantities around the customer's mean.
+            let extra = -(1.0 - self.rng.random::<f64>()).ln() * (self.quantity_mean - 1.0);
+            let quantity = 1 + extra.floor() as u32;
+            revenue += p.3 * f64::from(quantity);
+            products.push(json!({"product_id": p.0, "name": p.1, "category": p.2, "price": p.3, "quantity": quantity}));
+        }
         json!({"type": "track", "event": prossimo_model::ORDER_COMPLETED, "properties": {
             "order_id": format!("ord-{}-{}", self.seed, self.next_order),
             "revenue": (revenue * 100.0).round() / 100.0, "currency": "EUR", "products": products,
@@ -303,6 +318,7 @@ pub fn run(store: &Store, config: &FileConfig, args: DemoArgs) -> Result<()> {
     };
     let mut generator = Generator {
         rng: StdRng::seed_from_u64(args.seed),
+        quantity_mean: 1.0,
         seed: args.seed,
         until,
         next_message: 0,

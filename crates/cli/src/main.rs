@@ -1,5 +1,6 @@
 //! `prossimo`: the one binary. Thin: it reads settings, opens the store and calls the crates.
 
+mod analyze;
 mod config;
 mod demo;
 mod import;
@@ -56,6 +57,9 @@ enum Command {
     Import(import::ImportArgs),
     /// Fill the store with a seeded synthetic Italian retailer, through the real ingest path.
     Demo(demo::DemoArgs),
+    /// Compute RFM, CLV and P(alive), cohorts, base dynamics and customer groups; write the
+    /// computed traits onto the profiles.
+    Analyze(analyze::AnalyzeArgs),
     /// Print one customer 360 profile as JSON (KEY: profile id or kind:value).
     Profile { key: String },
 }
@@ -133,6 +137,7 @@ fn run() -> Result<()> {
         Command::Keys(cmd) => keys(&store, cmd),
         Command::Import(args) => import::run(&store, &file, args),
         Command::Demo(args) => demo::run(&store, &file, args),
+        Command::Analyze(args) => analyze::run_command(&store, args),
         Command::Profile { key } => {
             let key = ProfileKey::parse(&key, store.identity()).map_err(anyhow::Error::msg)?;
             match store.profile(&key)? {

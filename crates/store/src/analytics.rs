@@ -4,7 +4,9 @@
 //! waits at most one chunk for the write lock.
 
 use prossimo_identity::ProfileId;
-use prossimo_model::{Channel, OrderBook, fold_orders};
+use prossimo_model::{
+    Channel, NetOrder, ORDER_CANCELLED, ORDER_COMPLETED, ORDER_REFUNDED, OrderBook, fold_orders,
+};
 use serde_json::{Map, Value};
 
 use crate::read::order_record;
@@ -20,6 +22,8 @@ pub struct Touchpoint {
     pub profile_id: ProfileId,
     pub ts: i64,
     pub channel: Channel,
+    /// An `Order Completed|Refunded|Cancelled` event (analyses count its net order instead).
+    pub is_order_event: bool,
 }
 
 /// The latest stored result of an analysis.
@@ -47,21 +51,56 @@ impl Store {
         Ok(fold_orders(records))
     }
 
+    /// The net orders of a profile and of every profile merged into it, attributed to the
+    /// root. (A refund recorded on another person's profile is not seen here; the full
+    /// order book of [`Store::order_book`] sees it.)
+    pub fn orders_of(&self, profile: ProfileId) -> Result<Vec<NetOrder>, StoreError> {
+        let mut pooled = self.conn()?;
+        let conn = pooled.conn();
+        let Some(root) = conn
+            .query_one(
+                "SELECT COALESCE(merged_into, id) FROM profiles WHERE id = $1",
+                &[Val::Int(profile)],
+            )?
+            .and_then(|r| r[0].int())
+        else {
+            return Ok(Vec::new());
+        };
+        let mut records = Vec::new();
+        conn.for_each_row(
+            "SELECT $1, o.order_id, o.kind, o.channel, o.ts, o.value
+             FROM order_events o JOIN profiles p ON p.id = o.profile_id
+             WHERE p.id = $1 OR p.merged_into = $1",
+            &[Val::Int(root)],
+            &mut |row| {
+                records.push(order_record(&row)?);
+                Ok(())
+            },
+        )?;
+        Ok(fold_orders(records).orders)
+    }
+
     /// Every stored event as (root profile, time, channel), streamed into `each`.
     pub fn for_each_touchpoint(&self, each: &mut dyn FnMut(Touchpoint)) -> Result<(), StoreError> {
         let mut pooled = self.conn()?;
         pooled.conn().for_each_row(
-            "SELECT COALESCE(p.merged_into, e.profile_id), e.ts, e.channel
+            "SELECT COALESCE(p.merged_into, e.profile_id), e.ts, e.channel,
+                    CASE WHEN e.type = 'track' AND e.event IN ($1, $2, $3) THEN 1 ELSE 0 END
              FROM events e JOIN profiles p ON p.id = e.profile_id",
-            &[],
+            &[
+                Val::from(ORDER_COMPLETED),
+                Val::from(ORDER_REFUNDED),
+                Val::from(ORDER_CANCELLED),
+            ],
             &mut |row| {
                 let channel = row[2].text().and_then(|c| c.parse::<Channel>().ok());
-                match (row[0].int(), row[1].int(), channel) {
-                    (Some(profile_id), Some(ts), Some(channel)) => {
+                match (row[0].int(), row[1].int(), channel, row[3].int()) {
+                    (Some(profile_id), Some(ts), Some(channel), Some(order)) => {
                         each(Touchpoint {
                             profile_id,
                             ts,
                             channel,
+                            is_order_event: order == 1,
                         });
                         Ok(())
                     }

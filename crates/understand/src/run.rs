@@ -1,0 +1,616 @@
+//! A full analysis run over the store.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Instant;
+
+use prossimo_analytics::btyd::{
+    BgNbd, ClvOptions, CountData, CountModel, CustomerScore, Fit, FitOptions, FitReport,
+    GammaGamma, HoldoutReport, ModifiedBgNbd, ParetoNbd, ScoreOptions, SpendData, holdout_report,
+    score_customers,
+};
+use prossimo_analytics::clusters::{ClusterOptions, Clustering, Features, cluster_customers};
+use prossimo_analytics::dynamics::{
+    ChannelMixPeriod, CohortMatrix, DynamicsOptions, DynamicsReport, Granularity,
+    acquisition_cohorts, base_dynamics, channel_mix,
+};
+use prossimo_analytics::rfm::{CustomerRfm, RfmSegmentSummary, score_rfm, summarize_segments};
+use prossimo_analytics::summary::{calibration_and_holdout, summarize};
+use prossimo_analytics::{CustomerSummary, Interaction, Period, Purchase};
+use prossimo_identity::ProfileId;
+use prossimo_store::Store;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use crate::{Analysis, EXPECTED_PURCHASES_DAYS, Options, UnderstandError, analytics_error};
+
+/// Calibration frequencies 0..7 get a bucket each, 7+ the last (as in the papers' tables).
+const HOLDOUT_LAST_BUCKET: u32 = 7;
+
+/// What a run computed. Each present section was also stored under its analysis name.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Outcome {
+    pub rfm: Option<RfmReport>,
+    pub clv: Option<ClvReport>,
+    pub cohorts: Option<CohortMatrix>,
+    pub dynamics: Option<DynamicsSection>,
+    pub clusters: Option<ClustersReport>,
+    /// Profiles whose computed traits were written.
+    pub profiles_updated: usize,
+    /// Seconds per stage, in order.
+    pub timings: Vec<(String, f64)>,
+}
+
+/// RFM: the segments and the quintile breakpoints live scoring uses between runs.
+#[derive(Debug, Clone, Serialize)]
+pub struct RfmReport {
+    pub as_of: String,
+    pub customers: usize,
+    pub segments: Vec<RfmSegmentSummary>,
+    pub breakpoints: RfmBreakpoints,
+}
+
+/// The lowest value that earned each score 2–5 in the latest run (for recency: the most
+/// days since the last purchase that still earned it), so one customer can be scored
+/// between runs against the same population. A value tied across a boundary gets the
+/// higher score here, where the full run splits ties by rank.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
+pub struct RfmBreakpoints {
+    pub recency_days: [i64; 4],
+    pub frequency: [u32; 4],
+    pub monetary: [f64; 4],
+}
+
+/// A count model's fit: parameters named as in `lifetimes`, beside the fit's report.
+#[derive(Debug, Clone, Serialize)]
+pub struct CountFit<M> {
+    #[serde(flatten)]
+    pub parameters: M,
+    pub log_likelihood: f64,
+    #[serde(flatten)]
+    pub report: FitReport,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SpendFit {
+    #[serde(flatten)]
+    pub parameters: GammaGamma,
+    pub log_likelihood: f64,
+    #[serde(flatten)]
+    pub report: FitReport,
+}
+
+/// The fitted buy-till-you-die models (`prossimo analyze clv --json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ClvReport {
+    /// The end of the data the models were fitted on.
+    pub fitted_to: String,
+    pub period_days: f64,
+    pub customers: usize,
+    pub repeat_customers: usize,
+    pub bgnbd: CountFit<BgNbd>,
+    pub mbgnbd: CountFit<ModifiedBgNbd>,
+    pub pareto: CountFit<ParetoNbd>,
+    pub gamma_gamma: SpendFit,
+    /// Calibration/holdout comparison per model, when a calibration end was given.
+    pub holdout: Option<Vec<HoldoutReport>>,
+    /// Mean of the per-customer predictions written as traits (absent in evaluation runs).
+    pub mean_p_alive: Option<f64>,
+    pub mean_expected_purchases_90d: Option<f64>,
+    pub total_clv_12m: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DynamicsSection {
+    pub base: DynamicsReport,
+    pub channels: Vec<ChannelMixPeriod>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ClustersReport {
+    pub customers: usize,
+    #[serde(flatten)]
+    pub clustering: ClusteringSummary,
+}
+
+/// The clustering without its per-customer assignment (that goes onto the profiles).
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct ClusteringSummary(Value);
+
+impl ClusteringSummary {
+    /// One line per cluster: number, size, share and description.
+    pub fn clusters(&self) -> Option<Vec<String>> {
+        let clusters = self.0.get("clusters")?.as_array()?;
+        Some(
+            clusters
+                .iter()
+                .map(|c| {
+                    format!(
+                        "cluster {}: {} customers ({:.1}%) {}",
+                        c["cluster"],
+                        c["size"],
+                        100.0 * c["share"].as_f64().unwrap_or(0.0),
+                        c["description"].as_str().unwrap_or("")
+                    )
+                })
+                .collect(),
+        )
+    }
+}
+
+struct Stopwatch {
+    started: Instant,
+    laps: Vec<(String, f64)>,
+}
+
+impl Stopwatch {
+    fn lap(&mut self, stage: &str) {
+        let now = Instant::now();
+        self.laps
+            .push((stage.to_owned(), (now - self.started).as_secs_f64()));
+        self.started = now;
+    }
+}
+
+/// Runs `which` (all when empty) over the store, stores each result and writes the
+/// computed traits.
+pub fn run(
+    store: &Store,
+    which: &[Analysis],
+    options: &Options,
+) -> Result<Outcome, UnderstandError> {
+    let which: BTreeSet<Analysis> = if which.is_empty() {
+        Analysis::ALL.into_iter().collect()
+    } else {
+        which.iter().copied().collect()
+    };
+    let wants = |a: Analysis| which.contains(&a);
+    let mut clock = Stopwatch {
+        started: Instant::now(),
+        laps: Vec::new(),
+    };
+    let mut outcome = Outcome::default();
+
+    let book = store.order_book()?;
+    let purchases: Vec<Purchase> = book
+        .orders
+        .iter()
+        .filter(|o| o.ts <= options.as_of_ms)
+        .map(|o| Purchase {
+            customer: o.profile_id,
+            at_ms: o.ts,
+            amount: o.value,
+        })
+        .collect();
+    clock.lap("read orders");
+
+    let needs_summary = wants(Analysis::Rfm) || wants(Analysis::Clv) || wants(Analysis::Clusters);
+    let summaries = if needs_summary {
+        let s = summarize(&purchases, options.as_of_ms, options.period)
+            .map_err(analytics_error("summary"))?;
+        clock.lap("summary");
+        s
+    } else {
+        Vec::new()
+    };
+
+    let mut traits: HashMap<ProfileId, Map<String, Value>> = HashMap::new();
+    let rfm_scores = if (wants(Analysis::Rfm) || wants(Analysis::Clusters)) && summaries.len() >= 2
+    {
+        let scores = score_rfm(&summaries, options.as_of_ms).map_err(analytics_error("rfm"))?;
+        clock.lap("rfm");
+        Some(scores)
+    } else {
+        None
+    };
+    if wants(Analysis::Rfm)
+        && let Some(scores) = &rfm_scores
+    {
+        for s in scores {
+            let t = traits.entry(s.customer).or_default();
+            t.insert("rfm_score".into(), json!(s.rfm_score.to_string()));
+            t.insert("rfm_segment".into(), json!(s.segment.as_str()));
+        }
+        outcome.rfm = Some(RfmReport {
+            as_of: iso(options.as_of_ms),
+            customers: scores.len(),
+            segments: summarize_segments(scores),
+            breakpoints: breakpoints(scores),
+        });
+    }
+
+    let mut customer_scores: Option<Vec<CustomerScore>> = None;
+    if wants(Analysis::Clv) || wants(Analysis::Clusters) {
+        let evaluation = options.calibration_end_ms.filter(|_| wants(Analysis::Clv));
+        let fitted_to = evaluation.unwrap_or(options.as_of_ms);
+        let fit_summaries = match evaluation {
+            Some(end) => {
+                summarize(&purchases, end, options.period).map_err(analytics_error("clv"))?
+            }
+            None => summaries.clone(),
+        };
+        let models = fit_models(&fit_summaries)?;
+        clock.lap("clv fit");
+        let holdout = match evaluation {
+            Some(end) => {
+                let rows =
+                    calibration_and_holdout(&purchases, end, options.as_of_ms, options.period)
+                        .map_err(analytics_error("clv holdout"))?;
+                Some(vec![
+                    holdout_report(&models.bgnbd.model, &rows, HOLDOUT_LAST_BUCKET),
+                    holdout_report(&models.mbgnbd.model, &rows, HOLDOUT_LAST_BUCKET),
+                    holdout_report(&models.pareto.model, &rows, HOLDOUT_LAST_BUCKET),
+                ])
+            }
+            None => None,
+        };
+        let mut report = clv_report(&models, &fit_summaries, fitted_to, options.period, holdout);
+        if evaluation.is_none() {
+            let scores = score_customers(
+                &models.bgnbd.model,
+                Some(&models.gamma_gamma.model),
+                &summaries,
+                &score_options(options.period),
+            );
+            clock.lap("clv scoring");
+            let n = scores.len().max(1) as f64;
+            report.mean_p_alive = Some(scores.iter().map(|s| s.probability_alive).sum::<f64>() / n);
+            report.mean_expected_purchases_90d =
+                Some(scores.iter().map(|s| s.expected_purchases).sum::<f64>() / n);
+            report.total_clv_12m = Some(scores.iter().filter_map(|s| s.clv).sum());
+            if wants(Analysis::Clv) {
+                for s in &scores {
+                    let t = traits.entry(s.customer).or_default();
+                    t.extend(score_traits(s));
+                }
+            }
+            customer_scores = Some(scores);
+        }
+        if wants(Analysis::Clv) {
+            outcome.clv = Some(report);
+        }
+    }
+
+    let needs_touchpoints =
+        wants(Analysis::Dynamics) || wants(Analysis::Cohorts) || wants(Analysis::Clusters);
+    let interactions = if needs_touchpoints {
+        let i = interactions(store, &book.orders, options.as_of_ms)?;
+        clock.lap("read touchpoints");
+        i
+    } else {
+        Vec::new()
+    };
+
+    if wants(Analysis::Cohorts) && !interactions.is_empty() {
+        outcome.cohorts = Some(
+            acquisition_cohorts(&interactions, options.granularity)
+                .map_err(analytics_error("cohorts"))?,
+        );
+        clock.lap("cohorts");
+    }
+    if wants(Analysis::Dynamics) && !interactions.is_empty() {
+        let segments: Option<HashMap<i64, String>> = rfm_scores.as_ref().map(|scores| {
+            scores
+                .iter()
+                .map(|s| (s.customer, s.segment.as_str().to_owned()))
+                .collect()
+        });
+        let dynamics_options = DynamicsOptions {
+            granularity: options.granularity,
+            churn_after_periods: churn_after(options.granularity),
+        };
+        outcome.dynamics = Some(DynamicsSection {
+            base: base_dynamics(&interactions, segments.as_ref(), &dynamics_options)
+                .map_err(analytics_error("dynamics"))?,
+            channels: channel_mix(&interactions, options.granularity)
+                .map_err(analytics_error("dynamics"))?,
+        });
+        clock.lap("dynamics");
+    }
+
+    if wants(Analysis::Clusters)
+        && let (Some(rfm), Some(scores)) = (&rfm_scores, &customer_scores)
+        && rfm.len() >= 2
+    {
+        let features = cluster_features(rfm, scores, &interactions)?;
+        let clustering = cluster_customers(
+            &features,
+            &ClusterOptions {
+                k: options.clusters,
+                seed: options.seed,
+                ..ClusterOptions::default()
+            },
+        )
+        .map_err(analytics_error("clusters"))?;
+        for (customer, cluster) in assignments(&clustering) {
+            traits
+                .entry(customer)
+                .or_default()
+                .insert("cluster".into(), json!(cluster));
+        }
+        outcome.clusters = Some(ClustersReport {
+            customers: features.customers.len(),
+            clustering: summary_of(&clustering)?,
+        });
+        clock.lap("clusters");
+    }
+
+    let rows: Vec<(ProfileId, Map<String, Value>)> = traits.into_iter().collect();
+    store.write_computed_traits(&rows)?;
+    outcome.profiles_updated = rows.len();
+    clock.lap("write traits");
+
+    save(store, Analysis::Rfm, outcome.rfm.as_ref())?;
+    // An evaluation run (calibration/holdout) is kept apart: its parameters are fitted on
+    // old data and must not drive live scoring.
+    if let Some(clv) = &outcome.clv {
+        let name = if clv.holdout.is_some() {
+            CLV_EVALUATION
+        } else {
+            Analysis::Clv.as_str()
+        };
+        store.save_analysis(name, &serde_json::to_value(clv)?)?;
+    }
+    save(store, Analysis::Cohorts, outcome.cohorts.as_ref())?;
+    save(store, Analysis::Dynamics, outcome.dynamics.as_ref())?;
+    save(store, Analysis::Clusters, outcome.clusters.as_ref())?;
+    clock.lap("save reports");
+    outcome.timings = clock.laps;
+    Ok(outcome)
+}
+
+/// The fitted models of a run.
+pub(crate) struct Models {
+    pub bgnbd: Fit<BgNbd>,
+    pub mbgnbd: Fit<ModifiedBgNbd>,
+    pub pareto: Fit<ParetoNbd>,
+    pub gamma_gamma: Fit<GammaGamma>,
+    pub count_data: CountData,
+    pub spend_data: SpendData,
+}
+
+fn fit_models(summaries: &[CustomerSummary]) -> Result<Models, UnderstandError> {
+    let count_data = CountData::from_summaries(summaries).map_err(analytics_error("clv"))?;
+    let spend_data = SpendData::from_summaries(summaries).map_err(analytics_error("clv"))?;
+    let fit = FitOptions::default();
+    let bgnbd = logged(BgNbd::fit(&count_data, &fit)).map_err(analytics_error("clv bgnbd"))?;
+    let mbgnbd =
+        logged(ModifiedBgNbd::fit(&count_data, &fit)).map_err(analytics_error("clv mbgnbd"))?;
+    let pareto =
+        logged(ParetoNbd::fit(&count_data, &fit)).map_err(analytics_error("clv pareto"))?;
+    let gamma_gamma =
+        logged(GammaGamma::fit(&spend_data, &fit)).map_err(analytics_error("clv gamma_gamma"))?;
+    Ok(Models {
+        bgnbd,
+        mbgnbd,
+        pareto,
+        gamma_gamma,
+        count_data,
+        spend_data,
+    })
+}
+
+/// Every fit's quality goes to the log, converged or not.
+fn logged<M: std::fmt::Debug>(
+    fit: Result<Fit<M>, prossimo_analytics::AnalyticsError>,
+) -> Result<Fit<M>, prossimo_analytics::AnalyticsError> {
+    if let Ok(f) = &fit {
+        let r = &f.report;
+        if r.converged {
+            tracing::info!(model = ?f.model, log_likelihood = r.log_likelihood, iterations = r.iterations, optimizer = ?r.optimizer, "fitted");
+        } else {
+            tracing::warn!(model = ?f.model, log_likelihood = r.log_likelihood, gradient_norm = r.gradient_norm, iterations = r.iterations, "fit did not converge");
+        }
+    }
+    fit
+}
+
+fn clv_report(
+    models: &Models,
+    summaries: &[CustomerSummary],
+    fitted_to: i64,
+    period: Period,
+    holdout: Option<Vec<HoldoutReport>>,
+) -> ClvReport {
+    fn count<M: CountModel>(fit: &Fit<M>, data: &CountData) -> CountFit<M> {
+        CountFit {
+            parameters: fit.model,
+            log_likelihood: fit.model.log_likelihood(data),
+            report: fit.report,
+        }
+    }
+    ClvReport {
+        fitted_to: iso(fitted_to),
+        period_days: period.days,
+        customers: summaries.len(),
+        repeat_customers: summaries.iter().filter(|s| s.frequency > 0.0).count(),
+        bgnbd: count(&models.bgnbd, &models.count_data),
+        mbgnbd: count(&models.mbgnbd, &models.count_data),
+        pareto: count(&models.pareto, &models.count_data),
+        gamma_gamma: SpendFit {
+            parameters: models.gamma_gamma.model,
+            log_likelihood: models.gamma_gamma.model.log_likelihood(&models.spend_data),
+            report: models.gamma_gamma.report,
+        },
+        holdout,
+        mean_p_alive: None,
+        mean_expected_purchases_90d: None,
+        total_clv_12m: None,
+    }
+}
+
+pub(crate) fn score_options(period: Period) -> ScoreOptions {
+    ScoreOptions {
+        horizon: EXPECTED_PURCHASES_DAYS / period.days,
+        clv: ClvOptions::lifetimes_default(period),
+    }
+}
+
+pub(crate) fn score_traits(s: &CustomerScore) -> Map<String, Value> {
+    let mut t = Map::new();
+    t.insert("p_alive".into(), finite(s.probability_alive));
+    t.insert(
+        "expected_purchases_90d".into(),
+        finite(s.expected_purchases),
+    );
+    if let Some(clv) = s.clv {
+        t.insert("clv_12m".into(), finite(clv));
+    }
+    t
+}
+
+/// JSON has no NaN: a prediction that could not be computed is null.
+fn finite(x: f64) -> Value {
+    if x.is_finite() { json!(x) } else { Value::Null }
+}
+
+fn breakpoints(scores: &[CustomerRfm]) -> RfmBreakpoints {
+    let mut b = RfmBreakpoints {
+        recency_days: [i64::MIN; 4],
+        frequency: [u32::MAX; 4],
+        monetary: [f64::INFINITY; 4],
+    };
+    for s in scores {
+        if s.recency_score >= 2 {
+            let i = usize::from(s.recency_score - 2);
+            b.recency_days[i] = b.recency_days[i].max(s.recency_days);
+        }
+        if s.frequency_score >= 2 {
+            let i = usize::from(s.frequency_score - 2);
+            b.frequency[i] = b.frequency[i].min(s.frequency);
+        }
+        if s.monetary_score >= 2 {
+            let i = usize::from(s.monetary_score - 2);
+            b.monetary[i] = b.monetary[i].min(s.monetary);
+        }
+    }
+    b
+}
+
+/// Periods without a purchase after which a customer counts as churned: a quarter.
+fn churn_after(granularity: Granularity) -> u32 {
+    match granularity {
+        Granularity::Week => 13,
+        Granularity::Month => 3,
+    }
+}
+
+/// Every touchpoint up to `as_of`, with each net order as a purchase (its revenue) and
+/// the raw order events left out so that a purchase counts once.
+fn interactions(
+    store: &Store,
+    orders: &[prossimo_model::NetOrder],
+    as_of_ms: i64,
+) -> Result<Vec<Interaction>, UnderstandError> {
+    let mut out: Vec<Interaction> = orders
+        .iter()
+        .filter(|o| o.ts <= as_of_ms)
+        .map(|o| Interaction {
+            customer: o.profile_id,
+            at_ms: o.ts,
+            channel: o.channel,
+            revenue: Some(o.value),
+        })
+        .collect();
+    store.for_each_touchpoint(&mut |t| {
+        if t.ts <= as_of_ms && !t.is_order_event {
+            out.push(Interaction {
+                customer: t.profile_id,
+                at_ms: t.ts,
+                channel: t.channel,
+                revenue: None,
+            });
+        }
+    })?;
+    Ok(out)
+}
+
+const CLUSTER_FEATURES: [&str; 6] = [
+    "recency_days",
+    "frequency",
+    "monetary",
+    "clv_12m",
+    "p_alive",
+    "offline_share",
+];
+
+fn cluster_features(
+    rfm: &[CustomerRfm],
+    scores: &[CustomerScore],
+    interactions: &[Interaction],
+) -> Result<Features, UnderstandError> {
+    let mut channel_counts: HashMap<i64, (u32, u32)> = HashMap::new();
+    for i in interactions {
+        let c = channel_counts.entry(i.customer).or_default();
+        c.0 += 1;
+        c.1 += u32::from(i.channel.is_offline());
+    }
+    let clv: HashMap<i64, &CustomerScore> = scores.iter().map(|s| (s.customer, s)).collect();
+    let mut customers = Vec::with_capacity(rfm.len());
+    let mut values = Vec::with_capacity(rfm.len() * CLUSTER_FEATURES.len());
+    for r in rfm {
+        let Some(score) = clv.get(&r.customer) else {
+            continue;
+        };
+        let (Some(clv_12m), p_alive) = (score.clv, score.probability_alive) else {
+            continue;
+        };
+        if !(clv_12m.is_finite() && p_alive.is_finite()) {
+            continue;
+        }
+        let (total, offline) = channel_counts.get(&r.customer).copied().unwrap_or((0, 0));
+        customers.push(r.customer);
+        values.extend([
+            r.recency_days as f64,
+            f64::from(r.frequency),
+            r.monetary,
+            clv_12m,
+            p_alive,
+            if total == 0 {
+                0.0
+            } else {
+                f64::from(offline) / f64::from(total)
+            },
+        ]);
+    }
+    Ok(Features {
+        names: CLUSTER_FEATURES.iter().map(|s| (*s).to_owned()).collect(),
+        customers,
+        values,
+    })
+}
+
+fn assignments(clustering: &Clustering) -> impl Iterator<Item = (i64, usize)> + '_ {
+    clustering
+        .assignments
+        .iter()
+        .map(|a| (a.customer, a.cluster))
+}
+
+fn summary_of(clustering: &Clustering) -> Result<ClusteringSummary, UnderstandError> {
+    let mut value = serde_json::to_value(clustering)?;
+    if let Some(map) = value.as_object_mut() {
+        map.remove("assignments");
+    }
+    Ok(ClusteringSummary(value))
+}
+
+/// Where an evaluation run of the CLV models is stored.
+pub const CLV_EVALUATION: &str = "clv_evaluation";
+
+fn save<T: Serialize>(
+    store: &Store,
+    analysis: Analysis,
+    result: Option<&T>,
+) -> Result<(), UnderstandError> {
+    if let Some(result) = result {
+        store.save_analysis(analysis.as_str(), &serde_json::to_value(result)?)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn iso(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| prossimo_model::format_timestamp(&t))
+        .unwrap_or_default()
+}
