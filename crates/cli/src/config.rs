@@ -3,11 +3,12 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use prossimo_identity::IdentityConfig;
 use prossimo_model::{Limits, Money};
-use prossimo_server::PipelineConfig;
+use prossimo_server::{AnalystConfig, PipelineConfig};
 use prossimo_store::Location;
 use serde::Deserialize;
 
@@ -25,6 +26,17 @@ pub struct FileConfig {
     pub ingest: IngestSection,
     #[serde(default)]
     pub money: MoneySection,
+    #[serde(default)]
+    pub analytics: AnalyticsSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalyticsSection {
+    /// Hours between the server's full analysis runs; 0 runs them only on demand
+    /// (`POST /v1/analytics/run`). Default: 24. A store not analysed for that long is
+    /// analysed when the server starts.
+    pub refresh_hours: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -109,6 +121,16 @@ impl FileConfig {
         .context("invalid [money] configuration")
     }
 
+    pub fn analyst(&self) -> Result<AnalystConfig> {
+        let hours = self.analytics.refresh_hours.unwrap_or(24.0);
+        if !(hours.is_finite() && hours >= 0.0) {
+            anyhow::bail!("[analytics] refresh_hours must be 0 or more hours, not {hours}");
+        }
+        Ok(AnalystConfig {
+            refresh_every: (hours > 0.0).then(|| Duration::from_secs_f64(hours * 3600.0)),
+        })
+    }
+
     pub fn limits(&self) -> Limits {
         let d = Limits::default();
         let s = &self.ingest;
@@ -156,6 +178,10 @@ mod tests {
         let config: FileConfig = toml::from_str(text).unwrap();
         config.identity().unwrap();
         assert_eq!(config.money().unwrap().reporting(), "EUR");
+        assert_eq!(
+            config.analyst().unwrap().refresh_every,
+            Some(Duration::from_secs(6 * 3600))
+        );
         assert_eq!(config.identity.phone_region.as_deref(), Some("IT"));
     }
 

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use config::FileConfig;
-use prossimo_server::{AppState, Pipeline};
+use prossimo_server::{Analyst, AppState, Pipeline};
 use prossimo_store::{ProfileKey, Store};
 use tracing_subscriber::EnvFilter;
 
@@ -166,8 +166,10 @@ fn serve(store: Arc<Store>, file: &FileConfig, args: ServeArgs) -> Result<()> {
     if let Some(token) = &boot.new_admin_token {
         println!("admin token: {token}  (shown once; `prossimo keys create-token` makes more)");
     }
-    let pipeline = Pipeline::start(store.clone(), file.pipeline())?;
-    let state = AppState::new(store, pipeline, file.limits());
+    let analyst = Analyst::start(store.clone(), file.analyst()?)?;
+    let pipeline =
+        Pipeline::start_with_analyst(store.clone(), file.pipeline(), Some(analyst.clone()))?;
+    let state = AppState::new(store, pipeline, file.limits()).with_analyst(analyst);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -1,7 +1,11 @@
-//! The HTTP edge: the Segment tracking API, the customer 360 read API, health and metrics.
+//! The HTTP edge: the Segment tracking API, the customer 360 read API, the analytics
+//! reports, health and metrics; and the two background threads behind it (the writer and
+//! the analyst).
 //! Thin by design: parsing and validation live in `prossimo-model`, identity in
 //! `prossimo-identity`, storage in `prossimo-store`.
 
+mod analyst;
+mod analytics_api;
 mod error;
 mod ingest_api;
 mod pipeline;
@@ -10,6 +14,7 @@ mod profiles_api;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+pub use analyst::{Analyst, AnalystConfig, AnalystStatus};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
@@ -26,6 +31,8 @@ pub struct AppState {
     pub store: Arc<Store>,
     pub pipeline: Pipeline,
     pub limits: Limits,
+    /// The background analyses, when this server runs them.
+    pub analyst: Option<Analyst>,
     sources: Arc<ingest_api::SourceCache>,
 }
 
@@ -35,7 +42,15 @@ impl AppState {
             store,
             pipeline,
             limits,
+            analyst: None,
             sources: Arc::default(),
+        }
+    }
+
+    pub fn with_analyst(self, analyst: Analyst) -> AppState {
+        AppState {
+            analyst: Some(analyst),
+            ..self
         }
     }
 }
@@ -58,6 +73,9 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/profiles", get(profiles_api::search))
         .route("/v1/profiles/{key}", get(profiles_api::profile))
         .route("/v1/profiles/{key}/events", get(profiles_api::events))
+        .route("/v1/analytics", get(analytics_api::index))
+        .route("/v1/analytics/run", post(analytics_api::run))
+        .route("/v1/analytics/{name}", get(analytics_api::analysis))
         .route("/health", get(|| async { "ok" }))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))

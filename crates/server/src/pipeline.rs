@@ -7,8 +7,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 
+use prossimo_identity::Identifier;
 use prossimo_store::{Incoming, IngestReport, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
+
+use crate::Analyst;
 
 #[derive(Debug, Clone, Copy)]
 pub struct PipelineConfig {
@@ -60,12 +63,21 @@ pub struct Pipeline {
 impl Pipeline {
     /// Starts the writer thread; it stops when every `Pipeline` clone is dropped.
     pub fn start(store: Arc<Store>, config: PipelineConfig) -> std::io::Result<Pipeline> {
+        Pipeline::start_with_analyst(store, config, None)
+    }
+
+    /// As [`Pipeline::start`], telling `analyst` whose orders each commit stored.
+    pub fn start_with_analyst(
+        store: Arc<Store>,
+        config: PipelineConfig,
+        analyst: Option<Analyst>,
+    ) -> std::io::Result<Pipeline> {
         let (tx, rx) = mpsc::channel(config.queue_requests.max(1));
         let stats = Arc::new(PipelineStats::default());
         let writer_stats = stats.clone();
         thread::Builder::new()
             .name("prossimo-writer".into())
-            .spawn(move || writer(store, rx, config, &writer_stats))?;
+            .spawn(move || writer(store, rx, config, &writer_stats, analyst.as_ref()))?;
         Ok(Pipeline { tx, stats })
     }
 
@@ -94,6 +106,7 @@ fn writer(
     mut rx: mpsc::Receiver<Job>,
     config: PipelineConfig,
     stats: &PipelineStats,
+    analyst: Option<&Analyst>,
 ) {
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];
@@ -107,11 +120,11 @@ fn writer(
                 Err(_) => break,
             }
         }
-        commit_group(&store, jobs, stats);
+        commit_group(&store, jobs, stats, analyst);
     }
 }
 
-fn commit_group(store: &Store, jobs: Vec<Job>, stats: &PipelineStats) {
+fn commit_group(store: &Store, jobs: Vec<Job>, stats: &PipelineStats, analyst: Option<&Analyst>) {
     // The requests' messages are moved, not copied, into one group: this thread is the
     // ingest bottleneck. `sizes` finds each request's slice again if the group fails.
     let sizes: Vec<usize> = jobs.iter().map(|j| j.batch.len()).collect();
@@ -120,6 +133,9 @@ fn commit_group(store: &Store, jobs: Vec<Job>, stats: &PipelineStats) {
     match store.ingest(&group) {
         Ok(report) => {
             record(stats, &report);
+            if let Some(analyst) = analyst {
+                analyst.orders_committed(buyers(&group));
+            }
             // Duplicates and counts per request are not needed by the API: success is
             // success, whether a message was new or a retry.
             for ack in acks {
@@ -140,15 +156,28 @@ fn commit_group(store: &Store, jobs: Vec<Job>, stats: &PipelineStats) {
             tracing::warn!(error = %e, requests = acks.len(), "group commit failed; retrying requests one by one");
             let mut start = 0;
             for (ack, size) in acks.into_iter().zip(sizes) {
-                let result = store.ingest(&group[start..start + size]);
+                let part = &group[start..start + size];
+                let result = store.ingest(part);
                 start += size;
                 if let Ok(report) = &result {
                     record(stats, report);
+                    if let Some(analyst) = analyst {
+                        analyst.orders_committed(buyers(part));
+                    }
                 }
                 let _ = ack.send(result);
             }
         }
     }
+}
+
+/// One identifier of each person with an order event in `group`.
+fn buyers(group: &[Incoming]) -> Vec<Identifier> {
+    group
+        .iter()
+        .filter(|m| matches!(m.order, Ok(Some(_))))
+        .filter_map(|m| m.extracted.ids.first().cloned())
+        .collect()
 }
 
 fn record(stats: &PipelineStats, report: &IngestReport) {

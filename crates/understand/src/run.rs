@@ -38,6 +38,8 @@ pub struct Outcome {
     pub profiles_updated: usize,
     /// Seconds per stage, in order.
     pub timings: Vec<(String, f64)>,
+    /// Analyses that could not be computed, and why; the others still were.
+    pub problems: Vec<String>,
 }
 
 /// RFM: the segments and the quintile breakpoints live scoring uses between runs.
@@ -221,53 +223,61 @@ pub fn run(
 
     let mut customer_scores: Option<Vec<CustomerScore>> = None;
     if wants(Analysis::Clv) || wants(Analysis::Clusters) {
-        let evaluation = options.calibration_end_ms.filter(|_| wants(Analysis::Clv));
-        let fitted_to = evaluation.unwrap_or(options.as_of_ms);
-        let fit_summaries = match evaluation {
-            Some(end) => {
-                summarize(&purchases, end, options.period).map_err(analytics_error("clv"))?
-            }
-            None => summaries.clone(),
-        };
-        let models = fit_models(&fit_summaries)?;
-        clock.lap("clv fit");
-        let holdout = match evaluation {
-            Some(end) => {
-                let rows =
-                    calibration_and_holdout(&purchases, end, options.as_of_ms, options.period)
-                        .map_err(analytics_error("clv holdout"))?;
-                Some(vec![
-                    holdout_report(&models.bgnbd.model, &rows, HOLDOUT_LAST_BUCKET),
-                    holdout_report(&models.mbgnbd.model, &rows, HOLDOUT_LAST_BUCKET),
-                    holdout_report(&models.pareto.model, &rows, HOLDOUT_LAST_BUCKET),
-                ])
-            }
-            None => None,
-        };
-        let mut report = clv_report(&models, &fit_summaries, fitted_to, options.period, holdout);
-        if evaluation.is_none() {
-            let scores = score_customers(
-                &models.bgnbd.model,
-                Some(&models.gamma_gamma.model),
-                &summaries,
-                &score_options(options.period),
-            );
-            clock.lap("clv scoring");
-            let n = scores.len().max(1) as f64;
-            report.mean_p_alive = Some(scores.iter().map(|s| s.probability_alive).sum::<f64>() / n);
-            report.mean_expected_purchases_90d =
-                Some(scores.iter().map(|s| s.expected_purchases).sum::<f64>() / n);
-            report.total_clv_12m = Some(scores.iter().filter_map(|s| s.clv).sum());
-            if wants(Analysis::Clv) {
-                for s in &scores {
-                    let t = traits.entry(s.customer).or_default();
-                    t.extend(score_traits(s));
+        let section = (|| -> Result<(), UnderstandError> {
+            let evaluation = options.calibration_end_ms.filter(|_| wants(Analysis::Clv));
+            let fitted_to = evaluation.unwrap_or(options.as_of_ms);
+            let fit_summaries = match evaluation {
+                Some(end) => {
+                    summarize(&purchases, end, options.period).map_err(analytics_error("clv"))?
                 }
+                None => summaries.clone(),
+            };
+            let models = fit_models(&fit_summaries)?;
+            clock.lap("clv fit");
+            let holdout = match evaluation {
+                Some(end) => {
+                    let rows =
+                        calibration_and_holdout(&purchases, end, options.as_of_ms, options.period)
+                            .map_err(analytics_error("clv holdout"))?;
+                    Some(vec![
+                        holdout_report(&models.bgnbd.model, &rows, HOLDOUT_LAST_BUCKET),
+                        holdout_report(&models.mbgnbd.model, &rows, HOLDOUT_LAST_BUCKET),
+                        holdout_report(&models.pareto.model, &rows, HOLDOUT_LAST_BUCKET),
+                    ])
+                }
+                None => None,
+            };
+            let mut report =
+                clv_report(&models, &fit_summaries, fitted_to, options.period, holdout);
+            if evaluation.is_none() {
+                let scores = score_customers(
+                    &models.bgnbd.model,
+                    Some(&models.gamma_gamma.model),
+                    &summaries,
+                    &score_options(options.period),
+                );
+                clock.lap("clv scoring");
+                let n = scores.len().max(1) as f64;
+                report.mean_p_alive =
+                    Some(scores.iter().map(|s| s.probability_alive).sum::<f64>() / n);
+                report.mean_expected_purchases_90d =
+                    Some(scores.iter().map(|s| s.expected_purchases).sum::<f64>() / n);
+                report.total_clv_12m = Some(scores.iter().filter_map(|s| s.clv).sum());
+                if wants(Analysis::Clv) {
+                    for s in &scores {
+                        let t = traits.entry(s.customer).or_default();
+                        t.extend(score_traits(s));
+                    }
+                }
+                customer_scores = Some(scores);
             }
-            customer_scores = Some(scores);
-        }
-        if wants(Analysis::Clv) {
-            outcome.clv = Some(report);
+            if wants(Analysis::Clv) {
+                outcome.clv = Some(report);
+            }
+            Ok(())
+        })();
+        if let Err(e) = section {
+            report_problem(&mut outcome.problems, "clv", e);
         }
     }
 
@@ -282,57 +292,75 @@ pub fn run(
     };
 
     if wants(Analysis::Cohorts) && !interactions.is_empty() {
-        outcome.cohorts = Some(
-            acquisition_cohorts(&interactions, options.granularity)
-                .map_err(analytics_error("cohorts"))?,
-        );
-        clock.lap("cohorts");
+        let section = (|| -> Result<(), UnderstandError> {
+            outcome.cohorts = Some(
+                acquisition_cohorts(&interactions, options.granularity)
+                    .map_err(analytics_error("cohorts"))?,
+            );
+            clock.lap("cohorts");
+            Ok(())
+        })();
+        if let Err(e) = section {
+            report_problem(&mut outcome.problems, "cohorts", e);
+        }
     }
     if wants(Analysis::Dynamics) && !interactions.is_empty() {
-        let segments: Option<HashMap<i64, String>> = rfm_scores.as_ref().map(|scores| {
-            scores
-                .iter()
-                .map(|s| (s.customer, s.segment.as_str().to_owned()))
-                .collect()
-        });
-        let dynamics_options = DynamicsOptions {
-            granularity: options.granularity,
-            churn_after_periods: churn_after(options.granularity),
-        };
-        outcome.dynamics = Some(DynamicsSection {
-            base: base_dynamics(&interactions, segments.as_ref(), &dynamics_options)
-                .map_err(analytics_error("dynamics"))?,
-            channels: channel_mix(&interactions, options.granularity)
-                .map_err(analytics_error("dynamics"))?,
-        });
-        clock.lap("dynamics");
+        let section = (|| -> Result<(), UnderstandError> {
+            let segments: Option<HashMap<i64, String>> = rfm_scores.as_ref().map(|scores| {
+                scores
+                    .iter()
+                    .map(|s| (s.customer, s.segment.as_str().to_owned()))
+                    .collect()
+            });
+            let dynamics_options = DynamicsOptions {
+                granularity: options.granularity,
+                churn_after_periods: churn_after(options.granularity),
+            };
+            outcome.dynamics = Some(DynamicsSection {
+                base: base_dynamics(&interactions, segments.as_ref(), &dynamics_options)
+                    .map_err(analytics_error("dynamics"))?,
+                channels: channel_mix(&interactions, options.granularity)
+                    .map_err(analytics_error("dynamics"))?,
+            });
+            clock.lap("dynamics");
+            Ok(())
+        })();
+        if let Err(e) = section {
+            report_problem(&mut outcome.problems, "dynamics", e);
+        }
     }
 
     if wants(Analysis::Clusters)
         && let (Some(rfm), Some(scores)) = (&rfm_scores, &customer_scores)
         && rfm.len() >= 2
     {
-        let features = cluster_features(rfm, scores, &interactions)?;
-        let clustering = cluster_customers(
-            &features,
-            &ClusterOptions {
-                k: options.clusters,
-                seed: options.seed,
-                ..ClusterOptions::default()
-            },
-        )
-        .map_err(analytics_error("clusters"))?;
-        for (customer, cluster) in assignments(&clustering) {
-            traits
-                .entry(customer)
-                .or_default()
-                .insert("cluster".into(), json!(cluster));
+        let section = (|| -> Result<(), UnderstandError> {
+            let features = cluster_features(rfm, scores, &interactions)?;
+            let clustering = cluster_customers(
+                &features,
+                &ClusterOptions {
+                    k: options.clusters,
+                    seed: options.seed,
+                    ..ClusterOptions::default()
+                },
+            )
+            .map_err(analytics_error("clusters"))?;
+            for (customer, cluster) in assignments(&clustering) {
+                traits
+                    .entry(customer)
+                    .or_default()
+                    .insert("cluster".into(), json!(cluster));
+            }
+            outcome.clusters = Some(ClustersReport {
+                customers: features.customers.len(),
+                clustering: summary_of(&clustering)?,
+            });
+            clock.lap("clusters");
+            Ok(())
+        })();
+        if let Err(e) = section {
+            report_problem(&mut outcome.problems, "clusters", e);
         }
-        outcome.clusters = Some(ClustersReport {
-            customers: features.customers.len(),
-            clustering: summary_of(&clustering)?,
-        });
-        clock.lap("clusters");
     }
 
     let rows: Vec<(ProfileId, Map<String, Value>)> = traits.into_iter().collect();
@@ -357,6 +385,12 @@ pub fn run(
     clock.lap("save reports");
     outcome.timings = clock.laps;
     Ok(outcome)
+}
+
+/// A failed analysis does not stop the others: it is logged and reported.
+fn report_problem(problems: &mut Vec<String>, analysis: &str, e: UnderstandError) {
+    tracing::warn!(analysis, error = %e, "analysis failed");
+    problems.push(format!("{analysis}: {e}"));
 }
 
 /// The fitted models of a run.

@@ -1,0 +1,203 @@
+//! The analyst: one background thread that keeps the analyses fresh without blocking
+//! ingestion. It runs every analysis on a schedule (and on demand), and re-scores a
+//! customer as soon as one of their orders is committed, from the latest fitted
+//! parameters and RFM breakpoints.
+
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use prossimo_identity::Identifier;
+use prossimo_store::{ProfileKey, Store};
+use prossimo_understand::{LiveScorer, Options, UnderstandError, run};
+use serde::Serialize;
+
+/// When the analyst runs the full analyses.
+#[derive(Debug, Clone, Copy)]
+pub struct AnalystConfig {
+    /// Between full runs; `None` runs them only on demand (`POST /v1/analytics/run`).
+    pub refresh_every: Option<Duration>,
+}
+
+impl Default for AnalystConfig {
+    fn default() -> Self {
+        AnalystConfig {
+            refresh_every: Some(Duration::from_secs(24 * 3600)),
+        }
+    }
+}
+
+/// What the analyst has done, for `/v1/analytics` and `/metrics`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AnalystStatus {
+    pub running: bool,
+    pub runs: u64,
+    pub last_run_seconds: Option<f64>,
+    pub last_error: Option<String>,
+    /// Customers re-scored after a new order since start.
+    pub live_rescored: u64,
+}
+
+enum Work {
+    RunNow,
+    /// Identifiers of the people whose orders were just committed.
+    Orders(Vec<Identifier>),
+}
+
+#[derive(Clone)]
+pub struct Analyst {
+    tx: Sender<Work>,
+    pub status: Arc<Mutex<AnalystStatus>>,
+}
+
+impl Analyst {
+    pub fn start(store: Arc<Store>, config: AnalystConfig) -> std::io::Result<Analyst> {
+        let (tx, rx) = channel();
+        let status = Arc::new(Mutex::new(AnalystStatus::default()));
+        let thread_status = status.clone();
+        thread::Builder::new()
+            .name("prossimo-analyst".into())
+            .spawn(move || analyst(&store, &rx, config, &thread_status))?;
+        Ok(Analyst { tx, status })
+    }
+
+    /// Asks for a full run now; false when the analyst has stopped.
+    pub fn run_now(&self) -> bool {
+        self.tx.send(Work::RunNow).is_ok()
+    }
+
+    /// Tells the analyst whose orders were just committed.
+    pub fn orders_committed(&self, people: Vec<Identifier>) {
+        if !people.is_empty() {
+            // A stopped analyst only means no live scores; ingestion goes on.
+            let _ = self.tx.send(Work::Orders(people));
+        }
+    }
+
+    pub fn status(&self) -> AnalystStatus {
+        self.status.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+fn analyst(
+    store: &Store,
+    rx: &Receiver<Work>,
+    config: AnalystConfig,
+    status: &Mutex<AnalystStatus>,
+) {
+    let mut scorer = LiveScorer::load(store).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cannot load the latest analysis; live scoring waits for a run");
+        LiveScorer::default()
+    });
+    // A store that was never analysed, or not for a whole interval, is analysed at once.
+    let mut next_run = config.refresh_every.map(|every| {
+        let stale = store
+            .analysis("rfm")
+            .ok()
+            .flatten()
+            .is_none_or(|a| now_ms() - a.computed_at >= every.as_millis() as i64);
+        if stale {
+            Instant::now()
+        } else {
+            Instant::now() + every
+        }
+    });
+    loop {
+        let wait = next_run.map(|at| at.saturating_duration_since(Instant::now()));
+        let work = match wait {
+            Some(wait) => match rx.recv_timeout(wait) {
+                Ok(work) => Some(work),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => return,
+            },
+            None => match rx.recv() {
+                Ok(work) => Some(work),
+                Err(_) => return,
+            },
+        };
+        match work {
+            Some(Work::Orders(mut people)) => {
+                // Take every order notification already queued: one pass re-scores them all.
+                let mut run_requested = false;
+                while let Ok(more) = rx.try_recv() {
+                    match more {
+                        Work::Orders(more) => people.extend(more),
+                        Work::RunNow => run_requested = true,
+                    }
+                }
+                rescore(store, &scorer, people, status);
+                if run_requested {
+                    full_run(store, &mut scorer, status);
+                }
+            }
+            Some(Work::RunNow) | None => {
+                full_run(store, &mut scorer, status);
+                next_run = config.refresh_every.map(|every| Instant::now() + every);
+            }
+        }
+    }
+}
+
+fn full_run(store: &Store, scorer: &mut LiveScorer, status: &Mutex<AnalystStatus>) {
+    set(status, |s| s.running = true);
+    let started = Instant::now();
+    let outcome = run(store, &[], &Options::new(now_ms())).and_then(|o| {
+        *scorer = LiveScorer::load(store)?;
+        Ok::<_, UnderstandError>(o)
+    });
+    let seconds = started.elapsed().as_secs_f64();
+    match outcome {
+        Ok(o) => {
+            tracing::info!(seconds, profiles = o.profiles_updated, "analyses refreshed");
+            set(status, |s| {
+                s.running = false;
+                s.runs += 1;
+                s.last_run_seconds = Some(seconds);
+                s.last_error = None;
+            });
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "analysis run failed");
+            set(status, |s| {
+                s.running = false;
+                s.last_error = Some(e.to_string());
+            });
+        }
+    }
+}
+
+fn rescore(
+    store: &Store,
+    scorer: &LiveScorer,
+    people: Vec<Identifier>,
+    status: &Mutex<AnalystStatus>,
+) {
+    if scorer.is_empty() {
+        return;
+    }
+    let mut profiles = Vec::with_capacity(people.len());
+    for id in people {
+        match store.resolve_profile(&ProfileKey::Identifier(id)) {
+            Ok(Some(root)) => profiles.push(root),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot resolve a customer to re-score"),
+        }
+    }
+    profiles.sort_unstable();
+    profiles.dedup();
+    match scorer.rescore(store, &profiles, now_ms()) {
+        Ok(n) => set(status, |s| s.live_rescored += n as u64),
+        Err(e) => tracing::warn!(error = %e, "live re-scoring failed"),
+    }
+}
+
+fn set(status: &Mutex<AnalystStatus>, change: impl FnOnce(&mut AnalystStatus)) {
+    if let Ok(mut s) = status.lock() {
+        change(&mut s);
+    }
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

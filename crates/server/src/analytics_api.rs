@@ -1,0 +1,92 @@
+//! `/v1/analytics`: the latest result of each analysis, and a way to ask for a fresh run.
+//! Behind the admin token, like the customer 360.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use prossimo_understand::{Analysis, CLV_EVALUATION};
+use serde_json::{Value, json};
+
+use crate::profiles_api::require_admin;
+use crate::{ApiError, AppState};
+
+/// Every name `/v1/analytics/{name}` answers.
+fn names() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = Analysis::ALL.iter().map(|a| a.as_str()).collect();
+    names.push(CLV_EVALUATION);
+    names
+}
+
+fn iso(ms: i64) -> Value {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| json!(prossimo_model::format_timestamp(&t)))
+        .unwrap_or(Value::Null)
+}
+
+/// Which analyses exist and when each was computed, and what the analyst is doing.
+pub async fn index(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&state, &headers).await?;
+    let store = state.store.clone();
+    let analyses = tokio::task::spawn_blocking(move || {
+        names()
+            .into_iter()
+            .map(|name| {
+                Ok(json!({
+                    "name": name,
+                    "computed_at": store.analysis(name)?.map(|a| iso(a.computed_at)),
+                }))
+            })
+            .collect::<Result<Vec<Value>, prossimo_store::StoreError>>()
+    })
+    .await??;
+    Ok(Json(json!({
+        "analyses": analyses,
+        "analyst": state.analyst.as_ref().map(|a| a.status()),
+    })))
+}
+
+pub async fn analysis(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&state, &headers).await?;
+    if !names().contains(&name.as_str()) {
+        return Err(ApiError::NotFound(format!(
+            "no analysis {name:?}; there are: {}",
+            names().join(", ")
+        )));
+    }
+    let store = state.store.clone();
+    let lookup = name.clone();
+    match tokio::task::spawn_blocking(move || store.analysis(&lookup)).await?? {
+        Some(a) => Ok(Json(json!({
+            "name": name,
+            "computed_at": iso(a.computed_at),
+            "result": a.result,
+        }))),
+        None => Err(ApiError::NotFound(format!(
+            "{name} has not been computed yet: POST /v1/analytics/run, or run `prossimo analyze`"
+        ))),
+    }
+}
+
+/// Starts a full run in the background: 202, then poll `/v1/analytics`.
+pub async fn run(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    require_admin(&state, &headers).await?;
+    match &state.analyst {
+        Some(analyst) if analyst.run_now() => Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({"accepted": true, "status": "/v1/analytics"})),
+        )),
+        _ => Err(ApiError::Conflict(
+            "this server runs without the analyst; use `prossimo analyze`".into(),
+        )),
+    }
+}
