@@ -220,10 +220,11 @@ const MAX_CANCELLATION: f64 = 1e3;
 /// Cap on series terms: enough for the direct series up to z ≈ 1 − 1e-5.
 const MAX_SERIES_TERMS: usize = 2_000_000;
 /// Cap of the series behind Pareto/NBD fits, which evaluate it per unique customer row
-/// many times: z ≈ 1 − 4e-4 at most. Beyond, the parameters are far from any optimum
+/// many times: z ≈ 1 − 2e-3 at most. Beyond, the parameters are far from any optimum
 /// (one of α, β running off to infinity) and NaN makes the line search step back; with
-/// the 2,000,000-term cap a fit on demo data spent minutes in one evaluation.
-const MAX_FIT_SERIES_TERMS: usize = 100_000;
+/// the 2,000,000-term cap a fit on demo data spent minutes in one evaluation. (The exact
+/// fix is the 1−z transformation with its derivatives, as `hyp2f1` has for the value.)
+const MAX_FIT_SERIES_TERMS: usize = 20_000;
 
 /// The Gauss hypergeometric function ₂F₁(a, b; c; z) for real a, b, c and 0 ≤ z < 1.
 ///
@@ -340,7 +341,7 @@ pub struct Hyp2f1ShiftedC {
 
 /// ₂F₁(a, b; a+1; z) = a Σₙ (b)ₙ zⁿ/(n! (a+n)) with its derivatives, differentiated term by
 /// term in one pass (all terms are positive, so the sums are accurate). NaN fields outside
-/// the domain or when z is so close to 1 that 100,000 terms do not converge.
+/// the domain or when z is so close to 1 that 20,000 terms do not converge.
 pub fn hyp2f1_shifted_c(a: f64, b: f64, z: f64) -> Hyp2f1ShiftedC {
     let nan = Hyp2f1ShiftedC {
         value: f64::NAN,

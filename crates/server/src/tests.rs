@@ -28,6 +28,15 @@ fn test_app() -> TestApp {
 }
 
 fn test_app_with(pipeline: PipelineConfig) -> TestApp {
+    build_test_app(pipeline, false)
+}
+
+/// With the analyst running (on demand only: no schedule).
+fn test_app_with_analyst() -> TestApp {
+    build_test_app(PipelineConfig::default(), true)
+}
+
+fn build_test_app(pipeline: PipelineConfig, with_analyst: bool) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(
         Store::open(
@@ -37,8 +46,20 @@ fn test_app_with(pipeline: PipelineConfig) -> TestApp {
         .unwrap(),
     );
     let boot = store.bootstrap(None, None).unwrap();
-    let pipeline = Pipeline::start(store.clone(), pipeline).unwrap();
-    let state = AppState::new(store.clone(), pipeline, Limits::default());
+    let analyst = with_analyst.then(|| {
+        Analyst::start(
+            store.clone(),
+            AnalystConfig {
+                refresh_every: None,
+            },
+        )
+        .unwrap()
+    });
+    let pipeline = Pipeline::start_with_analyst(store.clone(), pipeline, analyst.clone()).unwrap();
+    let mut state = AppState::new(store.clone(), pipeline, Limits::default());
+    if let Some(analyst) = analyst {
+        state = state.with_analyst(analyst);
+    }
     TestApp {
         router: app(state),
         store,
@@ -75,6 +96,26 @@ impl TestApp {
             .body(Body::from(body.to_string()))
             .unwrap();
         self.send(request).await
+    }
+
+    async fn post_admin(&self, path: &str) -> (StatusCode, Value) {
+        let request = Request::post(path)
+            .header(header::AUTHORIZATION, format!("Bearer {}", self.token))
+            .body(Body::empty())
+            .unwrap();
+        self.send(request).await
+    }
+
+    /// GETs `path` until `done` holds for the answer, for at most 30 s.
+    async fn poll(&self, path: &str, done: impl Fn(StatusCode, &Value) -> bool) -> Value {
+        for _ in 0..300 {
+            let (status, body) = self.get(path).await;
+            if done(status, &body) {
+                return body;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("{path} never reached the expected state");
     }
 
     async fn get(&self, path: &str) -> (StatusCode, Value) {
@@ -438,4 +479,86 @@ async fn a_full_queue_answers_429_with_retry_after_and_loses_nothing_accepted() 
         .message_counts(source.id, &["q1".into(), "q2".into(), "q3".into()])
         .unwrap();
     assert_eq!(counts.values().copied().collect::<Vec<_>>(), vec![1, 1, 0]);
+}
+
+#[tokio::test]
+async fn analyses_are_served_and_a_new_order_rescores_its_customer_at_once() {
+    let app = test_app_with_analyst();
+    let (status, body) = app.get("/v1/analytics/rfm").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(body["code"], "not_found");
+    let (status, _) = app.get("/v1/analytics/nonsense").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // 40 customers: customer i bought 1 + i % 6 times, the last time i * 9 days ago.
+    let now = chrono::Utc::now();
+    let mut batch = Vec::new();
+    for i in 0..40i64 {
+        for k in 0..=(i % 6) {
+            let at = now - chrono::Duration::days(i * 9 + k * 30);
+            batch.push(
+                json!({"type": "track", "userId": format!("c{i}"), "event": "Order Completed",
+                "timestamp": prossimo_model::format_timestamp(&at),
+                "properties": {"order_id": format!("o{i}-{k}"), "revenue": 20 + 5 * k}}),
+            );
+        }
+    }
+    let (status, _) = app.post("/v1/batch", json!({ "batch": batch })).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let (status, body) = app.post_admin("/v1/analytics/run").await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let rfm = app
+        .poll("/v1/analytics/rfm", |status, _| status == StatusCode::OK)
+        .await;
+    assert_eq!(rfm["result"]["customers"], 40);
+    let index = app
+        .poll("/v1/analytics", |_, body| body["analyst"]["runs"] == 1)
+        .await;
+    assert!(
+        index["analyses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["name"] == "dynamics" && a["computed_at"].is_string())
+    );
+
+    // c39 last bought 351 days ago: the lowest recency score.
+    let profile = app.get("/v1/profiles/user_id:c39").await.1;
+    let before = profile["computed"]["rfm_score"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(before.starts_with('1'), "{before}");
+    let (status, _) = app
+        .post(
+            "/v1/track",
+            json!({"userId": "c39", "event": "Order Completed",
+            "properties": {"order_id": "fresh", "revenue": 80}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // Re-scored by the analyst without a new run: bought today, so the top recency score.
+    let after = app
+        .poll("/v1/profiles/user_id:c39", |_, body| {
+            body["computed"]["rfm_score"]
+                .as_str()
+                .is_some_and(|s| s.starts_with('5'))
+        })
+        .await;
+    assert_ne!(
+        after["computed"]["rfm_score"].as_str(),
+        Some(before.as_str())
+    );
+    assert_eq!(app.get("/v1/analytics").await.1["analyst"]["runs"], 1);
+}
+
+#[tokio::test]
+async fn analytics_need_a_token_and_a_server_without_analyst_says_so() {
+    let app = test_app();
+    let request = Request::get("/v1/analytics").body(Body::empty()).unwrap();
+    assert_eq!(app.send(request).await.0, StatusCode::UNAUTHORIZED);
+    let (status, body) = app.post_admin("/v1/analytics/run").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "conflict");
 }

@@ -406,12 +406,23 @@ pub(crate) struct Models {
 fn fit_models(summaries: &[CustomerSummary]) -> Result<Models, UnderstandError> {
     let count_data = CountData::from_summaries(summaries).map_err(analytics_error("clv"))?;
     let spend_data = SpendData::from_summaries(summaries).map_err(analytics_error("clv"))?;
-    let fit = FitOptions::default();
+    // Budgets keep a scheduled run bounded when a model does not fit the data (its
+    // parameters run off to a boundary): the fit is then reported as not converged.
+    let fit = FitOptions {
+        max_iterations: 200,
+        ..FitOptions::default()
+    };
+    // Pareto/NBD evaluations cost a hypergeometric series per customer row, and near a
+    // boundary each costs thousands of terms: a smaller budget.
+    let pareto_fit = FitOptions {
+        max_iterations: 60,
+        ..FitOptions::default()
+    };
     let bgnbd = logged(BgNbd::fit(&count_data, &fit)).map_err(analytics_error("clv bgnbd"))?;
     let mbgnbd =
         logged(ModifiedBgNbd::fit(&count_data, &fit)).map_err(analytics_error("clv mbgnbd"))?;
     let pareto =
-        logged(ParetoNbd::fit(&count_data, &fit)).map_err(analytics_error("clv pareto"))?;
+        logged(ParetoNbd::fit(&count_data, &pareto_fit)).map_err(analytics_error("clv pareto"))?;
     let gamma_gamma =
         logged(GammaGamma::fit(&spend_data, &fit)).map_err(analytics_error("clv gamma_gamma"))?;
     Ok(Models {
