@@ -88,7 +88,7 @@ fn cdnow_master_imports_as_orders_and_a_rerun_changes_nothing() {
         stdout(&again)
     );
 
-    let store = Store::open(&Location::DataDir(data), IdentityConfig::default()).unwrap();
+    let store = Store::open(&Location::DataDir(data.clone()), IdentityConfig::default()).unwrap();
     assert_eq!(store.event_count().unwrap(), 69_659);
     assert_eq!(store.profile_count().unwrap(), 23_570);
     // Customer 00001 of CDNOW: one purchase on 1997-01-01 of $11.77.
@@ -99,6 +99,57 @@ fn cdnow_master_imports_as_orders_and_a_rerun_changes_nothing() {
     assert_eq!(p.orders.count, 1);
     assert!((p.orders.revenue - 11.77).abs() < 1e-9);
     assert_eq!(p.first_seen.as_deref(), Some("1997-01-01T00:00:00.000Z"));
+    drop(store);
+
+    // The papers' calibration/holdout split on the whole cohort: the fitted models must be
+    // those lifetimes 0.11.3 fits on the summary it builds from this file
+    // (../shared/peers/cdnow_fits.py, dataset "master_built", polished MLE).
+    let out = prossimo(
+        &data,
+        &[
+            "analyze",
+            "clv",
+            "--calibration-end",
+            "1997-09-30",
+            "--as-of",
+            "1998-06-30",
+            "--period",
+            "week",
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let models: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let expect = [
+        ("bgnbd", "r", 0.251_624_0),
+        ("bgnbd", "alpha", 4.788_943),
+        ("bgnbd", "a", 0.723_433_6),
+        ("bgnbd", "b", 2.161_089),
+        ("mbgnbd", "r", 0.637_139_7),
+        ("mbgnbd", "b", 1.228_394),
+        ("gamma_gamma", "p", 6.275_359),
+        ("gamma_gamma", "q", 3.624_450),
+        ("gamma_gamma", "v", 14.983_69),
+    ];
+    for (model, name, value) in expect {
+        let got = models[model][name].as_f64().unwrap_or(f64::NAN);
+        assert!(
+            ((got - value) / value).abs() < 1e-4,
+            "{model}.{name}: {got} vs {value}"
+        );
+    }
+    assert!((models["bgnbd"]["log_likelihood"].as_f64().unwrap() + 95_368.443_9).abs() < 1e-2);
+    // Pareto/NBD: compare the likelihood (lifetimes' parameters are only good to ~1e-4).
+    assert!((models["pareto"]["log_likelihood"].as_f64().unwrap() + 95_415.118_6).abs() < 1e-2);
+    for key in ["r", "alpha", "s", "beta", "converged"] {
+        assert!(models["pareto"].get(key).is_some(), "pareto.{key} missing");
+    }
+    assert_eq!(models["customers"], 23_570);
+    assert!(
+        models["holdout"][0]["buckets"]
+            .as_array()
+            .is_some_and(|b| b.len() == 8)
+    );
 }
 
 #[test]
