@@ -442,7 +442,7 @@ fn logged<M: std::fmt::Debug>(
     if let Ok(f) = &fit {
         let r = &f.report;
         if r.converged {
-            tracing::info!(model = ?f.model, log_likelihood = r.log_likelihood, iterations = r.iterations, optimizer = ?r.optimizer, "fitted");
+            tracing::debug!(model = ?f.model, log_likelihood = r.log_likelihood, iterations = r.iterations, optimizer = ?r.optimizer, "fitted");
         } else {
             tracing::warn!(model = ?f.model, log_likelihood = r.log_likelihood, gradient_norm = r.gradient_norm, iterations = r.iterations, "fit did not converge");
         }

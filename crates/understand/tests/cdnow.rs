@@ -43,7 +43,9 @@ fn load_cdnow(store: &Store) {
         .collect();
     assert_eq!(messages.len(), 6_919);
     for chunk in messages.chunks(2_000) {
-        store.ingest(&incoming(store, source.id, chunk.to_vec())).unwrap();
+        store
+            .ingest(&incoming(store, source.id, chunk.to_vec()))
+            .unwrap();
     }
 }
 
@@ -108,8 +110,18 @@ fn cdnow_through_the_store_gives_lifetimes_fits_and_traits() {
     let key = |id: &str| ProfileKey::parse(&format!("user_id:{id}"), store.identity()).unwrap();
     let once = store.profile(&key("0003")).unwrap().unwrap();
     assert_eq!(once.computed["p_alive"], json!(1.0));
-    for name in ["rfm_score", "rfm_segment", "expected_purchases_90d", "clv_12m", "cluster"] {
-        assert!(once.computed.contains_key(name), "{name} missing: {:?}", once.computed);
+    for name in [
+        "rfm_score",
+        "rfm_segment",
+        "expected_purchases_90d",
+        "clv_12m",
+        "cluster",
+    ] {
+        assert!(
+            once.computed.contains_key(name),
+            "{name} missing: {:?}",
+            once.computed
+        );
     }
 
     // Live scoring from the stored run reproduces the run's own scores for every trait.
@@ -128,9 +140,18 @@ fn cdnow_through_the_store_gives_lifetimes_fits_and_traits() {
             .collect();
         let live = scorer.traits(&purchases, OBSERVATION_END).unwrap();
         for name in ["p_alive", "expected_purchases_90d", "clv_12m"] {
-            let (a, b) = (live[name].as_f64().unwrap(), p.computed[name].as_f64().unwrap());
-            assert!((a - b).abs() <= 1e-9 * b.abs().max(1.0), "{id} {name}: {a} vs {b}");
+            let (a, b) = (
+                live[name].as_f64().unwrap(),
+                p.computed[name].as_f64().unwrap(),
+            );
+            assert!(
+                (a - b).abs() <= 1e-9 * b.abs().max(1.0),
+                "{id} {name}: {a} vs {b}"
+            );
         }
-        assert_eq!(live["rfm_segment"], p.computed["rfm_segment"], "customer {id}");
+        assert_eq!(
+            live["rfm_segment"], p.computed["rfm_segment"],
+            "customer {id}"
+        );
     }
 }
