@@ -37,8 +37,16 @@ struct StoredRfm {
 #[derive(Deserialize)]
 struct StoredClv {
     period_days: f64,
-    bgnbd: BgNbd,
-    gamma_gamma: GammaGamma,
+    bgnbd: StoredFit<BgNbd>,
+    gamma_gamma: StoredFit<GammaGamma>,
+}
+
+/// A stored model: its parameters and whether the fit converged.
+#[derive(Deserialize)]
+struct StoredFit<M> {
+    #[serde(flatten)]
+    parameters: M,
+    converged: bool,
 }
 
 impl LiveScorer {
@@ -51,12 +59,13 @@ impl LiveScorer {
         let clv = match store.analysis(Analysis::Clv.as_str())? {
             Some(stored) => {
                 let c: StoredClv = serde_json::from_value(stored.result)?;
-                Some(LiveClv {
+                // Only converged fits score customers (see `run`).
+                (c.bgnbd.converged && c.gamma_gamma.converged).then_some(LiveClv {
                     period: Period {
                         days: c.period_days,
                     },
-                    bgnbd: c.bgnbd,
-                    gamma_gamma: c.gamma_gamma,
+                    bgnbd: c.bgnbd.parameters,
+                    gamma_gamma: c.gamma_gamma.parameters,
                 })
             }
             None => None,

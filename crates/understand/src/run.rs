@@ -249,7 +249,17 @@ pub fn run(
             };
             let mut report =
                 clv_report(&models, &fit_summaries, fitted_to, options.period, holdout);
-            if evaluation.is_none() {
+            let trusted = models.bgnbd.report.converged && models.gamma_gamma.report.converged;
+            if evaluation.is_none() && !trusted {
+                // Parameters at a boundary (a, b or q running off to infinity) score
+                // nothing reliable, and their hypergeometric series cost minutes: the
+                // report shows the fits, the profiles keep their previous predictions.
+                outcome.problems.push(
+                    "clv: BG/NBD or Gamma-Gamma did not converge on this data; predictions not updated"
+                        .into(),
+                );
+            }
+            if evaluation.is_none() && trusted {
                 let scores = score_customers(
                     &models.bgnbd.model,
                     Some(&models.gamma_gamma.model),
