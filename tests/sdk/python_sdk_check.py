@@ -67,7 +67,8 @@ expected_types = {"identify": 1, "track": 3, "page": 1, "group": 1, "alias": 1}
 check("counts by type", profile["counts_by_type"] == expected_types, profile["counts_by_type"])
 check("traits", profile["traits"].get("name") == "Pia Rossi", profile["traits"])
 check("group membership", profile["groups"] == ["py-group-acme"], profile["groups"])
-check("order revenue", profile["orders"] == {"count": 1, "revenue": 42.5, "revenue_by_currency": {"EUR": 42.5}},
+check("order revenue", profile["orders"] == {"count": 1, "revenue": 42.5, "refunded": 0.0, "voided": 0,
+                                            "currency": "EUR"},
       profile["orders"])
 check("channel from the SDK's library name", profile["counts_by_channel"] == {"server": 7},
       profile["counts_by_channel"])
