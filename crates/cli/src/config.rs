@@ -59,6 +59,9 @@ pub struct IdentitySection {
     /// Extra placeholder values never used as identifiers.
     #[serde(default)]
     pub blocklist: Vec<String>,
+    /// Default placeholder values that are real identifiers here, e.g. ["0"].
+    #[serde(default)]
+    pub allow: Vec<String>,
     /// Regular expressions; matching values are never used as identifiers.
     #[serde(default)]
     pub blocklist_patterns: Vec<String>,
@@ -101,6 +104,7 @@ impl FileConfig {
         let s = &self.identity;
         let mut config = IdentityConfig::default()
             .with_blocked_values(s.blocklist.iter().cloned())
+            .with_allowed_values(s.allow.iter().cloned())
             .with_blocked_patterns(s.blocklist_patterns.iter().cloned())?
             .with_trait_identifiers(s.trait_identifiers.iter().cloned());
         for (kind, &limit) in &s.limits {

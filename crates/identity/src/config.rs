@@ -85,6 +85,16 @@ impl IdentityConfig {
         self
     }
 
+    /// Removes values from the junk list, e.g. "0" where customer number 0 is a real
+    /// customer (compared case-insensitively after trimming).
+    pub fn with_allowed_values<I: IntoIterator<Item = String>>(mut self, values: I) -> Self {
+        for value in values {
+            let value = value.trim().to_lowercase();
+            self.blocklist.retain(|v| *v != value);
+        }
+        self
+    }
+
     /// Adds regular expressions; a value matching any of them is junk.
     pub fn with_blocked_patterns<I: IntoIterator<Item = String>>(
         mut self,

@@ -297,6 +297,23 @@ mod tests {
     }
 
     #[test]
+    fn a_default_placeholder_can_be_allowed_where_it_is_a_real_id() {
+        let m = message(json!({"type": "identify", "userId": "0", "anonymousId": "a-1"}));
+        let strict = extract(&m, &IdentityConfig::default());
+        assert_eq!(strict.ids, vec![Identifier::new("anonymous_id", "a-1")]);
+        let allowed = IdentityConfig::default().with_allowed_values([" 0 ".to_string()]);
+        let e = extract(&m, &allowed);
+        assert!(
+            e.ids.contains(&Identifier::new("user_id", "0")),
+            "{:?}",
+            e.ids
+        );
+        assert!(e.ignored.is_empty());
+        // Only that value: the other placeholders stay refused.
+        assert!(allowed.junk_reason("undefined").is_some());
+    }
+
+    #[test]
     fn same_phone_written_two_ways_matches() {
         let config = IdentityConfig::default().with_phone_region("IT").unwrap();
         assert_eq!(
