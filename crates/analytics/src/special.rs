@@ -219,11 +219,11 @@ const NEAR_INTEGER: f64 = 1e-3;
 const MAX_CANCELLATION: f64 = 1e3;
 /// Cap on series terms: enough for the direct series up to z ≈ 1 − 1e-5.
 const MAX_SERIES_TERMS: usize = 2_000_000;
-/// Cap of the series behind Pareto/NBD fits, which evaluate it per unique customer row
-/// many times: z ≈ 1 − 2e-3 at most. Beyond, the parameters are far from any optimum
-/// (one of α, β running off to infinity) and NaN makes the line search step back; with
-/// the 2,000,000-term cap a fit on demo data spent minutes in one evaluation. (The exact
-/// fix is the 1−z transformation with its derivatives, as `hyp2f1` has for the value.)
+/// Cap of the power series behind Pareto/NBD fits, which evaluate it per unique customer
+/// row many times. It only runs up to z₀ = 1 − w₀ (see `hyp2f1_shifted_c`), where its
+/// terms fall at least as fast as z₀ⁿ (about 40/w₀ terms): the cap is reached only for
+/// a ≳ 600 (w₀ ≈ 1.15/a) with z within 1.15/a of 1, or where the direct series is used
+/// with b > a+1 (not the Pareto/NBD case).
 const MAX_FIT_SERIES_TERMS: usize = 20_000;
 
 /// The Gauss hypergeometric function ₂F₁(a, b; c; z) for real a, b, c and 0 ≤ z < 1.
@@ -339,9 +339,20 @@ pub struct Hyp2f1ShiftedC {
     pub d_z: f64,
 }
 
-/// ₂F₁(a, b; a+1; z) = a Σₙ (b)ₙ zⁿ/(n! (a+n)) with its derivatives, differentiated term by
-/// term in one pass (all terms are positive, so the sums are accurate). NaN fields outside
-/// the domain or when z is so close to 1 that 20,000 terms do not converge.
+/// ₂F₁(a, b; a+1; z) with its derivatives, for a > 0, b > 0 and 0 ≤ z < 1; NaN fields
+/// outside the domain or when the value overflows.
+///
+/// With I(z) = ∫₀^z t^(a−1)(1−t)^(−b) dt, ₂F₁(a, b; a+1; z) = a z^(−a) I(z) (A&S 15.3.1).
+/// Up to z₀ = 1 − w₀ a power series with positive terms (the Euler-transformed one for
+/// 1 < b < a+1, falling at least as fast as zⁿ; the direct one otherwise, which does so for
+/// b ≤ 1; see `shifted_c_series`); above, I is split at
+/// z₀: I(z₀) from the series at z₀, and the rest ∫_w^{w₀} (1−v)^(a−1) v^(−b) dv (v = 1−t,
+/// w = 1−z) term by term from the binomial series of (1−v)^(a−1), which converges at least
+/// as fast as w₀ⁿ. Each term ∫_w^{w₀} v^(k−b) dv = (w₀^p − w^p)/p, p = k−b+1, is evaluated
+/// through expm1, so it is smooth in b through the integers where the 1−z connection
+/// formula (A&S 15.3.6) has poles, and the derivatives in a and b are exact term by term.
+/// w₀ ≤ 0.5 shrinks as 1/a for large a, where the binomial terms alternate and cancel.
+/// ∂/∂z = ab/(a+1) ₂F₁(a+1, b+1; a+2; z) (A&S 15.2.1), by the same method.
 pub fn hyp2f1_shifted_c(a: f64, b: f64, z: f64) -> Hyp2f1ShiftedC {
     let nan = Hyp2f1ShiftedC {
         value: f64::NAN,
@@ -361,6 +372,203 @@ pub fn hyp2f1_shifted_c(a: f64, b: f64, z: f64) -> Hyp2f1ShiftedC {
             d_z: a * b / (a + 1.0),
         };
     }
+    let result = if 1.0 - z >= split_width(a) {
+        shifted_c_series(a, b, z)
+    } else {
+        shifted_c_split(a, b, z).map(|(value, d_a, d_b)| {
+            let d_z = a * b / (a + 1.0) * shifted_c_value(a + 1.0, b + 1.0, z);
+            Hyp2f1ShiftedC {
+                value,
+                d_a,
+                d_b,
+                d_z,
+            }
+        })
+    };
+    match result {
+        Some(result)
+            if result.value.is_finite()
+                && result.d_a.is_finite()
+                && result.d_b.is_finite()
+                && result.d_z.is_finite() =>
+        {
+            result
+        }
+        _ => nan,
+    }
+}
+
+/// Largest w₀ = 1 − z₀ of the split in `hyp2f1_shifted_c`: 0.5, or less for large a, so
+/// that the alternating binomial series of (1−v)^(a−1) on v ≤ w₀, whose terms sum in
+/// magnitude to at most ((1+w₀)/(1−w₀))^|a−1| times the result, loses at most 1 digit
+/// (2 digits allowed finite differences with step 1e-6 in a to scatter by 1e-6 at a = 31).
+fn split_width(a: f64) -> f64 {
+    let allowed = (2.0 * (a - 1.0).abs() / MAX_SPLIT_CANCELLATION.ln()).recip();
+    allowed.tanh().min(0.5)
+}
+
+/// Bound on the cancellation of the binomial series in the split of `hyp2f1_shifted_c`.
+const MAX_SPLIT_CANCELLATION: f64 = 10.0;
+
+/// The value of ₂F₁(a, b; a+1; z) alone (for ∂/∂z through the contiguous function).
+fn shifted_c_value(a: f64, b: f64, z: f64) -> f64 {
+    let value = if 1.0 - z >= split_width(a) {
+        shifted_c_series(a, b, z).map(|result| result.value)
+    } else {
+        shifted_c_split(a, b, z).map(|(value, _, _)| value)
+    };
+    value.unwrap_or(f64::NAN)
+}
+
+/// ₂F₁(a, b; a+1; z) and ∂/∂a, ∂/∂b for z > 1 − w₀ by the split integral (see
+/// `hyp2f1_shifted_c`); None if the series at z₀ or the binomial series fail.
+fn shifted_c_split(a: f64, b: f64, z: f64) -> Option<(f64, f64, f64)> {
+    let w0 = split_width(a);
+    let z0 = 1.0 - w0;
+    let w = 1.0 - z;
+    let at_split = shifted_c_series(a, b, z0)?;
+    // I(z₀) = z₀^a ₂F₁(z₀)/a and its derivatives.
+    let ln_z0 = z0.ln();
+    let scale = (a * ln_z0).exp() / a;
+    let head = scale * at_split.value;
+    let head_d_a = head * (ln_z0 - 1.0 / a) + scale * at_split.d_a;
+    let head_d_b = scale * at_split.d_b;
+    // Σₖ cₖ Eₖ with cₖ = (1−a)ₖ/k!, Eₖ = ∫_w^{w₀} v^(k−b) dv; ∂cₖ/∂a by the product rule
+    // (no division, so exact through the integer a where cₖ vanishes).
+    let span = (w0 / w).ln();
+    let ln_w0 = w0.ln();
+    let mut coefficient = 1.0;
+    let mut coefficient_d_a = 0.0;
+    let (mut tail, mut tail_d_a, mut tail_d_b) = (0.0, 0.0, 0.0);
+    let (mut magnitude, mut magnitude_d_a, mut magnitude_d_b) = (0.0, 0.0, 0.0);
+    for k in 0..MAX_SPLIT_TERMS {
+        let k = k as f64;
+        let p = k - b + 1.0;
+        // Eₖ = w₀^p L φ(−pL), L = ln(w₀/w), φ(x) = (eˣ−1)/x; ∂Eₖ/∂p = ln w₀ Eₖ − w₀^p L² φ′(−pL).
+        let x = -p * span;
+        let power = (p * ln_w0).exp();
+        let integral = power * span * exprel(x);
+        let integral_d_p = ln_w0 * integral - power * span * span * exprel_derivative(x);
+        let term = coefficient * integral;
+        let term_d_a = coefficient_d_a * integral;
+        let term_d_b = -coefficient * integral_d_p;
+        tail += term;
+        tail_d_a += term_d_a;
+        tail_d_b += term_d_b;
+        magnitude += term.abs();
+        magnitude_d_a += term_d_a.abs();
+        magnitude_d_b += term_d_b.abs();
+        // Past k = a/2 the coefficients do not grow in magnitude and Eₖ₊₁ ≤ w₀ Eₖ, so the
+        // tail is below the term times w₀/(1−w₀) ≤ 1 (the derivatives' up to factors
+        // logarithmic in k).
+        if 2.0 * (k + 1.0) >= a
+            && k > b
+            && term.abs() <= SERIES_EPSILON * magnitude
+            && term_d_a.abs() <= SERIES_EPSILON * magnitude_d_a
+            && term_d_b.abs() <= SERIES_EPSILON * magnitude_d_b
+        {
+            let total = head + tail;
+            if magnitude > MAX_SPLIT_CANCELLATION * 10.0 * total {
+                return None;
+            }
+            // ₂F₁ = a z^(−a) I, so ∂/∂a = ₂F₁ (1/a − ln z) + a z^(−a) ∂I/∂a.
+            let factor = a * (-a * z.ln()).exp();
+            let value = factor * total;
+            let d_a = value * (1.0 / a - z.ln()) + factor * (head_d_a + tail_d_a);
+            let d_b = factor * (head_d_b + tail_d_b);
+            return Some((value, d_a, d_b));
+        }
+        coefficient_d_a = (coefficient_d_a * (k + 1.0 - a) - coefficient) / (k + 1.0);
+        coefficient *= (k + 1.0 - a) / (k + 1.0);
+    }
+    None
+}
+
+/// Cap on the terms of the binomial series in the split of `hyp2f1_shifted_c`.
+const MAX_SPLIT_TERMS: usize = 20_000;
+
+/// φ(x) = (eˣ − 1)/x, 1 at 0.
+fn exprel(x: f64) -> f64 {
+    if x == 0.0 { 1.0 } else { x.exp_m1() / x }
+}
+
+/// φ′(x) = ((x−1)eˣ + 1)/x², from its Taylor series Σₙ n xⁿ⁻¹/(n+1)! for |x| < 1.
+fn exprel_derivative(x: f64) -> f64 {
+    if x.abs() < 1.0 {
+        let mut sum = 0.0;
+        let mut power = 1.0; // xⁿ⁻¹/(n+1)!
+        for n in 1..30 {
+            let n = n as f64;
+            power /= n + 1.0;
+            sum += n * power;
+            power *= x;
+        }
+        sum
+    } else {
+        ((x - 1.0) * x.exp() + 1.0) / (x * x)
+    }
+}
+
+/// ₂F₁(a, b; a+1; z) with its derivatives from a power series in z whose terms are all
+/// positive and fall at least as fast as zⁿ: the Euler-transformed series when 1 < b < a+1
+/// (the Pareto/NBD case b ≤ a), the direct one otherwise. None if it has not converged
+/// within 20,000 terms.
+fn shifted_c_series(a: f64, b: f64, z: f64) -> Option<Hyp2f1ShiftedC> {
+    if 1.0 < b && b < a + 1.0 {
+        shifted_c_euler(a, b, z)
+    } else {
+        shifted_c_direct(a, b, z)
+    }
+}
+
+/// ₂F₁(a, b; a+1; z) = (1−z)^(1−b) Σₙ gₙ zⁿ, gₙ = (a+1−b)ₙ/(a+1)ₙ (Euler, A&S 15.3.3), for
+/// 0 < a+1−b: the term ratio (a+1−b+n)/(a+1+n) z stays below z, where the direct series
+/// first grows over about b z/(1−z) terms. ∂ ln gₙ/∂a = Σ_{k<n} b/((a+1−b+k)(a+1+k)) and
+/// ∂ ln gₙ/∂b = −Σ_{k<n} 1/(a+1−b+k); ∂/∂z = ab/(a+1) ₂F₁(a+1, b+1; a+2; z)
+/// = ab/(a+1) (1−z)^(−b) Σₙ (a+1−b)ₙ/(a+2)ₙ zⁿ (A&S 15.2.1), summed alongside.
+fn shifted_c_euler(a: f64, b: f64, z: f64) -> Option<Hyp2f1ShiftedC> {
+    let lower = a + 1.0 - b;
+    let mut term = 1.0;
+    let mut term_d_z = 1.0;
+    let (mut sum, mut sum_d_a, mut sum_d_b, mut sum_d_z) = (1.0, 0.0, 0.0, 1.0);
+    let (mut inner_a, mut inner_b) = (0.0, 0.0);
+    for n in 0..MAX_FIT_SERIES_TERMS {
+        let n = n as f64;
+        inner_a += b / ((lower + n) * (a + 1.0 + n));
+        inner_b += 1.0 / (lower + n);
+        term *= (lower + n) / (a + 1.0 + n) * z;
+        term_d_z *= (lower + n) / (a + 2.0 + n) * z;
+        sum += term;
+        sum_d_a += term * inner_a;
+        sum_d_b += term * inner_b;
+        sum_d_z += term_d_z;
+        // The terms fall faster than zⁿ, so the tail is below term z/(1−z); over the
+        // ~1/(1−z) terms that matter the inner sums grow by at most that many increments.
+        let tail = term * z / (1.0 - z);
+        let steps = 1.0 / (1.0 - z);
+        if tail <= SERIES_EPSILON * sum
+            && tail * (inner_a + steps * b / ((lower + n) * (a + 1.0 + n)))
+                <= SERIES_EPSILON * sum_d_a
+            && tail * (inner_b + steps / (lower + n)) <= SERIES_EPSILON * sum_d_b
+            && term_d_z * z / (1.0 - z) <= SERIES_EPSILON * sum_d_z
+        {
+            let ln_w = (-z).ln_1p();
+            let power = ((1.0 - b) * ln_w).exp();
+            return Some(Hyp2f1ShiftedC {
+                value: power * sum,
+                d_a: power * sum_d_a,
+                d_b: power * (-ln_w * sum - sum_d_b),
+                d_z: a * b / (a + 1.0) * (-b * ln_w).exp() * sum_d_z,
+            });
+        }
+    }
+    None
+}
+
+/// The power series a Σₙ (b)ₙ zⁿ/(n! (a+n)) with its derivatives, differentiated term by
+/// term in one pass (all terms are positive, so the sums are accurate); None if it has
+/// not converged within 20,000 terms.
+fn shifted_c_direct(a: f64, b: f64, z: f64) -> Option<Hyp2f1ShiftedC> {
     // pochhammer = (b)ₙ zⁿ / n!; harmonic = Σ_{k<n} 1/(b+k) = ∂ ln (b)ₙ / ∂b.
     let mut pochhammer = 1.0;
     let mut harmonic = 0.0;
@@ -387,15 +595,15 @@ pub fn hyp2f1_shifted_c(a: f64, b: f64, z: f64) -> Hyp2f1ShiftedC {
             && term * (next + 1.0) * bound / ((1.0 - bound) * (1.0 - bound) * z)
                 <= SERIES_EPSILON * sum
         {
-            return Hyp2f1ShiftedC {
+            return Some(Hyp2f1ShiftedC {
                 value: a * sum,
                 d_a: sum + a * sum_d_a,
                 d_b: a * sum_d_b,
                 d_z: a * sum_d_z,
-            };
+            });
         }
     }
-    nan
+    None
 }
 
 #[cfg(test)]
