@@ -18,7 +18,7 @@ pub mod summary;
 
 pub use error::AnalyticsError;
 
-use prossimo_model::Channel;
+use prossimo_model::{Channel, NetOrder};
 use serde::{Deserialize, Serialize};
 
 /// Milliseconds in one day.
@@ -33,6 +33,17 @@ pub struct Purchase {
     pub at_ms: i64,
     /// Value in the reporting currency (may be 0; negative only after refunds).
     pub amount: f64,
+}
+
+/// A net order (after refunds) is a purchase of its net value by its root profile.
+impl From<&NetOrder> for Purchase {
+    fn from(order: &NetOrder) -> Self {
+        Purchase {
+            customer: order.profile_id,
+            at_ms: order.ts,
+            amount: order.value,
+        }
+    }
 }
 
 /// One touchpoint of any kind, for base dynamics and channel mix.

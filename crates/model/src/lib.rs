@@ -19,4 +19,4 @@ pub use order::{
     OrderEvent, OrderEventKind, OrderRecord, fold_orders,
 };
 pub use parse::{Limits, Payload, parse_batch, parse_single, parse_value};
-pub use time::{format_timestamp, parse_timestamp};
+pub use time::{format_millis, format_timestamp, parse_timestamp};

@@ -30,6 +30,11 @@ pub fn format_timestamp(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// [`format_timestamp`] of unix milliseconds; `None` outside chrono's range.
+pub fn format_millis(ms: i64) -> Option<String> {
+    DateTime::from_timestamp_millis(ms).map(|t| format_timestamp(&t))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

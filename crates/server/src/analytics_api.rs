@@ -18,9 +18,7 @@ fn names() -> Vec<&'static str> {
 }
 
 fn iso(ms: i64) -> Value {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| json!(prossimo_model::format_timestamp(&t)))
-        .unwrap_or(Value::Null)
+    prossimo_model::format_millis(ms).map_or(Value::Null, Value::String)
 }
 
 /// Which analyses exist and when each was computed, and what the analyst is doing.

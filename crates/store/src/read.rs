@@ -122,9 +122,7 @@ pub struct ProfileSummary {
 }
 
 fn iso(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| prossimo_model::format_timestamp(&t))
-        .unwrap_or_default()
+    prossimo_model::format_millis(ms).unwrap_or_default()
 }
 
 /// The root and every profile merged into it.

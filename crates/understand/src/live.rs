@@ -139,12 +139,8 @@ impl LiveScorer {
         for &profile in profiles {
             let purchases: Vec<Purchase> = store
                 .orders_of(profile)?
-                .into_iter()
-                .map(|o| Purchase {
-                    customer: o.profile_id,
-                    at_ms: o.ts,
-                    amount: o.value,
-                })
+                .iter()
+                .map(Purchase::from)
                 .collect();
             let traits = self.traits(&purchases, now_ms)?;
             if !traits.is_empty()

@@ -178,11 +178,7 @@ pub fn run(
         .orders
         .iter()
         .filter(|o| o.ts <= options.as_of_ms)
-        .map(|o| Purchase {
-            customer: o.profile_id,
-            at_ms: o.ts,
-            amount: o.value,
-        })
+        .map(Purchase::from)
         .collect();
     clock.lap("read orders");
 
@@ -664,8 +660,6 @@ fn save<T: Serialize>(
     Ok(())
 }
 
-pub(crate) fn iso(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| prossimo_model::format_timestamp(&t))
-        .unwrap_or_default()
+fn iso(ms: i64) -> String {
+    prossimo_model::format_millis(ms).unwrap_or_default()
 }

@@ -131,12 +131,8 @@ fn cdnow_through_the_store_gives_lifetimes_fits_and_traits() {
         let purchases: Vec<_> = store
             .orders_of(p.id)
             .unwrap()
-            .into_iter()
-            .map(|o| prossimo_analytics::Purchase {
-                customer: o.profile_id,
-                at_ms: o.ts,
-                amount: o.value,
-            })
+            .iter()
+            .map(prossimo_analytics::Purchase::from)
             .collect();
         let live = scorer.traits(&purchases, OBSERVATION_END).unwrap();
         for name in ["p_alive", "expected_purchases_90d", "clv_12m"] {
