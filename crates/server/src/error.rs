@@ -21,7 +21,8 @@ pub enum ApiError {
     BadRequest(String),
     #[error("{0}")]
     NotFound(String),
-    /// The request is valid but this server is not set up to do it.
+    /// The request clashes with the current state (a taken name, a server not set up
+    /// for it).
     #[error("{0}")]
     Conflict(String),
     #[error("the server is busy; retry shortly")]
@@ -88,6 +89,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Invalid(msg) => ApiError::BadRequest(msg),
             StoreError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
+            StoreError::Conflict(msg) => ApiError::Conflict(msg),
             e if e.is_transient() => {
                 tracing::warn!(error = %e, "storage unavailable");
                 ApiError::Unavailable

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::read::order_record;
 use crate::sql::{Conn, Val};
-use crate::{Store, StoreError, now_ms};
+use crate::{Store, StoreError, now_ms, write_transaction};
 
 /// Computed-trait rows per write transaction.
 const TRAIT_ROWS_PER_TRANSACTION: usize = 20_000;
@@ -119,15 +119,7 @@ impl Store {
         let mut pooled = self.conn()?;
         let conn = pooled.conn();
         for chunk in rows.chunks(TRAIT_ROWS_PER_TRANSACTION) {
-            conn.begin_write()?;
-            let written = write_trait_chunk(conn, chunk);
-            match written {
-                Ok(()) => conn.batch("COMMIT")?,
-                Err(e) => {
-                    let _ = conn.batch("ROLLBACK");
-                    return Err(e);
-                }
-            }
+            write_transaction(conn, |conn| write_trait_chunk(conn, chunk))?;
         }
         Ok(())
     }

@@ -20,6 +20,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("{0}")]
     Invalid(String),
+    /// The change clashes with what is stored (a taken name, a segment others use).
+    #[error("{0}")]
+    Conflict(String),
     #[error("{0} not found")]
     NotFound(String),
 }

@@ -10,7 +10,7 @@ use prossimo_identity::{
 use prossimo_model::{Message, Money, MoneyError, OrderEventKind};
 
 use crate::sql::{Conn, ROWS_PER_STATEMENT, Val, placeholders};
-use crate::{Store, StoreError, now_ms};
+use crate::{Store, StoreError, now_ms, write_transaction};
 
 /// Values per `IN (…)` list.
 const CHUNK: usize = ROWS_PER_STATEMENT;
@@ -121,25 +121,13 @@ impl Store {
         }
         let mut pooled = self.conn()?;
         let conn = pooled.conn();
-        let written = conn
-            .begin_write()
-            .and_then(|()| write_batch(conn, &self.identity, batch));
-        match written {
-            Ok(report) => {
-                conn.batch("COMMIT")?;
-                if let Some(schedule) = &self.statistics
-                    && schedule.due(report.stored)
-                {
-                    conn.batch(REFRESH_STATISTICS)?;
-                }
-                Ok(report)
-            }
-            Err(e) => {
-                // The original error matters more than a failed rollback.
-                let _ = conn.batch("ROLLBACK");
-                Err(e)
-            }
+        let report = write_transaction(conn, |conn| write_batch(conn, &self.identity, batch))?;
+        if let Some(schedule) = &self.statistics
+            && schedule.due(report.stored)
+        {
+            conn.batch(REFRESH_STATISTICS)?;
         }
+        Ok(report)
     }
 }
 

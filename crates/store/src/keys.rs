@@ -37,7 +37,7 @@ pub struct Bootstrap {
 /// Name of the source created on first start.
 pub const DEFAULT_SOURCE: &str = "default";
 
-fn random_key(prefix: &str) -> String {
+pub(crate) fn random_key(prefix: &str) -> String {
     let bytes: [u8; 20] = rand::rng().random();
     format!("{prefix}{}", hex::encode(bytes))
 }

@@ -7,6 +7,8 @@
 //! against both.
 
 mod analytics;
+mod decide;
+mod destinations;
 mod error;
 mod ingest;
 mod keys;
@@ -20,6 +22,15 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub use analytics::{StoredAnalysis, Touchpoint};
+pub use decide::{
+    DecidePosition, DecideWrite, INTERNAL_SOURCE, LoggedEvent, MemberRecord, MembershipChange,
+    MembershipRecord, MergeRecord, NewDelivery, ProfileFacts, SEGMENT_ENTERED, SEGMENT_EXITED,
+    SegmentInput, SegmentRecord, check_slug,
+};
+pub use destinations::{
+    AttemptRecord, DeliveryOutcome, DeliveryRecord, DeliveryStatus, DestinationInput,
+    DestinationKind, DestinationRecord,
+};
 pub use error::StoreError;
 use ingest::StatisticsSchedule;
 pub use ingest::{Incoming, IngestReport, OrderLine};
@@ -82,6 +93,8 @@ pub struct Store {
     location: Location,
     /// PostgreSQL only: when to refresh planner statistics (see `ingest`).
     statistics: Option<StatisticsSchedule>,
+    /// The platform's own source (segment changes), looked up once.
+    internal_source: std::sync::OnceLock<i64>,
 }
 
 impl Store {
@@ -101,6 +114,7 @@ impl Store {
             money: Money::default(),
             location: location.clone(),
             statistics,
+            internal_source: std::sync::OnceLock::new(),
         })
     }
 
@@ -186,6 +200,26 @@ fn open_postgres(url: &str, schema: Option<&str>) -> Result<Backend, StoreError>
         .connection_timeout(Duration::from_secs(10))
         .build(PgManager::new(config, postgres::NoTls))?;
     Ok(Backend::Postgres(pool))
+}
+
+/// Runs `write` in a write transaction (see [`sql::Conn::begin_write`]): committed when it
+/// returns `Ok`, rolled back otherwise.
+pub(crate) fn write_transaction<T>(
+    conn: &mut dyn sql::Conn,
+    write: impl FnOnce(&mut dyn sql::Conn) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    conn.begin_write()?;
+    match write(conn) {
+        Ok(value) => {
+            conn.batch("COMMIT")?;
+            Ok(value)
+        }
+        Err(e) => {
+            // The original error matters more than a failed rollback.
+            let _ = conn.batch("ROLLBACK");
+            Err(e)
+        }
+    }
 }
 
 pub(crate) fn now_ms() -> i64 {

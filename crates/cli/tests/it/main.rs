@@ -4,4 +4,5 @@
 mod common;
 mod durability;
 mod import;
+mod segments;
 mod serve;

@@ -1,0 +1,325 @@
+//! Delivers the outbox: one task per enabled destination, reconciled with the stored
+//! destinations whenever they change.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use prossimo_store::{
+    AttemptRecord, DeliveryOutcome, DeliveryRecord, DestinationRecord, Store, StoreError,
+};
+use rand::Rng;
+use tokio::sync::Notify;
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::ActError;
+use crate::webhook::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, Signer};
+
+/// When to try a failed delivery again, and when to give up on it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included; then the delivery goes to the dead-letter list.
+    pub max_attempts: u32,
+    /// Wait after the first failure; each further failure multiplies it by `factor`.
+    pub first_delay: Duration,
+    pub factor: u32,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// 8 attempts over about 9 hours: 10 s, 40 s, 2.7 min, 11 min, 43 min, 2.8 h, 6 h.
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 8,
+            first_delay: Duration::from_secs(10),
+            factor: 4,
+            max_delay: Duration::from_secs(6 * 3600),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The fate of a delivery after its `attempts`-th attempt failed at `now_ms`. `jitter`
+    /// in `[0, 1)` spreads retries over ±20% so endpoints coming back are not stampeded.
+    pub fn after_failure(&self, attempts: u32, now_ms: i64, jitter: f64) -> DeliveryOutcome {
+        if attempts >= self.max_attempts {
+            return DeliveryOutcome::Dead;
+        }
+        let growth = f64::from(self.factor).powi(attempts.saturating_sub(1) as i32);
+        let delay = (self.first_delay.as_secs_f64() * growth).min(self.max_delay.as_secs_f64());
+        let delay = delay * (0.8 + 0.4 * jitter.clamp(0.0, 1.0));
+        DeliveryOutcome::RetryAt(now_ms + (delay * 1000.0) as i64)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DispatchConfig {
+    pub retry: RetryPolicy,
+    /// Per request.
+    pub timeout: Duration,
+    /// Deliveries in flight per destination (to different profiles).
+    pub concurrency: usize,
+    /// How often idle tasks look for work written by other processes.
+    pub poll: Duration,
+}
+
+impl Default for DispatchConfig {
+    fn default() -> Self {
+        DispatchConfig {
+            retry: RetryPolicy::default(),
+            timeout: Duration::from_secs(10),
+            concurrency: 16,
+            poll: Duration::from_secs(1),
+        }
+    }
+}
+
+struct Shared {
+    store: Arc<Store>,
+    client: reqwest::Client,
+    config: DispatchConfig,
+    /// New deliveries were written, or destinations changed.
+    wake: Notify,
+}
+
+/// Handle on the running dispatcher.
+#[derive(Clone)]
+pub struct Dispatcher {
+    shared: Arc<Shared>,
+}
+
+impl Dispatcher {
+    /// Starts delivering; must be called inside a Tokio runtime.
+    pub fn start(store: Arc<Store>, config: DispatchConfig) -> Result<Dispatcher, ActError> {
+        let client = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .user_agent(concat!("prossimo/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let shared = Arc::new(Shared {
+            store,
+            client,
+            config,
+            wake: Notify::new(),
+        });
+        tokio::spawn(supervise(Arc::clone(&shared)));
+        Ok(Dispatcher { shared })
+    }
+
+    /// Tells the tasks that there is new work (or new destinations) now, rather than at
+    /// their next poll.
+    pub fn wake(&self) {
+        self.shared.wake.notify_waiters();
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|e| Err(StoreError::Invalid(format!("store task failed: {e}"))))
+}
+
+/// Keeps one task per enabled destination, restarting a task when its settings change.
+async fn supervise(shared: Arc<Shared>) {
+    let mut running: HashMap<i64, (DestinationRecord, JoinHandle<()>)> = HashMap::new();
+    loop {
+        let notified = shared.wake.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let store = Arc::clone(&shared.store);
+        match blocking(move || store.destinations()).await {
+            Ok(destinations) => {
+                let wanted: HashMap<i64, DestinationRecord> = destinations
+                    .into_iter()
+                    .filter(|d| d.enabled)
+                    .map(|d| (d.id, d))
+                    .collect();
+                running.retain(|id, (record, task)| {
+                    let keep = wanted.get(id) == Some(record) && !task.is_finished();
+                    if !keep {
+                        task.abort();
+                    }
+                    keep
+                });
+                for (id, record) in wanted {
+                    if let std::collections::hash_map::Entry::Vacant(slot) = running.entry(id) {
+                        let task =
+                            tokio::spawn(run_destination(Arc::clone(&shared), record.clone()));
+                        slot.insert((record, task));
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read destinations; retrying"),
+        }
+        tokio::select! {
+            _ = &mut notified => {}
+            _ = tokio::time::sleep(shared.config.poll * 5) => {}
+        }
+    }
+}
+
+async fn run_destination(shared: Arc<Shared>, destination: DestinationRecord) {
+    let signer = match Signer::from_secret(&destination.secret) {
+        Ok(signer) => Arc::new(signer),
+        Err(e) => {
+            tracing::error!(destination = %destination.name, error = %e, "destination not started");
+            return;
+        }
+    };
+    let destination = Arc::new(destination);
+    loop {
+        let notified = shared.wake.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let now = now_ms();
+        let (store, id, limit) = (
+            Arc::clone(&shared.store),
+            destination.id,
+            shared.config.concurrency,
+        );
+        let due = match blocking(move || store.due_deliveries(id, now, limit)).await {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::warn!(destination = %destination.name, error = %e, "cannot read the outbox");
+                tokio::time::sleep(shared.config.poll).await;
+                continue;
+            }
+        };
+        if due.is_empty() {
+            let store = Arc::clone(&shared.store);
+            let next = blocking(move || store.next_delivery_due(id))
+                .await
+                .ok()
+                .flatten();
+            let poll = shared.config.poll.as_millis() as i64;
+            let wait = next.map_or(poll, |at| (at - now).clamp(1, poll));
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = tokio::time::sleep(Duration::from_millis(wait as u64)) => {}
+            }
+            continue;
+        }
+        let mut in_flight = JoinSet::new();
+        for delivery in due {
+            in_flight.spawn(deliver(
+                Arc::clone(&shared),
+                Arc::clone(&destination),
+                Arc::clone(&signer),
+                delivery,
+            ));
+        }
+        while in_flight.join_next().await.is_some() {}
+    }
+}
+
+/// One attempt: POST the signed payload, then record the attempt and the outcome.
+async fn deliver(
+    shared: Arc<Shared>,
+    destination: Arc<DestinationRecord>,
+    signer: Arc<Signer>,
+    delivery: DeliveryRecord,
+) {
+    let body = delivery.payload.to_string();
+    let now = now_ms();
+    let signature = signer.sign(&delivery.webhook_id, now / 1000, body.as_bytes());
+    let started = Instant::now();
+    let sent = shared
+        .client
+        .post(&destination.url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header(HEADER_ID, &delivery.webhook_id)
+        .header(HEADER_TIMESTAMP, (now / 1000).to_string())
+        .header(HEADER_SIGNATURE, signature)
+        .body(body)
+        .send()
+        .await;
+    let (status_code, error) = match sent {
+        Ok(response) if response.status().is_success() => {
+            (Some(i64::from(response.status().as_u16())), None)
+        }
+        Ok(response) => {
+            let code = response.status().as_u16();
+            let text = response.text().await.unwrap_or_default();
+            let snippet: String = text.chars().take(200).collect();
+            (
+                Some(i64::from(code)),
+                Some(format!("HTTP {code}: {snippet}")),
+            )
+        }
+        Err(e) => (None, Some(describe(&e))),
+    };
+    let attempt = AttemptRecord {
+        at: now,
+        status_code,
+        duration_ms: started.elapsed().as_millis() as i64,
+        error,
+    };
+    let attempts = u32::try_from(delivery.attempts + 1).unwrap_or(u32::MAX);
+    let outcome = if attempt.error.is_none() {
+        DeliveryOutcome::Delivered
+    } else {
+        let jitter = rand::rng().random::<f64>();
+        shared
+            .config
+            .retry
+            .after_failure(attempts, now_ms(), jitter)
+    };
+    if let Some(error) = &attempt.error {
+        tracing::info!(destination = %destination.name, delivery = delivery.id, attempts, %error, ?outcome, "delivery failed");
+    }
+    let store = Arc::clone(&shared.store);
+    let id = delivery.id;
+    if let Err(e) = blocking(move || store.record_attempt(id, &attempt, outcome)).await {
+        // The delivery stays pending and is tried again: at least once, never lost.
+        tracing::warn!(delivery = id, error = %e, "cannot record a delivery attempt");
+    }
+}
+
+/// reqwest's top-level message hides the cause ("error sending request"): add the chain.
+fn describe(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_then_gives_up() {
+        let policy = RetryPolicy::default();
+        let at = |attempts| match policy.after_failure(attempts, 0, 0.5) {
+            DeliveryOutcome::RetryAt(t) => t,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(at(1), 10_000);
+        assert_eq!(at(2), 40_000);
+        assert_eq!(at(3), 160_000);
+        assert_eq!(at(7), 6 * 3600 * 1000, "capped");
+        assert_eq!(policy.after_failure(8, 0, 0.5), DeliveryOutcome::Dead);
+    }
+
+    #[test]
+    fn jitter_stays_within_twenty_percent() {
+        let policy = RetryPolicy::default();
+        for jitter in [0.0, 0.999] {
+            let DeliveryOutcome::RetryAt(t) = policy.after_failure(1, 0, jitter) else {
+                panic!()
+            };
+            assert!((8_000..=12_000).contains(&t), "{t}");
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! Live audiences on the demo retailer. The engine follows `prossimo demo` while another
+//! process ingests it (late events, identities merging as customers identify), then the
+//! clock moves on day by day so windows close and `before 60d` conditions flip. At every
+//! check its memberships equal a full recompute from the stored events, and the stored
+//! memberships equal its own.
+
+use std::collections::{BTreeSet, HashMap};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use prossimo_decide::{Engine, ManualClock};
+use prossimo_identity::{IdentityConfig, ProfileId};
+use prossimo_store::{Location, SegmentInput, Store};
+
+use crate::common::binary;
+
+const DAY: i64 = 86_400_000;
+/// 2026-07-01T00:00:00Z: the morning after the demo's history ends.
+const START: i64 = 1_782_864_000_000;
+
+const SEGMENTS: [(&str, &str); 8] = [
+    (
+        "store-regulars",
+        r#"count(event "Order Completed" where channel == "store" within 90d) >= 2"#,
+    ),
+    (
+        "big-spenders",
+        r#"sum(event "Order Completed", properties.revenue within 365d) > 300"#,
+    ),
+    ("lapsed", r#"last(event "Order Completed") before 60d"#),
+    (
+        "milano-web",
+        r#"traits.city == "Milano" and count(channel "web" within 30d) > 0"#,
+    ),
+    (
+        "regulars-not-lapsed",
+        r#"segment "store-regulars" and not segment "lapsed""#,
+    ),
+    (
+        "shoe-browsers",
+        r#"count(event "Product Viewed" where properties.category == "scarpe" within 14d) >= 1
+           and count(event "Order Completed" within 14d) == 0"#,
+    ),
+    ("quiet", "last_seen before 30d and first_seen after 700d"),
+    (
+        "newsletter-unread",
+        r#"traits.newsletter == true and count(event "Email Opened" within 30d) == 0"#,
+    ),
+];
+
+fn stored(store: &Store) -> HashMap<String, BTreeSet<ProfileId>> {
+    let slugs: HashMap<i64, String> = store
+        .segments()
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.id, s.slug))
+        .collect();
+    let mut out: HashMap<String, BTreeSet<ProfileId>> = slugs
+        .values()
+        .map(|s| (s.clone(), BTreeSet::new()))
+        .collect();
+    for (segment, profile) in store.current_memberships().unwrap() {
+        out.entry(slugs[&segment].clone())
+            .or_default()
+            .insert(profile);
+    }
+    out
+}
+
+fn step_until_idle(engine: &mut Engine) {
+    loop {
+        let report = engine.step().unwrap();
+        if report.events == 0 && report.merges == 0 {
+            break;
+        }
+    }
+}
+
+fn assert_exact(engine: &Engine, store: &Arc<Store>, clock: &Arc<ManualClock>, when: &str) {
+    let live = engine.memberships();
+    let recomputed = Engine::open(Arc::clone(store), clock.clone()).unwrap();
+    for (slug, _) in SEGMENTS {
+        assert_eq!(
+            live[slug],
+            recomputed.memberships()[slug],
+            "{when}: segment {slug} differs from a full recompute"
+        );
+        assert_eq!(live[slug], stored(store)[slug], "{when}: stored {slug}");
+    }
+}
+
+#[test]
+fn incremental_memberships_equal_a_full_recompute_on_the_demo() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(
+        Store::open(
+            &Location::DataDir(dir.path().to_owned()),
+            IdentityConfig::default(),
+        )
+        .unwrap(),
+    );
+    for (slug, definition) in SEGMENTS {
+        store
+            .create_segment(&SegmentInput {
+                slug: slug.into(),
+                name: slug.into(),
+                description: String::new(),
+                definition: definition.into(),
+            })
+            .unwrap();
+    }
+    let clock = Arc::new(ManualClock::at(START));
+    let mut engine = Engine::open(Arc::clone(&store), clock.clone()).unwrap();
+
+    let mut demo = Command::new(binary())
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["demo", "--customers", "600", "--until", "2026-06-30"])
+        .env("PROSSIMO_LOG", "warn")
+        .spawn()
+        .unwrap();
+    // Follow the other process while it writes.
+    let mut steps_while_ingesting = 0;
+    while demo.try_wait().unwrap().is_none() {
+        engine.step().unwrap();
+        steps_while_ingesting += 1;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(demo.wait().unwrap().success());
+    assert!(steps_while_ingesting > 1);
+    step_until_idle(&mut engine);
+    assert_exact(&engine, &store, &clock, "after the demo");
+
+    let sizes_at_start: HashMap<String, usize> = engine
+        .memberships()
+        .into_iter()
+        .map(|(s, m)| (s, m.len()))
+        .collect();
+    for (slug, _) in SEGMENTS {
+        assert!(sizes_at_start[slug] > 0, "{slug} is empty on the demo");
+    }
+
+    let mut changed_by_time_alone = 0;
+    for day in 1..=100 {
+        clock.advance(DAY);
+        let report = engine.step().unwrap();
+        changed_by_time_alone += report.changes.len();
+        step_until_idle(&mut engine);
+        if day % 25 == 0 {
+            assert_exact(&engine, &store, &clock, &format!("day {day}"));
+        }
+    }
+    assert!(
+        changed_by_time_alone > 0,
+        "windows closing must move members"
+    );
+    let after = engine.memberships();
+    assert!(after["lapsed"].len() > sizes_at_start["lapsed"]);
+    assert!(after["store-regulars"].is_empty(), "no orders for 100 days");
+}

@@ -1,0 +1,569 @@
+//! The incremental audience engine: in-memory per-profile aggregates and memberships,
+//! advanced one step at a time from the store's logs.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+
+use prossimo_identity::ProfileId;
+use prossimo_segments::{
+    Catalog, Change, EventFacts, ProfileAggregates, ProfileView, SegmentId, SegmentSet, Source,
+};
+use prossimo_store::{
+    DecidePosition, DecideWrite, LoggedEvent, MembershipChange, ProfileFacts, SegmentRecord, Store,
+};
+use serde_json::Map;
+
+use crate::routing::Routes;
+use crate::{Clock, DecideError, schema};
+
+/// Membership changes written per transaction when a rebuild reconciles many at once, so
+/// ingestion waits for the write lock at most one chunk.
+const CHANGES_PER_TRANSACTION: usize = 10_000;
+
+/// What the engine keeps per profile (only for profiles with something to keep).
+#[derive(Debug, Default)]
+struct Entry {
+    aggregates: ProfileAggregates,
+    members: SegmentSet,
+    boundary: Option<i64>,
+}
+
+impl Entry {
+    fn is_empty(&self) -> bool {
+        self.aggregates.is_empty() && self.members.is_empty() && self.boundary.is_none()
+    }
+}
+
+/// What one [`Engine::step`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StepReport {
+    pub events: usize,
+    pub merges: usize,
+    /// Profiles re-evaluated.
+    pub evaluated: usize,
+    pub changes: Vec<MembershipChange>,
+    pub deliveries: usize,
+}
+
+impl StepReport {
+    pub fn is_idle(&self) -> bool {
+        self.events == 0 && self.merges == 0 && self.evaluated == 0
+    }
+}
+
+/// Why a profile is re-evaluated in a step.
+#[derive(Default)]
+struct Pending {
+    change: Change,
+    /// Every segment, not just those the change can affect (a boundary passed, a merge).
+    all: bool,
+}
+
+pub struct Engine {
+    store: Arc<Store>,
+    clock: Arc<dyn Clock>,
+    catalog: Catalog,
+    /// The saved segments, in catalog order (`SegmentId::index`).
+    segments: Vec<SegmentRecord>,
+    routes: Routes,
+    profiles: HashMap<ProfileId, Entry>,
+    /// Profiles to re-evaluate at an instant, by that instant.
+    schedule: BTreeSet<(i64, ProfileId)>,
+    sizes: Vec<u64>,
+    position: DecidePosition,
+    /// The clock never goes backwards for the aggregates.
+    now: i64,
+    /// Profiles whose computed traits changed since the last step.
+    computed_dirty: HashSet<ProfileId>,
+    /// A full analysis rewrote everyone's computed traits.
+    all_computed_dirty: bool,
+    internal_source: i64,
+}
+
+impl Engine {
+    /// Loads the saved segments and destinations and rebuilds the state from the stored
+    /// events, reconciling the stored memberships with it.
+    pub fn open(store: Arc<Store>, clock: Arc<dyn Clock>) -> Result<Engine, DecideError> {
+        let internal_source = store.internal_source_id()?;
+        let (catalog, segments) = load_catalog(&store)?;
+        let routes = Routes::load(&store)?;
+        let now = clock.now_ms();
+        let mut engine = Engine {
+            store,
+            clock,
+            sizes: vec![0; segments.len()],
+            catalog,
+            segments,
+            routes,
+            profiles: HashMap::new(),
+            schedule: BTreeSet::new(),
+            position: DecidePosition::default(),
+            now,
+            computed_dirty: HashSet::new(),
+            all_computed_dirty: false,
+            internal_source,
+        };
+        engine.rebuild()?;
+        Ok(engine)
+    }
+
+    /// Reloads segments (rebuilding when they changed) and destinations; true when the
+    /// segments changed.
+    pub fn reload(&mut self) -> Result<bool, DecideError> {
+        self.routes = Routes::load(&self.store)?;
+        let stored = self.store.segments()?;
+        let mut current = self.segments.clone();
+        current.sort_by(|a, b| a.slug.cmp(&b.slug));
+        if stored == current {
+            return Ok(false);
+        }
+        let (catalog, segments) = load_catalog(&self.store)?;
+        self.catalog = catalog;
+        self.sizes = vec![0; segments.len()];
+        self.segments = segments;
+        self.rebuild()?;
+        Ok(true)
+    }
+
+    /// Notes that analyses rewrote computed traits: of these profiles, or (`None`) of all.
+    pub fn computed_changed(&mut self, profiles: Option<&[ProfileId]>) {
+        match profiles {
+            None => self.all_computed_dirty = true,
+            Some(ids) => self.computed_dirty.extend(ids.iter().copied()),
+        }
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The earliest instant a profile is due for re-evaluation by time alone.
+    pub fn next_boundary(&self) -> Option<i64> {
+        self.schedule.first().map(|&(at, _)| at)
+    }
+
+    /// Profiles currently held in memory (with aggregates, memberships or a boundary).
+    pub fn tracked_profiles(&self) -> usize {
+        self.profiles.len()
+    }
+
+    /// The current members of every segment, by slug (for tests and recompute checks).
+    pub fn memberships(&self) -> HashMap<String, BTreeSet<ProfileId>> {
+        let mut out: HashMap<String, BTreeSet<ProfileId>> = self
+            .segments
+            .iter()
+            .map(|s| (s.slug.clone(), BTreeSet::new()))
+            .collect();
+        for (&profile, entry) in &self.profiles {
+            for id in entry.members.iter() {
+                if let Some(s) = self.segments.get(id.index()) {
+                    out.entry(s.slug.clone()).or_default().insert(profile);
+                }
+            }
+        }
+        out
+    }
+
+    fn tick(&mut self) -> i64 {
+        self.now = self.now.max(self.clock.now_ms());
+        self.now
+    }
+
+    /// Rebuilds every profile's aggregates from the stored events, evaluates every
+    /// segment for every profile and writes the difference with the stored memberships.
+    pub fn rebuild(&mut self) -> Result<StepReport, DecideError> {
+        let now = self.tick();
+        let head = self.store.log_heads()?;
+        let saved = self.store.decide_position()?;
+        self.profiles.clear();
+        self.schedule.clear();
+        self.sizes = vec![0; self.segments.len()];
+
+        if !self.catalog.terms().is_empty() {
+            let only = term_sources(&self.catalog);
+            let (catalog, profiles) = (&self.catalog, &mut self.profiles);
+            self.store
+                .for_each_event(head.event_seq, only.as_ref(), &mut |e| {
+                    let entry = profiles.entry(e.profile_id).or_default();
+                    entry.aggregates.observe(catalog, &facts(&e), now);
+                    Ok(())
+                })?;
+        }
+
+        let mut computed: Vec<(ProfileId, SegmentSet, Option<i64>)> = Vec::new();
+        let mut traits_of: HashMap<ProfileId, Map<String, serde_json::Value>> = HashMap::new();
+        let wants_traits = self.routes.has_segment_routes();
+        {
+            let (catalog, profiles) = (&self.catalog, &self.profiles);
+            let empty = ProfileAggregates::new();
+            let none = SegmentSet::new();
+            self.store.for_each_profile_facts(&mut |f| {
+                let aggregates = profiles.get(&f.id).map_or(&empty, |e| &e.aggregates);
+                let view = view_of(&f, aggregates, &none);
+                let result = catalog.evaluate(&view, now, None);
+                let boundary = view.next_boundary(catalog, now);
+                if !result.members.is_empty() || boundary.is_some() {
+                    if wants_traits {
+                        traits_of.insert(f.id, f.traits.clone());
+                    }
+                    computed.push((f.id, result.members, boundary));
+                }
+                Ok(())
+            })?;
+        }
+        for (profile, members, boundary) in computed {
+            let entry = self.profiles.entry(profile).or_default();
+            for id in members.iter() {
+                if let Some(size) = self.sizes.get_mut(id.index()) {
+                    *size += 1;
+                }
+            }
+            entry.members = members;
+            entry.boundary = boundary;
+            if let Some(at) = boundary {
+                self.schedule.insert((at, profile));
+            }
+        }
+        self.profiles.retain(|_, e| !e.is_empty());
+
+        // Reconcile with what is stored.
+        let by_db_id: HashMap<i64, SegmentId> = self
+            .segments
+            .iter()
+            .filter_map(|s| self.catalog.id(&s.slug).map(|id| (s.id, id)))
+            .collect();
+        let mut stored: HashSet<(usize, ProfileId)> = HashSet::new();
+        for (segment, profile) in self.store.current_memberships()? {
+            if let Some(id) = by_db_id.get(&segment) {
+                stored.insert((id.index(), profile));
+            }
+        }
+        let mut changes = Vec::new();
+        for (&profile, entry) in &self.profiles {
+            for id in entry.members.iter() {
+                if !stored.remove(&(id.index(), profile)) {
+                    changes.push(self.change(id, profile, true, now));
+                }
+            }
+        }
+        let ids: Vec<SegmentId> = self.catalog.segments().collect();
+        for (index, profile) in stored {
+            if let Some(&id) = ids.get(index) {
+                changes.push(self.change(id, profile, false, now));
+            }
+        }
+        changes.sort_by_key(|c| (c.profile_id, c.segment_id, c.entered));
+
+        let mut deliveries = Vec::new();
+        for change in &changes {
+            self.routes
+                .for_change(change, traits_of.get(&change.profile_id), &mut deliveries);
+        }
+        // Events stored while the engine was down are still owed to event destinations
+        // (never history from before the first run).
+        if self.routes.has_event_routes() && saved.event_seq > 0 {
+            let mut from = saved.event_seq;
+            while from < head.event_seq {
+                let batch = self.store.events_after(from)?;
+                let Some(last) = batch.last() else { break };
+                from = last.seq;
+                for e in batch.iter().filter(|e| e.seq <= head.event_seq) {
+                    self.routes.for_event(e, &mut deliveries);
+                }
+            }
+        }
+        let sizes: Vec<(i64, u64)> = self
+            .segments
+            .iter()
+            .zip(&self.sizes)
+            .map(|(s, &n)| (s.id, n))
+            .collect();
+        let chunks: Vec<&[MembershipChange]> = changes.chunks(CHANGES_PER_TRANSACTION).collect();
+        let last = chunks.len().saturating_sub(1);
+        for (i, chunk) in chunks.iter().enumerate() {
+            self.store.write_decisions(&DecideWrite {
+                changes: chunk,
+                deliveries: if i == last { &deliveries } else { &[] },
+                sizes: if i == last { &sizes } else { &[] },
+                position: (i == last).then_some(head),
+            })?;
+        }
+        if chunks.is_empty() {
+            self.store.write_decisions(&DecideWrite {
+                changes: &[],
+                deliveries: &deliveries,
+                sizes: &sizes,
+                position: Some(head),
+            })?;
+        }
+        self.position = head;
+        self.computed_dirty.clear();
+        self.all_computed_dirty = false;
+        Ok(StepReport {
+            evaluated: self.profiles.len(),
+            deliveries: deliveries.len(),
+            changes,
+            ..StepReport::default()
+        })
+    }
+
+    fn change(
+        &self,
+        segment: SegmentId,
+        profile: ProfileId,
+        entered: bool,
+        at: i64,
+    ) -> MembershipChange {
+        let record = &self.segments[segment.index()];
+        MembershipChange {
+            segment_id: record.id,
+            segment_slug: record.slug.clone(),
+            profile_id: profile,
+            entered,
+            at,
+        }
+    }
+
+    /// Reads what was stored since the last step (up to a few thousand events), applies
+    /// it, re-evaluates the profiles it can change and those whose boundary has come, and
+    /// writes the changes. Call until [`StepReport::is_idle`].
+    pub fn step(&mut self) -> Result<StepReport, DecideError> {
+        if self.all_computed_dirty {
+            // A full analysis rewrote everyone's computed traits.
+            return self.rebuild();
+        }
+        let now = self.tick();
+        let events = self.store.events_after(self.position.event_seq)?;
+        let merges = self.store.merges_after(self.position.log_id)?;
+        let mut report = StepReport {
+            events: events.len(),
+            merges: merges.len(),
+            ..StepReport::default()
+        };
+        let mut pending: HashMap<ProfileId, Pending> = HashMap::new();
+        let mut deliveries = Vec::new();
+
+        for e in &events {
+            let f = facts(e);
+            let terms: Vec<_> = self.catalog.matching_terms(&f).collect();
+            if !terms.is_empty() {
+                self.profiles
+                    .entry(e.profile_id)
+                    .or_default()
+                    .aggregates
+                    .observe(&self.catalog, &f, now);
+            }
+            let p = pending.entry(e.profile_id).or_default();
+            p.change.terms.extend(terms);
+            p.change.traits.extend(e.trait_keys.iter().cloned());
+            p.change.seen |= e.source_id != self.internal_source;
+            self.routes.for_event(e, &mut deliveries);
+        }
+        let last_seq = events.last().map_or(self.position.event_seq, |e| e.seq);
+
+        let mut changes = Vec::new();
+        for m in &merges {
+            // The merged-away profile no longer exists: it leaves its segments.
+            if let Some(entry) = self.profiles.remove(&m.loser) {
+                for id in entry.members.iter() {
+                    changes.push(self.change(id, m.loser, false, now));
+                    if let Some(size) = self.sizes.get_mut(id.index()) {
+                        *size = size.saturating_sub(1);
+                    }
+                }
+                if let Some(at) = entry.boundary {
+                    self.schedule.remove(&(at, m.loser));
+                }
+            }
+            pending.remove(&m.loser);
+            pending.entry(m.root).or_default().all = true;
+        }
+        // A merged profile's aggregates are rebuilt from its whole history as read so far.
+        let merged_roots: BTreeSet<ProfileId> = merges.iter().map(|m| m.root).collect();
+        for &root in &merged_roots {
+            let history: Vec<LoggedEvent> = self
+                .store
+                .events_of(root)?
+                .into_iter()
+                .filter(|e| e.seq <= last_seq)
+                .collect();
+            let mut aggregates = ProfileAggregates::new();
+            for e in &history {
+                aggregates.observe(&self.catalog, &facts(e), now);
+            }
+            self.profiles.entry(root).or_default().aggregates = aggregates;
+        }
+
+        while let Some(&(at, profile)) = self.schedule.first() {
+            if at > now {
+                break;
+            }
+            self.schedule.pop_first();
+            if let Some(entry) = self.profiles.get_mut(&profile) {
+                entry.boundary = None;
+            }
+            pending.entry(profile).or_default().all = true;
+        }
+        if !self.computed_dirty.is_empty() {
+            let names: Vec<String> = schema().names().map(str::to_owned).collect();
+            for profile in std::mem::take(&mut self.computed_dirty) {
+                pending
+                    .entry(profile)
+                    .or_default()
+                    .change
+                    .computed
+                    .clone_from(&names);
+            }
+        }
+
+        let ids: Vec<ProfileId> = pending.keys().copied().collect();
+        let facts_of = self.store.profile_facts(&ids)?;
+        let mut traits_of: HashMap<ProfileId, Map<String, serde_json::Value>> = HashMap::new();
+        for f in &facts_of {
+            let Some(p) = pending.get(&f.id) else {
+                continue;
+            };
+            let affected = (!p.all).then(|| self.catalog.affected(&p.change));
+            if affected.as_ref().is_some_and(SegmentSet::is_empty) {
+                continue;
+            }
+            report.evaluated += 1;
+            let entry = self.profiles.entry(f.id).or_default();
+            entry.aggregates.prune(&self.catalog, now);
+            let view = view_of(f, &entry.aggregates, &entry.members);
+            let result = self.catalog.evaluate(&view, now, affected.as_ref());
+            let boundary = view.next_boundary(&self.catalog, now);
+            for id in result.evaluated.iter() {
+                let (was, is) = (entry.members.contains(id), result.members.contains(id));
+                if was != is {
+                    let record = &self.segments[id.index()];
+                    changes.push(MembershipChange {
+                        segment_id: record.id,
+                        segment_slug: record.slug.clone(),
+                        profile_id: f.id,
+                        entered: is,
+                        at: now,
+                    });
+                    if let Some(size) = self.sizes.get_mut(id.index()) {
+                        *size = if is {
+                            *size + 1
+                        } else {
+                            size.saturating_sub(1)
+                        };
+                    }
+                    traits_of.entry(f.id).or_insert_with(|| f.traits.clone());
+                }
+            }
+            entry.members = result.members;
+            if let Some(old) = entry.boundary.take() {
+                self.schedule.remove(&(old, f.id));
+            }
+            entry.boundary = boundary;
+            if let Some(at) = boundary {
+                self.schedule.insert((at, f.id));
+            }
+            if entry.is_empty() {
+                self.profiles.remove(&f.id);
+            }
+        }
+
+        for change in &changes {
+            self.routes
+                .for_change(change, traits_of.get(&change.profile_id), &mut deliveries);
+        }
+        let touched: BTreeSet<i64> = changes.iter().map(|c| c.segment_id).collect();
+        let sizes: Vec<(i64, u64)> = self
+            .segments
+            .iter()
+            .zip(&self.sizes)
+            .filter(|(s, _)| touched.contains(&s.id))
+            .map(|(s, &n)| (s.id, n))
+            .collect();
+        let position = DecidePosition {
+            event_seq: last_seq,
+            log_id: merges.last().map_or(self.position.log_id, |m| m.log_id),
+        };
+        if position != self.position || !changes.is_empty() || !deliveries.is_empty() {
+            self.store.write_decisions(&DecideWrite {
+                changes: &changes,
+                deliveries: &deliveries,
+                sizes: &sizes,
+                position: Some(position),
+            })?;
+        }
+        self.position = position;
+        report.deliveries = deliveries.len();
+        report.changes = changes;
+        Ok(report)
+    }
+}
+
+/// Loads the saved segments into a catalog. A definition that no longer checks (saved by
+/// an older version, or a segment it refers to was deleted) is left out and logged, so
+/// one bad segment never stops the others.
+pub(crate) fn load_catalog(store: &Store) -> Result<(Catalog, Vec<SegmentRecord>), DecideError> {
+    let mut segments = store.segments()?;
+    loop {
+        let definitions = segments
+            .iter()
+            .map(|s| (s.slug.as_str(), s.definition.as_str()));
+        match Catalog::new(definitions, &schema()) {
+            Ok(catalog) => return Ok((catalog, segments)),
+            Err(e) => {
+                let culprit = match &e {
+                    prossimo_segments::CatalogError::Definition { slug, .. } => slug.clone(),
+                    prossimo_segments::CatalogError::Cycle { path } => {
+                        path.first().cloned().unwrap_or_default()
+                    }
+                    _ => return Err(e.into()),
+                };
+                tracing::error!(segment = %culprit, error = %e, "segment left out of evaluation");
+                let before = segments.len();
+                segments.retain(|s| s.slug != culprit);
+                if segments.len() == before {
+                    return Err(e.into());
+                }
+            }
+        }
+    }
+}
+
+/// The `event:`/`channel:` keys a store scan needs for the catalog's terms; `None` when a
+/// term reads every event.
+fn term_sources(catalog: &Catalog) -> Option<BTreeSet<String>> {
+    let mut keys = BTreeSet::new();
+    for term in catalog.terms() {
+        match &term.aggregate().source {
+            Source::Event(name) => keys.insert(format!("event:{name}")),
+            Source::Channel(name) => keys.insert(format!("channel:{name}")),
+            Source::AnyEvent => return None,
+        };
+    }
+    Some(keys)
+}
+
+pub(crate) fn facts(e: &LoggedEvent) -> EventFacts<'_> {
+    EventFacts {
+        kind: &e.kind,
+        event: e.event.as_deref(),
+        channel: &e.channel,
+        ts_ms: e.ts,
+        properties: &e.properties,
+    }
+}
+
+pub(crate) fn view_of<'a>(
+    f: &'a ProfileFacts,
+    aggregates: &'a ProfileAggregates,
+    members: &'a SegmentSet,
+) -> ProfileView<'a> {
+    ProfileView {
+        traits: &f.traits,
+        computed: &f.computed,
+        first_seen: f.first_seen,
+        last_seen: f.last_seen,
+        first_channel: f.first_channel.as_deref(),
+        aggregates,
+        memberships: members,
+    }
+}

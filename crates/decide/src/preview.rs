@@ -1,0 +1,138 @@
+//! Checking a definition against the saved segments, and previewing it (size and sample)
+//! without saving.
+
+use std::collections::{BTreeSet, HashMap};
+
+use prossimo_identity::ProfileId;
+use prossimo_segments::{Catalog, Change, ProfileAggregates, SegmentSet, Source};
+use prossimo_store::Store;
+use serde::Serialize;
+
+use crate::engine::{facts, load_catalog, view_of};
+use crate::{DecideError, schema};
+
+/// The slug the previewed definition takes in its trial catalog (saved slugs cannot
+/// start with `_`).
+const DRAFT: &str = "__draft__";
+
+/// The saved segments with `slug` given `definition` (added or replaced), or without it
+/// when `definition` is `None`; an error names the broken definition or the cycle.
+pub fn check_catalog(
+    store: &Store,
+    slug: &str,
+    definition: Option<&str>,
+) -> Result<Catalog, DecideError> {
+    let mut definitions: Vec<(String, String)> = store
+        .segments()?
+        .into_iter()
+        .filter(|s| s.slug != slug)
+        .map(|s| (s.slug, s.definition))
+        .collect();
+    if let Some(definition) = definition {
+        definitions.push((slug.to_owned(), definition.to_owned()));
+    }
+    Ok(Catalog::new(definitions, &schema())?)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Preview {
+    /// Profiles the definition holds for now.
+    pub count: u64,
+    /// The first of them by profile id.
+    pub sample: Vec<ProfileId>,
+    /// Profiles evaluated.
+    pub profiles: u64,
+}
+
+/// Evaluates `definition` over every profile at `now_ms`. References to saved segments
+/// read their stored memberships.
+pub fn preview(
+    store: &Store,
+    definition: &str,
+    now_ms: i64,
+    sample_size: usize,
+) -> Result<Preview, DecideError> {
+    let (_, saved) = load_catalog(store)?;
+    let mut definitions: Vec<(&str, &str)> = saved
+        .iter()
+        .map(|s| (s.slug.as_str(), s.definition.as_str()))
+        .collect();
+    definitions.push((DRAFT, definition));
+    let catalog = Catalog::new(definitions, &schema())?;
+    let draft = catalog
+        .id(DRAFT)
+        .ok_or_else(|| DecideError::Filter("draft segment missing from its catalog".into()))?;
+    let only = {
+        let mut set = SegmentSet::new();
+        set.insert(draft);
+        set
+    };
+
+    // Only the events the draft's terms (and those of segments it depends on) can match.
+    let mut sources = BTreeSet::new();
+    let mut any_event = false;
+    for term in catalog.terms() {
+        let change = Change {
+            terms: vec![term.key()],
+            ..Change::default()
+        };
+        if !catalog.affected(&change).contains(draft) {
+            continue;
+        }
+        match &term.aggregate().source {
+            Source::Event(name) => {
+                sources.insert(format!("event:{name}"));
+            }
+            Source::Channel(name) => {
+                sources.insert(format!("channel:{name}"));
+            }
+            Source::AnyEvent => any_event = true,
+        }
+    }
+    let mut aggregates: HashMap<ProfileId, ProfileAggregates> = HashMap::new();
+    if any_event || !sources.is_empty() {
+        let head = store.log_heads()?.event_seq;
+        store.for_each_event(head, (!any_event).then_some(&sources), &mut |e| {
+            aggregates
+                .entry(e.profile_id)
+                .or_default()
+                .observe(&catalog, &facts(&e), now_ms);
+            Ok(())
+        })?;
+    }
+
+    let slug_of: HashMap<i64, &str> = saved.iter().map(|s| (s.id, s.slug.as_str())).collect();
+    let mut memberships: HashMap<ProfileId, SegmentSet> = HashMap::new();
+    for (segment, profile) in store.current_memberships()? {
+        if let Some(id) = slug_of.get(&segment).and_then(|slug| catalog.id(slug)) {
+            memberships.entry(profile).or_default().insert(id);
+        }
+    }
+
+    let mut result = Preview {
+        count: 0,
+        sample: Vec::new(),
+        profiles: 0,
+    };
+    let (empty_aggregates, no_memberships) = (ProfileAggregates::new(), SegmentSet::new());
+    store.for_each_profile_facts(&mut |f| {
+        let view = view_of(
+            &f,
+            aggregates.get(&f.id).unwrap_or(&empty_aggregates),
+            memberships.get(&f.id).unwrap_or(&no_memberships),
+        );
+        result.profiles += 1;
+        if catalog
+            .evaluate(&view, now_ms, Some(&only))
+            .members
+            .contains(draft)
+        {
+            result.count += 1;
+            if result.sample.len() < sample_size {
+                result.sample.push(f.id);
+            }
+        }
+        Ok(())
+    })?;
+    Ok(result)
+}

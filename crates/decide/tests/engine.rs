@@ -1,0 +1,277 @@
+//! The engine against a real store (SQLite, and PostgreSQL when
+//! `PROSSIMO_TEST_DATABASE_URL` is set, as in CI): merges, late events and window
+//! boundaries at the exact millisecond, timeline events and the outbox.
+
+use std::sync::Arc;
+
+use prossimo_decide::{Engine, ManualClock, preview};
+use prossimo_store::testsuite::{Fixture, incoming};
+use prossimo_store::{
+    DeliveryStatus, DestinationInput, DestinationKind, EventQuery, ProfileKey, SegmentInput, Store,
+};
+use serde_json::{Value, json};
+
+const DAY: i64 = 86_400_000;
+/// 2026-03-01T00:00:00Z.
+const T0: i64 = 1_772_323_200_000;
+
+fn iso(ms: i64) -> String {
+    prossimo_model::format_millis(ms).unwrap()
+}
+
+fn save(store: &Store, slug: &str, definition: &str) {
+    store
+        .create_segment(&SegmentInput {
+            slug: slug.into(),
+            name: slug.into(),
+            description: String::new(),
+            definition: definition.into(),
+        })
+        .unwrap();
+}
+
+fn send(store: &Store, messages: Vec<Value>) {
+    let source = store.bootstrap(None, None).unwrap().source;
+    store.ingest(&incoming(store, source.id, messages)).unwrap();
+}
+
+fn root(store: &Store, key: &str) -> i64 {
+    store
+        .profile(&ProfileKey::parse(key, store.identity()).unwrap())
+        .unwrap()
+        .unwrap()
+        .id
+}
+
+fn members(engine: &Engine, slug: &str) -> Vec<i64> {
+    engine.memberships()[slug].iter().copied().collect()
+}
+
+fn drain(engine: &mut Engine) {
+    while engine.step().unwrap().events > 0 {}
+}
+
+fn view(anonymous: &str, n: u32, at: i64) -> Value {
+    json!({"type": "track", "event": "Product Viewed", "anonymousId": anonymous,
+           "messageId": format!("{anonymous}-view-{n}"), "timestamp": iso(at),
+           "properties": {"category": "scarpe"}})
+}
+
+/// A person known first by user id, then browsing anonymously, then identified on that
+/// device: the merge must bring the anonymous history into the segment's answer, and
+/// the merged-away profile must leave.
+pub fn merge_brings_history(store: &Arc<Store>) {
+    save(
+        store,
+        "browsers",
+        r#"count(event "Product Viewed" within 30d) >= 2"#,
+    );
+    let clock = Arc::new(ManualClock::at(T0));
+    let mut engine = Engine::open(Arc::clone(store), clock.clone()).unwrap();
+
+    send(
+        store,
+        vec![
+            json!({"type": "identify", "userId": "u1", "messageId": "id-1",
+                             "timestamp": iso(T0 - 5 * DAY), "traits": {"name": "Anna"}}),
+        ],
+    );
+    drain(&mut engine);
+    send(
+        store,
+        vec![
+            view("device-a", 1, T0 - 2 * DAY),
+            view("device-a", 2, T0 - DAY),
+        ],
+    );
+    drain(&mut engine);
+    let anonymous = root(store, "anonymous_id:device-a");
+    assert_eq!(members(&engine, "browsers"), vec![anonymous]);
+
+    send(
+        store,
+        vec![
+            json!({"type": "identify", "userId": "u1", "anonymousId": "device-a",
+                             "messageId": "id-2", "timestamp": iso(T0)}),
+        ],
+    );
+    drain(&mut engine);
+    let person = root(store, "user_id:u1");
+    assert_ne!(person, anonymous, "the older profile survives the merge");
+    assert_eq!(members(&engine, "browsers"), vec![person]);
+    let recomputed = Engine::open(Arc::clone(store), clock).unwrap();
+    assert_eq!(recomputed.memberships(), engine.memberships());
+}
+
+/// An imported event from the past counts by its own time; the membership ends at the
+/// exact millisecond its window closes, with no event arriving.
+pub fn late_events_and_exact_boundaries(store: &Arc<Store>) {
+    save(
+        store,
+        "recent-shoes",
+        r#"count(event "Product Viewed" where properties.category == "scarpe" within 30d) >= 1"#,
+    );
+    save(
+        store,
+        "lapsed",
+        r#"last(event "Product Viewed") before 10d"#,
+    );
+    let clock = Arc::new(ManualClock::at(T0));
+    let mut engine = Engine::open(Arc::clone(store), clock.clone()).unwrap();
+
+    // Arrives now, happened 40 days ago: outside the window, but it is the last view.
+    send(store, vec![view("device-b", 1, T0 - 40 * DAY)]);
+    drain(&mut engine);
+    let b = root(store, "anonymous_id:device-b");
+    assert!(members(&engine, "recent-shoes").is_empty());
+    assert_eq!(members(&engine, "lapsed"), vec![b]);
+
+    // Happened 20 days ago: inside until T0 + 10 days exactly.
+    let seen = T0 - 20 * DAY;
+    send(store, vec![view("device-b", 2, seen)]);
+    drain(&mut engine);
+    assert_eq!(members(&engine, "recent-shoes"), vec![b]);
+    assert_eq!(members(&engine, "lapsed"), vec![b], "last view 20 days ago");
+    let closes = seen + 30 * DAY;
+    assert_eq!(engine.next_boundary(), Some(closes));
+
+    clock.set(closes - 1);
+    engine.step().unwrap();
+    assert_eq!(
+        members(&engine, "recent-shoes"),
+        vec![b],
+        "still inside 1 ms before"
+    );
+    clock.set(closes);
+    let report = engine.step().unwrap();
+    assert!(
+        members(&engine, "recent-shoes").is_empty(),
+        "out at the boundary"
+    );
+    assert_eq!(report.changes.len(), 1);
+    assert!(!report.changes[0].entered);
+    assert_eq!(report.changes[0].at, closes);
+
+    // Both transitions are on the timeline as events.
+    let page = store
+        .events(
+            &ProfileKey::Id(b),
+            &EventQuery {
+                event: Some("Segment Exited".into()),
+                limit: 10,
+                ..EventQuery::default()
+            },
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(page.events.len(), 1);
+    assert_eq!(page.events[0]["properties"]["segment"], "recent-shoes");
+    assert_eq!(page.events[0]["timestamp"], iso(closes));
+}
+
+/// Segment changes and filtered events are owed to their destinations in the same
+/// transaction; history from before a destination existed is not.
+pub fn outbox(store: &Arc<Store>) {
+    save(store, "buyers", r#"count(event "Order Completed") >= 1"#);
+    send(
+        store,
+        vec![
+            json!({"type": "track", "event": "Order Completed", "userId": "old",
+                             "messageId": "before", "timestamp": iso(T0 - DAY),
+                             "properties": {"order_id": "o0", "revenue": 10}}),
+        ],
+    );
+    let hook = |name: &str, kind, filter: Option<&str>| DestinationInput {
+        name: name.into(),
+        kind,
+        url: "http://127.0.0.1:9/hook".into(),
+        filter: filter.map(str::to_owned),
+        secret: None,
+        enabled: true,
+    };
+    let segments = store
+        .create_destination(&hook("crm", DestinationKind::Segments, Some("buyers")))
+        .unwrap();
+    let stream = store
+        .create_destination(&hook(
+            "store-orders",
+            DestinationKind::Events,
+            Some(r#"event "Order Completed" where channel == "store""#),
+        ))
+        .unwrap();
+    let clock = Arc::new(ManualClock::at(T0));
+    let mut engine = Engine::open(Arc::clone(store), clock).unwrap();
+    send(
+        store,
+        vec![
+            json!({"type": "track", "event": "Order Completed", "userId": "new", "messageId": "o-web",
+               "timestamp": iso(T0), "context": {"channel": "web"}, "properties": {"order_id": "o1", "revenue": 10}}),
+            json!({"type": "track", "event": "Order Completed", "userId": "new", "messageId": "o-store",
+               "timestamp": iso(T0), "context": {"channel": "store"}, "properties": {"order_id": "o2", "revenue": 20}}),
+        ],
+    );
+    drain(&mut engine);
+
+    let owed = store
+        .deliveries(segments.id, Some(DeliveryStatus::Pending), None, 100)
+        .unwrap();
+    assert_eq!(
+        owed.len(),
+        2,
+        "the old buyer (at start) and the new one entered"
+    );
+    assert!(owed.iter().all(|d| d.payload["type"] == "segment.entered"));
+    let events = store
+        .deliveries(stream.id, Some(DeliveryStatus::Pending), None, 100)
+        .unwrap();
+    assert_eq!(events.len(), 1, "only the store order, and no history");
+    assert_eq!(events[0].payload["data"]["messageId"], "o-store");
+    assert_eq!(events[0].profile_id, root(store, "user_id:new"));
+}
+
+/// A preview counts without saving, references read stored memberships, and errors
+/// carry their position.
+pub fn preview_without_saving(store: &Arc<Store>) {
+    save(store, "viewers", r#"count(event "Product Viewed") >= 1"#);
+    send(
+        store,
+        vec![
+            view("device-c", 1, T0 - DAY),
+            view("device-d", 1, T0 - 50 * DAY),
+        ],
+    );
+    let mut engine = Engine::open(Arc::clone(store), Arc::new(ManualClock::at(T0))).unwrap();
+    drain(&mut engine);
+    let p = preview(
+        store,
+        r#"segment "viewers" and last(event "Product Viewed") after 7d"#,
+        T0,
+        10,
+    )
+    .unwrap();
+    assert_eq!(p.count, 1);
+    assert_eq!(p.sample, vec![root(store, "anonymous_id:device-c")]);
+    assert_eq!(store.segments().unwrap().len(), 1, "nothing saved");
+    let error = preview(store, "count(event \"x\") >=", T0, 10).unwrap_err();
+    assert!(error.to_string().contains("line 1"), "{error}");
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test] fn $name() { super::$name(&prossimo_store::testsuite::Fixture::sqlite().store) })*
+        }
+        mod postgres {
+            $(#[test] fn $name() {
+                if let Some(f) = super::Fixture::postgres() { super::$name(&f.store) }
+            })*
+        }
+    };
+}
+
+on_both_backends!(
+    merge_brings_history,
+    late_events_and_exact_boundaries,
+    outbox,
+    preview_without_saving,
+);

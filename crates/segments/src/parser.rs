@@ -1,0 +1,508 @@
+//! Recursive-descent parser: `or` < `and` < `not` < comparison.
+
+use crate::ast::{
+    AggFunc, Aggregate, Builtin, Expr, Field, Literal, Operand, Path, PathRoot, Source, Span,
+    Spanned, TextOp, TimeOp, TimeRef,
+};
+use crate::error::Error;
+use crate::lexer::{Tok, Token, lex};
+
+/// Deepest nesting of parentheses, `not` and aggregates: bounds the recursion.
+const MAX_DEPTH: usize = 32;
+/// Most conditions and operators in one definition: bounds the recursion over the tree.
+const MAX_NODES: usize = 500;
+
+const COMPARISON_OPERATORS: &str =
+    "==, !=, <, <=, >, >=, in, contains, starts_with, ends_with, exists, before, after";
+
+/// The reserved words: none of them can be a computed trait's name.
+pub const KEYWORDS: &[&str] = &[
+    "and",
+    "or",
+    "not",
+    "in",
+    "exists",
+    "contains",
+    "starts_with",
+    "ends_with",
+    "before",
+    "after",
+    "segment",
+    "where",
+    "within",
+    "any",
+    "true",
+    "false",
+    "traits",
+    "properties",
+    "count",
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "first",
+    "last",
+    "event",
+    "channel",
+    "type",
+    "first_seen",
+    "last_seen",
+    "first_channel",
+];
+
+/// Parses one definition. Errors carry the line and column and the source line.
+pub fn parse(src: &str) -> Result<Expr, Error> {
+    parse_inner(src).map_err(|e| e.with_source(src))
+}
+
+fn parse_inner(src: &str) -> Result<Expr, Error> {
+    let tokens = lex(src)?;
+    let mut p = Parser {
+        src,
+        tokens,
+        pos: 0,
+        depth: 0,
+        nodes: 0,
+    };
+    let expr = p.expr()?;
+    if !matches!(p.peek().tok, Tok::End) {
+        return Err(p.unexpected("and, or or the end of the definition"));
+    }
+    Ok(expr)
+}
+
+struct Parser<'a> {
+    src: &'a str,
+    tokens: Vec<Token>,
+    pos: usize,
+    depth: usize,
+    nodes: usize,
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> &Token {
+        // The lexer always ends the list with `End`, and `advance` never passes it.
+        &self.tokens[self.pos.min(self.tokens.len() - 1)]
+    }
+
+    fn advance(&mut self) -> Token {
+        let t = self.peek().clone();
+        if self.pos + 1 < self.tokens.len() {
+            self.pos += 1;
+        }
+        t
+    }
+
+    fn is_word(&self, word: &str) -> bool {
+        matches!(&self.peek().tok, Tok::Word(w) if w == word)
+    }
+
+    fn eat_word(&mut self, word: &str) -> bool {
+        let yes = self.is_word(word);
+        if yes {
+            self.advance();
+        }
+        yes
+    }
+
+    /// How a token is quoted in "found …".
+    fn describe(&self, t: &Token) -> String {
+        let text = self.src.get(t.start..t.end).unwrap_or("");
+        match t.tok {
+            Tok::End => "the end of the input".to_owned(),
+            Tok::Str(_) => format!("the string {text}"),
+            _ => format!("\"{text}\""),
+        }
+    }
+
+    fn unexpected(&self, expected: &str) -> Error {
+        let t = self.peek();
+        Error::syntax(
+            format!("expected {expected}, found {}", self.describe(t)),
+            t.span,
+        )
+    }
+
+    fn node(&mut self) -> Result<(), Error> {
+        self.nodes += 1;
+        if self.nodes > MAX_NODES {
+            return Err(Error::syntax(
+                format!(
+                    "the definition is too long (at most {MAX_NODES} conditions and operators)"
+                ),
+                self.peek().span,
+            ));
+        }
+        Ok(())
+    }
+
+    /// One level deeper, for the construct that starts at `at`.
+    fn enter(&mut self, at: Span) -> Result<(), Error> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(Error::syntax(
+                format!(
+                    "nested too deeply (at most {MAX_DEPTH} levels of parentheses, not and aggregates)"
+                ),
+                at,
+            ));
+        }
+        Ok(())
+    }
+
+    fn expr(&mut self) -> Result<Expr, Error> {
+        let mut left = self.and_expr()?;
+        while self.eat_word("or") {
+            self.node()?;
+            let right = self.and_expr()?;
+            left = Expr::Or(Box::new(left), Box::new(right));
+        }
+        Ok(left)
+    }
+
+    fn and_expr(&mut self) -> Result<Expr, Error> {
+        let mut left = self.not_expr()?;
+        while self.eat_word("and") {
+            self.node()?;
+            let right = self.not_expr()?;
+            left = Expr::And(Box::new(left), Box::new(right));
+        }
+        Ok(left)
+    }
+
+    fn not_expr(&mut self) -> Result<Expr, Error> {
+        let at = self.peek().span;
+        if self.eat_word("not") {
+            self.node()?;
+            self.enter(at)?;
+            let inner = self.not_expr()?;
+            self.depth -= 1;
+            return Ok(Expr::Not(Box::new(inner)));
+        }
+        self.comparison()
+    }
+
+    fn comparison(&mut self) -> Result<Expr, Error> {
+        self.node()?;
+        let start = self.peek().clone();
+        match &start.tok {
+            Tok::LParen => {
+                self.advance();
+                self.enter(start.span)?;
+                let inner = self.expr()?;
+                self.depth -= 1;
+                if !matches!(self.peek().tok, Tok::RParen) {
+                    return Err(self.unexpected(&format!(
+                        "\")\" to close the \"(\" at line {}, column {}",
+                        start.span.line, start.span.column
+                    )));
+                }
+                self.advance();
+                Ok(inner)
+            }
+            Tok::Word(w) if w == "segment" => {
+                self.advance();
+                let t = self.peek().clone();
+                match t.tok {
+                    Tok::Str(slug) => {
+                        self.advance();
+                        Ok(Expr::Segment(Spanned::at(slug, t.span)))
+                    }
+                    _ => Err(self.unexpected("a segment slug in double quotes after segment")),
+                }
+            }
+            _ => {
+                let left = self.operand(
+                    "a condition (a comparison such as p_alive < 0.4, segment \"...\", not ..., or (...))",
+                )?;
+                self.predicate(left)
+            }
+        }
+    }
+
+    /// What follows the left operand of a comparison.
+    fn predicate(&mut self, left: Spanned<Operand>) -> Result<Expr, Error> {
+        let t = self.peek().clone();
+        match &t.tok {
+            Tok::Cmp(op) => {
+                let op = *op;
+                self.advance();
+                let right = self.operand(&format!("a value after {}", op.symbol()))?;
+                Ok(Expr::Compare { left, op, right })
+            }
+            Tok::Word(w) => match w.as_str() {
+                "in" => {
+                    self.advance();
+                    let list = self.in_list()?;
+                    Ok(Expr::In {
+                        left,
+                        negated: false,
+                        list,
+                    })
+                }
+                "not" => {
+                    self.advance();
+                    if self.eat_word("in") {
+                        let list = self.in_list()?;
+                        Ok(Expr::In {
+                            left,
+                            negated: true,
+                            list,
+                        })
+                    } else if self.eat_word("exists") {
+                        Ok(Expr::Exists {
+                            operand: left,
+                            negated: true,
+                        })
+                    } else {
+                        Err(self.unexpected("in or exists after not"))
+                    }
+                }
+                "exists" => {
+                    self.advance();
+                    Ok(Expr::Exists {
+                        operand: left,
+                        negated: false,
+                    })
+                }
+                "contains" | "starts_with" | "ends_with" => {
+                    let op = match w.as_str() {
+                        "contains" => TextOp::Contains,
+                        "starts_with" => TextOp::StartsWith,
+                        _ => TextOp::EndsWith,
+                    };
+                    self.advance();
+                    let right = self.operand(&format!("a value after {}", op.keyword()))?;
+                    Ok(Expr::Text { left, op, right })
+                }
+                "before" | "after" => {
+                    let op = if w == "before" {
+                        TimeOp::Before
+                    } else {
+                        TimeOp::After
+                    };
+                    self.advance();
+                    let right = match self.peek().tok {
+                        Tok::Dur(d) => TimeRef::Ago(d),
+                        Tok::Date(ms) => TimeRef::At(ms),
+                        _ => {
+                            return Err(self.unexpected(&format!(
+                                "a duration (like 60d) or a date (like 2026-01-01) after {}",
+                                op.keyword()
+                            )));
+                        }
+                    };
+                    self.advance();
+                    Ok(Expr::Time { left, op, right })
+                }
+                "and" | "or" | "within" => Ok(Expr::Test(left)),
+                _ => Err(self.expected_operator()),
+            },
+            Tok::RParen | Tok::End => Ok(Expr::Test(left)),
+            _ => Err(self.expected_operator()),
+        }
+    }
+
+    fn expected_operator(&self) -> Error {
+        self.unexpected(&format!("a comparison operator ({COMPARISON_OPERATORS})"))
+    }
+
+    /// A value; `expected` says what the position wants, for the error.
+    fn operand(&mut self, expected: &str) -> Result<Spanned<Operand>, Error> {
+        let t = self.peek().clone();
+        let operand = match t.tok {
+            Tok::Str(s) => Operand::Literal(Literal::String(s)),
+            Tok::Num(n) => Operand::Literal(Literal::Number(n)),
+            Tok::Date(ms) => Operand::Literal(Literal::Date(ms)),
+            Tok::Dur(d) => Operand::Literal(Literal::Duration(d)),
+            Tok::LBracket => {
+                let items = self.list()?;
+                let list = items.into_iter().map(|l| l.node).collect();
+                return Ok(Spanned::at(Operand::Literal(Literal::List(list)), t.span));
+            }
+            Tok::Path(root, keys) => {
+                let root = match root.as_str() {
+                    "traits" => PathRoot::Traits,
+                    "properties" => PathRoot::Properties,
+                    _ => {
+                        return Err(Error::syntax(
+                            format!(
+                                "unknown path \"{}\" (paths start with traits. or properties.)",
+                                self.src.get(t.start..t.end).unwrap_or("")
+                            ),
+                            t.span,
+                        ));
+                    }
+                };
+                Operand::Path(Path { root, keys })
+            }
+            Tok::Word(w) => match w.as_str() {
+                "true" => Operand::Literal(Literal::Bool(true)),
+                "false" => Operand::Literal(Literal::Bool(false)),
+                "first_seen" => Operand::Builtin(Builtin::FirstSeen),
+                "last_seen" => Operand::Builtin(Builtin::LastSeen),
+                "first_channel" => Operand::Builtin(Builtin::FirstChannel),
+                "channel" => Operand::Field(Field::Channel),
+                "event" => Operand::Field(Field::Event),
+                "type" => Operand::Field(Field::Type),
+                "count" | "sum" | "avg" | "min" | "max" | "first" | "last" => {
+                    self.advance();
+                    let aggregate = self.aggregate(&w)?;
+                    return Ok(Spanned::at(Operand::Aggregate(Box::new(aggregate)), t.span));
+                }
+                "traits" | "properties" => {
+                    self.advance();
+                    return Err(self.unexpected(&format!("\".\" and a key after {w}")));
+                }
+                _ if KEYWORDS.contains(&w.as_str()) => return Err(self.unexpected(expected)),
+                _ => Operand::Name(w),
+            },
+            _ => return Err(self.unexpected(expected)),
+        };
+        self.advance();
+        Ok(Spanned::at(operand, t.span))
+    }
+
+    /// `[lit, ...]`, never empty; the `[` is next.
+    fn list(&mut self) -> Result<Vec<Spanned<Literal>>, Error> {
+        let open = self.advance();
+        if matches!(self.peek().tok, Tok::RBracket) {
+            return Err(Error::syntax("a list cannot be empty", open.span));
+        }
+        let mut items = Vec::new();
+        loop {
+            let t = self.peek().clone();
+            let literal = match t.tok {
+                Tok::Str(s) => Literal::String(s),
+                Tok::Num(n) => Literal::Number(n),
+                Tok::Date(ms) => Literal::Date(ms),
+                Tok::Dur(d) => Literal::Duration(d),
+                Tok::Word(w) if w == "true" || w == "false" => Literal::Bool(w == "true"),
+                Tok::LBracket => {
+                    return Err(Error::syntax(
+                        "a list holds literals (strings, numbers, true/false, dates), not lists",
+                        t.span,
+                    ));
+                }
+                _ => return Err(self.unexpected("a literal in the list")),
+            };
+            self.advance();
+            items.push(Spanned::at(literal, t.span));
+            match self.peek().tok {
+                Tok::Comma => {
+                    self.advance();
+                }
+                Tok::RBracket => {
+                    self.advance();
+                    return Ok(items);
+                }
+                _ => return Err(self.unexpected("\",\" or \"]\" in the list")),
+            }
+        }
+    }
+
+    fn in_list(&mut self) -> Result<Vec<Spanned<Literal>>, Error> {
+        if !matches!(self.peek().tok, Tok::LBracket) {
+            return Err(self.unexpected("a list such as [\"a\", \"b\"] after in"));
+        }
+        self.list()
+    }
+
+    /// The parenthesised part of an aggregate; its name was just read.
+    fn aggregate(&mut self, name: &str) -> Result<Aggregate, Error> {
+        if !matches!(self.peek().tok, Tok::LParen) {
+            return Err(self.unexpected(&format!("\"(\" after {name}")));
+        }
+        let open = self.advance();
+        self.enter(open.span)?;
+        let source = self.source(name)?;
+        let func = match name {
+            "count" => AggFunc::Count,
+            "first" => AggFunc::First,
+            "last" => AggFunc::Last,
+            _ => {
+                if !matches!(self.peek().tok, Tok::Comma) {
+                    return Err(self.unexpected(&format!(
+                        "\",\" and a property (like properties.revenue) after the source of {name}"
+                    )));
+                }
+                self.advance();
+                let t = self.peek().clone();
+                let Tok::Path(root, keys) = t.tok else {
+                    return Err(self.unexpected("a property path (like properties.revenue)"));
+                };
+                let root = match root.as_str() {
+                    "properties" => PathRoot::Properties,
+                    "traits" => PathRoot::Traits,
+                    _ => return Err(self.unexpected("a property path (like properties.revenue)")),
+                };
+                self.advance();
+                let path = Spanned::at(Path { root, keys }, t.span);
+                match name {
+                    "sum" => AggFunc::Sum(path),
+                    "avg" => AggFunc::Avg(path),
+                    "min" => AggFunc::Min(path),
+                    _ => AggFunc::Max(path),
+                }
+            }
+        };
+        let filter = if self.eat_word("where") {
+            Some(self.expr()?)
+        } else {
+            None
+        };
+        let within = if self.eat_word("within") {
+            match self.peek().tok {
+                Tok::Dur(d) => {
+                    self.advance();
+                    Some(d)
+                }
+                _ => return Err(self.unexpected("a duration (like 90d) after within")),
+            }
+        } else {
+            None
+        };
+        if !matches!(self.peek().tok, Tok::RParen) {
+            let next = match (&filter, &within) {
+                (_, Some(_)) => "\")\"",
+                (Some(_), None) => "and, or, within or \")\"",
+                (None, None) => "where, within or \")\"",
+            };
+            return Err(self.unexpected(&format!("{next} in {name}(...)")));
+        }
+        self.advance();
+        self.depth -= 1;
+        Ok(Aggregate {
+            func,
+            source,
+            filter,
+            within,
+        })
+    }
+
+    fn source(&mut self, name: &str) -> Result<Source, Error> {
+        let quoted = |p: &mut Self, what: &str| match p.peek().tok.clone() {
+            Tok::Str(s) => {
+                p.advance();
+                Ok(s)
+            }
+            _ => Err(p.unexpected(what)),
+        };
+        if self.eat_word("event") {
+            return quoted(self, "the event name in double quotes after event").map(Source::Event);
+        }
+        if self.eat_word("channel") {
+            return quoted(self, "the channel name in double quotes after channel")
+                .map(Source::Channel);
+        }
+        if self.eat_word("any") {
+            if !self.eat_word("event") {
+                return Err(self.unexpected("event after any"));
+            }
+            return Ok(Source::AnyEvent);
+        }
+        Err(self.unexpected(&format!(
+            "a source (event \"<name>\", channel \"<name>\" or any event) after {name}("
+        )))
+    }
+}

@@ -1,0 +1,802 @@
+//! What the decide stage reads and writes: saved segments, the event log tailed in commit
+//! order, the facts segments test (traits, computed traits, first/last seen), and
+//! membership changes with their timeline events and outbox deliveries, written together.
+
+use std::collections::BTreeSet;
+
+use prossimo_identity::{ProfileId, ProfileState};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::sql::{Conn, Val, placeholders};
+use crate::{Store, StoreError, now_ms, write_transaction};
+
+/// Name of the source that the platform's own events (segment changes) come from. Its
+/// write key is revoked at birth: nobody can send as it.
+pub const INTERNAL_SOURCE: &str = "prossimo:internal";
+
+/// The event names of membership changes on a profile's timeline.
+pub const SEGMENT_ENTERED: &str = "Segment Entered";
+pub const SEGMENT_EXITED: &str = "Segment Exited";
+
+/// Rows read per tail step.
+const TAIL_ROWS: i64 = 5_000;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SegmentRecord {
+    pub id: i64,
+    pub slug: String,
+    pub name: String,
+    pub description: String,
+    pub definition: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// What a user saves; the definition has been checked by the caller.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct SegmentInput {
+    pub slug: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub definition: String,
+}
+
+/// One stored event, attributed to the root of its profile now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoggedEvent {
+    pub seq: i64,
+    pub source_id: i64,
+    pub message_id: String,
+    pub profile_id: ProfileId,
+    pub kind: String,
+    pub event: Option<String>,
+    pub channel: String,
+    pub ts: i64,
+    pub received_at: i64,
+    pub properties: Value,
+    /// Top-level keys of the person traits the message carried (an identify's `traits`,
+    /// any message's `context.traits`): the traits it may have changed.
+    pub trait_keys: Vec<String>,
+}
+
+/// A merge recorded in the identity log: `loser` now belongs to `root`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MergeRecord {
+    pub log_id: i64,
+    pub loser: ProfileId,
+    pub root: ProfileId,
+}
+
+/// What segments test about a profile besides its events.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ProfileFacts {
+    pub id: ProfileId,
+    pub traits: Map<String, Value>,
+    pub computed: Map<String, Value>,
+    pub first_seen: Option<i64>,
+    pub last_seen: Option<i64>,
+    pub first_channel: Option<String>,
+}
+
+/// A profile entering or leaving a segment at `at` (ms).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembershipChange {
+    pub segment_id: i64,
+    pub segment_slug: String,
+    pub profile_id: ProfileId,
+    pub entered: bool,
+    pub at: i64,
+}
+
+/// A message owed to a destination (the outbox row), written with the change it reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewDelivery {
+    pub destination_id: i64,
+    pub profile_id: ProfileId,
+    pub webhook_id: String,
+    pub payload: Value,
+}
+
+/// How far the decider has read, saved with what it wrote from that reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DecidePosition {
+    pub event_seq: i64,
+    pub log_id: i64,
+}
+
+/// One decide step's writes, in one transaction.
+#[derive(Debug, Clone, Default)]
+pub struct DecideWrite<'a> {
+    pub changes: &'a [MembershipChange],
+    pub deliveries: &'a [NewDelivery],
+    /// Current size of every segment whose membership changed.
+    pub sizes: &'a [(i64, u64)],
+    pub position: Option<DecidePosition>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MemberRecord {
+    pub profile_id: ProfileId,
+    pub entered_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MembershipRecord {
+    pub segment_id: i64,
+    pub slug: String,
+    pub name: String,
+    pub profile_id: ProfileId,
+    pub entered_at: i64,
+    pub exited_at: Option<i64>,
+}
+
+const SEGMENT_COLUMNS: &str = "id, slug, name, description, definition, created_at, updated_at";
+
+fn segment_from(row: &[Val]) -> Result<SegmentRecord, StoreError> {
+    match row {
+        [
+            Val::Int(id),
+            Val::Text(slug),
+            Val::Text(name),
+            Val::Text(description),
+            Val::Text(definition),
+            created,
+            updated,
+        ] => Ok(SegmentRecord {
+            id: *id,
+            slug: slug.clone(),
+            name: name.clone(),
+            description: description.clone(),
+            definition: definition.clone(),
+            created_at: created.int().unwrap_or_default(),
+            updated_at: updated.int().unwrap_or_default(),
+        }),
+        _ => Err(StoreError::Corrupt("segment row".into())),
+    }
+}
+
+/// A slug names a segment in URLs and in `segment "slug"`: lowercase letters, digits, `-`
+/// and `_`, starting with a letter or digit.
+pub fn check_slug(slug: &str) -> Result<(), StoreError> {
+    let valid = !slug.is_empty()
+        && slug.len() <= 64
+        && slug
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        && slug
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    if valid {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!(
+            "segment slug {slug:?}: use 1 to 64 lowercase letters, digits, '-' or '_', starting with a letter or digit"
+        )))
+    }
+}
+
+/// The parts of a stored message body segments read; the rest is skipped unparsed.
+#[derive(Deserialize)]
+struct Body {
+    #[serde(default)]
+    properties: Value,
+    #[serde(default, rename = "type")]
+    kind: String,
+    #[serde(default)]
+    traits: Option<Map<String, Value>>,
+    #[serde(default)]
+    context: Option<BodyContext>,
+}
+
+#[derive(Deserialize)]
+struct BodyContext {
+    #[serde(default)]
+    traits: Option<Map<String, Value>>,
+}
+
+fn logged_event(row: Vec<Val>) -> Result<LoggedEvent, StoreError> {
+    let mut row = row.into_iter();
+    let mut next = || row.next().unwrap_or(Val::Null);
+    let (seq, source, message_id, profile, kind, event, channel, ts, received, body) = (
+        next(),
+        next(),
+        next(),
+        next(),
+        next(),
+        next(),
+        next(),
+        next(),
+        next(),
+        next(),
+    );
+    let (
+        Some(seq),
+        Some(source_id),
+        Some(message_id),
+        Some(profile_id),
+        Some(kind),
+        Some(channel),
+        Some(ts),
+        Some(received_at),
+        Some(body),
+    ) = (
+        seq.int(),
+        source.int(),
+        message_id.into_text(),
+        profile.int(),
+        kind.into_text(),
+        channel.into_text(),
+        ts.int(),
+        received.int(),
+        body.text(),
+    )
+    else {
+        return Err(StoreError::Corrupt("event row".into()));
+    };
+    let body: Body = serde_json::from_str(body)?;
+    let own = body.traits.filter(|_| body.kind == "identify");
+    let context = body.context.and_then(|c| c.traits);
+    let trait_keys = own
+        .into_iter()
+        .chain(context)
+        .flat_map(|m| m.into_iter().map(|(k, _)| k))
+        .collect();
+    Ok(LoggedEvent {
+        seq,
+        source_id,
+        message_id,
+        profile_id,
+        kind,
+        event: event.into_text(),
+        channel,
+        ts,
+        received_at,
+        properties: body.properties,
+        trait_keys,
+    })
+}
+
+const EVENT_COLUMNS: &str = "e.seq, e.source_id, e.message_id, COALESCE(p.merged_into, e.profile_id), e.type, e.event, e.channel, e.ts, e.received_at, e.body
+     FROM events e JOIN profiles p ON p.id = e.profile_id";
+
+fn facts_from(row: &[Val]) -> Result<ProfileFacts, StoreError> {
+    let (Some(id), Some(state)) = (row[0].int(), row[1].text()) else {
+        return Err(StoreError::Corrupt("profile row".into()));
+    };
+    let state: ProfileState = serde_json::from_str(state)?;
+    let computed = match row[2].text() {
+        Some(text) => serde_json::from_str(text)?,
+        None => Map::new(),
+    };
+    Ok(ProfileFacts {
+        id,
+        traits: state.trait_values(),
+        computed,
+        first_seen: state.first_seen.as_ref().map(|s| s.at),
+        last_seen: state.last_seen,
+        first_channel: state.first_seen.map(|s| s.channel.as_str().to_owned()),
+    })
+}
+
+const FACTS_COLUMNS: &str =
+    "p.id, p.state, c.traits FROM profiles p LEFT JOIN computed_traits c ON c.profile_id = p.id";
+
+impl Store {
+    pub fn segments(&self) -> Result<Vec<SegmentRecord>, StoreError> {
+        self.conn()?
+            .conn()
+            .query(
+                &format!("SELECT {SEGMENT_COLUMNS} FROM segments ORDER BY slug"),
+                &[],
+            )?
+            .iter()
+            .map(|r| segment_from(r))
+            .collect()
+    }
+
+    pub fn segment(&self, slug: &str) -> Result<Option<SegmentRecord>, StoreError> {
+        self.conn()?
+            .conn()
+            .query_one(
+                &format!("SELECT {SEGMENT_COLUMNS} FROM segments WHERE slug = $1"),
+                &[Val::from(slug)],
+            )?
+            .map(|r| segment_from(&r))
+            .transpose()
+    }
+
+    /// Saves a new segment; [`StoreError::Conflict`] when the slug is taken.
+    pub fn create_segment(&self, input: &SegmentInput) -> Result<SegmentRecord, StoreError> {
+        check_slug(&input.slug)?;
+        if self.segment(&input.slug)?.is_some() {
+            return Err(StoreError::Conflict(format!(
+                "a segment with slug {:?} already exists",
+                input.slug
+            )));
+        }
+        let now = now_ms();
+        self.conn()?.conn().execute(
+            "INSERT INTO segments (slug, name, description, definition, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $5)",
+            &[
+                Val::from(input.slug.as_str()),
+                Val::from(input.name.as_str()),
+                Val::from(input.description.as_str()),
+                Val::from(input.definition.as_str()),
+                Val::Int(now),
+            ],
+        )?;
+        self.segment(&input.slug)?
+            .ok_or_else(|| StoreError::NotFound(format!("segment {:?}", input.slug)))
+    }
+
+    /// Replaces a segment's name, description and definition (the slug stays).
+    pub fn update_segment(
+        &self,
+        slug: &str,
+        input: &SegmentInput,
+    ) -> Result<Option<SegmentRecord>, StoreError> {
+        let updated = self.conn()?.conn().execute(
+            "UPDATE segments SET name = $1, description = $2, definition = $3, updated_at = $4 WHERE slug = $5",
+            &[
+                Val::from(input.name.as_str()),
+                Val::from(input.description.as_str()),
+                Val::from(input.definition.as_str()),
+                Val::Int(now_ms()),
+                Val::from(slug),
+            ],
+        )?;
+        if updated == 0 {
+            return Ok(None);
+        }
+        self.segment(slug)
+    }
+
+    /// Deletes a segment with its memberships and size history; false when there was none.
+    pub fn delete_segment(&self, slug: &str) -> Result<bool, StoreError> {
+        let Some(segment) = self.segment(slug)? else {
+            return Ok(false);
+        };
+        let mut pooled = self.conn()?;
+        write_transaction(pooled.conn(), |conn| {
+            let id = [Val::Int(segment.id)];
+            conn.execute("DELETE FROM memberships WHERE segment_id = $1", &id)?;
+            conn.execute("DELETE FROM segment_sizes WHERE segment_id = $1", &id)?;
+            conn.execute("DELETE FROM segments WHERE id = $1", &id)?;
+            Ok(true)
+        })
+    }
+
+    /// Up to a few thousand events stored after `seq`, in commit order (writes take the
+    /// store's write lock, so sequence order is commit order on both backends).
+    pub fn events_after(&self, seq: i64) -> Result<Vec<LoggedEvent>, StoreError> {
+        let mut pooled = self.conn()?;
+        let mut events = Vec::new();
+        pooled.conn().for_each_row(
+            &format!("SELECT {EVENT_COLUMNS} WHERE e.seq > $1 ORDER BY e.seq LIMIT $2"),
+            &[Val::Int(seq), Val::Int(TAIL_ROWS)],
+            &mut |row| {
+                events.push(logged_event(row)?);
+                Ok(())
+            },
+        )?;
+        Ok(events)
+    }
+
+    /// Streams every event up to `until_seq` (inclusive) in sequence order; with `only`,
+    /// just events whose name or channel is in it (`event:NAME` / `channel:NAME`), so a
+    /// backfill reads what its terms can match.
+    pub fn for_each_event(
+        &self,
+        until_seq: i64,
+        only: Option<&BTreeSet<String>>,
+        each: &mut dyn FnMut(LoggedEvent) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut params = vec![Val::Int(until_seq)];
+        let mut filter = String::new();
+        if let Some(only) = only {
+            let (mut events, mut channels) = (Vec::new(), Vec::new());
+            for key in only {
+                if let Some(name) = key.strip_prefix("event:") {
+                    events.push(name);
+                } else if let Some(name) = key.strip_prefix("channel:") {
+                    channels.push(name);
+                }
+            }
+            let mut ors = Vec::new();
+            if !events.is_empty() {
+                ors.push(format!(
+                    "e.event IN ({})",
+                    placeholders(events.len(), params.len() + 1)
+                ));
+                params.extend(events.into_iter().map(Val::from));
+            }
+            if !channels.is_empty() {
+                ors.push(format!(
+                    "e.channel IN ({})",
+                    placeholders(channels.len(), params.len() + 1)
+                ));
+                params.extend(channels.into_iter().map(Val::from));
+            }
+            if ors.is_empty() {
+                return Ok(());
+            }
+            filter = format!(" AND ({})", ors.join(" OR "));
+        }
+        let mut pooled = self.conn()?;
+        pooled.conn().for_each_row(
+            &format!("SELECT {EVENT_COLUMNS} WHERE e.seq <= $1{filter} ORDER BY e.seq"),
+            &params,
+            &mut |row| each(logged_event(row)?),
+        )
+    }
+
+    /// Every event of a root profile and the profiles merged into it, oldest first.
+    pub fn events_of(&self, root: ProfileId) -> Result<Vec<LoggedEvent>, StoreError> {
+        let mut pooled = self.conn()?;
+        let mut events = Vec::new();
+        pooled.conn().for_each_row(
+            &format!("SELECT {EVENT_COLUMNS} WHERE p.id = $1 OR p.merged_into = $1 ORDER BY e.seq"),
+            &[Val::Int(root)],
+            &mut |row| {
+                events.push(logged_event(row)?);
+                Ok(())
+            },
+        )?;
+        Ok(events)
+    }
+
+    /// Merges logged after `log_id`, oldest first, each with the loser's root now.
+    pub fn merges_after(&self, log_id: i64) -> Result<Vec<MergeRecord>, StoreError> {
+        let rows = self.conn()?.conn().query(
+            "SELECT l.id, l.other_profile_id, COALESCE(p.merged_into, p.id)
+             FROM identity_log l JOIN profiles p ON p.id = l.profile_id
+             WHERE l.id > $1 AND l.kind = 'merge' AND l.other_profile_id IS NOT NULL ORDER BY l.id LIMIT $2",
+            &[Val::Int(log_id), Val::Int(TAIL_ROWS)],
+        )?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                Some(MergeRecord {
+                    log_id: r[0].int()?,
+                    loser: r[1].int()?,
+                    root: r[2].int()?,
+                })
+            })
+            .collect())
+    }
+
+    /// Where the logs end now.
+    pub fn log_heads(&self) -> Result<DecidePosition, StoreError> {
+        let mut pooled = self.conn()?;
+        let conn = pooled.conn();
+        let head = |conn: &mut dyn Conn, sql: &str| -> Result<i64, StoreError> {
+            Ok(conn
+                .query_one(sql, &[])?
+                .and_then(|r| r[0].int())
+                .unwrap_or(0))
+        };
+        Ok(DecidePosition {
+            event_seq: head(conn, "SELECT COALESCE(MAX(seq), 0) FROM events")?,
+            log_id: head(conn, "SELECT COALESCE(MAX(id), 0) FROM identity_log")?,
+        })
+    }
+
+    /// The position saved by the last decide step (zero before the first).
+    pub fn decide_position(&self) -> Result<DecidePosition, StoreError> {
+        let mut pooled = self.conn()?;
+        let conn = pooled.conn();
+        let mut read = |key: &str| -> Result<i64, StoreError> {
+            Ok(conn
+                .query_one(
+                    "SELECT value FROM settings WHERE key = $1",
+                    &[Val::from(key)],
+                )?
+                .and_then(|r| r[0].text().and_then(|t| t.parse().ok()))
+                .unwrap_or(0))
+        };
+        Ok(DecidePosition {
+            event_seq: read("decide.event_seq")?,
+            log_id: read("decide.log_id")?,
+        })
+    }
+
+    /// Traits, computed traits and first/last seen of these profiles (roots only: a merged
+    /// profile is skipped).
+    pub fn profile_facts(&self, ids: &[ProfileId]) -> Result<Vec<ProfileFacts>, StoreError> {
+        let mut pooled = self.conn()?;
+        let conn = pooled.conn();
+        let mut facts = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(crate::sql::ROWS_PER_STATEMENT) {
+            let params: Vec<Val> = chunk.iter().map(|&i| Val::Int(i)).collect();
+            conn.for_each_row(
+                &format!(
+                    "SELECT {FACTS_COLUMNS} WHERE p.id IN ({}) AND p.merged_into IS NULL",
+                    placeholders(chunk.len(), 1)
+                ),
+                &params,
+                &mut |row| {
+                    facts.push(facts_from(&row)?);
+                    Ok(())
+                },
+            )?;
+        }
+        Ok(facts)
+    }
+
+    /// Streams the facts of every root profile.
+    pub fn for_each_profile_facts(
+        &self,
+        each: &mut dyn FnMut(ProfileFacts) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut pooled = self.conn()?;
+        pooled.conn().for_each_row(
+            &format!("SELECT {FACTS_COLUMNS} WHERE p.merged_into IS NULL ORDER BY p.id"),
+            &[],
+            &mut |row| each(facts_from(&row)?),
+        )
+    }
+
+    /// Every current membership as `(segment_id, profile_id)`.
+    pub fn current_memberships(&self) -> Result<Vec<(i64, ProfileId)>, StoreError> {
+        let mut pooled = self.conn()?;
+        let mut out = Vec::new();
+        pooled.conn().for_each_row(
+            "SELECT segment_id, profile_id FROM memberships WHERE exited_at IS NULL",
+            &[],
+            &mut |row| {
+                if let (Some(s), Some(p)) = (row[0].int(), row[1].int()) {
+                    out.push((s, p));
+                }
+                Ok(())
+            },
+        )?;
+        Ok(out)
+    }
+
+    /// Writes one decide step: membership intervals, a `Segment Entered`/`Segment Exited`
+    /// event on each profile's timeline, the outbox rows, sizes and the read position, all
+    /// in one transaction. Replaying the same step changes nothing (timeline events are
+    /// de-duplicated by their message id, intervals by the current-membership index).
+    pub fn write_decisions(&self, step: &DecideWrite<'_>) -> Result<(), StoreError> {
+        let source = self.internal_source_id()?;
+        let mut pooled = self.conn()?;
+        write_transaction(pooled.conn(), |conn| {
+            let now = now_ms();
+            for change in step.changes {
+                write_change(conn, source, change, now)?;
+            }
+            for d in step.deliveries {
+                conn.execute(
+                    "INSERT INTO deliveries (destination_id, profile_id, webhook_id, payload, status, attempts, next_attempt_at, created_at)
+                     VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5)",
+                    &[
+                        Val::Int(d.destination_id),
+                        Val::Int(d.profile_id),
+                        Val::from(d.webhook_id.as_str()),
+                        Val::Text(serde_json::to_string(&d.payload)?),
+                        Val::Int(now),
+                    ],
+                )?;
+            }
+            let hour = now - now.rem_euclid(3_600_000);
+            for &(segment, size) in step.sizes {
+                conn.execute(
+                    "INSERT INTO segment_sizes (segment_id, hour, size) VALUES ($1, $2, $3)
+                     ON CONFLICT (segment_id, hour) DO UPDATE SET size = excluded.size",
+                    &[Val::Int(segment), Val::Int(hour), Val::Int(size as i64)],
+                )?;
+            }
+            if let Some(position) = step.position {
+                for (key, value) in [
+                    ("decide.event_seq", position.event_seq),
+                    ("decide.log_id", position.log_id),
+                ] {
+                    conn.execute(
+                        "INSERT INTO settings (key, value) VALUES ($1, $2)
+                         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                        &[Val::from(key), Val::Text(value.to_string())],
+                    )?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Current members of a segment, by profile id, after `after`.
+    pub fn segment_members(
+        &self,
+        segment_id: i64,
+        after: Option<ProfileId>,
+        limit: usize,
+    ) -> Result<Vec<MemberRecord>, StoreError> {
+        let rows = self.conn()?.conn().query(
+            "SELECT profile_id, entered_at FROM memberships
+             WHERE segment_id = $1 AND exited_at IS NULL AND profile_id > $2 ORDER BY profile_id LIMIT $3",
+            &[
+                Val::Int(segment_id),
+                Val::Int(after.unwrap_or(i64::MIN)),
+                Val::Int(limit as i64),
+            ],
+        )?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                Some(MemberRecord {
+                    profile_id: r[0].int()?,
+                    entered_at: r[1].int()?,
+                })
+            })
+            .collect())
+    }
+
+    /// Entries and exits of a segment, newest first, before membership row `before`.
+    pub fn segment_history(
+        &self,
+        segment_id: i64,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<(Vec<MembershipRecord>, Option<i64>), StoreError> {
+        let rows = self.conn()?.conn().query(
+            "SELECT m.id, m.segment_id, s.slug, s.name, m.profile_id, m.entered_at, m.exited_at
+             FROM memberships m JOIN segments s ON s.id = m.segment_id
+             WHERE m.segment_id = $1 AND m.id < $2 ORDER BY m.id DESC LIMIT $3",
+            &[
+                Val::Int(segment_id),
+                Val::Int(before.unwrap_or(i64::MAX)),
+                Val::Int(limit as i64 + 1),
+            ],
+        )?;
+        let mut records: Vec<(i64, MembershipRecord)> =
+            rows.iter().filter_map(|r| membership_from(r)).collect();
+        let next = (records.len() > limit).then(|| {
+            records.truncate(limit);
+            records.last().map(|(id, _)| *id)
+        });
+        Ok((
+            records.into_iter().map(|(_, r)| r).collect(),
+            next.flatten(),
+        ))
+    }
+
+    /// A profile's memberships, current and past, newest first.
+    pub fn memberships_of(&self, profile: ProfileId) -> Result<Vec<MembershipRecord>, StoreError> {
+        let rows = self.conn()?.conn().query(
+            "SELECT m.id, m.segment_id, s.slug, s.name, m.profile_id, m.entered_at, m.exited_at
+             FROM memberships m JOIN segments s ON s.id = m.segment_id
+             WHERE m.profile_id = $1 ORDER BY m.id DESC",
+            &[Val::Int(profile)],
+        )?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| membership_from(r).map(|(_, m)| m))
+            .collect())
+    }
+
+    /// Size over time: `(hour start ms, size at the end of that hour's last change)`.
+    pub fn segment_sizes(&self, segment_id: i64) -> Result<Vec<(i64, u64)>, StoreError> {
+        let rows = self.conn()?.conn().query(
+            "SELECT hour, size FROM segment_sizes WHERE segment_id = $1 ORDER BY hour",
+            &[Val::Int(segment_id)],
+        )?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| Some((r[0].int()?, r[1].int()?.max(0) as u64)))
+            .collect())
+    }
+
+    /// The id of the platform's own source, created (revoked, so unusable for sending)
+    /// the first time it is needed.
+    pub fn internal_source_id(&self) -> Result<i64, StoreError> {
+        if let Some(id) = self.internal_source.get() {
+            return Ok(*id);
+        }
+        let mut pooled = self.conn()?;
+        let conn = pooled.conn();
+        let find = |conn: &mut dyn Conn| -> Result<Option<i64>, StoreError> {
+            Ok(conn
+                .query_one(
+                    "SELECT id FROM sources WHERE name = $1",
+                    &[Val::from(INTERNAL_SOURCE)],
+                )?
+                .and_then(|r| r[0].int()))
+        };
+        let id = match find(conn)? {
+            Some(id) => id,
+            None => {
+                let now = now_ms();
+                conn.execute(
+                    "INSERT INTO sources (name, write_key, created_at, revoked_at) VALUES ($1, $2, $3, $3)
+                     ON CONFLICT (name) DO NOTHING",
+                    &[
+                        Val::from(INTERNAL_SOURCE),
+                        Val::Text(crate::keys::random_key("internal_")),
+                        Val::Int(now),
+                    ],
+                )?;
+                find(conn)?.ok_or_else(|| StoreError::NotFound("internal source".into()))?
+            }
+        };
+        Ok(*self.internal_source.get_or_init(|| id))
+    }
+}
+
+fn membership_from(r: &[Val]) -> Option<(i64, MembershipRecord)> {
+    Some((
+        r[0].int()?,
+        MembershipRecord {
+            segment_id: r[1].int()?,
+            slug: r[2].text()?.to_owned(),
+            name: r[3].text()?.to_owned(),
+            profile_id: r[4].int()?,
+            entered_at: r[5].int()?,
+            exited_at: r[6].int(),
+        },
+    ))
+}
+
+fn write_change(
+    conn: &mut dyn Conn,
+    source: i64,
+    change: &MembershipChange,
+    now: i64,
+) -> Result<(), StoreError> {
+    let (segment, profile, at) = (
+        Val::Int(change.segment_id),
+        Val::Int(change.profile_id),
+        Val::Int(change.at),
+    );
+    let written = if change.entered {
+        conn.execute(
+            "INSERT INTO memberships (segment_id, profile_id, entered_at) VALUES ($1, $2, $3)
+             ON CONFLICT (segment_id, profile_id) WHERE exited_at IS NULL DO NOTHING",
+            &[segment, profile, at],
+        )?
+    } else {
+        conn.execute(
+            "UPDATE memberships SET exited_at = $3 WHERE segment_id = $1 AND profile_id = $2 AND exited_at IS NULL",
+            &[segment, profile, at],
+        )?
+    };
+    if written == 0 {
+        // Already applied (a replayed step): the timeline has its event too.
+        return Ok(());
+    }
+    let (name, verb) = if change.entered {
+        (SEGMENT_ENTERED, "entered")
+    } else {
+        (SEGMENT_EXITED, "exited")
+    };
+    let message_id = format!(
+        "segment-{verb}-{}-{}-{}",
+        change.segment_id, change.profile_id, change.at
+    );
+    let timestamp = prossimo_model::format_millis(change.at).unwrap_or_default();
+    let body = json!({
+        "type": "track",
+        "event": name,
+        "messageId": message_id,
+        "timestamp": timestamp,
+        "receivedAt": prossimo_model::format_millis(now).unwrap_or_default(),
+        "properties": {"segment": change.segment_slug, "segment_id": change.segment_id},
+        "context": {"channel": "other", "library": {"name": "prossimo"}},
+    });
+    conn.execute(
+        "INSERT INTO events (source_id, message_id, profile_id, type, event, channel, ts, received_at, body)
+         VALUES ($1, $2, $3, 'track', $4, 'other', $5, $6, $7)
+         ON CONFLICT (source_id, message_id) DO NOTHING",
+        &[
+            Val::Int(source),
+            Val::Text(message_id),
+            Val::Int(change.profile_id),
+            Val::from(name),
+            Val::Int(change.at),
+            Val::Int(now),
+            Val::Text(body.to_string()),
+        ],
+    )?;
+    Ok(())
+}
