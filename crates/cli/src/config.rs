@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use prossimo_act::DispatchConfig;
 use prossimo_identity::IdentityConfig;
 use prossimo_model::{Limits, Money};
 use prossimo_server::{AnalystConfig, PipelineConfig};
@@ -28,6 +29,21 @@ pub struct FileConfig {
     pub money: MoneySection,
     #[serde(default)]
     pub analytics: AnalyticsSection,
+    #[serde(default)]
+    pub destinations: DestinationsSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DestinationsSection {
+    /// Attempts in all before a delivery goes to the dead-letter list. Default: 8.
+    pub max_attempts: Option<u32>,
+    /// Wait before the first retry; each next one waits 4 times longer. Default: 10.
+    pub first_retry_seconds: Option<f64>,
+    /// The longest wait between retries. Default: 6.
+    pub max_retry_hours: Option<f64>,
+    /// Per request. Default: 10.
+    pub timeout_seconds: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -123,6 +139,36 @@ impl FileConfig {
             m.rates.iter().map(|(c, r)| (c.clone(), *r)),
         )
         .context("invalid [money] configuration")
+    }
+
+    pub fn dispatch(&self) -> Result<DispatchConfig> {
+        let d = &self.destinations;
+        let mut config = DispatchConfig::default();
+        let seconds = |name: &str, value: Option<f64>, default: Duration| -> Result<Duration> {
+            match value {
+                None => Ok(default),
+                Some(v) if v.is_finite() && v > 0.0 => Ok(Duration::from_secs_f64(v)),
+                Some(v) => anyhow::bail!("[destinations] {name} must be more than 0, not {v}"),
+            }
+        };
+        if let Some(n) = d.max_attempts {
+            if n == 0 {
+                anyhow::bail!("[destinations] max_attempts must be at least 1");
+            }
+            config.retry.max_attempts = n;
+        }
+        config.retry.first_delay = seconds(
+            "first_retry_seconds",
+            d.first_retry_seconds,
+            config.retry.first_delay,
+        )?;
+        config.retry.max_delay = seconds(
+            "max_retry_hours",
+            d.max_retry_hours.map(|h| h * 3600.0),
+            config.retry.max_delay,
+        )?;
+        config.timeout = seconds("timeout_seconds", d.timeout_seconds, config.timeout)?;
+        Ok(config)
     }
 
     pub fn analyst(&self) -> Result<AnalystConfig> {

@@ -12,7 +12,9 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use config::FileConfig;
-use prossimo_server::{Analyst, AppState, Pipeline};
+use prossimo_act::Dispatcher;
+use prossimo_decide::{Decider, DeciderConfig, SystemClock};
+use prossimo_server::{Analyst, AppState, Followers, Pipeline};
 use prossimo_store::{ProfileKey, Store};
 use tracing_subscriber::EnvFilter;
 
@@ -166,13 +168,28 @@ fn serve(store: Arc<Store>, file: &FileConfig, args: ServeArgs) -> Result<()> {
     if let Some(token) = &boot.new_admin_token {
         println!("admin token: {token}  (shown once; `prossimo keys create-token` makes more)");
     }
-    let analyst = Analyst::start(store.clone(), file.analyst()?)?;
-    let pipeline =
-        Pipeline::start_with_analyst(store.clone(), file.pipeline(), Some(analyst.clone()))?;
-    let state = AppState::new(store, pipeline, file.limits()).with_analyst(analyst);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    // The dispatcher's tasks live on this runtime.
+    let _runtime = runtime.enter();
+    let dispatcher = Dispatcher::start(store.clone(), file.dispatch()?)?;
+    let wake = dispatcher.clone();
+    let decider = Decider::spawn(
+        store.clone(),
+        Arc::new(SystemClock),
+        DeciderConfig::default(),
+        Arc::new(move || wake.wake()),
+    );
+    let analyst = Analyst::start(store.clone(), file.analyst()?, Some(decider.clone()))?;
+    let followers = Followers {
+        analyst: Some(analyst.clone()),
+        decider: Some(decider.clone()),
+    };
+    let pipeline = Pipeline::start_with(store.clone(), file.pipeline(), followers)?;
+    let state = AppState::new(store, pipeline, file.limits())
+        .with_analyst(analyst)
+        .with_decider(decider, dispatcher);
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr)
             .await

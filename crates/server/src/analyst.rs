@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use prossimo_decide::Decider;
 use prossimo_identity::Identifier;
 use prossimo_store::{ProfileKey, Store};
 use prossimo_understand::{LiveScorer, Options, UnderstandError, run};
@@ -52,13 +53,19 @@ pub struct Analyst {
 }
 
 impl Analyst {
-    pub fn start(store: Arc<Store>, config: AnalystConfig) -> std::io::Result<Analyst> {
+    /// Starts the thread; `decider`, when given, hears which profiles' computed traits
+    /// each run or re-scoring rewrote.
+    pub fn start(
+        store: Arc<Store>,
+        config: AnalystConfig,
+        decider: Option<Decider>,
+    ) -> std::io::Result<Analyst> {
         let (tx, rx) = channel();
         let status = Arc::new(Mutex::new(AnalystStatus::default()));
         let thread_status = status.clone();
         thread::Builder::new()
             .name("prossimo-analyst".into())
-            .spawn(move || analyst(&store, &rx, config, &thread_status))?;
+            .spawn(move || analyst(&store, &rx, config, &thread_status, decider.as_ref()))?;
         Ok(Analyst { tx, status })
     }
 
@@ -85,6 +92,7 @@ fn analyst(
     rx: &Receiver<Work>,
     config: AnalystConfig,
     status: &Mutex<AnalystStatus>,
+    decider: Option<&Decider>,
 ) {
     let mut scorer = LiveScorer::load(store).unwrap_or_else(|e| {
         tracing::warn!(error = %e, "cannot load the latest analysis; live scoring waits for a run");
@@ -126,20 +134,25 @@ fn analyst(
                         Work::RunNow => run_requested = true,
                     }
                 }
-                rescore(store, &scorer, people, status);
+                rescore(store, &scorer, people, status, decider);
                 if run_requested {
-                    full_run(store, &mut scorer, status);
+                    full_run(store, &mut scorer, status, decider);
                 }
             }
             Some(Work::RunNow) | None => {
-                full_run(store, &mut scorer, status);
+                full_run(store, &mut scorer, status, decider);
                 next_run = config.refresh_every.map(|every| Instant::now() + every);
             }
         }
     }
 }
 
-fn full_run(store: &Store, scorer: &mut LiveScorer, status: &Mutex<AnalystStatus>) {
+fn full_run(
+    store: &Store,
+    scorer: &mut LiveScorer,
+    status: &Mutex<AnalystStatus>,
+    decider: Option<&Decider>,
+) {
     set(status, |s| s.running = true);
     let started = Instant::now();
     let outcome = run(store, &[], &Options::new(now_ms())).and_then(|o| {
@@ -150,6 +163,9 @@ fn full_run(store: &Store, scorer: &mut LiveScorer, status: &Mutex<AnalystStatus
     match outcome {
         Ok(o) => {
             tracing::info!(seconds, profiles = o.profiles_updated, "analyses refreshed");
+            if let Some(decider) = decider {
+                decider.computed_changed(None);
+            }
             set(status, |s| {
                 s.running = false;
                 s.runs += 1;
@@ -172,6 +188,7 @@ fn rescore(
     scorer: &LiveScorer,
     people: Vec<Identifier>,
     status: &Mutex<AnalystStatus>,
+    decider: Option<&Decider>,
 ) {
     if scorer.is_empty() {
         return;
@@ -187,7 +204,12 @@ fn rescore(
     profiles.sort_unstable();
     profiles.dedup();
     match scorer.rescore(store, &profiles, now_ms()) {
-        Ok(n) => set(status, |s| s.live_rescored += n as u64),
+        Ok(n) => {
+            set(status, |s| s.live_rescored += n as u64);
+            if let Some(decider) = decider {
+                decider.computed_changed(Some(profiles));
+            }
+        }
         Err(e) => tracing::warn!(error = %e, "live re-scoring failed"),
     }
 }

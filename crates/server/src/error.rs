@@ -21,6 +21,16 @@ pub enum ApiError {
     BadRequest(String),
     #[error("{0}")]
     NotFound(String),
+    /// A segment definition or filter that does not parse or type-check, with where.
+    #[error("{message}")]
+    Definition {
+        field: &'static str,
+        /// The full explanation, with the source line and a caret.
+        message: String,
+        reason: String,
+        line: u32,
+        column: u32,
+    },
     /// The request clashes with the current state (a taken name, a server not set up
     /// for it).
     #[error("{0}")]
@@ -37,7 +47,20 @@ pub enum ApiError {
 struct Body<'a> {
     code: &'a str,
     message: String,
-    details: Vec<FieldError>,
+    details: Vec<Detail>,
+}
+
+/// One problem: a field of a message in a batch, or a position in a definition.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Detail {
+    Field(FieldError),
+    Position {
+        field: &'static str,
+        reason: String,
+        line: u32,
+        column: u32,
+    },
 }
 
 /// Seconds a client should wait before retrying a 429/503.
@@ -53,6 +76,7 @@ impl ApiError {
             }
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Definition { .. } => (StatusCode::BAD_REQUEST, "invalid_definition"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::Overloaded => (StatusCode::TOO_MANY_REQUESTS, "overloaded"),
             ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
@@ -65,7 +89,19 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
         let details = match &self {
-            ApiError::Batch(b) => b.details.clone(),
+            ApiError::Batch(b) => b.details.iter().cloned().map(Detail::Field).collect(),
+            ApiError::Definition {
+                field,
+                reason,
+                line,
+                column,
+                ..
+            } => vec![Detail::Position {
+                field,
+                reason: reason.clone(),
+                line: *line,
+                column: *column,
+            }],
             _ => Vec::new(),
         };
         let body = Body {

@@ -6,10 +6,12 @@
 
 mod analyst;
 mod analytics_api;
+mod destinations_api;
 mod error;
 mod ingest_api;
 mod pipeline;
 mod profiles_api;
+mod segments_api;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -21,7 +23,9 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 pub use error::ApiError;
-pub use pipeline::{Pipeline, PipelineConfig, PipelineStats, SubmitError};
+pub use pipeline::{Followers, Pipeline, PipelineConfig, PipelineStats, SubmitError};
+use prossimo_act::Dispatcher;
+use prossimo_decide::Decider;
 use prossimo_model::Limits;
 use prossimo_store::Store;
 
@@ -33,6 +37,10 @@ pub struct AppState {
     pub limits: Limits,
     /// The background analyses, when this server runs them.
     pub analyst: Option<Analyst>,
+    /// Live audiences, when this server runs them.
+    pub decider: Option<Decider>,
+    /// Webhook deliveries, when this server runs them.
+    pub dispatcher: Option<Dispatcher>,
     sources: Arc<ingest_api::SourceCache>,
 }
 
@@ -43,6 +51,8 @@ impl AppState {
             pipeline,
             limits,
             analyst: None,
+            decider: None,
+            dispatcher: None,
             sources: Arc::default(),
         }
     }
@@ -50,6 +60,14 @@ impl AppState {
     pub fn with_analyst(self, analyst: Analyst) -> AppState {
         AppState {
             analyst: Some(analyst),
+            ..self
+        }
+    }
+
+    pub fn with_decider(self, decider: Decider, dispatcher: Dispatcher) -> AppState {
+        AppState {
+            decider: Some(decider),
+            dispatcher: Some(dispatcher),
             ..self
         }
     }
@@ -76,6 +94,39 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/analytics", get(analytics_api::index))
         .route("/v1/analytics/run", post(analytics_api::run))
         .route("/v1/analytics/{name}", get(analytics_api::analysis))
+        .route(
+            "/v1/segments",
+            get(segments_api::list).post(segments_api::create),
+        )
+        .route("/v1/segments/validate", post(segments_api::validate))
+        .route("/v1/segments/preview", post(segments_api::preview_draft))
+        .route(
+            "/v1/segments/{slug}",
+            get(segments_api::get_one)
+                .put(segments_api::update)
+                .delete(segments_api::delete),
+        )
+        .route("/v1/segments/{slug}/members", get(segments_api::members))
+        .route("/v1/segments/{slug}/history", get(segments_api::history))
+        .route(
+            "/v1/destinations",
+            get(destinations_api::list).post(destinations_api::create),
+        )
+        .route(
+            "/v1/destinations/{name}",
+            get(destinations_api::get_one)
+                .put(destinations_api::update)
+                .delete(destinations_api::delete),
+        )
+        .route(
+            "/v1/destinations/{name}/deliveries",
+            get(destinations_api::deliveries),
+        )
+        .route(
+            "/v1/destinations/{name}/replay",
+            post(destinations_api::replay),
+        )
+        .route("/v1/deliveries/{id}", get(destinations_api::delivery))
         .route("/health", get(|| async { "ok" }))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))

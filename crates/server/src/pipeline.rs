@@ -12,6 +12,7 @@ use prossimo_store::{Incoming, IngestReport, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::Analyst;
+use prossimo_decide::Decider;
 
 #[derive(Debug, Clone, Copy)]
 pub struct PipelineConfig {
@@ -63,21 +64,21 @@ pub struct Pipeline {
 impl Pipeline {
     /// Starts the writer thread; it stops when every `Pipeline` clone is dropped.
     pub fn start(store: Arc<Store>, config: PipelineConfig) -> std::io::Result<Pipeline> {
-        Pipeline::start_with_analyst(store, config, None)
+        Pipeline::start_with(store, config, Followers::default())
     }
 
-    /// As [`Pipeline::start`], telling `analyst` whose orders each commit stored.
-    pub fn start_with_analyst(
+    /// As [`Pipeline::start`], telling `followers` about each commit.
+    pub fn start_with(
         store: Arc<Store>,
         config: PipelineConfig,
-        analyst: Option<Analyst>,
+        followers: Followers,
     ) -> std::io::Result<Pipeline> {
         let (tx, rx) = mpsc::channel(config.queue_requests.max(1));
         let stats = Arc::new(PipelineStats::default());
         let writer_stats = stats.clone();
         thread::Builder::new()
             .name("prossimo-writer".into())
-            .spawn(move || writer(store, rx, config, &writer_stats, analyst.as_ref()))?;
+            .spawn(move || writer(store, rx, config, &writer_stats, &followers))?;
         Ok(Pipeline { tx, stats })
     }
 
@@ -106,7 +107,7 @@ fn writer(
     mut rx: mpsc::Receiver<Job>,
     config: PipelineConfig,
     stats: &PipelineStats,
-    analyst: Option<&Analyst>,
+    followers: &Followers,
 ) {
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];
@@ -120,11 +121,11 @@ fn writer(
                 Err(_) => break,
             }
         }
-        commit_group(&store, jobs, stats, analyst);
+        commit_group(&store, jobs, stats, followers);
     }
 }
 
-fn commit_group(store: &Store, jobs: Vec<Job>, stats: &PipelineStats, analyst: Option<&Analyst>) {
+fn commit_group(store: &Store, jobs: Vec<Job>, stats: &PipelineStats, followers: &Followers) {
     // The requests' messages are moved, not copied, into one group: this thread is the
     // ingest bottleneck. `sizes` finds each request's slice again if the group fails.
     let sizes: Vec<usize> = jobs.iter().map(|j| j.batch.len()).collect();
@@ -133,9 +134,7 @@ fn commit_group(store: &Store, jobs: Vec<Job>, stats: &PipelineStats, analyst: O
     match store.ingest(&group) {
         Ok(report) => {
             record(stats, &report);
-            if let Some(analyst) = analyst {
-                analyst.orders_committed(buyers(&group));
-            }
+            followers.committed(&group);
             // Duplicates and counts per request are not needed by the API: success is
             // success, whether a message was new or a retry.
             for ack in acks {
@@ -161,12 +160,30 @@ fn commit_group(store: &Store, jobs: Vec<Job>, stats: &PipelineStats, analyst: O
                 start += size;
                 if let Ok(report) = &result {
                     record(stats, report);
-                    if let Some(analyst) = analyst {
-                        analyst.orders_committed(buyers(part));
-                    }
+                    followers.committed(part);
                 }
                 let _ = ack.send(result);
             }
+        }
+    }
+}
+
+/// The background workers that act on what the writer commits.
+#[derive(Clone, Default)]
+pub struct Followers {
+    /// Re-scores the customers whose orders were committed.
+    pub analyst: Option<Analyst>,
+    /// Re-evaluates audiences.
+    pub decider: Option<Decider>,
+}
+
+impl Followers {
+    fn committed(&self, group: &[Incoming]) {
+        if let Some(analyst) = &self.analyst {
+            analyst.orders_committed(buyers(group));
+        }
+        if let Some(decider) = &self.decider {
+            decider.committed();
         }
     }
 }

@@ -28,15 +28,20 @@ fn test_app() -> TestApp {
 }
 
 fn test_app_with(pipeline: PipelineConfig) -> TestApp {
-    build_test_app(pipeline, false)
+    build_test_app(pipeline, false, false)
 }
 
 /// With the analyst running (on demand only: no schedule).
 fn test_app_with_analyst() -> TestApp {
-    build_test_app(PipelineConfig::default(), true)
+    build_test_app(PipelineConfig::default(), true, false)
 }
 
-fn build_test_app(pipeline: PipelineConfig, with_analyst: bool) -> TestApp {
+/// With live audiences and webhook deliveries (retries after 50 ms, 3 attempts).
+fn test_app_with_decider() -> TestApp {
+    build_test_app(PipelineConfig::default(), false, true)
+}
+
+fn build_test_app(pipeline: PipelineConfig, with_analyst: bool, with_decider: bool) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(
         Store::open(
@@ -46,19 +51,50 @@ fn build_test_app(pipeline: PipelineConfig, with_analyst: bool) -> TestApp {
         .unwrap(),
     );
     let boot = store.bootstrap(None, None).unwrap();
+    let live = with_decider.then(|| {
+        let config = prossimo_act::DispatchConfig {
+            retry: prossimo_act::RetryPolicy {
+                max_attempts: 3,
+                first_delay: std::time::Duration::from_millis(50),
+                factor: 2,
+                max_delay: std::time::Duration::from_secs(1),
+            },
+            poll: std::time::Duration::from_millis(100),
+            ..prossimo_act::DispatchConfig::default()
+        };
+        let dispatcher = Dispatcher::start(store.clone(), config).unwrap();
+        let wake = dispatcher.clone();
+        let decider = Decider::spawn(
+            store.clone(),
+            Arc::new(prossimo_decide::SystemClock),
+            prossimo_decide::DeciderConfig {
+                poll: std::time::Duration::from_millis(100),
+            },
+            Arc::new(move || wake.wake()),
+        );
+        (decider, dispatcher)
+    });
     let analyst = with_analyst.then(|| {
         Analyst::start(
             store.clone(),
             AnalystConfig {
                 refresh_every: None,
             },
+            live.as_ref().map(|(d, _)| d.clone()),
         )
         .unwrap()
     });
-    let pipeline = Pipeline::start_with_analyst(store.clone(), pipeline, analyst.clone()).unwrap();
+    let followers = Followers {
+        analyst: analyst.clone(),
+        decider: live.as_ref().map(|(d, _)| d.clone()),
+    };
+    let pipeline = Pipeline::start_with(store.clone(), pipeline, followers).unwrap();
     let mut state = AppState::new(store.clone(), pipeline, Limits::default());
     if let Some(analyst) = analyst {
         state = state.with_analyst(analyst);
+    }
+    if let Some((decider, dispatcher)) = live {
+        state = state.with_decider(decider, dispatcher);
     }
     TestApp {
         router: app(state),
@@ -116,6 +152,18 @@ impl TestApp {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
         panic!("{path} never reached the expected state");
+    }
+
+    /// An admin request with an optional JSON body.
+    async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {}", self.token))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
+            .unwrap();
+        self.send(request).await
     }
 
     async fn get(&self, path: &str) -> (StatusCode, Value) {
@@ -561,4 +609,249 @@ async fn analytics_need_a_token_and_a_server_without_analyst_says_so() {
     let (status, body) = app.post_admin("/v1/analytics/run").await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(body["code"], "conflict");
+}
+
+/// What the test webhook receiver saw: headers and body of every request, by path.
+#[derive(Default)]
+struct Received {
+    requests: std::sync::Mutex<Vec<(String, HeaderMapSnapshot, String)>>,
+    /// Requests to /flaky answered 500 so far (the first one fails).
+    flaky_failures: std::sync::atomic::AtomicUsize,
+}
+
+type HeaderMapSnapshot = Vec<(String, String)>;
+
+/// A real HTTP receiver on a free port: `/ok` answers 204, `/flaky` fails once then
+/// succeeds, `/down` always answers 503.
+async fn webhook_receiver() -> (String, Arc<Received>) {
+    use axum::extract::State as AxumState;
+    let received = Arc::new(Received::default());
+    let record = |path: &'static str| {
+        move |AxumState(r): AxumState<Arc<Received>>,
+              headers: axum::http::HeaderMap,
+              body: String| async move {
+            let snapshot = headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+                .collect();
+            r.requests
+                .lock()
+                .unwrap()
+                .push((path.to_owned(), snapshot, body));
+            match path {
+                "/flaky"
+                    if r.flaky_failures
+                        .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+                        == 0 =>
+                {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }
+                "/down" => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::NO_CONTENT,
+            }
+        }
+    };
+    let router = Router::new()
+        .route("/ok", post(record("/ok")))
+        .route("/flaky", post(record("/flaky")))
+        .route("/down", post(record("/down")))
+        .with_state(received.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (base, received)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_audience_is_written_previewed_saved_and_delivered_to_a_signed_webhook() {
+    let app = test_app_with_decider();
+    let (receiver, received) = webhook_receiver().await;
+
+    // A definition with a mistake is refused with its position; nothing is saved.
+    let (status, body) = app
+        .admin(
+            "POST",
+            "/v1/segments",
+            Some(json!({"slug": "store-buyers", "name": "Store buyers",
+                        "definition": "count(event \"Order Completed\" where channel = \"store\" within 90d) >= 2"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["code"], "invalid_definition");
+    assert_eq!(body["details"][0]["line"], 1);
+    assert_eq!(body["details"][0]["column"], 45);
+    assert!(body["message"].as_str().unwrap().contains('^'), "{body}");
+    let (_, list) = app.get("/v1/segments").await;
+    assert_eq!(list["segments"], json!([]));
+
+    let definition = "count(event \"Order Completed\" where channel == \"store\" within 90d) >= 2\n  and count(event \"Email Sent\" within 7d) == 0";
+    let (status, body) = app
+        .admin(
+            "POST",
+            "/v1/segments/validate",
+            Some(json!({"definition": definition})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["canonical"],
+        "count(event \"Order Completed\" where channel == \"store\" within 90d) >= 2 and count(event \"Email Sent\" within 7d) == 0"
+    );
+    let (status, body) = app
+        .admin(
+            "POST",
+            "/v1/segments",
+            Some(json!({"slug": "store-buyers", "name": "Store buyers", "definition": definition})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = app
+        .admin(
+            "POST",
+            "/v1/segments",
+            Some(json!({"slug": "store-buyers", "definition": "first_seen exists"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (status, _) = app
+        .admin(
+            "POST",
+            "/v1/segments",
+            Some(json!({"slug": "loyal", "definition": "segment \"store-buyers\""})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = app.admin("DELETE", "/v1/segments/store-buyers", None).await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "a segment refers to it: {body}"
+    );
+
+    for (name, kind, path, filter) in [
+        ("crm", "segments", "/flaky", Some("store-buyers")),
+        ("broken", "segments", "/down", None),
+        (
+            "store-orders",
+            "events",
+            "/ok",
+            Some("event \"Order Completed\" where channel == \"store\""),
+        ),
+    ] {
+        let (status, body) = app
+            .admin(
+                "POST",
+                "/v1/destinations",
+                Some(json!({"name": name, "kind": kind, "url": format!("{receiver}{path}"), "filter": filter})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (status, body) = app
+        .admin(
+            "POST",
+            "/v1/destinations",
+            Some(
+                json!({"name": "bad-filter", "kind": "events", "url": format!("{receiver}/ok"),
+                        "filter": "event \"Order Completed\" where"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    // Two store orders: the customer enters both segments.
+    for n in 0..2 {
+        let (status, _) = app
+            .post(
+                "/v1/track",
+                json!({"userId": "u1", "event": "Order Completed", "messageId": format!("o{n}"),
+                       "context": {"channel": "store"}, "properties": {"order_id": format!("o{n}"), "revenue": 40}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let members = app
+        .poll("/v1/segments/store-buyers/members", |_, b| {
+            b["members"].as_array().is_some_and(|m| m.len() == 1)
+        })
+        .await;
+    let profile_id = members["members"][0]["profile_id"].as_i64().unwrap();
+    let profile = app
+        .poll("/v1/profiles/user_id:u1", |_, b| {
+            b["segments"].as_array().is_some_and(|s| s.len() == 2)
+        })
+        .await;
+    assert_eq!(profile["id"], profile_id);
+    let (_, timeline) = app
+        .get("/v1/profiles/user_id:u1/events?event=Segment%20Entered")
+        .await;
+    assert_eq!(timeline["events"].as_array().unwrap().len(), 2);
+
+    // The flaky endpoint failed once and then got it, signed; the broken one went dead.
+    let deliveries = app
+        .poll(
+            "/v1/destinations/crm/deliveries?status=delivered",
+            |_, b| b["deliveries"].as_array().is_some_and(|d| d.len() == 1),
+        )
+        .await;
+    let id = deliveries["deliveries"][0]["id"].as_i64().unwrap();
+    let (_, delivery) = app.get(&format!("/v1/deliveries/{id}")).await;
+    assert_eq!(
+        delivery["attempt_log"].as_array().unwrap().len(),
+        2,
+        "{delivery}"
+    );
+    assert_eq!(delivery["attempt_log"][0]["status_code"], 500);
+    let secret = app.store.destination("crm").unwrap().unwrap().secret;
+    let signer = prossimo_act::webhook::Signer::from_secret(&secret).unwrap();
+    let requests = received.requests.lock().unwrap().clone();
+    let (_, headers, body) = requests
+        .iter()
+        .rfind(|(path, _, _)| path == "/flaky")
+        .unwrap();
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
+    let timestamp: i64 = header("webhook-timestamp").parse().unwrap();
+    assert_eq!(
+        header("webhook-signature"),
+        signer.sign(&header("webhook-id"), timestamp, body.as_bytes())
+    );
+    let payload: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(payload["type"], "segment.entered");
+    assert_eq!(payload["data"]["segment"], "store-buyers");
+    assert_eq!(payload["data"]["profile_id"], profile_id);
+    assert_eq!(
+        requests.iter().filter(|(p, _, _)| p == "/ok").count(),
+        2,
+        "both store orders on the event stream"
+    );
+
+    let dead = app
+        .poll("/v1/destinations/broken/deliveries?status=dead", |_, b| {
+            b["deliveries"].as_array().is_some_and(|d| d.len() == 2)
+        })
+        .await;
+    assert_eq!(dead["deliveries"][0]["attempts"], 3);
+    let (status, body) = app
+        .admin("POST", "/v1/destinations/broken/replay", Some(json!({})))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["replayed"], 2);
+
+    // Preview: the same condition without saving counts the customer.
+    let (status, preview) = app
+        .admin(
+            "POST",
+            "/v1/segments/preview",
+            Some(json!({"definition": "segment \"store-buyers\" and sum(event \"Order Completed\", properties.revenue) >= 80"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{preview}");
+    assert_eq!(preview["count"], 1);
+    assert_eq!(preview["sample"][0]["id"], profile_id);
 }

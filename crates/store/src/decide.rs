@@ -128,8 +128,22 @@ pub struct MembershipRecord {
     pub slug: String,
     pub name: String,
     pub profile_id: ProfileId,
+    /// Milliseconds; ISO-8601 in JSON, like every time the read API shows.
+    #[serde(serialize_with = "iso")]
     pub entered_at: i64,
+    #[serde(serialize_with = "iso_opt")]
     pub exited_at: Option<i64>,
+}
+
+fn iso<S: serde::Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&prossimo_model::format_millis(*ms).unwrap_or_default())
+}
+
+fn iso_opt<S: serde::Serializer>(ms: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+    match ms {
+        Some(ms) => iso(ms, s),
+        None => s.serialize_none(),
+    }
 }
 
 const SEGMENT_COLUMNS: &str = "id, slug, name, description, definition, created_at, updated_at";

@@ -86,6 +86,8 @@ pub struct Profile360 {
     pub orders: Orders,
     /// Traits written by analyses (`rfm_segment`, `p_alive`, `clv_12m`, `cluster`, ...).
     pub computed: serde_json::Map<String, Value>,
+    /// Segment memberships, current (`exited_at` null) and past, newest first.
+    pub segments: Vec<crate::MembershipRecord>,
 }
 
 /// Timeline filters; everything optional.
@@ -262,6 +264,7 @@ impl Store {
             counts_by_channel,
             orders,
             computed: self.computed_traits(root)?,
+            segments: self.memberships_of(root)?,
         }))
     }
 

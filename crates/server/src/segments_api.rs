@@ -1,0 +1,350 @@
+//! Audiences over HTTP: save, validate and preview definitions in the segment language,
+//! page members and history, size over time. Behind an admin token.
+
+use std::time::Instant;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use prossimo_decide::{DecideError, check_catalog, preview};
+use prossimo_segments::{CatalogError, format, parse};
+use prossimo_store::{SegmentInput, SegmentRecord, Store, check_slug};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::profiles_api::{limit_param, require_admin};
+use crate::{ApiError, AppState};
+
+/// Parses a JSON request body into `T`, or a 400 that says what is wrong with it.
+pub(crate) fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| ApiError::BadRequest(format!("request body: {e}")))
+}
+
+/// Turns a definition problem into a 400 pointing at its line and column.
+fn definition_error(e: DecideError, slug: &str) -> ApiError {
+    match e {
+        DecideError::Catalog(CatalogError::Definition { slug: at, error }) if at == slug => {
+            ApiError::Definition {
+                field: "definition",
+                message: error.to_string(),
+                reason: error.message().to_owned(),
+                line: error.line(),
+                column: error.column(),
+            }
+        }
+        DecideError::Catalog(other) => ApiError::BadRequest(other.to_string()),
+        DecideError::Store(e) => e.into(),
+        DecideError::Filter(message) => ApiError::BadRequest(message),
+    }
+}
+
+/// Whether the decider runs here, so callers know if memberships are live.
+fn live(state: &AppState) -> bool {
+    state.decider.as_ref().is_some_and(|d| d.status().ready)
+}
+
+fn with_size(store: &Store, record: &SegmentRecord) -> Result<Value, ApiError> {
+    let sizes = store.segment_sizes(record.id)?;
+    let mut value = serde_json::to_value(record).map_err(|_| ApiError::Internal)?;
+    value["size"] = json!(sizes.last().map_or(0, |&(_, n)| n));
+    Ok(value)
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&state, &headers).await?;
+    let store = state.store.clone();
+    let segments = tokio::task::spawn_blocking(move || {
+        store
+            .segments()?
+            .iter()
+            .map(|s| with_size(&store, s))
+            .collect::<Result<Vec<_>, ApiError>>()
+    })
+    .await??;
+    Ok(Json(json!({
+        "segments": segments,
+        "live": live(&state),
+        "decider": state.decider.as_ref().map(|d| d.status()),
+    })))
+}
+
+pub async fn get_one(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(slug): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&state, &headers).await?;
+    let store = state.store.clone();
+    let value = tokio::task::spawn_blocking(move || {
+        let record = store
+            .segment(&slug)?
+            .ok_or_else(|| ApiError::NotFound(format!("no segment {slug:?}")))?;
+        let mut value = with_size(&store, &record)?;
+        value["sizes"] = json!(
+            store
+                .segment_sizes(record.id)?
+                .into_iter()
+                .map(|(hour, size)| json!({"hour": prossimo_model::format_millis(hour), "size": size}))
+                .collect::<Vec<_>>()
+        );
+        Ok::<_, ApiError>(value)
+    })
+    .await??;
+    Ok(Json(value))
+}
+
+#[derive(Deserialize)]
+struct SegmentBody {
+    slug: Option<String>,
+    name: Option<String>,
+    #[serde(default)]
+    description: String,
+    definition: String,
+}
+
+/// Validates and saves (create when `existing` is `None`).
+async fn save(
+    state: AppState,
+    body: Bytes,
+    existing: Option<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let body: SegmentBody = json_body(&body)?;
+    let slug = match (&existing, body.slug) {
+        (Some(path), Some(given)) if *path != given => {
+            return Err(ApiError::BadRequest(format!(
+                "slug {given:?} differs from the path's {path:?}; a segment's slug cannot change"
+            )));
+        }
+        (Some(path), _) => path.clone(),
+        (None, Some(given)) => given,
+        (None, None) => return Err(ApiError::BadRequest("slug: required".into())),
+    };
+    check_slug(&slug)?;
+    let input = SegmentInput {
+        name: body
+            .name
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| slug.clone()),
+        slug,
+        description: body.description,
+        definition: body.definition,
+    };
+    let store = state.store.clone();
+    let (status, record) = tokio::task::spawn_blocking(move || {
+        check_catalog(&store, &input.slug, Some(&input.definition))
+            .map_err(|e| definition_error(e, &input.slug))?;
+        match existing {
+            None => Ok::<_, ApiError>((StatusCode::CREATED, store.create_segment(&input)?)),
+            Some(slug) => store
+                .update_segment(&slug, &input)?
+                .map(|r| (StatusCode::OK, r))
+                .ok_or_else(|| ApiError::NotFound(format!("no segment {slug:?}"))),
+        }
+    })
+    .await??;
+    if let Some(decider) = &state.decider {
+        decider.reload();
+    }
+    Ok((
+        status,
+        Json(serde_json::to_value(record).map_err(|_| ApiError::Internal)?),
+    ))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    require_admin(&state, &headers).await?;
+    save(state, body, None).await
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(slug): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    require_admin(&state, &headers).await?;
+    save(state, body, Some(slug)).await
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(slug): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    require_admin(&state, &headers).await?;
+    let store = state.store.clone();
+    tokio::task::spawn_blocking(move || {
+        if store.segment(&slug)?.is_none() {
+            return Err(ApiError::NotFound(format!("no segment {slug:?}")));
+        }
+        // Refuse while another segment refers to this one.
+        check_catalog(&store, &slug, None).map_err(|e| match e {
+            DecideError::Catalog(CatalogError::Definition { slug: user, error }) => {
+                ApiError::Conflict(format!(
+                    "segment {user:?} refers to {slug:?} ({}); change it first",
+                    error.message()
+                ))
+            }
+            other => definition_error(other, &slug),
+        })?;
+        store.delete_segment(&slug)?;
+        Ok(())
+    })
+    .await??;
+    if let Some(decider) = &state.decider {
+        decider.reload();
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct DraftBody {
+    definition: String,
+    #[serde(default)]
+    sample: Option<usize>,
+}
+
+/// `POST /v1/segments/validate`: the canonical form, or where the definition goes wrong.
+pub async fn validate(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&state, &headers).await?;
+    let draft: DraftBody = json_body(&body)?;
+    let store = state.store.clone();
+    let canonical = tokio::task::spawn_blocking(move || {
+        check_catalog(&store, DRAFT_SLUG, Some(&draft.definition))
+            .map_err(|e| definition_error(e, DRAFT_SLUG))?;
+        parse(&draft.definition)
+            .map(|expr| format(&expr))
+            .map_err(|_| ApiError::Internal)
+    })
+    .await??;
+    Ok(Json(json!({"valid": true, "canonical": canonical})))
+}
+
+/// Checked under a slug no saved segment can have (saved slugs start with a letter or a
+/// digit), so a draft may refer to any saved segment.
+const DRAFT_SLUG: &str = "_draft";
+
+/// `POST /v1/segments/preview`: how many profiles match now, and a sample, without saving.
+pub async fn preview_draft(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&state, &headers).await?;
+    let draft: DraftBody = json_body(&body)?;
+    let sample = draft.sample.unwrap_or(10).min(100);
+    let store = state.store.clone();
+    let started = Instant::now();
+    let (result, profiles) = tokio::task::spawn_blocking(move || {
+        check_catalog(&store, DRAFT_SLUG, Some(&draft.definition))
+            .map_err(|e| definition_error(e, DRAFT_SLUG))?;
+        let now = chrono::Utc::now().timestamp_millis();
+        let result =
+            preview(&store, &draft.definition, now, sample).map_err(|e| definition_error(e, ""))?;
+        let profiles = result
+            .sample
+            .iter()
+            .map(|&id| {
+                store.profile(&prossimo_store::ProfileKey::Id(id)).map(|p| {
+                    p.map(|p| {
+                        json!({
+                            "id": p.id,
+                            "name": p.name,
+                            "email": p.traits.get("email"),
+                            "last_seen": p.last_seen,
+                        })
+                    })
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok::<_, ApiError>((result, profiles))
+    })
+    .await??;
+    Ok(Json(json!({
+        "count": result.count,
+        "profiles_evaluated": result.profiles,
+        "sample": profiles.into_iter().flatten().collect::<Vec<_>>(),
+        "took_ms": started.elapsed().as_millis() as u64,
+    })))
+}
+
+#[derive(Deserialize)]
+pub struct PageParams {
+    after: Option<i64>,
+    before: Option<i64>,
+    limit: Option<String>,
+}
+
+async fn segment_id(state: &AppState, slug: String) -> Result<i64, ApiError> {
+    let store = state.store.clone();
+    tokio::task::spawn_blocking(move || {
+        store
+            .segment(&slug)?
+            .map(|s| s.id)
+            .ok_or_else(|| ApiError::NotFound(format!("no segment {slug:?}")))
+    })
+    .await?
+}
+
+/// `GET /v1/segments/{slug}/members?after=&limit=`: current members by profile id.
+pub async fn members(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(slug): Path<String>,
+    Query(params): Query<PageParams>,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&state, &headers).await?;
+    let limit = limit_param(params.limit.as_deref(), 100, 1000)?;
+    let id = segment_id(&state, slug).await?;
+    let store = state.store.clone();
+    let members =
+        tokio::task::spawn_blocking(move || store.segment_members(id, params.after, limit))
+            .await??;
+    let next = (members.len() == limit)
+        .then(|| members.last().map(|m| m.profile_id))
+        .flatten();
+    Ok(Json(json!({
+        "members": members.iter().map(|m| json!({
+            "profile_id": m.profile_id,
+            "entered_at": prossimo_model::format_millis(m.entered_at),
+        })).collect::<Vec<_>>(),
+        "next_after": next,
+    })))
+}
+
+/// `GET /v1/segments/{slug}/history?before=&limit=`: entries and exits, newest first.
+pub async fn history(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(slug): Path<String>,
+    Query(params): Query<PageParams>,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&state, &headers).await?;
+    let limit = limit_param(params.limit.as_deref(), 100, 1000)?;
+    let id = segment_id(&state, slug).await?;
+    let store = state.store.clone();
+    let (records, next) =
+        tokio::task::spawn_blocking(move || store.segment_history(id, params.before, limit))
+            .await??;
+    Ok(Json(json!({
+        "history": records.iter().map(|m| json!({
+            "profile_id": m.profile_id,
+            "entered_at": prossimo_model::format_millis(m.entered_at),
+            "exited_at": m.exited_at.and_then(prossimo_model::format_millis),
+        })).collect::<Vec<_>>(),
+        "next_before": next,
+    })))
+}
