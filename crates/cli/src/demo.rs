@@ -250,6 +250,8 @@ impl Generator {
                     out.push(with_ids(order, self, day));
                 }
                 "email" => {
+                    // The send (what "contacted" means in an audience), then the reaction.
+                    out.push(with_ids(json!({"type": "track", "event": "Email Sent", "properties": {"campaign": "newsletter"}}), self, day - 0.1));
                     out.push(with_ids(json!({"type": "track", "event": "Email Opened", "properties": {"campaign": "newsletter"}}), self, day));
                     if self.rng.random_bool(0.3) {
                         out.push(with_ids(json!({"type": "track", "event": "Email Link Clicked", "properties": {"campaign": "newsletter"}}), self, day + 0.001));

@@ -4,6 +4,7 @@ mod analyze;
 mod config;
 mod demo;
 mod import;
+mod segment;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -62,6 +63,9 @@ enum Command {
     /// Compute RFM, CLV and P(alive), cohorts, base dynamics and customer groups; write the
     /// computed traits onto the profiles.
     Analyze(analyze::AnalyzeArgs),
+    /// Audiences in the segment language: validate, preview, save, list, members.
+    #[command(subcommand)]
+    Segment(segment::SegmentCommand),
     /// Print one customer 360 profile as JSON (KEY: profile id or kind:value).
     Profile { key: String },
 }
@@ -140,6 +144,7 @@ fn run() -> Result<()> {
         Command::Import(args) => import::run(&store, &file, args),
         Command::Demo(args) => demo::run(&store, &file, args),
         Command::Analyze(args) => analyze::run_command(&store, args),
+        Command::Segment(cmd) => segment::run(&store, cmd),
         Command::Profile { key } => {
             let key = ProfileKey::parse(&key, store.identity()).map_err(anyhow::Error::msg)?;
             match store.profile(&key)? {

@@ -159,3 +159,120 @@ fn incremental_memberships_equal_a_full_recompute_on_the_demo() {
     assert!(after["lapsed"].len() > sizes_at_start["lapsed"]);
     assert!(after["store-regulars"].is_empty(), "no orders for 100 days");
 }
+
+fn text(out: &std::process::Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn segment_command_validates_previews_saves_and_recomputes() {
+    use crate::common::prossimo;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    assert!(
+        prossimo(
+            data,
+            &["demo", "--customers", "300", "--until", "2026-06-30"]
+        )
+        .status
+        .success()
+    );
+
+    // A mistake is reported as file:line:column with the line and a caret; nothing saved.
+    let file = dir.path().join("regulars.seg");
+    std::fs::write(
+        &file,
+        "# store regulars\ncount(event \"Order Completed\" where channel == \"store\" within 90d) >= 2\n  and count(event \"Email Sent\" within 7d) = 0\n",
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let out = prossimo(data, &["segment", "save", "regulars", "--file", path]);
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(&format!("{path}:3:43: expected a comparison operator")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("  and count(event \"Email Sent\" within 7d) = 0\n"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&format!("{}^", " ".repeat(44))), "{stderr}");
+    let (stdout, _) = text(&prossimo(data, &["segment", "list"]));
+    assert!(stdout.contains("no segments yet"), "{stdout}");
+
+    std::fs::write(
+        &file,
+        "count(event \"Order Completed\" where channel == \"store\" within 1000d) >= 2\n  and count(event \"Email Sent\" within 7d) == 0\n",
+    )
+    .unwrap();
+    let (stdout, _) = text(&prossimo(data, &["segment", "validate", "--file", path]));
+    assert_eq!(
+        stdout.trim(),
+        "count(event \"Order Completed\" where channel == \"store\" within 1000d) >= 2 and count(event \"Email Sent\" within 7d) == 0"
+    );
+    let out = prossimo(
+        data,
+        &["segment", "preview", "--file", path, "--sample", "2"],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let previewed: u64 = stdout
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(previewed > 0, "{stdout}");
+
+    assert!(
+        prossimo(
+            data,
+            &[
+                "segment",
+                "save",
+                "regulars",
+                "--file",
+                path,
+                "--name",
+                "Store regulars"
+            ]
+        )
+        .status
+        .success()
+    );
+    let out = prossimo(
+        data,
+        &[
+            "segment",
+            "save",
+            "loyal-regulars",
+            "--definition",
+            "segment \"regulars\" and count(event \"Order Completed\") >= 3",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out).1);
+    let out = prossimo(data, &["segment", "delete", "regulars"]);
+    assert!(!out.status.success(), "another segment refers to it");
+    assert!(text(&out).1.contains("loyal-regulars"), "{}", text(&out).1);
+
+    let (stdout, _) = text(&prossimo(data, &["segment", "recompute"]));
+    let size = |slug: &str| -> usize {
+        stdout
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(slug))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{slug} in {stdout}"))
+    };
+    assert_eq!(
+        size("regulars") as u64,
+        previewed,
+        "preview equals the saved segment"
+    );
+    assert!(size("loyal-regulars") <= size("regulars"));
+    let (members, _) = text(&prossimo(data, &["segment", "members", "regulars"]));
+    assert_eq!(members.lines().count(), size("regulars").min(50));
+}
