@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Prossimo's whole test suite, as CI runs it:
 #   1. every Rust test (pure crates, both storage backends, the HTTP API, the real binary);
-#   2. the official Segment Python SDK sending to a running `prossimo serve`.
+#   2. the official Segment Python SDK sending to a running `prossimo serve`;
+#   3. the Standard Webhooks reference library verifying the server's signed deliveries;
+#   4. the segment-language parser under cargo-fuzz for 30 seconds.
 # PostgreSQL is found or started by scripts/postgres.sh (see there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,3 +12,5 @@ source scripts/postgres.sh
 
 cargo test --workspace --locked
 bash tests/sdk/python_sdk.sh
+bash tests/sdk/webhooks.sh
+bash scripts/fuzz-segments.sh 30
