@@ -122,6 +122,16 @@ async fn blocking<T: Send + 'static>(
 
 /// Keeps one task per enabled destination, restarting a task when its settings change.
 async fn supervise(shared: Arc<Shared>) {
+    // One dispatcher per store, or two nodes would send every delivery twice.
+    let _lease = loop {
+        let store = Arc::clone(&shared.store);
+        match blocking(move || store.try_lease("dispatcher")).await {
+            Ok(Some(lease)) => break lease,
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot take the dispatcher lease; retrying"),
+        }
+        tokio::time::sleep(shared.config.poll * 5).await;
+    };
     let mut running: HashMap<i64, (DestinationRecord, JoinHandle<()>)> = HashMap::new();
     loop {
         let notified = shared.wake.notified();

@@ -206,6 +206,11 @@ pub fn run(store: &Arc<Store>, command: SegmentCommand) -> Result<()> {
             }
         }
         SegmentCommand::Recompute => {
+            let Some(_lease) = store.try_lease("decider")? else {
+                bail!(
+                    "a running `prossimo serve` keeps the audiences of this store live (it holds the decider lease); its memberships are current"
+                );
+            };
             let started = Instant::now();
             let engine = Engine::open(Arc::clone(store), Arc::new(SystemClock))?;
             let seconds = started.elapsed().as_secs_f64();

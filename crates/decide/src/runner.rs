@@ -38,6 +38,8 @@ enum Signal {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DeciderStatus {
     pub ready: bool,
+    /// Another process sharing the store runs the decider; this one takes over if it stops.
+    pub standby: bool,
     pub last_error: Option<String>,
     pub tracked_profiles: usize,
     pub changes_written: u64,
@@ -117,6 +119,21 @@ fn run(
             update(&mut s);
         }
     };
+    // One decider per store: the others wait for the lease.
+    let _lease = loop {
+        match store.try_lease("decider") {
+            Ok(Some(lease)) => break lease,
+            Ok(None) => set_status(&|s| s.standby = true),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot take the decider lease; retrying");
+                set_status(&|s| s.last_error = Some(e.to_string()));
+            }
+        }
+        if let Err(RecvTimeoutError::Disconnected) = inbox.recv_timeout(config.poll * 5) {
+            return;
+        }
+    };
+    set_status(&|s| s.standby = false);
     let mut engine = loop {
         match Engine::open(Arc::clone(&store), Arc::clone(&clock)) {
             Ok(engine) => break engine,

@@ -12,6 +12,7 @@ mod destinations;
 mod error;
 mod ingest;
 mod keys;
+mod lease;
 mod read;
 pub mod sql;
 #[cfg(any(test, feature = "testsuite"))]
@@ -35,6 +36,7 @@ pub use error::StoreError;
 use ingest::StatisticsSchedule;
 pub use ingest::{Incoming, IngestReport, OrderLine};
 pub use keys::{Bootstrap, Source, TokenInfo};
+pub use lease::Lease;
 use prossimo_identity::IdentityConfig;
 use prossimo_model::Money;
 pub use read::{EventPage, EventQuery, Profile360, ProfileKey, ProfileSummary};

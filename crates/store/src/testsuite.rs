@@ -663,6 +663,15 @@ macro_rules! conformance_suite {
             case!(computed_traits_and_analyses_round_trip);
 
             #[test]
+            fn leases_are_exclusive() {
+                if let Some(f) = fixture() {
+                    $crate::testsuite::leases_are_exclusive(&f);
+                } else {
+                    eprintln!("skipped: PROSSIMO_TEST_DATABASE_URL is not set");
+                }
+            }
+
+            #[test]
             fn concurrent_nodes_deduplicate_exactly() {
                 if let Some(f) = fixture() {
                     $crate::testsuite::concurrent_nodes_deduplicate_exactly(&f);
@@ -672,4 +681,22 @@ macro_rules! conformance_suite {
             }
         }
     };
+}
+
+/// A role's lease is exclusive across handles (processes) on one store, and passes on when
+/// its holder lets go.
+pub fn leases_are_exclusive(fixture: &Fixture) {
+    let second = fixture.second_node();
+    let held = fixture
+        .store
+        .try_lease("decider")
+        .unwrap()
+        .expect("free at first");
+    assert!(second.try_lease("decider").unwrap().is_none(), "taken");
+    assert!(
+        second.try_lease("dispatcher").unwrap().is_some(),
+        "roles are separate"
+    );
+    drop(held);
+    assert!(second.try_lease("decider").unwrap().is_some(), "handed on");
 }
