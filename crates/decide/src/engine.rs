@@ -9,7 +9,8 @@ use prossimo_segments::{
     Catalog, Change, EventFacts, ProfileAggregates, ProfileView, SegmentId, SegmentSet, Source,
 };
 use prossimo_store::{
-    DecidePosition, DecideWrite, LoggedEvent, MembershipChange, ProfileFacts, SegmentRecord, Store,
+    DecidePosition, DecideWrite, LoggedEvent, MembershipChange, NewDelivery, ProfileFacts,
+    SegmentRecord, Store,
 };
 use serde_json::Map;
 
@@ -177,7 +178,6 @@ impl Engine {
         let saved = self.store.decide_position()?;
         self.profiles.clear();
         self.schedule.clear();
-        self.sizes = vec![0; self.segments.len()];
 
         if !self.catalog.terms().is_empty() {
             let only = term_sources(&self.catalog);
@@ -189,76 +189,19 @@ impl Engine {
                     Ok(())
                 })?;
         }
-
-        let mut computed: Vec<(ProfileId, SegmentSet, Option<i64>)> = Vec::new();
-        let mut traits_of: HashMap<ProfileId, Map<String, serde_json::Value>> = HashMap::new();
-        let wants_traits = self.routes.has_segment_routes();
-        {
-            let (catalog, profiles) = (&self.catalog, &self.profiles);
-            let empty = ProfileAggregates::new();
-            let none = SegmentSet::new();
-            self.store.for_each_profile_facts(&mut |f| {
-                let aggregates = profiles.get(&f.id).map_or(&empty, |e| &e.aggregates);
-                let view = view_of(&f, aggregates, &none);
-                let result = catalog.evaluate(&view, now, None);
-                let boundary = view.next_boundary(catalog, now);
-                if !result.members.is_empty() || boundary.is_some() {
-                    if wants_traits {
-                        traits_of.insert(f.id, f.traits.clone());
-                    }
-                    computed.push((f.id, result.members, boundary));
-                }
-                Ok(())
-            })?;
-        }
-        for (profile, members, boundary) in computed {
-            let entry = self.profiles.entry(profile).or_default();
-            for id in members.iter() {
-                if let Some(size) = self.sizes.get_mut(id.index()) {
-                    *size += 1;
-                }
-            }
-            entry.members = members;
-            entry.boundary = boundary;
-            if let Some(at) = boundary {
-                self.schedule.insert((at, profile));
-            }
-        }
-        self.profiles.retain(|_, e| !e.is_empty());
-
-        // Reconcile with what is stored.
+        // What is stored is what the evaluation is compared with.
         let by_db_id: HashMap<i64, SegmentId> = self
             .segments
             .iter()
             .filter_map(|s| self.catalog.id(&s.slug).map(|id| (s.id, id)))
             .collect();
-        let mut stored: HashSet<(usize, ProfileId)> = HashSet::new();
         for (segment, profile) in self.store.current_memberships()? {
-            if let Some(id) = by_db_id.get(&segment) {
-                stored.insert((id.index(), profile));
+            if let Some(&id) = by_db_id.get(&segment) {
+                self.profiles.entry(profile).or_default().members.insert(id);
             }
         }
-        let mut changes = Vec::new();
-        for (&profile, entry) in &self.profiles {
-            for id in entry.members.iter() {
-                if !stored.remove(&(id.index(), profile)) {
-                    changes.push(self.change(id, profile, true, now));
-                }
-            }
-        }
-        let ids: Vec<SegmentId> = self.catalog.segments().collect();
-        for (index, profile) in stored {
-            if let Some(&id) = ids.get(index) {
-                changes.push(self.change(id, profile, false, now));
-            }
-        }
-        changes.sort_by_key(|c| (c.profile_id, c.segment_id, c.entered));
 
         let mut deliveries = Vec::new();
-        for change in &changes {
-            self.routes
-                .for_change(change, traits_of.get(&change.profile_id), &mut deliveries);
-        }
         // Events stored while the engine was down are still owed to event destinations
         // (never history from before the first run).
         if self.routes.has_event_routes() && saved.event_seq > 0 {
@@ -271,6 +214,87 @@ impl Engine {
                     self.routes.for_event(e, &mut deliveries);
                 }
             }
+        }
+        let report = self.reevaluate_everyone(now, head, deliveries)?;
+        self.position = head;
+        self.computed_dirty.clear();
+        self.all_computed_dirty = false;
+        Ok(report)
+    }
+
+    /// Evaluates every segment for every profile with the aggregates in memory, compares
+    /// with the memberships in memory, and writes the changes (in chunks) with `position`.
+    fn reevaluate_everyone(
+        &mut self,
+        now: i64,
+        position: DecidePosition,
+        mut deliveries: Vec<NewDelivery>,
+    ) -> Result<StepReport, DecideError> {
+        let mut changes = Vec::new();
+        let mut traits_of: HashMap<ProfileId, Map<String, serde_json::Value>> = HashMap::new();
+        let mut results: Vec<(ProfileId, SegmentSet, Option<i64>)> = Vec::new();
+        let mut roots: HashSet<ProfileId> = HashSet::with_capacity(self.profiles.len());
+        let wants_traits = self.routes.has_segment_routes();
+        {
+            let (catalog, profiles, segments) = (&self.catalog, &self.profiles, &self.segments);
+            let (empty, none) = (ProfileAggregates::new(), SegmentSet::new());
+            self.store.for_each_profile_facts(&mut |f| {
+                let entry = profiles.get(&f.id);
+                let previous = entry.map_or(&none, |e| &e.members);
+                let view = view_of(&f, entry.map_or(&empty, |e| &e.aggregates), &none);
+                let result = catalog.evaluate(&view, now, None);
+                let boundary = view.next_boundary(catalog, now);
+                if result.members != *previous {
+                    for (set, other, entered) in [
+                        (&result.members, previous, true),
+                        (previous, &result.members, false),
+                    ] {
+                        for id in set.iter().filter(|id| !other.contains(*id)) {
+                            changes.push(membership_change(segments, id, f.id, entered, now));
+                        }
+                    }
+                    if wants_traits {
+                        traits_of.insert(f.id, f.traits.clone());
+                    }
+                }
+                if entry.is_some() || !result.members.is_empty() || boundary.is_some() {
+                    results.push((f.id, result.members, boundary));
+                }
+                roots.insert(f.id);
+                Ok(())
+            })?;
+        }
+        // Profiles that are no longer roots (merged away) leave every segment.
+        for (&profile, entry) in &self.profiles {
+            if !roots.contains(&profile) {
+                for id in entry.members.iter() {
+                    changes.push(membership_change(&self.segments, id, profile, false, now));
+                }
+            }
+        }
+        self.profiles.retain(|profile, _| roots.contains(profile));
+        self.schedule.clear();
+        for (profile, members, boundary) in results {
+            let entry = self.profiles.entry(profile).or_default();
+            entry.members = members;
+            entry.boundary = boundary;
+            if let Some(at) = boundary {
+                self.schedule.insert((at, profile));
+            }
+        }
+        self.profiles.retain(|_, e| !e.is_empty());
+        self.sizes = vec![0; self.segments.len()];
+        for entry in self.profiles.values() {
+            for id in entry.members.iter() {
+                if let Some(size) = self.sizes.get_mut(id.index()) {
+                    *size += 1;
+                }
+            }
+        }
+        changes.sort_by_key(|c| (c.profile_id, c.segment_id, c.entered));
+        for change in &changes {
+            self.routes
+                .for_change(change, traits_of.get(&change.profile_id), &mut deliveries);
         }
         let sizes: Vec<(i64, u64)> = self
             .segments
@@ -285,7 +309,7 @@ impl Engine {
                 changes: chunk,
                 deliveries: if i == last { &deliveries } else { &[] },
                 sizes: if i == last { &sizes } else { &[] },
-                position: (i == last).then_some(head),
+                position: (i == last).then_some(position),
             })?;
         }
         if chunks.is_empty() {
@@ -293,35 +317,15 @@ impl Engine {
                 changes: &[],
                 deliveries: &deliveries,
                 sizes: &sizes,
-                position: Some(head),
+                position: Some(position),
             })?;
         }
-        self.position = head;
-        self.computed_dirty.clear();
-        self.all_computed_dirty = false;
         Ok(StepReport {
-            evaluated: self.profiles.len(),
+            evaluated: roots.len(),
             deliveries: deliveries.len(),
             changes,
             ..StepReport::default()
         })
-    }
-
-    fn change(
-        &self,
-        segment: SegmentId,
-        profile: ProfileId,
-        entered: bool,
-        at: i64,
-    ) -> MembershipChange {
-        let record = &self.segments[segment.index()];
-        MembershipChange {
-            segment_id: record.id,
-            segment_slug: record.slug.clone(),
-            profile_id: profile,
-            entered,
-            at,
-        }
     }
 
     /// Reads what was stored since the last step (up to a few thousand events), applies
@@ -329,8 +333,12 @@ impl Engine {
     /// writes the changes. Call until [`StepReport::is_idle`].
     pub fn step(&mut self) -> Result<StepReport, DecideError> {
         if self.all_computed_dirty {
-            // A full analysis rewrote everyone's computed traits.
-            return self.rebuild();
+            // A full analysis rewrote everyone's computed traits: every profile again, with
+            // the aggregates as they are.
+            self.all_computed_dirty = false;
+            self.computed_dirty.clear();
+            let now = self.tick();
+            return self.reevaluate_everyone(now, self.position, Vec::new());
         }
         let now = self.tick();
         let events = self.store.events_after(self.position.event_seq)?;
@@ -366,7 +374,7 @@ impl Engine {
             // The merged-away profile no longer exists: it leaves its segments.
             if let Some(entry) = self.profiles.remove(&m.loser) {
                 for id in entry.members.iter() {
-                    changes.push(self.change(id, m.loser, false, now));
+                    changes.push(membership_change(&self.segments, id, m.loser, false, now));
                     if let Some(size) = self.sizes.get_mut(id.index()) {
                         *size = size.saturating_sub(1);
                     }
@@ -436,14 +444,7 @@ impl Engine {
             for id in result.evaluated.iter() {
                 let (was, is) = (entry.members.contains(id), result.members.contains(id));
                 if was != is {
-                    let record = &self.segments[id.index()];
-                    changes.push(MembershipChange {
-                        segment_id: record.id,
-                        segment_slug: record.slug.clone(),
-                        profile_id: f.id,
-                        entered: is,
-                        at: now,
-                    });
+                    changes.push(membership_change(&self.segments, id, f.id, is, now));
                     if let Some(size) = self.sizes.get_mut(id.index()) {
                         *size = if is {
                             *size + 1
@@ -495,6 +496,23 @@ impl Engine {
         report.deliveries = deliveries.len();
         report.changes = changes;
         Ok(report)
+    }
+}
+
+fn membership_change(
+    segments: &[SegmentRecord],
+    segment: SegmentId,
+    profile: ProfileId,
+    entered: bool,
+    at: i64,
+) -> MembershipChange {
+    let record = &segments[segment.index()];
+    MembershipChange {
+        segment_id: record.id,
+        segment_slug: record.slug.clone(),
+        profile_id: profile,
+        entered,
+        at,
     }
 }
 

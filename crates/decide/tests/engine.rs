@@ -256,6 +256,36 @@ pub fn preview_without_saving(store: &Arc<Store>) {
     assert!(error.to_string().contains("line 1"), "{error}");
 }
 
+/// Analyses rewrite computed traits outside the event log: the engine re-evaluates the
+/// profiles it is told about, or everyone after a full run.
+pub fn computed_traits_move_members(store: &Arc<Store>) {
+    save(store, "lapsing", "p_alive < 0.4");
+    send(
+        store,
+        vec![view("device-e", 1, T0), view("device-f", 1, T0)],
+    );
+    let (e, f) = (
+        root(store, "anonymous_id:device-e"),
+        root(store, "anonymous_id:device-f"),
+    );
+    let mut engine = Engine::open(Arc::clone(store), Arc::new(ManualClock::at(T0))).unwrap();
+    assert!(members(&engine, "lapsing").is_empty());
+
+    let p_alive = |x: f64| json!({"p_alive": x}).as_object().unwrap().clone();
+    store.write_computed_traits(&[(e, p_alive(0.2))]).unwrap();
+    engine.computed_changed(Some(&[e]));
+    engine.step().unwrap();
+    assert_eq!(members(&engine, "lapsing"), vec![e]);
+
+    store
+        .write_computed_traits(&[(e, p_alive(0.9)), (f, p_alive(0.1))])
+        .unwrap();
+    engine.computed_changed(None);
+    let report = engine.step().unwrap();
+    assert_eq!(members(&engine, "lapsing"), vec![f]);
+    assert_eq!(report.changes.len(), 2, "{:?}", report.changes);
+}
+
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -274,4 +304,5 @@ on_both_backends!(
     late_events_and_exact_boundaries,
     outbox,
     preview_without_saving,
+    computed_traits_move_members,
 );
