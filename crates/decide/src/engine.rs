@@ -9,8 +9,8 @@ use prossimo_segments::{
     Catalog, Change, EventFacts, ProfileAggregates, ProfileView, SegmentId, SegmentSet, Source,
 };
 use prossimo_store::{
-    DecidePosition, DecideWrite, LoggedEvent, MembershipChange, NewDelivery, ProfileFacts,
-    SegmentRecord, Store,
+    DecidePosition, DecideWrite, EventScan, LoggedEvent, MembershipChange, NewDelivery,
+    ProfileFacts, SegmentRecord, Store,
 };
 use serde_json::Map;
 
@@ -180,10 +180,10 @@ impl Engine {
         self.schedule.clear();
 
         if !self.catalog.terms().is_empty() {
-            let only = term_sources(&self.catalog);
+            let terms = TermScan::of(&self.catalog, now);
             let (catalog, profiles) = (&self.catalog, &mut self.profiles);
             self.store
-                .for_each_event(head.event_seq, only.as_ref(), &mut |e| {
+                .scan_events(&terms.scan(head.event_seq), &mut |e| {
                     let entry = profiles.entry(e.profile_id).or_default();
                     entry.aggregates.observe(catalog, &facts(&e), now);
                     Ok(())
@@ -546,18 +546,52 @@ pub(crate) fn load_catalog(store: &Store) -> Result<(Catalog, Vec<SegmentRecord>
     }
 }
 
-/// The `event:`/`channel:` keys a store scan needs for the catalog's terms; `None` when a
-/// term reads every event.
-fn term_sources(catalog: &Catalog) -> Option<BTreeSet<String>> {
-    let mut keys = BTreeSet::new();
-    for term in catalog.terms() {
-        match &term.aggregate().source {
-            Source::Event(name) => keys.insert(format!("event:{name}")),
-            Source::Channel(name) => keys.insert(format!("channel:{name}")),
-            Source::AnyEvent => return None,
-        };
+/// What a store scan must read for a catalog's terms: only their events and channels,
+/// only as far back as the longest window (when every term has one), and bodies only when
+/// a term reads properties.
+pub(crate) struct TermScan {
+    only: Option<BTreeSet<String>>,
+    since_ts: Option<i64>,
+    with_properties: bool,
+}
+
+impl TermScan {
+    pub(crate) fn of(catalog: &Catalog, now: i64) -> TermScan {
+        let mut only = Some(BTreeSet::new());
+        let mut since_ts = Some(now);
+        let mut with_properties = false;
+        for term in catalog.terms() {
+            match (&term.aggregate().source, only.as_mut()) {
+                (Source::Event(name), Some(keys)) => {
+                    keys.insert(format!("event:{name}"));
+                }
+                (Source::Channel(name), Some(keys)) => {
+                    keys.insert(format!("channel:{name}"));
+                }
+                (Source::AnyEvent, _) => only = None,
+                (_, None) => {}
+            }
+            since_ts = match (since_ts, term.window_ms()) {
+                (Some(oldest), Some(window)) => Some(oldest.min(now.saturating_sub(window))),
+                _ => None,
+            };
+            with_properties |= term.text().contains("properties.");
+        }
+        TermScan {
+            only,
+            since_ts,
+            with_properties,
+        }
     }
-    Some(keys)
+
+    pub(crate) fn scan(&self, until_seq: i64) -> EventScan<'_> {
+        EventScan {
+            until_seq,
+            only: self.only.as_ref(),
+            since_ts: self.since_ts,
+            with_properties: self.with_properties,
+        }
+    }
 }
 
 pub(crate) fn facts(e: &LoggedEvent) -> EventFacts<'_> {

@@ -1,14 +1,14 @@
 //! Checking a definition against the saved segments, and previewing it (size and sample)
 //! without saving.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use prossimo_identity::ProfileId;
-use prossimo_segments::{Catalog, Change, ProfileAggregates, SegmentSet, Source};
+use prossimo_segments::{Catalog, ProfileAggregates, SegmentSet};
 use prossimo_store::Store;
 use serde::Serialize;
 
-use crate::engine::{facts, load_catalog, view_of};
+use crate::engine::{TermScan, facts, load_catalog, view_of};
 use crate::{DecideError, schema};
 
 /// The slug the previewed definition takes in its trial catalog (saved slugs cannot
@@ -53,9 +53,11 @@ pub fn preview(
     sample_size: usize,
 ) -> Result<Preview, DecideError> {
     let (_, saved) = load_catalog(store)?;
+    // Saved segments are only referred to (their stored memberships are read), never
+    // evaluated here: stand-ins without terms keep the scan to the draft's own terms.
     let mut definitions: Vec<(&str, &str)> = saved
         .iter()
-        .map(|s| (s.slug.as_str(), s.definition.as_str()))
+        .map(|s| (s.slug.as_str(), "first_seen exists"))
         .collect();
     definitions.push((DRAFT, definition));
     let catalog = Catalog::new(definitions, &schema())?;
@@ -68,31 +70,11 @@ pub fn preview(
         set
     };
 
-    // Only the events the draft's terms (and those of segments it depends on) can match.
-    let mut sources = BTreeSet::new();
-    let mut any_event = false;
-    for term in catalog.terms() {
-        let change = Change {
-            terms: vec![term.key()],
-            ..Change::default()
-        };
-        if !catalog.affected(&change).contains(draft) {
-            continue;
-        }
-        match &term.aggregate().source {
-            Source::Event(name) => {
-                sources.insert(format!("event:{name}"));
-            }
-            Source::Channel(name) => {
-                sources.insert(format!("channel:{name}"));
-            }
-            Source::AnyEvent => any_event = true,
-        }
-    }
     let mut aggregates: HashMap<ProfileId, ProfileAggregates> = HashMap::new();
-    if any_event || !sources.is_empty() {
+    if !catalog.terms().is_empty() {
         let head = store.log_heads()?.event_seq;
-        store.for_each_event(head, (!any_event).then_some(&sources), &mut |e| {
+        let terms = TermScan::of(&catalog, now_ms);
+        store.scan_events(&terms.scan(head), &mut |e| {
             aggregates
                 .entry(e.profile_id)
                 .or_default()

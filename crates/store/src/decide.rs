@@ -61,6 +61,19 @@ pub struct LoggedEvent {
     pub trait_keys: Vec<String>,
 }
 
+/// Which events a scan reads; see [`Store::scan_events`].
+#[derive(Debug, Clone, Default)]
+pub struct EventScan<'a> {
+    /// The last sequence number included.
+    pub until_seq: i64,
+    /// `event:NAME` / `channel:NAME` keys; `None` reads every event.
+    pub only: Option<&'a BTreeSet<String>>,
+    /// Only events with a time after this (ms).
+    pub since_ts: Option<i64>,
+    /// Parse `properties` and person traits out of each body; without it they are empty.
+    pub with_properties: bool,
+}
+
 /// A merge recorded in the identity log: `loser` now belongs to `root`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MergeRecord {
@@ -245,12 +258,21 @@ fn logged_event(row: Vec<Val>) -> Result<LoggedEvent, StoreError> {
         channel.into_text(),
         ts.int(),
         received.int(),
-        body.text(),
+        Some(body),
     )
     else {
         return Err(StoreError::Corrupt("event row".into()));
     };
-    let body: Body = serde_json::from_str(body)?;
+    let body: Body = match body.text() {
+        Some(text) => serde_json::from_str(text)?,
+        // A scan that does not need properties leaves the body unread.
+        None => Body {
+            properties: Value::Null,
+            kind: String::new(),
+            traits: None,
+            context: None,
+        },
+    };
     let own = body.traits.filter(|_| body.kind == "identify");
     let context = body.context.and_then(|c| c.traits);
     let trait_keys = own
@@ -401,17 +423,38 @@ impl Store {
     }
 
     /// Streams every event up to `until_seq` (inclusive) in sequence order; with `only`,
-    /// just events whose name or channel is in it (`event:NAME` / `channel:NAME`), so a
-    /// backfill reads what its terms can match.
+    /// just events whose name or channel is in it (`event:NAME` / `channel:NAME`).
     pub fn for_each_event(
         &self,
         until_seq: i64,
         only: Option<&BTreeSet<String>>,
         each: &mut dyn FnMut(LoggedEvent) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let mut params = vec![Val::Int(until_seq)];
+        self.scan_events(
+            &EventScan {
+                until_seq,
+                only,
+                since_ts: None,
+                with_properties: true,
+            },
+            each,
+        )
+    }
+
+    /// Streams the events a scan asks for, in sequence order: what a set of segment terms
+    /// can match, so a backfill reads (and parses) no more than it needs.
+    pub fn scan_events(
+        &self,
+        scan: &EventScan<'_>,
+        each: &mut dyn FnMut(LoggedEvent) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut params = vec![Val::Int(scan.until_seq)];
         let mut filter = String::new();
-        if let Some(only) = only {
+        if let Some(since) = scan.since_ts {
+            params.push(Val::Int(since));
+            filter.push_str(" AND e.ts > $2");
+        }
+        if let Some(only) = scan.only {
             let (mut events, mut channels) = (Vec::new(), Vec::new());
             for key in only {
                 if let Some(name) = key.strip_prefix("event:") {
@@ -438,11 +481,17 @@ impl Store {
             if ors.is_empty() {
                 return Ok(());
             }
-            filter = format!(" AND ({})", ors.join(" OR "));
+            filter.push_str(&format!(" AND ({})", ors.join(" OR ")));
         }
+        // Without properties the body is not read, let alone parsed.
+        let columns = if scan.with_properties {
+            EVENT_COLUMNS.to_owned()
+        } else {
+            EVENT_COLUMNS.replace("e.body", "NULL")
+        };
         let mut pooled = self.conn()?;
         pooled.conn().for_each_row(
-            &format!("SELECT {EVENT_COLUMNS} WHERE e.seq <= $1{filter} ORDER BY e.seq"),
+            &format!("SELECT {columns} WHERE e.seq <= $1{filter} ORDER BY e.seq"),
             &params,
             &mut |row| each(logged_event(row)?),
         )

@@ -24,9 +24,9 @@ use std::time::Duration;
 
 pub use analytics::{StoredAnalysis, Touchpoint};
 pub use decide::{
-    DecidePosition, DecideWrite, INTERNAL_SOURCE, LoggedEvent, MemberRecord, MembershipChange,
-    MembershipRecord, MergeRecord, NewDelivery, ProfileFacts, SEGMENT_ENTERED, SEGMENT_EXITED,
-    SegmentInput, SegmentRecord, check_slug,
+    DecidePosition, DecideWrite, EventScan, INTERNAL_SOURCE, LoggedEvent, MemberRecord,
+    MembershipChange, MembershipRecord, MergeRecord, NewDelivery, ProfileFacts, SEGMENT_ENTERED,
+    SEGMENT_EXITED, SegmentInput, SegmentRecord, check_slug,
 };
 pub use destinations::{
     AttemptRecord, DeliveryOutcome, DeliveryRecord, DeliveryStatus, DestinationInput,
