@@ -661,6 +661,7 @@ macro_rules! conformance_suite {
             case!(keys_bootstrap_and_revoke);
             case!(orders_net_refunds_follow_merges_and_refuse_unknown_currencies);
             case!(computed_traits_and_analyses_round_trip);
+            case!(deliveries_keep_each_profile_in_order);
 
             #[test]
             fn leases_are_exclusive() {
@@ -699,4 +700,87 @@ pub fn leases_are_exclusive(fixture: &Fixture) {
     );
     drop(held);
     assert!(second.try_lease("decider").unwrap().is_some(), "handed on");
+}
+
+/// The outbox hands out a profile's deliveries one at a time and in order, while another
+/// profile's go ahead; dead ones leave the queue and come back when replayed.
+pub fn deliveries_keep_each_profile_in_order(store: &Store) {
+    use crate::{
+        AttemptRecord, DecideWrite, DeliveryOutcome, DeliveryStatus, DestinationInput,
+        DestinationKind, NewDelivery,
+    };
+    let destination = store
+        .create_destination(&DestinationInput {
+            name: "crm".into(),
+            kind: DestinationKind::Segments,
+            url: "http://127.0.0.1:9/hook".into(),
+            filter: None,
+            secret: None,
+            enabled: true,
+        })
+        .unwrap();
+    let owed = |profile: i64, n: u32| NewDelivery {
+        destination_id: destination.id,
+        profile_id: profile,
+        webhook_id: format!("msg_{profile}_{n}"),
+        payload: json!({"n": n}),
+    };
+    store
+        .write_decisions(&DecideWrite {
+            deliveries: &[owed(1, 1), owed(1, 2), owed(2, 1)],
+            ..DecideWrite::default()
+        })
+        .unwrap();
+    let far = i64::MAX / 2;
+    let due: Vec<String> = store
+        .due_deliveries(destination.id, far, 10)
+        .unwrap()
+        .into_iter()
+        .map(|d| d.webhook_id)
+        .collect();
+    assert_eq!(due, ["msg_1_1", "msg_2_1"], "one per profile, oldest first");
+
+    let first = store.due_deliveries(destination.id, far, 10).unwrap()[0].id;
+    // Deliveries are due from when they were written (now); the retry a minute later.
+    let retry = Utc::now().timestamp_millis() + 60_000;
+    let failed = AttemptRecord {
+        at: 1_000,
+        status_code: Some(500),
+        error: Some("HTTP 500".into()),
+        duration_ms: 3,
+    };
+    store
+        .record_attempt(first, &failed, DeliveryOutcome::RetryAt(retry))
+        .unwrap();
+    let at = |now: i64| -> Vec<String> {
+        store
+            .due_deliveries(destination.id, now, 10)
+            .unwrap()
+            .into_iter()
+            .map(|d| d.webhook_id)
+            .collect()
+    };
+    assert_eq!(at(retry - 1), ["msg_2_1"], "profile 1 waits for its retry");
+    assert_eq!(at(retry), ["msg_1_1", "msg_2_1"]);
+
+    store
+        .record_attempt(first, &failed, DeliveryOutcome::Dead)
+        .unwrap();
+    assert_eq!(
+        at(far),
+        ["msg_1_2", "msg_2_1"],
+        "a dead letter no longer blocks"
+    );
+    let dead = store
+        .deliveries(destination.id, Some(DeliveryStatus::Dead), None, 10)
+        .unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].attempts, 2);
+    assert_eq!(store.delivery_attempts(first).unwrap().len(), 2);
+    assert_eq!(store.replay_dead(destination.id, None).unwrap(), 1);
+    assert_eq!(
+        at(far),
+        ["msg_1_1", "msg_2_1"],
+        "replayed: first in line again"
+    );
 }
