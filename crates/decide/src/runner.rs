@@ -157,28 +157,27 @@ fn run(
             .next_boundary()
             .map(|at| (at - clock.now_ms()).max(0) as u64)
             .map_or(config.poll, |ms| config.poll.min(Duration::from_millis(ms)));
-        let mut reload = false;
-        match inbox.recv_timeout(wait) {
-            Ok(signal) => {
-                // Everything queued is handled by one pass.
-                for signal in std::iter::once(signal).chain(inbox.try_iter()) {
-                    match signal {
-                        Signal::Committed => {}
-                        Signal::Computed(ids) => engine.computed_changed(ids.as_deref()),
-                        Signal::Reload => reload = true,
-                    }
-                }
-            }
-            Err(RecvTimeoutError::Timeout) => {}
+        let first = match inbox.recv_timeout(wait) {
+            Ok(signal) => Some(signal),
+            Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => return,
-        }
-        if reload || last_reload.elapsed() >= config.poll {
-            last_reload = std::time::Instant::now();
-            if let Err(e) = engine.reload() {
-                tracing::error!(error = %e, "cannot reload segments");
-            }
+        };
+        let mut reload = take_signals(&mut engine, first.into_iter().chain(inbox.try_iter()));
+        if last_reload.elapsed() >= config.poll {
+            reload = true;
         }
         loop {
+            // A segment or destination saved through this server was signalled before the
+            // events that follow it were committed: apply it before reading them, so a
+            // customer entering a brand-new audience is owed to a brand-new destination.
+            reload |= take_signals(&mut engine, inbox.try_iter());
+            if reload {
+                reload = false;
+                last_reload = std::time::Instant::now();
+                if let Err(e) = engine.reload() {
+                    tracing::error!(error = %e, "cannot reload segments");
+                }
+            }
             match engine.step() {
                 Ok(report) => {
                     let caught_up = report.events == 0;
@@ -208,4 +207,17 @@ fn run(
             }
         }
     }
+}
+
+/// Applies queued signals; true when segments or destinations must be reloaded.
+fn take_signals(engine: &mut Engine, signals: impl Iterator<Item = Signal>) -> bool {
+    let mut reload = false;
+    for signal in signals {
+        match signal {
+            Signal::Committed => {}
+            Signal::Computed(ids) => engine.computed_changed(ids.as_deref()),
+            Signal::Reload => reload = true,
+        }
+    }
+    reload
 }
