@@ -219,17 +219,29 @@ async fn run_destination(shared: Arc<Shared>, destination: DestinationRecord) {
                 delivery,
             ));
         }
-        while in_flight.join_next().await.is_some() {}
+        let mut attempts = Vec::new();
+        while let Some(done) = in_flight.join_next().await {
+            if let Ok(attempt) = done {
+                attempts.push(attempt);
+            }
+        }
+        // One transaction for the round: each write waits for the store's write lock.
+        let store = Arc::clone(&shared.store);
+        if let Err(e) = blocking(move || store.record_attempts(&attempts)).await {
+            // The deliveries stay pending and are tried again: at least once, never lost.
+            tracing::warn!(destination = %destination.name, error = %e, "cannot record delivery attempts");
+        }
     }
 }
 
-/// One attempt: POST the signed payload, then record the attempt and the outcome.
+/// One attempt: POST the signed payload; returns the attempt and what became of the
+/// delivery, for the round to record.
 async fn deliver(
     shared: Arc<Shared>,
     destination: Arc<DestinationRecord>,
     signer: Arc<Signer>,
     delivery: DeliveryRecord,
-) {
+) -> (i64, AttemptRecord, DeliveryOutcome) {
     let body = delivery.payload.to_string();
     let now = now_ms();
     let signature = signer.sign(&delivery.webhook_id, now / 1000, body.as_bytes());
@@ -278,12 +290,7 @@ async fn deliver(
     if let Some(error) = &attempt.error {
         tracing::info!(destination = %destination.name, delivery = delivery.id, attempts, %error, ?outcome, "delivery failed");
     }
-    let store = Arc::clone(&shared.store);
-    let id = delivery.id;
-    if let Err(e) = blocking(move || store.record_attempt(id, &attempt, outcome)).await {
-        // The delivery stays pending and is tried again: at least once, never lost.
-        tracing::warn!(delivery = id, error = %e, "cannot record a delivery attempt");
-    }
+    (delivery.id, attempt, outcome)
 }
 
 /// reqwest's top-level message hides the cause ("error sending request"): add the chain.

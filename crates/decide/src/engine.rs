@@ -74,6 +74,8 @@ pub struct Engine {
     position: DecidePosition,
     /// The clock never goes backwards for the aggregates.
     now: i64,
+    /// Event names the terms match: the platform's own events are read only by name.
+    named_events: BTreeSet<String>,
     /// Profiles whose computed traits changed since the last step.
     computed_dirty: HashSet<ProfileId>,
     /// A full analysis rewrote everyone's computed traits.
@@ -87,6 +89,7 @@ impl Engine {
     pub fn open(store: Arc<Store>, clock: Arc<dyn Clock>) -> Result<Engine, DecideError> {
         let internal_source = store.internal_source_id()?;
         let (catalog, segments) = load_catalog(&store)?;
+        let named_events = event_names(&catalog);
         let routes = Routes::load(&store)?;
         let now = clock.now_ms();
         let mut engine = Engine {
@@ -100,6 +103,7 @@ impl Engine {
             schedule: BTreeSet::new(),
             position: DecidePosition::default(),
             now,
+            named_events,
             computed_dirty: HashSet::new(),
             all_computed_dirty: false,
             internal_source,
@@ -119,6 +123,7 @@ impl Engine {
             return Ok(false);
         }
         let (catalog, segments) = load_catalog(&self.store)?;
+        self.named_events = event_names(&catalog);
         self.catalog = catalog;
         self.sizes = vec![0; segments.len()];
         self.segments = segments;
@@ -207,7 +212,8 @@ impl Engine {
         if self.routes.has_event_routes() && saved.event_seq > 0 {
             let mut from = saved.event_seq;
             while from < head.event_seq {
-                let batch = self.store.events_after(from)?;
+                // Event streams carry the customers' events, not the platform's.
+                let batch = self.store.events_after(from, &BTreeSet::new())?;
                 let Some(last) = batch.last() else { break };
                 from = last.seq;
                 for e in batch.iter().filter(|e| e.seq <= head.event_seq) {
@@ -215,7 +221,13 @@ impl Engine {
                 }
             }
         }
-        let report = self.reevaluate_everyone(now, head, deliveries)?;
+        // A segment never evaluated before (no size recorded) gets its first members
+        // without timeline events.
+        let mut first_fill = Vec::with_capacity(self.segments.len());
+        for segment in &self.segments {
+            first_fill.push(self.store.segment_sizes(segment.id)?.is_empty());
+        }
+        let report = self.reevaluate_everyone(now, head, deliveries, &first_fill)?;
         self.position = head;
         self.computed_dirty.clear();
         self.all_computed_dirty = false;
@@ -229,6 +241,7 @@ impl Engine {
         now: i64,
         position: DecidePosition,
         mut deliveries: Vec<NewDelivery>,
+        first_fill: &[bool],
     ) -> Result<StepReport, DecideError> {
         let mut changes = Vec::new();
         let mut traits_of: HashMap<ProfileId, Map<String, serde_json::Value>> = HashMap::new();
@@ -250,7 +263,9 @@ impl Engine {
                         (previous, &result.members, false),
                     ] {
                         for id in set.iter().filter(|id| !other.contains(*id)) {
-                            changes.push(membership_change(segments, id, f.id, entered, now));
+                            let mut change = membership_change(segments, id, f.id, entered, now);
+                            change.first_fill = first_fill.get(id.index()) == Some(&true);
+                            changes.push(change);
                         }
                     }
                     if wants_traits {
@@ -338,10 +353,12 @@ impl Engine {
             self.all_computed_dirty = false;
             self.computed_dirty.clear();
             let now = self.tick();
-            return self.reevaluate_everyone(now, self.position, Vec::new());
+            return self.reevaluate_everyone(now, self.position, Vec::new(), &[]);
         }
         let now = self.tick();
-        let events = self.store.events_after(self.position.event_seq)?;
+        let events = self
+            .store
+            .events_after(self.position.event_seq, &self.named_events)?;
         let merges = self.store.merges_after(self.position.log_id)?;
         let mut report = StepReport {
             events: events.len(),
@@ -364,8 +381,10 @@ impl Engine {
             let p = pending.entry(e.profile_id).or_default();
             p.change.terms.extend(terms);
             p.change.traits.extend(e.trait_keys.iter().cloned());
-            p.change.seen |= e.source_id != self.internal_source;
-            self.routes.for_event(e, &mut deliveries);
+            if e.source_id != self.internal_source {
+                p.change.seen = true;
+                self.routes.for_event(e, &mut deliveries);
+            }
         }
         let last_seq = events.last().map_or(self.position.event_seq, |e| e.seq);
 
@@ -391,7 +410,7 @@ impl Engine {
         for &root in &merged_roots {
             let history: Vec<LoggedEvent> = self
                 .store
-                .events_of(root)?
+                .events_of(root, &self.named_events)?
                 .into_iter()
                 .filter(|e| e.seq <= last_seq)
                 .collect();
@@ -513,6 +532,7 @@ fn membership_change(
         profile_id: profile,
         entered,
         at,
+        first_fill: false,
     }
 }
 
@@ -553,6 +573,8 @@ pub(crate) struct TermScan {
     only: Option<BTreeSet<String>>,
     since_ts: Option<i64>,
     with_properties: bool,
+    /// Event names the terms match: the platform's own events are read only by name.
+    named: BTreeSet<String>,
 }
 
 impl TermScan {
@@ -560,6 +582,7 @@ impl TermScan {
         let mut only = Some(BTreeSet::new());
         let mut since_ts = Some(now);
         let mut with_properties = false;
+        let named = event_names(catalog);
         for term in catalog.terms() {
             match (&term.aggregate().source, only.as_mut()) {
                 (Source::Event(name), Some(keys)) => {
@@ -581,6 +604,7 @@ impl TermScan {
             only,
             since_ts,
             with_properties,
+            named,
         }
     }
 
@@ -590,8 +614,21 @@ impl TermScan {
             only: self.only.as_ref(),
             since_ts: self.since_ts,
             with_properties: self.with_properties,
+            platform_names: Some(&self.named),
         }
     }
+}
+
+/// The event names the catalog's terms match by name.
+pub(crate) fn event_names(catalog: &Catalog) -> BTreeSet<String> {
+    catalog
+        .terms()
+        .iter()
+        .filter_map(|t| match &t.aggregate().source {
+            Source::Event(name) => Some(name.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 pub(crate) fn facts(e: &LoggedEvent) -> EventFacts<'_> {

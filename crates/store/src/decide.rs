@@ -72,6 +72,8 @@ pub struct EventScan<'a> {
     pub since_ts: Option<i64>,
     /// Parse `properties` and person traits out of each body; without it they are empty.
     pub with_properties: bool,
+    /// The platform's own events (segment changes) with these names are read too.
+    pub platform_names: Option<&'a BTreeSet<String>>,
 }
 
 /// A merge recorded in the identity log: `loser` now belongs to `root`.
@@ -101,6 +103,10 @@ pub struct MembershipChange {
     pub profile_id: ProfileId,
     pub entered: bool,
     pub at: i64,
+    /// Part of a new segment's first evaluation: the membership is written, but no
+    /// `Segment Entered` event goes on the timeline (a segment's birth is not something
+    /// each of its members did).
+    pub first_fill: bool,
 }
 
 /// A message owed to a destination (the outbox row), written with the change it reports.
@@ -408,12 +414,22 @@ impl Store {
 
     /// Up to a few thousand events stored after `seq`, in commit order (writes take the
     /// store's write lock, so sequence order is commit order on both backends).
-    pub fn events_after(&self, seq: i64) -> Result<Vec<LoggedEvent>, StoreError> {
+    ///
+    /// The platform's own events (segment changes) are left out unless their name is in
+    /// `platform_names`: they are on the timeline for people, but an audience counts them
+    /// only when it names them.
+    pub fn events_after(
+        &self,
+        seq: i64,
+        platform_names: &BTreeSet<String>,
+    ) -> Result<Vec<LoggedEvent>, StoreError> {
+        let mut params = vec![Val::Int(seq), Val::Int(TAIL_ROWS)];
+        let platform = self.platform_filter(platform_names, &mut params)?;
         let mut pooled = self.conn()?;
         let mut events = Vec::new();
         pooled.conn().for_each_row(
-            &format!("SELECT {EVENT_COLUMNS} WHERE e.seq > $1 ORDER BY e.seq LIMIT $2"),
-            &[Val::Int(seq), Val::Int(TAIL_ROWS)],
+            &format!("SELECT {EVENT_COLUMNS} WHERE e.seq > $1{platform} ORDER BY e.seq LIMIT $2"),
+            &params,
             &mut |row| {
                 events.push(logged_event(row)?);
                 Ok(())
@@ -436,6 +452,7 @@ impl Store {
                 only,
                 since_ts: None,
                 with_properties: true,
+                platform_names: None,
             },
             each,
         )
@@ -449,10 +466,12 @@ impl Store {
         each: &mut dyn FnMut(LoggedEvent) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let mut params = vec![Val::Int(scan.until_seq)];
-        let mut filter = String::new();
+        let no_names = BTreeSet::new();
+        let mut filter =
+            self.platform_filter(scan.platform_names.unwrap_or(&no_names), &mut params)?;
         if let Some(since) = scan.since_ts {
             params.push(Val::Int(since));
-            filter.push_str(" AND e.ts > $2");
+            filter.push_str(&format!(" AND e.ts > ${}", params.len()));
         }
         if let Some(only) = scan.only {
             let (mut events, mut channels) = (Vec::new(), Vec::new());
@@ -497,13 +516,40 @@ impl Store {
         )
     }
 
+    /// `AND (…)` leaving out the platform's own events but those named.
+    fn platform_filter(
+        &self,
+        names: &BTreeSet<String>,
+        params: &mut Vec<Val>,
+    ) -> Result<String, StoreError> {
+        params.push(Val::Int(self.internal_source_id()?));
+        let source = params.len();
+        if names.is_empty() {
+            return Ok(format!(" AND e.source_id <> ${source}"));
+        }
+        let list = placeholders(names.len(), source + 1);
+        params.extend(names.iter().map(|n| Val::from(n.as_str())));
+        Ok(format!(
+            " AND (e.source_id <> ${source} OR e.event IN ({list}))"
+        ))
+    }
+
     /// Every event of a root profile and the profiles merged into it, oldest first.
-    pub fn events_of(&self, root: ProfileId) -> Result<Vec<LoggedEvent>, StoreError> {
+    /// Platform events are read as by [`Store::events_after`].
+    pub fn events_of(
+        &self,
+        root: ProfileId,
+        platform_names: &BTreeSet<String>,
+    ) -> Result<Vec<LoggedEvent>, StoreError> {
+        let mut params = vec![Val::Int(root)];
+        let platform = self.platform_filter(platform_names, &mut params)?;
         let mut pooled = self.conn()?;
         let mut events = Vec::new();
         pooled.conn().for_each_row(
-            &format!("SELECT {EVENT_COLUMNS} WHERE p.id = $1 OR p.merged_into = $1 ORDER BY e.seq"),
-            &[Val::Int(root)],
+            &format!(
+                "SELECT {EVENT_COLUMNS} WHERE (p.id = $1 OR p.merged_into = $1){platform} ORDER BY e.seq"
+            ),
+            &params,
             &mut |row| {
                 events.push(logged_event(row)?);
                 Ok(())
@@ -824,8 +870,9 @@ fn write_change(
             &[segment, profile, at],
         )?
     };
-    if written == 0 {
-        // Already applied (a replayed step): the timeline has its event too.
+    if written == 0 || change.first_fill {
+        // Already applied (a replayed step: the timeline has its event too), or a new
+        // segment's first members.
         return Ok(());
     }
     let (name, verb) = if change.entered {

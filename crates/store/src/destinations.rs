@@ -337,43 +337,20 @@ impl Store {
             .and_then(|r| r[0].int()))
     }
 
-    /// Records one attempt and what became of the delivery, in one transaction.
-    pub fn record_attempt(
+    /// Records attempts and what became of their deliveries, all in one transaction (a
+    /// dispatcher round writes once, not once per delivery).
+    pub fn record_attempts(
         &self,
-        delivery_id: i64,
-        attempt: &AttemptRecord,
-        outcome: DeliveryOutcome,
+        attempts: &[(i64, AttemptRecord, DeliveryOutcome)],
     ) -> Result<(), StoreError> {
+        if attempts.is_empty() {
+            return Ok(());
+        }
         let mut pooled = self.conn()?;
         write_transaction(pooled.conn(), |conn| {
-            conn.execute(
-                "INSERT INTO delivery_attempts (delivery_id, at, status_code, error, duration_ms) VALUES ($1, $2, $3, $4, $5)",
-                &[
-                    Val::Int(delivery_id),
-                    Val::Int(attempt.at),
-                    attempt.status_code.into(),
-                    Val::from(attempt.error.as_deref()),
-                    Val::Int(attempt.duration_ms),
-                ],
-            )?;
-            let (status, next, finished) = match outcome {
-                DeliveryOutcome::Delivered => {
-                    (DeliveryStatus::Delivered, attempt.at, Some(attempt.at))
-                }
-                DeliveryOutcome::RetryAt(at) => (DeliveryStatus::Pending, at, None),
-                DeliveryOutcome::Dead => (DeliveryStatus::Dead, attempt.at, Some(attempt.at)),
-            };
-            conn.execute(
-                "UPDATE deliveries SET attempts = attempts + 1, status = $1, next_attempt_at = $2, finished_at = $3, last_error = $4
-                 WHERE id = $5",
-                &[
-                    Val::from(status.as_str()),
-                    Val::Int(next),
-                    finished.into(),
-                    Val::from(attempt.error.as_deref()),
-                    Val::Int(delivery_id),
-                ],
-            )?;
+            for (delivery_id, attempt, outcome) in attempts {
+                record_attempt(conn, *delivery_id, attempt, *outcome)?;
+            }
             Ok(())
         })
     }
@@ -473,4 +450,39 @@ impl Store {
             }
         })
     }
+}
+
+fn record_attempt(
+    conn: &mut dyn Conn,
+    delivery_id: i64,
+    attempt: &AttemptRecord,
+    outcome: DeliveryOutcome,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO delivery_attempts (delivery_id, at, status_code, error, duration_ms) VALUES ($1, $2, $3, $4, $5)",
+        &[
+            Val::Int(delivery_id),
+            Val::Int(attempt.at),
+            attempt.status_code.into(),
+            Val::from(attempt.error.as_deref()),
+            Val::Int(attempt.duration_ms),
+        ],
+    )?;
+    let (status, next, finished) = match outcome {
+        DeliveryOutcome::Delivered => (DeliveryStatus::Delivered, attempt.at, Some(attempt.at)),
+        DeliveryOutcome::RetryAt(at) => (DeliveryStatus::Pending, at, None),
+        DeliveryOutcome::Dead => (DeliveryStatus::Dead, attempt.at, Some(attempt.at)),
+    };
+    conn.execute(
+        "UPDATE deliveries SET attempts = attempts + 1, status = $1, next_attempt_at = $2, finished_at = $3, last_error = $4
+         WHERE id = $5",
+        &[
+            Val::from(status.as_str()),
+            Val::Int(next),
+            finished.into(),
+            Val::from(attempt.error.as_deref()),
+            Val::Int(delivery_id),
+        ],
+    )?;
+    Ok(())
 }

@@ -750,7 +750,7 @@ pub fn deliveries_keep_each_profile_in_order(store: &Store) {
         duration_ms: 3,
     };
     store
-        .record_attempt(first, &failed, DeliveryOutcome::RetryAt(retry))
+        .record_attempts(&[(first, failed.clone(), DeliveryOutcome::RetryAt(retry))])
         .unwrap();
     let at = |now: i64| -> Vec<String> {
         store
@@ -764,7 +764,7 @@ pub fn deliveries_keep_each_profile_in_order(store: &Store) {
     assert_eq!(at(retry), ["msg_1_1", "msg_2_1"]);
 
     store
-        .record_attempt(first, &failed, DeliveryOutcome::Dead)
+        .record_attempts(&[(first, failed, DeliveryOutcome::Dead)])
         .unwrap();
     assert_eq!(
         at(far),
