@@ -12,6 +12,7 @@ use prossimo_store::{
     DecidePosition, DecideWrite, EventScan, LoggedEvent, MembershipChange, NewDelivery,
     ProfileFacts, SegmentRecord, Store,
 };
+use rayon::prelude::*;
 use serde_json::Map;
 
 use crate::routing::Routes;
@@ -20,6 +21,18 @@ use crate::{Clock, DecideError, schema};
 /// Membership changes written per transaction when a rebuild reconciles many at once, so
 /// ingestion waits for the write lock at most one chunk.
 const CHANGES_PER_TRANSACTION: usize = 10_000;
+
+/// Profiles evaluated together on every core during a full re-evaluation.
+const EVALUATION_CHUNK: usize = 8_192;
+
+/// One profile's full evaluation: its changes, and its state when there is any to keep.
+struct Evaluated {
+    profile: ProfileId,
+    changes: Vec<MembershipChange>,
+    /// For the webhooks of its changes.
+    traits: Option<Map<String, serde_json::Value>>,
+    kept: Option<(SegmentSet, Option<i64>)>,
+}
 
 /// What the engine keeps per profile (only for profiles with something to keep).
 #[derive(Debug, Default)]
@@ -250,34 +263,63 @@ impl Engine {
         let wants_traits = self.routes.has_segment_routes();
         {
             let (catalog, profiles, segments) = (&self.catalog, &self.profiles, &self.segments);
-            let (empty, none) = (ProfileAggregates::new(), SegmentSet::new());
-            self.store.for_each_profile_facts(&mut |f| {
-                let entry = profiles.get(&f.id);
-                let previous = entry.map_or(&none, |e| &e.members);
-                let view = view_of(&f, entry.map_or(&empty, |e| &e.aggregates), &none);
-                let result = catalog.evaluate(&view, now, None);
-                let boundary = view.next_boundary(catalog, now);
-                if result.members != *previous {
-                    for (set, other, entered) in [
-                        (&result.members, previous, true),
-                        (previous, &result.members, false),
-                    ] {
-                        for id in set.iter().filter(|id| !other.contains(*id)) {
-                            let mut change = membership_change(segments, id, f.id, entered, now);
-                            change.first_fill = first_fill.get(id.index()) == Some(&true);
-                            changes.push(change);
+            // Profiles are read in one stream and evaluated a chunk at a time on every
+            // core: evaluating every segment for every profile is the CPU-bound part.
+            let evaluate = |chunk: &[ProfileFacts]| -> Vec<Evaluated> {
+                let (empty, none) = (ProfileAggregates::new(), SegmentSet::new());
+                chunk
+                    .par_iter()
+                    .map(|f| {
+                        let entry = profiles.get(&f.id);
+                        let previous = entry.map_or(&none, |e| &e.members);
+                        let view = view_of(f, entry.map_or(&empty, |e| &e.aggregates), &none);
+                        let result = catalog.evaluate(&view, now, None);
+                        let boundary = view.next_boundary(catalog, now);
+                        let mut changes = Vec::new();
+                        for (set, other, entered) in [
+                            (&result.members, previous, true),
+                            (previous, &result.members, false),
+                        ] {
+                            for id in set.iter().filter(|id| !other.contains(*id)) {
+                                let mut change =
+                                    membership_change(segments, id, f.id, entered, now);
+                                change.first_fill = first_fill.get(id.index()) == Some(&true);
+                                changes.push(change);
+                            }
                         }
+                        let keep =
+                            entry.is_some() || !result.members.is_empty() || boundary.is_some();
+                        Evaluated {
+                            profile: f.id,
+                            traits: (wants_traits && !changes.is_empty()).then(|| f.traits.clone()),
+                            changes,
+                            kept: keep.then_some((result.members, boundary)),
+                        }
+                    })
+                    .collect()
+            };
+            let mut take = |evaluated: Vec<Evaluated>| {
+                for e in evaluated {
+                    changes.extend(e.changes);
+                    if let Some(traits) = e.traits {
+                        traits_of.insert(e.profile, traits);
                     }
-                    if wants_traits {
-                        traits_of.insert(f.id, f.traits.clone());
+                    if let Some((members, boundary)) = e.kept {
+                        results.push((e.profile, members, boundary));
                     }
+                    roots.insert(e.profile);
                 }
-                if entry.is_some() || !result.members.is_empty() || boundary.is_some() {
-                    results.push((f.id, result.members, boundary));
+            };
+            let mut chunk = Vec::with_capacity(EVALUATION_CHUNK);
+            self.store.for_each_profile_facts(&mut |f| {
+                chunk.push(f);
+                if chunk.len() == EVALUATION_CHUNK {
+                    take(evaluate(&chunk));
+                    chunk.clear();
                 }
-                roots.insert(f.id);
                 Ok(())
             })?;
+            take(evaluate(&chunk));
         }
         // Profiles that are no longer roots (merged away) leave every segment.
         for (&profile, entry) in &self.profiles {
