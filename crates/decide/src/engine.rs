@@ -79,6 +79,8 @@ pub struct Engine {
     catalog: Catalog,
     /// The saved segments, in catalog order (`SegmentId::index`).
     segments: Vec<SegmentRecord>,
+    /// Every stored segment at the last load (including any left out of the catalog).
+    saved: Vec<SegmentRecord>,
     routes: Routes,
     profiles: HashMap<ProfileId, Entry>,
     /// Profiles to re-evaluate at an instant, by that instant.
@@ -101,6 +103,7 @@ impl Engine {
     /// events, reconciling the stored memberships with it.
     pub fn open(store: Arc<Store>, clock: Arc<dyn Clock>) -> Result<Engine, DecideError> {
         let internal_source = store.internal_source_id()?;
+        let saved = store.segments()?;
         let (catalog, segments) = load_catalog(&store)?;
         let named_events = event_names(&catalog);
         let routes = Routes::load(&store)?;
@@ -111,6 +114,7 @@ impl Engine {
             sizes: vec![0; segments.len()],
             catalog,
             segments,
+            saved,
             routes,
             profiles: HashMap::new(),
             schedule: BTreeSet::new(),
@@ -127,14 +131,16 @@ impl Engine {
 
     /// Reloads segments (rebuilding when they changed) and destinations; true when the
     /// segments changed.
-    pub fn reload(&mut self) -> Result<bool, DecideError> {
+    /// `before_rebuild` runs first when there is one (it can take a while).
+    pub fn reload(&mut self, before_rebuild: &mut dyn FnMut()) -> Result<bool, DecideError> {
         self.routes = Routes::load(&self.store)?;
-        let stored = self.store.segments()?;
-        let mut current = self.segments.clone();
-        current.sort_by(|a, b| a.slug.cmp(&b.slug));
-        if stored == current {
+        // Compared with what was stored at the last load, not with the catalog: a saved
+        // definition left out of it must not look like a change every time.
+        if self.store.segments()? == self.saved {
             return Ok(false);
         }
+        before_rebuild();
+        self.saved = self.store.segments()?;
         let (catalog, segments) = load_catalog(&self.store)?;
         self.named_events = event_names(&catalog);
         self.catalog = catalog;

@@ -40,6 +40,8 @@ pub struct DeciderStatus {
     pub ready: bool,
     /// Another process sharing the store runs the decider; this one takes over if it stops.
     pub standby: bool,
+    /// Segments changed and every profile is being evaluated again: sizes are not current.
+    pub rebuilding: bool,
     pub last_error: Option<String>,
     pub tracked_profiles: usize,
     pub changes_written: u64,
@@ -174,7 +176,10 @@ fn run(
             if reload {
                 reload = false;
                 last_reload = std::time::Instant::now();
-                if let Err(e) = engine.reload() {
+                // Sizes are not current until a rebuild for changed segments is over.
+                let reloaded = engine.reload(&mut || set_status(&|s| s.rebuilding = true));
+                set_status(&|s| s.rebuilding = false);
+                if let Err(e) = reloaded {
                     tracing::error!(error = %e, "cannot reload segments");
                 }
             }

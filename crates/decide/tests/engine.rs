@@ -286,6 +286,33 @@ pub fn computed_traits_move_members(store: &Arc<Store>) {
     assert_eq!(report.changes.len(), 2, "{:?}", report.changes);
 }
 
+/// A saved definition that no longer checks (here: it names a segment that is gone) is
+/// left out and logged; the others run, and it does not look like a change at every poll.
+pub fn a_broken_definition_is_left_out_once(store: &Arc<Store>) {
+    save(store, "viewers", r#"count(event "Product Viewed") >= 1"#);
+    save(store, "orphan", r#"segment "gone""#);
+    send(store, vec![view("device-g", 1, T0)]);
+    let mut engine = Engine::open(Arc::clone(store), Arc::new(ManualClock::at(T0))).unwrap();
+    assert_eq!(
+        members(&engine, "viewers"),
+        vec![root(store, "anonymous_id:device-g")]
+    );
+    assert!(!engine.memberships().contains_key("orphan"));
+    let mut rebuilds = 0;
+    for _ in 0..3 {
+        engine.reload(&mut || rebuilds += 1).unwrap();
+    }
+    assert_eq!(rebuilds, 0);
+    save(
+        store,
+        "more-viewers",
+        r#"count(event "Product Viewed") >= 1"#,
+    );
+    assert!(engine.reload(&mut || rebuilds += 1).unwrap());
+    assert_eq!(rebuilds, 1);
+    assert_eq!(members(&engine, "more-viewers").len(), 1);
+}
+
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -305,4 +332,5 @@ on_both_backends!(
     outbox,
     preview_without_saving,
     computed_traits_move_members,
+    a_broken_definition_is_left_out_once,
 );
