@@ -617,7 +617,7 @@ pub(crate) fn load_catalog(store: &Store) -> Result<(Catalog, Vec<SegmentRecord>
 /// What a store scan must read for a catalog's terms: only their events and channels,
 /// only as far back as the longest window (when every term has one), and bodies only when
 /// a term reads properties.
-pub(crate) struct TermScan {
+pub struct TermScan {
     only: Option<BTreeSet<String>>,
     since_ts: Option<i64>,
     with_properties: bool,
@@ -626,7 +626,7 @@ pub(crate) struct TermScan {
 }
 
 impl TermScan {
-    pub(crate) fn of(catalog: &Catalog, now: i64) -> TermScan {
+    pub fn of(catalog: &Catalog, now: i64) -> TermScan {
         let mut only = Some(BTreeSet::new());
         let mut since_ts = Some(now);
         let mut with_properties = false;
@@ -656,7 +656,7 @@ impl TermScan {
         }
     }
 
-    pub(crate) fn scan(&self, until_seq: i64) -> EventScan<'_> {
+    pub fn scan(&self, until_seq: i64) -> EventScan<'_> {
         EventScan {
             until_seq,
             only: self.only.as_ref(),
@@ -679,7 +679,8 @@ pub(crate) fn event_names(catalog: &Catalog) -> BTreeSet<String> {
         .collect()
 }
 
-pub(crate) fn facts(e: &LoggedEvent) -> EventFacts<'_> {
+/// What a term needs to know about a stored event.
+pub fn facts(e: &LoggedEvent) -> EventFacts<'_> {
     EventFacts {
         kind: &e.kind,
         event: e.event.as_deref(),

@@ -19,7 +19,7 @@ mod runner;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
-pub use engine::{Engine, StepReport};
+pub use engine::{Engine, StepReport, TermScan, facts};
 pub use preview::{Preview, check_catalog, preview};
 pub use routing::check_event_filter;
 pub use runner::{Decider, DeciderConfig, DeciderStatus};

@@ -37,9 +37,9 @@ use clap::{Parser, Subcommand};
 use hdrhistogram::Histogram;
 use hmac::{Hmac, Mac};
 use prossimo_bench::{PROBE_DEFINITION, PROBE_EVENT, PROBE_SLUG, audiences};
-use prossimo_decide::{Engine, SystemClock};
-use prossimo_segments::{Catalog, EventFacts, ProfileAggregates, ProfileView, SegmentSet, Source};
-use prossimo_store::{EventScan, Location, Store};
+use prossimo_decide::{Engine, SystemClock, TermScan, facts};
+use prossimo_segments::{Catalog, ProfileAggregates, ProfileView, SegmentSet};
+use prossimo_store::{Location, Store};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
@@ -675,16 +675,6 @@ fn rss() -> String {
     format!("RSS {}, peak RSS {}", field("VmRSS:"), field("VmHWM:"))
 }
 
-fn facts(e: &prossimo_store::LoggedEvent) -> EventFacts<'_> {
-    EventFacts {
-        kind: &e.kind,
-        event: e.event.as_deref(),
-        channel: &e.channel,
-        ts_ms: e.ts,
-        properties: &e.properties,
-    }
-}
-
 /// The rebuild's stages apart, with the APIs `Engine::rebuild` uses: scanning the events
 /// its terms read, folding them into aggregates, reading every profile's facts, evaluating.
 fn breakdown(store: &Store) -> Result<Value> {
@@ -697,36 +687,10 @@ fn breakdown(store: &Store) -> Result<Value> {
     )?;
     let head = store.log_heads()?;
     let now = now_ms();
-    // What `Engine::rebuild` reads (its `TermScan`): the terms' events and channels, back
-    // to the longest window when every term has one, bodies only when a term reads
-    // properties.
-    let mut only = Some(BTreeSet::new());
-    let mut since_ts = Some(now);
-    let mut with_properties = false;
-    for term in catalog.terms() {
-        match (&term.aggregate().source, only.as_mut()) {
-            (Source::Event(name), Some(keys)) => {
-                keys.insert(format!("event:{name}"));
-            }
-            (Source::Channel(name), Some(keys)) => {
-                keys.insert(format!("channel:{name}"));
-            }
-            (Source::AnyEvent, _) => only = None,
-            (_, None) => {}
-        }
-        since_ts = match (since_ts, term.window_ms()) {
-            (Some(oldest), Some(window)) => Some(oldest.min(now.saturating_sub(window))),
-            _ => None,
-        };
-        with_properties |= term.text().contains("properties.");
-    }
-    let scan = EventScan {
-        until_seq: head.event_seq,
-        only: only.as_ref(),
-        since_ts,
-        with_properties,
-        platform_names: None,
-    };
+    // What `Engine::rebuild` reads: the terms' events and channels, back to the longest
+    // window when every term has one, bodies only when a term reads properties.
+    let terms = TermScan::of(&catalog, now);
+    let scan = terms.scan(head.event_seq);
 
     let t = Instant::now();
     let mut scanned = 0u64;
@@ -779,8 +743,8 @@ fn breakdown(store: &Store) -> Result<Value> {
         "event_scan_and_observe_s": observe_s, "profiles_with_aggregates": profiles.len(),
         "root_profiles": roots, "profile_facts_scan_s": facts_s,
         "facts_scan_and_evaluate_s": evaluate_s, "memberships": members,
-        "terms": catalog.terms().len(), "segments": segments.len(), "reads_every_event": only.is_none(),
-        "since_ts": since_ts, "with_properties": with_properties,
+        "terms": catalog.terms().len(), "segments": segments.len(), "reads_every_event": scan.only.is_none(),
+        "since_ts": scan.since_ts, "with_properties": scan.with_properties,
     }))
 }
 
