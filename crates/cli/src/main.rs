@@ -119,8 +119,23 @@ fn main() {
     }
 }
 
+/// Rust ignores SIGPIPE, so `prossimo segment members x | head` would panic on the closed
+/// pipe; a command that prints should end quietly like any other Unix filter. (The server
+/// keeps Rust's default.)
+fn restore_default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called before any thread is started; it only resets one signal's
+    // disposition to the system default.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn run() -> Result<()> {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve(_)) {
+        restore_default_sigpipe();
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_env("PROSSIMO_LOG")
