@@ -759,7 +759,14 @@ async fn an_audience_is_written_previewed_saved_and_delivered_to_a_signed_webhoo
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 
-    // Two store orders: the customer enters both segments.
+    // Once both segments have had their first evaluation (a size recorded), two store
+    // orders make the customer enter both: entries, not first members.
+    for slug in ["store-buyers", "loyal"] {
+        app.poll(&format!("/v1/segments/{slug}"), |_, b| {
+            b["sizes"].as_array().is_some_and(|s| !s.is_empty())
+        })
+        .await;
+    }
     for n in 0..2 {
         let (status, _) = app
             .post(
