@@ -131,8 +131,13 @@ fn run(
                 set_status(&|s| s.last_error = Some(e.to_string()));
             }
         }
-        if let Err(RecvTimeoutError::Disconnected) = inbox.recv_timeout(config.poll * 5) {
-            return;
+        // Signals (commits) keep coming while on standby: ask again only after the whole
+        // interval, not once per commit (on PostgreSQL each try is a new connection).
+        let until = std::time::Instant::now() + config.poll * 5;
+        while let Some(left) = until.checked_duration_since(std::time::Instant::now()) {
+            if let Err(RecvTimeoutError::Disconnected) = inbox.recv_timeout(left) {
+                return;
+            }
         }
     };
     set_status(&|s| s.standby = false);

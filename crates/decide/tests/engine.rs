@@ -334,3 +334,43 @@ on_both_backends!(
     computed_traits_move_members,
     a_broken_definition_is_left_out_once,
 );
+
+/// Two deciders on one store (two nodes): one runs, the other stands by and takes over.
+#[test]
+fn a_second_decider_stands_by() {
+    use prossimo_decide::{Decider, DeciderConfig, SystemClock};
+    let fixture = Fixture::sqlite();
+    let config = DeciderConfig {
+        poll: std::time::Duration::from_millis(20),
+    };
+    let spawn = |store: Arc<Store>| {
+        Decider::spawn(
+            store,
+            Arc::new(SystemClock),
+            config.clone(),
+            Arc::new(|| {}),
+        )
+    };
+    let first = spawn(Arc::clone(&fixture.store));
+    let wait_for =
+        |d: &Decider, what: &str, done: &dyn Fn(&prossimo_decide::DeciderStatus) -> bool| {
+            for _ in 0..500 {
+                if done(&d.status()) {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            panic!("{what}: {:?}", d.status());
+        };
+    wait_for(&first, "first ready", &|s| s.ready);
+    let second = spawn(Arc::new(fixture.second_node()));
+    wait_for(&second, "second on standby", &|s| s.standby);
+    assert!(!second.status().ready);
+    for _ in 0..20 {
+        second.committed();
+    }
+    assert!(!second.status().ready, "commits do not make it take over");
+    // The first node goes away: its thread ends and its lease with it.
+    drop(first);
+    wait_for(&second, "second takes over", &|s| s.ready && !s.standby);
+}
