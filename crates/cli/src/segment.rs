@@ -7,8 +7,10 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use prossimo_decide::{DecideError, Engine, SystemClock, check_catalog, preview};
-use prossimo_segments::{CatalogError, format, parse};
+use prossimo_decide::{
+    DRAFT_SLUG, DecideError, Engine, SystemClock, check_catalog, check_draft, preview,
+};
+use prossimo_segments::{format, parse};
 use prossimo_store::{ProfileKey, SegmentInput, Store};
 
 #[derive(Subcommand)]
@@ -81,24 +83,19 @@ impl Definition {
 
 /// `file:line:column: message` and the caret display, like a compiler.
 fn explain(e: DecideError, origin: &str, slug: &str) -> anyhow::Error {
-    match e {
-        DecideError::Catalog(CatalogError::Definition { slug: at, error }) if at == slug => {
-            // The display's first line repeats the position; keep its caret lines.
-            let shown = error.to_string();
-            let caret = shown.split_once('\n').map_or("", |(_, rest)| rest);
-            anyhow::anyhow!(
-                "{origin}:{}:{}: {}\n{caret}",
-                error.line(),
-                error.column(),
-                error.message()
-            )
-        }
-        other => other.into(),
-    }
+    let Some(error) = e.definition_error(slug) else {
+        return e.into();
+    };
+    // The display's first line repeats the position; keep its caret lines.
+    let shown = error.to_string();
+    let caret = shown.split_once('\n').map_or("", |(_, rest)| rest);
+    anyhow::anyhow!(
+        "{origin}:{}:{}: {}\n{caret}",
+        error.line(),
+        error.column(),
+        error.message()
+    )
 }
-
-/// Slug under which drafts are checked (saved slugs cannot start with `_`).
-const DRAFT: &str = "_draft";
 
 pub fn run(store: &Arc<Store>, command: SegmentCommand) -> Result<()> {
     match command {
@@ -130,13 +127,13 @@ pub fn run(store: &Arc<Store>, command: SegmentCommand) -> Result<()> {
         }
         SegmentCommand::Validate(definition) => {
             let (text, origin) = definition.read()?;
-            check_catalog(store, DRAFT, Some(&text)).map_err(|e| explain(e, &origin, DRAFT))?;
+            check_draft(store, &text).map_err(|e| explain(e, &origin, DRAFT_SLUG))?;
             let expr = parse(&text).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
             println!("{}", format(&expr));
         }
         SegmentCommand::Preview { definition, sample } => {
             let (text, origin) = definition.read()?;
-            check_catalog(store, DRAFT, Some(&text)).map_err(|e| explain(e, &origin, DRAFT))?;
+            check_draft(store, &text).map_err(|e| explain(e, &origin, DRAFT_SLUG))?;
             let started = Instant::now();
             let now = chrono::Utc::now().timestamp_millis();
             let result = preview(store, &text, now, sample)?;

@@ -104,7 +104,7 @@ impl Engine {
     pub fn open(store: Arc<Store>, clock: Arc<dyn Clock>) -> Result<Engine, DecideError> {
         let internal_source = store.internal_source_id()?;
         let saved = store.segments()?;
-        let (catalog, segments) = load_catalog(&store)?;
+        let (catalog, segments) = load_catalog(saved.clone())?;
         let named_events = event_names(&catalog);
         let routes = Routes::load(&store)?;
         let now = clock.now_ms();
@@ -136,12 +136,13 @@ impl Engine {
         self.routes = Routes::load(&self.store)?;
         // Compared with what was stored at the last load, not with the catalog: a saved
         // definition left out of it must not look like a change every time.
-        if self.store.segments()? == self.saved {
+        let stored = self.store.segments()?;
+        if stored == self.saved {
             return Ok(false);
         }
         before_rebuild();
-        self.saved = self.store.segments()?;
-        let (catalog, segments) = load_catalog(&self.store)?;
+        let (catalog, segments) = load_catalog(stored.clone())?;
+        self.saved = stored;
         self.named_events = event_names(&catalog);
         self.catalog = catalog;
         self.sizes = vec![0; segments.len()];
@@ -584,11 +585,12 @@ fn membership_change(
     }
 }
 
-/// Loads the saved segments into a catalog. A definition that no longer checks (saved by
+/// Builds the catalog of the saved segments. A definition that no longer checks (saved by
 /// an older version, or a segment it refers to was deleted) is left out and logged, so
 /// one bad segment never stops the others.
-pub(crate) fn load_catalog(store: &Store) -> Result<(Catalog, Vec<SegmentRecord>), DecideError> {
-    let mut segments = store.segments()?;
+pub(crate) fn load_catalog(
+    mut segments: Vec<SegmentRecord>,
+) -> Result<(Catalog, Vec<SegmentRecord>), DecideError> {
     loop {
         let definitions = segments
             .iter()

@@ -20,7 +20,7 @@ mod runner;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 pub use engine::{Engine, StepReport, TermScan, facts};
-pub use preview::{Preview, check_catalog, preview};
+pub use preview::{DRAFT_SLUG, Preview, check_catalog, check_draft, preview};
 pub use routing::check_event_filter;
 pub use runner::{Decider, DeciderConfig, DeciderStatus};
 
@@ -34,6 +34,20 @@ pub enum DecideError {
     Catalog(#[from] prossimo_segments::CatalogError),
     #[error("{0}")]
     Filter(String),
+}
+
+impl DecideError {
+    /// The parse or type error of the definition under `slug` (saved or drafted), when
+    /// that, and not another segment or the store, is what went wrong.
+    pub fn definition_error(&self, slug: &str) -> Option<&prossimo_segments::Error> {
+        match self {
+            DecideError::Catalog(prossimo_segments::CatalogError::Definition {
+                slug: at,
+                error,
+            }) if at == slug => Some(error),
+            _ => None,
+        }
+    }
 }
 
 /// Where the engine reads the time: the system clock in production, a hand-moved one in

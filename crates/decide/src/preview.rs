@@ -11,9 +11,14 @@ use serde::Serialize;
 use crate::engine::{TermScan, facts, load_catalog, view_of};
 use crate::{DecideError, schema};
 
-/// The slug the previewed definition takes in its trial catalog (saved slugs cannot
-/// start with `_`).
-const DRAFT: &str = "__draft__";
+/// The slug an unsaved definition is checked and previewed under: saved slugs start with
+/// a letter or a digit, so it clashes with none and a draft may refer to any of them.
+pub const DRAFT_SLUG: &str = "_draft";
+
+/// Checks a definition that is not saved yet against the saved segments.
+pub fn check_draft(store: &Store, definition: &str) -> Result<Catalog, DecideError> {
+    check_catalog(store, DRAFT_SLUG, Some(definition))
+}
 
 /// The saved segments with `slug` given `definition` (added or replaced), or without it
 /// when `definition` is `None`; an error names the broken definition or the cycle.
@@ -52,17 +57,17 @@ pub fn preview(
     now_ms: i64,
     sample_size: usize,
 ) -> Result<Preview, DecideError> {
-    let (_, saved) = load_catalog(store)?;
+    let (_, saved) = load_catalog(store.segments()?)?;
     // Saved segments are only referred to (their stored memberships are read), never
     // evaluated here: stand-ins without terms keep the scan to the draft's own terms.
     let mut definitions: Vec<(&str, &str)> = saved
         .iter()
         .map(|s| (s.slug.as_str(), "first_seen exists"))
         .collect();
-    definitions.push((DRAFT, definition));
+    definitions.push((DRAFT_SLUG, definition));
     let catalog = Catalog::new(definitions, &schema())?;
     let draft = catalog
-        .id(DRAFT)
+        .id(DRAFT_SLUG)
         .ok_or_else(|| DecideError::Filter("draft segment missing from its catalog".into()))?;
     let only = {
         let mut set = SegmentSet::new();

@@ -7,7 +7,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use prossimo_decide::{DecideError, check_catalog, preview};
+use prossimo_decide::{DRAFT_SLUG, DecideError, check_catalog, check_draft, preview};
 use prossimo_segments::{CatalogError, format, parse};
 use prossimo_store::{SegmentInput, SegmentRecord, Store, check_slug};
 use serde::Deserialize;
@@ -24,16 +24,16 @@ pub(crate) fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError
 
 /// Turns a definition problem into a 400 pointing at its line and column.
 fn definition_error(e: DecideError, slug: &str) -> ApiError {
+    if let Some(error) = e.definition_error(slug) {
+        return ApiError::Definition {
+            field: "definition",
+            message: error.to_string(),
+            reason: error.message().to_owned(),
+            line: error.line(),
+            column: error.column(),
+        };
+    }
     match e {
-        DecideError::Catalog(CatalogError::Definition { slug: at, error }) if at == slug => {
-            ApiError::Definition {
-                field: "definition",
-                message: error.to_string(),
-                reason: error.message().to_owned(),
-                line: error.line(),
-                column: error.column(),
-            }
-        }
         DecideError::Catalog(other) => ApiError::BadRequest(other.to_string()),
         DecideError::Store(e) => e.into(),
         DecideError::Filter(message) => ApiError::BadRequest(message),
@@ -223,8 +223,7 @@ pub async fn validate(
     let draft: DraftBody = json_body(&body)?;
     let store = state.store.clone();
     let canonical = tokio::task::spawn_blocking(move || {
-        check_catalog(&store, DRAFT_SLUG, Some(&draft.definition))
-            .map_err(|e| definition_error(e, DRAFT_SLUG))?;
+        check_draft(&store, &draft.definition).map_err(|e| definition_error(e, DRAFT_SLUG))?;
         parse(&draft.definition)
             .map(|expr| format(&expr))
             .map_err(|_| ApiError::Internal)
@@ -232,10 +231,6 @@ pub async fn validate(
     .await??;
     Ok(Json(json!({"valid": true, "canonical": canonical})))
 }
-
-/// Checked under a slug no saved segment can have (saved slugs start with a letter or a
-/// digit), so a draft may refer to any saved segment.
-const DRAFT_SLUG: &str = "_draft";
 
 /// `POST /v1/segments/preview`: how many profiles match now, and a sample, without saving.
 pub async fn preview_draft(
@@ -249,11 +244,10 @@ pub async fn preview_draft(
     let store = state.store.clone();
     let started = Instant::now();
     let (result, profiles) = tokio::task::spawn_blocking(move || {
-        check_catalog(&store, DRAFT_SLUG, Some(&draft.definition))
-            .map_err(|e| definition_error(e, DRAFT_SLUG))?;
+        check_draft(&store, &draft.definition).map_err(|e| definition_error(e, DRAFT_SLUG))?;
         let now = chrono::Utc::now().timestamp_millis();
-        let result =
-            preview(&store, &draft.definition, now, sample).map_err(|e| definition_error(e, ""))?;
+        let result = preview(&store, &draft.definition, now, sample)
+            .map_err(|e| definition_error(e, DRAFT_SLUG))?;
         let profiles = result
             .sample
             .iter()

@@ -425,36 +425,9 @@ impl Store {
     ) -> Result<Vec<LoggedEvent>, StoreError> {
         let mut params = vec![Val::Int(seq), Val::Int(TAIL_ROWS)];
         let platform = self.platform_filter(platform_names, &mut params)?;
-        let mut pooled = self.conn()?;
-        let mut events = Vec::new();
-        pooled.conn().for_each_row(
+        self.logged_events(
             &format!("SELECT {EVENT_COLUMNS} WHERE e.seq > $1{platform} ORDER BY e.seq LIMIT $2"),
             &params,
-            &mut |row| {
-                events.push(logged_event(row)?);
-                Ok(())
-            },
-        )?;
-        Ok(events)
-    }
-
-    /// Streams every event up to `until_seq` (inclusive) in sequence order; with `only`,
-    /// just events whose name or channel is in it (`event:NAME` / `channel:NAME`).
-    pub fn for_each_event(
-        &self,
-        until_seq: i64,
-        only: Option<&BTreeSet<String>>,
-        each: &mut dyn FnMut(LoggedEvent) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
-        self.scan_events(
-            &EventScan {
-                until_seq,
-                only,
-                since_ts: None,
-                with_properties: true,
-                platform_names: None,
-            },
-            each,
         )
     }
 
@@ -543,18 +516,20 @@ impl Store {
     ) -> Result<Vec<LoggedEvent>, StoreError> {
         let mut params = vec![Val::Int(root)];
         let platform = self.platform_filter(platform_names, &mut params)?;
-        let mut pooled = self.conn()?;
-        let mut events = Vec::new();
-        pooled.conn().for_each_row(
+        self.logged_events(
             &format!(
                 "SELECT {EVENT_COLUMNS} WHERE (p.id = $1 OR p.merged_into = $1){platform} ORDER BY e.seq"
             ),
             &params,
-            &mut |row| {
-                events.push(logged_event(row)?);
-                Ok(())
-            },
-        )?;
+        )
+    }
+
+    fn logged_events(&self, sql: &str, params: &[Val]) -> Result<Vec<LoggedEvent>, StoreError> {
+        let mut events = Vec::new();
+        self.conn()?.conn().for_each_row(sql, params, &mut |row| {
+            events.push(logged_event(row)?);
+            Ok(())
+        })?;
         Ok(events)
     }
 
