@@ -10,7 +10,7 @@ use prossimo_act::DispatchConfig;
 use prossimo_identity::IdentityConfig;
 use prossimo_model::{Limits, Money};
 use prossimo_server::{AnalystConfig, PipelineConfig};
-use prossimo_store::Location;
+use prossimo_store::{Location, StoreOptions};
 use serde::Deserialize;
 
 /// The contents of `prossimo.toml` (every key optional; see the commented example in the
@@ -22,6 +22,8 @@ pub struct FileConfig {
     pub database: Option<String>,
     pub listen: Option<String>,
     #[serde(default)]
+    pub storage: StorageSection,
+    #[serde(default)]
     pub identity: IdentitySection,
     #[serde(default)]
     pub ingest: IngestSection,
@@ -31,6 +33,14 @@ pub struct FileConfig {
     pub analytics: AnalyticsSection,
     #[serde(default)]
     pub destinations: DestinationsSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSection {
+    /// How long a write waits for another writer's lock before failing with 503.
+    /// Default: 10.
+    pub lock_wait_seconds: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -171,6 +181,17 @@ impl FileConfig {
         Ok(config)
     }
 
+    pub fn store_options(&self) -> Result<StoreOptions> {
+        let mut options = StoreOptions::default();
+        if let Some(seconds) = self.storage.lock_wait_seconds {
+            if !(seconds.is_finite() && seconds > 0.0) {
+                anyhow::bail!("[storage] lock_wait_seconds must be more than 0, not {seconds}");
+            }
+            options.lock_wait = Duration::from_secs_f64(seconds);
+        }
+        Ok(options)
+    }
+
     pub fn analyst(&self) -> Result<AnalystConfig> {
         let hours = self.analytics.refresh_hours.unwrap_or(24.0);
         if !(hours.is_finite() && hours >= 0.0) {
@@ -233,6 +254,10 @@ mod tests {
             Some(Duration::from_secs(6 * 3600))
         );
         assert_eq!(config.identity.phone_region.as_deref(), Some("IT"));
+        assert_eq!(
+            config.store_options().unwrap().lock_wait,
+            Duration::from_secs(10)
+        );
     }
 
     #[test]

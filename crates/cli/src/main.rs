@@ -149,7 +149,7 @@ fn run() -> Result<()> {
         cli.global.database.as_deref(),
     );
     let store = Arc::new(
-        Store::open(&location, file.identity()?)
+        Store::open_with(&location, file.identity()?, file.store_options()?)
             .with_context(|| format!("cannot open the store at {}", location.describe()))?
             .with_money(file.money()?),
     );

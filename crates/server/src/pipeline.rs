@@ -141,11 +141,18 @@ fn commit_group(store: &Store, jobs: Vec<Job>, stats: &PipelineStats, followers:
                 let _ = ack.send(Ok(report));
             }
         }
-        Err(e) if acks.len() == 1 => {
+        Err(e) if acks.len() == 1 || e.is_transient() => {
+            // A store that is locked or away fails every request alike: retrying them one
+            // by one would only make each wait for the lock again before its 503.
             stats.failed_commits.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(error = %e, "commit failed");
-            if let Some(ack) = acks.into_iter().next() {
-                let _ = ack.send(Err(e));
+            tracing::warn!(error = %e, requests = acks.len(), "commit failed");
+            let reason = e.to_string();
+            let mut acks = acks.into_iter();
+            if let Some(first) = acks.next() {
+                let _ = first.send(Err(e));
+            }
+            for ack in acks {
+                let _ = ack.send(Err(StoreError::Unavailable(reason.clone())));
             }
         }
         Err(e) => {

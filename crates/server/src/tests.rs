@@ -9,7 +9,7 @@ use base64::Engine;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use prossimo_identity::IdentityConfig;
-use prossimo_store::{Location, Store};
+use prossimo_store::{Location, Store, StoreOptions};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -28,25 +28,41 @@ fn test_app() -> TestApp {
 }
 
 fn test_app_with(pipeline: PipelineConfig) -> TestApp {
-    build_test_app(pipeline, false, false)
+    build_test_app(pipeline, StoreOptions::default(), false, false)
 }
 
 /// With the analyst running (on demand only: no schedule).
 fn test_app_with_analyst() -> TestApp {
-    build_test_app(PipelineConfig::default(), true, false)
+    build_test_app(
+        PipelineConfig::default(),
+        StoreOptions::default(),
+        true,
+        false,
+    )
 }
 
 /// With live audiences and webhook deliveries (retries after 50 ms, 3 attempts).
 fn test_app_with_decider() -> TestApp {
-    build_test_app(PipelineConfig::default(), false, true)
+    build_test_app(
+        PipelineConfig::default(),
+        StoreOptions::default(),
+        false,
+        true,
+    )
 }
 
-fn build_test_app(pipeline: PipelineConfig, with_analyst: bool, with_decider: bool) -> TestApp {
+fn build_test_app(
+    pipeline: PipelineConfig,
+    options: StoreOptions,
+    with_analyst: bool,
+    with_decider: bool,
+) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(
-        Store::open(
+        Store::open_with(
             &Location::DataDir(dir.path().to_owned()),
             IdentityConfig::default(),
+            options,
         )
         .unwrap(),
     );
@@ -527,6 +543,49 @@ async fn a_full_queue_answers_429_with_retry_after_and_loses_nothing_accepted() 
         .message_counts(source.id, &["q1".into(), "q2".into(), "q3".into()])
         .unwrap();
     assert_eq!(counts.values().copied().collect::<Vec<_>>(), vec![1, 1, 0]);
+}
+
+#[tokio::test]
+async fn a_locked_store_answers_503_with_retry_after_and_stores_nothing() {
+    let app = build_test_app(
+        PipelineConfig::default(),
+        StoreOptions {
+            lock_wait: std::time::Duration::from_millis(300),
+        },
+        false,
+        false,
+    );
+    let batch = |prefix: &str| {
+        json!({"batch": (0..3).map(|i| json!({"type": "track", "userId": format!("{prefix}{i}"),
+            "event": "Product Viewed", "messageId": format!("{prefix}-{i}")})).collect::<Vec<_>>()})
+    };
+    // Another process holds the write lock for longer than the store waits.
+    let blocker =
+        rusqlite::Connection::open(app.dir.path().join(prossimo_store::DATABASE_FILE)).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let requests = ["a", "b", "c"].map(|prefix| {
+        Request::post("/v1/batch")
+            .header(header::AUTHORIZATION, basic(&app.write_key))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(batch(prefix).to_string()))
+            .unwrap()
+    });
+    let tasks = requests.map(|r| tokio::spawn(app.router.clone().oneshot(r)));
+    for task in tasks {
+        let response = task.await.unwrap().unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        let body: Value =
+            serde_json::from_slice(&to_bytes(response.into_body(), usize::MAX).await.unwrap())
+                .unwrap();
+        assert_eq!(body["code"], "unavailable", "{body}");
+    }
+    assert_eq!(app.store.event_count().unwrap(), 0, "nothing stored");
+
+    blocker.execute_batch("ROLLBACK").unwrap();
+    let (status, _) = app.post("/v1/batch", batch("a")).await;
+    assert_eq!(status, StatusCode::OK, "the retry is stored");
+    assert_eq!(app.store.event_count().unwrap(), 3);
 }
 
 #[tokio::test]

@@ -25,6 +25,9 @@ pub enum StoreError {
     Conflict(String),
     #[error("{0} not found")]
     NotFound(String),
+    /// The backend cannot take writes now (locked, restarting); retrying later may work.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl StoreError {
@@ -32,7 +35,7 @@ impl StoreError {
     /// connections), so the HTTP edge answers 503 with `Retry-After` rather than 500.
     pub fn is_transient(&self) -> bool {
         match self {
-            StoreError::Pool(_) => true,
+            StoreError::Pool(_) | StoreError::Unavailable(_) => true,
             StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
                 e.code,
                 rusqlite::ErrorCode::DatabaseBusy
@@ -40,7 +43,23 @@ impl StoreError {
                     | rusqlite::ErrorCode::DiskFull
                     | rusqlite::ErrorCode::SystemIoFailure
             ),
-            StoreError::Postgres(e) => e.is_closed() || e.as_db_error().is_none(),
+            StoreError::Postgres(e) => {
+                use postgres::error::SqlState;
+                e.is_closed()
+                    || e.as_db_error().is_none()
+                    || e.code().is_some_and(|code| {
+                        [
+                            SqlState::LOCK_NOT_AVAILABLE,
+                            SqlState::T_R_SERIALIZATION_FAILURE,
+                            SqlState::T_R_DEADLOCK_DETECTED,
+                            SqlState::TOO_MANY_CONNECTIONS,
+                            SqlState::ADMIN_SHUTDOWN,
+                            SqlState::CRASH_SHUTDOWN,
+                            SqlState::CANNOT_CONNECT_NOW,
+                        ]
+                        .contains(code)
+                    })
+            }
             _ => false,
         }
     }

@@ -99,12 +99,38 @@ pub struct Store {
     internal_source: std::sync::OnceLock<i64>,
 }
 
+/// How the store talks to its backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// How long a write waits for a lock another writer holds (SQLite's busy timeout,
+    /// PostgreSQL's `lock_timeout`) before it fails with a transient error, which the HTTP
+    /// edge answers with 503 and `Retry-After`. Default: 10 s.
+    pub lock_wait: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            lock_wait: Duration::from_secs(10),
+        }
+    }
+}
+
 impl Store {
     /// Opens (creating and migrating if needed) the store at `location`.
     pub fn open(location: &Location, identity: IdentityConfig) -> Result<Store, StoreError> {
+        Store::open_with(location, identity, StoreOptions::default())
+    }
+
+    /// As [`Store::open`], with explicit options.
+    pub fn open_with(
+        location: &Location,
+        identity: IdentityConfig,
+        options: StoreOptions,
+    ) -> Result<Store, StoreError> {
         let backend = match location {
-            Location::DataDir(dir) => open_sqlite(dir)?,
-            Location::Postgres { url, schema } => open_postgres(url, schema.as_deref())?,
+            Location::DataDir(dir) => open_sqlite(dir, options)?,
+            Location::Postgres { url, schema } => open_postgres(url, schema.as_deref(), options)?,
         };
         let statistics = match &backend {
             Backend::Sqlite(_) => None,
@@ -158,26 +184,31 @@ impl Store {
     }
 }
 
-fn open_sqlite(dir: &Path) -> Result<Backend, StoreError> {
+fn open_sqlite(dir: &Path, options: StoreOptions) -> Result<Backend, StoreError> {
     std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
         path: dir.to_owned(),
         source,
     })?;
     let path = dir.join(DATABASE_FILE);
-    let mut conn = sql::open_sqlite(&path)?;
+    let mut conn = sql::open_sqlite(&path, options.lock_wait)?;
     migrations::sqlite::migrations::runner().run(&mut conn)?;
     drop(conn);
     let pool = r2d2::Pool::builder()
         .max_size(8)
         .min_idle(Some(1))
         .connection_timeout(Duration::from_secs(10))
-        .build(SqliteManager::new(&path))?;
+        .build(SqliteManager::new(&path, options.lock_wait))?;
     Ok(Backend::Sqlite(pool))
 }
 
-fn open_postgres(url: &str, schema: Option<&str>) -> Result<Backend, StoreError> {
+fn open_postgres(
+    url: &str,
+    schema: Option<&str>,
+    options: StoreOptions,
+) -> Result<Backend, StoreError> {
     let mut config = postgres::Config::from_str(url)?;
     config.connect_timeout(Duration::from_secs(10));
+    let mut session = format!("-c lock_timeout={}", options.lock_wait.as_millis().max(1));
     if let Some(schema) = schema {
         if !schema
             .chars()
@@ -189,8 +220,9 @@ fn open_postgres(url: &str, schema: Option<&str>) -> Result<Backend, StoreError>
         }
         let mut admin = config.connect(postgres::NoTls)?;
         admin.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))?;
-        config.options(&format!("-c search_path={schema}"));
+        session.push_str(&format!(" -c search_path={schema}"));
     }
+    config.options(&session);
     let mut conn = config.connect(postgres::NoTls)?;
     // Nodes starting together must not run the same migration twice.
     conn.batch_execute("SELECT pg_advisory_lock(1886547820)")?;
@@ -210,7 +242,12 @@ pub(crate) fn write_transaction<T>(
     conn: &mut dyn sql::Conn,
     write: impl FnOnce(&mut dyn sql::Conn) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    conn.begin_write()?;
+    if let Err(e) = conn.begin_write() {
+        // PostgreSQL's BEGIN has already opened the transaction when the lock wait that
+        // follows it fails; left open, it would poison the pooled connection.
+        let _ = conn.batch("ROLLBACK");
+        return Err(e);
+    }
     match write(conn) {
         Ok(value) => {
             conn.batch("COMMIT")?;

@@ -232,19 +232,25 @@ impl Conn for rusqlite::Connection {
 #[derive(Debug)]
 pub struct SqliteManager {
     path: std::path::PathBuf,
+    lock_wait: Duration,
 }
 
 impl SqliteManager {
-    pub fn new(path: &Path) -> Self {
+    /// `lock_wait`: how long a statement waits for another writer before failing busy.
+    pub fn new(path: &Path, lock_wait: Duration) -> Self {
         SqliteManager {
             path: path.to_owned(),
+            lock_wait,
         }
     }
 }
 
-pub fn open_sqlite(path: &Path) -> Result<rusqlite::Connection, rusqlite::Error> {
+pub fn open_sqlite(
+    path: &Path,
+    lock_wait: Duration,
+) -> Result<rusqlite::Connection, rusqlite::Error> {
     let conn = rusqlite::Connection::open(path)?;
-    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.busy_timeout(lock_wait)?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;
@@ -262,7 +268,7 @@ impl ManageConnection for SqliteManager {
     type Error = rusqlite::Error;
 
     fn connect(&self) -> Result<Self::Connection, Self::Error> {
-        open_sqlite(&self.path)
+        open_sqlite(&self.path, self.lock_wait)
     }
 
     fn is_valid(&self, conn: &mut Self::Connection) -> Result<(), Self::Error> {

@@ -673,6 +673,15 @@ macro_rules! conformance_suite {
             }
 
             #[test]
+            fn a_locked_store_fails_transiently_and_stores_nothing() {
+                if let Some(f) = fixture() {
+                    $crate::testsuite::a_locked_store_fails_transiently_and_stores_nothing(&f);
+                } else {
+                    eprintln!("skipped: PROSSIMO_TEST_DATABASE_URL is not set");
+                }
+            }
+
+            #[test]
             fn concurrent_nodes_deduplicate_exactly() {
                 if let Some(f) = fixture() {
                     $crate::testsuite::concurrent_nodes_deduplicate_exactly(&f);
@@ -682,6 +691,48 @@ macro_rules! conformance_suite {
             }
         }
     };
+}
+
+/// A write that finds another writer holding the store's write lock for longer than
+/// `lock_wait` fails with a transient error (503 at the HTTP edge) and stores nothing; once
+/// the lock is let go, the same write succeeds.
+pub fn a_locked_store_fails_transiently_and_stores_nothing(fixture: &Fixture) {
+    let impatient = Store::open_with(
+        &fixture.location,
+        IdentityConfig::default(),
+        crate::StoreOptions {
+            lock_wait: std::time::Duration::from_millis(200),
+        },
+    )
+    .expect("second handle");
+    let source = fixture.store.bootstrap(None, None).unwrap().source;
+    let batch = incoming(
+        &impatient,
+        source.id,
+        vec![
+            json!({"type": "track", "userId": "locked-out", "messageId": "l1", "event": "Product Viewed"}),
+        ],
+    );
+    let mut holder = fixture.store.conn().unwrap();
+    holder.conn().begin_write().unwrap();
+    let refused = impatient
+        .ingest(&batch)
+        .expect_err("the write lock is held elsewhere");
+    assert!(refused.is_transient(), "not transient: {refused}");
+    holder.conn().batch("ROLLBACK").unwrap();
+    drop(holder);
+    assert_eq!(fixture.store.event_count().unwrap(), 0, "nothing stored");
+    assert_eq!(
+        impatient.ingest(&batch).unwrap().stored,
+        1,
+        "stored on retry"
+    );
+    assert!(
+        impatient
+            .resolve_profile(&key(&impatient, "user_id:locked-out"))
+            .unwrap()
+            .is_some()
+    );
 }
 
 /// A role's lease is exclusive across handles (processes) on one store, and passes on when
