@@ -42,7 +42,7 @@ pub(crate) fn random_key(prefix: &str) -> String {
     format!("{prefix}{}", hex::encode(bytes))
 }
 
-fn hash_token(token: &str) -> String {
+pub(crate) fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 

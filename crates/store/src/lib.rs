@@ -14,6 +14,7 @@ mod ingest;
 mod keys;
 mod lease;
 mod read;
+mod users;
 pub mod sql;
 #[cfg(any(test, feature = "testsuite"))]
 pub mod testsuite;
@@ -39,6 +40,7 @@ pub use keys::{Bootstrap, Source, TokenInfo};
 pub use lease::Lease;
 use prossimo_identity::IdentityConfig;
 use prossimo_model::Money;
+pub use users::{NewSession, Role, SessionRecord, UserRecord};
 pub use read::{EventPage, EventQuery, Profile360, ProfileKey, ProfileSummary};
 use sql::{PgManager, Pooled, SqliteManager};
 

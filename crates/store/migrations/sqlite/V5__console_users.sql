@@ -1,0 +1,22 @@
+-- People who sign in to the console. `password_hash` is a PHC string (argon2id); the
+-- store never sees a password. `role` is admin, marketer or viewer.
+CREATE TABLE users (
+    id            INTEGER PRIMARY KEY,
+    email         TEXT NOT NULL UNIQUE,
+    name          TEXT,
+    role          TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    created_at    INTEGER NOT NULL,
+    disabled_at   INTEGER
+);
+
+-- Console sign-ins. The cookie holds a random token; only its SHA-256 is stored. `csrf`
+-- is the token every form of the session must carry.
+CREATE TABLE console_sessions (
+    token_hash TEXT PRIMARY KEY,
+    user_id    INTEGER NOT NULL,
+    csrf       TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX console_sessions_user ON console_sessions (user_id);
