@@ -5,6 +5,7 @@ mod config;
 mod demo;
 mod import;
 mod segment;
+mod users;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -66,6 +67,9 @@ enum Command {
     /// Audiences in the segment language: validate, preview, save, list, members.
     #[command(subcommand)]
     Segment(segment::SegmentCommand),
+    /// Console users: list, create, set-password, set-role, disable, enable.
+    #[command(subcommand)]
+    Users(users::UsersCommand),
     /// Print one customer 360 profile as JSON (KEY: profile id or kind:value).
     Profile { key: String },
 }
@@ -91,6 +95,15 @@ struct ServeArgs {
         hide_env_values = true
     )]
     admin_token: Option<String>,
+    /// Password of the console's first admin (admin@localhost), used only when the store
+    /// has no console user yet; otherwise one is generated and printed once.
+    #[arg(
+        long,
+        env = "PROSSIMO_ADMIN_PASSWORD",
+        value_name = "PASSWORD",
+        hide_env_values = true
+    )]
+    admin_password: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -160,6 +173,7 @@ fn run() -> Result<()> {
         Command::Demo(args) => demo::run(&store, &file, args),
         Command::Analyze(args) => analyze::run_command(&store, args),
         Command::Segment(cmd) => segment::run(&store, cmd),
+        Command::Users(cmd) => users::run(&store, cmd),
         Command::Profile { key } => {
             let key = ProfileKey::parse(&key, store.identity()).map_err(anyhow::Error::msg)?;
             match store.profile(&key)? {
@@ -188,6 +202,8 @@ fn serve(store: Arc<Store>, file: &FileConfig, args: ServeArgs) -> Result<()> {
     if let Some(token) = &boot.new_admin_token {
         println!("admin token: {token}  (shown once; `prossimo keys create-token` makes more)");
     }
+    let first_admin = prossimo_console::ensure_first_admin(&store, args.admin_password.as_deref())
+        .context("cannot create the console's first admin")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -214,7 +230,15 @@ fn serve(store: Arc<Store>, file: &FileConfig, args: ServeArgs) -> Result<()> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
-        println!("listening:   http://{}", listener.local_addr()?);
+        let address = listener.local_addr()?;
+        println!("listening:   http://{address}");
+        println!("console:     http://{address}/");
+        if let Some(password) = &first_admin {
+            println!(
+                "sign in as:  {} / {password}  (shown once; `prossimo users` manages users)",
+                prossimo_console::FIRST_ADMIN
+            );
+        }
         tracing::info!(%addr, "serving");
         axum::serve(listener, prossimo_server::app(state))
             .with_graceful_shutdown(async {

@@ -1,5 +1,5 @@
 //! The HTTP edge: the Segment tracking API, the customer 360 read API, the analytics
-//! reports, health and metrics; and the two background threads behind it (the writer and
+//! reports, health and metrics, and the web console (`prossimo-console`) at `/`; and the two background threads behind it (the writer and
 //! the analyst).
 //! Thin by design: parsing and validation live in `prossimo-model`, identity in
 //! `prossimo-identity`, storage in `prossimo-store`.
@@ -79,6 +79,7 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 pub fn app(state: AppState) -> Router {
     // Compressed bodies are limited again after decompression (see `ingest_api::body`).
     let body_limit = state.limits.max_batch_bytes + 64 * 1024;
+    let console = prossimo_console::router(state.store.clone());
     Router::new()
         .route("/v1/identify", post(ingest_api::identify))
         .route("/v1/track", post(ingest_api::track))
@@ -137,6 +138,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
+        .merge(console)
 }
 
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {

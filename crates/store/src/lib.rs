@@ -14,10 +14,10 @@ mod ingest;
 mod keys;
 mod lease;
 mod read;
-mod users;
 pub mod sql;
 #[cfg(any(test, feature = "testsuite"))]
 pub mod testsuite;
+mod users;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -40,9 +40,9 @@ pub use keys::{Bootstrap, Source, TokenInfo};
 pub use lease::Lease;
 use prossimo_identity::IdentityConfig;
 use prossimo_model::Money;
-pub use users::{NewSession, Role, SessionRecord, UserRecord};
 pub use read::{EventPage, EventQuery, Profile360, ProfileKey, ProfileSummary};
 use sql::{PgManager, Pooled, SqliteManager};
+pub use users::{NewSession, Role, SessionRecord, UserRecord};
 
 mod migrations {
     pub mod sqlite {

@@ -741,7 +741,12 @@ pub fn a_locked_store_fails_transiently_and_stores_nothing(fixture: &Fixture) {
 pub fn console_users_and_sessions(store: &Store) {
     use crate::{Role, StoreError};
     let anna = store
-        .create_user(" Anna@Example.it ", Some("Anna"), Role::Marketer, "$argon2id$x")
+        .create_user(
+            " Anna@Example.it ",
+            Some("Anna"),
+            Role::Marketer,
+            "$argon2id$x",
+        )
         .unwrap();
     assert_eq!(anna.email, "anna@example.it");
     assert!(matches!(
@@ -752,11 +757,17 @@ pub fn console_users_and_sessions(store: &Store) {
         store.create_user("not an email", None, Role::Viewer, "h"),
         Err(StoreError::Invalid(_))
     ));
-    assert!(matches!("owner".parse::<Role>(), Err(StoreError::Invalid(_))));
+    assert!(matches!(
+        "owner".parse::<Role>(),
+        Err(StoreError::Invalid(_))
+    ));
     assert!(Role::Admin.allows(Role::Marketer) && !Role::Viewer.allows(Role::Marketer));
 
     let session = store.create_session(anna.id, 60_000).unwrap();
-    let found = store.session(&session.token).unwrap().expect("live session");
+    let found = store
+        .session(&session.token)
+        .unwrap()
+        .expect("live session");
     assert_eq!(found.user, anna);
     assert_eq!(found.csrf, session.csrf);
     assert!(store.session("ps_guess").unwrap().is_none());
@@ -764,17 +775,36 @@ pub fn console_users_and_sessions(store: &Store) {
     assert!(store.session(&expired.token).unwrap().is_none(), "expired");
 
     store.end_session(&session.token).unwrap();
-    assert!(store.session(&session.token).unwrap().is_none(), "signed out");
+    assert!(
+        store.session(&session.token).unwrap().is_none(),
+        "signed out"
+    );
 
     let again = store.create_session(anna.id, 60_000).unwrap();
     let updated = store
-        .update_user("ANNA@example.it", Some(Role::Admin), Some("$argon2id$y"), None)
+        .update_user(
+            "ANNA@example.it",
+            Some(Role::Admin),
+            Some("$argon2id$y"),
+            None,
+        )
         .unwrap();
-    assert_eq!((updated.role, updated.password_hash.as_str()), (Role::Admin, "$argon2id$y"));
-    assert!(store.session(&again.token).unwrap().is_none(), "a new password signs out");
+    assert_eq!(
+        (updated.role, updated.password_hash.as_str()),
+        (Role::Admin, "$argon2id$y")
+    );
+    assert!(
+        store.session(&again.token).unwrap().is_none(),
+        "a new password signs out"
+    );
 
     let last = store.create_session(anna.id, 60_000).unwrap();
-    assert!(store.update_user("anna@example.it", None, None, Some(true)).unwrap().disabled);
+    assert!(
+        store
+            .update_user("anna@example.it", None, None, Some(true))
+            .unwrap()
+            .disabled
+    );
     assert!(store.session(&last.token).unwrap().is_none(), "disabled");
     assert_eq!(store.users().unwrap().len(), 1);
     assert!(matches!(

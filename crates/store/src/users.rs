@@ -54,9 +54,7 @@ impl FromStr for Role {
             .into_iter()
             .find(|r| r.as_str() == s.trim().to_ascii_lowercase())
             .ok_or_else(|| {
-                StoreError::Invalid(format!(
-                    "unknown role {s:?}: use admin, marketer or viewer"
-                ))
+                StoreError::Invalid(format!("unknown role {s:?}: use admin, marketer or viewer"))
             })
     }
 }
@@ -209,7 +207,11 @@ impl Store {
                 )?;
             }
             if let Some(disabled) = disabled {
-                let at = if disabled { Val::Int(now_ms()) } else { Val::Null };
+                let at = if disabled {
+                    Val::Int(now_ms())
+                } else {
+                    Val::Null
+                };
                 conn.execute(
                     "UPDATE users SET disabled_at = $1 WHERE id = $2",
                     &[at, Val::Int(user.id)],

@@ -1,0 +1,602 @@
+//! Customers: search by any identifier or name, and the customer 360 page.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Redirect, Response};
+use prossimo_model::{Channel, MessageType};
+use prossimo_store::{EventQuery, Profile360, ProfileKey, ProfileSummary};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::ConsoleState;
+use crate::auth::Signed;
+use crate::i18n::{self, Lang};
+use crate::page::{Chrome, PageError, remember_lang, render};
+
+/// Rows per timeline page.
+const TIMELINE_PAGE: usize = 50;
+/// Search results shown.
+const SEARCH_LIMIT: usize = 50;
+
+#[derive(Debug, Deserialize, Default)]
+pub struct SearchQuery {
+    #[serde(default)]
+    q: String,
+    lang: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "customers.html")]
+struct SearchPage {
+    chrome: Chrome,
+    q: String,
+    total: u64,
+    results: Vec<SearchRow>,
+}
+
+struct SearchRow {
+    id: i64,
+    name: String,
+    email: String,
+    user_id: String,
+    last_seen: String,
+    matched: String,
+}
+
+impl SearchRow {
+    fn new(s: ProfileSummary, lang: Lang) -> SearchRow {
+        SearchRow {
+            id: s.id,
+            name: s.name.unwrap_or_else(|| lang.texts().unnamed.to_owned()),
+            email: s.email.unwrap_or_default(),
+            user_id: s.user_id.unwrap_or_default(),
+            last_seen: s.last_seen.as_deref().map(human_time).unwrap_or_default(),
+            matched: s.matched,
+        }
+    }
+}
+
+pub async fn search(
+    State(state): State<ConsoleState>,
+    Query(query): Query<SearchQuery>,
+    headers: HeaderMap,
+    uri: Uri,
+    signed: Signed,
+) -> Result<Response, PageError> {
+    let lang = Lang::choose(query.lang.as_deref(), &headers);
+    let store = state.store.clone();
+    let q = query.q.trim().to_owned();
+    let needle = q.clone();
+    let (total, found) = tokio::task::spawn_blocking(move || {
+        Ok::<_, prossimo_store::StoreError>((
+            store.profile_count()?,
+            store.search(&needle, SEARCH_LIMIT)?,
+        ))
+    })
+    .await
+    .map_err(|_| PageError::internal(lang))?
+    .map_err(|e| PageError::store(lang, e))?;
+    let t = lang.texts();
+    let page = SearchPage {
+        chrome: Chrome::signed(
+            lang,
+            &signed,
+            t.nav_customers,
+            "customers",
+            &path_and_query(&uri),
+        ),
+        q,
+        total,
+        results: found.into_iter().map(|s| SearchRow::new(s, lang)).collect(),
+    };
+    Ok(remember_lang(
+        render(StatusCode::OK, &page, lang)?,
+        query.lang.as_deref(),
+    ))
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct TimelineQuery {
+    channel: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    event: Option<String>,
+    cursor: Option<String>,
+    lang: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "customer.html")]
+struct CustomerPage {
+    chrome: Chrome,
+    id: i64,
+    name: String,
+    first_seen: String,
+    last_seen: String,
+    first_channel: String,
+    event_count: u64,
+    order_count: u64,
+    revenue: String,
+    traits: Vec<(String, String)>,
+    identifiers: Vec<(String, String, String)>,
+    identity_log: Vec<(String, String, String)>,
+    merged_profiles: String,
+    insights: Vec<Insight>,
+    segments: Vec<SegmentRow>,
+    channels: Vec<ChannelBar>,
+    filter: Filter,
+    channel_options: Vec<(String, String)>,
+    type_options: Vec<String>,
+    rows: Vec<TimelineRow>,
+    older_href: Option<String>,
+    newest_href: Option<String>,
+}
+
+struct Insight {
+    title: &'static str,
+    value: String,
+    text: String,
+}
+
+struct SegmentRow {
+    name: String,
+    slug: String,
+    since: String,
+    left: Option<String>,
+}
+
+struct ChannelBar {
+    code: String,
+    label: String,
+    icon: &'static str,
+    count: u64,
+    percent: u32,
+}
+
+#[derive(Default)]
+struct Filter {
+    channel: String,
+    kind: String,
+    event: String,
+}
+
+struct TimelineRow {
+    time: String,
+    channel: String,
+    channel_label: String,
+    icon: &'static str,
+    kind: String,
+    what: String,
+    details: String,
+}
+
+pub async fn customer(
+    State(state): State<ConsoleState>,
+    Path(raw_id): Path<String>,
+    Query(query): Query<TimelineQuery>,
+    headers: HeaderMap,
+    uri: Uri,
+    signed: Signed,
+) -> Result<Response, PageError> {
+    let lang = Lang::choose(query.lang.as_deref(), &headers);
+    let t = lang.texts();
+    let id: i64 = raw_id
+        .parse()
+        .map_err(|_| PageError::not_found(lang, t.customer_not_found))?;
+    let filter = Filter {
+        channel: query
+            .channel
+            .clone()
+            .filter(|c| Channel::ALL.iter().any(|k| k.as_str() == c))
+            .unwrap_or_default(),
+        kind: query
+            .kind
+            .clone()
+            .filter(|k| MessageType::ALL.iter().any(|m| m.as_str() == k))
+            .unwrap_or_default(),
+        event: query
+            .event
+            .clone()
+            .map(|e| e.trim().to_owned())
+            .unwrap_or_default(),
+    };
+    let events_query = EventQuery {
+        kind: Some(filter.kind.clone()).filter(|k| !k.is_empty()),
+        event: Some(filter.event.clone()).filter(|e| !e.is_empty()),
+        channel: Some(filter.channel.clone()).filter(|c| !c.is_empty()),
+        limit: TIMELINE_PAGE,
+        cursor: query.cursor.clone().filter(|c| !c.is_empty()),
+        ..EventQuery::default()
+    };
+    let store = state.store.clone();
+    let loaded = tokio::task::spawn_blocking(move || {
+        let key = ProfileKey::Id(id);
+        let Some(profile) = store.profile(&key)? else {
+            return Ok(None);
+        };
+        let page = store.events(&key, &events_query)?;
+        Ok::<_, prossimo_store::StoreError>(Some((profile, page)))
+    })
+    .await
+    .map_err(|_| PageError::internal(lang))?
+    .map_err(|e| PageError::store(lang, e))?;
+    let Some((profile, page)) = loaded else {
+        return Err(PageError::not_found(lang, t.customer_not_found));
+    };
+    if profile.id != id {
+        // A profile merged into another: its person lives on under the surviving id.
+        return Ok(Redirect::to(&format!("/customers/{}", profile.id)).into_response());
+    }
+    let page_events = page.map(|p| (p.events, p.next_cursor)).unwrap_or_default();
+    let base_query = filter_query(&filter);
+    let older_href = page_events
+        .1
+        .as_ref()
+        .map(|cursor| format!("/customers/{id}?{base_query}cursor={}", url_encode(cursor)));
+    let newest_href = query.cursor.as_ref().filter(|c| !c.is_empty()).map(|_| {
+        format!("/customers/{id}?{base_query}")
+            .trim_end_matches(['&', '?'])
+            .to_owned()
+    });
+    let rows = page_events
+        .0
+        .iter()
+        .map(|e| timeline_row(e, lang))
+        .collect();
+    let title = profile.name.clone().unwrap_or_else(|| format!("#{id}"));
+    let page = CustomerPage {
+        chrome: Chrome::signed(lang, &signed, &title, "customers", &path_and_query(&uri)),
+        id,
+        name: title.clone(),
+        first_seen: profile
+            .first_seen
+            .as_deref()
+            .map(human_time)
+            .unwrap_or_default(),
+        last_seen: profile
+            .last_seen
+            .as_deref()
+            .map(human_time)
+            .unwrap_or_default(),
+        first_channel: profile
+            .first_channel
+            .as_deref()
+            .map(|c| i18n::channel(lang, c).to_owned())
+            .unwrap_or_default(),
+        event_count: profile.event_count,
+        order_count: profile.orders.count,
+        revenue: money(lang, profile.orders.revenue, &profile.orders.currency),
+        traits: traits(&profile),
+        identifiers: profile
+            .identifiers
+            .iter()
+            .map(|i| {
+                let since = prossimo_model::format_millis(i.since)
+                    .map(|s| human_time(&s))
+                    .unwrap_or_default();
+                (i.kind.clone(), i.value.clone(), since)
+            })
+            .collect(),
+        identity_log: profile
+            .identity_log
+            .iter()
+            .map(|l| {
+                (
+                    human_time(&l.at),
+                    l.kind.replace('_', " "),
+                    l.detail.clone(),
+                )
+            })
+            .collect(),
+        merged_profiles: profile
+            .merged_profiles
+            .iter()
+            .map(|p| format!("#{p}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        insights: insights(&profile, lang),
+        segments: profile
+            .segments
+            .iter()
+            .map(|m| SegmentRow {
+                name: m.name.clone(),
+                slug: m.slug.clone(),
+                since: prossimo_model::format_millis(m.entered_at)
+                    .map(|s| human_time(&s))
+                    .unwrap_or_default(),
+                left: m
+                    .exited_at
+                    .and_then(prossimo_model::format_millis)
+                    .map(|s| human_time(&s)),
+            })
+            .collect(),
+        channels: channel_bars(&profile, lang),
+        channel_options: Channel::ALL
+            .iter()
+            .map(|c| {
+                (
+                    c.as_str().to_owned(),
+                    i18n::channel(lang, c.as_str()).to_owned(),
+                )
+            })
+            .collect(),
+        type_options: MessageType::ALL
+            .iter()
+            .map(|m| m.as_str().to_owned())
+            .collect(),
+        filter,
+        rows,
+        older_href,
+        newest_href,
+    };
+    Ok(remember_lang(
+        render(StatusCode::OK, &page, lang)?,
+        query.lang.as_deref(),
+    ))
+}
+
+fn path_and_query(uri: &Uri) -> String {
+    uri.path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| uri.path().to_owned())
+}
+
+/// `channel=…&type=…&event=…&` for the set filters, to carry into paging links.
+fn filter_query(filter: &Filter) -> String {
+    [
+        ("channel", &filter.channel),
+        ("type", &filter.kind),
+        ("event", &filter.event),
+    ]
+    .into_iter()
+    .filter(|(_, v)| !v.is_empty())
+    .map(|(k, v)| format!("{k}={}&", url_encode(v)))
+    .collect()
+}
+
+/// Percent-encodes everything but unreserved characters (RFC 3986).
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `2026-03-01T10:00:00.000Z` → `2026-03-01 10:00`.
+pub fn human_time(iso: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(iso)
+        .map(|t| {
+            t.with_timezone(&chrono::Utc)
+                .format("%Y-%m-%d %H:%M")
+                .to_string()
+        })
+        .unwrap_or_else(|_| iso.to_owned())
+}
+
+/// An amount the way each language writes it: `€ 1,234.50` / `1.234,50 €`.
+pub fn money(lang: Lang, amount: f64, currency: &str) -> String {
+    let symbol = match currency {
+        "EUR" => "€",
+        "USD" => "$",
+        "GBP" => "£",
+        other => other,
+    };
+    let cents = (amount * 100.0).round() as i64;
+    let (units, frac) = (cents.abs() / 100, cents.abs() % 100);
+    let digits = units.to_string();
+    let (group, decimal) = match lang {
+        Lang::En => (',', '.'),
+        Lang::It => ('.', ','),
+    };
+    let mut grouped = String::new();
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(group);
+        }
+        grouped.push(d);
+    }
+    let sign = if cents < 0 { "-" } else { "" };
+    match lang {
+        Lang::En => format!("{sign}{symbol} {grouped}{decimal}{frac:02}"),
+        Lang::It => format!("{sign}{grouped}{decimal}{frac:02} {symbol}"),
+    }
+}
+
+fn display_value(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn traits(profile: &Profile360) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = profile
+        .traits
+        .iter()
+        .map(|(k, v)| (k.clone(), display_value(v)))
+        .collect();
+    out.sort();
+    out
+}
+
+/// The computed traits in words.
+fn insights(profile: &Profile360, lang: Lang) -> Vec<Insight> {
+    let t = lang.texts();
+    let c = &profile.computed;
+    let mut out = Vec::new();
+    if let Some(code) = c.get("rfm_segment").and_then(Value::as_str) {
+        let (label, text) = i18n::rfm_segment(lang, code).unwrap_or((code, ""));
+        let score = c.get("rfm_score").and_then(Value::as_str).unwrap_or("");
+        let text = if score.is_empty() {
+            text.to_owned()
+        } else {
+            format!("{text} · RFM {score}: {}", t.rfm_score_text)
+        };
+        out.push(Insight {
+            title: t.rfm_title,
+            value: label.to_owned(),
+            text,
+        });
+    }
+    if let Some(p) = c.get("p_alive").and_then(Value::as_f64) {
+        out.push(Insight {
+            title: t.p_alive_title,
+            value: format!("{:.0}%", p * 100.0),
+            text: t.p_alive_text.to_owned(),
+        });
+    }
+    if let Some(v) = c.get("clv_12m").and_then(Value::as_f64) {
+        out.push(Insight {
+            title: t.clv_title,
+            value: money(lang, v, &profile.orders.currency),
+            text: t.clv_text.to_owned(),
+        });
+    }
+    if let Some(n) = c.get("expected_purchases_90d").and_then(Value::as_f64) {
+        let value = match lang {
+            Lang::En => format!("{n:.2}"),
+            Lang::It => format!("{n:.2}").replace('.', ","),
+        };
+        out.push(Insight {
+            title: t.expected_title,
+            value,
+            text: t.expected_text.to_owned(),
+        });
+    }
+    if let Some(cluster) = c.get("cluster") {
+        out.push(Insight {
+            title: t.cluster_title,
+            value: display_value(cluster),
+            text: t.cluster_text.to_owned(),
+        });
+    }
+    out
+}
+
+fn channel_bars(profile: &Profile360, lang: Lang) -> Vec<ChannelBar> {
+    let total: u64 = profile.counts_by_channel.values().sum();
+    let mut bars: Vec<ChannelBar> = profile
+        .counts_by_channel
+        .iter()
+        .map(|(code, &count)| ChannelBar {
+            code: code.clone(),
+            label: i18n::channel(lang, code).to_owned(),
+            icon: i18n::channel_icon(code),
+            count,
+            percent: if total == 0 {
+                0
+            } else {
+                ((count * 100) as f64 / total as f64).round() as u32
+            },
+        })
+        .collect();
+    bars.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.code.cmp(&b.code)));
+    bars
+}
+
+/// One timeline event as a row: what happened in words, and its most telling properties.
+fn timeline_row(event: &Value, lang: Lang) -> TimelineRow {
+    let get = |k: &str| event.get(k).and_then(Value::as_str).unwrap_or("");
+    let channel = get("channel").to_owned();
+    let kind = get("type").to_owned();
+    let what = match kind.as_str() {
+        "track" => get("event").to_owned(),
+        "page" | "screen" => {
+            let name = get("name");
+            if name.is_empty() {
+                kind.clone()
+            } else {
+                format!("{kind}: {name}")
+            }
+        }
+        "group" => format!("group: {}", get("groupId")),
+        "alias" => format!("alias: {}", get("previousId")),
+        _ => kind.clone(),
+    };
+    let source = match kind.as_str() {
+        "identify" | "group" => event.get("traits"),
+        _ => event.get("properties"),
+    };
+    let details = source
+        .and_then(Value::as_object)
+        .map(|map| {
+            map.iter()
+                .take(6)
+                .map(|(k, v)| {
+                    let mut v = display_value(v);
+                    if v.chars().count() > 60 {
+                        v = v.chars().take(57).collect::<String>() + "…";
+                    }
+                    format!("{k}: {v}")
+                })
+                .collect::<Vec<_>>()
+                .join(" · ")
+        })
+        .unwrap_or_default();
+    TimelineRow {
+        time: human_time(get("timestamp")),
+        channel_label: i18n::channel(lang, &channel).to_owned(),
+        icon: i18n::channel_icon(&channel),
+        channel,
+        kind,
+        what,
+        details,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_is_written_the_way_each_language_writes_it() {
+        assert_eq!(money(Lang::En, 1234.5, "EUR"), "€ 1,234.50");
+        assert_eq!(money(Lang::It, 1234.5, "EUR"), "1.234,50 €");
+        assert_eq!(money(Lang::It, 1234567.891, "EUR"), "1.234.567,89 €");
+        assert_eq!(money(Lang::En, 0.0, "CHF"), "CHF 0.00");
+        assert_eq!(money(Lang::En, -12.0, "USD"), "-$ 12.00");
+    }
+
+    #[test]
+    fn times_are_shortened_to_the_minute() {
+        assert_eq!(human_time("2026-03-01T10:00:59.000Z"), "2026-03-01 10:00");
+        assert_eq!(human_time("not a time"), "not a time");
+    }
+
+    #[test]
+    fn timeline_rows_say_what_happened() {
+        let row = timeline_row(
+            &serde_json::json!({"type": "track", "event": "Order Completed", "channel": "store",
+                "timestamp": "2026-03-01T10:00:00.000Z",
+                "properties": {"order_id": "R-1", "revenue": 129.0}}),
+            Lang::It,
+        );
+        assert_eq!(row.what, "Order Completed");
+        assert_eq!(row.channel_label, "Negozio");
+        assert_eq!(row.details, "order_id: R-1 · revenue: 129.0");
+        let page = timeline_row(
+            &serde_json::json!({"type": "page", "name": "Scarpe", "channel": "web", "timestamp": "x"}),
+            Lang::En,
+        );
+        assert_eq!(page.what, "page: Scarpe");
+    }
+
+    #[test]
+    fn paging_links_keep_the_filters_and_encode_values() {
+        let filter = Filter {
+            channel: "store".into(),
+            kind: String::new(),
+            event: "Order Completed".into(),
+        };
+        assert_eq!(
+            filter_query(&filter),
+            "channel=store&event=Order%20Completed&"
+        );
+    }
+}

@@ -1,0 +1,248 @@
+//! What every page shares: the frame around it (language, the signed-in person, the
+//! sign-out form with its CSRF token), the session check, and error pages.
+
+use askama::Template;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use prossimo_store::StoreError;
+
+use crate::ConsoleState;
+use crate::auth::{self, Signed};
+use crate::i18n::{LANG_COOKIE, Lang, Texts};
+
+/// The frame of a page.
+pub struct Chrome {
+    pub lang: Lang,
+    pub t: &'static Texts,
+    pub title: String,
+    /// `None` on the sign-in page.
+    pub user: Option<(String, String)>,
+    pub csrf: String,
+    /// Which top-level section is open, for `aria-current`.
+    pub section: &'static str,
+    /// This page in the other language.
+    pub switch_href: String,
+}
+
+impl Chrome {
+    pub fn anonymous(lang: Lang, title: &str, path: &str) -> Chrome {
+        Chrome {
+            lang,
+            t: lang.texts(),
+            title: title.to_owned(),
+            user: None,
+            csrf: String::new(),
+            section: "",
+            switch_href: switch_href(path, lang),
+        }
+    }
+
+    pub fn signed(
+        lang: Lang,
+        signed: &Signed,
+        title: &str,
+        section: &'static str,
+        path: &str,
+    ) -> Chrome {
+        Chrome {
+            lang,
+            t: lang.texts(),
+            title: title.to_owned(),
+            user: Some((signed.email().to_owned(), signed.role().to_string())),
+            csrf: signed.csrf().to_owned(),
+            section,
+            switch_href: switch_href(path, lang),
+        }
+    }
+
+    pub fn other_lang(&self) -> Lang {
+        self.lang.other()
+    }
+}
+
+/// `path` (which may carry a query) with `lang` set to the other language.
+fn switch_href(path: &str, lang: Lang) -> String {
+    let (base, query) = path.split_once('?').unwrap_or((path, ""));
+    let mut pairs: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.starts_with("lang="))
+        .collect();
+    let lang_pair = format!("lang={}", lang.other().code());
+    pairs.push(&lang_pair);
+    format!("{base}?{}", pairs.join("&"))
+}
+
+/// Renders a template as an HTML response.
+pub fn render(status: StatusCode, page: &impl Template, lang: Lang) -> Result<Response, PageError> {
+    let html = page.render().map_err(|e| {
+        tracing::error!(error = %e, "console template failed");
+        PageError::internal(lang)
+    })?;
+    let mut response = (status, Html(html)).into_response();
+    // Pages show personal data: never cached by shared caches, never framed elsewhere.
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    headers.insert(
+        "content-security-policy",
+        HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; form-action 'self'; frame-ancestors 'none'",
+        ),
+    );
+    Ok(response)
+}
+
+/// Remembers a language chosen with `?lang=` in a cookie.
+pub fn remember_lang(mut response: Response, chosen: Option<&str>) -> Response {
+    if let Some(lang) = chosen.and_then(Lang::parse) {
+        let cookie = format!(
+            "{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax",
+            lang.code()
+        );
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    response
+}
+
+/// The session behind the request's cookie, if it is live.
+pub async fn signed_in(
+    state: &ConsoleState,
+    headers: &HeaderMap,
+    lang: Lang,
+) -> Result<Option<Signed>, PageError> {
+    let Some(token) = auth::cookie(headers, auth::SESSION_COOKIE)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+    else {
+        return Ok(None);
+    };
+    let store = state.store.clone();
+    let session = tokio::task::spawn_blocking(move || store.session(&token))
+        .await
+        .map_err(|_| PageError::internal(lang))?
+        .map_err(|e| PageError::store(lang, e))?;
+    Ok(session.map(|session| Signed { session }))
+}
+
+impl FromRequestParts<ConsoleState> for Signed {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &ConsoleState,
+    ) -> Result<Signed, Response> {
+        let lang = Lang::choose(None, &parts.headers);
+        match signed_in(state, &parts.headers, lang).await {
+            Ok(Some(signed)) => Ok(signed),
+            Ok(None) => Err(Redirect::to("/login").into_response()),
+            Err(e) => Err(e.into_response()),
+        }
+    }
+}
+
+/// A page that could not be shown, rendered in the person's language.
+#[derive(Debug)]
+pub struct PageError {
+    status: StatusCode,
+    lang: Lang,
+    message: &'static str,
+}
+
+impl PageError {
+    pub fn not_found(lang: Lang, message: &'static str) -> PageError {
+        PageError {
+            status: StatusCode::NOT_FOUND,
+            lang,
+            message,
+        }
+    }
+
+    pub fn forbidden(lang: Lang) -> PageError {
+        PageError {
+            status: StatusCode::FORBIDDEN,
+            lang,
+            message: lang.texts().forbidden,
+        }
+    }
+
+    pub fn bad_request(lang: Lang) -> PageError {
+        PageError {
+            status: StatusCode::BAD_REQUEST,
+            lang,
+            message: lang.texts().bad_request,
+        }
+    }
+
+    pub fn internal(lang: Lang) -> PageError {
+        PageError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            lang,
+            message: lang.texts().error_text,
+        }
+    }
+
+    pub fn store(lang: Lang, e: StoreError) -> PageError {
+        match e {
+            StoreError::Invalid(_) => PageError::bad_request(lang),
+            StoreError::NotFound(_) => PageError::not_found(lang, lang.texts().not_found),
+            e if e.is_transient() => {
+                tracing::warn!(error = %e, "console: storage unavailable");
+                PageError {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    ..PageError::internal(lang)
+                }
+            }
+            e => {
+                tracing::error!(error = %e, "console: storage error");
+                PageError::internal(lang)
+            }
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    chrome: Chrome,
+    message: &'static str,
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let t = self.lang.texts();
+        let title = match self.status {
+            StatusCode::NOT_FOUND => t.not_found,
+            _ => t.error_title,
+        };
+        let page = ErrorPage {
+            chrome: Chrome::anonymous(self.lang, title, "/"),
+            message: self.message,
+        };
+        match page.render() {
+            Ok(html) => (self.status, Html(html)).into_response(),
+            Err(_) => (self.status, self.message).into_response(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_language_switch_keeps_the_query() {
+        assert_eq!(switch_href("/customers", Lang::En), "/customers?lang=it");
+        assert_eq!(
+            switch_href("/customers?q=anna&lang=en", Lang::En),
+            "/customers?q=anna&lang=it"
+        );
+        assert_eq!(
+            switch_href("/customers/7?channel=web", Lang::It),
+            "/customers/7?channel=web&lang=en"
+        );
+    }
+}

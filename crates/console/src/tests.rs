@@ -1,0 +1,360 @@
+//! In-process tests of the console over a real SQLite store: sign-in, sessions, CSRF, the
+//! failed-sign-in limit, roles, languages, and the customer pages over ingested messages.
+
+use std::sync::Arc;
+
+use axum::body::{Body, to_bytes};
+use axum::http::{Request, StatusCode, header};
+use prossimo_store::ProfileKey;
+use prossimo_store::testsuite::{Fixture, incoming};
+use serde_json::json;
+use tower::ServiceExt;
+
+use super::*;
+
+const PASSWORD: &str = "a long enough password";
+
+struct Console {
+    router: Router,
+    store: Arc<Store>,
+    _fixture: Fixture,
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+impl Reply {
+    fn location(&self) -> &str {
+        self.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// `name=value` of a cookie this reply sets.
+    fn cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|c| c.starts_with(&format!("{name}=")))
+            .and_then(|c| c.split(';').next())
+            .map(str::to_owned)
+    }
+
+    fn hidden_csrf(&self) -> String {
+        let start = self
+            .body
+            .find("name=\"csrf\" value=\"")
+            .expect("a csrf field")
+            + 19;
+        let len = self.body[start..].find('"').expect("a closing quote");
+        self.body[start..start + len].to_owned()
+    }
+}
+
+fn console() -> Console {
+    let fixture = Fixture::sqlite();
+    let store = fixture.store.clone();
+    let source = store.bootstrap(None, None).unwrap().source;
+    let batch = incoming(
+        &store,
+        source.id,
+        vec![
+            json!({"type": "identify", "userId": "42", "messageId": "c1", "timestamp": "2026-03-01T10:00:00Z",
+               "traits": {"email": "anna.rossi@example.it", "name": "Anna Rossi", "city": "Torino"}}),
+            json!({"type": "track", "userId": "42", "messageId": "c2", "event": "Order Completed",
+               "timestamp": "2026-03-02T10:00:00Z", "context": {"channel": "store"},
+               "properties": {"order_id": "R-1", "revenue": 1234.5, "currency": "EUR"}}),
+            json!({"type": "page", "userId": "42", "messageId": "c3", "name": "Scarpe <b>rosse</b>",
+               "timestamp": "2026-03-03T10:00:00Z", "context": {"library": {"name": "analytics.js"}}}),
+        ],
+    );
+    store.ingest(&batch).unwrap();
+    for (email, role) in [
+        ("admin@example.it", Role::Admin),
+        ("viewer@example.it", Role::Viewer),
+    ] {
+        store
+            .create_user(email, None, role, &hash_password(PASSWORD).unwrap())
+            .unwrap();
+    }
+    Console {
+        router: router(store.clone()),
+        store,
+        _fixture: fixture,
+    }
+}
+
+impl Console {
+    async fn send(&self, request: Request<Body>) -> Reply {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        Reply {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    async fn get(&self, path: &str, cookies: &str) -> Reply {
+        self.send(
+            Request::get(path)
+                .header(header::HOST, "127.0.0.1:8080")
+                .header(header::COOKIE, cookies)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+    }
+
+    async fn post(&self, path: &str, cookies: &str, form: &str) -> Reply {
+        self.send(
+            Request::post(path)
+                .header(header::HOST, "127.0.0.1:8080")
+                .header(header::COOKIE, cookies)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(form.to_owned()))
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// Signs in through the form; returns the session cookie (`name=value`).
+    async fn sign_in(&self, email: &str, password: &str) -> Reply {
+        let form = self.get("/login", "").await;
+        let csrf_cookie = form
+            .cookie(auth::LOGIN_CSRF_COOKIE)
+            .expect("login csrf cookie");
+        let body = format!(
+            "email={email}&password={password}&csrf={}",
+            form.hidden_csrf()
+        );
+        self.post("/login", &csrf_cookie, &body.replace(' ', "+"))
+            .await
+    }
+
+    async fn session(&self, email: &str) -> String {
+        let reply = self.sign_in(email, PASSWORD).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+        assert_eq!(reply.location(), "/customers");
+        reply.cookie(auth::SESSION_COOKIE).expect("session cookie")
+    }
+}
+
+#[tokio::test]
+async fn pages_need_a_session_and_sign_in_sets_a_safe_cookie() {
+    let c = console();
+    for path in ["/", "/customers", "/customers/1"] {
+        let reply = c.get(path, "").await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(reply.location(), "/login", "{path}");
+    }
+    let reply = c.sign_in("admin@example.it", PASSWORD).await;
+    let set = reply
+        .headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("prossimo_session="))
+        .unwrap()
+        .to_owned();
+    for attribute in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/"] {
+        assert!(set.contains(attribute), "{set} lacks {attribute}");
+    }
+    let session = reply.cookie(auth::SESSION_COOKIE).unwrap();
+    let page = c.get("/customers", &session).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("admin@example.it"));
+    assert_eq!(page.headers[header::CACHE_CONTROL], "no-store");
+}
+
+#[tokio::test]
+async fn wrong_passwords_unknown_accounts_and_forged_forms_are_refused() {
+    let c = console();
+    let wrong = c.sign_in("admin@example.it", "not the password").await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.body.contains("role=\"alert\""));
+    assert!(wrong.cookie(auth::SESSION_COOKIE).is_none());
+    let unknown = c.sign_in("nobody@example.it", PASSWORD).await;
+    assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        unknown.body,
+        wrong
+            .body
+            .replace("admin@example.it", "nobody@example.it")
+            .replace(&wrong.hidden_csrf(), &unknown.hidden_csrf()),
+        "an unknown account looks like a wrong password"
+    );
+
+    // A login form posted from elsewhere carries no matching CSRF cookie.
+    let forged = c
+        .post(
+            "/login",
+            "",
+            &format!(
+                "email=admin@example.it&password={}&csrf=abc",
+                PASSWORD.replace(' ', "+")
+            ),
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(forged.cookie(auth::SESSION_COOKIE).is_none());
+
+    c.store
+        .update_user("viewer@example.it", None, None, Some(true))
+        .unwrap();
+    let disabled = c.sign_in("viewer@example.it", PASSWORD).await;
+    assert_eq!(
+        disabled.status,
+        StatusCode::UNAUTHORIZED,
+        "disabled users cannot sign in"
+    );
+}
+
+#[tokio::test]
+async fn five_failed_sign_ins_lock_the_account_even_for_the_right_password() {
+    let c = console();
+    for _ in 0..auth::MAX_FAILURES {
+        assert_eq!(
+            c.sign_in("admin@example.it", "guess guess guess")
+                .await
+                .status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let locked = c.sign_in("admin@example.it", PASSWORD).await;
+    assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(locked.headers.contains_key(header::RETRY_AFTER));
+    assert!(locked.cookie(auth::SESSION_COOKIE).is_none());
+    // Another account is not affected.
+    assert_eq!(
+        c.sign_in("viewer@example.it", PASSWORD).await.status,
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test]
+async fn sign_out_needs_the_csrf_token_and_ends_the_session() {
+    let c = console();
+    let session = c.session("viewer@example.it").await;
+    let page = c.get("/customers", &session).await;
+    let csrf = page.hidden_csrf();
+    assert_eq!(
+        c.post("/logout", &session, "").await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        c.post("/logout", &session, "csrf=wrong").await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        c.get("/customers", &session).await.status,
+        StatusCode::OK,
+        "still signed in"
+    );
+    let out = c.post("/logout", &session, &format!("csrf={csrf}")).await;
+    assert_eq!(
+        (out.status, out.location()),
+        (StatusCode::SEE_OTHER, "/login")
+    );
+    assert_eq!(
+        c.get("/customers", &session).await.location(),
+        "/login",
+        "the old cookie is dead"
+    );
+}
+
+#[tokio::test]
+async fn search_finds_customers_by_name_and_identifier() {
+    let c = console();
+    let session = c.session("viewer@example.it").await;
+    let id = c
+        .store
+        .resolve_profile(&ProfileKey::parse("user_id:42", c.store.identity()).unwrap())
+        .unwrap()
+        .unwrap();
+    for q in ["anna", "Anna R", "anna.rossi@", "user_id:42", "42"] {
+        let page = c
+            .get(&format!("/customers?q={}", q.replace(' ', "+")), &session)
+            .await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(
+            page.body.contains(&format!("href=\"/customers/{id}\"")),
+            "{q}"
+        );
+    }
+    let none = c.get("/customers?q=zzzz", &session).await;
+    assert!(none.body.contains("No customer matches."));
+}
+
+#[tokio::test]
+async fn the_customer_page_shows_the_360_escaped_filtered_and_in_italian() {
+    let c = console();
+    let session = c.session("viewer@example.it").await;
+    let id = c
+        .store
+        .resolve_profile(
+            &ProfileKey::parse("email:anna.rossi@example.it", c.store.identity()).unwrap(),
+        )
+        .unwrap()
+        .unwrap();
+    let page = c.get(&format!("/customers/{id}"), &session).await;
+    assert_eq!(page.status, StatusCode::OK);
+    for expected in [
+        "<h1>Anna Rossi</h1>",
+        "<html lang=\"en\">",
+        "anna.rossi@example.it",
+        "€ 1,234.50",
+        "Torino",
+        "data-channel=\"store\"",
+        "data-channel=\"web\"",
+        "Order Completed",
+        // Event names and properties are escaped, never markup.
+        "Scarpe &#60;b&#62;rosse&#60;/b&#62;",
+    ] {
+        assert!(page.body.contains(expected), "missing {expected:?}");
+    }
+    assert!(!page.body.contains("<b>rosse</b>"));
+
+    let stores_only = c
+        .get(&format!("/customers/{id}?channel=store"), &session)
+        .await;
+    let rows = stores_only.body.matches("<tr data-channel=").count();
+    assert_eq!(rows, 1);
+    assert_eq!(
+        stores_only
+            .body
+            .matches("<tr data-channel=\"store\"")
+            .count(),
+        1
+    );
+
+    let italian = c.get(&format!("/customers/{id}?lang=it"), &session).await;
+    assert!(italian.body.contains("<html lang=\"it\">"));
+    assert!(italian.body.contains("1.234,50 €"));
+    assert!(italian.body.contains("Cronologia"));
+    let remembered = italian.cookie(i18n::LANG_COOKIE).unwrap();
+    let next = c
+        .get(
+            &format!("/customers/{id}"),
+            &format!("{session}; {remembered}"),
+        )
+        .await;
+    assert!(
+        next.body.contains("<html lang=\"it\">"),
+        "the choice is remembered"
+    );
+
+    let missing = c.get("/customers/999999", &session).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        c.get("/customers/abc", &session).await.status,
+        StatusCode::NOT_FOUND
+    );
+}

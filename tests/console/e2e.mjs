@@ -1,0 +1,586 @@
+// The web console in a real browser (Debian's Chromium through playwright-core). Started by
+// tests/console/run.sh, which serves the demo retailer; it can also run against any server:
+//   CONSOLE_URL=http://127.0.0.1:8080 CONSOLE_EMAIL=admin@localhost CONSOLE_PASSWORD=... \
+//   ADMIN_TOKEN=pat_... node tests/console/e2e.mjs
+//
+// Environment:
+//   CONSOLE_URL       the server (required)
+//   CONSOLE_EMAIL     an admin's e-mail (default admin@localhost)
+//   CONSOLE_PASSWORD  its password (required)
+//   ADMIN_TOKEN       admin API token, used to pick a customer through /v1/profiles; or give
+//   CUSTOMER_ID, CUSTOMER_NAME  the customer to look for
+//   SCREENSHOT_DIR    where screenshots go (default target/console-screenshots)
+//   PLAYWRIGHT_DIR    the folder holding node_modules/playwright-core (default target/console-e2e)
+//   CHROMIUM          the browser (default /usr/bin/chromium)
+//   HEADED=1          show the browser (needs a display)
+//
+// Each step is an entry in STEPS: a title and an async function of the shared context. Add
+// a step (audiences editor, analytics charts, ...) by adding an entry; selectors and words the
+// test looks for live in SEL and WORDS below.
+
+import assert from 'node:assert/strict';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+// ---------------------------------------------------------------------------------------
+// Selectors and routes: the contract with the console (crates/console).
+// ---------------------------------------------------------------------------------------
+const ROUTES = {
+  home: '/',
+  login: '/login',
+  logout: '/logout',
+  customers: '/customers',
+  customer: (id) => `/customers/${encodeURIComponent(id)}`,
+};
+
+const SEL = {
+  loginForm: 'form:has(input[name=password])',
+  loginEmail: 'input[name=email]',
+  loginPassword: 'input[name=password]',
+  csrfField: 'input[type=hidden][name=csrf]',
+  alert: '[role=alert]',
+  submit: 'button[type=submit], input[type=submit], button:not([type])',
+
+  logoutForm: 'form[action="/logout"]',
+  logoutButton: 'form[action="/logout"] button',
+
+  searchForm: 'form[role=search]',
+  searchInput: 'form[role=search] input[name=q]',
+  customersTable: 'table#customers',
+  customerRows: 'table#customers tr:has(td)',
+  customerLinks: 'table#customers a[href^="/customers/"]',
+
+  customerName: 'h1',
+  sections: {
+    traits: 'section#traits',
+    identifiers: 'section#identifiers',
+    channels: 'section#channels',
+    timeline: 'section#timeline',
+  },
+  timelineRows: 'section#timeline table tbody tr',
+  timelineFilter: 'form#timeline-filter',
+  channelSelect: 'form#timeline-filter select[name=channel]',
+};
+
+// Words of which at least one must show on the Italian customers page (and none of them
+// on the English one is required: the pages are compared as a whole too).
+const WORDS = {
+  italian: ['Clienti', 'Cliente', 'Cerca', 'Esci', 'Nome', 'Ultima'],
+};
+
+// ---------------------------------------------------------------------------------------
+// Setup
+// ---------------------------------------------------------------------------------------
+const env = (name, fallback) => {
+  const v = process.env[name];
+  if (v !== undefined && v !== '') return v;
+  if (fallback === undefined) {
+    console.error(`console e2e: ${name} is required`);
+    process.exit(2);
+  }
+  return fallback;
+};
+
+const BASE = env('CONSOLE_URL').replace(/\/+$/, '');
+const EMAIL = env('CONSOLE_EMAIL', 'admin@localhost');
+const PASSWORD = env('CONSOLE_PASSWORD');
+const ADMIN_TOKEN = env('ADMIN_TOKEN', '');
+const SHOTS = path.resolve(env('SCREENSHOT_DIR', path.join(ROOT, 'target/console-screenshots')));
+const PLAYWRIGHT_DIR = path.resolve(env('PLAYWRIGHT_DIR', path.join(ROOT, 'target/console-e2e')));
+const CHROMIUM = env('CHROMIUM', '/usr/bin/chromium');
+
+// ESM ignores NODE_PATH: load playwright-core from its own folder.
+const { chromium } = createRequire(path.join(PLAYWRIGHT_DIR, 'node_modules', '/'))('playwright-core');
+
+const url = (p) => BASE + p;
+const pathOf = (page) => new URL(page.url()).pathname;
+const squash = (s) => (s ?? '').replace(/\s+/g, ' ').trim();
+
+let currentStep = null;
+
+/** One checked fact: prints it, fails the step when it does not hold. */
+function check(ok, what, detail = '') {
+  if (!ok) {
+    throw new assert.AssertionError({ message: `${what}${detail ? `: ${detail}` : ''}` });
+  }
+  console.log(`    ok  ${what}`);
+}
+
+function note(text) {
+  console.log(`    --  ${text}`);
+}
+
+class Skip extends Error {}
+
+/** Navigate and wait for the page to load; returns the main response. */
+async function visit(page, p) {
+  return page.goto(url(p), { waitUntil: 'load' });
+}
+
+/** Click something that submits a form and wait for the page it leads to. */
+async function submitAndWait(page, locator) {
+  const [response] = await Promise.all([
+    page.waitForNavigation({ waitUntil: 'load' }),
+    locator.click(),
+  ]);
+  return response;
+}
+
+async function shot(page, name, fullPage = true) {
+  const file = path.join(SHOTS, name);
+  await page.screenshot({ path: file, fullPage });
+  note(`screenshot ${path.relative(ROOT, file)}`);
+}
+
+/** Inputs a person cannot name: no <label> (for/id or wrapping), aria-label or aria-labelledby. */
+async function unlabelledInputs(page) {
+  return page.evaluate(() => {
+    const exempt = new Set(['hidden', 'submit', 'button', 'reset', 'image']);
+    const out = [];
+    for (const input of document.querySelectorAll('input, select, textarea')) {
+      if (exempt.has((input.getAttribute('type') || '').toLowerCase())) continue;
+      const byLabel = [...(input.labels || [])].some((l) => l.textContent.trim() !== '');
+      const byAria = (input.getAttribute('aria-label') || '').trim() !== '';
+      const byRef = (input.getAttribute('aria-labelledby') || '')
+        .split(/\s+/)
+        .filter(Boolean)
+        .some((id) => (document.getElementById(id)?.textContent || '').trim() !== '');
+      if (!byLabel && !byAria && !byRef) out.push(input.outerHTML.slice(0, 160));
+    }
+    return out;
+  });
+}
+
+/** What every signed-in page carries: <html lang> and a sign-out form with its CSRF field. */
+async function checkSignedInChrome(page) {
+  const lang = await page.getAttribute('html', 'lang');
+  check(lang === 'en' || lang === 'it', `<html lang> is en or it`, `got ${JSON.stringify(lang)}`);
+  const form = page.locator(SEL.logoutForm);
+  check((await form.count()) === 1, `one ${SEL.logoutForm}`, `found ${await form.count()}`);
+  const method = ((await form.getAttribute('method')) || '').toLowerCase();
+  check(method === 'post', `the sign-out form is method=post`, `got ${JSON.stringify(method)}`);
+  const csrf = await form.locator(SEL.csrfField).getAttribute('value').catch(() => null);
+  check(!!csrf, `the sign-out form carries a non-empty hidden csrf field`);
+}
+
+/** The customer to look for: from CUSTOMER_ID/CUSTOMER_NAME, else the admin read API. */
+async function pickCustomer() {
+  if (process.env.CUSTOMER_ID && process.env.CUSTOMER_NAME) {
+    return { id: String(process.env.CUSTOMER_ID), name: process.env.CUSTOMER_NAME, channels: [] };
+  }
+  assert.ok(ADMIN_TOKEN, 'set ADMIN_TOKEN (or CUSTOMER_ID and CUSTOMER_NAME)');
+  const api = async (p) => {
+    const r = await fetch(url(p), { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    const text = await r.text();
+    assert.equal(r.status, 200, `GET ${p}: HTTP ${r.status} ${text.slice(0, 300)}`);
+    return JSON.parse(text);
+  };
+  // A named customer seen on several channels, so the timeline filter has something to do.
+  let fallback = null;
+  for (const q of ['a', 'm', 'g', 'l', 's']) {
+    const { profiles } = await api(`/v1/profiles?q=${q}&limit=20`);
+    for (const p of profiles.filter((p) => p.name)) {
+      const full = await api(`/v1/profiles/${p.id}`);
+      const channels = Object.keys(full.counts_by_channel || {});
+      const c = {
+        id: String(p.id),
+        name: p.name,
+        email: full.traits?.email ?? p.email ?? null,
+        userId: p.user_id ?? null,
+        channels,
+        events: full.event_count,
+      };
+      if (channels.length >= 2) return c;
+      fallback ??= c;
+    }
+  }
+  assert.ok(fallback, 'no customer with a name found through /v1/profiles?q=…');
+  return fallback;
+}
+
+// ---------------------------------------------------------------------------------------
+// Steps. Each gets the shared context: { page, context, browser, customer, ... }.
+// ---------------------------------------------------------------------------------------
+const STEPS = [
+  {
+    title: 'a. signed out, / redirects to /login',
+    async run(ctx) {
+      const { page } = ctx;
+      const res = await visit(page, ROUTES.home);
+      check(pathOf(page) === ROUTES.login, `GET / ends on ${ROUTES.login}`, `ended on ${page.url()}`);
+      check(res && res.status() === 200, `the login page answers 200`, `got ${res?.status()}`);
+      check((await page.locator(SEL.loginForm).count()) === 1, `the login page has a sign-in form`);
+      const csrf = await page.locator(`${SEL.loginForm} ${SEL.csrfField}`).getAttribute('value');
+      check(!!csrf, `the sign-in form carries a non-empty hidden csrf field`);
+      const lang = await page.getAttribute('html', 'lang');
+      check(lang === 'en' || lang === 'it', `<html lang> is en or it`, `got ${JSON.stringify(lang)}`);
+      await shot(page, 'login.png');
+    },
+  },
+  {
+    title: 'j1. accessibility: every input on the login page has a label',
+    async run({ page }) {
+      const bad = await unlabelledInputs(page);
+      check(bad.length === 0, 'every visible input has a <label> or aria-label', bad.join('\n      '));
+    },
+  },
+  {
+    title: 'b. a wrong password shows an alert and stays on /login',
+    async run({ page }) {
+      const form = page.locator(SEL.loginForm);
+      await form.locator(SEL.loginEmail).fill(EMAIL);
+      await form.locator(SEL.loginPassword).fill(`${PASSWORD}-wrong`);
+      const posted = page.waitForResponse(
+        (r) => r.request().method() === 'POST' && new URL(r.url()).pathname === ROUTES.login,
+      );
+      await submitAndWait(page, form.locator(SEL.submit).first());
+      const res = await posted;
+      note(`POST /login answered ${res.status()}`);
+      check(pathOf(page) === ROUTES.login, `still on ${ROUTES.login}`, `on ${page.url()}`);
+      const alert = page.locator(SEL.alert);
+      check((await alert.count()) >= 1, `an ${SEL.alert} element is shown`);
+      const text = squash(await alert.first().innerText());
+      check(text !== '', `the alert says something`, 'it is empty');
+      check(await alert.first().isVisible(), `the alert is visible`);
+      note(`alert: "${text}"`);
+      check(
+        !(await page.content()).includes(`${PASSWORD}-wrong`),
+        'the page does not echo the password back',
+      );
+      check(
+        (await page.locator(SEL.logoutForm).count()) === 0,
+        'no sign-out form: not signed in',
+      );
+    },
+  },
+  {
+    title: 'c. the right password lands on /customers',
+    async run(ctx) {
+      const { page, context } = ctx;
+      const form = page.locator(SEL.loginForm);
+      await form.locator(SEL.loginEmail).fill(EMAIL);
+      await form.locator(SEL.loginPassword).fill(PASSWORD);
+      const posted = page.waitForResponse(
+        (r) => r.request().method() === 'POST' && new URL(r.url()).pathname === ROUTES.login,
+      );
+      await submitAndWait(page, form.locator(SEL.submit).first());
+      const res = await posted;
+      check(res.status() === 303, `POST /login answers 303`, `got ${res.status()}`);
+      check(pathOf(page) === ROUTES.customers, `lands on ${ROUTES.customers}`, `on ${page.url()}`);
+      await checkSignedInChrome(page);
+      const cookies = await context.cookies(BASE);
+      ctx.sessionCookies = cookies;
+      note(
+        `cookies: ${cookies
+          .map((c) => `${c.name} (httpOnly=${c.httpOnly}, sameSite=${c.sameSite})`)
+          .join(', ') || 'none'}`,
+      );
+      check(cookies.some((c) => c.httpOnly), 'an HttpOnly session cookie is set');
+    },
+  },
+  {
+    title: 'j2. accessibility: every input on the customers page has a label',
+    async run({ page }) {
+      const bad = await unlabelledInputs(page);
+      check(bad.length === 0, 'every visible input has a <label> or aria-label', bad.join('\n      '));
+    },
+  },
+  {
+    title: 'd. search finds the customer',
+    async run(ctx) {
+      const { page, customer } = ctx;
+      note(`looking for #${customer.id} "${customer.name}" (channels: ${customer.channels.join(', ') || '?'})`);
+      const input = page.locator(SEL.searchInput);
+      check((await input.count()) === 1, `one ${SEL.searchInput}`, `found ${await input.count()}`);
+      await input.fill(customer.name);
+      await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), input.press('Enter')]);
+      check(pathOf(page) === ROUTES.customers, `results are on ${ROUTES.customers}`, `on ${page.url()}`);
+      check(
+        new URL(page.url()).searchParams.get('q') === customer.name,
+        `the URL carries q=${customer.name}`,
+        page.url(),
+      );
+      check(
+        (await input.inputValue()) === customer.name,
+        'the search box keeps the term',
+        `it holds ${JSON.stringify(await input.inputValue())}`,
+      );
+      check((await page.locator(SEL.customersTable).count()) === 1, `a ${SEL.customersTable}`);
+      const rows = await page.locator(SEL.customerRows).count();
+      check(rows >= 1, `${SEL.customerRows}: at least one row`, `found ${rows}`);
+      note(`${rows} rows`);
+      await checkSignedInChrome(page);
+      await shot(page, 'customers.png');
+
+      const links = page.locator(SEL.customerLinks);
+      const hrefs = await links.evaluateAll((as) => as.map((a) => a.getAttribute('href')));
+      check(hrefs.length >= 1, `a link ${SEL.customerLinks}`, `found none`);
+      const wanted = ROUTES.customer(customer.id);
+      let index = hrefs.findIndex((h) => new URL(h, BASE).pathname === wanted);
+      if (index < 0) {
+        // Common names are shared; any result carries the searched name.
+        note(`#${customer.id} is not among the ${hrefs.length} links; following the first one`);
+        index = 0;
+      }
+      const link = links.nth(index);
+      const rowText = squash(await link.locator('xpath=ancestor::tr[1]').innerText());
+      check(
+        rowText.toLowerCase().includes(customer.name.toLowerCase()),
+        `the result row shows the name`,
+        `row: "${rowText}"`,
+      );
+      await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), link.click()]);
+      const m = pathOf(page).match(/^\/customers\/([^/]+)$/);
+      check(!!m, `the link leads to /customers/{id}`, `on ${page.url()}`);
+      ctx.customerPath = pathOf(page);
+      if (m[1] !== customer.id) ctx.customer = { ...customer, id: m[1], channels: [] };
+    },
+  },
+  {
+    title: 'e. the customer page shows the 360',
+    async run(ctx) {
+      const { page, customer } = ctx;
+      check(pathOf(page) === ROUTES.customer(customer.id), `on ${ROUTES.customer(customer.id)}`, page.url());
+      const h1 = squash(await page.locator(SEL.customerName).first().innerText());
+      check(
+        h1.toLowerCase().includes(customer.name.toLowerCase()),
+        `h1 contains "${customer.name}"`,
+        `h1 is "${h1}"`,
+      );
+      for (const [name, sel] of Object.entries(SEL.sections)) {
+        const section = page.locator(sel);
+        check((await section.count()) === 1, `${sel} exists`, `found ${await section.count()}`);
+        // Non-empty: something besides its headings.
+        const body = await section.evaluate((s) => {
+          const c = s.cloneNode(true);
+          c.querySelectorAll('h1, h2, h3, h4, h5, h6').forEach((h) => h.remove());
+          return c.textContent.replace(/\s+/g, ' ').trim();
+        });
+        check(body !== '', `${sel} has content besides its heading`);
+        ctx[`${name}Text`] = body;
+      }
+      if (customer.email) {
+        check(
+          ctx.traitsText.toLowerCase().includes(customer.email.toLowerCase()) ||
+            ctx.identifiersText.toLowerCase().includes(customer.email.toLowerCase()),
+          `traits or identifiers show the e-mail ${customer.email}`,
+        );
+      }
+      if (customer.userId) {
+        check(ctx.identifiersText.includes(customer.userId), `identifiers show the user id ${customer.userId}`);
+      }
+      const rows = page.locator(SEL.timelineRows);
+      const n = await rows.count();
+      check(n >= 1, `${SEL.timelineRows}: at least one row`, `found ${n}`);
+      const channels = await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-channel')));
+      check(
+        channels.every((c) => c && c.trim() !== ''),
+        'every timeline row has a data-channel',
+        `values: ${JSON.stringify([...new Set(channels)])}`,
+      );
+      note(`${n} timeline rows; channels shown: ${[...new Set(channels)].join(', ')}`);
+      ctx.timelineChannels = channels;
+      await checkSignedInChrome(page);
+      await shot(page, 'customer.png');
+    },
+  },
+  {
+    title: 'f. the timeline filter keeps one channel',
+    async run(ctx) {
+      const { page, customer } = ctx;
+      const select = page.locator(SEL.channelSelect);
+      check((await select.count()) === 1, `one ${SEL.channelSelect}`, `found ${await select.count()}`);
+      const method = ((await page.locator(SEL.timelineFilter).getAttribute('method')) || 'get').toLowerCase();
+      check(method === 'get', `${SEL.timelineFilter} is a GET form`, `method=${method}`);
+      const options = (await select.locator('option').evaluateAll((os) => os.map((o) => o.value))).filter(
+        (v) => v !== '',
+      );
+      note(`options: ${options.join(', ')}`);
+      const known = new Set([...customer.channels, ...ctx.timelineChannels]);
+      if (known.size < 2) {
+        throw new Skip(`the customer has only one channel (${[...known].join(', ')}): nothing to filter`);
+      }
+      // Prefer a channel the customer has that is not the newest row's, so the list changes.
+      const candidates = options.filter((o) => known.has(o));
+      check(candidates.length >= 1, `the select offers one of the customer's channels`, `options: ${options}`);
+      const channel = candidates.find((o) => o !== ctx.timelineChannels[0]) ?? candidates[0];
+      note(`filtering on ${channel}`);
+      await select.selectOption(channel);
+      await Promise.all([
+        page.waitForNavigation({ waitUntil: 'load' }),
+        page.locator(SEL.timelineFilter).evaluate((f) => f.requestSubmit()),
+      ]);
+      check(pathOf(page) === ctx.customerPath, `still on ${ctx.customerPath}`, page.url());
+      check(
+        new URL(page.url()).searchParams.get('channel') === channel,
+        `the URL carries channel=${channel}`,
+        page.url(),
+      );
+      const rows = await page.locator(SEL.timelineRows).evaluateAll((trs) =>
+        trs.map((tr) => tr.getAttribute('data-channel')),
+      );
+      check(rows.length >= 1, `at least one ${channel} row`, 'the timeline is empty');
+      const other = rows.filter((c) => c !== channel);
+      check(other.length === 0, `all ${rows.length} rows have data-channel="${channel}"`, `others: ${JSON.stringify(other)}`);
+      const selected = await page.locator(SEL.channelSelect).inputValue();
+      check(selected === channel, 'the select keeps the chosen channel', `it shows ${JSON.stringify(selected)}`);
+      await shot(page, 'customer-filtered.png');
+    },
+  },
+  {
+    title: 'g. ?lang=it shows Italian, ?lang=en switches back',
+    async run({ page }) {
+      await visit(page, `${ROUTES.customers}?lang=en`);
+      const english = squash(await page.locator('body').innerText());
+      await visit(page, `${ROUTES.customers}?lang=it`);
+      const lang = await page.getAttribute('html', 'lang');
+      check(lang === 'it', '?lang=it gives <html lang="it">', `got ${JSON.stringify(lang)}`);
+      const italian = squash(await page.locator('body').innerText());
+      check(italian !== english, 'the page text differs from the English page');
+      const found = WORDS.italian.filter((w) => italian.includes(w));
+      check(found.length >= 1, `Italian words show (${found.join(', ')})`, `none of ${WORDS.italian.join(', ')} in "${italian.slice(0, 200)}"`);
+      await checkSignedInChrome(page);
+      await shot(page, 'customers-it.png');
+      await visit(page, ROUTES.customers);
+      note(`without ?lang the next page is lang="${await page.getAttribute('html', 'lang')}"`);
+      await visit(page, `${ROUTES.customers}?lang=en`);
+      const back = await page.getAttribute('html', 'lang');
+      check(back === 'en', '?lang=en gives <html lang="en">', `got ${JSON.stringify(back)}`);
+    },
+  },
+  {
+    title: 'i. CSRF: POST /logout without the token is refused',
+    async run({ page }) {
+      const bare = await page.evaluate(async (p) => {
+        const r = await fetch(p, { method: 'POST', redirect: 'manual' });
+        return { status: r.status, type: r.type };
+      }, ROUTES.logout);
+      check(bare.status === 403, 'POST /logout without csrf answers 403', `got ${bare.status} (${bare.type})`);
+      const wrong = await page.evaluate(async (p) => {
+        const r = await fetch(p, {
+          method: 'POST',
+          redirect: 'manual',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: 'csrf=not-the-token',
+        });
+        return { status: r.status, type: r.type };
+      }, ROUTES.logout);
+      check(wrong.status === 403, 'POST /logout with a wrong csrf answers 403', `got ${wrong.status} (${wrong.type})`);
+      await visit(page, ROUTES.customers);
+      check(pathOf(page) === ROUTES.customers, 'still signed in afterwards', `on ${page.url()}`);
+    },
+  },
+  {
+    title: 'h. sign out',
+    async run(ctx) {
+      const { page, browser } = ctx;
+      await submitAndWait(page, page.locator(SEL.logoutButton).first());
+      check(pathOf(page) === ROUTES.login, `back on ${ROUTES.login}`, `on ${page.url()}`);
+      await visit(page, ROUTES.customers);
+      check(pathOf(page) === ROUTES.login, `${ROUTES.customers} redirects to ${ROUTES.login} again`, `on ${page.url()}`);
+      // The server forgets the session: its old cookie no longer signs anyone in.
+      const other = await browser.newContext();
+      try {
+        await other.addCookies(ctx.sessionCookies);
+        const p2 = await other.newPage();
+        await p2.goto(url(ROUTES.customers), { waitUntil: 'load' });
+        check(
+          new URL(p2.url()).pathname === ROUTES.login,
+          'the signed-out session cookie is refused',
+          `it opened ${p2.url()}`,
+        );
+      } finally {
+        await other.close();
+      }
+    },
+  },
+  {
+    title: 'no server errors and no script errors along the way',
+    async run(ctx) {
+      check(ctx.serverErrors.length === 0, 'no 5xx answers', ctx.serverErrors.join(', '));
+      check(ctx.pageErrors.length === 0, 'no uncaught errors in page scripts', ctx.pageErrors.join('\n      '));
+    },
+  },
+];
+
+// ---------------------------------------------------------------------------------------
+// Runner
+// ---------------------------------------------------------------------------------------
+async function main() {
+  mkdirSync(SHOTS, { recursive: true });
+  for (const stale of ['failure.png', 'failure.html']) rmSync(path.join(SHOTS, stale), { force: true });
+  const started = Date.now();
+  const customer = await pickCustomer();
+
+  // launch() gives every run a fresh temporary profile (user-data-dir) and removes it after.
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: !process.env.HEADED,
+    args: [
+      ...(process.env.HEADED ? [] : ['--headless']),
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  console.log(`console e2e: Chromium ${browser.version()} against ${BASE}`);
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-GB' });
+  context.setDefaultTimeout(15_000);
+  context.setDefaultNavigationTimeout(30_000);
+  const page = await context.newPage();
+  const ctx = { browser, context, page, customer, serverErrors: [], pageErrors: [] };
+  page.on('response', (r) => {
+    if (r.status() >= 500) ctx.serverErrors.push(`${r.status()} ${r.request().method()} ${r.url()}`);
+  });
+  page.on('pageerror', (e) => ctx.pageErrors.push(String(e)));
+
+  let passed = 0;
+  let skipped = 0;
+  let failed = 0;
+  for (const [i, step] of STEPS.entries()) {
+    currentStep = step.title;
+    console.log(`[${i + 1}/${STEPS.length}] ${step.title}`);
+    try {
+      await step.run(ctx);
+      passed++;
+    } catch (e) {
+      if (e instanceof Skip) {
+        note(`skipped: ${e.message}`);
+        skipped++;
+        continue;
+      }
+      failed++;
+      console.error(`\nFAILED: ${step.title}\n  ${e.message}`);
+      if (!(e instanceof assert.AssertionError)) console.error(e.stack);
+      console.error(`  page: ${page.url()}`);
+      try {
+        await page.screenshot({ path: path.join(SHOTS, 'failure.png'), fullPage: true });
+        writeFileSync(path.join(SHOTS, 'failure.html'), await page.content());
+        console.error(`  saved ${path.relative(ROOT, SHOTS)}/failure.png and failure.html`);
+      } catch (err) {
+        console.error(`  (could not save the page: ${err.message})`);
+      }
+      const rest = STEPS.length - i - 1;
+      if (rest) console.error(`  ${rest} later step(s) not run`);
+      break;
+    }
+  }
+  await browser.close();
+  const notRun = STEPS.length - passed - skipped - failed;
+  console.log(`\nconsole e2e finished in ${((Date.now() - started) / 1000).toFixed(1)} s${notRun ? `; ${notRun} step(s) not run` : ''}`);
+  console.log(`console-e2e: ${passed} passed, ${failed} failed, ${skipped} skipped`);
+  process.exit(failed ? 1 : 0);
+}
+
+main().catch((e) => {
+  console.error(`console e2e: ${currentStep ? `in "${currentStep}": ` : ''}${e.stack || e}`);
+  process.exit(1);
+});
