@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::ConsoleState;
 use crate::auth::Signed;
 use crate::i18n::{self, Lang};
-use crate::page::{Chrome, PageError, remember_lang, render};
+use crate::page::{Chrome, PageError, path_and_query, remember_lang, render};
 
 /// Rows per timeline page.
 const TIMELINE_PAGE: usize = 50;
@@ -334,12 +334,6 @@ pub async fn customer(
         render(StatusCode::OK, &page, lang)?,
         query.lang.as_deref(),
     ))
-}
-
-fn path_and_query(uri: &Uri) -> String {
-    uri.path_and_query()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| uri.path().to_owned())
 }
 
 /// `channel=…&type=…&event=…&` for the set filters, to carry into paging links.

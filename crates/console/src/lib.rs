@@ -5,7 +5,9 @@
 //!
 //! Thin like the HTTP API: every number comes from `prossimo-store`'s read side.
 
+mod audiences;
 mod auth;
+mod charts;
 mod customers;
 mod i18n;
 mod page;
@@ -18,6 +20,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
+use prossimo_decide::Decider;
 use prossimo_store::{Role, Store, StoreError, UserRecord};
 use serde::Deserialize;
 
@@ -30,6 +33,8 @@ use page::{Chrome, PageError, render};
 #[derive(Clone)]
 pub struct ConsoleState {
     store: Arc<Store>,
+    /// Live audiences, told to reload when one is saved here.
+    decider: Option<Decider>,
     limiter: Arc<LoginLimiter>,
 }
 
@@ -62,9 +67,10 @@ pub enum BootstrapError {
 }
 
 /// The console's routes, to merge beside the API.
-pub fn router(store: Arc<Store>) -> Router {
+pub fn router(store: Arc<Store>, decider: Option<Decider>) -> Router {
     let state = ConsoleState {
         store,
+        decider,
         limiter: Arc::default(),
     };
     Router::new()
@@ -73,11 +79,42 @@ pub fn router(store: Arc<Store>) -> Router {
         .route("/logout", axum::routing::post(logout))
         .route("/customers", get(customers::search))
         .route("/customers/{id}", get(customers::customer))
+        .route(
+            "/audiences",
+            get(audiences::list).post(audiences::submit_new),
+        )
+        .route("/audiences/new", get(audiences::new_form))
+        .route(
+            "/audiences/check",
+            axum::routing::post(audiences::check_json),
+        )
+        .route("/audiences/{slug}", get(audiences::show))
+        .route(
+            "/audiences/{slug}/edit",
+            get(audiences::edit_form).post(audiences::submit_edit),
+        )
+        .route(
+            "/audiences/{slug}/delete",
+            axum::routing::post(audiences::delete),
+        )
+        .route("/assets/console.js", get(script))
         .route("/assets/console.css", get(stylesheet))
         .with_state(state)
 }
 
 const STYLESHEET: &str = include_str!("../assets/console.css");
+const SCRIPT: &str = include_str!("../assets/console.js");
+
+async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        SCRIPT,
+    )
+        .into_response()
+}
 
 async fn stylesheet() -> Response {
     (

@@ -74,6 +74,13 @@ fn switch_href(path: &str, lang: Lang) -> String {
     format!("{base}?{}", pairs.join("&"))
 }
 
+/// The request's path with its query, to link to the same page in the other language.
+pub fn path_and_query(uri: &axum::http::Uri) -> String {
+    uri.path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| uri.path().to_owned())
+}
+
 /// Renders a template as an HTML response.
 pub fn render(status: StatusCode, page: &impl Template, lang: Lang) -> Result<Response, PageError> {
     let html = page.render().map_err(|e| {
@@ -149,7 +156,7 @@ impl FromRequestParts<ConsoleState> for Signed {
 pub struct PageError {
     status: StatusCode,
     lang: Lang,
-    message: &'static str,
+    message: std::borrow::Cow<'static, str>,
 }
 
 impl PageError {
@@ -157,7 +164,16 @@ impl PageError {
         PageError {
             status: StatusCode::NOT_FOUND,
             lang,
-            message,
+            message: message.into(),
+        }
+    }
+
+    /// The change clashes with what is stored; `message` says how.
+    pub fn conflict(lang: Lang, message: String) -> PageError {
+        PageError {
+            status: StatusCode::CONFLICT,
+            lang,
+            message: message.into(),
         }
     }
 
@@ -165,7 +181,7 @@ impl PageError {
         PageError {
             status: StatusCode::FORBIDDEN,
             lang,
-            message: lang.texts().forbidden,
+            message: lang.texts().forbidden.into(),
         }
     }
 
@@ -173,7 +189,7 @@ impl PageError {
         PageError {
             status: StatusCode::BAD_REQUEST,
             lang,
-            message: lang.texts().bad_request,
+            message: lang.texts().bad_request.into(),
         }
     }
 
@@ -181,7 +197,7 @@ impl PageError {
         PageError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             lang,
-            message: lang.texts().error_text,
+            message: lang.texts().error_text.into(),
         }
     }
 
@@ -208,7 +224,7 @@ impl PageError {
 #[template(path = "error.html")]
 struct ErrorPage {
     chrome: Chrome,
-    message: &'static str,
+    message: String,
 }
 
 impl IntoResponse for PageError {
@@ -220,11 +236,11 @@ impl IntoResponse for PageError {
         };
         let page = ErrorPage {
             chrome: Chrome::anonymous(self.lang, title, "/"),
-            message: self.message,
+            message: self.message.into_owned(),
         };
         match page.render() {
             Ok(html) => (self.status, Html(html)).into_response(),
-            Err(_) => (self.status, self.message).into_response(),
+            Err(_) => (self.status, page.message).into_response(),
         }
     }
 }

@@ -83,7 +83,7 @@ fn console() -> Console {
             .unwrap();
     }
     Console {
-        router: router(store.clone()),
+        router: router(store.clone(), None),
         store,
         _fixture: fixture,
     }
@@ -357,4 +357,214 @@ async fn the_customer_page_shows_the_360_escaped_filtered_and_in_italian() {
         c.get("/customers/abc", &session).await.status,
         StatusCode::NOT_FOUND
     );
+}
+
+fn form_encode(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            let v: String = v
+                .bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
+                        (b as char).to_string()
+                    }
+                    _ => format!("%{b:02X}"),
+                })
+                .collect();
+            format!("{k}={v}")
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+#[tokio::test]
+async fn an_audience_is_checked_previewed_saved_listed_and_deleted() {
+    let c = console();
+    let session = c.session("admin@example.it").await;
+    let editor = c.get("/audiences/new", &session).await;
+    assert_eq!(editor.status, StatusCode::OK);
+    let csrf = editor.hidden_csrf();
+
+    let broken = "count(event \"Order Completed\" within 90d) >= 1\nand p_alive < \"low\"";
+    let checked = c
+        .post(
+            "/audiences",
+            &session,
+            &form_encode(&[
+                ("csrf", &csrf),
+                ("slug", "buyers"),
+                ("definition", broken),
+                ("action", "check"),
+            ]),
+        )
+        .await;
+    assert_eq!(checked.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(checked.body.contains("data-line=\"2\""), "{}", checked.body);
+    assert!(checked.body.contains("aria-invalid=\"true\""));
+
+    let fixed = "count(event \"Order Completed\" within 3650d) >= 1";
+    let previewed = c
+        .post(
+            "/audiences",
+            &session,
+            &form_encode(&[
+                ("csrf", &csrf),
+                ("slug", "buyers"),
+                ("definition", fixed),
+                ("action", "preview"),
+            ]),
+        )
+        .await;
+    assert_eq!(previewed.status, StatusCode::OK, "{}", previewed.body);
+    assert!(
+        previewed
+            .body
+            .contains("<strong class=\"count\">1</strong>"),
+        "{}",
+        previewed.body
+    );
+    assert!(previewed.body.contains("Anna Rossi"));
+    assert!(
+        c.store.segment("buyers").unwrap().is_none(),
+        "a preview saves nothing"
+    );
+
+    let saved = c
+        .post(
+            "/audiences",
+            &session,
+            &form_encode(&[
+                ("csrf", &csrf),
+                ("slug", "buyers"),
+                ("name", "Buyers"),
+                ("definition", fixed),
+                ("action", "save"),
+            ]),
+        )
+        .await;
+    assert_eq!(
+        (saved.status, saved.location()),
+        (StatusCode::SEE_OTHER, "/audiences/buyers")
+    );
+    assert_eq!(c.store.segment("buyers").unwrap().unwrap().name, "Buyers");
+    let again = c
+        .post(
+            "/audiences",
+            &session,
+            &form_encode(&[
+                ("csrf", &csrf),
+                ("slug", "buyers"),
+                ("definition", fixed),
+                ("action", "save"),
+            ]),
+        )
+        .await;
+    assert_eq!(
+        again.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "the slug is taken"
+    );
+
+    let list = c.get("/audiences", &session).await;
+    assert!(list.body.contains("data-slug=\"buyers\""));
+    let show = c.get("/audiences/buyers", &session).await;
+    assert_eq!(show.status, StatusCode::OK);
+    assert!(show.body.contains("within 3650d"));
+
+    // Another audience refers to it: deleting it is refused, naming the user.
+    let refers = c
+        .post(
+            "/audiences",
+            &session,
+            &form_encode(&[
+                ("csrf", &csrf),
+                ("slug", "vip"),
+                ("definition", "segment \"buyers\""),
+                ("action", "save"),
+            ]),
+        )
+        .await;
+    assert_eq!(refers.status, StatusCode::SEE_OTHER, "{}", refers.body);
+    let refused = c
+        .post(
+            "/audiences/buyers/delete",
+            &session,
+            &format!("csrf={csrf}"),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT);
+    assert!(refused.body.contains("vip"));
+    let deleted = c
+        .post("/audiences/vip/delete", &session, &format!("csrf={csrf}"))
+        .await;
+    assert_eq!(
+        (deleted.status, deleted.location()),
+        (StatusCode::SEE_OTHER, "/audiences")
+    );
+    assert!(c.store.segment("vip").unwrap().is_none());
+    assert_eq!(
+        c.post("/audiences/buyers/delete", &session, "csrf=forged")
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test]
+async fn viewers_check_but_cannot_save_and_the_live_check_needs_the_token() {
+    let c = console();
+    let session = c.session("viewer@example.it").await;
+    let editor = c.get("/audiences/new", &session).await;
+    assert!(
+        !editor.body.contains("value=\"save\""),
+        "no save button for viewers"
+    );
+    let csrf = editor.hidden_csrf();
+    let refused = c
+        .post(
+            "/audiences",
+            &session,
+            &form_encode(&[
+                ("csrf", &csrf),
+                ("slug", "x"),
+                ("definition", "traits.city == \"Torino\""),
+                ("action", "save"),
+            ]),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(c.store.segment("x").unwrap().is_none());
+
+    let check = |token: &str, definition: &str| {
+        Request::post("/audiences/check")
+            .header(header::COOKIE, session.as_str())
+            .header(header::CONTENT_TYPE, "application/json")
+            .header("x-csrf-token", token)
+            .body(Body::from(json!({"definition": definition}).to_string()))
+            .unwrap()
+    };
+    assert_eq!(
+        c.send(check("wrong", "traits.city == \"Torino\""))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let ok = c.send(check(&csrf, "traits.city  ==  \"Torino\"")).await;
+    let ok: serde_json::Value = serde_json::from_str(&ok.body).unwrap();
+    assert_eq!(
+        ok,
+        json!({"valid": true, "canonical": "traits.city == \"Torino\""})
+    );
+    let bad = c.send(check(&csrf, "traits.city == ")).await;
+    let bad: serde_json::Value = serde_json::from_str(&bad.body).unwrap();
+    assert_eq!(bad["valid"], false);
+    assert_eq!(
+        (
+            bad["problem"]["line"].as_u64(),
+            bad["problem"]["column"].as_u64()
+        ),
+        (Some(1), Some(16))
+    );
+    assert!(bad["problem"]["excerpt"].as_str().unwrap().ends_with("^"));
 }

@@ -435,6 +435,14 @@ impl Store {
         Ok(out)
     }
 
+    /// A profile's display name (from its traits), for lists of people.
+    pub fn profile_name(&self, id: ProfileId) -> Result<Option<String>, StoreError> {
+        let mut pooled = self.conn()?;
+        Ok(load_states(pooled.conn(), &BTreeSet::from([id]))?
+            .pop()
+            .and_then(|s| s.display_name()))
+    }
+
     /// Number of stored events (all profiles).
     pub fn event_count(&self) -> Result<u64, StoreError> {
         Ok(self

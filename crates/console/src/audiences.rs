@@ -1,0 +1,683 @@
+//! Audiences: the list with sizes and their trend, an editor for the segment language that
+//! checks as you type (and without JavaScript on every submit), preview, save, members and
+//! history. Marketers and admins save; everyone can check and preview.
+
+use std::time::Instant;
+
+use askama::Template;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Redirect, Response};
+use prossimo_decide::{DRAFT_SLUG, DecideError, check_catalog, preview};
+use prossimo_segments::{CatalogError, format, parse};
+use prossimo_store::{ProfileKey, Role, SegmentInput, Store, StoreError, check_slug};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::ConsoleState;
+use crate::auth::Signed;
+use crate::charts::{Series, Sparkline};
+use crate::customers::human_time;
+use crate::i18n::Lang;
+use crate::page::{Chrome, PageError, path_and_query, remember_lang, render};
+
+const MEMBERS_PAGE: usize = 50;
+const PREVIEW_SAMPLE: usize = 10;
+
+#[derive(Debug, Deserialize, Default)]
+pub struct ListQuery {
+    lang: Option<String>,
+}
+
+struct AudienceRow {
+    slug: String,
+    name: String,
+    description: String,
+    size: u64,
+    trend: Sparkline,
+    updated: String,
+}
+
+#[derive(Template)]
+#[template(path = "audiences.html")]
+struct ListPage {
+    chrome: Chrome,
+    rows: Vec<AudienceRow>,
+    can_edit: bool,
+    status: String,
+}
+
+/// What the decider is doing, in words, for the pages that show sizes.
+fn decider_status(state: &ConsoleState, lang: Lang) -> String {
+    let t = lang.texts();
+    match &state.decider {
+        None => t.audiences_not_live.to_owned(),
+        Some(d) => {
+            let s = d.status();
+            if s.standby {
+                t.audiences_standby.to_owned()
+            } else if s.rebuilding || !s.ready {
+                t.audiences_rebuilding.to_owned()
+            } else {
+                String::new()
+            }
+        }
+    }
+}
+
+pub async fn list(
+    State(state): State<ConsoleState>,
+    Query(query): Query<ListQuery>,
+    headers: HeaderMap,
+    uri: Uri,
+    signed: Signed,
+) -> Result<Response, PageError> {
+    let lang = Lang::choose(query.lang.as_deref(), &headers);
+    let store = state.store.clone();
+    let rows = blocking(lang, move || {
+        let mut rows = Vec::new();
+        for s in store.segments()? {
+            let sizes = store.segment_sizes(s.id)?;
+            rows.push(AudienceRow {
+                size: sizes.last().map_or(0, |&(_, n)| n),
+                trend: Sparkline::new(&sizes.iter().map(|&(_, n)| n as f64).collect::<Vec<_>>()),
+                slug: s.slug,
+                name: s.name,
+                description: s.description,
+                updated: prossimo_model::format_millis(s.updated_at)
+                    .map(|t| human_time(&t))
+                    .unwrap_or_default(),
+            });
+        }
+        Ok(rows)
+    })
+    .await?;
+    let t = lang.texts();
+    let page = ListPage {
+        chrome: Chrome::signed(
+            lang,
+            &signed,
+            t.nav_audiences,
+            "audiences",
+            &path_and_query(&uri),
+        ),
+        rows,
+        can_edit: signed.role().allows(Role::Marketer),
+        status: decider_status(&state, lang),
+    };
+    Ok(remember_lang(
+        render(StatusCode::OK, &page, lang)?,
+        query.lang.as_deref(),
+    ))
+}
+
+/// Runs store work off the async workers.
+async fn blocking<T: Send + 'static>(
+    lang: Lang,
+    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, PageError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|_| PageError::internal(lang))?
+        .map_err(|e| PageError::store(lang, e))
+}
+
+/// A definition problem where the editor can point at it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DefinitionProblem {
+    pub message: String,
+    pub line: u32,
+    pub column: u32,
+    /// The line of the definition with a caret under the column.
+    pub excerpt: String,
+}
+
+/// The editor's verdict on a definition: its canonical form, or what is wrong.
+fn check(
+    store: &Store,
+    slug: &str,
+    definition: &str,
+) -> Result<Result<String, EditorError>, StoreError> {
+    match check_catalog(store, slug, Some(definition)) {
+        Ok(_) => Ok(parse(definition)
+            .map(|expr| format(&expr))
+            .map_err(|e| EditorError::Definition(problem(&e, definition)))),
+        Err(DecideError::Store(e)) => Err(e),
+        Err(e) => Ok(Err(match e.definition_error(slug) {
+            Some(error) => EditorError::Definition(problem(error, definition)),
+            None => EditorError::Other(e.to_string()),
+        })),
+    }
+}
+
+fn problem(error: &prossimo_segments::Error, definition: &str) -> DefinitionProblem {
+    let line = definition
+        .split('\n')
+        .nth((error.line() as usize).saturating_sub(1))
+        .unwrap_or("")
+        .trim_end_matches('\r');
+    let pad: String = line
+        .chars()
+        .take((error.column() as usize).saturating_sub(1))
+        .map(|c| if c == '\t' { '\t' } else { ' ' })
+        .collect();
+    DefinitionProblem {
+        message: error.message().to_owned(),
+        line: error.line(),
+        column: error.column(),
+        excerpt: format!("{line}\n{pad}^"),
+    }
+}
+
+#[derive(Debug, Clone)]
+enum EditorError {
+    Definition(DefinitionProblem),
+    /// A problem that is not in the text: a taken slug, a cycle through another segment.
+    Other(String),
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct EditorForm {
+    #[serde(default)]
+    slug: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    definition: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+struct SampleRow {
+    id: i64,
+    name: String,
+    email: String,
+}
+
+#[derive(Template)]
+#[template(path = "audience_editor.html")]
+struct EditorPage {
+    chrome: Chrome,
+    /// `None` for a new audience.
+    editing: Option<String>,
+    form: EditorForm,
+    problem: Option<DefinitionProblem>,
+    other_error: Option<String>,
+    canonical: Option<String>,
+    preview_count: Option<u64>,
+    preview_ms: u64,
+    sample: Vec<SampleRow>,
+    can_save: bool,
+}
+
+impl EditorPage {
+    fn new(
+        chrome: Chrome,
+        editing: Option<String>,
+        form: EditorForm,
+        can_save: bool,
+    ) -> EditorPage {
+        EditorPage {
+            chrome,
+            editing,
+            form,
+            problem: None,
+            other_error: None,
+            canonical: None,
+            preview_count: None,
+            preview_ms: 0,
+            sample: Vec::new(),
+            can_save,
+        }
+    }
+}
+
+pub async fn new_form(
+    Query(query): Query<ListQuery>,
+    headers: HeaderMap,
+    uri: Uri,
+    signed: Signed,
+) -> Result<Response, PageError> {
+    let lang = Lang::choose(query.lang.as_deref(), &headers);
+    let t = lang.texts();
+    let chrome = Chrome::signed(
+        lang,
+        &signed,
+        t.new_audience,
+        "audiences",
+        &path_and_query(&uri),
+    );
+    let can_save = signed.role().allows(Role::Marketer);
+    let page = EditorPage::new(chrome, None, EditorForm::default(), can_save);
+    Ok(remember_lang(
+        render(StatusCode::OK, &page, lang)?,
+        query.lang.as_deref(),
+    ))
+}
+
+pub async fn edit_form(
+    State(state): State<ConsoleState>,
+    Path(slug): Path<String>,
+    Query(query): Query<ListQuery>,
+    headers: HeaderMap,
+    uri: Uri,
+    signed: Signed,
+) -> Result<Response, PageError> {
+    let lang = Lang::choose(query.lang.as_deref(), &headers);
+    let t = lang.texts();
+    let store = state.store.clone();
+    let wanted = slug.clone();
+    let Some(record) = blocking(lang, move || store.segment(&wanted)).await? else {
+        return Err(PageError::not_found(lang, t.audience_not_found));
+    };
+    let chrome = Chrome::signed(
+        lang,
+        &signed,
+        &record.name,
+        "audiences",
+        &path_and_query(&uri),
+    );
+    let form = EditorForm {
+        slug: record.slug,
+        name: record.name,
+        description: record.description,
+        definition: record.definition,
+        ..EditorForm::default()
+    };
+    let page = EditorPage::new(
+        chrome,
+        Some(slug),
+        form,
+        signed.role().allows(Role::Marketer),
+    );
+    Ok(remember_lang(
+        render(StatusCode::OK, &page, lang)?,
+        query.lang.as_deref(),
+    ))
+}
+
+pub async fn submit_new(
+    State(state): State<ConsoleState>,
+    headers: HeaderMap,
+    signed: Signed,
+    form: axum::Form<EditorForm>,
+) -> Result<Response, PageError> {
+    submit(state, headers, signed, form.0, None).await
+}
+
+pub async fn submit_edit(
+    State(state): State<ConsoleState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    signed: Signed,
+    form: axum::Form<EditorForm>,
+) -> Result<Response, PageError> {
+    submit(state, headers, signed, form.0, Some(slug)).await
+}
+
+/// Check, preview or save, and show the editor again with the outcome (or, after a save,
+/// the audience's page).
+async fn submit(
+    state: ConsoleState,
+    headers: HeaderMap,
+    signed: Signed,
+    mut form: EditorForm,
+    editing: Option<String>,
+) -> Result<Response, PageError> {
+    let lang = Lang::choose(None, &headers);
+    let t = lang.texts();
+    if !signed.csrf_ok(&form.csrf) {
+        return Err(PageError::forbidden(lang));
+    }
+    let saving = form.action == "save";
+    if saving && !signed.role().allows(Role::Marketer) {
+        return Err(PageError::forbidden(lang));
+    }
+    if let Some(slug) = &editing {
+        form.slug = slug.clone();
+    }
+    form.slug = form.slug.trim().to_owned();
+    let slug_for_check = if saving || editing.is_some() {
+        form.slug.clone()
+    } else {
+        DRAFT_SLUG.to_owned()
+    };
+    let title = editing.clone().unwrap_or_else(|| t.new_audience.to_owned());
+    let path = match &editing {
+        Some(slug) => format!("/audiences/{slug}/edit"),
+        None => "/audiences/new".to_owned(),
+    };
+    let chrome = Chrome::signed(lang, &signed, &title, "audiences", &path);
+    let can_save = signed.role().allows(Role::Marketer);
+    let definition = form.definition.clone();
+    let action = form.action.clone();
+    let input = SegmentInput {
+        slug: form.slug.clone(),
+        name: if form.name.trim().is_empty() {
+            form.slug.clone()
+        } else {
+            form.name.trim().to_owned()
+        },
+        description: form.description.trim().to_owned(),
+        definition: form.definition.clone(),
+    };
+    let store = state.store.clone();
+    let existing = editing.clone();
+    let started = Instant::now();
+    let outcome = blocking(lang, move || {
+        if action == "save"
+            && let Err(e) = check_slug(&input.slug)
+        {
+            return Ok(Outcome::Refused(e.to_string()));
+        }
+        let canonical = match check(&store, &slug_for_check, &definition)? {
+            Ok(canonical) => canonical,
+            Err(e) => return Ok(Outcome::Invalid(e)),
+        };
+        match action.as_str() {
+            "save" => {
+                let saved = match existing {
+                    None => store.create_segment(&input).map(Some),
+                    Some(slug) => store.update_segment(&slug, &input),
+                };
+                match saved {
+                    Ok(Some(record)) => Ok(Outcome::Saved(record.slug)),
+                    Ok(None) => Ok(Outcome::Refused(format!("no audience {:?}", input.slug))),
+                    Err(StoreError::Conflict(message) | StoreError::Invalid(message)) => {
+                        Ok(Outcome::Refused(message))
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            "preview" => {
+                let now = chrono::Utc::now().timestamp_millis();
+                let result = match preview(&store, &definition, now, PREVIEW_SAMPLE) {
+                    Ok(result) => result,
+                    Err(DecideError::Store(e)) => return Err(e),
+                    Err(e) => return Ok(Outcome::Refused(e.to_string())),
+                };
+                let mut sample = Vec::new();
+                for id in result.sample {
+                    if let Some(p) = store.profile(&ProfileKey::Id(id))? {
+                        sample.push(SampleRow {
+                            id: p.id,
+                            name: p.name.unwrap_or_default(),
+                            email: p
+                                .traits
+                                .get("email")
+                                .and_then(|v| v.as_str())
+                                .unwrap_or_default()
+                                .to_owned(),
+                        });
+                    }
+                }
+                Ok(Outcome::Previewed {
+                    canonical,
+                    count: result.count,
+                    sample,
+                })
+            }
+            _ => Ok(Outcome::Valid(canonical)),
+        }
+    })
+    .await?;
+    let mut page = EditorPage::new(chrome, editing, form, can_save);
+    let status = match outcome {
+        Outcome::Saved(slug) => {
+            if let Some(decider) = &state.decider {
+                decider.reload();
+            }
+            tracing::info!(user = %signed.email(), %slug, "audience saved in the console");
+            return Ok(Redirect::to(&format!("/audiences/{slug}")).into_response());
+        }
+        Outcome::Valid(canonical) => {
+            page.canonical = Some(canonical);
+            StatusCode::OK
+        }
+        Outcome::Previewed {
+            canonical,
+            count,
+            sample,
+        } => {
+            page.canonical = Some(canonical);
+            page.preview_count = Some(count);
+            page.preview_ms = started.elapsed().as_millis() as u64;
+            page.sample = sample;
+            StatusCode::OK
+        }
+        Outcome::Invalid(EditorError::Definition(problem)) => {
+            page.problem = Some(problem);
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        Outcome::Invalid(EditorError::Other(message)) | Outcome::Refused(message) => {
+            page.other_error = Some(message);
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+    };
+    render(status, &page, lang)
+}
+
+enum Outcome {
+    Saved(String),
+    Valid(String),
+    Previewed {
+        canonical: String,
+        count: u64,
+        sample: Vec<SampleRow>,
+    },
+    Invalid(EditorError),
+    Refused(String),
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CheckBody {
+    definition: String,
+    #[serde(default)]
+    slug: Option<String>,
+}
+
+/// `POST /audiences/check` (JSON, `x-csrf-token` header): the editor's check as you type.
+pub async fn check_json(
+    State(state): State<ConsoleState>,
+    headers: HeaderMap,
+    signed: Signed,
+    body: Json<CheckBody>,
+) -> Result<Response, PageError> {
+    let lang = Lang::choose(None, &headers);
+    let token = headers
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !signed.csrf_ok(token) {
+        return Err(PageError::forbidden(lang));
+    }
+    let store = state.store.clone();
+    let body = body.0;
+    let slug = body
+        .slug
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| DRAFT_SLUG.to_owned());
+    let verdict = blocking(lang, move || check(&store, &slug, &body.definition)).await?;
+    Ok(Json(match verdict {
+        Ok(canonical) => json!({"valid": true, "canonical": canonical}),
+        Err(EditorError::Definition(problem)) => json!({"valid": false, "problem": problem}),
+        Err(EditorError::Other(message)) => json!({"valid": false, "message": message}),
+    })
+    .into_response())
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct ShowQuery {
+    after: Option<i64>,
+    lang: Option<String>,
+}
+
+struct MemberRow {
+    id: i64,
+    name: String,
+    since: String,
+}
+
+struct HistoryRow {
+    id: i64,
+    entered: String,
+    exited: String,
+}
+
+#[derive(Template)]
+#[template(path = "audience.html")]
+struct ShowPage {
+    chrome: Chrome,
+    slug: String,
+    name: String,
+    description: String,
+    definition: String,
+    size: u64,
+    sizes: Series,
+    members: Vec<MemberRow>,
+    next_members: Option<String>,
+    history: Vec<HistoryRow>,
+    can_edit: bool,
+    status: String,
+}
+
+pub async fn show(
+    State(state): State<ConsoleState>,
+    Path(slug): Path<String>,
+    Query(query): Query<ShowQuery>,
+    headers: HeaderMap,
+    uri: Uri,
+    signed: Signed,
+) -> Result<Response, PageError> {
+    let lang = Lang::choose(query.lang.as_deref(), &headers);
+    let t = lang.texts();
+    let store = state.store.clone();
+    let wanted = slug.clone();
+    let after = query.after;
+    let loaded = blocking(lang, move || {
+        let Some(record) = store.segment(&wanted)? else {
+            return Ok(None);
+        };
+        let sizes = store.segment_sizes(record.id)?;
+        let members = store.segment_members(record.id, after, MEMBERS_PAGE)?;
+        let mut member_rows = Vec::with_capacity(members.len());
+        for m in &members {
+            let name = store
+                .profile_name(m.profile_id)?
+                .unwrap_or_else(|| format!("#{}", m.profile_id));
+            member_rows.push(MemberRow {
+                id: m.profile_id,
+                name,
+                since: prossimo_model::format_millis(m.entered_at)
+                    .map(|s| human_time(&s))
+                    .unwrap_or_default(),
+            });
+        }
+        let (history, _) = store.segment_history(record.id, None, 20)?;
+        Ok(Some((record, sizes, member_rows, history)))
+    })
+    .await?;
+    let Some((record, sizes, members, history)) = loaded else {
+        return Err(PageError::not_found(lang, t.audience_not_found));
+    };
+    let next_members = (members.len() == MEMBERS_PAGE)
+        .then(|| {
+            members
+                .last()
+                .map(|m| format!("/audiences/{slug}?after={}", m.id))
+        })
+        .flatten();
+    let time = |ms: i64| {
+        prossimo_model::format_millis(ms)
+            .map(|s| human_time(&s))
+            .unwrap_or_default()
+    };
+    let page = ShowPage {
+        chrome: Chrome::signed(
+            lang,
+            &signed,
+            &record.name,
+            "audiences",
+            &path_and_query(&uri),
+        ),
+        size: sizes.last().map_or(0, |&(_, n)| n),
+        sizes: Series::new(
+            &sizes
+                .iter()
+                .map(|&(hour, n)| (hour, n as f64))
+                .collect::<Vec<_>>(),
+        ),
+        slug: record.slug,
+        name: record.name,
+        description: record.description,
+        definition: record.definition,
+        members,
+        next_members,
+        history: history
+            .iter()
+            .map(|h| HistoryRow {
+                id: h.profile_id,
+                entered: time(h.entered_at),
+                exited: h.exited_at.map(time).unwrap_or_default(),
+            })
+            .collect(),
+        can_edit: signed.role().allows(Role::Marketer),
+        status: decider_status(&state, lang),
+    };
+    Ok(remember_lang(
+        render(StatusCode::OK, &page, lang)?,
+        query.lang.as_deref(),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DeleteForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn delete(
+    State(state): State<ConsoleState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    signed: Signed,
+    form: axum::Form<DeleteForm>,
+) -> Result<Response, PageError> {
+    let lang = Lang::choose(None, &headers);
+    if !signed.csrf_ok(&form.csrf) || !signed.role().allows(Role::Marketer) {
+        return Err(PageError::forbidden(lang));
+    }
+    let store = state.store.clone();
+    let target = slug.clone();
+    let refused = blocking(lang, move || {
+        if store.segment(&target)?.is_none() {
+            return Ok(Some(format!("no audience {target:?}")));
+        }
+        match check_catalog(&store, &target, None) {
+            Ok(_) => {}
+            Err(DecideError::Store(e)) => return Err(e),
+            Err(DecideError::Catalog(CatalogError::Definition { slug: user, .. })) => {
+                return Ok(Some(format!(
+                    "audience {user:?} refers to {target:?}; change it first"
+                )));
+            }
+            Err(e) => return Ok(Some(e.to_string())),
+        }
+        store.delete_segment(&target)?;
+        Ok(None)
+    })
+    .await?;
+    if let Some(message) = refused {
+        return Err(PageError::conflict(lang, message));
+    }
+    if let Some(decider) = &state.decider {
+        decider.reload();
+    }
+    tracing::info!(user = %signed.email(), %slug, "audience deleted in the console");
+    Ok(Redirect::to("/audiences").into_response())
+}
