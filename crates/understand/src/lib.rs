@@ -10,12 +10,14 @@
 
 mod live;
 mod run;
+mod spread;
 
 pub use live::LiveScorer;
 pub use run::{
     CLV_EVALUATION, ClustersReport, ClvReport, CountFit, DynamicsSection, Outcome, RfmBreakpoints,
     RfmReport, SpendFit, run,
 };
+pub use spread::{ClvBand, PredictionSpread, RecencyBand, prediction_spread};
 
 use prossimo_analytics::dynamics::Granularity;
 use prossimo_analytics::{AnalyticsError, Period};

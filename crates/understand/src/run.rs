@@ -49,6 +49,9 @@ pub struct RfmReport {
     pub customers: usize,
     pub segments: Vec<RfmSegmentSummary>,
     pub breakpoints: RfmBreakpoints,
+    /// Customers by recency score (rows, 1–5) and frequency score (columns, 1–5): the
+    /// classic RFM grid the named segments are cut from.
+    pub rf_grid: [[u64; 5]; 5],
 }
 
 /// The lowest value that earned each score 2–5 in the latest run (for recency: the most
@@ -99,6 +102,8 @@ pub struct ClvReport {
     pub mean_p_alive: Option<f64>,
     pub mean_expected_purchases_90d: Option<f64>,
     pub total_clv_12m: Option<f64>,
+    /// How the predictions spread over the customers (absent in evaluation runs).
+    pub spread: Option<crate::spread::PredictionSpread>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -214,6 +219,7 @@ pub fn run(
             customers: scores.len(),
             segments: summarize_segments(scores),
             breakpoints: breakpoints(scores),
+            rf_grid: rf_grid(scores),
         });
     }
 
@@ -269,6 +275,11 @@ pub fn run(
                 report.mean_expected_purchases_90d =
                     Some(scores.iter().map(|s| s.expected_purchases).sum::<f64>() / n);
                 report.total_clv_12m = Some(scores.iter().filter_map(|s| s.clv).sum());
+                report.spread = Some(crate::spread::prediction_spread(
+                    &summaries,
+                    &scores,
+                    options.as_of_ms,
+                ));
                 if wants(Analysis::Clv) {
                     for s in &scores {
                         let t = traits.entry(s.customer).or_default();
@@ -487,7 +498,20 @@ fn clv_report(
         mean_p_alive: None,
         mean_expected_purchases_90d: None,
         total_clv_12m: None,
+        spread: None,
     }
+}
+
+/// Customers per (recency score, frequency score) cell.
+fn rf_grid(scores: &[CustomerRfm]) -> [[u64; 5]; 5] {
+    let mut grid = [[0u64; 5]; 5];
+    for s in scores {
+        let (r, f) = (s.recency_score as usize, s.frequency_score as usize);
+        if (1..=5).contains(&r) && (1..=5).contains(&f) {
+            grid[r - 1][f - 1] += 1;
+        }
+    }
+    grid
 }
 
 pub(crate) fn score_options(period: Period) -> ScoreOptions {

@@ -105,6 +105,14 @@ fn cdnow_through_the_store_gives_lifetimes_fits_and_traits() {
     let dynamics = outcome.dynamics.as_ref().unwrap();
     assert_eq!(dynamics.base.periods.last().unwrap().customers_total, 2_357);
     assert!(outcome.cohorts.as_ref().unwrap().cohorts.len() >= 3);
+    // The RFM grid and the prediction spread account for every customer once.
+    let rfm = outcome.rfm.as_ref().unwrap();
+    assert_eq!(rfm.rf_grid.iter().flatten().sum::<u64>(), 2_357);
+    let spread = outcome.clv.as_ref().unwrap().spread.as_ref().unwrap();
+    let banded: usize = spread.clv_bands.iter().map(|b| b.customers).sum();
+    assert_eq!(banded, 2_357);
+    let by_recency: usize = spread.p_alive_by_recency.iter().map(|b| b.customers).sum();
+    assert_eq!(by_recency, 2_357);
 
     // Customer 0003 bought once (x = 0): BG/NBD says P(alive) = 1 by construction.
     let key = |id: &str| ProfileKey::parse(&format!("user_id:{id}"), store.identity()).unwrap();
