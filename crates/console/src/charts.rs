@@ -80,6 +80,196 @@ impl Series {
     }
 }
 
+/// One bar, in view-box coordinates.
+pub struct Bar {
+    pub x: f64,
+    pub y: f64,
+    pub width: f64,
+    pub height: f64,
+    /// The value as shown (and in `data-value`, as a plain number).
+    pub value: f64,
+    pub shown: String,
+    pub label: String,
+    /// `s0`, `s1`, …: which series, for colour and legend.
+    pub class: &'static str,
+}
+
+/// A category label under the plot.
+pub struct Tick {
+    pub x: f64,
+    pub text: String,
+}
+
+/// A series name and its colour class, for the legend.
+pub struct Legend {
+    pub class: &'static str,
+    pub text: String,
+}
+
+const SERIES_CLASSES: [&str; 4] = ["s0", "s1", "s2", "s3"];
+/// Category labels shown at most, so they never overlap.
+const MAX_TICKS: usize = 8;
+
+/// Vertical bars per category, one per series side by side.
+pub struct BarChart {
+    pub bars: Vec<Bar>,
+    pub ticks: Vec<Tick>,
+    pub legend: Vec<Legend>,
+    pub max_label: String,
+}
+
+impl BarChart {
+    /// `series`: (name, one value per category). Missing values (NaN) draw no bar.
+    pub fn new(
+        categories: &[String],
+        series: &[(String, Vec<f64>)],
+        show: fn(f64) -> String,
+    ) -> BarChart {
+        let max = series
+            .iter()
+            .flat_map(|(_, v)| v.iter().copied())
+            .filter(|v| v.is_finite())
+            .fold(0.0_f64, f64::max);
+        let span = if max > 0.0 { max } else { 1.0 };
+        let slot = CHART_W / categories.len().max(1) as f64;
+        let group = slot * 0.8;
+        let width = group / series.len().max(1) as f64;
+        let mut bars = Vec::new();
+        for (c, label) in categories.iter().enumerate() {
+            for (k, (name, values)) in series.iter().enumerate() {
+                let Some(&value) = values.get(c).filter(|v| v.is_finite()) else {
+                    continue;
+                };
+                let height = CHART_H * value.max(0.0) / span;
+                let label = if series.len() > 1 {
+                    format!("{label} · {name}")
+                } else {
+                    label.clone()
+                };
+                bars.push(Bar {
+                    x: slot * c as f64 + slot * 0.1 + width * k as f64,
+                    y: CHART_H - height,
+                    width: (width - 1.0).max(1.0),
+                    height,
+                    value,
+                    shown: show(value),
+                    label,
+                    class: SERIES_CLASSES[k % SERIES_CLASSES.len()],
+                });
+            }
+        }
+        BarChart {
+            bars,
+            ticks: ticks(categories, |c| slot * c as f64 + slot / 2.0),
+            legend: legend(series.iter().map(|(name, _)| name.as_str())),
+            max_label: show(max),
+        }
+    }
+}
+
+/// A point of a line, for its marker and tooltip.
+pub struct Point {
+    pub x: f64,
+    pub y: f64,
+    pub value: f64,
+    pub shown: String,
+    pub label: String,
+}
+
+pub struct Line {
+    pub points: String,
+    pub markers: Vec<Point>,
+    pub class: &'static str,
+}
+
+/// Lines over the same categories (periods), each a series.
+pub struct LineChart {
+    pub lines: Vec<Line>,
+    pub ticks: Vec<Tick>,
+    pub legend: Vec<Legend>,
+    pub max_label: String,
+}
+
+impl LineChart {
+    /// `series`: (name, one value per category; `None` is a gap, not a zero).
+    pub fn new(
+        categories: &[String],
+        series: &[(String, Vec<Option<f64>>)],
+        show: fn(f64) -> String,
+    ) -> LineChart {
+        let max = series
+            .iter()
+            .flat_map(|(_, v)| v.iter().flatten().copied())
+            .filter(|v| v.is_finite())
+            .fold(0.0_f64, f64::max);
+        let span = if max > 0.0 { max } else { 1.0 };
+        let step = CHART_W / categories.len().saturating_sub(1).max(1) as f64;
+        let lines = series
+            .iter()
+            .enumerate()
+            .map(|(k, (_, values))| {
+                let markers: Vec<Point> = values
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(c, v)| {
+                        let value = v.filter(|v| v.is_finite())?;
+                        Some(Point {
+                            x: step * c as f64,
+                            y: CHART_H * (1.0 - value.max(0.0) / span),
+                            value,
+                            shown: show(value),
+                            label: categories.get(c).cloned().unwrap_or_default(),
+                        })
+                    })
+                    .collect();
+                Line {
+                    points: markers
+                        .iter()
+                        .map(|p| format!("{:.1},{:.1}", p.x, p.y))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    markers,
+                    class: SERIES_CLASSES[k % SERIES_CLASSES.len()],
+                }
+            })
+            .collect();
+        LineChart {
+            lines,
+            ticks: ticks(categories, |c| step * c as f64),
+            legend: legend(series.iter().map(|(name, _)| name.as_str())),
+            max_label: show(max),
+        }
+    }
+}
+
+fn ticks(categories: &[String], x: impl Fn(usize) -> f64) -> Vec<Tick> {
+    let every = categories.len().div_ceil(MAX_TICKS).max(1);
+    categories
+        .iter()
+        .enumerate()
+        .filter(|(c, _)| c % every == 0 || *c + 1 == categories.len())
+        .map(|(c, text)| Tick {
+            x: x(c),
+            text: text.clone(),
+        })
+        .collect()
+}
+
+fn legend<'a>(names: impl Iterator<Item = &'a str>) -> Vec<Legend> {
+    names
+        .enumerate()
+        .map(|(k, text)| Legend {
+            class: SERIES_CLASSES[k % SERIES_CLASSES.len()],
+            text: text.to_owned(),
+        })
+        .collect()
+}
+
+/// A share 0–1 as a whole percentage.
+pub fn percent(v: f64) -> String {
+    format!("{:.0}%", v * 100.0)
+}
+
 /// Whole numbers without decimals, others with two.
 pub fn format_number(v: f64) -> String {
     if v.fract() == 0.0 && v.abs() < 1e15 {
@@ -105,6 +295,36 @@ mod tests {
             polyline(&[0.0, 5.0, 10.0], 100.0, 24.0, 2.0),
             "2.0,22.0 50.0,12.0 98.0,2.0"
         );
+    }
+
+    #[test]
+    fn bars_scale_to_the_largest_value_and_skip_missing_ones() {
+        let chart = BarChart::new(
+            &["a".into(), "b".into()],
+            &[
+                ("x".into(), vec![2.0, 4.0]),
+                ("y".into(), vec![f64::NAN, 1.0]),
+            ],
+            format_number,
+        );
+        assert_eq!(chart.bars.len(), 3, "NaN draws nothing");
+        let tallest = chart.bars.iter().find(|b| b.value == 4.0).unwrap();
+        assert_eq!((tallest.y, tallest.height), (0.0, CHART_H));
+        assert_eq!(chart.bars[0].height, CHART_H / 2.0);
+        assert_eq!(chart.max_label, "4");
+        assert_eq!(chart.legend.len(), 2);
+        assert_eq!(chart.bars[1].label, "b · x");
+    }
+
+    #[test]
+    fn lines_leave_gaps_and_ticks_never_crowd() {
+        let categories: Vec<String> = (0..25).map(|i| format!("m{i}")).collect();
+        let values: Vec<Option<f64>> = (0..25).map(|i| (i != 3).then_some(i as f64)).collect();
+        let chart = LineChart::new(&categories, &[("n".into(), values)], format_number);
+        assert_eq!(chart.lines[0].markers.len(), 24);
+        assert!(chart.ticks.len() <= MAX_TICKS + 1);
+        assert_eq!(chart.ticks.last().unwrap().text, "m24");
+        assert_eq!(percent(0.456), "46%");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //!
 //! Thin like the HTTP API: every number comes from `prossimo-store`'s read side.
 
+mod analytics;
 mod audiences;
 mod auth;
 mod charts;
@@ -79,6 +80,7 @@ pub fn router(store: Arc<Store>, decider: Option<Decider>) -> Router {
         .route("/logout", axum::routing::post(logout))
         .route("/customers", get(customers::search))
         .route("/customers/{id}", get(customers::customer))
+        .route("/analytics", get(analytics::page))
         .route(
             "/audiences",
             get(audiences::list).post(audiences::submit_new),

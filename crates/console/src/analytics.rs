@@ -1,0 +1,659 @@
+//! Analytics: the customer base and the models, as charts drawn from the stored reports of
+//! the last analysis run (`prossimo analyze` or the server's analyst), so the page reads a
+//! handful of rows whatever the size of the base.
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::Response;
+use prossimo_store::StoredAnalysis;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::ConsoleState;
+use crate::auth::Signed;
+use crate::charts::{BarChart, LineChart, format_number, percent};
+use crate::customers::{human_time, money};
+use crate::i18n::{self, Lang, Texts};
+use crate::page::{Chrome, PageError, path_and_query, remember_lang, render};
+
+/// Periods shown in the per-period charts (the most recent ones).
+const RECENT_PERIODS: usize = 24;
+/// Cohorts shown in the retention heatmap (the most recent ones).
+const RECENT_COHORTS: usize = 12;
+
+#[derive(Debug, Deserialize, Default)]
+pub struct AnalyticsQuery {
+    lang: Option<String>,
+}
+
+/// One chart with its words; exactly one of `bars`, `lines`, `grid` is drawn, or `missing`
+/// says why there is nothing to draw yet.
+struct Figure {
+    name: &'static str,
+    title: &'static str,
+    caption: String,
+    bars: Option<BarChart>,
+    lines: Option<LineChart>,
+    grid: Option<Grid>,
+    missing: Option<&'static str>,
+}
+
+impl Figure {
+    fn new(name: &'static str, title: &'static str, caption: String) -> Figure {
+        Figure {
+            name,
+            title,
+            caption,
+            bars: None,
+            lines: None,
+            grid: None,
+            missing: None,
+        }
+    }
+
+    fn missing(mut self, why: &'static str) -> Figure {
+        self.missing = Some(why);
+        self
+    }
+}
+
+/// A table of shaded cells (retention by cohort, the RFM grid).
+struct Grid {
+    corner: String,
+    columns: Vec<String>,
+    rows: Vec<GridRow>,
+}
+
+struct GridRow {
+    label: String,
+    cells: Vec<Cell>,
+}
+
+struct Cell {
+    value: f64,
+    shown: String,
+    /// `h0`…`h9`: shade by share of the row's (or grid's) largest value.
+    shade: String,
+}
+
+fn shade(share: f64) -> String {
+    format!("h{}", ((share.clamp(0.0, 1.0) * 9.0).round()) as u8)
+}
+
+#[derive(Template)]
+#[template(path = "analytics.html")]
+struct AnalyticsPage {
+    chrome: Chrome,
+    computed_at: String,
+    headline: Vec<(&'static str, String)>,
+    figures: Vec<Figure>,
+}
+
+pub async fn page(
+    State(state): State<ConsoleState>,
+    Query(query): Query<AnalyticsQuery>,
+    headers: HeaderMap,
+    uri: Uri,
+    signed: Signed,
+) -> Result<Response, PageError> {
+    let lang = Lang::choose(query.lang.as_deref(), &headers);
+    let store = state.store.clone();
+    let reports = tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        for name in ["dynamics", "cohorts", "rfm", "clv", "clv_evaluation"] {
+            out.push(store.analysis(name)?);
+        }
+        Ok::<_, prossimo_store::StoreError>(out)
+    })
+    .await
+    .map_err(|_| PageError::internal(lang))?
+    .map_err(|e| PageError::store(lang, e))?;
+    let [dynamics, cohorts, rfm, clv, evaluation]: [Option<StoredAnalysis>; 5] =
+        reports.try_into().map_err(|_| PageError::internal(lang))?;
+    let t = lang.texts();
+    let currency = state.store.money().reporting().to_owned();
+    let result = |a: &Option<StoredAnalysis>| a.as_ref().map(|a| a.result.clone());
+    let (dynamics, cohorts, rfm, clv, evaluation) = (
+        result(&dynamics),
+        result(&cohorts),
+        result(&rfm),
+        result(&clv),
+        result(&evaluation),
+    );
+    let computed_at = [&rfm, &clv]
+        .iter()
+        .find_map(|r| {
+            r.as_ref()?
+                .get("as_of")
+                .or(r.as_ref()?.get("fitted_to"))?
+                .as_str()
+                .map(human_time)
+        })
+        .unwrap_or_default();
+    // Reports are as of their run; periods ending after it were still in progress.
+    let as_of_ms = rfm
+        .as_ref()
+        .and_then(|r| r.get("as_of")?.as_str())
+        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+        .map_or_else(
+            || chrono::Utc::now().timestamp_millis(),
+            |t| t.timestamp_millis(),
+        );
+    let figures = vec![
+        growth(t, dynamics.as_ref()),
+        new_returning(t, dynamics.as_ref()),
+        retention(t, cohorts.as_ref()),
+        rfm_figure(t, lang, rfm.as_ref()),
+        clv_distribution(t, clv.as_ref()),
+        p_alive_by_recency(t, clv.as_ref()),
+        churn_loyalty(t, lang, dynamics.as_ref(), as_of_ms),
+        channels(t, dynamics.as_ref()),
+        holdout(t, evaluation.as_ref()),
+    ];
+    let page = AnalyticsPage {
+        chrome: Chrome::signed(
+            lang,
+            &signed,
+            t.nav_analytics,
+            "analytics",
+            &path_and_query(&uri),
+        ),
+        computed_at,
+        headline: headline(t, lang, &currency, rfm.as_ref(), clv.as_ref()),
+        figures,
+    };
+    Ok(remember_lang(
+        render(StatusCode::OK, &page, lang)?,
+        query.lang.as_deref(),
+    ))
+}
+
+fn number(v: &Value, key: &str) -> Option<f64> {
+    v.get(key).and_then(Value::as_f64)
+}
+
+fn array<'a>(v: &'a Value, key: &str) -> &'a [Value] {
+    v.get(key)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+/// The last `n` of `items`.
+fn recent<T>(items: &[T], n: usize) -> &[T] {
+    &items[items.len().saturating_sub(n)..]
+}
+
+fn period_label(p: &Value) -> String {
+    p.get("period")
+        .and_then(|p| p.get("label"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned()
+}
+
+fn headline(
+    t: &Texts,
+    lang: Lang,
+    currency: &str,
+    rfm: Option<&Value>,
+    clv: Option<&Value>,
+) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    if let Some(n) = rfm.and_then(|r| number(r, "customers")) {
+        out.push((t.buyers, format_number(n)));
+    }
+    if let Some(clv) = clv {
+        if let Some(n) = number(clv, "repeat_customers") {
+            out.push((t.repeat_buyers, format_number(n)));
+        }
+        if let Some(p) = number(clv, "mean_p_alive") {
+            out.push((t.mean_p_alive, percent(p)));
+        }
+        if let Some(v) = number(clv, "total_clv_12m") {
+            out.push((t.total_clv, money(lang, v, currency)));
+        }
+    }
+    out
+}
+
+fn growth(t: &Texts, dynamics: Option<&Value>) -> Figure {
+    let figure = Figure::new("growth", t.chart_growth, t.chart_growth_caption.to_owned());
+    let Some(periods) = dynamics
+        .and_then(|d| d.get("base"))
+        .map(|b| array(b, "periods"))
+    else {
+        return figure.missing(t.not_computed);
+    };
+    let periods = recent(periods, RECENT_PERIODS);
+    let labels: Vec<String> = periods.iter().map(period_label).collect();
+    let series = |key: &str| periods.iter().map(|p| number(p, key)).collect::<Vec<_>>();
+    Figure {
+        lines: Some(LineChart::new(
+            &labels,
+            &[
+                (t.customers_total.to_owned(), series("customers_total")),
+                (t.active.to_owned(), series("active")),
+            ],
+            format_number,
+        )),
+        ..figure
+    }
+}
+
+fn new_returning(t: &Texts, dynamics: Option<&Value>) -> Figure {
+    let figure = Figure::new(
+        "new-returning",
+        t.chart_new_returning,
+        t.chart_new_returning_caption.to_owned(),
+    );
+    let Some(periods) = dynamics
+        .and_then(|d| d.get("base"))
+        .map(|b| array(b, "periods"))
+    else {
+        return figure.missing(t.not_computed);
+    };
+    let periods = recent(periods, 12);
+    let labels: Vec<String> = periods.iter().map(period_label).collect();
+    let new: Vec<f64> = periods
+        .iter()
+        .map(|p| number(p, "new").unwrap_or(0.0))
+        .collect();
+    let returning: Vec<f64> = periods
+        .iter()
+        .zip(&new)
+        .map(|(p, n)| (number(p, "active").unwrap_or(0.0) - n).max(0.0))
+        .collect();
+    Figure {
+        bars: Some(BarChart::new(
+            &labels,
+            &[
+                (t.new_customers.to_owned(), new),
+                (t.returning_customers.to_owned(), returning),
+            ],
+            format_number,
+        )),
+        ..figure
+    }
+}
+
+fn retention(t: &Texts, cohorts: Option<&Value>) -> Figure {
+    let figure = Figure::new(
+        "cohorts",
+        t.chart_cohorts,
+        t.chart_cohorts_caption.to_owned(),
+    );
+    let Some(cohorts) = cohorts
+        .map(|c| array(c, "cohorts"))
+        .filter(|c| !c.is_empty())
+    else {
+        return figure.missing(t.not_computed);
+    };
+    let cohorts = recent(cohorts, RECENT_COHORTS);
+    let width = cohorts
+        .iter()
+        .map(|c| array(c, "share").len())
+        .max()
+        .unwrap_or(0)
+        .min(RECENT_COHORTS);
+    let rows = cohorts
+        .iter()
+        .map(|c| {
+            let label = c
+                .get("cohort")
+                .and_then(|p| p.get("label"))
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let size = number(c, "size").unwrap_or(0.0);
+            GridRow {
+                label: format!("{label} ({})", format_number(size)),
+                cells: array(c, "share")
+                    .iter()
+                    .take(width)
+                    .map(|s| {
+                        let share = s.as_f64().unwrap_or(0.0);
+                        Cell {
+                            value: share,
+                            shown: percent(share),
+                            shade: shade(share),
+                        }
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    Figure {
+        grid: Some(Grid {
+            corner: t.cohort.to_owned(),
+            columns: (0..width).map(|i| format!("+{i}")).collect(),
+            rows,
+        }),
+        ..figure
+    }
+}
+
+fn rfm_figure(t: &Texts, lang: Lang, rfm: Option<&Value>) -> Figure {
+    let figure = Figure::new("rfm", t.chart_rfm, t.chart_rfm_caption.to_owned());
+    let Some(rfm) = rfm else {
+        return figure.missing(t.not_computed);
+    };
+    let segments = array(rfm, "segments");
+    let labels: Vec<String> = segments
+        .iter()
+        .map(|s| {
+            let code = s.get("segment").and_then(Value::as_str).unwrap_or("");
+            i18n::rfm_segment(lang, code).map_or(code.to_owned(), |(label, _)| label.to_owned())
+        })
+        .collect();
+    let shares = |key: &str| {
+        segments
+            .iter()
+            .map(|s| number(s, key).unwrap_or(f64::NAN))
+            .collect::<Vec<_>>()
+    };
+    let grid = rfm.get("rf_grid").and_then(Value::as_array).map(|rows| {
+        let counts: Vec<Vec<f64>> = rows
+            .iter()
+            .map(|r| {
+                r.as_array()
+                    .map_or(Vec::new(), |c| c.iter().filter_map(Value::as_f64).collect())
+            })
+            .collect();
+        let max = counts
+            .iter()
+            .flatten()
+            .copied()
+            .fold(0.0_f64, f64::max)
+            .max(1.0);
+        Grid {
+            corner: t.recency_frequency.to_owned(),
+            columns: (1..=5).map(|f| format!("F{f}")).collect(),
+            // Most recent first, as the grid is usually read.
+            rows: counts
+                .iter()
+                .enumerate()
+                .rev()
+                .map(|(r, row)| GridRow {
+                    label: format!("R{}", r + 1),
+                    cells: row
+                        .iter()
+                        .map(|&n| Cell {
+                            value: n,
+                            shown: format_number(n),
+                            shade: shade(n / max),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    });
+    Figure {
+        bars: Some(BarChart::new(
+            &labels,
+            &[
+                (t.share_of_customers.to_owned(), shares("customer_share")),
+                (t.share_of_value.to_owned(), shares("value_share")),
+            ],
+            percent,
+        )),
+        grid,
+        ..figure
+    }
+}
+
+fn clv_distribution(t: &Texts, clv: Option<&Value>) -> Figure {
+    let figure = Figure::new(
+        "clv-distribution",
+        t.chart_clv,
+        t.chart_clv_caption.to_owned(),
+    );
+    let Some(bands) = clv
+        .and_then(|c| c.get("spread"))
+        .map(|s| array(s, "clv_bands"))
+    else {
+        return figure.missing(t.not_computed);
+    };
+    let labels: Vec<String> = bands
+        .iter()
+        .map(|b| {
+            let from = number(b, "from").unwrap_or(0.0);
+            match number(b, "to") {
+                Some(to) => format!("{}–{}", format_number(from), format_number(to)),
+                None => format!("{}+", format_number(from)),
+            }
+        })
+        .collect();
+    let counts = bands
+        .iter()
+        .map(|b| number(b, "customers").unwrap_or(0.0))
+        .collect();
+    Figure {
+        bars: Some(BarChart::new(
+            &labels,
+            &[(t.customers_total.to_owned(), counts)],
+            format_number,
+        )),
+        ..figure
+    }
+}
+
+fn p_alive_by_recency(t: &Texts, clv: Option<&Value>) -> Figure {
+    let figure = Figure::new(
+        "p-alive-recency",
+        t.chart_p_alive,
+        t.chart_p_alive_caption.to_owned(),
+    );
+    let Some(bands) = clv
+        .and_then(|c| c.get("spread"))
+        .map(|s| array(s, "p_alive_by_recency"))
+    else {
+        return figure.missing(t.not_computed);
+    };
+    let labels: Vec<String> = bands
+        .iter()
+        .map(|b| {
+            let from = number(b, "from_days").unwrap_or(0.0);
+            match number(b, "to_days") {
+                Some(to) => format!("{}–{}", format_number(from), format_number(to)),
+                None => format!("{}+", format_number(from)),
+            }
+        })
+        .collect();
+    let means = bands
+        .iter()
+        .map(|b| number(b, "mean_p_alive").unwrap_or(f64::NAN))
+        .collect();
+    Figure {
+        bars: Some(BarChart::new(
+            &labels,
+            &[(t.mean_p_alive.to_owned(), means)],
+            percent,
+        )),
+        ..figure
+    }
+}
+
+fn churn_loyalty(t: &Texts, lang: Lang, dynamics: Option<&Value>, as_of_ms: i64) -> Figure {
+    let figure = Figure::new(
+        "churn-loyalty",
+        t.chart_churn,
+        t.chart_churn_caption.to_owned(),
+    );
+    let Some(segments) = dynamics
+        .and_then(|d| d.get("base"))
+        .map(|b| array(b, "segments"))
+    else {
+        return figure.missing(t.not_computed);
+    };
+    let mut labels = Vec::new();
+    let (mut churn, mut loyalty) = (Vec::new(), Vec::new());
+    for s in segments {
+        // The latest complete period in which the segment had customers to lose or keep
+        // (the month in progress would count everyone who has not bought yet as lost).
+        let complete = |p: &&Value| {
+            p.get("period")
+                .and_then(|p| p.get("end_ms"))
+                .and_then(Value::as_i64)
+                .is_none_or(|end| end <= as_of_ms)
+        };
+        let Some(period) = array(s, "periods")
+            .iter()
+            .rev()
+            .filter(complete)
+            .find(|p| number(p, "churn_rate").is_some())
+        else {
+            continue;
+        };
+        let code = s.get("segment").and_then(Value::as_str).unwrap_or("");
+        labels.push(
+            i18n::rfm_segment(lang, code).map_or(code.to_owned(), |(label, _)| label.to_owned()),
+        );
+        churn.push(number(period, "churn_rate").unwrap_or(f64::NAN));
+        loyalty.push(number(period, "repeat_rate").unwrap_or(f64::NAN));
+    }
+    if labels.is_empty() {
+        return figure.missing(t.not_computed);
+    }
+    Figure {
+        bars: Some(BarChart::new(
+            &labels,
+            &[
+                (t.churn_rate.to_owned(), churn),
+                (t.loyalty_rate.to_owned(), loyalty),
+            ],
+            percent,
+        )),
+        ..figure
+    }
+}
+
+fn channels(t: &Texts, dynamics: Option<&Value>) -> Figure {
+    let figure = Figure::new(
+        "channels",
+        t.chart_channels,
+        t.chart_channels_caption.to_owned(),
+    );
+    let Some(periods) = dynamics
+        .map(|d| array(d, "channels"))
+        .filter(|p| !p.is_empty())
+    else {
+        return figure.missing(t.not_computed);
+    };
+    let periods = recent(periods, RECENT_PERIODS);
+    let labels: Vec<String> = periods.iter().map(period_label).collect();
+    let series = |key: &str| periods.iter().map(|p| number(p, key)).collect::<Vec<_>>();
+    Figure {
+        lines: Some(LineChart::new(
+            &labels,
+            &[
+                (
+                    t.offline_interactions.to_owned(),
+                    series("offline_interaction_share"),
+                ),
+                (
+                    t.offline_revenue.to_owned(),
+                    series("offline_revenue_share"),
+                ),
+            ],
+            percent,
+        )),
+        ..figure
+    }
+}
+
+fn holdout(t: &Texts, evaluation: Option<&Value>) -> Figure {
+    let figure = Figure::new(
+        "holdout",
+        t.chart_holdout,
+        t.chart_holdout_caption.to_owned(),
+    );
+    let Some(model) = evaluation.map(|e| array(e, "holdout")).and_then(|models| {
+        models
+            .iter()
+            .find(|m| m.get("model").and_then(Value::as_str) == Some("bgnbd"))
+            .or(models.first())
+    }) else {
+        return figure.missing(t.holdout_missing);
+    };
+    let buckets = array(model, "buckets");
+    let labels: Vec<String> = buckets
+        .iter()
+        .map(|b| {
+            let n = number(b, "calibration_frequency").unwrap_or(0.0);
+            let open = b
+                .get("open_ended")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            format!("{}{}", format_number(n), if open { "+" } else { "" })
+        })
+        .collect();
+    let series = |key: &str| {
+        buckets
+            .iter()
+            .map(|b| number(b, key).unwrap_or(f64::NAN))
+            .collect::<Vec<_>>()
+    };
+    let caption = match (
+        number(model, "actual_total"),
+        number(model, "predicted_total"),
+    ) {
+        (Some(a), Some(p)) => format!(
+            "{} {}: {} {} · {} {}",
+            t.chart_holdout_caption,
+            t.totals,
+            t.actual,
+            format_number(a.round()),
+            t.predicted,
+            format_number(p.round())
+        ),
+        _ => t.chart_holdout_caption.to_owned(),
+    };
+    Figure {
+        caption,
+        bars: Some(BarChart::new(
+            &labels,
+            &[
+                (t.actual.to_owned(), series("actual_mean")),
+                (t.predicted.to_owned(), series("predicted_mean")),
+            ],
+            |v| format!("{v:.2}"),
+        )),
+        ..figure
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn churn_and_loyalty_use_each_segments_latest_period_with_rates() {
+        let dynamics = json!({"base": {"segments": [
+            {"segment": "champions", "periods": [
+                {"period": {"end_ms": 500}, "churn_rate": 0.2, "repeat_rate": 0.9},
+                {"period": {"end_ms": 900}, "churn_rate": null, "repeat_rate": null},
+                {"period": {"end_ms": 2_000}, "churn_rate": 0.99, "repeat_rate": 0.1}
+            ]},
+            {"segment": "lost", "periods": [{"churn_rate": null}]}
+        ]}});
+        let figure = churn_loyalty(&i18n::EN, Lang::En, Some(&dynamics), 1_000);
+        let bars = figure.bars.unwrap();
+        let values: Vec<f64> = bars.bars.iter().map(|b| b.value).collect();
+        assert_eq!(
+            values,
+            vec![0.2, 0.9],
+            "champions' latest complete period with rates; lost has no rates"
+        );
+        assert_eq!(bars.ticks[0].text, "Champions");
+    }
+
+    #[test]
+    fn a_missing_report_says_so_instead_of_drawing() {
+        let figure = holdout(&i18n::EN, None);
+        assert!(figure.bars.is_none());
+        assert_eq!(figure.missing, Some(i18n::EN.holdout_missing));
+        assert_eq!(shade(0.0), "h0");
+        assert_eq!(shade(1.0), "h9");
+    }
+}
