@@ -70,3 +70,111 @@
     timer = setTimeout(check, 300);
   });
 })();
+
+// Live events: poll for entries newer than the last one shown and put them on top.
+(function () {
+  const table = document.getElementById("live");
+  if (!table) return;
+  const body = table.tBodies[0];
+  const empty = document.getElementById("live-empty");
+  const pause = document.getElementById("live-pause");
+  let last = Number(table.dataset.last || 0);
+  let paused = false;
+  pause.hidden = false;
+  pause.addEventListener("click", function () {
+    paused = !paused;
+    pause.textContent = paused ? pause.dataset.resume : pause.dataset.pause;
+  });
+
+  function cell(row, text, className) {
+    const td = row.insertCell();
+    if (className) td.className = className;
+    if (text !== undefined) td.textContent = text;
+    return td;
+  }
+
+  function badge(td, text, kind) {
+    const span = document.createElement("span");
+    span.className = "badge " + kind;
+    span.textContent = text;
+    td.appendChild(span);
+  }
+
+  function render(e) {
+    const row = document.createElement("tr");
+    row.dataset.seq = e.seq;
+    row.className = (e.accepted ? "accepted" : "refused") + " fresh";
+    cell(row, e.time, "nowrap");
+    if (e.accepted) {
+      badge(cell(row), table.dataset.accepted, "ok");
+      cell(row, e.source);
+      const what = cell(row);
+      const strong = document.createElement("strong");
+      strong.textContent = e.kind;
+      what.appendChild(strong);
+      what.appendChild(document.createTextNode(" " + e.what));
+      if (e.more > 0) {
+        const more = document.createElement("span");
+        more.className = "muted small";
+        more.textContent = " +" + e.more + " " + table.dataset.more;
+        what.appendChild(more);
+      }
+      what.appendChild(document.createElement("br"));
+      const id = document.createElement("code");
+      id.className = "small";
+      id.textContent = e.message_id;
+      what.appendChild(id);
+      const who = document.createElement("code");
+      who.textContent = e.who;
+      cell(row).appendChild(who);
+      const channel = cell(row, undefined, "nowrap");
+      const chip = document.createElement("span");
+      chip.className = "ch ch-" + e.channel;
+      chip.setAttribute("aria-hidden", "true");
+      chip.textContent = e.icon;
+      channel.appendChild(chip);
+      channel.appendChild(document.createTextNode(" " + e.channel_label));
+    } else {
+      badge(cell(row), table.dataset.refused + " " + e.status, "bad");
+      cell(row, e.source);
+      const what = cell(row);
+      what.colSpan = 3;
+      const strong = document.createElement("strong");
+      strong.textContent = e.code;
+      what.appendChild(strong);
+      what.appendChild(document.createTextNode(": " + e.message));
+      if (e.problems.length) {
+        const list = document.createElement("ul");
+        list.className = "problems";
+        for (const p of e.problems) {
+          const li = document.createElement("li");
+          li.textContent = p;
+          list.appendChild(li);
+        }
+        what.appendChild(list);
+      }
+    }
+    body.insertBefore(row, body.firstChild);
+  }
+
+  async function poll() {
+    if (!paused) {
+      try {
+        const response = await fetch("/live/entries?after=" + last, { headers: { accept: "application/json" } });
+        if (response.ok) {
+          const data = await response.json();
+          for (const e of data.entries) {
+            render(e);
+            last = Math.max(last, e.seq);
+          }
+          if (data.entries.length) empty.hidden = true;
+          while (body.rows.length > 300) body.deleteRow(body.rows.length - 1);
+        }
+      } catch (_) {
+        // The server restarted or the network dropped: try again on the next tick.
+      }
+    }
+    setTimeout(poll, 1000);
+  }
+  setTimeout(poll, 1000);
+})();

@@ -222,6 +222,17 @@ pub struct Texts {
     pub chart_data: &'static str,
     pub no_purchases_yet: &'static str,
     pub profiles_in_store: &'static str,
+    pub nav_live: &'static str,
+    pub live_intro: &'static str,
+    pub live_empty: &'static str,
+    pub accepted: &'static str,
+    pub refused: &'static str,
+    pub source: &'static str,
+    pub who: &'static str,
+    pub outcome: &'static str,
+    pub more_messages: &'static str,
+    pub pause: &'static str,
+    pub resume: &'static str,
 }
 
 pub static EN: Texts = Texts {
@@ -381,6 +392,17 @@ pub static EN: Texts = Texts {
     chart_data: "Chart data",
     no_purchases_yet: "No purchases yet, so no value or churn prediction.",
     profiles_in_store: "profiles in the store",
+    nav_live: "Live events",
+    live_intro: "What this server's tracking API accepted and refused, newest first. The list updates every second; a refused request stored nothing.",
+    live_empty: "Nothing received since this server started. Send an event (see the README's tour) and it appears here.",
+    accepted: "Accepted",
+    refused: "Refused",
+    source: "Source",
+    who: "Who",
+    outcome: "Outcome",
+    more_messages: "more messages in the same request",
+    pause: "Pause",
+    resume: "Resume",
 };
 
 pub static IT: Texts = Texts {
@@ -540,6 +562,17 @@ pub static IT: Texts = Texts {
     chart_data: "Dati del grafico",
     no_purchases_yet: "Nessun acquisto, quindi nessuna previsione di valore o di abbandono.",
     profiles_in_store: "profili nell'archivio",
+    nav_live: "Eventi in diretta",
+    live_intro: "Cosa l'API di tracciamento di questo server ha accettato e rifiutato, dal più recente. L'elenco si aggiorna ogni secondo; una richiesta rifiutata non ha registrato nulla.",
+    live_empty: "Nulla ricevuto dall'avvio del server. Invia un evento (vedi il tour nel README) e comparirà qui.",
+    accepted: "Accettato",
+    refused: "Rifiutato",
+    source: "Sorgente",
+    who: "Chi",
+    outcome: "Esito",
+    more_messages: "altri messaggi nella stessa richiesta",
+    pause: "Pausa",
+    resume: "Riprendi",
 };
 
 /// The RFM segment codes (`rfm_segment`) in words, with what to do about them.

@@ -11,6 +11,7 @@ mod auth;
 mod charts;
 mod customers;
 mod i18n;
+mod live;
 mod page;
 
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use serde::Deserialize;
 use auth::{LoginLimiter, Signed};
 pub use auth::{MIN_PASSWORD, PasswordError, hash_password, verify_password};
 pub use i18n::Lang;
+pub use live::{LIVE_SAMPLE, LiveEntry, LiveFeed, Refusal};
 use page::{Chrome, PageError, render};
 
 /// What the console's handlers share.
@@ -36,6 +38,7 @@ pub struct ConsoleState {
     store: Arc<Store>,
     /// Live audiences, told to reload when one is saved here.
     decider: Option<Decider>,
+    live: Arc<LiveFeed>,
     limiter: Arc<LoginLimiter>,
 }
 
@@ -67,11 +70,13 @@ pub enum BootstrapError {
     Password(#[from] PasswordError),
 }
 
-/// The console's routes, to merge beside the API.
-pub fn router(store: Arc<Store>, decider: Option<Decider>) -> Router {
+/// The console's routes, to merge beside the API; `live` is the feed the tracking API
+/// writes into.
+pub fn router(store: Arc<Store>, decider: Option<Decider>, live: Arc<LiveFeed>) -> Router {
     let state = ConsoleState {
         store,
         decider,
+        live,
         limiter: Arc::default(),
     };
     Router::new()
@@ -81,6 +86,8 @@ pub fn router(store: Arc<Store>, decider: Option<Decider>) -> Router {
         .route("/customers", get(customers::search))
         .route("/customers/{id}", get(customers::customer))
         .route("/analytics", get(analytics::page))
+        .route("/live", get(live::page))
+        .route("/live/entries", get(live::entries))
         .route(
             "/audiences",
             get(audiences::list).post(audiences::submit_new),

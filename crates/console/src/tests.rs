@@ -17,6 +17,7 @@ const PASSWORD: &str = "a long enough password";
 struct Console {
     router: Router,
     store: Arc<Store>,
+    live: Arc<LiveFeed>,
     _fixture: Fixture,
 }
 
@@ -82,8 +83,10 @@ fn console() -> Console {
             .create_user(email, None, role, &hash_password(PASSWORD).unwrap())
             .unwrap();
     }
+    let live: Arc<LiveFeed> = Arc::default();
     Console {
-        router: router(store.clone(), None),
+        router: router(store.clone(), None, live.clone()),
+        live,
         store,
         _fixture: fixture,
     }
@@ -640,4 +643,45 @@ async fn the_analytics_page_draws_every_chart_from_the_stored_reports() {
         "holdout total"
     );
     assert!(page.body.contains("<strong>2357</strong>"), "buyers");
+}
+
+#[tokio::test]
+async fn live_events_show_what_was_accepted_and_refused() {
+    let c = console();
+    assert_eq!(c.get("/live/entries", "").await.location(), "/login");
+    let session = c.session("viewer@example.it").await;
+    let empty = c.get("/live", &session).await;
+    assert!(
+        empty
+            .body
+            .contains("Nothing received since this server started.")
+    );
+    let payload = prossimo_model::parse_batch(
+        json!({"batch": [{"type": "track", "event": "Order Completed", "userId": "42", "messageId": "m-live"}]})
+            .to_string()
+            .as_bytes(),
+        chrono::Utc::now(),
+        &prossimo_model::Limits::default(),
+    )
+    .unwrap();
+    c.live.accepted("web", &payload.messages, 1);
+    c.live.refused(Refusal {
+        source: Some("till"),
+        status: 400,
+        code: "validation_error",
+        message: "1 message is invalid".into(),
+        problems: vec!["[0] userId: either userId or anonymousId is required".into()],
+    });
+    let page = c.get("/live", &session).await;
+    assert!(page.body.contains("m-live"));
+    assert!(
+        page.body
+            .contains("[0] userId: either userId or anonymousId is required")
+    );
+    assert!(page.body.contains("data-last=\"2\""));
+    let newer = c.get("/live/entries?after=1", &session).await;
+    let newer: serde_json::Value = serde_json::from_str(&newer.body).unwrap();
+    assert_eq!(newer["entries"].as_array().unwrap().len(), 1);
+    assert_eq!(newer["entries"][0]["source"], "till");
+    assert_eq!(newer["entries"][0]["accepted"], false);
 }

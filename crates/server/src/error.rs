@@ -67,7 +67,7 @@ enum Detail {
 const RETRY_AFTER_SECONDS: &str = "1";
 
 impl ApiError {
-    fn status_and_code(&self) -> (StatusCode, &'static str) {
+    pub(crate) fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::Batch(b) => (StatusCode::BAD_REQUEST, b.code.as_str()),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),

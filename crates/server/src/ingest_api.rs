@@ -124,11 +124,45 @@ fn body(headers: &HeaderMap, raw: Bytes, max: usize) -> Result<Vec<u8>, ApiError
     }
 }
 
+/// Takes one request and tells the console's live view what came of it.
 async fn ingest(
     state: AppState,
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
     implied: Option<MessageType>,
+) -> Result<Json<Value>, ApiError> {
+    let mut source_name = None;
+    let result = ingest_request(&state, headers, raw, implied, &mut source_name).await;
+    if let Err(e) = &result {
+        let (status, code) = e.status_and_code();
+        let problems = match e {
+            ApiError::Batch(b) => b
+                .details
+                .iter()
+                .map(|d| match d.index {
+                    Some(i) => format!("[{i}] {}: {}", d.field, d.reason),
+                    None => format!("{}: {}", d.field, d.reason),
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        state.live.refused(prossimo_console::Refusal {
+            source: source_name.as_deref(),
+            status: status.as_u16(),
+            code,
+            message: e.to_string(),
+            problems,
+        });
+    }
+    result
+}
+
+async fn ingest_request(
+    state: &AppState,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+    implied: Option<MessageType>,
+    source_name: &mut Option<String>,
 ) -> Result<Json<Value>, ApiError> {
     let raw = raw.map_err(|e| {
         ApiError::Batch(BatchError::field(
@@ -144,9 +178,12 @@ async fn ingest(
     // A key in the header is checked before the body is parsed: a stranger's bytes cost
     // nothing, and an unknown key is a 401 whatever the body holds.
     let header_source = match basic_auth_key(&headers)? {
-        Some(key) => Some(authenticate(&state, &key).await?),
+        Some(key) => Some(authenticate(state, &key).await?),
         None => None,
     };
+    if let Some(source) = &header_source {
+        *source_name = Some(source.name.clone());
+    }
     let bytes = body(&headers, raw, state.limits.max_batch_bytes)?;
     let received_at = Utc::now();
     let payload: Payload = match implied {
@@ -155,7 +192,7 @@ async fn ingest(
     };
     let source = match (header_source, payload.write_key) {
         (Some(source), _) => source,
-        (None, Some(key)) => authenticate(&state, &key).await?,
+        (None, Some(key)) => authenticate(state, &key).await?,
         (None, None) => {
             return Err(ApiError::Unauthorized(
                 "a write key is required: Basic auth user, or writeKey in the body".into(),
@@ -163,6 +200,7 @@ async fn ingest(
         }
     };
 
+    source_name.get_or_insert_with(|| source.name.clone());
     let (identity, money) = (state.store.identity(), state.store.money());
     let batch = payload
         .messages
@@ -191,7 +229,15 @@ async fn ingest(
         return Err(BatchError::validation(refused).into());
     }
     if !batch.is_empty() {
+        // Sampled before the batch moves to the writer: cheap, and only shown once stored.
+        let shown: Vec<prossimo_model::Message> = batch
+            .iter()
+            .take(prossimo_console::LIVE_SAMPLE)
+            .map(|m| m.message.clone())
+            .collect();
+        let total = batch.len();
         state.pipeline.submit(batch).await?;
+        state.live.accepted(&source.name, &shown, total);
     }
     Ok(Json(json!({ "success": true })))
 }

@@ -42,6 +42,8 @@ pub struct AppState {
     /// Webhook deliveries, when this server runs them.
     pub dispatcher: Option<Dispatcher>,
     sources: Arc<ingest_api::SourceCache>,
+    /// What the tracking API accepted and refused lately, for the console's live view.
+    pub live: Arc<prossimo_console::LiveFeed>,
 }
 
 impl AppState {
@@ -54,6 +56,7 @@ impl AppState {
             decider: None,
             dispatcher: None,
             sources: Arc::default(),
+            live: Arc::default(),
         }
     }
 
@@ -79,7 +82,11 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 pub fn app(state: AppState) -> Router {
     // Compressed bodies are limited again after decompression (see `ingest_api::body`).
     let body_limit = state.limits.max_batch_bytes + 64 * 1024;
-    let console = prossimo_console::router(state.store.clone(), state.decider.clone());
+    let console = prossimo_console::router(
+        state.store.clone(),
+        state.decider.clone(),
+        state.live.clone(),
+    );
     Router::new()
         .route("/v1/identify", post(ingest_api::identify))
         .route("/v1/track", post(ingest_api::track))

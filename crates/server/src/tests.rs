@@ -17,6 +17,7 @@ use super::*;
 
 struct TestApp {
     router: Router,
+    live: Arc<prossimo_console::LiveFeed>,
     store: Arc<Store>,
     write_key: String,
     token: String,
@@ -113,6 +114,7 @@ fn build_test_app(
         state = state.with_decider(decider, dispatcher);
     }
     TestApp {
+        live: state.live.clone(),
         router: app(state),
         store,
         write_key: boot.source.write_key,
@@ -543,6 +545,51 @@ async fn a_full_queue_answers_429_with_retry_after_and_loses_nothing_accepted() 
         .message_counts(source.id, &["q1".into(), "q2".into(), "q3".into()])
         .unwrap();
     assert_eq!(counts.values().copied().collect::<Vec<_>>(), vec![1, 1, 0]);
+}
+
+#[tokio::test]
+async fn the_live_view_sees_accepted_and_refused_requests() {
+    let app = test_app();
+    let (status, _) = app
+        .post(
+            "/v1/track",
+            json!({"userId": "u1", "event": "Product Viewed", "messageId": "live-1"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = app
+        .post(
+            "/v1/batch",
+            json!({"batch": [{"type": "track", "event": "X"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let entries = app.live.since(0);
+    assert_eq!(entries.len(), 2);
+    assert!(entries[0].accepted);
+    assert_eq!(
+        (
+            entries[0].what.as_str(),
+            entries[0].who.as_str(),
+            entries[0].message_id.as_str()
+        ),
+        ("Product Viewed", "user_id:u1", "live-1")
+    );
+    assert!(!entries[1].accepted);
+    assert_eq!(entries[1].status, 400);
+    assert_eq!(entries[1].source, "default");
+    assert!(
+        entries[1].problems[0].starts_with("[0] "),
+        "{:?}",
+        entries[1].problems
+    );
+    let unknown = Request::post("/v1/track")
+        .header(header::AUTHORIZATION, basic("wk_nobody_knows_this:"))
+        .body(Body::from(json!({"userId": "u", "event": "E"}).to_string()))
+        .unwrap();
+    assert_eq!(app.send(unknown).await.0, StatusCode::UNAUTHORIZED);
+    let last = app.live.since(2);
+    assert_eq!((last[0].status, last[0].source.as_str()), (401, ""));
 }
 
 #[tokio::test]
