@@ -15,8 +15,10 @@
 //   HEADED=1          show the browser (needs a display)
 //
 // Each step is an entry in STEPS: a title and an async function of the shared context. Add
-// a step (audiences editor, analytics charts, ...) by adding an entry; selectors and words the
-// test looks for live in SEL and WORDS below.
+// a step by adding an entry; selectors, words, the audience it writes and the analytics
+// charts it expects live in SEL, WORDS, AUDIENCE and CHARTS below. The analytics step needs
+// `prossimo analyze` (and a `--calibration-end` CLV run for the holdout chart) done first,
+// as run.sh does.
 
 import assert from 'node:assert/strict';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -35,6 +37,11 @@ const ROUTES = {
   logout: '/logout',
   customers: '/customers',
   customer: (id) => `/customers/${encodeURIComponent(id)}`,
+  audiences: '/audiences',
+  audienceNew: '/audiences/new',
+  audienceCheck: '/audiences/check',
+  audience: (slug) => `/audiences/${encodeURIComponent(slug)}`,
+  analytics: '/analytics',
 };
 
 const SEL = {
@@ -64,7 +71,63 @@ const SEL = {
   timelineRows: 'section#timeline table tbody tr',
   timelineFilter: 'form#timeline-filter',
   channelSelect: 'form#timeline-filter select[name=channel]',
+  customerSegments: 'section#segments',
+  customerSegmentItems: 'section#segments li',
+
+  // Audiences (crates/console/templates/audiences.html, audience_editor.html, audience.html).
+  newAudienceLink: 'a[href="/audiences/new"]',
+  audiencesTable: 'table#audiences',
+  audienceRow: (slug) => `table#audiences tr[data-slug="${slug}"]`,
+  audienceRowSize: '.size',
+  editor: 'form#audience-editor',
+  slug: '#slug',
+  name: '#name',
+  description: '#description',
+  definition: '#definition',
+  definitionStatus: '#definition-status',
+  problem: '#definition-status .problem',
+  problemOnLine: (line) => `#definition-status .problem[data-line="${line}"]`,
+  definitionOk: '#definition-status .ok',
+  checkButton: 'button[name=action][value=check]',
+  previewButton: 'button[name=action][value=preview]',
+  saveButton: 'button[name=action][value=save]',
+  previewCount: '#preview .count',
+  audienceTitle: 'h1',
+  audienceSize: '#size .count',
+  audienceMemberLinks: '#members a[href^="/customers/"]',
+
+  // Analytics (/analytics): one figure per chart.
+  chart: (name) => `figure.chart[data-chart="${name}"]`,
+  chartCaption: 'figcaption',
+  chartSvgValues: 'svg[data-value], svg [data-value]',
+  chartTableValues: 'table td[data-value]',
 };
+
+// The audience the editor steps create: a type error on line 2 (p_alive is a number), then
+// the fix. The demo retailer has orders in the last year, so the fix has members.
+const AUDIENCE = {
+  slug: `e2e-store-buyers-${Date.now().toString(36)}`,
+  name: 'E2E store buyers',
+  description: 'Created by tests/console/e2e.mjs',
+  broken: 'count(event "Order Completed" within 365d) >= 1\nand p_alive < "low"',
+  brokenLine: 2,
+  fixed: 'count(event "Order Completed" within 365d) >= 1',
+};
+// How long the server's decider may take to fill a new audience.
+const AUDIENCE_FILL_MS = 30_000;
+
+// The charts of /analytics, by data-chart.
+const CHARTS = [
+  'growth',
+  'new-returning',
+  'cohorts',
+  'rfm',
+  'clv-distribution',
+  'p-alive-recency',
+  'churn-loyalty',
+  'channels',
+  'holdout',
+];
 
 // Words of which at least one must show on the Italian customers page (and none of them
 // on the English one is required: the pages are compared as a whole too).
@@ -165,6 +228,34 @@ async function checkSignedInChrome(page) {
   check(method === 'post', `the sign-out form is method=post`, `got ${JSON.stringify(method)}`);
   const csrf = await form.locator(SEL.csrfField).getAttribute('value').catch(() => null);
   check(!!csrf, `the sign-out form carries a non-empty hidden csrf field`);
+}
+
+/** Calls probe() until it returns something truthy or ms pass; returns the last result. */
+async function poll(ms, probe, everyMs = 1_000) {
+  const until = Date.now() + ms;
+  for (;;) {
+    const result = await probe();
+    if (result || Date.now() >= until) return result;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** A whole number shown in an element (thousands separators allowed), or NaN. */
+async function numberIn(locator) {
+  if ((await locator.count()) === 0) return NaN;
+  const text = squash(await locator.first().innerText());
+  return /^[\d.,\s\u202f\u00a0']+$/.test(text) ? Number(text.replace(/[^\d]/g, '')) : NaN;
+}
+
+/** Type a definition into the editor and wait for the live check's answer. */
+async function typeDefinition(page, text) {
+  const answered = page.waitForResponse(
+    (r) => r.request().method() === 'POST' && new URL(r.url()).pathname === ROUTES.audienceCheck,
+  );
+  const started = Date.now();
+  await page.locator(SEL.definition).fill(text);
+  const res = await answered;
+  return { res, started };
 }
 
 /** The customer to look for: from CUSTOMER_ID/CUSTOMER_NAME, else the admin read API. */
@@ -453,6 +544,212 @@ const STEPS = [
     },
   },
   {
+    title: 'k1. audiences: the editor checks the definition as you type',
+    async run(ctx) {
+      const { page } = ctx;
+      const res = await visit(page, ROUTES.audiences);
+      check(res && res.status() === 200, `${ROUTES.audiences} answers 200`, `got ${res?.status()}`);
+      check(pathOf(page) === ROUTES.audiences, `on ${ROUTES.audiences}`, page.url());
+      await checkSignedInChrome(page);
+      const link = page.locator(SEL.newAudienceLink);
+      check((await link.count()) >= 1, `the admin sees ${SEL.newAudienceLink}`, `found ${await link.count()}`);
+      await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), link.first().click()]);
+      check(pathOf(page) === ROUTES.audienceNew, `the link leads to ${ROUTES.audienceNew}`, page.url());
+      check((await page.locator(SEL.editor).count()) === 1, `one ${SEL.editor}`);
+      const bad = await unlabelledInputs(page);
+      check(bad.length === 0, 'every input of the editor has a <label> or aria-label', bad.join('\n      '));
+
+      note(`slug ${AUDIENCE.slug}`);
+      await page.locator(SEL.slug).fill(AUDIENCE.slug);
+      await page.locator(SEL.name).fill(AUDIENCE.name);
+      await page.locator(SEL.description).fill(AUDIENCE.description);
+      const { res: answer, started } = await typeDefinition(page, AUDIENCE.broken);
+      check(answer.status() === 200, `POST ${ROUTES.audienceCheck} answers 200`, `got ${answer.status()}`);
+      const json = await answer.json().catch(() => null);
+      note(`the check answered ${JSON.stringify(json)}`);
+      const problem = page.locator(SEL.problemOnLine(AUDIENCE.brokenLine));
+      await problem.waitFor({ state: 'visible', timeout: 5_000 }).catch(() => {});
+      const shown = await page.locator(SEL.problem).evaluateAll((ps) =>
+        ps.map((p) => `data-line=${p.dataset.line} "${p.textContent.replace(/\s+/g, ' ').trim()}"`),
+      );
+      check(
+        (await problem.count()) === 1,
+        `${SEL.problemOnLine(AUDIENCE.brokenLine)} shows`,
+        `shown: ${JSON.stringify(shown)}`,
+      );
+      note(`shown ${Date.now() - started} ms after typing (300 ms debounce): ${shown.join('; ')}`);
+      const invalid = await page.locator(SEL.definition).getAttribute('aria-invalid');
+      check(invalid === 'true', `${SEL.definition} has aria-invalid="true"`, `got ${JSON.stringify(invalid)}`);
+      await shot(page, 'audience-error.png');
+    },
+  },
+  {
+    title: 'k2. audiences: without JavaScript, Check answers 422 with the same problem',
+    async run({ page }) {
+      const res = await submitAndWait(page, page.locator(SEL.checkButton));
+      check(res && res.status() === 422, 'the check button answers 422', `got ${res?.status()}`);
+      const html = res ? await res.text() : '';
+      check(
+        html.includes(`data-line="${AUDIENCE.brokenLine}"`) && /class="problem"/.test(html),
+        `the server's HTML carries .problem[data-line="${AUDIENCE.brokenLine}"]`,
+      );
+      check(
+        (await page.locator(SEL.problemOnLine(AUDIENCE.brokenLine)).count()) === 1,
+        `${SEL.problemOnLine(AUDIENCE.brokenLine)} shows`,
+      );
+      const invalid = await page.locator(SEL.definition).getAttribute('aria-invalid');
+      check(invalid === 'true', `${SEL.definition} has aria-invalid="true"`, `got ${JSON.stringify(invalid)}`);
+      const kept = {
+        slug: await page.locator(SEL.slug).inputValue(),
+        name: await page.locator(SEL.name).inputValue(),
+        definition: await page.locator(SEL.definition).inputValue(),
+      };
+      check(
+        kept.slug === AUDIENCE.slug && kept.name === AUDIENCE.name &&
+          kept.definition.replace(/\r\n/g, '\n') === AUDIENCE.broken,
+        'the form keeps slug, name and definition',
+        JSON.stringify(kept),
+      );
+    },
+  },
+  {
+    title: 'k3. audiences: the fixed definition is valid and previews members',
+    async run({ page }) {
+      const { res } = await typeDefinition(page, AUDIENCE.fixed);
+      check(res.status() === 200, `POST ${ROUTES.audienceCheck} answers 200`, `got ${res.status()}`);
+      const ok = page.locator(SEL.definitionOk);
+      await ok.waitFor({ state: 'visible', timeout: 5_000 }).catch(() => {});
+      check((await ok.count()) === 1, `${SEL.definitionOk} shows`, squash(await page.locator(SEL.definitionStatus).innerText()));
+      check((await page.locator(SEL.problem).count()) === 0, 'no .problem is left');
+      note(`status: ${squash(await ok.innerText())}`);
+      const invalid = await page.locator(SEL.definition).getAttribute('aria-invalid');
+      check(invalid === null, `${SEL.definition} lost aria-invalid`, `got ${JSON.stringify(invalid)}`);
+
+      const started = Date.now();
+      const preview = await submitAndWait(page, page.locator(SEL.previewButton));
+      check(preview && preview.status() === 200, 'Preview answers 200', `got ${preview?.status()}`);
+      const count = await numberIn(page.locator(SEL.previewCount));
+      check(count > 0, `${SEL.previewCount} is a number > 0`, `shows ${JSON.stringify(await page.locator(SEL.previewCount).allInnerTexts())}`);
+      note(`preview: ${count} customers (${Date.now() - started} ms round trip)`);
+      await shot(page, 'audience-preview.png');
+    },
+  },
+  {
+    title: 'k4. audiences: Save opens the audience, the list shows it and it fills',
+    async run(ctx) {
+      const { page } = ctx;
+      const target = ROUTES.audience(AUDIENCE.slug);
+      await submitAndWait(page, page.locator(SEL.saveButton));
+      check(pathOf(page) === target, `Save lands on ${target}`, `on ${page.url()}`);
+      const h1 = squash(await page.locator(SEL.audienceTitle).first().innerText());
+      check(h1 === AUDIENCE.name, `h1 is "${AUDIENCE.name}"`, `h1 is "${h1}"`);
+
+      const started = Date.now();
+      let size = await numberIn(page.locator(SEL.audienceSize));
+      note(`right after saving, ${SEL.audienceSize} shows ${size}`);
+      if (!(size > 0)) {
+        size = await poll(AUDIENCE_FILL_MS, async () => {
+          await visit(page, target);
+          const n = await numberIn(page.locator(SEL.audienceSize));
+          return n > 0 ? n : 0;
+        }, 2_000);
+      }
+      if (size > 0) note(`${SEL.audienceSize} is ${size} after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      else note(`PROBLEM: ${SEL.audienceSize} still shows 0 after ${AUDIENCE_FILL_MS / 1000} s (the decider did not fill ${target})`);
+      ctx.audienceSize = size;
+      ctx.audienceMembers = await page
+        .locator(SEL.audienceMemberLinks)
+        .evaluateAll((as) => as.map((a) => a.getAttribute('href')));
+      note(`${ctx.audienceMembers.length} member links on the first page`);
+      await shot(page, 'audience.png');
+
+      await visit(page, ROUTES.audiences);
+      const row = page.locator(SEL.audienceRow(AUDIENCE.slug));
+      check((await row.count()) === 1, `${ROUTES.audiences} lists ${SEL.audienceRow(AUDIENCE.slug)}`, `found ${await row.count()}`);
+      const listed = await numberIn(row.locator(SEL.audienceRowSize));
+      check(Number.isFinite(listed), `its ${SEL.audienceRowSize} cell is a number`, squash(await row.locator(SEL.audienceRowSize).innerText()));
+      note(`the list shows size ${listed}${size > 0 && listed !== size ? ` (the audience page showed ${size})` : ''}`);
+      await shot(page, 'audiences.png');
+    },
+  },
+  {
+    title: "k5. audiences: a member's 360 lists the audience",
+    async run(ctx) {
+      const { page } = ctx;
+      if (!ctx.audienceMembers?.length) {
+        throw new Skip(`${ROUTES.audience(AUDIENCE.slug)} lists no members (${SEL.audienceMemberLinks})`);
+      }
+      const member = new URL(ctx.audienceMembers[0], BASE).pathname;
+      note(`first member: ${member}`);
+      const started = Date.now();
+      const listed = await poll(AUDIENCE_FILL_MS, async () => {
+        await visit(page, member);
+        const slugs = await page
+          .locator(`${SEL.customerSegmentItems}:not(.past) code`)
+          .evaluateAll((cs) => cs.map((c) => c.textContent.trim()));
+        return slugs.includes(AUDIENCE.slug) ? slugs : null;
+      }, 2_000);
+      const section = (await page.locator(SEL.customerSegments).count())
+        ? squash(await page.locator(SEL.customerSegments).innerText())
+        : '(no section#segments)';
+      check(!!listed, `${SEL.customerSegments} on ${member} lists ${AUDIENCE.slug}`, `it shows "${section.slice(0, 300)}"`);
+      note(`listed after ${((Date.now() - started) / 1000).toFixed(1)} s among ${listed.length} audience(s)`);
+    },
+  },
+  {
+    title: 'l. analytics: every chart is there and has data',
+    async run({ page }) {
+      const res = await visit(page, ROUTES.analytics);
+      check(res && res.status() === 200, `${ROUTES.analytics} answers 200`, `got ${res?.status()}`);
+      check(pathOf(page) === ROUTES.analytics, `on ${ROUTES.analytics}`, page.url());
+      await checkSignedInChrome(page);
+      await shot(page, 'analytics.png');
+      const seen = await page.evaluate(
+        ({ names, svgValues, tableValues, caption }) =>
+          names.map((name) => {
+            const figures = document.querySelectorAll(`figure.chart[data-chart="${name}"]`);
+            if (figures.length === 0) return { name, figures: 0 };
+            const f = figures[0];
+            const values = [...f.querySelectorAll(svgValues), ...f.querySelectorAll(tableValues)].map((e) =>
+              e.getAttribute('data-value'),
+            );
+            const cap = f.querySelector(caption);
+            return {
+              name,
+              figures: figures.length,
+              svg: f.querySelectorAll('svg').length,
+              table: f.querySelectorAll('table').length,
+              values: values.length,
+              positive: values.filter((v) => v !== null && v.trim() !== '' && Number(v) > 0).length,
+              notNumbers: values.filter((v) => v === null || v.trim() === '' || !Number.isFinite(Number(v))).slice(0, 3),
+              caption: cap ? cap.textContent.replace(/\s+/g, ' ').trim() : null,
+            };
+          }),
+        { names: CHARTS, svgValues: SEL.chartSvgValues, tableValues: SEL.chartTableValues, caption: SEL.chartCaption },
+      );
+      const problems = [];
+      for (const c of seen) {
+        if (c.figures === 0) {
+          problems.push(`${SEL.chart(c.name)}: missing`);
+          continue;
+        }
+        const what = `${c.svg} svg, ${c.table} table, ${c.values} data-value (${c.positive} > 0)`;
+        const bad = [];
+        if (c.figures > 1) bad.push(`${c.figures} figures`);
+        if (c.positive === 0) bad.push('no data-value > 0');
+        if (c.notNumbers.length) bad.push(`data-value not a number: ${JSON.stringify(c.notNumbers)}`);
+        if (!c.caption) bad.push('no figcaption text');
+        if (bad.length) problems.push(`${SEL.chart(c.name)}: ${bad.join(', ')} [${what}]`);
+        else note(`${c.name}: ${what}; caption "${c.caption.slice(0, 80)}"`);
+      }
+      const extra = await page
+        .locator('figure.chart[data-chart]')
+        .evaluateAll((fs, names) => fs.map((f) => f.dataset.chart).filter((n) => !names.includes(n)), CHARTS);
+      if (extra.length) note(`other charts on the page: ${extra.join(', ')}`);
+      check(problems.length === 0, `all ${CHARTS.length} charts are present with data and a caption`, problems.join('\n      '));
+    },
+  },
+  {
     title: 'i. CSRF: POST /logout without the token is refused',
     async run({ page }) {
       const bare = await page.evaluate(async (p) => {
@@ -548,9 +845,11 @@ async function main() {
   for (const [i, step] of STEPS.entries()) {
     currentStep = step.title;
     console.log(`[${i + 1}/${STEPS.length}] ${step.title}`);
+    const stepStarted = Date.now();
     try {
       await step.run(ctx);
       passed++;
+      console.log(`    (${((Date.now() - stepStarted) / 1000).toFixed(1)} s)`);
     } catch (e) {
       if (e instanceof Skip) {
         note(`skipped: ${e.message}`);

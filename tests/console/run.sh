@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The web console in a real browser: Debian's Chromium, driven by playwright-core, against a
 # debug `prossimo serve` on a fresh store filled by `prossimo demo`. Signs in, searches, opens
-# a customer, filters the timeline, switches language, checks CSRF and signs out
-# (tests/console/e2e.mjs). Screenshots go to target/console-screenshots.
+# a customer, filters the timeline, switches language, writes an audience in the editor
+# (live check, no-JavaScript check, preview, save, members), looks at every analytics chart,
+# checks CSRF and signs out (tests/console/e2e.mjs). Screenshots go to
+# target/console-screenshots.
 #   bash tests/console/run.sh
 # KEEP_DATA=1 keeps the data directory and prints where it is.
 set -euo pipefail
@@ -84,6 +86,14 @@ trap cleanup EXIT
 started=$(date +%s)
 "$BIN" --data-dir "$DATA" demo >"$DATA/demo.log" 2>&1 || { cat "$DATA/demo.log"; exit 1; }
 echo "console e2e: demo retailer loaded in $(( $(date +%s) - started )) s"
+
+# The analyses behind /analytics: everything, then a CLV calibration run (fitted on orders up
+# to 180 days ago, compared with what happened since) for the holdout chart.
+started=$(date +%s)
+"$BIN" --data-dir "$DATA" analyze >"$DATA/analyze.log" 2>&1 || { cat "$DATA/analyze.log"; exit 1; }
+"$BIN" --data-dir "$DATA" analyze clv --calibration-end "$(date -u -d '-180 days' +%F)" \
+    >>"$DATA/analyze.log" 2>&1 || { cat "$DATA/analyze.log"; exit 1; }
+echo "console e2e: analyses (all, and the CLV holdout) done in $(( $(date +%s) - started )) s"
 
 PROSSIMO_WRITE_KEY=$WRITE_KEY PROSSIMO_ADMIN_TOKEN=$ADMIN_TOKEN PROSSIMO_ADMIN_PASSWORD=$ADMIN_PASSWORD \
     PROSSIMO_LOG=${PROSSIMO_LOG:-warn} \
