@@ -13,6 +13,7 @@ mod customers;
 mod i18n;
 mod live;
 mod page;
+mod settings;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -22,6 +23,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
+use prossimo_act::Dispatcher;
 use prossimo_decide::Decider;
 use prossimo_store::{Role, Store, StoreError, UserRecord};
 use serde::Deserialize;
@@ -38,8 +40,20 @@ pub struct ConsoleState {
     store: Arc<Store>,
     /// Live audiences, told to reload when one is saved here.
     decider: Option<Decider>,
+    /// Webhook deliveries, woken when dead letters are replayed here.
+    dispatcher: Option<Dispatcher>,
     live: Arc<LiveFeed>,
     limiter: Arc<LoginLimiter>,
+}
+
+/// What the console works with: the store, and the server's background workers when it
+/// runs them.
+pub struct Services {
+    pub store: Arc<Store>,
+    pub decider: Option<Decider>,
+    pub dispatcher: Option<Dispatcher>,
+    /// The feed the tracking API writes into, for the live events page.
+    pub live: Arc<LiveFeed>,
 }
 
 /// The e-mail of the first admin, created on first start when the store has no user.
@@ -70,13 +84,13 @@ pub enum BootstrapError {
     Password(#[from] PasswordError),
 }
 
-/// The console's routes, to merge beside the API; `live` is the feed the tracking API
-/// writes into.
-pub fn router(store: Arc<Store>, decider: Option<Decider>, live: Arc<LiveFeed>) -> Router {
+/// The console's routes, to merge beside the API.
+pub fn router(services: Services) -> Router {
     let state = ConsoleState {
-        store,
-        decider,
-        live,
+        store: services.store,
+        decider: services.decider,
+        dispatcher: services.dispatcher,
+        live: services.live,
         limiter: Arc::default(),
     };
     Router::new()
@@ -87,6 +101,13 @@ pub fn router(store: Arc<Store>, decider: Option<Decider>, live: Arc<LiveFeed>) 
         .route("/customers/{id}", get(customers::customer))
         .route("/analytics", get(analytics::page))
         .route("/live", get(live::page))
+        .route("/settings", get(settings::page))
+        .route("/settings/{action}", axum::routing::post(settings::change))
+        .route("/settings/destinations/{name}", get(settings::destination))
+        .route(
+            "/settings/destinations/{name}/replay",
+            axum::routing::post(settings::replay),
+        )
         .route("/live/entries", get(live::entries))
         .route(
             "/audiences",

@@ -85,7 +85,12 @@ fn console() -> Console {
     }
     let live: Arc<LiveFeed> = Arc::default();
     Console {
-        router: router(store.clone(), None, live.clone()),
+        router: router(Services {
+            store: store.clone(),
+            decider: None,
+            dispatcher: None,
+            live: live.clone(),
+        }),
         live,
         store,
         _fixture: fixture,
@@ -684,4 +689,238 @@ async fn live_events_show_what_was_accepted_and_refused() {
     assert_eq!(newer["entries"].as_array().unwrap().len(), 1);
     assert_eq!(newer["entries"][0]["source"], "till");
     assert_eq!(newer["entries"][0]["accepted"], false);
+}
+
+#[tokio::test]
+async fn admins_manage_sources_tokens_and_users_and_others_cannot() {
+    let c = console();
+    let viewer = c.session("viewer@example.it").await;
+    assert_eq!(
+        c.get("/settings", &viewer).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let csrf = c.get("/customers", &viewer).await.hidden_csrf();
+    assert_eq!(
+        c.post(
+            "/settings/create-source",
+            &viewer,
+            &format!("csrf={csrf}&name=till")
+        )
+        .await
+        .status,
+        StatusCode::FORBIDDEN
+    );
+
+    let admin = c.session("admin@example.it").await;
+    let page = c.get("/settings", &admin).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let csrf = page.hidden_csrf();
+    assert_eq!(
+        c.post("/settings/create-source", &admin, "name=till")
+            .await
+            .status,
+        StatusCode::FORBIDDEN,
+        "no CSRF token"
+    );
+    let added = c
+        .post(
+            "/settings/create-source",
+            &admin,
+            &format!("csrf={csrf}&name=till"),
+        )
+        .await;
+    assert_eq!(
+        (added.status, added.location()),
+        (StatusCode::SEE_OTHER, "/settings?done=source")
+    );
+    let till = c.store.source_by_name("till").unwrap().unwrap();
+    let again = c
+        .post(
+            "/settings/create-source",
+            &admin,
+            &format!("csrf={csrf}&name=till"),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(again.body.contains("role=\"alert\""));
+    c.post(
+        "/settings/revoke-source",
+        &admin,
+        &format!("csrf={csrf}&name=till"),
+    )
+    .await;
+    assert!(
+        c.store
+            .source_by_write_key(&till.write_key)
+            .unwrap()
+            .unwrap()
+            .revoked
+    );
+
+    let created = c
+        .post(
+            "/settings/create-token",
+            &admin,
+            &format!("csrf={csrf}&name=crm"),
+        )
+        .await;
+    assert_eq!(
+        created.status,
+        StatusCode::OK,
+        "shown once on this response"
+    );
+    let start = created.body.find("<code id=\"new-token\">").unwrap() + 21;
+    let token = &created.body[start..start + created.body[start..].find('<').unwrap()];
+    assert!(c.store.verify_admin_token(token).unwrap());
+
+    let form = form_encode(&[
+        ("csrf", &csrf),
+        ("email", "Bruno@Example.it"),
+        ("name", "Bruno"),
+        ("role", "marketer"),
+        ("password", PASSWORD),
+    ]);
+    assert_eq!(
+        c.post("/settings/create-user", &admin, &form).await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        c.store
+            .user_by_email("bruno@example.it")
+            .unwrap()
+            .unwrap()
+            .role,
+        Role::Marketer
+    );
+    let short = form_encode(&[
+        ("csrf", &csrf),
+        ("email", "carla@example.it"),
+        ("role", "viewer"),
+        ("password", "short"),
+    ]);
+    let refused = c.post("/settings/create-user", &admin, &short).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.body.contains("at least 10 characters"));
+
+    c.post(
+        "/settings/set-role",
+        &admin,
+        &format!("csrf={csrf}&email=bruno%40example.it&role=viewer"),
+    )
+    .await;
+    assert_eq!(
+        c.store
+            .user_by_email("bruno@example.it")
+            .unwrap()
+            .unwrap()
+            .role,
+        Role::Viewer
+    );
+    let bruno = c.session("bruno@example.it").await;
+    c.post(
+        "/settings/set-state",
+        &admin,
+        &format!("csrf={csrf}&email=bruno%40example.it&disabled=true"),
+    )
+    .await;
+    assert_eq!(
+        c.get("/customers", &bruno).await.location(),
+        "/login",
+        "disabling ends sessions"
+    );
+    let myself = c
+        .post(
+            "/settings/set-state",
+            &admin,
+            &format!("csrf={csrf}&email=admin%40example.it&disabled=true"),
+        )
+        .await;
+    assert_eq!(
+        myself.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "an admin cannot lock themselves out"
+    );
+}
+
+#[tokio::test]
+async fn dead_letters_are_listed_with_their_attempts_and_replayed() {
+    use prossimo_store::{
+        AttemptRecord, DecideWrite, DeliveryOutcome, DeliveryStatus, DestinationInput,
+        DestinationKind, NewDelivery,
+    };
+    let c = console();
+    let destination = c
+        .store
+        .create_destination(&DestinationInput {
+            name: "crm".into(),
+            kind: DestinationKind::Segments,
+            url: "http://127.0.0.1:9/hook".into(),
+            filter: None,
+            secret: None,
+            enabled: true,
+        })
+        .unwrap();
+    c.store
+        .write_decisions(&DecideWrite {
+            deliveries: &[NewDelivery {
+                destination_id: destination.id,
+                profile_id: 1,
+                webhook_id: "msg_dead_1".into(),
+                payload: json!({"type": "segment.entered"}),
+            }],
+            ..DecideWrite::default()
+        })
+        .unwrap();
+    let id = c
+        .store
+        .due_deliveries(destination.id, i64::MAX / 2, 10)
+        .unwrap()[0]
+        .id;
+    let attempt = AttemptRecord {
+        at: 1_000,
+        status_code: Some(503),
+        error: Some("HTTP 503".into()),
+        duration_ms: 12,
+    };
+    c.store
+        .record_attempts(&[(id, attempt, DeliveryOutcome::Dead)])
+        .unwrap();
+
+    let admin = c.session("admin@example.it").await;
+    let settings = c.get("/settings", &admin).await;
+    assert!(
+        settings
+            .body
+            .contains("href=\"/settings/destinations/crm\"")
+    );
+    let page = c
+        .get("/settings/destinations/crm?status=dead", &admin)
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("msg_dead_1"));
+    assert!(page.body.contains("HTTP 503"));
+    let csrf = page.hidden_csrf();
+    let replayed = c
+        .post(
+            "/settings/destinations/crm/replay",
+            &admin,
+            &format!("csrf={csrf}"),
+        )
+        .await;
+    assert_eq!(
+        (replayed.status, replayed.location()),
+        (
+            StatusCode::SEE_OTHER,
+            "/settings/destinations/crm?replayed=1"
+        )
+    );
+    let pending = c
+        .store
+        .deliveries(destination.id, Some(DeliveryStatus::Pending), None, 10)
+        .unwrap();
+    assert_eq!(pending.len(), 1, "back in the queue");
+    assert_eq!(
+        c.get("/settings/destinations/nope", &admin).await.status,
+        StatusCode::NOT_FOUND
+    );
 }

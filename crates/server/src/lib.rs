@@ -82,11 +82,12 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 pub fn app(state: AppState) -> Router {
     // Compressed bodies are limited again after decompression (see `ingest_api::body`).
     let body_limit = state.limits.max_batch_bytes + 64 * 1024;
-    let console = prossimo_console::router(
-        state.store.clone(),
-        state.decider.clone(),
-        state.live.clone(),
-    );
+    let console = prossimo_console::router(prossimo_console::Services {
+        store: state.store.clone(),
+        decider: state.decider.clone(),
+        dispatcher: state.dispatcher.clone(),
+        live: state.live.clone(),
+    });
     Router::new()
         .route("/v1/identify", post(ingest_api::identify))
         .route("/v1/track", post(ingest_api::track))
