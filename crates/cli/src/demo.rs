@@ -28,6 +28,17 @@ pub struct DemoArgs {
     until: Option<String>,
 }
 
+impl Default for DemoArgs {
+    /// What `prossimo demo` does with no flags (and `prossimo serve --demo`).
+    fn default() -> Self {
+        DemoArgs {
+            customers: 10_000,
+            seed: 7,
+            until: None,
+        }
+    }
+}
+
 const STORES: [&str; 20] = [
     "Milano", "Roma", "Torino", "Napoli", "Bologna", "Firenze", "Genova", "Palermo", "Bari",
     "Verona", "Padova", "Trieste", "Brescia", "Parma", "Modena", "Bergamo", "Catania", "Cagliari",

@@ -104,6 +104,11 @@ struct ServeArgs {
         hide_env_values = true
     )]
     admin_password: Option<String>,
+    /// Fill an empty store with the demo retailer (`prossimo demo`) before serving, so the
+    /// console has customers, audiences and analytics to explore; a store with data is
+    /// left as it is.
+    #[arg(long, env = "PROSSIMO_DEMO")]
+    demo: bool,
 }
 
 #[derive(Subcommand)]
@@ -194,6 +199,10 @@ fn serve(store: Arc<Store>, file: &FileConfig, args: ServeArgs) -> Result<()> {
         .parse()
         .with_context(|| format!("--listen {listen:?} is not an address like 127.0.0.1:8080"))?;
     let boot = store.bootstrap(args.write_key.as_deref(), args.admin_token.as_deref())?;
+    if args.demo && store.profile_count()? == 0 {
+        println!("demo:        filling the empty store with the demo retailer…");
+        demo::run(&store, file, demo::DemoArgs::default())?;
+    }
     println!("store:       {}", store.location().describe());
     println!(
         "write key:   {} (source {:?})",

@@ -17,7 +17,7 @@
     const box = document.createElement("div");
     if (result.valid) {
       box.className = "ok";
-      box.textContent = status.dataset.valid + " ";
+      box.textContent = status.dataset.valid + " " + status.dataset.canonical + " ";
       const code = document.createElement("code");
       code.textContent = result.canonical;
       box.appendChild(code);

@@ -487,6 +487,16 @@ fn churn_loyalty(t: &Texts, lang: Lang, dynamics: Option<&Value>, as_of_ms: i64)
     };
     let mut labels = Vec::new();
     let (mut churn, mut loyalty) = (Vec::new(), Vec::new());
+    let mut months = std::collections::BTreeSet::new();
+    // In the order of the RFM chart (best customers first), not the report's.
+    let mut segments: Vec<&Value> = segments.iter().collect();
+    segments.sort_by_key(|s| {
+        let code = s.get("segment").and_then(Value::as_str).unwrap_or("");
+        i18n::RFM_ORDER
+            .iter()
+            .position(|c| *c == code)
+            .unwrap_or(usize::MAX)
+    });
     for s in segments {
         // The latest complete period in which the segment had customers to lose or keep
         // (the month in progress would count everyone who has not bought yet as lost).
@@ -505,6 +515,7 @@ fn churn_loyalty(t: &Texts, lang: Lang, dynamics: Option<&Value>, as_of_ms: i64)
             continue;
         };
         let code = s.get("segment").and_then(Value::as_str).unwrap_or("");
+        months.insert(period_label(period));
         labels.push(
             i18n::rfm_segment(lang, code).map_or(code.to_owned(), |(label, _)| label.to_owned()),
         );
@@ -514,7 +525,9 @@ fn churn_loyalty(t: &Texts, lang: Lang, dynamics: Option<&Value>, as_of_ms: i64)
     if labels.is_empty() {
         return figure.missing(t.not_computed);
     }
+    let months: Vec<String> = months.into_iter().collect();
     Figure {
+        caption: format!("{} ({})", figure.caption, months.join(", ")),
         bars: Some(BarChart::new(
             &labels,
             &[

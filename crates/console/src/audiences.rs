@@ -525,6 +525,7 @@ struct MemberRow {
 
 struct HistoryRow {
     id: i64,
+    name: String,
     entered: String,
     exited: String,
 }
@@ -579,7 +580,20 @@ pub async fn show(
             });
         }
         let (history, _) = store.segment_history(record.id, None, 20)?;
-        Ok(Some((record, sizes, member_rows, history)))
+        let mut names = Vec::with_capacity(history.len());
+        for h in &history {
+            names.push(
+                store
+                    .profile_name(h.profile_id)?
+                    .unwrap_or_else(|| format!("#{}", h.profile_id)),
+            );
+        }
+        Ok(Some((
+            record,
+            sizes,
+            member_rows,
+            history.into_iter().zip(names).collect::<Vec<_>>(),
+        )))
     })
     .await?;
     let Some((record, sizes, members, history)) = loaded else {
@@ -620,8 +634,9 @@ pub async fn show(
         next_members,
         history: history
             .iter()
-            .map(|h| HistoryRow {
+            .map(|(h, name)| HistoryRow {
                 id: h.profile_id,
+                name: name.clone(),
                 entered: time(h.entered_at),
                 exited: h.exited_at.map(time).unwrap_or_default(),
             })

@@ -98,6 +98,10 @@ pub struct Bar {
 pub struct Tick {
     pub x: f64,
     pub text: String,
+    /// `start`, `middle` or `end`: the first and last labels stay inside the plot.
+    pub anchor: &'static str,
+    /// Slanted labels, when every category of a crowded chart is named.
+    pub slanted: bool,
 }
 
 /// A series name and its colour class, for the legend.
@@ -107,8 +111,10 @@ pub struct Legend {
 }
 
 const SERIES_CLASSES: [&str; 4] = ["s0", "s1", "s2", "s3"];
-/// Category labels shown at most, so they never overlap.
+/// Category labels shown flat at most, so they never overlap.
 const MAX_TICKS: usize = 8;
+/// Categories named one by one (slanted) at most.
+const MAX_NAMED: usize = 12;
 
 /// Vertical bars per category, one per series side by side.
 pub struct BarChart {
@@ -177,6 +183,7 @@ pub struct Point {
 }
 
 pub struct Line {
+    pub name: String,
     pub points: String,
     pub markers: Vec<Point>,
     pub class: &'static str,
@@ -207,7 +214,7 @@ impl LineChart {
         let lines = series
             .iter()
             .enumerate()
-            .map(|(k, (_, values))| {
+            .map(|(k, (name, values))| {
                 let markers: Vec<Point> = values
                     .iter()
                     .enumerate()
@@ -223,6 +230,7 @@ impl LineChart {
                     })
                     .collect();
                 Line {
+                    name: name.clone(),
                     points: markers
                         .iter()
                         .map(|p| format!("{:.1},{:.1}", p.x, p.y))
@@ -243,14 +251,34 @@ impl LineChart {
 }
 
 fn ticks(categories: &[String], x: impl Fn(usize) -> f64) -> Vec<Tick> {
-    let every = categories.len().div_ceil(MAX_TICKS).max(1);
+    let n = categories.len();
+    // Up to MAX_NAMED categories (segments, bands) are all named, slanted when crowded;
+    // longer runs (months) show every k-th label flat.
+    let (every, slanted) = if n <= MAX_TICKS {
+        (1, false)
+    } else if n <= MAX_NAMED {
+        (1, true)
+    } else {
+        (n.div_ceil(MAX_TICKS), false)
+    };
     categories
         .iter()
         .enumerate()
-        .filter(|(c, _)| c % every == 0 || *c + 1 == categories.len())
+        // The last label always shows; a regular one too close before it is dropped.
+        .filter(|(c, _)| *c + 1 == n || (c % every == 0 && n - 1 - c >= every.div_ceil(2).max(1)))
         .map(|(c, text)| Tick {
             x: x(c),
             text: text.clone(),
+            anchor: if slanted {
+                "end"
+            } else if c == 0 && n > 1 && x(0) < 1.0 {
+                "start"
+            } else if c + 1 == n && n > 1 && x(c) > CHART_W - 1.0 {
+                "end"
+            } else {
+                "middle"
+            },
+            slanted,
         })
         .collect()
 }
@@ -323,7 +351,13 @@ mod tests {
         let chart = LineChart::new(&categories, &[("n".into(), values)], format_number);
         assert_eq!(chart.lines[0].markers.len(), 24);
         assert!(chart.ticks.len() <= MAX_TICKS + 1);
-        assert_eq!(chart.ticks.last().unwrap().text, "m24");
+        let last = chart.ticks.last().unwrap();
+        assert_eq!((last.text.as_str(), last.anchor), ("m24", "end"));
+        assert_eq!(chart.ticks[0].anchor, "start");
+        let eleven: Vec<String> = (0..11).map(|i| format!("s{i}")).collect();
+        let named = BarChart::new(&eleven, &[("n".into(), vec![1.0; 11])], format_number);
+        assert_eq!(named.ticks.len(), 11, "every segment is named");
+        assert!(named.ticks.iter().all(|t| t.slanted));
         assert_eq!(percent(0.456), "46%");
     }
 

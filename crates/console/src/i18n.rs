@@ -166,7 +166,6 @@ pub struct Texts {
     pub entered: &'static str,
     pub exited: &'static str,
     pub valid_definition: &'static str,
-    pub canonical_form: &'static str,
     pub matching_now: &'static str,
     pub took: &'static str,
     pub sample: &'static str,
@@ -382,7 +381,6 @@ pub static EN: Texts = Texts {
     entered: "Entered",
     exited: "Exited",
     valid_definition: "The definition is valid.",
-    canonical_form: "Canonical form",
     matching_now: "customers match now",
     took: "took",
     sample: "Sample",
@@ -598,7 +596,6 @@ pub static IT: Texts = Texts {
     entered: "Entrato",
     exited: "Uscito",
     valid_definition: "La definizione è valida.",
-    canonical_form: "Forma canonica",
     matching_now: "clienti corrispondono ora",
     took: "in",
     sample: "Esempio",
@@ -712,6 +709,21 @@ pub static IT: Texts = Texts {
     done_saved: "Salvato.",
     canonical_prefix: "Forma canonica:",
 };
+
+/// The RFM segment codes from the best customers to the lost ones, as the analyses list them.
+pub const RFM_ORDER: [&str; 11] = [
+    "champions",
+    "loyal",
+    "potential_loyalist",
+    "new",
+    "promising",
+    "need_attention",
+    "about_to_sleep",
+    "at_risk",
+    "cant_lose",
+    "hibernating",
+    "lost",
+];
 
 /// The RFM segment codes (`rfm_segment`) in words, with what to do about them.
 pub fn rfm_segment(lang: Lang, code: &str) -> Option<(&'static str, &'static str)> {
@@ -847,6 +859,15 @@ mod tests {
         assert_eq!(Lang::choose(None, &headers), Lang::En);
         assert_eq!(Lang::choose(Some("it"), &headers), Lang::It);
         assert_eq!(Lang::choose(Some("de"), &HeaderMap::new()), Lang::En);
+    }
+
+    #[test]
+    fn the_rfm_order_is_the_analyses_order() {
+        let codes: Vec<&str> = prossimo_analytics::rfm::RfmSegment::ALL
+            .iter()
+            .map(|s| s.as_str())
+            .collect();
+        assert_eq!(codes, RFM_ORDER);
     }
 
     #[test]

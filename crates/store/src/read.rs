@@ -156,21 +156,31 @@ fn resolve(conn: &mut dyn Conn, key: &ProfileKey) -> Result<Option<ProfileId>, S
     Ok(row.and_then(|r| r[0].int()))
 }
 
-fn counts(
-    conn: &mut dyn Conn,
-    column: &str,
-    ids: &[ProfileId],
-) -> Result<BTreeMap<String, u64>, StoreError> {
+type Counts = BTreeMap<String, u64>;
+
+/// Events by type, by event name and by channel, in one pass over the profile's events
+/// (three GROUP BYs read a 100,000-event timeline three times).
+fn counts(conn: &mut dyn Conn, ids: &[ProfileId]) -> Result<(Counts, Counts, Counts), StoreError> {
     let sql = format!(
-        "SELECT {column}, COUNT(*) FROM events WHERE profile_id IN ({}) AND {column} IS NOT NULL GROUP BY {column}",
+        "SELECT type, event, channel, COUNT(*) FROM events WHERE profile_id IN ({}) GROUP BY type, event, channel",
         placeholders(ids.len(), 1)
     );
     let params: Vec<Val> = ids.iter().map(|&i| Val::Int(i)).collect();
-    Ok(conn
-        .query(&sql, &params)?
-        .into_iter()
-        .filter_map(|r| Some((r[0].text()?.to_owned(), r[1].int()? as u64)))
-        .collect())
+    let (mut by_type, mut by_event, mut by_channel) =
+        (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+    for r in conn.query(&sql, &params)? {
+        let n = r[3].int().unwrap_or(0) as u64;
+        for (map, value) in [
+            (&mut by_type, &r[0]),
+            (&mut by_event, &r[1]),
+            (&mut by_channel, &r[2]),
+        ] {
+            if let Some(key) = value.text() {
+                *map.entry(key.to_owned()).or_insert(0) += n;
+            }
+        }
+    }
+    Ok((by_type, by_event, by_channel))
 }
 
 impl Store {
@@ -227,9 +237,7 @@ impl Store {
             })
             .collect();
 
-        let counts_by_type = counts(conn, "type", &ids)?;
-        let counts_by_event = counts(conn, "event", &ids)?;
-        let counts_by_channel = counts(conn, "channel", &ids)?;
+        let (counts_by_type, counts_by_event, counts_by_channel) = counts(conn, &ids)?;
         let orders_sql = format!(
             "SELECT profile_id, order_id, kind, channel, ts, value FROM order_events WHERE profile_id IN ({in_list})"
         );
