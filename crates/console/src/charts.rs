@@ -112,7 +112,7 @@ pub struct Legend {
 
 const SERIES_CLASSES: [&str; 4] = ["s0", "s1", "s2", "s3"];
 /// Category labels shown flat at most, so they never overlap.
-const MAX_TICKS: usize = 8;
+const MAX_TICKS: usize = 6;
 /// Categories named one by one (slanted) at most.
 const MAX_NAMED: usize = 12;
 
@@ -265,7 +265,7 @@ fn ticks(categories: &[String], x: impl Fn(usize) -> f64) -> Vec<Tick> {
         .iter()
         .enumerate()
         // The last label always shows; a regular one too close before it is dropped.
-        .filter(|(c, _)| *c + 1 == n || (c % every == 0 && n - 1 - c >= every.div_ceil(2).max(1)))
+        .filter(|(c, _)| *c + 1 == n || (c % every == 0 && n - 1 - c >= every))
         .map(|(c, text)| Tick {
             x: x(c),
             text: text.clone(),

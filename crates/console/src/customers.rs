@@ -216,12 +216,26 @@ pub async fn customer(
             return Ok(None);
         };
         let page = store.events(&key, &events_query)?;
-        Ok::<_, prossimo_store::StoreError>(Some((profile, page)))
+        // The customer's group in words, from the clustering report.
+        let group = match profile.computed.get("cluster").and_then(Value::as_i64) {
+            Some(cluster) => store.analysis("clusters")?.and_then(|a| {
+                a.result
+                    .get("clusters")?
+                    .as_array()?
+                    .iter()
+                    .find(|c| c.get("cluster").and_then(Value::as_i64) == Some(cluster))?
+                    .get("description")?
+                    .as_str()
+                    .map(str::to_owned)
+            }),
+            None => None,
+        };
+        Ok::<_, prossimo_store::StoreError>(Some((profile, page, group)))
     })
     .await
     .map_err(|_| PageError::internal(lang))?
     .map_err(|e| PageError::store(lang, e))?;
-    let Some((profile, page)) = loaded else {
+    let Some((profile, page, group)) = loaded else {
         return Err(PageError::not_found(lang, t.customer_not_found));
     };
     if profile.id != id {
@@ -295,7 +309,7 @@ pub async fn customer(
             .map(|p| format!("#{p}"))
             .collect::<Vec<_>>()
             .join(", "),
-        insights: insights(&profile, lang),
+        insights: insights(&profile, group.as_deref(), lang),
         segments: profile
             .segments
             .iter()
@@ -420,7 +434,7 @@ fn traits(profile: &Profile360) -> Vec<(String, String)> {
 }
 
 /// The computed traits in words.
-fn insights(profile: &Profile360, lang: Lang) -> Vec<Insight> {
+fn insights(profile: &Profile360, group: Option<&str>, lang: Lang) -> Vec<Insight> {
     let t = lang.texts();
     let c = &profile.computed;
     let mut out = Vec::new();
@@ -467,7 +481,10 @@ fn insights(profile: &Profile360, lang: Lang) -> Vec<Insight> {
         out.push(Insight {
             title: t.cluster_title,
             value: display_value(cluster),
-            text: t.cluster_text.to_owned(),
+            text: match group {
+                Some(description) => format!("{description} · {}", t.cluster_text),
+                None => t.cluster_text.to_owned(),
+            },
         });
     }
     out
