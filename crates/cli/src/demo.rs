@@ -378,8 +378,80 @@ pub fn run(store: &Store, config: &FileConfig, args: DemoArgs) -> Result<()> {
         "demo: {} customers, {} events stored ({} already present), {} profiles created, {} merges",
         args.customers, report.stored, report.duplicates, report.profiles_created, report.merges
     );
+    let saved = save_audiences(store)?;
+    if saved > 0 {
+        println!("demo: {saved} example audiences saved (prossimo segment list)");
+    }
+    evaluate_clv(store, until)?;
     if let Some(user) = &generator.showcase {
         println!("try:  prossimo profile user_id:{user}");
+    }
+    Ok(())
+}
+
+/// Audiences a retailer would start with, so the console's Audiences page has something to
+/// show. Each is checked like any saved definition; one already there is left alone.
+const AUDIENCES: [(&str, &str, &str); 6] = [
+    (
+        "store-regulars",
+        "Store regulars",
+        "count(event \"Order Completed\" where channel == \"store\" within 365d) >= 2",
+    ),
+    (
+        "best-active",
+        "Best customers, still active",
+        "rfm_segment in [\"champions\", \"loyal\"] and p_alive >= 0.5",
+    ),
+    (
+        "at-risk-store",
+        "Store regulars at risk",
+        "count(event \"Order Completed\" where channel == \"store\" within 90d) >= 2\n  and p_alive < 0.4\n  and count(event \"Email Sent\" within 7d) == 0",
+    ),
+    (
+        "abandoned-cart",
+        "Abandoned cart (30 days)",
+        "count(event \"Product Added\" within 30d) >= 1 and count(event \"Order Completed\" within 30d) == 0",
+    ),
+    (
+        "high-value-lapsing",
+        "High value, no order in 90 days",
+        "clv_12m > 300 and last(event \"Order Completed\") before 90d",
+    ),
+    (
+        "call-centre-contacts",
+        "Called us this month",
+        "count(channel \"call_center\" within 30d) > 0",
+    ),
+];
+
+fn save_audiences(store: &Store) -> Result<usize> {
+    let mut saved = 0;
+    for (slug, name, definition) in AUDIENCES {
+        if store.segment(slug)?.is_some() {
+            continue;
+        }
+        prossimo_decide::check_catalog(store, slug, Some(definition))
+            .map_err(|e| anyhow::anyhow!("demo audience {slug}: {e}"))?;
+        store.create_segment(&prossimo_store::SegmentInput {
+            slug: slug.into(),
+            name: name.into(),
+            description: "Example audience of the demo retailer".into(),
+            definition: definition.into(),
+        })?;
+        saved += 1;
+    }
+    Ok(saved)
+}
+
+/// Fits the CLV models on all but the last 26 weeks and compares them with what happened,
+/// as `prossimo analyze clv --calibration-end` does, so the model check has data to show.
+fn evaluate_clv(store: &Store, until: DateTime<Utc>) -> Result<()> {
+    let mut options = prossimo_understand::Options::new(until.timestamp_millis());
+    options.calibration_end_ms = Some((until - Duration::weeks(26)).timestamp_millis());
+    let outcome = prossimo_understand::run(store, &[prossimo_understand::Analysis::Clv], &options)
+        .context("demo: evaluating the CLV models")?;
+    for problem in &outcome.problems {
+        eprintln!("demo: {problem}");
     }
     Ok(())
 }

@@ -210,7 +210,15 @@ fn open_postgres(
 ) -> Result<Backend, StoreError> {
     let mut config = postgres::Config::from_str(url)?;
     config.connect_timeout(Duration::from_secs(10));
-    let mut session = format!("-c lock_timeout={}", options.lock_wait.as_millis().max(1));
+    // Options already in the URL (`?options=-c search_path=…`) are kept.
+    let mut session = config
+        .get_options()
+        .map(|o| format!("{o} "))
+        .unwrap_or_default();
+    session.push_str(&format!(
+        "-c lock_timeout={}",
+        options.lock_wait.as_millis().max(1)
+    ));
     if let Some(schema) = schema {
         if !schema
             .chars()

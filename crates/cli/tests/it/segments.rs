@@ -202,7 +202,14 @@ fn segment_command_validates_previews_saves_and_recomputes() {
     );
     assert!(stderr.contains(&format!("{}^", " ".repeat(44))), "{stderr}");
     let (stdout, _) = text(&prossimo(data, &["segment", "list"]));
-    assert!(stdout.contains("no segments yet"), "{stdout}");
+    assert!(
+        !stdout.lines().any(|l| l.starts_with("regulars ")),
+        "nothing saved: {stdout}"
+    );
+    assert!(
+        stdout.contains("store-regulars"),
+        "the demo's example audiences: {stdout}"
+    );
 
     std::fs::write(
         &file,
