@@ -1,7 +1,7 @@
 // The web console in a real browser (Debian's Chromium through playwright-core). Started by
 // tests/console/run.sh, which serves the demo retailer; it can also run against any server:
 //   CONSOLE_URL=http://127.0.0.1:8080 CONSOLE_EMAIL=admin@localhost CONSOLE_PASSWORD=... \
-//   ADMIN_TOKEN=pat_... node tests/console/e2e.mjs
+//   ADMIN_TOKEN=pat_... WRITE_KEY=wk_... node tests/console/e2e.mjs
 //
 // Environment:
 //   CONSOLE_URL       the server (required)
@@ -9,6 +9,7 @@
 //   CONSOLE_PASSWORD  its password (required)
 //   ADMIN_TOKEN       admin API token, used to pick a customer through /v1/profiles; or give
 //   CUSTOMER_ID, CUSTOMER_NAME  the customer to look for
+//   WRITE_KEY         a source's write key, for the live events step (skipped without it)
 //   SCREENSHOT_DIR    where screenshots go (default target/console-screenshots)
 //   PLAYWRIGHT_DIR    the folder holding node_modules/playwright-core (default target/console-e2e)
 //   CHROMIUM          the browser (default /usr/bin/chromium)
@@ -16,7 +17,7 @@
 //
 // Each step is an entry in STEPS: a title and an async function of the shared context. Add
 // a step by adding an entry; selectors, words, the audience it writes and the analytics
-// charts it expects live in SEL, WORDS, AUDIENCE and CHARTS below. The analytics step needs
+// charts it expects live in SEL, WORDS, AUDIENCE, CHARTS, LIVE, NEW_USER and NARROW below. The analytics step needs
 // `prossimo analyze` (and a `--calibration-end` CLV run for the holdout chart) done first,
 // as run.sh does.
 
@@ -42,6 +43,12 @@ const ROUTES = {
   audienceCheck: '/audiences/check',
   audience: (slug) => `/audiences/${encodeURIComponent(slug)}`,
   analytics: '/analytics',
+  live: '/live',
+  settings: '/settings',
+  // The server's APIs, called from Node rather than the page.
+  track: '/v1/track',
+  batch: '/v1/batch',
+  profilesApi: '/v1/profiles?q=a',
 };
 
 const SEL = {
@@ -101,6 +108,31 @@ const SEL = {
   chartCaption: 'figcaption',
   chartSvgValues: 'svg[data-value], svg [data-value]',
   chartTableValues: 'table td[data-value]',
+  chartTitle: (name) => `figure.chart[data-chart="${name}"] h2`,
+
+  // Live events (crates/console/templates/live.html; rows added by console.js).
+  liveTable: 'table#live',
+  liveRows: 'table#live tbody tr',
+  liveAccepted: 'tr.accepted',
+  liveRefused: 'tr.refused',
+  liveProblem: 'li',
+  liveEmpty: '#live-empty',
+  livePause: '#live-pause',
+
+  // Settings (crates/console/templates/settings.html), for admins only.
+  settingsLink: 'nav a[href="/settings"]',
+  settingsDone: '.ok[role=status]',
+  settingsError: '.error[role=alert]',
+  userEmail: '#user-email',
+  userName: '#user-name',
+  userRole: '#user-role',
+  userPassword: '#user-password',
+  userForm: 'form[action="/settings/create-user"]',
+  userRow: (email) => `tr[data-email="${email}"]`,
+  tokenName: '#token-name',
+  tokenForm: 'form[action="/settings/create-token"]',
+  tokensSection: 'section#tokens',
+  newToken: '#new-token',
 };
 
 // The audience the editor steps create: a type error on line 2 (p_alive is a number), then
@@ -129,10 +161,54 @@ const CHARTS = [
   'holdout',
 ];
 
+// Live events: what is sent through the tracking API and how soon the page must show it
+// (console.js polls /live/entries every second).
+const LIVE = {
+  userId: 'e2e-live',
+  event: 'E2E Live Check',
+  messageId: (tag) => `e2e-live-${tag}-${Date.now().toString(36)}`,
+  // A batch nobody can be identified in: 400, "userId or anonymousId is required".
+  invalidBatch: { batch: [{ type: 'track', event: 'No Identity' }] },
+  problem: /userId|anonymousId/,
+  waitMs: 5_000,
+  // While paused, a new message must not show for this long.
+  pausedMs: 2_500,
+};
+
+// The console user the settings step adds, then signs in as.
+const NEW_USER = {
+  email: `e2e-viewer-${Date.now().toString(36)}@example.com`,
+  name: 'E2E Viewer',
+  role: 'viewer',
+  password: 'e2e-viewer-Passw0rd',
+  tokenName: `e2e token ${Date.now().toString(36)}`,
+};
+
+// Narrow screens: a phone-sized viewport, and the pages that must not scroll sideways.
+// `customer` is the page step d found.
+const NARROW = {
+  viewport: { width: 390, height: 844 },
+  pages: [
+    ['customers', '/customers?q=a'],
+    ['customer', 'customer'],
+    ['audiences', '/audiences'],
+    ['analytics', '/analytics'],
+    ['live', '/live'],
+  ],
+  // Also measured and screenshotted, but only reported: they do not fail the step.
+  alsoLook: [
+    ['settings', '/settings'],
+    ['audience-editor', '/audiences/new'],
+    ['audience', 'audience'],
+  ],
+};
+
 // Words of which at least one must show on the Italian customers page (and none of them
 // on the English one is required: the pages are compared as a whole too).
 const WORDS = {
   italian: ['Clienti', 'Cliente', 'Cerca', 'Esci', 'Nome', 'Ultima'],
+  // The growth chart's title on /analytics?lang=it.
+  italianChart: 'Base clienti',
 };
 
 // ---------------------------------------------------------------------------------------
@@ -152,6 +228,7 @@ const BASE = env('CONSOLE_URL').replace(/\/+$/, '');
 const EMAIL = env('CONSOLE_EMAIL', 'admin@localhost');
 const PASSWORD = env('CONSOLE_PASSWORD');
 const ADMIN_TOKEN = env('ADMIN_TOKEN', '');
+const WRITE_KEY = env('WRITE_KEY', '');
 const SHOTS = path.resolve(env('SCREENSHOT_DIR', path.join(ROOT, 'target/console-screenshots')));
 const PLAYWRIGHT_DIR = path.resolve(env('PLAYWRIGHT_DIR', path.join(ROOT, 'target/console-e2e')));
 const CHROMIUM = env('CHROMIUM', '/usr/bin/chromium');
@@ -256,6 +333,224 @@ async function typeDefinition(page, text) {
   await page.locator(SEL.definition).fill(text);
   const res = await answered;
   return { res, started };
+}
+
+/** POST JSON to the tracking API with the write key (Basic base64(writeKey:)), from Node. */
+async function ingestApi(p, body) {
+  const r = await fetch(url(p), {
+    method: 'POST',
+    headers: {
+      authorization: `Basic ${Buffer.from(`${WRITE_KEY}:`).toString('base64')}`,
+      'content-type': 'application/json',
+    },
+    body: JSON.stringify(body),
+  });
+  return { status: r.status, text: await r.text() };
+}
+
+/** Count a page's 5xx answers and script errors with the main page's. */
+function watch(ctx, page) {
+  page.on('response', (r) => {
+    if (r.status() >= 500) ctx.serverErrors.push(`${r.status()} ${r.request().method()} ${r.url()}`);
+  });
+  page.on('pageerror', (e) => ctx.pageErrors.push(String(e)));
+  return page;
+}
+
+/** Sign in through the login form; returns the POST's answer. */
+async function signIn(page, email, password) {
+  await visit(page, ROUTES.login);
+  const form = page.locator(SEL.loginForm);
+  await form.locator(SEL.loginEmail).fill(email);
+  await form.locator(SEL.loginPassword).fill(password);
+  const posted = page.waitForResponse(
+    (r) => r.request().method() === 'POST' && new URL(r.url()).pathname === ROUTES.login,
+  );
+  await submitAndWait(page, form.locator(SEL.submit).first());
+  return posted;
+}
+
+/** Rows of table#live newer than `after` (data-seq), as text. */
+async function liveRowsAfter(page, after) {
+  return page.locator(SEL.liveRows).evaluateAll(
+    (trs, after) =>
+      trs
+        .filter((tr) => Number(tr.dataset.seq) > after)
+        .map((tr) => `${tr.className} seq=${tr.dataset.seq}: ${tr.textContent.replace(/\s+/g, ' ').trim()}`),
+    after,
+  );
+}
+
+/**
+ * Does the page scroll sideways? Compares the document's scrollWidth with the viewport and,
+ * when it is wider, names the elements that stick out past the right edge: the outermost
+ * ones (their parent fits) are what to fix; elements inside a box with its own overflow
+ * (auto, scroll, hidden, clip) are left out, since they scroll or clip in there.
+ */
+async function sidewaysReport(page) {
+  return page.evaluate(() => {
+    const html = document.documentElement;
+    const innerWidth = window.innerWidth;
+    const scrollWidth = html.scrollWidth;
+    const out = { innerWidth, clientWidth: html.clientWidth, scrollWidth, bodyScrollWidth: document.body.scrollWidth };
+    if (scrollWidth <= innerWidth + 1) return { ...out, ok: true, offenders: [], widest: [] };
+    const name = (el) => {
+      let s = el.tagName.toLowerCase();
+      // getAttribute: a form's .id is its <input name=id> when it has one.
+      const id = el.getAttribute('id');
+      if (id) s += `#${id}`;
+      const cls = typeof el.className === 'string' ? el.className : el.getAttribute('class') || '';
+      for (const c of cls.split(/\s+/).filter(Boolean).slice(0, 3)) s += `.${c}`;
+      for (const a of ['data-chart', 'data-email', 'data-slug', 'data-channel']) {
+        if (el.hasAttribute(a)) s += `[${a}="${el.getAttribute(a)}"]`;
+      }
+      return s;
+    };
+    const pathTo = (el) => {
+      const parts = [];
+      // Up to the nearest ancestor with an id (a section, the table), at most 7 levels.
+      for (let e = el; e && e !== document.body && parts.length < 7; e = e.parentElement) {
+        parts.unshift(name(e));
+        if (e !== el && e.getAttribute('id')) break;
+      }
+      return parts.join(' > ');
+    };
+    // Clipped by a box with its own overflow on its containing-block chain: an absolutely
+    // positioned element escapes static ancestors, so their overflow does not hold it.
+    const clipped = (el) => {
+      let mode = getComputedStyle(el).position;
+      for (let p = el.parentElement; p && p !== document.body && p !== html; p = p.parentElement) {
+        const cs = getComputedStyle(p);
+        const containsFixed = cs.transform !== 'none' || cs.filter !== 'none' || /paint|strict|content/.test(cs.contain);
+        const onChain = mode === 'absolute' ? cs.position !== 'static' || containsFixed
+          : mode === 'fixed' ? containsFixed
+          : true;
+        if (!onChain) continue;
+        if (cs.overflowX !== 'visible') return true;
+        mode = cs.position === 'absolute' || cs.position === 'fixed' ? cs.position : 'static';
+      }
+      return false;
+    };
+    const over = [];
+    for (const el of document.body.querySelectorAll('*')) {
+      const r = el.getBoundingClientRect();
+      if (r.width === 0 && r.height === 0) continue;
+      if (r.right + window.scrollX <= innerWidth + 1 || clipped(el)) continue;
+      over.push({ el, right: Math.round(r.right + window.scrollX), width: Math.round(r.width) });
+    }
+    // Text that runs past its own box (a long word, a code value) widens the page without
+    // any element being wider: name the element holding it.
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    const range = document.createRange();
+    const spilling = new Map();
+    for (let t = walker.nextNode(); t; t = walker.nextNode()) {
+      if (!t.textContent.trim() || !t.parentElement) continue;
+      range.selectNodeContents(t);
+      const r = range.getBoundingClientRect();
+      if (r.width === 0 || r.right + window.scrollX <= innerWidth + 1) continue;
+      const el = t.parentElement;
+      if (clipped(el) || over.some((o) => o.el === el)) continue;
+      const box = el.getBoundingClientRect();
+      if (!spilling.has(el)) spilling.set(el, { right: Math.round(r.right + window.scrollX), boxRight: Math.round(box.right), text: t.textContent.trim().slice(0, 60) });
+    }
+    const textSpills = [...spilling.entries()]
+      .sort((a, b) => b[1].right - a[1].right)
+      .slice(0, 6)
+      .map(([el, o]) => {
+        const cs = getComputedStyle(el);
+        return `${pathTo(el)}: text reaches right=${o.right} but its box ends at ${o.boxRight} ` +
+          `{white-space:${cs.whiteSpace}; overflow-wrap:${cs.overflowWrap}; word-break:${cs.wordBreak}} "${o.text}"`;
+      });
+    // Nothing found outside boxes of their own: list what sticks out inside them, naming the
+    // box (if the page still scrolls, that box does not contain its content).
+    const insideBoxes = [];
+    if (over.length === 0 && spilling.size === 0) {
+      for (const el of document.body.querySelectorAll('*')) {
+        const r = el.getBoundingClientRect();
+        if (r.width === 0 || r.right + window.scrollX <= innerWidth + 1) continue;
+        let box = el.parentElement;
+        while (box && getComputedStyle(box).overflowX === 'visible') box = box.parentElement;
+        const br = box?.getBoundingClientRect();
+        const cs = getComputedStyle(el);
+        insideBoxes.push({
+          right: Math.round(r.right + window.scrollX),
+          what: `${pathTo(el)} right=${Math.round(r.right + window.scrollX)} width=${Math.round(r.width)} position:${cs.position}` +
+            (box ? `; inside ${name(box)} {overflow-x:${getComputedStyle(box).overflowX}} right=${Math.round(br.right)} scrollWidth=${box.scrollWidth} clientWidth=${box.clientWidth}` : ''),
+        });
+      }
+      insideBoxes.sort((a, b) => b.right - a.right);
+    }
+    const set = new Set(over.map((o) => o.el));
+    const describe = (o) => {
+      const cs = getComputedStyle(o.el);
+      const text = (o.el.textContent || '').replace(/\s+/g, ' ').trim().slice(0, 60);
+      return {
+        path: pathTo(o.el),
+        right: o.right,
+        width: o.width,
+        css: `display:${cs.display}; position:${cs.position}; white-space:${cs.whiteSpace}; min-width:${cs.minWidth}; width:${cs.width}`,
+        text,
+      };
+    };
+    // A table too wide: its columns, and the cells that cannot shrink (nowrap, long words).
+    const tableDetail = (table) => {
+      const head = table.tHead?.rows[0] ?? table.rows[0];
+      const columns = head
+        ? [...head.cells].map((c) => `${c.textContent.replace(/\s+/g, ' ').trim() || '(blank)'} ${Math.round(c.getBoundingClientRect().width)}px`)
+        : [];
+      const cells = [...table.querySelectorAll('td, th')]
+        .map((c) => {
+          const cs = getComputedStyle(c);
+          // The cell's narrowest possible width: its content laid out at min-content.
+          const probe = c.cloneNode(true);
+          probe.style.cssText = 'position:absolute;visibility:hidden;width:min-content;left:-9999px;top:0';
+          document.body.appendChild(probe);
+          const min = Math.round(probe.getBoundingClientRect().width);
+          probe.remove();
+          const code = c.querySelector('code, .nowrap, .badge');
+          return {
+            min,
+            what: `${name(c)} col ${c.cellIndex + 1} min-content ${min}px white-space:${cs.whiteSpace}` +
+              `${code ? ` (holds ${name(code)}, white-space:${getComputedStyle(code).whiteSpace})` : ''}` +
+              ` "${c.textContent.replace(/\s+/g, ' ').trim().slice(0, 40)}"`,
+          };
+        })
+        .sort((a, b) => b.min - a.min);
+      const seen = new Set();
+      const widestCells = [];
+      for (const c of cells) {
+        const key = c.what.replace(/".*$/, '');
+        if (seen.has(key)) continue;
+        seen.add(key);
+        widestCells.push(c.what);
+        if (widestCells.length === 4) break;
+      }
+      const wrapper = table.parentElement;
+      return {
+        columns,
+        widestCells,
+        wrapper: `${name(wrapper)} overflow-x:${getComputedStyle(wrapper).overflowX}`,
+      };
+    };
+    const byRight = (a, b) => b.right - a.right || b.width - a.width;
+    const offenders = over.filter((o) => !set.has(o.el.parentElement)).sort(byRight).slice(0, 8);
+    return {
+      ...out,
+      ok: false,
+      textSpills,
+      insideBoxes: insideBoxes.slice(0, 6).map((o) => o.what),
+      offenders: offenders.map((o) => ({
+        ...describe(o),
+        table: o.el.tagName === 'TABLE' ? tableDetail(o.el) : o.el.querySelector('table') ? tableDetail(o.el.querySelector('table')) : null,
+      })),
+      // The deepest elements past the edge (no child of theirs is), widest first.
+      widest: over
+        .filter((o) => ![...o.el.children].some((c) => set.has(c)))
+        .sort(byRight)
+        .slice(0, 5)
+        .map(describe),
+    };
+  });
 }
 
 /** The customer to look for: from CUSTOMER_ID/CUSTOMER_NAME, else the admin read API. */
@@ -747,6 +1042,291 @@ const STEPS = [
         .evaluateAll((fs, names) => fs.map((f) => f.dataset.chart).filter((n) => !names.includes(n)), CHARTS);
       if (extra.length) note(`other charts on the page: ${extra.join(', ')}`);
       check(problems.length === 0, `all ${CHARTS.length} charts are present with data and a caption`, problems.join('\n      '));
+    },
+  },
+  {
+    title: 'm1. live events: an accepted message and a refused batch show without reloading',
+    async run(ctx) {
+      const { page } = ctx;
+      if (!WRITE_KEY) throw new Skip('no WRITE_KEY: nothing can be sent through the tracking API');
+      const res = await visit(page, ROUTES.live);
+      check(res && res.status() === 200, `${ROUTES.live} answers 200`, `got ${res?.status()}`);
+      check(pathOf(page) === ROUTES.live, `on ${ROUTES.live}`, page.url());
+      await checkSignedInChrome(page);
+      check((await page.locator(SEL.liveTable).count()) === 1, `one ${SEL.liveTable}`);
+      const after = Number((await page.getAttribute(SEL.liveTable, 'data-last')) || 0);
+      note(`${await page.locator(SEL.liveRows).count()} rows on load, data-last=${after}`);
+      // Gone if the page reloads: the rows must come from polling.
+      await page.evaluate(() => { window.__e2eLive = true; });
+
+      const messageId = LIVE.messageId('a');
+      const sent = Date.now();
+      const track = await ingestApi(ROUTES.track, { userId: LIVE.userId, event: LIVE.event, messageId });
+      check(track.status === 200, `POST ${ROUTES.track} answers 200`, `got ${track.status}: ${track.text.slice(0, 300)}`);
+      const batch = await ingestApi(ROUTES.batch, LIVE.invalidBatch);
+      check(batch.status === 400, `POST ${ROUTES.batch} without userId/anonymousId answers 400`, `got ${batch.status}: ${batch.text.slice(0, 300)}`);
+      note(`the batch's answer: ${batch.text.slice(0, 200)}`);
+
+      const found = {};
+      const probe = () =>
+        page.evaluate(
+          ({ rows, accepted, refused, problem, after, messageId, pattern }) => {
+            const fresh = [...document.querySelectorAll(rows)].filter((tr) => Number(tr.dataset.seq) > after);
+            const re = new RegExp(pattern);
+            return {
+              accepted: fresh.some((tr) => tr.matches(accepted) && tr.textContent.includes(messageId)),
+              refused: fresh.some(
+                (tr) =>
+                  tr.matches(refused) &&
+                  tr.textContent.includes('400') &&
+                  [...tr.querySelectorAll(problem)].some((li) => re.test(li.textContent)),
+              ),
+            };
+          },
+          {
+            rows: SEL.liveRows,
+            accepted: SEL.liveAccepted,
+            refused: SEL.liveRefused,
+            problem: SEL.liveProblem,
+            after,
+            messageId,
+            pattern: LIVE.problem.source,
+          },
+        );
+      await poll(LIVE.waitMs, async () => {
+        const seen = await probe();
+        for (const k of ['accepted', 'refused']) if (seen[k] && !found[k]) found[k] = Date.now() - sent;
+        return found.accepted && found.refused;
+      }, 100);
+      const rows = await liveRowsAfter(page, after);
+      check(
+        found.accepted !== undefined,
+        `within ${LIVE.waitMs / 1000} s a ${SEL.liveAccepted} row shows ${messageId}`,
+        `new rows: ${JSON.stringify(rows)}`,
+      );
+      check(
+        found.refused !== undefined,
+        `within ${LIVE.waitMs / 1000} s a ${SEL.liveRefused} row shows 400 and a problem ${SEL.liveProblem} naming userId or anonymousId`,
+        `new rows: ${JSON.stringify(rows)}`,
+      );
+      note(`accepted row after ${found.accepted} ms, refused row after ${found.refused} ms (the page polls every 1 s)`);
+      for (const r of rows) note(`row ${r.slice(0, 200)}`);
+      check(await page.evaluate(() => window.__e2eLive === true), 'the page was not reloaded');
+      check(!(await page.locator(SEL.liveEmpty).isVisible()), `${SEL.liveEmpty} is hidden`);
+      ctx.liveLast = Math.max(after, ...(await page.locator(SEL.liveRows).evaluateAll((trs) => trs.map((tr) => Number(tr.dataset.seq) || 0))));
+      await shot(page, 'live.png');
+    },
+  },
+  {
+    title: 'm2. live events: Pause stops the feed and says Resume; Resume brings it back',
+    async run(ctx) {
+      const { page } = ctx;
+      if (!WRITE_KEY) throw new Skip('no WRITE_KEY');
+      const button = page.locator(SEL.livePause);
+      check(await button.isVisible(), `${SEL.livePause} is visible (console.js unhides it)`);
+      const labels = { pause: await button.getAttribute('data-pause'), resume: await button.getAttribute('data-resume') };
+      const text = async () => squash(await button.innerText());
+      check((await text()) === labels.pause, `it says "${labels.pause}"`, `it says "${await text()}"`);
+      note(`aria-pressed=${JSON.stringify(await button.getAttribute('aria-pressed'))}`);
+      await button.click();
+      check((await text()) === labels.resume, `after a click it says "${labels.resume}"`, `it says "${await text()}"`);
+
+      const messageId = LIVE.messageId('paused');
+      const track = await ingestApi(ROUTES.track, { userId: LIVE.userId, event: LIVE.event, messageId });
+      check(track.status === 200, `POST ${ROUTES.track} answers 200`, `got ${track.status}`);
+      await page.waitForTimeout(LIVE.pausedMs);
+      const row = page.locator(SEL.liveAccepted, { hasText: messageId });
+      check((await row.count()) === 0, `paused, ${messageId} does not show after ${LIVE.pausedMs / 1000} s`);
+
+      await button.click();
+      check((await text()) === labels.pause, `a second click says "${labels.pause}" again`, `it says "${await text()}"`);
+      const started = Date.now();
+      await row.first().waitFor({ state: 'attached', timeout: LIVE.waitMs }).catch(() => {});
+      check((await row.count()) === 1, `resumed, ${messageId} shows within ${LIVE.waitMs / 1000} s`,
+        JSON.stringify(await liveRowsAfter(page, ctx.liveLast ?? 0)));
+      note(`it showed ${Date.now() - started} ms after resuming`);
+    },
+  },
+  {
+    title: 'n1. settings: the admin adds a viewer and an admin token that works on the API',
+    async run(ctx) {
+      const { page } = ctx;
+      await visit(page, ROUTES.customers);
+      const link = page.locator(SEL.settingsLink);
+      check((await link.count()) === 1, `the admin's nav has ${SEL.settingsLink}`, `found ${await link.count()}`);
+      const [res] = await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), link.click()]);
+      check(res && res.status() === 200, `${ROUTES.settings} answers 200`, `got ${res?.status()}`);
+      check(pathOf(page) === ROUTES.settings, `the link leads to ${ROUTES.settings}`, page.url());
+      await checkSignedInChrome(page);
+      const bad = await unlabelledInputs(page);
+      check(bad.length === 0, 'every input of the settings page has a <label> or aria-label', bad.join('\n      '));
+
+      // A user.
+      note(`adding ${NEW_USER.email} as ${NEW_USER.role}`);
+      await page.locator(SEL.userEmail).fill(NEW_USER.email);
+      await page.locator(SEL.userName).fill(NEW_USER.name);
+      await page.locator(SEL.userRole).selectOption(NEW_USER.role);
+      await page.locator(SEL.userPassword).fill(NEW_USER.password);
+      const added = await submitAndWait(page, page.locator(`${SEL.userForm} ${SEL.submit}`).first());
+      const error = (await page.locator(SEL.settingsError).count()) ? squash(await page.locator(SEL.settingsError).innerText()) : '';
+      check(added && added.status() === 200, 'adding the user answers 200 in the end', `got ${added?.status()} ${error}`);
+      check(pathOf(page) === ROUTES.settings, `back on ${ROUTES.settings}`, page.url());
+      const done = page.locator(SEL.settingsDone);
+      check((await done.count()) >= 1, `a ${SEL.settingsDone} confirms`, error || '(no message at all)');
+      note(`it says "${squash(await done.first().innerText())}" (${page.url().slice(BASE.length)})`);
+      const row = page.locator(SEL.userRow(NEW_USER.email));
+      check((await row.count()) === 1, `a row ${SEL.userRow(NEW_USER.email)}`, `found ${await row.count()}`);
+      const role = await row.locator('select[name=role]').inputValue().catch(() => '');
+      check(role === NEW_USER.role, `its role is ${NEW_USER.role}`, `it shows ${JSON.stringify(role)}`);
+
+      // An admin token, shown once.
+      await page.locator(SEL.tokenName).fill(NEW_USER.tokenName);
+      const created = await submitAndWait(page, page.locator(`${SEL.tokenForm} ${SEL.submit}`).first());
+      check(created && created.status() === 200, 'creating the token answers 200', `got ${created?.status()}`);
+      const shown = page.locator(SEL.newToken);
+      check((await shown.count()) === 1, `the page shows ${SEL.newToken}`);
+      const token = squash(await shown.innerText());
+      check(/^pat_\S{16,}$/.test(token), `${SEL.newToken} holds a pat_ token`, `it holds ${JSON.stringify(token.slice(0, 12))}…`);
+      note(`token ${token.slice(0, 8)}… (${token.length} characters); the page is ${page.url().slice(BASE.length)}`);
+      const listed = squash(await page.locator(SEL.tokensSection).innerText());
+      check(listed.includes(NEW_USER.tokenName), `${SEL.tokensSection} lists "${NEW_USER.tokenName}"`);
+      check(!listed.includes(token), `${SEL.tokensSection}'s table does not show the whole token`);
+      await shot(page, 'settings.png');
+
+      const r = await fetch(url(ROUTES.profilesApi), { headers: { authorization: `Bearer ${token}` } });
+      const body = await r.text();
+      check(r.status === 200, `GET ${ROUTES.profilesApi} with the new token answers 200`, `got ${r.status}: ${body.slice(0, 200)}`);
+      const n = JSON.parse(body).profiles?.length;
+      note(`${n} profiles`);
+      const wrong = await fetch(url(ROUTES.profilesApi), { headers: { authorization: `Bearer ${token}x` } });
+      check(wrong.status === 401 || wrong.status === 403, 'a wrong token is refused', `got ${wrong.status}`);
+    },
+  },
+  {
+    title: 'n2. settings: the new viewer signs in, has no settings and cannot save audiences',
+    async run(ctx) {
+      const other = await ctx.browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-GB' });
+      other.setDefaultTimeout(15_000);
+      try {
+        const page = watch(ctx, await other.newPage());
+        const res = await signIn(page, NEW_USER.email, NEW_USER.password);
+        check(res.status() === 303, `POST ${ROUTES.login} as ${NEW_USER.email} answers 303`, `got ${res.status()}`);
+        check(pathOf(page) === ROUTES.customers, `lands on ${ROUTES.customers}`, page.url());
+        const who = squash(await page.locator('header .who').innerText().catch(() => ''));
+        note(`header: "${who}"`);
+        check(who.includes(NEW_USER.email), `the header names ${NEW_USER.email}`);
+        check((await page.locator(SEL.settingsLink).count()) === 0, `no ${SEL.settingsLink} in the viewer's nav`);
+
+        const settings = await visit(page, ROUTES.settings);
+        check(settings && settings.status() === 403, `GET ${ROUTES.settings} answers 403`, `got ${settings?.status()}`);
+        note(`it says "${squash(await page.locator('main').innerText()).slice(0, 120)}"`);
+        const post = await page.evaluate(async () => {
+          const r = await fetch('/settings/create-token', {
+            method: 'POST',
+            headers: { 'content-type': 'application/x-www-form-urlencoded' },
+            body: `csrf=${encodeURIComponent(document.body.dataset.csrf || '')}&name=viewer-token`,
+            redirect: 'manual',
+          });
+          return r.status;
+        });
+        check(post === 403, 'POST /settings/create-token as the viewer (with its CSRF token) answers 403', `got ${post}`);
+
+        const editor = await visit(page, ROUTES.audienceNew);
+        check(editor && editor.status() === 200, `${ROUTES.audienceNew} answers 200`, `got ${editor?.status()}`);
+        check((await page.locator(SEL.saveButton).count()) === 0, `no ${SEL.saveButton} for a viewer`);
+        check((await page.locator(SEL.previewButton).count()) === 1, `${SEL.previewButton} is still there`);
+        await visit(page, ROUTES.audiences);
+        check((await page.locator(SEL.newAudienceLink).count()) === 0, `no ${SEL.newAudienceLink} on ${ROUTES.audiences}`,
+          `found ${await page.locator(SEL.newAudienceLink).count()}`);
+      } finally {
+        await other.close();
+      }
+    },
+  },
+  {
+    title: 'o. analytics in Italian: the chart titles are Italian, ?lang=en switches back',
+    async run({ page }) {
+      await visit(page, `${ROUTES.analytics}?lang=en`);
+      const titles = async () =>
+        page.locator('figure.chart[data-chart] h2').evaluateAll((hs) =>
+          Object.fromEntries(hs.map((h) => [h.closest('figure').dataset.chart, h.textContent.replace(/\s+/g, ' ').trim()])),
+        );
+      const english = await titles();
+      const res = await visit(page, `${ROUTES.analytics}?lang=it`);
+      check(res && res.status() === 200, `${ROUTES.analytics}?lang=it answers 200`, `got ${res?.status()}`);
+      const lang = await page.getAttribute('html', 'lang');
+      check(lang === 'it', '<html lang="it">', `got ${JSON.stringify(lang)}`);
+      const growth = squash(await page.locator(SEL.chartTitle('growth')).innerText().catch(() => ''));
+      check(growth === WORDS.italianChart, `${SEL.chartTitle('growth')} is "${WORDS.italianChart}"`, `it is "${growth}"`);
+      const italian = await titles();
+      const same = CHARTS.filter((c) => italian[c] === undefined || italian[c] === english[c]);
+      check(same.length === 0, `all ${CHARTS.length} chart titles differ from the English ones`,
+        same.map((c) => `${c}: "${italian[c]}"`).join(', '));
+      note(CHARTS.map((c) => `${c}: "${italian[c]}"`).join('; '));
+      await shot(page, 'analytics-it.png');
+      await visit(page, `${ROUTES.analytics}?lang=en`);
+      const back = await page.getAttribute('html', 'lang');
+      check(back === 'en', '?lang=en gives <html lang="en">', `got ${JSON.stringify(back)}`);
+      const again = squash(await page.locator(SEL.chartTitle('growth')).innerText());
+      check(again === english.growth, `the growth chart is "${english.growth}" again`, `it is "${again}"`);
+    },
+  },
+  {
+    title: `p. narrow screens (${NARROW.viewport.width}×${NARROW.viewport.height}): no page scrolls sideways`,
+    async run(ctx) {
+      const narrow = await ctx.browser.newContext({
+        viewport: NARROW.viewport,
+        locale: 'en-GB',
+        storageState: await ctx.context.storageState(),
+      });
+      narrow.setDefaultTimeout(15_000);
+      const failures = [];
+      try {
+        const page = watch(ctx, await narrow.newPage());
+        const pages = [...NARROW.pages, ...NARROW.alsoLook.map(([n, t]) => [n, t, 'report only'])];
+        for (const [name, target, reportOnly] of pages) {
+          const p =
+            target === 'customer' ? ctx.customerPath ?? ROUTES.customer(ctx.customer.id)
+            : target === 'audience' ? ROUTES.audience(AUDIENCE.slug)
+            : target;
+          const res = await visit(page, p);
+          check(res && res.status() === 200, `${p} answers 200`, `got ${res?.status()} on ${page.url()}`);
+          const report = await sidewaysReport(page);
+          await shot(page, `mobile-${name}.png`);
+          const sizes = `scrollWidth ${report.scrollWidth}, innerWidth ${report.innerWidth}, clientWidth ${report.clientWidth}`;
+          if (report.ok) {
+            console.log(`    ${reportOnly ? '--' : 'ok'}  ${p}: no sideways scrolling (${sizes})${reportOnly ? ` (${reportOnly})` : ''}`);
+            continue;
+          }
+          const lines = [`${p}: the page scrolls sideways (${sizes})${reportOnly ? ` (${reportOnly})` : ''}`];
+          lines.push(`  outermost elements past the right edge:${report.offenders.length ? '' : ' none'}`);
+          for (const o of report.offenders) {
+            lines.push(`    ${o.path}  right=${o.right} width=${o.width}  {${o.css}}  "${o.text}"`);
+            if (o.table) {
+              lines.push(`      in ${o.table.wrapper}; columns: ${o.table.columns.join(' | ')}`);
+              for (const c of o.table.widestCells) lines.push(`      cell ${c}`);
+            }
+          }
+          if (report.insideBoxes.length) {
+            lines.push('  elements past the edge inside boxes with their own overflow:');
+            for (const t of report.insideBoxes) lines.push(`    ${t}`);
+          }
+          if (report.textSpills.length) {
+            lines.push('  text running past its box:');
+            for (const t of report.textSpills) lines.push(`    ${t}`);
+          }
+          lines.push(`  deepest elements past the edge, widest first:${report.widest.length ? '' : ' none'}`);
+          for (const o of report.widest) lines.push(`    ${o.path}  right=${o.right} width=${o.width}`);
+          for (const l of lines) console.log(`    ${reportOnly ? '--' : '!!'}  ${l}`);
+          if (!reportOnly) {
+            const o = report.offenders[0];
+            failures.push(`${p}: ${report.scrollWidth}px wide${o ? `, ${o.path} right=${o.right}` : ''} (details above)`);
+          }
+        }
+      } finally {
+        await narrow.close();
+      }
+      check(failures.length === 0, `none of the ${NARROW.pages.length} pages scrolls sideways`, failures.join('; '));
     },
   },
   {

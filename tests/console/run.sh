@@ -3,7 +3,9 @@
 # debug `prossimo serve` on a fresh store filled by `prossimo demo`. Signs in, searches, opens
 # a customer, filters the timeline, switches language, writes an audience in the editor
 # (live check, no-JavaScript check, preview, save, members), looks at every analytics chart,
-# checks CSRF and signs out (tests/console/e2e.mjs). Screenshots go to
+# watches live events arrive from the tracking API, adds a viewer and an admin token in
+# settings and signs in as that viewer, checks narrow (390 px) screens and the Italian
+# charts, checks CSRF and signs out (tests/console/e2e.mjs). Screenshots go to
 # target/console-screenshots.
 #   bash tests/console/run.sh
 # KEEP_DATA=1 keeps the data directory and prints where it is.
@@ -115,6 +117,7 @@ CONSOLE_URL=$HOST \
 CONSOLE_EMAIL=$ADMIN_EMAIL \
 CONSOLE_PASSWORD=$ADMIN_PASSWORD \
 ADMIN_TOKEN=$ADMIN_TOKEN \
+WRITE_KEY=$WRITE_KEY \
 SCREENSHOT_DIR=$SCREENSHOT_DIR \
 PLAYWRIGHT_DIR=$E2E_DIR \
 NODE_PATH=$E2E_DIR/node_modules \

@@ -84,6 +84,7 @@
   pause.addEventListener("click", function () {
     paused = !paused;
     pause.textContent = paused ? pause.dataset.resume : pause.dataset.pause;
+    pause.setAttribute("aria-pressed", paused ? "true" : "false");
   });
 
   function cell(row, text, className) {
@@ -142,7 +143,7 @@
       const strong = document.createElement("strong");
       strong.textContent = e.code;
       what.appendChild(strong);
-      what.appendChild(document.createTextNode(": " + e.message));
+      if (!e.problems.length) what.appendChild(document.createTextNode(": " + e.message));
       if (e.problems.length) {
         const list = document.createElement("ul");
         list.className = "problems";
@@ -177,4 +178,12 @@
     setTimeout(poll, 1000);
   }
   setTimeout(poll, 1000);
+})();
+
+// A new admin token is shown once: take the form's address out of the location bar so a
+// reload shows the settings page instead of creating another token.
+(function () {
+  if (document.getElementById("new-token") && window.history.replaceState) {
+    window.history.replaceState(null, "", "/settings#tokens");
+  }
 })();

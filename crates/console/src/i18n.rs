@@ -278,6 +278,7 @@ pub struct Texts {
     pub done_state: &'static str,
     pub done_saved: &'static str,
     pub canonical_prefix: &'static str,
+    pub no_destinations: &'static str,
 }
 
 pub static EN: Texts = Texts {
@@ -493,6 +494,7 @@ pub static EN: Texts = Texts {
     done_state: "User updated; a disabled user's sessions have ended.",
     done_saved: "Saved.",
     canonical_prefix: "Canonical form:",
+    no_destinations: "No destinations yet.",
 };
 
 pub static IT: Texts = Texts {
@@ -708,6 +710,7 @@ pub static IT: Texts = Texts {
     done_state: "Utente aggiornato; le sessioni di un utente disabilitato sono terminate.",
     done_saved: "Salvato.",
     canonical_prefix: "Forma canonica:",
+    no_destinations: "Ancora nessuna destinazione.",
 };
 
 /// The RFM segment codes from the best customers to the lost ones, as the analyses list them.
@@ -838,7 +841,7 @@ pub fn channel_icon(code: &str) -> &'static str {
         "sms" => "SMS",
         "social" => "SOC",
         "partner" => "PRT",
-        _ => "·",
+        _ => "OTH",
     }
 }
 

@@ -69,6 +69,14 @@ impl SettingsPage {
     fn created(&self, ms: &i64) -> String {
         time(*ms)
     }
+
+    /// The signed-in admin's own row offers no role change or disabling (refused anyway).
+    fn is_me(&self, email: &str) -> bool {
+        self.chrome
+            .user
+            .as_ref()
+            .is_some_and(|(me, _)| me.eq_ignore_ascii_case(email))
+    }
 }
 
 struct Loaded {
