@@ -15,7 +15,7 @@ use crate::auth::Signed;
 use crate::charts::{BarChart, LineChart, format_number, percent};
 use crate::customers::{human_time, money};
 use crate::i18n::{self, Lang, Texts};
-use crate::page::{Chrome, PageError, path_and_query, remember_lang, render};
+use crate::page::{Chrome, PageError, blocking, path_and_query, remember_lang, render};
 
 /// Periods shown in the per-period charts (the most recent ones).
 const RECENT_PERIODS: usize = 24;
@@ -99,16 +99,14 @@ pub async fn page(
 ) -> Result<Response, PageError> {
     let lang = Lang::choose(query.lang.as_deref(), &headers);
     let store = state.store.clone();
-    let reports = tokio::task::spawn_blocking(move || {
+    let reports = blocking(lang, move || {
         let mut out = Vec::new();
         for name in ["dynamics", "cohorts", "rfm", "clv", "clv_evaluation"] {
             out.push(store.analysis(name)?);
         }
-        Ok::<_, prossimo_store::StoreError>(out)
+        Ok(out)
     })
-    .await
-    .map_err(|_| PageError::internal(lang))?
-    .map_err(|e| PageError::store(lang, e))?;
+    .await?;
     let [dynamics, cohorts, rfm, clv, evaluation]: [Option<StoredAnalysis>; 5] =
         reports.try_into().map_err(|_| PageError::internal(lang))?;
     let t = lang.texts();
@@ -401,6 +399,20 @@ fn rfm_figure(t: &Texts, lang: Lang, rfm: Option<&Value>) -> Figure {
     }
 }
 
+/// `from–to` for each band, `from+` for the last, open one.
+fn band_labels(bands: &[Value], from: &str, to: &str) -> Vec<String> {
+    bands
+        .iter()
+        .map(|b| {
+            let low = format_number(number(b, from).unwrap_or(0.0));
+            match number(b, to) {
+                Some(high) => format!("{low}–{}", format_number(high)),
+                None => format!("{low}+"),
+            }
+        })
+        .collect()
+}
+
 fn clv_distribution(t: &Texts, clv: Option<&Value>) -> Figure {
     let figure = Figure::new(
         "clv-distribution",
@@ -413,16 +425,7 @@ fn clv_distribution(t: &Texts, clv: Option<&Value>) -> Figure {
     else {
         return figure.missing(t.not_computed);
     };
-    let labels: Vec<String> = bands
-        .iter()
-        .map(|b| {
-            let from = number(b, "from").unwrap_or(0.0);
-            match number(b, "to") {
-                Some(to) => format!("{}–{}", format_number(from), format_number(to)),
-                None => format!("{}+", format_number(from)),
-            }
-        })
-        .collect();
+    let labels = band_labels(bands, "from", "to");
     let counts = bands
         .iter()
         .map(|b| number(b, "customers").unwrap_or(0.0))
@@ -449,16 +452,7 @@ fn p_alive_by_recency(t: &Texts, clv: Option<&Value>) -> Figure {
     else {
         return figure.missing(t.not_computed);
     };
-    let labels: Vec<String> = bands
-        .iter()
-        .map(|b| {
-            let from = number(b, "from_days").unwrap_or(0.0);
-            match number(b, "to_days") {
-                Some(to) => format!("{}–{}", format_number(from), format_number(to)),
-                None => format!("{}+", format_number(from)),
-            }
-        })
-        .collect();
+    let labels = band_labels(bands, "from_days", "to_days");
     let means = bands
         .iter()
         .map(|b| number(b, "mean_p_alive").unwrap_or(f64::NAN))

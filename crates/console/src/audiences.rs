@@ -20,7 +20,7 @@ use crate::auth::Signed;
 use crate::charts::{Series, Sparkline};
 use crate::customers::human_time;
 use crate::i18n::Lang;
-use crate::page::{Chrome, PageError, path_and_query, remember_lang, render};
+use crate::page::{Chrome, PageError, blocking, path_and_query, remember_lang, render};
 
 const MEMBERS_PAGE: usize = 50;
 const PREVIEW_SAMPLE: usize = 10;
@@ -110,17 +110,6 @@ pub async fn list(
         render(StatusCode::OK, &page, lang)?,
         query.lang.as_deref(),
     ))
-}
-
-/// Runs store work off the async workers.
-async fn blocking<T: Send + 'static>(
-    lang: Lang,
-    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, PageError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|_| PageError::internal(lang))?
-        .map_err(|e| PageError::store(lang, e))
 }
 
 /// A definition problem where the editor can point at it.

@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::ConsoleState;
 use crate::auth::Signed;
 use crate::i18n::{self, Lang};
-use crate::page::{Chrome, PageError, path_and_query, remember_lang, render};
+use crate::page::{Chrome, PageError, blocking, path_and_query, remember_lang, render};
 
 /// Rows per timeline page.
 const TIMELINE_PAGE: usize = 50;
@@ -68,15 +68,10 @@ pub async fn search(
     let store = state.store.clone();
     let q = query.q.trim().to_owned();
     let needle = q.clone();
-    let (total, found) = tokio::task::spawn_blocking(move || {
-        Ok::<_, prossimo_store::StoreError>((
-            store.profile_count()?,
-            store.search(&needle, SEARCH_LIMIT)?,
-        ))
+    let (total, found) = blocking(lang, move || {
+        Ok((store.profile_count()?, store.search(&needle, SEARCH_LIMIT)?))
     })
-    .await
-    .map_err(|_| PageError::internal(lang))?
-    .map_err(|e| PageError::store(lang, e))?;
+    .await?;
     let t = lang.texts();
     let page = SearchPage {
         chrome: Chrome::signed(
@@ -210,7 +205,7 @@ pub async fn customer(
         ..EventQuery::default()
     };
     let store = state.store.clone();
-    let loaded = tokio::task::spawn_blocking(move || {
+    let loaded = blocking(lang, move || {
         let key = ProfileKey::Id(id);
         let Some(profile) = store.profile(&key)? else {
             return Ok(None);
@@ -230,11 +225,9 @@ pub async fn customer(
             }),
             None => None,
         };
-        Ok::<_, prossimo_store::StoreError>(Some((profile, page, group)))
+        Ok(Some((profile, page, group)))
     })
-    .await
-    .map_err(|_| PageError::internal(lang))?
-    .map_err(|e| PageError::store(lang, e))?;
+    .await?;
     let Some((profile, page, group)) = loaded else {
         return Err(PageError::not_found(lang, t.customer_not_found));
     };

@@ -272,17 +272,15 @@ async fn login(
     let email = form.email.clone();
     let password = form.password;
     // Argon2 is deliberately slow: off the async workers.
-    let user: Option<UserRecord> = tokio::task::spawn_blocking(move || {
+    let user: Option<UserRecord> = page::blocking(lang, move || {
         let user = store.user_by_email(&email)?.filter(|u| !u.disabled);
         let phc = user
             .as_ref()
             .map_or(auth::decoy_hash(), |u| u.password_hash.as_str());
         let ok = verify_password(&password, phc);
-        Ok::<_, StoreError>(user.filter(|_| ok))
+        Ok(user.filter(|_| ok))
     })
-    .await
-    .map_err(|_| PageError::internal(lang))?
-    .map_err(|e| PageError::store(lang, e))?;
+    .await?;
     let Some(user) = user else {
         state.limiter.failed(&form.email, Instant::now());
         tracing::warn!(email = %form.email, "console sign-in failed");
@@ -296,12 +294,10 @@ async fn login(
     };
     state.limiter.succeeded(&user.email);
     let store = state.store.clone();
-    let session = tokio::task::spawn_blocking(move || {
+    let session = page::blocking(lang, move || {
         store.create_session(user.id, auth::SESSION_TTL.as_millis() as i64)
     })
-    .await
-    .map_err(|_| PageError::internal(lang))?
-    .map_err(|e| PageError::store(lang, e))?;
+    .await?;
     tracing::info!(email = %form.email, "console sign-in");
     let secure = auth::secure_context(&headers);
     let mut response = Redirect::to("/customers").into_response();
@@ -340,10 +336,7 @@ async fn logout(
     }
     if let Some(token) = auth::cookie(&headers, auth::SESSION_COOKIE).map(str::to_owned) {
         let store = state.store.clone();
-        tokio::task::spawn_blocking(move || store.end_session(&token))
-            .await
-            .map_err(|_| PageError::internal(lang))?
-            .map_err(|e| PageError::store(lang, e))?;
+        page::blocking(lang, move || store.end_session(&token)).await?;
     }
     tracing::info!(email = %signed.email(), "console sign-out");
     let mut response = Redirect::to("/login").into_response();

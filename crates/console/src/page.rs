@@ -115,6 +115,17 @@ pub fn remember_lang(mut response: Response, chosen: Option<&str>) -> Response {
     response
 }
 
+/// Runs store work off the async workers; a store error becomes the matching page.
+pub async fn blocking<T: Send + 'static>(
+    lang: Lang,
+    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, PageError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|_| PageError::internal(lang))?
+        .map_err(|e| PageError::store(lang, e))
+}
+
 /// The session behind the request's cookie, if it is live.
 pub async fn signed_in(
     state: &ConsoleState,
@@ -128,10 +139,7 @@ pub async fn signed_in(
         return Ok(None);
     };
     let store = state.store.clone();
-    let session = tokio::task::spawn_blocking(move || store.session(&token))
-        .await
-        .map_err(|_| PageError::internal(lang))?
-        .map_err(|e| PageError::store(lang, e))?;
+    let session = blocking(lang, move || store.session(&token)).await?;
     Ok(session.map(|session| Signed { session }))
 }
 

@@ -15,7 +15,7 @@ use crate::ConsoleState;
 use crate::auth::{Signed, hash_password};
 use crate::customers::human_time;
 use crate::i18n::Lang;
-use crate::page::{Chrome, PageError, path_and_query, remember_lang, render};
+use crate::page::{Chrome, PageError, blocking, path_and_query, remember_lang, render};
 
 const DELIVERIES_SHOWN: usize = 50;
 
@@ -32,16 +32,6 @@ fn admin_only(signed: &Signed, lang: Lang) -> Result<(), PageError> {
     } else {
         Err(PageError::forbidden(lang))
     }
-}
-
-async fn blocking<T: Send + 'static>(
-    lang: Lang,
-    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, PageError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|_| PageError::internal(lang))?
-        .map_err(|e| PageError::store(lang, e))
 }
 
 struct DestinationRow {
