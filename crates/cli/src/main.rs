@@ -242,18 +242,29 @@ fn serve(store: Arc<Store>, file: &FileConfig, args: ServeArgs) -> Result<()> {
         let address = listener.local_addr()?;
         println!("listening:   http://{address}");
         println!("console:     http://{address}/");
-        if let Some(password) = &first_admin {
-            println!(
+        match &first_admin {
+            prossimo_console::FirstAdmin::Created {
+                generated: Some(password),
+            } => println!(
                 "sign in as:  {} / {password}  (shown once; `prossimo users` manages users)",
                 prossimo_console::FIRST_ADMIN
-            );
+            ),
+            prossimo_console::FirstAdmin::Created { generated: None } => println!(
+                "sign in as:  {} with the password given in PROSSIMO_ADMIN_PASSWORD",
+                prossimo_console::FIRST_ADMIN
+            ),
+            prossimo_console::FirstAdmin::Existing => {}
         }
         tracing::info!(%addr, "serving");
-        axum::serve(listener, prossimo_server::app(state))
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await?;
+        // Connection info lets the console limit failed sign-ins per client address.
+        axum::serve(
+            listener,
+            prossimo_server::app(state).into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
         Ok(())
     })
 }

@@ -55,9 +55,13 @@
     try {
       const response = await fetch("/audiences/check", {
         method: "POST",
-        headers: { "content-type": "application/json", "x-csrf-token": csrf },
+        headers: { "content-type": "application/json", accept: "application/json", "x-csrf-token": csrf },
         body: JSON.stringify({ definition: text, slug: slug && slug.readOnly ? slug.value : null }),
       });
+      if (response.status === 401) {
+        window.location.assign("/login");
+        return;
+      }
       if (!response.ok || ticket !== asked) return;
       show(await response.json());
     } catch (_) {
@@ -162,8 +166,17 @@
     if (!paused) {
       try {
         const response = await fetch("/live/entries?after=" + last, { headers: { accept: "application/json" } });
+        if (response.status === 401) {
+          window.location.assign("/login");
+          return;
+        }
         if (response.ok) {
           const data = await response.json();
+          if (data.reset) {
+            // The server restarted: its feed starts over.
+            while (body.rows.length) body.deleteRow(0);
+            last = 0;
+          }
           for (const e of data.entries) {
             render(e);
             last = Math.max(last, e.seq);

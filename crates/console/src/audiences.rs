@@ -376,7 +376,7 @@ async fn submit(
                 };
                 match saved {
                     Ok(Some(record)) => Ok(Outcome::Saved(record.slug)),
-                    Ok(None) => Ok(Outcome::Refused(format!("no audience {:?}", input.slug))),
+                    Ok(None) => Ok(Outcome::Missing),
                     Err(StoreError::Conflict(message) | StoreError::Invalid(message)) => {
                         Ok(Outcome::Refused(message))
                     }
@@ -424,6 +424,7 @@ async fn submit(
             tracing::info!(user = %signed.email(), %slug, "audience saved in the console");
             return Ok(Redirect::to(&format!("/audiences/{slug}")).into_response());
         }
+        Outcome::Missing => return Err(PageError::not_found(lang, t.audience_not_found)),
         Outcome::Valid(canonical) => {
             page.canonical = Some(canonical);
             StatusCode::OK
@@ -453,6 +454,8 @@ async fn submit(
 
 enum Outcome {
     Saved(String),
+    /// The audience being edited is gone.
+    Missing,
     Valid(String),
     Previewed {
         canonical: String,
@@ -554,7 +557,10 @@ pub async fn show(
             return Ok(None);
         };
         let sizes = store.segment_sizes(record.id)?;
-        let members = store.segment_members(record.id, after, MEMBERS_PAGE)?;
+        // One more than shown says whether there is a next page.
+        let mut members = store.segment_members(record.id, after, MEMBERS_PAGE + 1)?;
+        let more = members.len() > MEMBERS_PAGE;
+        members.truncate(MEMBERS_PAGE);
         let mut member_rows = Vec::with_capacity(members.len());
         for m in &members {
             let name = store
@@ -580,15 +586,15 @@ pub async fn show(
         Ok(Some((
             record,
             sizes,
-            member_rows,
+            (member_rows, more),
             history.into_iter().zip(names).collect::<Vec<_>>(),
         )))
     })
     .await?;
-    let Some((record, sizes, members, history)) = loaded else {
+    let Some((record, sizes, (members, more), history)) = loaded else {
         return Err(PageError::not_found(lang, t.audience_not_found));
     };
-    let next_members = (members.len() == MEMBERS_PAGE)
+    let next_members = more
         .then(|| {
             members
                 .last()
@@ -660,24 +666,26 @@ pub async fn delete(
     let target = slug.clone();
     let refused = blocking(lang, move || {
         if store.segment(&target)?.is_none() {
-            return Ok(Some(format!("no audience {target:?}")));
+            return Ok(Some(None));
         }
         match check_catalog(&store, &target, None) {
             Ok(_) => {}
             Err(DecideError::Store(e)) => return Err(e),
             Err(DecideError::Catalog(CatalogError::Definition { slug: user, .. })) => {
-                return Ok(Some(format!(
+                return Ok(Some(Some(format!(
                     "audience {user:?} refers to {target:?}; change it first"
-                )));
+                ))));
             }
-            Err(e) => return Ok(Some(e.to_string())),
+            Err(e) => return Ok(Some(Some(e.to_string()))),
         }
         store.delete_segment(&target)?;
         Ok(None)
     })
     .await?;
-    if let Some(message) = refused {
-        return Err(PageError::conflict(lang, message));
+    match refused {
+        Some(None) => return Err(PageError::not_found(lang, lang.texts().audience_not_found)),
+        Some(Some(message)) => return Err(PageError::conflict(lang, message)),
+        None => {}
     }
     if let Some(decider) = &state.decider {
         decider.reload();

@@ -123,6 +123,27 @@ pub fn random_token() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The client's address, when the server was started with connection info
+/// (`into_make_service_with_connect_info`); behind a proxy it is the proxy's.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<ClientAddr, std::convert::Infallible> {
+        Ok(ClientAddr(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
+}
+
 /// The signed-in person behind a request.
 #[derive(Debug, Clone)]
 pub struct Signed {
@@ -148,46 +169,121 @@ impl Signed {
     }
 }
 
-/// Failed sign-ins per account, in memory: a node restart forgets them, which at worst
-/// gives an attacker a few more tries per restart.
+/// Failed sign-ins per account and client address, in memory: a node restart forgets
+/// them, which at worst gives an attacker a few more tries per restart. An attempt counts
+/// from the moment it starts (not when its slow password check ends), so parallel guesses
+/// cannot slip past the limit; keying by client address too means a stranger hammering a
+/// known account (like `admin@localhost`) cannot lock its owner out from elsewhere.
 #[derive(Debug, Default)]
 pub struct LoginLimiter {
-    failures: Mutex<HashMap<String, Vec<Instant>>>,
+    entries: Mutex<HashMap<String, Attempts>>,
+}
+
+#[derive(Debug, Default)]
+struct Attempts {
+    failures: Vec<Instant>,
+    in_flight: usize,
+}
+
+/// Keys tracked at most; past that the stalest is forgotten.
+const MAX_TRACKED: usize = 10_000;
+
+/// A sign-in attempt in progress; it holds its place against the limit until it is
+/// settled as failed or succeeded (or dropped, when the request goes away).
+#[derive(Debug)]
+pub struct Attempt<'a> {
+    limiter: &'a LoginLimiter,
+    key: String,
+    settled: bool,
 }
 
 impl LoginLimiter {
-    /// When the account is locked, how long until it may try again.
-    pub fn locked_for(&self, email: &str, now: Instant) -> Option<Duration> {
-        let mut failures = self.failures.lock().ok()?;
-        let list = failures.get_mut(&email.trim().to_lowercase())?;
-        list.retain(|t| now.duration_since(*t) < FAILURE_WINDOW);
-        (list.len() >= MAX_FAILURES)
-            .then(|| {
-                list.first()
-                    .map(|first| FAILURE_WINDOW - now.duration_since(*first))
-            })
-            .flatten()
-    }
-
-    pub fn failed(&self, email: &str, now: Instant) {
-        if let Ok(mut failures) = self.failures.lock() {
-            // Bound the map: forget accounts whose failures have all aged out.
-            if failures.len() > 10_000 {
-                failures.retain(|_, list| {
-                    list.last()
-                        .is_some_and(|t| now.duration_since(*t) < FAILURE_WINDOW)
-                });
-            }
-            failures
-                .entry(email.trim().to_lowercase())
-                .or_default()
-                .push(now);
+    /// The limiter's key for an account (already normalised) and a client address.
+    pub fn key(email: &str, client: Option<std::net::IpAddr>) -> String {
+        match client {
+            Some(ip) => format!("{email}|{ip}"),
+            None => email.to_owned(),
         }
     }
 
-    pub fn succeeded(&self, email: &str) {
-        if let Ok(mut failures) = self.failures.lock() {
-            failures.remove(&email.trim().to_lowercase());
+    /// Starts an attempt, or says how long to wait when failures plus attempts still
+    /// running already reach [`MAX_FAILURES`] within [`FAILURE_WINDOW`].
+    pub fn begin(&self, key: &str, now: Instant) -> Result<Attempt<'_>, Duration> {
+        let Ok(mut entries) = self.entries.lock() else {
+            return Err(Duration::from_secs(1));
+        };
+        if !entries.contains_key(key) && entries.len() >= MAX_TRACKED {
+            entries.retain(|_, a| {
+                a.in_flight > 0
+                    || a.failures
+                        .last()
+                        .is_some_and(|t| now.duration_since(*t) < FAILURE_WINDOW)
+            });
+            if entries.len() >= MAX_TRACKED
+                && let Some(stalest) = entries
+                    .iter()
+                    .filter(|(_, a)| a.in_flight == 0)
+                    .min_by_key(|(_, a)| a.failures.last().copied())
+                    .map(|(k, _)| k.clone())
+            {
+                entries.remove(&stalest);
+            }
+        }
+        let attempts = entries.entry(key.to_owned()).or_default();
+        attempts
+            .failures
+            .retain(|t| now.duration_since(*t) < FAILURE_WINDOW);
+        if attempts.failures.len() + attempts.in_flight >= MAX_FAILURES {
+            return Err(match attempts.failures.first() {
+                Some(first) => FAILURE_WINDOW.saturating_sub(now.duration_since(*first)),
+                None => Duration::from_secs(1),
+            }
+            .max(Duration::from_secs(1)));
+        }
+        attempts.in_flight += 1;
+        Ok(Attempt {
+            limiter: self,
+            key: key.to_owned(),
+            settled: false,
+        })
+    }
+
+    fn settle(&self, key: &str, failed_at: Option<Instant>) {
+        if let Ok(mut entries) = self.entries.lock() {
+            match failed_at {
+                Some(at) => {
+                    if let Some(a) = entries.get_mut(key) {
+                        a.in_flight = a.in_flight.saturating_sub(1);
+                        a.failures.push(at);
+                    }
+                }
+                None => {
+                    entries.remove(key);
+                }
+            }
+        }
+    }
+}
+
+impl Attempt<'_> {
+    pub fn failed(mut self, now: Instant) {
+        self.settled = true;
+        self.limiter.settle(&self.key, Some(now));
+    }
+
+    pub fn succeeded(mut self) {
+        self.settled = true;
+        self.limiter.settle(&self.key, None);
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if !self.settled
+            && let Ok(mut entries) = self.limiter.entries.lock()
+            && let Some(a) = entries.get_mut(&self.key)
+        {
+            a.in_flight = a.in_flight.saturating_sub(1);
         }
     }
 }
@@ -220,22 +316,57 @@ mod tests {
         let limiter = LoginLimiter::default();
         let start = Instant::now();
         for i in 0..MAX_FAILURES {
-            assert_eq!(limiter.locked_for("Anna@x.it", start), None, "after {i}");
-            limiter.failed("anna@x.it ", start);
+            let attempt = limiter
+                .begin("anna@x.it", start)
+                .unwrap_or_else(|_| panic!("attempt {i}"));
+            attempt.failed(start);
         }
         let later = start + Duration::from_secs(60);
         assert_eq!(
-            limiter.locked_for("anna@x.it", later),
-            Some(FAILURE_WINDOW - Duration::from_secs(60))
+            limiter.begin("anna@x.it", later).unwrap_err(),
+            FAILURE_WINDOW - Duration::from_secs(60)
         );
-        assert_eq!(limiter.locked_for("bruno@x.it", later), None, "per account");
+        assert!(limiter.begin("bruno@x.it", later).is_ok(), "per account");
+        assert!(
+            limiter.begin("anna@x.it", start + FAILURE_WINDOW).is_ok(),
+            "the window passes"
+        );
+        let carla = limiter.begin("carla@x.it", start).unwrap();
+        carla.succeeded();
+        assert!(limiter.entries.lock().unwrap().get("carla@x.it").is_none());
+    }
+
+    #[test]
+    fn parallel_attempts_count_before_their_checks_end() {
+        let limiter = LoginLimiter::default();
+        let now = Instant::now();
+        let running: Vec<Attempt<'_>> = (0..MAX_FAILURES)
+            .map(|_| limiter.begin("admin@localhost", now).unwrap())
+            .collect();
+        assert!(
+            limiter.begin("admin@localhost", now).is_err(),
+            "no sixth guess in flight"
+        );
+        drop(running);
+        assert!(
+            limiter.begin("admin@localhost", now).is_ok(),
+            "abandoned attempts give their place back"
+        );
         assert_eq!(
-            limiter.locked_for("anna@x.it", start + FAILURE_WINDOW),
-            None
+            LoginLimiter::key("admin@localhost", Some("10.0.0.7".parse().unwrap())),
+            "admin@localhost|10.0.0.7"
         );
-        limiter.failed("carla@x.it", start);
-        limiter.succeeded("carla@x.it");
-        assert_eq!(limiter.failures.lock().unwrap().get("carla@x.it"), None);
+    }
+
+    #[test]
+    fn the_limiter_forgets_the_stalest_key_when_full() {
+        let limiter = LoginLimiter::default();
+        let now = Instant::now();
+        for i in 0..MAX_TRACKED {
+            limiter.begin(&format!("u{i}"), now).unwrap().failed(now);
+        }
+        limiter.begin("one-more", now).unwrap().failed(now);
+        assert_eq!(limiter.entries.lock().unwrap().len(), MAX_TRACKED);
     }
 
     #[test]

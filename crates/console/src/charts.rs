@@ -184,7 +184,8 @@ pub struct Point {
 
 pub struct Line {
     pub name: String,
-    pub points: String,
+    /// One polyline's points per run of values without a gap.
+    pub runs: Vec<String>,
     pub markers: Vec<Point>,
     pub class: &'static str,
 }
@@ -215,27 +216,35 @@ impl LineChart {
             .iter()
             .enumerate()
             .map(|(k, (name, values))| {
-                let markers: Vec<Point> = values
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(c, v)| {
-                        let value = v.filter(|v| v.is_finite())?;
-                        Some(Point {
-                            x: step * c as f64,
-                            y: CHART_H * (1.0 - value.max(0.0) / span),
-                            value,
-                            shown: show(value),
-                            label: categories.get(c).cloned().unwrap_or_default(),
-                        })
-                    })
-                    .collect();
+                let mut markers = Vec::new();
+                // Consecutive points form one run; a missing value breaks the line.
+                let mut runs: Vec<Vec<String>> = vec![Vec::new()];
+                for (c, v) in values.iter().enumerate() {
+                    let Some(value) = v.filter(|v| v.is_finite()) else {
+                        if runs.last().is_some_and(|r| !r.is_empty()) {
+                            runs.push(Vec::new());
+                        }
+                        continue;
+                    };
+                    let point = Point {
+                        x: step * c as f64,
+                        y: CHART_H * (1.0 - value.max(0.0) / span),
+                        value,
+                        shown: show(value),
+                        label: categories.get(c).cloned().unwrap_or_default(),
+                    };
+                    if let Some(run) = runs.last_mut() {
+                        run.push(format!("{:.1},{:.1}", point.x, point.y));
+                    }
+                    markers.push(point);
+                }
                 Line {
                     name: name.clone(),
-                    points: markers
-                        .iter()
-                        .map(|p| format!("{:.1},{:.1}", p.x, p.y))
-                        .collect::<Vec<_>>()
-                        .join(" "),
+                    runs: runs
+                        .into_iter()
+                        .filter(|r| !r.is_empty())
+                        .map(|r| r.join(" "))
+                        .collect(),
                     markers,
                     class: SERIES_CLASSES[k % SERIES_CLASSES.len()],
                 }
@@ -350,6 +359,11 @@ mod tests {
         let values: Vec<Option<f64>> = (0..25).map(|i| (i != 3).then_some(i as f64)).collect();
         let chart = LineChart::new(&categories, &[("n".into(), values)], format_number);
         assert_eq!(chart.lines[0].markers.len(), 24);
+        assert_eq!(
+            chart.lines[0].runs.len(),
+            2,
+            "the missing month breaks the line"
+        );
         assert!(chart.ticks.len() <= MAX_TICKS + 1);
         let last = chart.ticks.last().unwrap();
         assert_eq!((last.text.as_str(), last.anchor), ("m24", "end"));

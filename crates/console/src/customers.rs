@@ -357,7 +357,7 @@ fn filter_query(filter: &Filter) -> String {
 }
 
 /// Percent-encodes everything but unreserved characters (RFC 3986).
-fn url_encode(s: &str) -> String {
+pub fn url_encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
@@ -387,8 +387,12 @@ pub fn money(lang: Lang, amount: f64, currency: &str) -> String {
         "GBP" => "£",
         other => other,
     };
+    if !amount.is_finite() || amount.abs() >= 1e15 {
+        // Beyond any real order book: shown as it is rather than wrapped into nonsense.
+        return format!("{amount:e} {symbol}");
+    }
     let cents = (amount * 100.0).round() as i64;
-    let (units, frac) = (cents.abs() / 100, cents.abs() % 100);
+    let (units, frac) = (cents.unsigned_abs() / 100, cents.unsigned_abs() % 100);
     let digits = units.to_string();
     let (group, decimal) = match lang {
         Lang::En => (',', '.'),
@@ -565,6 +569,8 @@ mod tests {
         assert_eq!(money(Lang::It, 1234567.891, "EUR"), "1.234.567,89 €");
         assert_eq!(money(Lang::En, 0.0, "CHF"), "CHF 0.00");
         assert_eq!(money(Lang::En, -12.0, "USD"), "-$ 12.00");
+        assert_eq!(money(Lang::En, -1e300, "EUR"), "-1e300 €");
+        assert_eq!(money(Lang::It, f64::NAN, "EUR"), "NaN €");
     }
 
     #[test]

@@ -279,6 +279,7 @@ pub struct Texts {
     pub done_saved: &'static str,
     pub canonical_prefix: &'static str,
     pub no_destinations: &'static str,
+    pub busy: &'static str,
 }
 
 pub static EN: Texts = Texts {
@@ -495,6 +496,7 @@ pub static EN: Texts = Texts {
     done_saved: "Saved.",
     canonical_prefix: "Canonical form:",
     no_destinations: "No destinations yet.",
+    busy: "Too many sign-ins at once. Try again in a moment.",
 };
 
 pub static IT: Texts = Texts {
@@ -711,6 +713,7 @@ pub static IT: Texts = Texts {
     done_saved: "Salvato.",
     canonical_prefix: "Forma canonica:",
     no_destinations: "Ancora nessuna destinazione.",
+    busy: "Troppi accessi contemporanei. Riprova tra un momento.",
 };
 
 /// The RFM segment codes from the best customers to the lost ones, as the analyses list them.

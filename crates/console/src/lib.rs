@@ -44,6 +44,9 @@ pub struct ConsoleState {
     dispatcher: Option<Dispatcher>,
     live: Arc<LiveFeed>,
     limiter: Arc<LoginLimiter>,
+    /// Password checks running at once: argon2 takes 19 MiB and tens of milliseconds each,
+    /// so a flood of sign-ins must not fill memory or the blocking pool other pages need.
+    verify_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// What the console works with: the store, and the server's background workers when it
@@ -59,21 +62,34 @@ pub struct Services {
 /// The e-mail of the first admin, created on first start when the store has no user.
 pub const FIRST_ADMIN: &str = "admin@localhost";
 
+/// What first start did about console users.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FirstAdmin {
+    /// The store already had users.
+    Existing,
+    /// [`FIRST_ADMIN`] was created; `generated` is its password when none was given (to
+    /// show once; a given password is never printed back).
+    Created { generated: Option<String> },
+}
+
 /// Makes sure someone can sign in: when the store has no console user, creates
-/// [`FIRST_ADMIN`] with `password` (or a random one) and returns the password to show once.
+/// [`FIRST_ADMIN`] with `password`, or a random one.
 pub fn ensure_first_admin(
     store: &Store,
     password: Option<&str>,
-) -> Result<Option<String>, BootstrapError> {
+) -> Result<FirstAdmin, BootstrapError> {
     if !store.users()?.is_empty() {
-        return Ok(None);
+        return Ok(FirstAdmin::Existing);
     }
-    let password = password
-        .map(str::to_owned)
-        .unwrap_or_else(auth::random_token);
-    let hash = hash_password(&password)?;
-    store.create_user(FIRST_ADMIN, Some("Admin"), Role::Admin, &hash)?;
-    Ok(Some(password))
+    let generated = password.is_none().then(auth::random_token);
+    let chosen = password.or(generated.as_deref()).unwrap_or_default();
+    let hash = hash_password(chosen)?;
+    match store.create_user(FIRST_ADMIN, Some("Admin"), Role::Admin, &hash) {
+        Ok(_) => Ok(FirstAdmin::Created { generated }),
+        // Another node starting on the same database created it first.
+        Err(_) if !store.users()?.is_empty() => Ok(FirstAdmin::Existing),
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +108,9 @@ pub fn router(services: Services) -> Router {
         dispatcher: services.dispatcher,
         live: services.live,
         limiter: Arc::default(),
+        verify_slots: Arc::new(tokio::sync::Semaphore::new(
+            std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8)),
+        )),
     };
     Router::new()
         .route("/", get(home))
@@ -189,7 +208,10 @@ fn login_page(
     email: String,
     error: Option<&'static str>,
 ) -> Result<Response, PageError> {
-    let csrf = auth::random_token();
+    // Reuse the token the browser already holds, so two sign-in tabs both work.
+    let csrf = auth::cookie(headers, auth::LOGIN_CSRF_COOKIE)
+        .filter(|c| c.len() == 48 && c.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map_or_else(auth::random_token, str::to_owned);
     let chrome = Chrome::anonymous(lang, lang.texts().sign_in, "/login");
     let mut response = render(
         status,
@@ -239,6 +261,7 @@ struct LoginForm {
 async fn login(
     State(state): State<ConsoleState>,
     headers: HeaderMap,
+    client: auth::ClientAddr,
     form: axum::Form<LoginForm>,
 ) -> Result<Response, PageError> {
     let lang = Lang::choose(None, &headers);
@@ -254,36 +277,65 @@ async fn login(
             Some(t.form_expired),
         );
     }
-    if let Some(wait) = state.limiter.locked_for(&form.email, Instant::now()) {
-        tracing::warn!(email = %form.email, retry_in_s = wait.as_secs(), "console sign-in refused: account locked after failures");
+    // Invalid e-mails never name an account: they share one limiter bucket and are not
+    // logged as typed (people paste passwords into the wrong field).
+    let email = prossimo_store::normalise_email(&form.email).ok();
+    let key = LoginLimiter::key(email.as_deref().unwrap_or("(invalid)"), client.0);
+    let attempt = match state.limiter.begin(&key, Instant::now()) {
+        Ok(attempt) => attempt,
+        Err(wait) => {
+            tracing::warn!(email = email.as_deref().unwrap_or("(invalid)"), client = ?client.0, retry_in_s = wait.as_secs(), "console sign-in refused: too many failures");
+            let mut response = login_page(
+                lang,
+                &headers,
+                StatusCode::TOO_MANY_REQUESTS,
+                form.email,
+                Some(t.too_many_attempts),
+            )?;
+            if let Ok(value) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            return Ok(response);
+        }
+    };
+    let Ok(slot) = state.verify_slots.clone().try_acquire_owned() else {
         let mut response = login_page(
             lang,
             &headers,
-            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::SERVICE_UNAVAILABLE,
             form.email,
-            Some(t.too_many_attempts),
+            Some(t.busy),
         )?;
-        if let Ok(value) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
-            response.headers_mut().insert(header::RETRY_AFTER, value);
-        }
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         return Ok(response);
-    }
+    };
     let store = state.store.clone();
-    let email = form.email.clone();
+    let wanted = email.clone();
     let password = form.password;
-    // Argon2 is deliberately slow: off the async workers.
-    let user: Option<UserRecord> = page::blocking(lang, move || {
-        let user = store.user_by_email(&email)?.filter(|u| !u.disabled);
+    // Argon2 is deliberately slow: off the async workers, a bounded number at once.
+    let (known, user): (bool, Option<UserRecord>) = page::blocking(lang, move || {
+        let _slot = slot;
+        let user = match &wanted {
+            Some(email) => store.user_by_email(email)?.filter(|u| !u.disabled),
+            None => None,
+        };
         let phc = user
             .as_ref()
             .map_or(auth::decoy_hash(), |u| u.password_hash.as_str());
         let ok = verify_password(&password, phc);
-        Ok(user.filter(|_| ok))
+        Ok((user.is_some(), user.filter(|_| ok)))
     })
     .await?;
     let Some(user) = user else {
-        state.limiter.failed(&form.email, Instant::now());
-        tracing::warn!(email = %form.email, "console sign-in failed");
+        attempt.failed(Instant::now());
+        let shown = if known {
+            email.as_deref().unwrap_or_default()
+        } else {
+            "(no such account)"
+        };
+        tracing::warn!(email = shown, client = ?client.0, "console sign-in failed");
         return login_page(
             lang,
             &headers,
@@ -292,13 +344,14 @@ async fn login(
             Some(t.bad_credentials),
         );
     };
-    state.limiter.succeeded(&user.email);
+    attempt.succeeded();
+    let user_email = user.email.clone();
     let store = state.store.clone();
     let session = page::blocking(lang, move || {
         store.create_session(user.id, auth::SESSION_TTL.as_millis() as i64)
     })
     .await?;
-    tracing::info!(email = %form.email, "console sign-in");
+    tracing::info!(email = %user_email, "console sign-in");
     let secure = auth::secure_context(&headers);
     let mut response = Redirect::to("/customers").into_response();
     for cookie in [

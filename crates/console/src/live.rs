@@ -150,6 +150,17 @@ impl LiveFeed {
         }
     }
 
+    /// Entries after `after`, oldest first; every entry, and `true`, when `after` is
+    /// from before a restart (beyond the newest entry), so a page left open starts over.
+    pub fn newer(&self, after: u64) -> (Vec<LiveEntry>, bool) {
+        let newest = self.ring.lock().map_or(0, |ring| ring.next);
+        if after > newest {
+            (self.since(0), true)
+        } else {
+            (self.since(after), false)
+        }
+    }
+
     /// Entries after `after`, oldest first.
     pub fn since(&self, after: u64) -> Vec<LiveEntry> {
         self.ring
@@ -229,9 +240,8 @@ pub async fn entries(
     _signed: Signed,
 ) -> Response {
     let lang = Lang::choose(query.lang.as_deref(), &headers);
-    let entries: Vec<serde_json::Value> = state
-        .live
-        .since(query.after)
+    let (entries, reset) = state.live.newer(query.after);
+    let entries: Vec<serde_json::Value> = entries
         .into_iter()
         .map(|e| {
             let mut value = serde_json::to_value(&e).unwrap_or_default();
@@ -241,7 +251,13 @@ pub async fn entries(
             value
         })
         .collect();
-    Json(serde_json::json!({ "entries": entries })).into_response()
+    let mut response =
+        Json(serde_json::json!({ "entries": entries, "reset": reset })).into_response();
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    response
 }
 
 /// `2026-03-01T10:00:05.123Z` → `10:00:05`, or the minute-precision form for older days.
@@ -284,6 +300,9 @@ mod tests {
             message: "bad".into(),
             problems: vec!["[0] userId: required".into()],
         });
+        let (stale, reset) = feed.newer(1_000_000);
+        assert!(reset, "a position from before a restart starts over");
+        assert_eq!(stale.len(), LIVE_SAMPLE + 1);
         let after = feed.since(LIVE_SAMPLE as u64);
         assert_eq!(after.len(), 1);
         assert!(!after[0].accepted);

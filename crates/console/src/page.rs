@@ -88,16 +88,7 @@ pub fn render(status: StatusCode, page: &impl Template, lang: Lang) -> Result<Re
         PageError::internal(lang)
     })?;
     let mut response = (status, Html(html)).into_response();
-    // Pages show personal data: never cached by shared caches, never framed elsewhere.
-    let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    headers.insert(
-        "content-security-policy",
-        HeaderValue::from_static(
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; form-action 'self'; frame-ancestors 'none'",
-        ),
-    );
+    protect(response.headers_mut());
     Ok(response)
 }
 
@@ -153,10 +144,41 @@ impl FromRequestParts<ConsoleState> for Signed {
         let lang = Lang::choose(None, &parts.headers);
         match signed_in(state, &parts.headers, lang).await {
             Ok(Some(signed)) => Ok(signed),
+            // The page's scripts ask for JSON: a redirect to the sign-in page would look
+            // like success to them.
+            Ok(None) if wants_json(&parts.headers) => Err((
+                StatusCode::UNAUTHORIZED,
+                axum::Json(serde_json::json!({"code": "unauthorized", "message": "signed out"})),
+            )
+                .into_response()),
             Ok(None) => Err(Redirect::to("/login").into_response()),
             Err(e) => Err(e.into_response()),
         }
     }
+}
+
+fn wants_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"))
+}
+
+/// Headers every console page carries: pages show personal data, so they are never
+/// cached by shared caches, never framed elsewhere, and load only the server's assets.
+fn protect(headers: &mut HeaderMap) {
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        "content-security-policy",
+        HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; form-action 'self'; frame-ancestors 'none'",
+        ),
+    );
 }
 
 /// A page that could not be shown, rendered in the person's language.
@@ -246,10 +268,12 @@ impl IntoResponse for PageError {
             chrome: Chrome::anonymous(self.lang, title, "/"),
             message: self.message.into_owned(),
         };
-        match page.render() {
+        let mut response = match page.render() {
             Ok(html) => (self.status, Html(html)).into_response(),
             Err(_) => (self.status, page.message).into_response(),
-        }
+        };
+        protect(response.headers_mut());
+        response
     }
 }
 

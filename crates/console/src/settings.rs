@@ -25,6 +25,17 @@ fn time(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// Two spellings of one account's e-mail, compared as the store compares them.
+fn same_account(a: &str, b: &str) -> bool {
+    match (
+        prossimo_store::normalise_email(a),
+        prossimo_store::normalise_email(b),
+    ) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
 /// Settings are for admins only.
 fn admin_only(signed: &Signed, lang: Lang) -> Result<(), PageError> {
     if signed.role().allows(Role::Admin) {
@@ -36,8 +47,8 @@ fn admin_only(signed: &Signed, lang: Lang) -> Result<(), PageError> {
 
 struct DestinationRow {
     record: DestinationRecord,
-    pending: usize,
-    dead: usize,
+    pending: u64,
+    dead: u64,
 }
 
 #[derive(Template)]
@@ -65,7 +76,7 @@ impl SettingsPage {
         self.chrome
             .user
             .as_ref()
-            .is_some_and(|(me, _)| me.eq_ignore_ascii_case(email))
+            .is_some_and(|(me, _)| same_account(me, email))
     }
 }
 
@@ -81,14 +92,11 @@ async fn load(state: &ConsoleState, lang: Lang) -> Result<Loaded, PageError> {
     blocking(lang, move || {
         let mut destinations = Vec::new();
         for record in store.destinations()? {
-            let count = |status| -> Result<usize, StoreError> {
-                Ok(store
-                    .deliveries(record.id, Some(status), None, 10_000)?
-                    .len())
-            };
+            let counts = store.delivery_counts(record.id)?;
+            let count = |status: DeliveryStatus| counts.get(status.as_str()).copied().unwrap_or(0);
             destinations.push(DestinationRow {
-                pending: count(DeliveryStatus::Pending)?,
-                dead: count(DeliveryStatus::Dead)?,
+                pending: count(DeliveryStatus::Pending),
+                dead: count(DeliveryStatus::Dead),
                 record,
             });
         }
@@ -202,8 +210,18 @@ pub struct SettingsForm {
     disabled: String,
 }
 
-/// `POST /settings/{action}`: create-source, revoke-source, create-token, revoke-token,
-/// create-user, set-role, set-state.
+/// The changes `POST /settings/{action}` makes.
+const ACTIONS: [&str; 7] = [
+    "create-source",
+    "revoke-source",
+    "create-token",
+    "revoke-token",
+    "create-user",
+    "set-role",
+    "set-state",
+];
+
+/// `POST /settings/{action}`: one of [`ACTIONS`].
 pub async fn change(
     State(state): State<ConsoleState>,
     Path(action): Path<String>,
@@ -216,6 +234,9 @@ pub async fn change(
     let form = form.0;
     if !signed.csrf_ok(&form.csrf) {
         return Err(PageError::forbidden(lang));
+    }
+    if !ACTIONS.contains(&action.as_str()) {
+        return Err(PageError::not_found(lang, lang.texts().not_found));
     }
     let store = state.store.clone();
     let actor = signed.email().to_owned();
@@ -251,7 +272,7 @@ pub async fn change(
                 })
                 .map(|_| Outcome::Done("user".into())),
             "set-role" => {
-                if form.email.trim().eq_ignore_ascii_case(&actor) {
+                if same_account(&form.email, &actor) {
                     Err(StoreError::Invalid(
                         "you cannot change your own role".into(),
                     ))
@@ -264,7 +285,7 @@ pub async fn change(
             }
             "set-state" => {
                 let disable = form.disabled == "true";
-                if disable && form.email.trim().eq_ignore_ascii_case(&actor) {
+                if disable && same_account(&form.email, &actor) {
                     Err(StoreError::Invalid("you cannot disable yourself".into()))
                 } else {
                     store
@@ -327,7 +348,7 @@ struct DestinationPage {
     destination: DestinationRecord,
     status: String,
     deliveries: Vec<DeliveryRow>,
-    dead: usize,
+    dead: u64,
     replayed: Option<u64>,
 }
 
@@ -356,8 +377,10 @@ pub async fn destination(
             return Ok(None);
         };
         let dead = store
-            .deliveries(destination.id, Some(DeliveryStatus::Dead), None, 10_000)?
-            .len();
+            .delivery_counts(destination.id)?
+            .get(DeliveryStatus::Dead.as_str())
+            .copied()
+            .unwrap_or(0);
         let mut rows = Vec::new();
         for record in store.deliveries(destination.id, status, None, DELIVERIES_SHOWN)? {
             let attempts = store

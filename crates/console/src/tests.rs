@@ -924,3 +924,71 @@ async fn dead_letters_are_listed_with_their_attempts_and_replayed() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn scripts_get_401_json_error_pages_carry_the_security_headers_and_odd_posts_are_refused() {
+    let c = console();
+    let signed_out = c
+        .send(
+            Request::get("/live/entries?after=0")
+                .header(header::ACCEPT, "application/json")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        signed_out.status,
+        StatusCode::UNAUTHORIZED,
+        "not a redirect a script would follow"
+    );
+    assert!(signed_out.body.contains("\"unauthorized\""));
+
+    let admin = c.session("admin@example.it").await;
+    let missing = c.get("/customers/999999", &admin).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    for name in [
+        "x-content-type-options",
+        "content-security-policy",
+        "x-frame-options",
+        "cache-control",
+    ] {
+        assert!(
+            missing.headers.contains_key(name),
+            "error page without {name}"
+        );
+    }
+    let csrf = c.get("/settings", &admin).await.hidden_csrf();
+    assert_eq!(
+        c.post("/settings/drop-everything", &admin, &format!("csrf={csrf}"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let reserved = c
+        .post(
+            "/audiences",
+            &admin,
+            &form_encode(&[
+                ("csrf", &csrf),
+                ("slug", "new"),
+                ("definition", "traits.city == \"Torino\""),
+                ("action", "save"),
+            ]),
+        )
+        .await;
+    assert_eq!(
+        reserved.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "/audiences/new is a page"
+    );
+    assert_eq!(
+        c.post("/audiences/ghost/delete", &admin, &format!("csrf={csrf}"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    // A 10,000-character "e-mail" is refused like any wrong sign-in.
+    let long = "a".repeat(10_000);
+    let refused = c.sign_in(&long, PASSWORD).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+}

@@ -202,6 +202,11 @@ pub fn check_slug(slug: &str) -> Result<(), StoreError> {
             .chars()
             .next()
             .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    if RESERVED_SLUGS.contains(&slug) {
+        return Err(StoreError::Invalid(format!(
+            "segment slug {slug:?} is reserved (the console's /audiences/{slug} page); choose another"
+        )));
+    }
     if valid {
         Ok(())
     } else {
@@ -210,6 +215,9 @@ pub fn check_slug(slug: &str) -> Result<(), StoreError> {
         )))
     }
 }
+
+/// Slugs that name console pages under `/audiences/`.
+const RESERVED_SLUGS: [&str; 2] = ["new", "check"];
 
 /// The parts of a stored message body segments read; the rest is skipped unparsed.
 #[derive(Deserialize)]

@@ -355,6 +355,23 @@ impl Store {
         })
     }
 
+    /// How many of a destination's deliveries are in each status.
+    pub fn delivery_counts(
+        &self,
+        destination_id: i64,
+    ) -> Result<std::collections::BTreeMap<String, u64>, StoreError> {
+        Ok(self
+            .conn()?
+            .conn()
+            .query(
+                "SELECT status, COUNT(*) FROM deliveries WHERE destination_id = $1 GROUP BY status",
+                &[Val::Int(destination_id)],
+            )?
+            .into_iter()
+            .filter_map(|r| Some((r[0].text()?.to_owned(), r[1].int()? as u64)))
+            .collect())
+    }
+
     /// A destination's deliveries, newest first, optionally of one status, before `before`.
     pub fn deliveries(
         &self,

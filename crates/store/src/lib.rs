@@ -42,7 +42,7 @@ use prossimo_identity::IdentityConfig;
 use prossimo_model::Money;
 pub use read::{EventPage, EventQuery, Profile360, ProfileKey, ProfileSummary};
 use sql::{PgManager, Pooled, SqliteManager};
-pub use users::{NewSession, Role, SessionRecord, UserRecord};
+pub use users::{NewSession, Role, SessionRecord, UserRecord, normalise_email};
 
 mod migrations {
     pub mod sqlite {

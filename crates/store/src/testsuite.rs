@@ -905,6 +905,8 @@ pub fn deliveries_keep_each_profile_in_order(store: &Store) {
         .unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].attempts, 2);
+    let counts = store.delivery_counts(destination.id).unwrap();
+    assert_eq!((counts["dead"], counts["pending"]), (1, 2));
     assert_eq!(store.delivery_attempts(first).unwrap().len(), 2);
     assert_eq!(store.replay_dead(destination.id, None).unwrap(), 1);
     assert_eq!(

@@ -112,18 +112,21 @@ fn user_from(row: &[Val]) -> Result<UserRecord, StoreError> {
     }
 }
 
-/// E-mails are compared trimmed and lowercased, as identity resolution does.
-fn normalise_email(email: &str) -> Result<String, StoreError> {
+/// E-mails are compared trimmed and lowercased, as identity resolution does; at most 254
+/// bytes (RFC 5321's path limit).
+pub fn normalise_email(email: &str) -> Result<String, StoreError> {
     let email = email.trim().to_lowercase();
-    let valid = email
-        .split_once('@')
-        .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty())
+    let valid = email.len() <= 254
+        && email
+            .split_once('@')
+            .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty())
         && !email.chars().any(char::is_whitespace);
     if valid {
         Ok(email)
     } else {
         Err(StoreError::Invalid(format!(
-            "{email:?} is not an e-mail address"
+            "{:?} is not an e-mail address",
+            email.chars().take(80).collect::<String>()
         )))
     }
 }
@@ -236,25 +239,25 @@ impl Store {
             csrf: random_key(""),
         };
         let now = now_ms();
+        // Two statements, no transaction: a session row stands on its own, and sign-ins
+        // need not queue behind the ingest writer's lock.
         let mut pooled = self.conn()?;
-        crate::write_transaction(pooled.conn(), |conn| {
-            // Sign-ins leave expired sessions behind; each new one sweeps them.
-            conn.execute(
-                "DELETE FROM console_sessions WHERE expires_at <= $1",
-                &[Val::Int(now)],
-            )?;
-            conn.execute(
-                "INSERT INTO console_sessions (token_hash, user_id, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
-                &[
-                    hash_token(&session.token).into(),
-                    Val::Int(user_id),
-                    session.csrf.as_str().into(),
-                    Val::Int(now),
-                    Val::Int(now.saturating_add(ttl_ms)),
-                ],
-            )?;
-            Ok(())
-        })?;
+        let conn = pooled.conn();
+        // Sign-ins leave expired sessions behind; each new one sweeps them.
+        conn.execute(
+            "DELETE FROM console_sessions WHERE expires_at <= $1",
+            &[Val::Int(now)],
+        )?;
+        conn.execute(
+            "INSERT INTO console_sessions (token_hash, user_id, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+            &[
+                hash_token(&session.token).into(),
+                Val::Int(user_id),
+                session.csrf.as_str().into(),
+                Val::Int(now),
+                Val::Int(now.saturating_add(ttl_ms)),
+            ],
+        )?;
         Ok(session)
     }
 

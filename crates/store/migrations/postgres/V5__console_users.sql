@@ -20,3 +20,4 @@ CREATE TABLE console_sessions (
     expires_at BIGINT NOT NULL
 );
 CREATE INDEX console_sessions_user ON console_sessions (user_id);
+CREATE INDEX console_sessions_expiry ON console_sessions (expires_at);
