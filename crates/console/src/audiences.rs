@@ -23,6 +23,15 @@ use crate::i18n::Lang;
 use crate::page::{Chrome, PageError, blocking, path_and_query, remember_lang, render};
 
 const MEMBERS_PAGE: usize = 50;
+/// Days of size history in the list's trend and on an audience's chart.
+const TREND_DAYS: i64 = 7;
+const CHART_DAYS: i64 = 30;
+const DAY_MS: i64 = 86_400_000;
+
+/// Hourly sizes as chart points.
+fn size_points(sizes: &[(i64, u64)]) -> Vec<(i64, f64)> {
+    sizes.iter().map(|&(hour, n)| (hour, n as f64)).collect()
+}
 const PREVIEW_SAMPLE: usize = 10;
 
 #[derive(Debug, Deserialize, Default)]
@@ -75,13 +84,14 @@ pub async fn list(
 ) -> Result<Response, PageError> {
     let lang = Lang::choose(query.lang.as_deref(), &headers);
     let store = state.store.clone();
+    let now = chrono::Utc::now().timestamp_millis();
     let rows = blocking(lang, move || {
         let mut rows = Vec::new();
         for s in store.segments()? {
-            let sizes = store.segment_sizes(s.id)?;
+            let sizes = store.segment_sizes_since(s.id, now - TREND_DAYS * DAY_MS)?;
             rows.push(AudienceRow {
                 size: sizes.last().map_or(0, |&(_, n)| n),
-                trend: Sparkline::new(&sizes.iter().map(|&(_, n)| n as f64).collect::<Vec<_>>()),
+                trend: Sparkline::steps(&size_points(&sizes), now - TREND_DAYS * DAY_MS, now),
                 slug: s.slug,
                 name: s.name,
                 description: s.description,
@@ -552,11 +562,12 @@ pub async fn show(
     let store = state.store.clone();
     let wanted = slug.clone();
     let after = query.after;
+    let now = chrono::Utc::now().timestamp_millis();
     let loaded = blocking(lang, move || {
         let Some(record) = store.segment(&wanted)? else {
             return Ok(None);
         };
-        let sizes = store.segment_sizes(record.id)?;
+        let sizes = store.segment_sizes_since(record.id, now - CHART_DAYS * DAY_MS)?;
         // One more than shown says whether there is a next page.
         let mut members = store.segment_members(record.id, after, MEMBERS_PAGE + 1)?;
         let more = members.len() > MEMBERS_PAGE;
@@ -615,12 +626,7 @@ pub async fn show(
             &path_and_query(&uri),
         ),
         size: sizes.last().map_or(0, |&(_, n)| n),
-        sizes: Series::new(
-            &sizes
-                .iter()
-                .map(|&(hour, n)| (hour, n as f64))
-                .collect::<Vec<_>>(),
-        ),
+        sizes: Series::steps(&size_points(&sizes), now - CHART_DAYS * DAY_MS, now),
         slug: record.slug,
         name: record.name,
         description: record.description,

@@ -14,39 +14,6 @@ pub struct Sparkline {
     pub points: String,
 }
 
-impl Sparkline {
-    pub fn new(values: &[f64]) -> Sparkline {
-        Sparkline {
-            points: polyline(values, SPARK_W, SPARK_H, 2.0),
-        }
-    }
-}
-
-/// `values` scaled into a `width` × `height` box (with `pad` inside), as polyline points.
-/// One value draws a flat line across; the scale starts at zero so sizes compare honestly.
-fn polyline(values: &[f64], width: f64, height: f64, pad: f64) -> String {
-    if values.is_empty() {
-        return String::new();
-    }
-    let max = values.iter().copied().fold(0.0_f64, f64::max);
-    let span = if max > 0.0 { max } else { 1.0 };
-    let y = |v: f64| pad + (height - 2.0 * pad) * (1.0 - v / span);
-    if values.len() == 1 {
-        return format!(
-            "{pad:.1},{y:.1} {:.1},{y:.1}",
-            width - pad,
-            y = y(values[0])
-        );
-    }
-    let step = (width - 2.0 * pad) / (values.len() - 1) as f64;
-    values
-        .iter()
-        .enumerate()
-        .map(|(i, &v)| format!("{:.1},{:.1}", pad + step * i as f64, y(v)))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// Width and height of a line chart's plot area (labels sit around it).
 pub const CHART_W: f64 = 600.0;
 pub const CHART_H: f64 = 160.0;
@@ -61,21 +28,69 @@ pub struct Series {
     pub len: usize,
 }
 
+/// Points of a step line for a value that holds until it changes: `(time ms, value)`
+/// pairs, oldest first, over `[from_ms, to_ms]` in a `width` × `height` box (with `pad`
+/// inside), placed by time; the value in force at `from_ms` is the last pair before it.
+/// Returns the points, how many values are shown, and the largest.
+fn step_points(
+    pairs: &[(i64, f64)],
+    (from_ms, to_ms): (i64, i64),
+    (width, height, pad): (f64, f64, f64),
+) -> (String, usize, f64) {
+    let start = pairs.iter().rposition(|&(t, _)| t <= from_ms);
+    let shown: Vec<(i64, f64)> = match start {
+        Some(i) => std::iter::once((from_ms, pairs[i].1))
+            .chain(pairs[i + 1..].iter().copied())
+            .collect(),
+        None => pairs
+            .iter()
+            .copied()
+            .filter(|&(t, _)| t >= from_ms)
+            .collect(),
+    };
+    let max = shown.iter().map(|&(_, v)| v).fold(0.0_f64, f64::max);
+    let span_y = if max > 0.0 { max } else { 1.0 };
+    let span_x = (to_ms - from_ms).max(1) as f64;
+    let x = |t: i64| pad + (width - 2.0 * pad) * ((t - from_ms) as f64 / span_x).clamp(0.0, 1.0);
+    let y = |v: f64| pad + (height - 2.0 * pad) * (1.0 - v / span_y);
+    let mut points = Vec::new();
+    for (i, &(t, v)) in shown.iter().enumerate() {
+        if i > 0 {
+            points.push(format!("{:.1},{:.1}", x(t), y(shown[i - 1].1)));
+        }
+        points.push(format!("{:.1},{:.1}", x(t), y(v)));
+    }
+    if let Some(&(_, last)) = shown.last() {
+        points.push(format!("{:.1},{:.1}", x(to_ms), y(last)));
+    }
+    (points.join(" "), shown.len(), max)
+}
+
+impl Sparkline {
+    /// The trend of a value that holds until it changes, over `[from_ms, to_ms]`.
+    pub fn steps(pairs: &[(i64, f64)], from_ms: i64, to_ms: i64) -> Sparkline {
+        Sparkline {
+            points: step_points(pairs, (from_ms, to_ms), (SPARK_W, SPARK_H, 2.0)).0,
+        }
+    }
+}
+
 impl Series {
-    /// `(time ms, value)` pairs, oldest first.
-    pub fn new(pairs: &[(i64, f64)]) -> Series {
-        let values: Vec<f64> = pairs.iter().map(|&(_, v)| v).collect();
-        let label = |ms: Option<i64>| {
-            ms.and_then(prossimo_model::format_millis)
+    /// A value that holds until it changes (an audience's size), as steps over
+    /// `[from_ms, to_ms]`, placed by time.
+    pub fn steps(pairs: &[(i64, f64)], from_ms: i64, to_ms: i64) -> Series {
+        let label = |ms: i64| {
+            prossimo_model::format_millis(ms)
                 .map(|s| human_time(&s))
                 .unwrap_or_default()
         };
+        let (points, len, max) = step_points(pairs, (from_ms, to_ms), (CHART_W, CHART_H, 4.0));
         Series {
-            points: polyline(&values, CHART_W, CHART_H, 4.0),
-            max_label: format_number(values.iter().copied().fold(0.0_f64, f64::max)),
-            first_label: label(pairs.first().map(|p| p.0)),
-            last_label: label(pairs.last().map(|p| p.0)),
-            len: pairs.len(),
+            points,
+            max_label: format_number(max),
+            first_label: label(from_ms),
+            last_label: label(to_ms),
+            len,
         }
     }
 }
@@ -321,20 +336,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn polylines_start_at_zero_and_fill_the_box() {
-        assert_eq!(polyline(&[], 100.0, 24.0, 2.0), "");
-        assert_eq!(
-            polyline(&[0.0, 10.0], 100.0, 24.0, 2.0),
-            "2.0,22.0 98.0,2.0"
-        );
-        assert_eq!(polyline(&[5.0], 100.0, 24.0, 2.0), "2.0,2.0 98.0,2.0");
-        assert_eq!(
-            polyline(&[0.0, 5.0, 10.0], 100.0, 24.0, 2.0),
-            "2.0,22.0 50.0,12.0 98.0,2.0"
-        );
-    }
-
-    #[test]
     fn bars_scale_to_the_largest_value_and_skip_missing_ones() {
         let chart = BarChart::new(
             &["a".into(), "b".into()],
@@ -376,11 +377,23 @@ mod tests {
     }
 
     #[test]
-    fn series_have_labels_for_their_ends_and_top() {
-        let s = Series::new(&[(0, 3.0), (3_600_000, 7.0)]);
+    fn steps_hold_each_value_until_it_changes_and_are_placed_by_time() {
+        let hour = 3_600_000;
+        // Sizes written at hours 0, 1 and 9; the chart shows hours 2 to 10.
+        let s = Series::steps(
+            &[(0, 3.0), (hour, 7.0), (9 * hour, 5.0)],
+            2 * hour,
+            10 * hour,
+        );
+        assert_eq!(
+            s.len, 2,
+            "the size in force at the start, then the change at hour 9"
+        );
         assert_eq!(s.max_label, "7");
-        assert_eq!(s.first_label, "1970-01-01 00:00");
-        assert_eq!(s.last_label, "1970-01-01 01:00");
-        assert_eq!(s.len, 2);
+        assert_eq!(s.first_label, "1970-01-01 02:00");
+        assert_eq!(s.last_label, "1970-01-01 10:00");
+        // From x=4 at the top (7), a step at 7/8 of the width down to 5, on to the end.
+        assert_eq!(s.points, "4.0,4.0 522.0,4.0 522.0,47.4 596.0,47.4");
+        assert_eq!(Series::steps(&[], 0, hour).points, "");
     }
 }

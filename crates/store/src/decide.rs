@@ -770,9 +770,21 @@ impl Store {
 
     /// Size over time: `(hour start ms, size at the end of that hour's last change)`.
     pub fn segment_sizes(&self, segment_id: i64) -> Result<Vec<(i64, u64)>, StoreError> {
+        self.segment_sizes_since(segment_id, i64::MIN)
+    }
+
+    /// As [`Store::segment_sizes`] from `since` on, with the last change before `since`
+    /// (the size in force when the period starts) first.
+    pub fn segment_sizes_since(
+        &self,
+        segment_id: i64,
+        since: i64,
+    ) -> Result<Vec<(i64, u64)>, StoreError> {
         let rows = self.conn()?.conn().query(
-            "SELECT hour, size FROM segment_sizes WHERE segment_id = $1 ORDER BY hour",
-            &[Val::Int(segment_id)],
+            "SELECT hour, size FROM segment_sizes WHERE segment_id = $1
+             AND hour >= (SELECT COALESCE(MAX(hour), $2) FROM segment_sizes WHERE segment_id = $1 AND hour <= $2)
+             ORDER BY hour",
+            &[Val::Int(segment_id), Val::Int(since)],
         )?;
         Ok(rows
             .iter()

@@ -663,6 +663,7 @@ macro_rules! conformance_suite {
             case!(computed_traits_and_analyses_round_trip);
             case!(deliveries_keep_each_profile_in_order);
             case!(console_users_and_sessions);
+            case!(segment_sizes_from_a_time_start_with_the_size_then_in_force);
 
             #[test]
             fn leases_are_exclusive() {
@@ -811,6 +812,43 @@ pub fn console_users_and_sessions(store: &Store) {
         store.update_user("nobody@example.it", None, None, Some(true)),
         Err(StoreError::NotFound(_))
     ));
+}
+
+pub fn segment_sizes_from_a_time_start_with_the_size_then_in_force(store: &Store) {
+    use crate::SegmentInput;
+    let segment = store
+        .create_segment(&SegmentInput {
+            slug: "sized".into(),
+            name: "Sized".into(),
+            description: String::new(),
+            definition: "traits.city == \"Torino\"".into(),
+        })
+        .unwrap();
+    let hour = 3_600_000;
+    for (h, size) in [(1, 10), (2, 20), (3, 30)] {
+        store
+            .conn()
+            .unwrap()
+            .conn()
+            .execute(
+                "INSERT INTO segment_sizes (segment_id, hour, size) VALUES ($1, $2, $3)",
+                &[
+                    crate::sql::Val::Int(segment.id),
+                    crate::sql::Val::Int(h * hour),
+                    crate::sql::Val::Int(size),
+                ],
+            )
+            .unwrap();
+    }
+    let since = |t: i64| store.segment_sizes_since(segment.id, t).unwrap();
+    assert_eq!(since(2 * hour + 1), vec![(2 * hour, 20), (3 * hour, 30)]);
+    assert_eq!(
+        since(10 * hour),
+        vec![(3 * hour, 30)],
+        "the size still in force"
+    );
+    assert_eq!(since(0), vec![(hour, 10), (2 * hour, 20), (3 * hour, 30)]);
+    assert_eq!(store.segment_sizes(segment.id).unwrap().len(), 3);
 }
 
 /// A role's lease is exclusive across handles (processes) on one store, and passes on when
