@@ -11,7 +11,8 @@ pub enum UsersCommand {
     /// List console users with their roles.
     List,
     /// Add a console user. The password is read from PROSSIMO_USER_PASSWORD, or from the
-    /// first line of standard input (`echo "$PW" | prossimo users create …`), or asked for.
+    /// first line of standard input (`echo "$PW" | prossimo users create …`), or asked for
+    /// on the terminal (not echoed).
     Create {
         /// E-mail address, used to sign in.
         email: String,
@@ -79,18 +80,21 @@ fn read_password() -> Result<String> {
         return Ok(password);
     }
     let stdin = std::io::stdin();
-    if stdin.is_terminal() {
-        eprint!(
-            "password (at least {} characters; it is shown as you type): ",
+    let password = if stdin.is_terminal() {
+        // Asked for on a terminal: not echoed.
+        rpassword::prompt_password(format!(
+            "password (at least {} characters): ",
             prossimo_console::MIN_PASSWORD
-        );
-    }
-    let mut line = String::new();
-    stdin
-        .lock()
-        .read_line(&mut line)
-        .context("cannot read the password from standard input")?;
-    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+        ))
+        .context("cannot read the password from the terminal")?
+    } else {
+        let mut line = String::new();
+        stdin
+            .lock()
+            .read_line(&mut line)
+            .context("cannot read the password from standard input")?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    };
     if password.is_empty() {
         bail!("no password given: set PROSSIMO_USER_PASSWORD or pipe it on standard input");
     }

@@ -140,3 +140,54 @@ fn two_nodes_share_one_postgres_database() {
         .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
         .unwrap();
 }
+
+/// `prossimo users` manages console users: create with a role, refuse a short password or a
+/// taken e-mail (naming why), change the role, disable.
+#[test]
+fn users_command_manages_console_users() {
+    use std::process::Command;
+    let dir = tempfile::tempdir().unwrap();
+    let users = |args: &[&str], password: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_prossimo"));
+        command
+            .arg("--data-dir")
+            .arg(dir.path())
+            .arg("users")
+            .args(args)
+            .env_remove("PROSSIMO_DATABASE")
+            .env("PROSSIMO_LOG", "warn");
+        match password {
+            Some(p) => command.env("PROSSIMO_USER_PASSWORD", p),
+            None => command.env_remove("PROSSIMO_USER_PASSWORD"),
+        };
+        let out = command.output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (ok, text) = users(
+        &["create", "Anna@Example.it", "--role", "marketer"],
+        Some("a long enough password"),
+    );
+    assert!(ok, "{text}");
+    let (ok, text) = users(&["create", "bruno@example.it"], Some("short"));
+    assert!(!ok && text.contains("at least 10 characters"), "{text}");
+    let (ok, text) = users(
+        &["create", "anna@example.it"],
+        Some("another long password"),
+    );
+    assert!(!ok && text.contains("already exists"), "{text}");
+    let (ok, text) = users(&["set-role", "anna@example.it", "admin"], None);
+    assert!(ok, "{text}");
+    let (ok, text) = users(&["disable", "anna@example.it"], None);
+    assert!(ok, "{text}");
+    let (_, list) = users(&["list"], None);
+    assert!(
+        list.contains("anna@example.it") && list.contains("admin") && list.contains("disabled"),
+        "{list}"
+    );
+    let (ok, text) = users(&["set-role", "anna@example.it", "owner"], None);
+    assert!(!ok && text.contains("unknown role"), "{text}");
+}
