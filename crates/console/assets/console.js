@@ -148,6 +148,12 @@
       strong.textContent = e.code;
       what.appendChild(strong);
       if (!e.problems.length) what.appendChild(document.createTextNode(": " + e.message));
+      if (e.more > 0) {
+        const more = document.createElement("span");
+        more.className = "muted small";
+        more.textContent = " +" + e.more + " " + table.dataset.similar;
+        what.appendChild(more);
+      }
       if (e.problems.length) {
         const list = document.createElement("ul");
         list.className = "problems";

@@ -37,7 +37,7 @@ impl Lang {
             .or_else(|| cookie(headers, LANG_COOKIE).and_then(Lang::parse))
             .or_else(|| {
                 let accept = headers.get("accept-language")?.to_str().ok()?;
-                accept.split(',').find_map(Lang::parse)
+                preferred(accept)
             })
             .unwrap_or(Lang::En)
     }
@@ -63,6 +63,25 @@ impl Lang {
             Lang::It => "Italiano",
         }
     }
+}
+
+/// The supported language an `Accept-Language` header prefers most (by `q`, then order).
+fn preferred(accept: &str) -> Option<Lang> {
+    let mut best: Option<(f32, Lang)> = None;
+    for part in accept.split(',') {
+        let mut pieces = part.split(';');
+        let Some(lang) = pieces.next().and_then(Lang::parse) else {
+            continue;
+        };
+        let q = pieces
+            .find_map(|p| p.trim().strip_prefix("q="))
+            .and_then(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        if q > 0.0 && best.is_none_or(|(b, _)| q > b) {
+            best = Some((q, lang));
+        }
+    }
+    best.map(|(_, lang)| lang)
 }
 
 pub struct Texts {
@@ -280,6 +299,7 @@ pub struct Texts {
     pub canonical_prefix: &'static str,
     pub no_destinations: &'static str,
     pub busy: &'static str,
+    pub similar_refusals: &'static str,
 }
 
 pub static EN: Texts = Texts {
@@ -497,6 +517,7 @@ pub static EN: Texts = Texts {
     canonical_prefix: "Canonical form:",
     no_destinations: "No destinations yet.",
     busy: "Too many sign-ins at once. Try again in a moment.",
+    similar_refusals: "more refused alike right after",
 };
 
 pub static IT: Texts = Texts {
@@ -714,6 +735,7 @@ pub static IT: Texts = Texts {
     canonical_prefix: "Forma canonica:",
     no_destinations: "Ancora nessuna destinazione.",
     busy: "Troppi accessi contemporanei. Riprova tra un momento.",
+    similar_refusals: "altri rifiutati allo stesso modo subito dopo",
 };
 
 /// The RFM segment codes from the best customers to the lost ones, as the analyses list them.
@@ -865,6 +887,18 @@ mod tests {
         assert_eq!(Lang::choose(None, &headers), Lang::En);
         assert_eq!(Lang::choose(Some("it"), &headers), Lang::It);
         assert_eq!(Lang::choose(Some("de"), &HeaderMap::new()), Lang::En);
+        assert_eq!(preferred("en;q=0.1,it;q=0.9"), Some(Lang::It), "q decides");
+        assert_eq!(
+            preferred("de-DE,it;q=0.5,en;q=0.5"),
+            Some(Lang::It),
+            "then order"
+        );
+        assert_eq!(
+            preferred("it;q=0,en;q=0.2"),
+            Some(Lang::En),
+            "q=0 means not wanted"
+        );
+        assert_eq!(preferred("fr,de"), None);
     }
 
     #[test]

@@ -38,7 +38,8 @@ pub struct LiveEntry {
     pub who: String,
     pub channel: String,
     pub message_id: String,
-    /// Accepted: further messages of the same request not shown one by one.
+    /// Accepted: further messages of the same request not shown one by one. Refused
+    /// without a source: further requests refused alike right after.
     pub more: usize,
     /// Refused: the HTTP status, the error code and message, and each problem.
     pub status: u16,
@@ -146,6 +147,17 @@ impl LiveFeed {
             ..blank(refusal.source.unwrap_or(""), false)
         };
         if let Ok(mut ring) = self.ring.lock() {
+            // Requests without a valid key, refused alike one after another (a misconfigured
+            // client, a scan), count on one entry instead of pushing real traffic out.
+            if entry.source.is_empty()
+                && let Some(last) = ring.entries.back_mut()
+                && !last.accepted
+                && last.source.is_empty()
+                && (last.status, &last.code) == (entry.status, &entry.code)
+            {
+                last.more += 1;
+                return;
+            }
             ring.push(entry);
         }
     }
@@ -308,7 +320,7 @@ mod tests {
         assert!(!after[0].accepted);
         for _ in 0..CAPACITY {
             feed.refused(Refusal {
-                source: None,
+                source: Some("web"),
                 status: 401,
                 code: "unauthorized",
                 message: String::new(),
@@ -317,6 +329,23 @@ mod tests {
         }
         let all = feed.since(0);
         assert_eq!(all.len(), CAPACITY);
+        let before = feed.since(0).len();
+        for _ in 0..50 {
+            feed.refused(Refusal {
+                source: None,
+                status: 401,
+                code: "unauthorized",
+                message: String::new(),
+                problems: Vec::new(),
+            });
+        }
+        let newest = feed.since(0);
+        assert_eq!(
+            newest.len(),
+            before,
+            "one entry for the burst, the oldest pushed out"
+        );
+        assert_eq!(newest.last().unwrap().more, 49);
         assert_eq!(
             all[0].seq,
             (LIVE_SAMPLE + 1 + CAPACITY - CAPACITY + 1) as u64
