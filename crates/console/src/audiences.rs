@@ -18,7 +18,7 @@ use serde_json::json;
 use crate::ConsoleState;
 use crate::auth::Signed;
 use crate::charts::{Series, Sparkline};
-use crate::customers::human_time;
+use crate::customers::human_millis;
 use crate::i18n::Lang;
 use crate::page::{Chrome, PageError, blocking, path_and_query, remember_lang, render};
 
@@ -95,9 +95,7 @@ pub async fn list(
                 slug: s.slug,
                 name: s.name,
                 description: s.description,
-                updated: prossimo_model::format_millis(s.updated_at)
-                    .map(|t| human_time(&t))
-                    .unwrap_or_default(),
+                updated: human_millis(s.updated_at),
             });
         }
         Ok(rows)
@@ -580,9 +578,7 @@ pub async fn show(
             member_rows.push(MemberRow {
                 id: m.profile_id,
                 name,
-                since: prossimo_model::format_millis(m.entered_at)
-                    .map(|s| human_time(&s))
-                    .unwrap_or_default(),
+                since: human_millis(m.entered_at),
             });
         }
         let (history, _) = store.segment_history(record.id, None, 20)?;
@@ -612,11 +608,6 @@ pub async fn show(
                 .map(|m| format!("/audiences/{slug}?after={}", m.id))
         })
         .flatten();
-    let time = |ms: i64| {
-        prossimo_model::format_millis(ms)
-            .map(|s| human_time(&s))
-            .unwrap_or_default()
-    };
     let page = ShowPage {
         chrome: Chrome::signed(
             lang,
@@ -638,8 +629,8 @@ pub async fn show(
             .map(|(h, name)| HistoryRow {
                 id: h.profile_id,
                 name: name.clone(),
-                entered: time(h.entered_at),
-                exited: h.exited_at.map(time).unwrap_or_default(),
+                entered: human_millis(h.entered_at),
+                exited: h.exited_at.map(human_millis).unwrap_or_default(),
             })
             .collect(),
         can_edit: signed.role().allows(Role::Marketer),

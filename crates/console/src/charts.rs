@@ -2,7 +2,7 @@
 //! render the same with JavaScript off. Templates hold the markup; this module only turns
 //! numbers into coordinates and labels.
 
-use crate::customers::human_time;
+use crate::customers::human_millis;
 
 /// Width and height of a sparkline's view box.
 const SPARK_W: f64 = 100.0;
@@ -79,17 +79,12 @@ impl Series {
     /// A value that holds until it changes (an audience's size), as steps over
     /// `[from_ms, to_ms]`, placed by time.
     pub fn steps(pairs: &[(i64, f64)], from_ms: i64, to_ms: i64) -> Series {
-        let label = |ms: i64| {
-            prossimo_model::format_millis(ms)
-                .map(|s| human_time(&s))
-                .unwrap_or_default()
-        };
         let (points, len, max) = step_points(pairs, (from_ms, to_ms), (CHART_W, CHART_H, 4.0));
         Series {
             points,
             max_label: format_number(max),
-            first_label: label(from_ms),
-            last_label: label(to_ms),
+            first_label: human_millis(from_ms),
+            last_label: human_millis(to_ms),
             len,
         }
     }

@@ -278,12 +278,7 @@ pub async fn customer(
         identifiers: profile
             .identifiers
             .iter()
-            .map(|i| {
-                let since = prossimo_model::format_millis(i.since)
-                    .map(|s| human_time(&s))
-                    .unwrap_or_default();
-                (i.kind.clone(), i.value.clone(), since)
-            })
+            .map(|i| (i.kind.clone(), i.value.clone(), human_millis(i.since)))
             .collect(),
         identity_log: profile
             .identity_log
@@ -309,13 +304,8 @@ pub async fn customer(
             .map(|m| SegmentRow {
                 name: m.name.clone(),
                 slug: m.slug.clone(),
-                since: prossimo_model::format_millis(m.entered_at)
-                    .map(|s| human_time(&s))
-                    .unwrap_or_default(),
-                left: m
-                    .exited_at
-                    .and_then(prossimo_model::format_millis)
-                    .map(|s| human_time(&s)),
+                since: human_millis(m.entered_at),
+                left: m.exited_at.map(human_millis),
             })
             .collect(),
         channels: channel_bars(&profile, lang),
@@ -368,15 +358,21 @@ pub fn url_encode(s: &str) -> String {
         .collect()
 }
 
+/// How the console writes a time: UTC to the minute.
+const MINUTE: &str = "%Y-%m-%d %H:%M";
+
 /// `2026-03-01T10:00:00.000Z` → `2026-03-01 10:00`.
 pub fn human_time(iso: &str) -> String {
     chrono::DateTime::parse_from_rfc3339(iso)
-        .map(|t| {
-            t.with_timezone(&chrono::Utc)
-                .format("%Y-%m-%d %H:%M")
-                .to_string()
-        })
+        .map(|t| t.with_timezone(&chrono::Utc).format(MINUTE).to_string())
         .unwrap_or_else(|_| iso.to_owned())
+}
+
+/// Unix milliseconds → `2026-03-01 10:00`; empty for a time out of range.
+pub fn human_millis(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format(MINUTE).to_string())
+        .unwrap_or_default()
 }
 
 /// An amount the way each language writes it: `€ 1,234.50` / `1.234,50 €`.
@@ -577,6 +573,7 @@ mod tests {
     fn times_are_shortened_to_the_minute() {
         assert_eq!(human_time("2026-03-01T10:00:59.000Z"), "2026-03-01 10:00");
         assert_eq!(human_time("not a time"), "not a time");
+        assert_eq!(human_millis(1_000 * 3_600), "1970-01-01 01:00");
     }
 
     #[test]

@@ -31,7 +31,7 @@ use serde::Deserialize;
 use auth::{LoginLimiter, Signed};
 pub use auth::{MIN_PASSWORD, PasswordError, hash_password, verify_password};
 pub use i18n::Lang;
-pub use live::{LIVE_SAMPLE, LiveEntry, LiveFeed, Refusal};
+pub use live::{AcceptedSample, LiveEntry, LiveFeed, Refusal};
 use page::{Chrome, PageError, render};
 
 /// What the console's handlers share.

@@ -23,7 +23,7 @@ use crate::page::{Chrome, PageError, path_and_query, remember_lang, render};
 /// Entries kept.
 const CAPACITY: usize = 300;
 /// Messages of one request shown one by one; the rest are counted.
-pub const LIVE_SAMPLE: usize = 10;
+const LIVE_SAMPLE: usize = 10;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct LiveEntry {
@@ -47,6 +47,10 @@ pub struct LiveEntry {
     pub message: String,
     pub problems: Vec<String>,
 }
+
+/// The summary of a request's messages, taken before they go to the writer.
+#[derive(Debug)]
+pub struct AcceptedSample(Vec<LiveEntry>);
 
 /// What the ingest API reports about one refused request.
 pub struct Refusal<'a> {
@@ -103,11 +107,15 @@ fn blank(source: &str, accepted: bool) -> LiveEntry {
 }
 
 impl LiveFeed {
-    /// A request's `total` messages were stored; `shown` are the first of them (at most
-    /// [`LIVE_SAMPLE`] are kept).
-    pub fn accepted(&self, source: &str, shown: &[Message], total: usize) {
-        let mut entries: Vec<LiveEntry> = shown
-            .iter()
+    /// Summarises the first ten messages of a request about to be stored (a
+    /// few short strings each, nothing cloned whole: this runs on the ingest path), to be
+    /// shown by [`LiveFeed::accepted`] once they are.
+    pub fn sample<'a>(
+        source: &str,
+        messages: impl ExactSizeIterator<Item = &'a Message>,
+    ) -> AcceptedSample {
+        let total = messages.len();
+        let mut entries: Vec<LiveEntry> = messages
             .take(LIVE_SAMPLE)
             .map(|m| LiveEntry {
                 kind: m.kind.as_str().to_owned(),
@@ -127,11 +135,17 @@ impl LiveFeed {
                 ..blank(source, true)
             })
             .collect();
+        let shown = entries.len();
         if let Some(last) = entries.last_mut() {
-            last.more = total.saturating_sub(shown.len().min(LIVE_SAMPLE));
+            last.more = total - shown;
         }
+        AcceptedSample(entries)
+    }
+
+    /// A request's messages were stored.
+    pub fn accepted(&self, sample: AcceptedSample) {
         if let Ok(mut ring) = self.ring.lock() {
-            for entry in entries {
+            for entry in sample.0 {
                 ring.push(entry);
             }
         }
@@ -295,11 +309,7 @@ mod tests {
             &Limits::default(),
         )
         .unwrap();
-        feed.accepted(
-            "web",
-            &payload.messages[..LIVE_SAMPLE],
-            payload.messages.len(),
-        );
+        feed.accepted(LiveFeed::sample("web", payload.messages.iter()));
         let entries = feed.since(0);
         assert_eq!(entries.len(), LIVE_SAMPLE);
         assert_eq!(entries.last().unwrap().more, 15);

@@ -13,17 +13,11 @@ use serde::Deserialize;
 
 use crate::ConsoleState;
 use crate::auth::{Signed, hash_password};
-use crate::customers::human_time;
+use crate::customers::human_millis;
 use crate::i18n::Lang;
 use crate::page::{Chrome, PageError, blocking, path_and_query, remember_lang, render};
 
 const DELIVERIES_SHOWN: usize = 50;
-
-fn time(ms: i64) -> String {
-    prossimo_model::format_millis(ms)
-        .map(|s| human_time(&s))
-        .unwrap_or_default()
-}
 
 /// Two spellings of one account's e-mail, compared as the store compares them.
 fn same_account(a: &str, b: &str) -> bool {
@@ -68,7 +62,7 @@ struct SettingsPage {
 
 impl SettingsPage {
     fn created(&self, ms: &i64) -> String {
-        time(*ms)
+        human_millis(*ms)
     }
 
     /// The signed-in admin's own row offers no role change or disabling (refused anyway).
@@ -387,7 +381,7 @@ pub async fn destination(
                 .delivery_attempts(record.id)?
                 .into_iter()
                 .map(|a| AttemptRow {
-                    at: time(a.at),
+                    at: human_millis(a.at),
                     status_code: a.status_code.map(|c| c.to_string()).unwrap_or_default(),
                     error: a.error.unwrap_or_default(),
                     duration_ms: a.duration_ms,
@@ -400,8 +394,8 @@ pub async fn destination(
                 .unwrap_or_default()
                 .to_owned();
             rows.push(DeliveryRow {
-                created: time(record.created_at),
-                finished: record.finished_at.map(time).unwrap_or_default(),
+                created: human_millis(record.created_at),
+                finished: record.finished_at.map(human_millis).unwrap_or_default(),
                 event,
                 attempts,
                 record,

@@ -669,7 +669,8 @@ async fn live_events_show_what_was_accepted_and_refused() {
         &prossimo_model::Limits::default(),
     )
     .unwrap();
-    c.live.accepted("web", &payload.messages, 1);
+    c.live
+        .accepted(LiveFeed::sample("web", payload.messages.iter()));
     c.live.refused(Refusal {
         source: Some("till"),
         status: 400,

@@ -229,15 +229,11 @@ async fn ingest_request(
         return Err(BatchError::validation(refused).into());
     }
     if !batch.is_empty() {
-        // Sampled before the batch moves to the writer: cheap, and only shown once stored.
-        let shown: Vec<prossimo_model::Message> = batch
-            .iter()
-            .take(prossimo_console::LIVE_SAMPLE)
-            .map(|m| m.message.clone())
-            .collect();
-        let total = batch.len();
+        // Summarised before the batch moves to the writer, shown once it is stored.
+        let sample =
+            prossimo_console::LiveFeed::sample(&source.name, batch.iter().map(|m| &m.message));
         state.pipeline.submit(batch).await?;
-        state.live.accepted(&source.name, &shown, total);
+        state.live.accepted(sample);
     }
     Ok(Json(json!({ "success": true })))
 }

@@ -1,6 +1,6 @@
 //! The HTTP edge: the Segment tracking API, the customer 360 read API, the analytics
-//! reports, health and metrics, and the web console (`prossimo-console`) at `/`; and the two background threads behind it (the writer and
-//! the analyst).
+//! reports, health and metrics, and the web console (`prossimo-console`) at `/`; and the
+//! two background threads behind it (the writer and the analyst).
 //! Thin by design: parsing and validation live in `prossimo-model`, identity in
 //! `prossimo-identity`, storage in `prossimo-store`.
 
