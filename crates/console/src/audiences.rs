@@ -570,6 +570,7 @@ pub async fn show(
         let mut members = store.segment_members(record.id, after, MEMBERS_PAGE + 1)?;
         let more = members.len() > MEMBERS_PAGE;
         members.truncate(MEMBERS_PAGE);
+        let next_after = more.then(|| members.last().map(|m| m.position)).flatten();
         let mut member_rows = Vec::with_capacity(members.len());
         for m in &members {
             let name = store
@@ -593,21 +594,15 @@ pub async fn show(
         Ok(Some((
             record,
             sizes,
-            (member_rows, more),
+            (member_rows, next_after),
             history.into_iter().zip(names).collect::<Vec<_>>(),
         )))
     })
     .await?;
-    let Some((record, sizes, (members, more), history)) = loaded else {
+    let Some((record, sizes, (members, next_after), history)) = loaded else {
         return Err(PageError::not_found(lang, t.audience_not_found));
     };
-    let next_members = more
-        .then(|| {
-            members
-                .last()
-                .map(|m| format!("/audiences/{slug}?after={}", m.id))
-        })
-        .flatten();
+    let next_members = next_after.map(|after| format!("/audiences/{slug}?after={after}"));
     let page = ShowPage {
         chrome: Chrome::signed(
             lang,

@@ -10,7 +10,7 @@ use prossimo_segments::{
 };
 use prossimo_store::{
     DecidePosition, DecideWrite, EventScan, LoggedEvent, MembershipChange, NewDelivery,
-    ProfileFacts, SegmentRecord, Store,
+    ProfileFacts, SEGMENT_ENTERED, SEGMENT_EXITED, SegmentRecord, Store,
 };
 use rayon::prelude::*;
 use serde_json::Map;
@@ -89,23 +89,23 @@ pub struct Engine {
     position: DecidePosition,
     /// The clock never goes backwards for the aggregates.
     now: i64,
-    /// Event names the terms match: the platform's own events are read only by name.
-    named_events: BTreeSet<String>,
+    /// Some term counts the platform's own `Segment Entered` / `Segment Exited` events.
+    reads_own_events: bool,
+    /// Own events of the last write, observed by the next step (as if read back).
+    echo: Vec<LoggedEvent>,
     /// Profiles whose computed traits changed since the last step.
     computed_dirty: HashSet<ProfileId>,
     /// A full analysis rewrote everyone's computed traits.
     all_computed_dirty: bool,
-    internal_source: i64,
 }
 
 impl Engine {
     /// Loads the saved segments and destinations and rebuilds the state from the stored
     /// events, reconciling the stored memberships with it.
     pub fn open(store: Arc<Store>, clock: Arc<dyn Clock>) -> Result<Engine, DecideError> {
-        let internal_source = store.internal_source_id()?;
         let saved = store.segments()?;
         let (catalog, segments) = load_catalog(saved.clone())?;
-        let named_events = event_names(&catalog);
+        let reads_own_events = reads_own_events(&catalog);
         let routes = Routes::load(&store)?;
         let now = clock.now_ms();
         let mut engine = Engine {
@@ -120,10 +120,10 @@ impl Engine {
             schedule: BTreeSet::new(),
             position: DecidePosition::default(),
             now,
-            named_events,
+            reads_own_events,
+            echo: Vec::new(),
             computed_dirty: HashSet::new(),
             all_computed_dirty: false,
-            internal_source,
         };
         engine.rebuild()?;
         Ok(engine)
@@ -143,7 +143,7 @@ impl Engine {
         before_rebuild();
         let (catalog, segments) = load_catalog(stored.clone())?;
         self.saved = stored;
-        self.named_events = event_names(&catalog);
+        self.reads_own_events = reads_own_events(&catalog);
         self.catalog = catalog;
         self.sizes = vec![0; segments.len()];
         self.segments = segments;
@@ -203,28 +203,43 @@ impl Engine {
         let saved = self.store.decide_position()?;
         self.profiles.clear();
         self.schedule.clear();
+        self.echo.clear();
 
         if !self.catalog.terms().is_empty() {
             let terms = TermScan::of(&self.catalog, now);
             let (catalog, profiles) = (&self.catalog, &mut self.profiles);
+            let mut observe = |e: LoggedEvent| {
+                let entry = profiles.entry(e.profile_id).or_default();
+                entry.aggregates.observe(catalog, &facts(&e), now);
+                Ok(())
+            };
             self.store
-                .scan_events(&terms.scan(head.event_seq), &mut |e| {
-                    let entry = profiles.entry(e.profile_id).or_default();
-                    entry.aggregates.observe(catalog, &facts(&e), now);
-                    Ok(())
-                })?;
+                .scan_events(&terms.scan(head.event_seq), &mut observe)?;
+            if self.reads_own_events {
+                self.store
+                    .scan_membership_events(terms.since_ts, &mut observe)?;
+            }
         }
-        // What is stored is what the evaluation is compared with.
+        // What is stored is what the evaluation is compared with: the log's changes in
+        // order, the last of each pair winning.
         let by_db_id: HashMap<i64, SegmentId> = self
             .segments
             .iter()
             .filter_map(|s| self.catalog.id(&s.slug).map(|id| (s.id, id)))
             .collect();
-        for (segment, profile) in self.store.current_memberships()? {
-            if let Some(&id) = by_db_id.get(&segment) {
-                self.profiles.entry(profile).or_default().members.insert(id);
-            }
-        }
+        let profiles = &mut self.profiles;
+        self.store
+            .for_each_membership_change(&mut |segment, profile, entered| {
+                if let Some(&id) = by_db_id.get(&segment) {
+                    let members = &mut profiles.entry(profile).or_default().members;
+                    if entered {
+                        members.insert(id);
+                    } else {
+                        members.remove(id);
+                    }
+                }
+            })?;
+        self.profiles.retain(|_, e| !e.is_empty());
 
         let mut deliveries = Vec::new();
         // Events stored while the engine was down are still owed to event destinations
@@ -232,8 +247,7 @@ impl Engine {
         if self.routes.has_event_routes() && saved.event_seq > 0 {
             let mut from = saved.event_seq;
             while from < head.event_seq {
-                // Event streams carry the customers' events, not the platform's.
-                let batch = self.store.events_after(from, &BTreeSet::new())?;
+                let batch = self.store.events_after(from)?;
                 let Some(last) = batch.last() else { break };
                 from = last.seq;
                 for e in batch.iter().filter(|e| e.seq <= head.event_seq) {
@@ -384,6 +398,7 @@ impl Engine {
                 position: Some(position),
             })?;
         }
+        self.echo_own_events(&changes);
         Ok(StepReport {
             evaluated: roots.len(),
             deliveries: deliveries.len(),
@@ -405,19 +420,22 @@ impl Engine {
             return self.reevaluate_everyone(now, self.position, Vec::new(), &[]);
         }
         let now = self.tick();
-        let events = self
-            .store
-            .events_after(self.position.event_seq, &self.named_events)?;
+        let events = self.store.events_after(self.position.event_seq)?;
         let merges = self.store.merges_after(self.position.log_id)?;
+        let own = std::mem::take(&mut self.echo);
         let mut report = StepReport {
-            events: events.len(),
+            events: events.len() + own.len(),
             merges: merges.len(),
             ..StepReport::default()
         };
         let mut pending: HashMap<ProfileId, Pending> = HashMap::new();
         let mut deliveries = Vec::new();
 
-        for e in &events {
+        for (e, customers) in own
+            .iter()
+            .map(|e| (e, false))
+            .chain(events.iter().map(|e| (e, true)))
+        {
             let f = facts(e);
             let terms: Vec<_> = self.catalog.matching_terms(&f).collect();
             if !terms.is_empty() {
@@ -430,7 +448,8 @@ impl Engine {
             let p = pending.entry(e.profile_id).or_default();
             p.change.terms.extend(terms);
             p.change.traits.extend(e.trait_keys.iter().cloned());
-            if e.source_id != self.internal_source {
+            // Event destinations and `last_seen` are about what customers did.
+            if customers {
                 p.change.seen = true;
                 self.routes.for_event(e, &mut deliveries);
             }
@@ -457,12 +476,15 @@ impl Engine {
         // A merged profile's aggregates are rebuilt from its whole history as read so far.
         let merged_roots: BTreeSet<ProfileId> = merges.iter().map(|m| m.root).collect();
         for &root in &merged_roots {
-            let history: Vec<LoggedEvent> = self
+            let mut history: Vec<LoggedEvent> = self
                 .store
-                .events_of(root, &self.named_events)?
+                .events_of(root)?
                 .into_iter()
                 .filter(|e| e.seq <= last_seq)
                 .collect();
+            if self.reads_own_events {
+                history.extend(self.store.membership_events_of(root)?);
+            }
             let mut aggregates = ProfileAggregates::new();
             for e in &history {
                 aggregates.observe(&self.catalog, &facts(e), now);
@@ -561,9 +583,19 @@ impl Engine {
             })?;
         }
         self.position = position;
+        self.echo_own_events(&changes);
         report.deliveries = deliveries.len();
         report.changes = changes;
         Ok(report)
+    }
+
+    /// Keeps the written changes' own events for the next step when a term counts them:
+    /// they are read back from memory, as they would be from the store.
+    fn echo_own_events(&mut self, changes: &[MembershipChange]) {
+        if self.reads_own_events {
+            self.echo
+                .extend(changes.iter().filter_map(MembershipChange::as_event));
+        }
     }
 }
 
@@ -621,10 +653,9 @@ pub(crate) fn load_catalog(
 /// a term reads properties.
 pub struct TermScan {
     only: Option<BTreeSet<String>>,
-    since_ts: Option<i64>,
+    /// Only events with a time after this (ms): the longest window, when every term has one.
+    pub since_ts: Option<i64>,
     with_properties: bool,
-    /// Event names the terms match: the platform's own events are read only by name.
-    named: BTreeSet<String>,
 }
 
 impl TermScan {
@@ -632,7 +663,6 @@ impl TermScan {
         let mut only = Some(BTreeSet::new());
         let mut since_ts = Some(now);
         let mut with_properties = false;
-        let named = event_names(catalog);
         for term in catalog.terms() {
             match (&term.aggregate().source, only.as_mut()) {
                 (Source::Event(name), Some(keys)) => {
@@ -654,7 +684,6 @@ impl TermScan {
             only,
             since_ts,
             with_properties,
-            named,
         }
     }
 
@@ -664,21 +693,16 @@ impl TermScan {
             only: self.only.as_ref(),
             since_ts: self.since_ts,
             with_properties: self.with_properties,
-            platform_names: Some(&self.named),
         }
     }
 }
 
-/// The event names the catalog's terms match by name.
-pub(crate) fn event_names(catalog: &Catalog) -> BTreeSet<String> {
-    catalog
-        .terms()
-        .iter()
-        .filter_map(|t| match &t.aggregate().source {
-            Source::Event(name) => Some(name.clone()),
-            _ => None,
-        })
-        .collect()
+/// Whether a term counts the platform's own `Segment Entered` / `Segment Exited` events.
+fn reads_own_events(catalog: &Catalog) -> bool {
+    catalog.terms().iter().any(|t| {
+        matches!(&t.aggregate().source,
+            Source::Event(name) if name == SEGMENT_ENTERED || name == SEGMENT_EXITED)
+    })
 }
 
 /// What a term needs to know about a stored event.
@@ -689,6 +713,7 @@ pub fn facts(e: &LoggedEvent) -> EventFacts<'_> {
         channel: &e.channel,
         ts_ms: e.ts,
         properties: &e.properties,
+        platform: e.platform,
     }
 }
 

@@ -157,6 +157,7 @@ impl Routes {
             channel: &event.channel,
             ts_ms: event.ts,
             properties: &event.properties,
+            platform: event.platform,
         };
         for route in &self.events {
             if event.received_at < route.created_at {

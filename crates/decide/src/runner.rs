@@ -159,6 +159,8 @@ fn run(
         s.last_error = None;
     });
     let mut last_reload = std::time::Instant::now();
+    // After a failed step the state in memory is ahead of the store: start again from it.
+    let mut broken = false;
     loop {
         let wait = engine
             .next_boundary()
@@ -188,9 +190,16 @@ fn run(
                     tracing::error!(error = %e, "cannot reload segments");
                 }
             }
-            match engine.step() {
+            let stepped = if broken {
+                engine.rebuild()
+            } else {
+                engine.step()
+            };
+            match stepped {
                 Ok(report) => {
-                    let caught_up = report.events == 0;
+                    // A rebuild is followed by a step for what arrived meanwhile.
+                    let rebuilt = std::mem::take(&mut broken);
+                    let caught_up = report.events == 0 && !rebuilt;
                     if report.deliveries > 0 {
                         on_written();
                     }
@@ -210,8 +219,9 @@ fn run(
                     }
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "decide step failed; retrying");
+                    tracing::error!(error = %e, "decide step failed; rebuilding from the store");
                     set_status(&|s| s.last_error = Some(e.to_string()));
+                    broken = true;
                     break;
                 }
             }

@@ -23,6 +23,10 @@ pub struct EventFacts<'a> {
     /// Event time, milliseconds since the Unix epoch.
     pub ts_ms: i64,
     pub properties: &'a serde_json::Value,
+    /// The platform's own event (`Segment Entered` / `Segment Exited`): only a term that
+    /// names it counts it, never `any event` or a `channel`, so an audience cannot feed on
+    /// membership changes it did not ask about.
+    pub platform: bool,
 }
 
 /// The value of a term: a number (`count`, `sum`, `avg`, `min`, `max`) or a date (`first`,

@@ -429,14 +429,20 @@ impl Catalog {
             .event
             .and_then(|name| self.by_event.get(name))
             .map_or(&[][..], Vec::as_slice);
-        let by_channel = self
-            .by_channel
-            .get(event.channel)
-            .map_or(&[][..], Vec::as_slice);
+        let (by_channel, any_event) = if event.platform {
+            (&[][..], &[][..])
+        } else {
+            (
+                self.by_channel
+                    .get(event.channel)
+                    .map_or(&[][..], Vec::as_slice),
+                self.any_event.as_slice(),
+            )
+        };
         by_event
             .iter()
             .chain(by_channel)
-            .chain(&self.any_event)
+            .chain(any_event)
             .filter_map(|&i| self.terms.get(i))
             .filter(move |t| t.accepts(event))
     }

@@ -293,7 +293,8 @@ async fn segment_id(state: &AppState, slug: String) -> Result<i64, ApiError> {
     .await?
 }
 
-/// `GET /v1/segments/{slug}/members?after=&limit=`: current members by profile id.
+/// `GET /v1/segments/{slug}/members?after=&limit=`: current members in the order they
+/// entered; `next_after` is where the next page starts.
 pub async fn members(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -308,7 +309,7 @@ pub async fn members(
         tokio::task::spawn_blocking(move || store.segment_members(id, params.after, limit))
             .await??;
     let next = (members.len() == limit)
-        .then(|| members.last().map(|m| m.profile_id))
+        .then(|| members.last().map(|m| m.position))
         .flatten();
     Ok(Json(json!({
         "members": members.iter().map(|m| json!({

@@ -1,6 +1,11 @@
 //! What the decide stage reads and writes: saved segments, the event log tailed in commit
 //! order, the facts segments test (traits, computed traits, first/last seen), and
-//! membership changes with their timeline events and outbox deliveries, written together.
+//! membership changes with their outbox deliveries, written together.
+//!
+//! Memberships are stored as a log of changes (`membership_changes`), one row per entry or
+//! exit: a decide step only appends. Current members, a profile's intervals, a segment's
+//! history and the `Segment Entered` / `Segment Exited` events on the timeline are all read
+//! from that log.
 
 use std::collections::BTreeSet;
 
@@ -10,10 +15,6 @@ use serde_json::{Map, Value, json};
 
 use crate::sql::{Conn, Val, placeholders};
 use crate::{Store, StoreError, now_ms, write_transaction};
-
-/// Name of the source that the platform's own events (segment changes) come from. Its
-/// write key is revoked at birth: nobody can send as it.
-pub const INTERNAL_SOURCE: &str = "prossimo:internal";
 
 /// The event names of membership changes on a profile's timeline.
 pub const SEGMENT_ENTERED: &str = "Segment Entered";
@@ -59,6 +60,8 @@ pub struct LoggedEvent {
     /// Top-level keys of the person traits the message carried (an identify's `traits`,
     /// any message's `context.traits`): the traits it may have changed.
     pub trait_keys: Vec<String>,
+    /// The platform's own event (a membership change), not something a customer did.
+    pub platform: bool,
 }
 
 /// Which events a scan reads; see [`Store::scan_events`].
@@ -72,8 +75,6 @@ pub struct EventScan<'a> {
     pub since_ts: Option<i64>,
     /// Parse `properties` and person traits out of each body; without it they are empty.
     pub with_properties: bool,
-    /// The platform's own events (segment changes) with these names are read too.
-    pub platform_names: Option<&'a BTreeSet<String>>,
 }
 
 /// A merge recorded in the identity log: `loser` now belongs to `root`.
@@ -109,6 +110,91 @@ pub struct MembershipChange {
     pub first_fill: bool,
 }
 
+impl MembershipChange {
+    /// The `Segment Entered` / `Segment Exited` track event the timeline shows for this
+    /// change, and segments can count (`None` for a new segment's first members).
+    pub fn as_event(&self) -> Option<LoggedEvent> {
+        if self.first_fill {
+            return None;
+        }
+        let (name, verb) = if self.entered {
+            (SEGMENT_ENTERED, "entered")
+        } else {
+            (SEGMENT_EXITED, "exited")
+        };
+        Some(LoggedEvent {
+            seq: 0,
+            source_id: 0,
+            message_id: format!(
+                "segment-{verb}-{}-{}-{}",
+                self.segment_id, self.profile_id, self.at
+            ),
+            profile_id: self.profile_id,
+            kind: "track".into(),
+            event: Some(name.into()),
+            channel: "other".into(),
+            ts: self.at,
+            received_at: self.at,
+            properties: json!({"segment": self.segment_slug, "segment_id": self.segment_id}),
+            trait_keys: Vec::new(),
+            platform: true,
+        })
+    }
+
+    /// The message body of [`MembershipChange::as_event`], as the timeline API shows it.
+    pub fn event_body(&self) -> Option<Value> {
+        let event = self.as_event()?;
+        let timestamp = prossimo_model::format_millis(self.at).unwrap_or_default();
+        Some(json!({
+            "type": "track",
+            "event": event.event,
+            "messageId": event.message_id,
+            "timestamp": timestamp,
+            "receivedAt": timestamp,
+            "properties": event.properties,
+            "context": {"channel": "other", "library": {"name": "prossimo"}},
+            "profileId": self.profile_id,
+        }))
+    }
+}
+
+/// Columns of a change with its segment's slug, attributed to the root of its profile now.
+const CHANGE_COLUMNS: &str = "c.id, c.segment_id, s.slug, COALESCE(p.merged_into, c.profile_id), c.entered, c.at, c.first_fill
+     FROM membership_changes c JOIN segments s ON s.id = c.segment_id JOIN profiles p ON p.id = c.profile_id";
+
+pub(crate) fn change_from(row: &[Val]) -> Result<(i64, MembershipChange), StoreError> {
+    match (
+        row[0].int(),
+        row[1].int(),
+        row[2].text(),
+        row[3].int(),
+        row[4].int(),
+        row[5].int(),
+        row[6].int(),
+    ) {
+        (
+            Some(id),
+            Some(segment_id),
+            Some(slug),
+            Some(profile_id),
+            Some(entered),
+            Some(at),
+            Some(first_fill),
+        ) => Ok((
+            id,
+            MembershipChange {
+                segment_id,
+                segment_slug: slug.to_owned(),
+                profile_id,
+                entered: entered != 0,
+                at,
+                first_fill: first_fill != 0,
+            },
+        )),
+        _ => Err(StoreError::Corrupt("membership change row".into())),
+    }
+}
+
 /// A message owed to a destination (the outbox row), written with the change it reports.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewDelivery {
@@ -139,6 +225,8 @@ pub struct DecideWrite<'a> {
 pub struct MemberRecord {
     pub profile_id: ProfileId,
     pub entered_at: i64,
+    /// Where the member's entry is in the log: the page after it starts here.
+    pub position: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -306,6 +394,7 @@ fn logged_event(row: Vec<Val>) -> Result<LoggedEvent, StoreError> {
         received_at,
         properties: body.properties,
         trait_keys,
+        platform: false,
     })
 }
 
@@ -413,7 +502,7 @@ impl Store {
         let mut pooled = self.conn()?;
         write_transaction(pooled.conn(), |conn| {
             let id = [Val::Int(segment.id)];
-            conn.execute("DELETE FROM memberships WHERE segment_id = $1", &id)?;
+            conn.execute("DELETE FROM membership_changes WHERE segment_id = $1", &id)?;
             conn.execute("DELETE FROM segment_sizes WHERE segment_id = $1", &id)?;
             conn.execute("DELETE FROM segments WHERE id = $1", &id)?;
             Ok(true)
@@ -422,20 +511,10 @@ impl Store {
 
     /// Up to a few thousand events stored after `seq`, in commit order (writes take the
     /// store's write lock, so sequence order is commit order on both backends).
-    ///
-    /// The platform's own events (segment changes) are left out unless their name is in
-    /// `platform_names`: they are on the timeline for people, but an audience counts them
-    /// only when it names them.
-    pub fn events_after(
-        &self,
-        seq: i64,
-        platform_names: &BTreeSet<String>,
-    ) -> Result<Vec<LoggedEvent>, StoreError> {
-        let mut params = vec![Val::Int(seq), Val::Int(TAIL_ROWS)];
-        let platform = self.platform_filter(platform_names, &mut params)?;
+    pub fn events_after(&self, seq: i64) -> Result<Vec<LoggedEvent>, StoreError> {
         self.logged_events(
-            &format!("SELECT {EVENT_COLUMNS} WHERE e.seq > $1{platform} ORDER BY e.seq LIMIT $2"),
-            &params,
+            &format!("SELECT {EVENT_COLUMNS} WHERE e.seq > $1 ORDER BY e.seq LIMIT $2"),
+            &[Val::Int(seq), Val::Int(TAIL_ROWS)],
         )
     }
 
@@ -447,9 +526,7 @@ impl Store {
         each: &mut dyn FnMut(LoggedEvent) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let mut params = vec![Val::Int(scan.until_seq)];
-        let no_names = BTreeSet::new();
-        let mut filter =
-            self.platform_filter(scan.platform_names.unwrap_or(&no_names), &mut params)?;
+        let mut filter = String::new();
         if let Some(since) = scan.since_ts {
             params.push(Val::Int(since));
             filter.push_str(&format!(" AND e.ts > ${}", params.len()));
@@ -497,39 +574,51 @@ impl Store {
         )
     }
 
-    /// `AND (…)` leaving out the platform's own events but those named.
-    fn platform_filter(
-        &self,
-        names: &BTreeSet<String>,
-        params: &mut Vec<Val>,
-    ) -> Result<String, StoreError> {
-        params.push(Val::Int(self.internal_source_id()?));
-        let source = params.len();
-        if names.is_empty() {
-            return Ok(format!(" AND e.source_id <> ${source}"));
-        }
-        let list = placeholders(names.len(), source + 1);
-        params.extend(names.iter().map(|n| Val::from(n.as_str())));
-        Ok(format!(
-            " AND (e.source_id <> ${source} OR e.event IN ({list}))"
-        ))
-    }
-
     /// Every event of a root profile and the profiles merged into it, oldest first.
-    /// Platform events are read as by [`Store::events_after`].
-    pub fn events_of(
-        &self,
-        root: ProfileId,
-        platform_names: &BTreeSet<String>,
-    ) -> Result<Vec<LoggedEvent>, StoreError> {
-        let mut params = vec![Val::Int(root)];
-        let platform = self.platform_filter(platform_names, &mut params)?;
+    pub fn events_of(&self, root: ProfileId) -> Result<Vec<LoggedEvent>, StoreError> {
         self.logged_events(
             &format!(
-                "SELECT {EVENT_COLUMNS} WHERE (p.id = $1 OR p.merged_into = $1){platform} ORDER BY e.seq"
+                "SELECT {EVENT_COLUMNS} WHERE (p.id = $1 OR p.merged_into = $1) ORDER BY e.seq"
             ),
-            &params,
+            &[Val::Int(root)],
         )
+    }
+
+    /// Streams the platform's own events ([`MembershipChange::as_event`]) after `since_ts`
+    /// (ms), in the order they were written, each attributed to its profile's root now.
+    pub fn scan_membership_events(
+        &self,
+        since_ts: Option<i64>,
+        each: &mut dyn FnMut(LoggedEvent) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut pooled = self.conn()?;
+        pooled.conn().for_each_row(
+            &format!("SELECT {CHANGE_COLUMNS} WHERE c.first_fill = 0 AND c.at > $1 ORDER BY c.id"),
+            &[Val::Int(since_ts.unwrap_or(i64::MIN))],
+            &mut |row| {
+                let (_, change) = change_from(&row)?;
+                change.as_event().map_or(Ok(()), &mut *each)
+            },
+        )
+    }
+
+    /// The platform's own events of a root profile and the profiles merged into it.
+    pub fn membership_events_of(&self, root: ProfileId) -> Result<Vec<LoggedEvent>, StoreError> {
+        let mut pooled = self.conn()?;
+        let mut out = Vec::new();
+        pooled.conn().for_each_row(
+            &format!(
+                "SELECT {CHANGE_COLUMNS}
+                 WHERE (p.id = $1 OR p.merged_into = $1) AND c.first_fill = 0 ORDER BY c.id"
+            ),
+            &[Val::Int(root)],
+            &mut |row| {
+                let (_, change) = change_from(&row)?;
+                out.extend(change.as_event());
+                Ok(())
+            },
+        )?;
+        Ok(out)
     }
 
     fn logged_events(&self, sql: &str, params: &[Val]) -> Result<Vec<LoggedEvent>, StoreError> {
@@ -632,34 +721,60 @@ impl Store {
         )
     }
 
-    /// Every current membership as `(segment_id, profile_id)`.
-    pub fn current_memberships(&self) -> Result<Vec<(i64, ProfileId)>, StoreError> {
+    /// Streams every membership change as `(segment_id, profile_id, entered)` in the order
+    /// they happened; folding them (the last change of a pair wins) gives the current
+    /// members.
+    pub fn for_each_membership_change(
+        &self,
+        each: &mut dyn FnMut(i64, ProfileId, bool),
+    ) -> Result<(), StoreError> {
         let mut pooled = self.conn()?;
-        let mut out = Vec::new();
         pooled.conn().for_each_row(
-            "SELECT segment_id, profile_id FROM memberships WHERE exited_at IS NULL",
+            "SELECT segment_id, profile_id, entered FROM membership_changes ORDER BY id",
             &[],
-            &mut |row| {
-                if let (Some(s), Some(p)) = (row[0].int(), row[1].int()) {
-                    out.push((s, p));
+            &mut |row| match (row[0].int(), row[1].int(), row[2].int()) {
+                (Some(segment), Some(profile), Some(entered)) => {
+                    each(segment, profile, entered != 0);
+                    Ok(())
                 }
-                Ok(())
+                _ => Err(StoreError::Corrupt("membership change row".into())),
             },
-        )?;
-        Ok(out)
+        )
     }
 
-    /// Writes one decide step: membership intervals, a `Segment Entered`/`Segment Exited`
-    /// event on each profile's timeline, the outbox rows, sizes and the read position, all
-    /// in one transaction. Replaying the same step changes nothing (timeline events are
-    /// de-duplicated by their message id, intervals by the current-membership index).
+    /// Every current membership as `(segment_id, profile_id)`.
+    pub fn current_memberships(&self) -> Result<Vec<(i64, ProfileId)>, StoreError> {
+        let mut current = std::collections::HashSet::new();
+        self.for_each_membership_change(&mut |segment, profile, entered| {
+            if entered {
+                current.insert((segment, profile));
+            } else {
+                current.remove(&(segment, profile));
+            }
+        })?;
+        Ok(current.into_iter().collect())
+    }
+
+    /// Writes one decide step: membership changes, the outbox rows, sizes and the read
+    /// position, all in one transaction. The engine that writes is the only one (the
+    /// decider lease) and rebuilds from the store after any failed write, so a step is
+    /// never written twice.
     pub fn write_decisions(&self, step: &DecideWrite<'_>) -> Result<(), StoreError> {
-        let source = self.internal_source_id()?;
         let mut pooled = self.conn()?;
         write_transaction(pooled.conn(), |conn| {
             let now = now_ms();
             for change in step.changes {
-                write_change(conn, source, change, now)?;
+                conn.execute(
+                    "INSERT INTO membership_changes (segment_id, profile_id, entered, at, first_fill)
+                     VALUES ($1, $2, $3, $4, $5)",
+                    &[
+                        Val::Int(change.segment_id),
+                        Val::Int(change.profile_id),
+                        Val::Int(change.entered.into()),
+                        Val::Int(change.at),
+                        Val::Int(change.first_fill.into()),
+                    ],
+                )?;
             }
             for d in step.deliveries {
                 conn.execute(
@@ -698,16 +813,21 @@ impl Store {
         })
     }
 
-    /// Current members of a segment, by profile id, after `after`.
+    /// Current members of a segment in the order they entered, from after the entry at
+    /// log position `after` (see [`MemberRecord::position`]).
     pub fn segment_members(
         &self,
         segment_id: i64,
-        after: Option<ProfileId>,
+        after: Option<i64>,
         limit: usize,
     ) -> Result<Vec<MemberRecord>, StoreError> {
+        // An entry is current when no later change of the same pair follows it.
         let rows = self.conn()?.conn().query(
-            "SELECT profile_id, entered_at FROM memberships
-             WHERE segment_id = $1 AND exited_at IS NULL AND profile_id > $2 ORDER BY profile_id LIMIT $3",
+            "SELECT c.id, c.profile_id, c.at FROM membership_changes c
+             WHERE c.segment_id = $1 AND c.entered = 1 AND c.id > $2
+               AND NOT EXISTS (SELECT 1 FROM membership_changes x
+                               WHERE x.profile_id = c.profile_id AND x.segment_id = c.segment_id AND x.id > c.id)
+             ORDER BY c.id LIMIT $3",
             &[
                 Val::Int(segment_id),
                 Val::Int(after.unwrap_or(i64::MIN)),
@@ -718,14 +838,16 @@ impl Store {
             .iter()
             .filter_map(|r| {
                 Some(MemberRecord {
-                    profile_id: r[0].int()?,
-                    entered_at: r[1].int()?,
+                    position: r[0].int()?,
+                    profile_id: r[1].int()?,
+                    entered_at: r[2].int()?,
                 })
             })
             .collect())
     }
 
-    /// Entries and exits of a segment, newest first, before membership row `before`.
+    /// Entries of a segment with their exit if any, newest first, before log position
+    /// `before`; the second value is where the next page starts.
     pub fn segment_history(
         &self,
         segment_id: i64,
@@ -733,9 +855,12 @@ impl Store {
         limit: usize,
     ) -> Result<(Vec<MembershipRecord>, Option<i64>), StoreError> {
         let rows = self.conn()?.conn().query(
-            "SELECT m.id, m.segment_id, s.slug, s.name, m.profile_id, m.entered_at, m.exited_at
-             FROM memberships m JOIN segments s ON s.id = m.segment_id
-             WHERE m.segment_id = $1 AND m.id < $2 ORDER BY m.id DESC LIMIT $3",
+            "SELECT c.id, c.segment_id, s.slug, s.name, c.profile_id, c.at,
+                    (SELECT x.at FROM membership_changes x
+                     WHERE x.profile_id = c.profile_id AND x.segment_id = c.segment_id AND x.id > c.id
+                     ORDER BY x.id LIMIT 1)
+             FROM membership_changes c JOIN segments s ON s.id = c.segment_id
+             WHERE c.segment_id = $1 AND c.entered = 1 AND c.id < $2 ORDER BY c.id DESC LIMIT $3",
             &[
                 Val::Int(segment_id),
                 Val::Int(before.unwrap_or(i64::MAX)),
@@ -754,18 +879,48 @@ impl Store {
         ))
     }
 
-    /// A profile's memberships, current and past, newest first.
+    /// A profile's memberships, current and past, newest entry first.
     pub fn memberships_of(&self, profile: ProfileId) -> Result<Vec<MembershipRecord>, StoreError> {
         let rows = self.conn()?.conn().query(
-            "SELECT m.id, m.segment_id, s.slug, s.name, m.profile_id, m.entered_at, m.exited_at
-             FROM memberships m JOIN segments s ON s.id = m.segment_id
-             WHERE m.profile_id = $1 ORDER BY m.id DESC",
+            "SELECT c.id, c.segment_id, s.slug, s.name, c.profile_id, c.entered, c.at
+             FROM membership_changes c JOIN segments s ON s.id = c.segment_id
+             WHERE c.profile_id = $1 ORDER BY c.segment_id, c.id",
             &[Val::Int(profile)],
         )?;
-        Ok(rows
-            .iter()
-            .filter_map(|r| membership_from(r).map(|(_, m)| m))
-            .collect())
+        // Changes of one segment alternate: an entry opens an interval, an exit closes it.
+        let mut intervals: Vec<(i64, MembershipRecord)> = Vec::new();
+        for r in &rows {
+            let (Some(id), Some(segment_id), Some(slug), Some(name), Some(entered), Some(at)) = (
+                r[0].int(),
+                r[1].int(),
+                r[2].text(),
+                r[3].text(),
+                r[5].int(),
+                r[6].int(),
+            ) else {
+                return Err(StoreError::Corrupt("membership change row".into()));
+            };
+            if entered != 0 {
+                intervals.push((
+                    id,
+                    MembershipRecord {
+                        segment_id,
+                        slug: slug.to_owned(),
+                        name: name.to_owned(),
+                        profile_id: profile,
+                        entered_at: at,
+                        exited_at: None,
+                    },
+                ));
+            } else if let Some((_, open)) = intervals
+                .last_mut()
+                .filter(|(_, m)| m.segment_id == segment_id && m.exited_at.is_none())
+            {
+                open.exited_at = Some(at);
+            }
+        }
+        intervals.sort_by_key(|(id, _)| std::cmp::Reverse(*id));
+        Ok(intervals.into_iter().map(|(_, m)| m).collect())
     }
 
     /// Size over time: `(hour start ms, size at the end of that hour's last change)`.
@@ -791,41 +946,6 @@ impl Store {
             .filter_map(|r| Some((r[0].int()?, r[1].int()?.max(0) as u64)))
             .collect())
     }
-
-    /// The id of the platform's own source, created (revoked, so unusable for sending)
-    /// the first time it is needed.
-    pub fn internal_source_id(&self) -> Result<i64, StoreError> {
-        if let Some(id) = self.internal_source.get() {
-            return Ok(*id);
-        }
-        let mut pooled = self.conn()?;
-        let conn = pooled.conn();
-        let find = |conn: &mut dyn Conn| -> Result<Option<i64>, StoreError> {
-            Ok(conn
-                .query_one(
-                    "SELECT id FROM sources WHERE name = $1",
-                    &[Val::from(INTERNAL_SOURCE)],
-                )?
-                .and_then(|r| r[0].int()))
-        };
-        let id = match find(conn)? {
-            Some(id) => id,
-            None => {
-                let now = now_ms();
-                conn.execute(
-                    "INSERT INTO sources (name, write_key, created_at, revoked_at) VALUES ($1, $2, $3, $3)
-                     ON CONFLICT (name) DO NOTHING",
-                    &[
-                        Val::from(INTERNAL_SOURCE),
-                        Val::Text(crate::keys::random_key("internal_")),
-                        Val::Int(now),
-                    ],
-                )?;
-                find(conn)?.ok_or_else(|| StoreError::NotFound("internal source".into()))?
-            }
-        };
-        Ok(*self.internal_source.get_or_init(|| id))
-    }
 }
 
 fn membership_from(r: &[Val]) -> Option<(i64, MembershipRecord)> {
@@ -840,68 +960,4 @@ fn membership_from(r: &[Val]) -> Option<(i64, MembershipRecord)> {
             exited_at: r[6].int(),
         },
     ))
-}
-
-fn write_change(
-    conn: &mut dyn Conn,
-    source: i64,
-    change: &MembershipChange,
-    now: i64,
-) -> Result<(), StoreError> {
-    let (segment, profile, at) = (
-        Val::Int(change.segment_id),
-        Val::Int(change.profile_id),
-        Val::Int(change.at),
-    );
-    let written = if change.entered {
-        conn.execute(
-            "INSERT INTO memberships (segment_id, profile_id, entered_at) VALUES ($1, $2, $3)
-             ON CONFLICT (segment_id, profile_id) WHERE exited_at IS NULL DO NOTHING",
-            &[segment, profile, at],
-        )?
-    } else {
-        conn.execute(
-            "UPDATE memberships SET exited_at = $3 WHERE segment_id = $1 AND profile_id = $2 AND exited_at IS NULL",
-            &[segment, profile, at],
-        )?
-    };
-    if written == 0 || change.first_fill {
-        // Already applied (a replayed step: the timeline has its event too), or a new
-        // segment's first members.
-        return Ok(());
-    }
-    let (name, verb) = if change.entered {
-        (SEGMENT_ENTERED, "entered")
-    } else {
-        (SEGMENT_EXITED, "exited")
-    };
-    let message_id = format!(
-        "segment-{verb}-{}-{}-{}",
-        change.segment_id, change.profile_id, change.at
-    );
-    let timestamp = prossimo_model::format_millis(change.at).unwrap_or_default();
-    let body = json!({
-        "type": "track",
-        "event": name,
-        "messageId": message_id,
-        "timestamp": timestamp,
-        "receivedAt": prossimo_model::format_millis(now).unwrap_or_default(),
-        "properties": {"segment": change.segment_slug, "segment_id": change.segment_id},
-        "context": {"channel": "other", "library": {"name": "prossimo"}},
-    });
-    conn.execute(
-        "INSERT INTO events (source_id, message_id, profile_id, type, event, channel, ts, received_at, body)
-         VALUES ($1, $2, $3, 'track', $4, 'other', $5, $6, $7)
-         ON CONFLICT (source_id, message_id) DO NOTHING",
-        &[
-            Val::Int(source),
-            Val::Text(message_id),
-            Val::Int(change.profile_id),
-            Val::from(name),
-            Val::Int(change.at),
-            Val::Int(now),
-            Val::Text(body.to_string()),
-        ],
-    )?;
-    Ok(())
 }

@@ -25,9 +25,9 @@ use std::time::Duration;
 
 pub use analytics::{StoredAnalysis, Touchpoint};
 pub use decide::{
-    DecidePosition, DecideWrite, EventScan, INTERNAL_SOURCE, LoggedEvent, MemberRecord,
-    MembershipChange, MembershipRecord, MergeRecord, NewDelivery, ProfileFacts, SEGMENT_ENTERED,
-    SEGMENT_EXITED, SegmentInput, SegmentRecord, check_slug,
+    DecidePosition, DecideWrite, EventScan, LoggedEvent, MemberRecord, MembershipChange,
+    MembershipRecord, MergeRecord, NewDelivery, ProfileFacts, SEGMENT_ENTERED, SEGMENT_EXITED,
+    SegmentInput, SegmentRecord, check_slug,
 };
 pub use destinations::{
     AttemptRecord, DeliveryOutcome, DeliveryRecord, DeliveryStatus, DestinationInput,
@@ -97,8 +97,6 @@ pub struct Store {
     location: Location,
     /// PostgreSQL only: when to refresh planner statistics (see `ingest`).
     statistics: Option<StatisticsSchedule>,
-    /// The platform's own source (segment changes), looked up once.
-    internal_source: std::sync::OnceLock<i64>,
 }
 
 /// How the store talks to its backend.
@@ -144,7 +142,6 @@ impl Store {
             money: Money::default(),
             location: location.clone(),
             statistics,
-            internal_source: std::sync::OnceLock::new(),
         })
     }
 
@@ -273,4 +270,85 @@ pub(crate) fn write_transaction<T>(
 
 pub(crate) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
+}
+
+#[cfg(test)]
+mod migration_tests {
+    use super::*;
+
+    /// A store written before memberships became a log (V5: intervals, and a
+    /// `Segment Entered`/`Exited` event per change from the platform's own source) opens
+    /// with the same memberships, history and timeline.
+    #[test]
+    fn intervals_and_platform_events_become_the_change_log() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join(DATABASE_FILE);
+        let mut conn = sql::open_sqlite(&path, Duration::from_secs(5)).expect("open");
+        migrations::sqlite::migrations::runner()
+            .set_target(refinery::Target::Version(5))
+            .run(&mut conn)
+            .expect("migrate to V5");
+        let t = 1_769_904_000_000_i64;
+        conn.execute_batch(&format!(
+            "INSERT INTO sources (id, name, write_key, created_at) VALUES (1, 'web', 'k1', 0);
+             INSERT INTO sources (id, name, write_key, created_at, revoked_at) VALUES (2, 'prossimo:internal', 'k2', 0, 0);
+             INSERT INTO profiles (id, state, created_at, updated_at) VALUES (7, '{{}}', 0, 0);
+             INSERT INTO segments (id, slug, name, description, definition, created_at, updated_at)
+                 VALUES (3, 'vip', 'VIP', '', 'count(any event) >= 1', 0, 0);
+             -- A first member (no event), out at t+2; back in at t+3 (with its event).
+             INSERT INTO memberships (id, segment_id, profile_id, entered_at, exited_at) VALUES (1, 3, 7, {t1}, {t2});
+             INSERT INTO memberships (id, segment_id, profile_id, entered_at, exited_at) VALUES (2, 3, 7, {t3}, NULL);
+             INSERT INTO events (source_id, message_id, profile_id, type, event, channel, ts, received_at, body)
+                 VALUES (1, 'm1', 7, 'track', 'Viewed', 'web', {t1}, {t1}, '{{\"type\":\"track\",\"event\":\"Viewed\",\"messageId\":\"m1\"}}'),
+                        (2, 'segment-exited-3-7-{t2}', 7, 'track', 'Segment Exited', 'other', {t2}, {t2}, '{{}}'),
+                        (2, 'segment-entered-3-7-{t3}', 7, 'track', 'Segment Entered', 'other', {t3}, {t3}, '{{}}');",
+            t1 = t + 60_000,
+            t2 = t + 120_000,
+            t3 = t + 180_000,
+        ))
+        .expect("V5 rows");
+        drop(conn);
+
+        let store = Store::open(
+            &Location::DataDir(dir.path().to_owned()),
+            IdentityConfig::default(),
+        )
+        .expect("migrates");
+        assert_eq!(store.current_memberships().unwrap(), [(3, 7)]);
+        let intervals: Vec<(i64, Option<i64>)> = store
+            .memberships_of(7)
+            .unwrap()
+            .into_iter()
+            .map(|m| (m.entered_at, m.exited_at))
+            .collect();
+        assert_eq!(
+            intervals,
+            [(t + 180_000, None), (t + 60_000, Some(t + 120_000))]
+        );
+        let timeline = store
+            .events(
+                &ProfileKey::Id(7),
+                &EventQuery {
+                    limit: 10,
+                    ..EventQuery::default()
+                },
+            )
+            .unwrap()
+            .unwrap();
+        let names: Vec<&str> = timeline
+            .events
+            .iter()
+            .filter_map(|e| e["event"].as_str())
+            .collect();
+        assert_eq!(
+            names,
+            ["Segment Entered", "Segment Exited", "Viewed"],
+            "the platform's events come from the log, once; the first entry is not one"
+        );
+        assert_eq!(
+            store.event_count().unwrap(),
+            1,
+            "only the customer's event is stored"
+        );
+    }
 }

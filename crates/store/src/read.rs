@@ -186,6 +186,23 @@ fn counts(conn: &mut dyn Conn, ids: &[ProfileId]) -> Result<(Counts, Counts, Cou
             .or_insert(0) += 1;
         Ok(())
     })?;
+    // Membership changes are on the timeline as the platform's own track events.
+    let changes = format!(
+        "SELECT entered, COUNT(*) FROM membership_changes WHERE profile_id IN ({}) AND first_fill = 0 GROUP BY entered",
+        placeholders(ids.len(), 1)
+    );
+    for row in conn.query(&changes, &params)? {
+        if let (Some(entered), Some(n)) = (row[0].int(), row[1].int()) {
+            let name = if entered != 0 {
+                crate::SEGMENT_ENTERED
+            } else {
+                crate::SEGMENT_EXITED
+            };
+            *groups
+                .entry(("track".into(), Some(name.into()), "other".into()))
+                .or_insert(0) += n.max(0) as u64;
+        }
+    }
     let (mut by_type, mut by_event, mut by_channel) =
         (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
     for ((kind, event, channel), n) in groups {
@@ -291,7 +308,9 @@ impl Store {
         }))
     }
 
-    /// A page of a profile's timeline, newest first. `None` when the profile does not exist.
+    /// A page of a profile's timeline, newest first: its stored events and its membership
+    /// changes as `Segment Entered` / `Segment Exited` events, merged by time. `None` when
+    /// the profile does not exist.
     pub fn events(
         &self,
         key: &ProfileKey,
@@ -303,69 +322,27 @@ impl Store {
             return Ok(None);
         };
         let ids = members(conn, root)?;
-        let mut params: Vec<Val> = ids.iter().map(|&i| Val::Int(i)).collect();
-        let mut sql = format!(
-            "SELECT seq, ts, body FROM events WHERE profile_id IN ({})",
-            placeholders(ids.len(), 1)
-        );
-        let mut filter = |column: &str, op: &str, value: Val, params: &mut Vec<Val>| {
-            params.push(value);
-            sql.push_str(&format!(" AND {column} {op} ${}", params.len()));
-        };
-        if let Some(kind) = &query.kind {
-            filter("type", "=", kind.as_str().into(), &mut params);
-        }
-        if let Some(event) = &query.event {
-            filter("event", "=", event.as_str().into(), &mut params);
-        }
-        if let Some(channel) = &query.channel {
-            filter("channel", "=", channel.as_str().into(), &mut params);
-        }
-        if let Some(since) = query.since {
-            filter("ts", ">=", Val::Int(since), &mut params);
-        }
-        if let Some(until) = query.until {
-            filter("ts", "<", Val::Int(until), &mut params);
-        }
-        if let Some(cursor) = &query.cursor {
-            let (ts, seq) = parse_cursor(cursor)?;
-            params.extend([Val::Int(ts), Val::Int(seq)]);
-            let n = params.len();
-            sql.push_str(&format!(
-                " AND (ts < ${} OR (ts = ${} AND seq < ${n}))",
-                n - 1,
-                n - 1
-            ));
-        }
+        let cursor = query.cursor.as_deref().map(parse_cursor).transpose()?;
         let limit = query.limit.clamp(1, 1000);
-        params.push(Val::Int(limit as i64 + 1));
-        sql.push_str(&format!(
-            " ORDER BY ts DESC, seq DESC LIMIT ${}",
-            params.len()
-        ));
-
-        let rows = conn.query(&sql, &params)?;
-        let mut events = Vec::with_capacity(rows.len().min(limit));
-        let mut next_cursor = None;
-        for (i, row) in rows.into_iter().enumerate() {
-            if i == limit {
-                break;
-            }
-            let (Some(seq), Some(ts), Some(body)) = (row[0].int(), row[1].int(), row[2].text())
-            else {
-                return Err(StoreError::Corrupt("event row without body".into()));
-            };
-            let mut event: Value = serde_json::from_str(body)?;
-            // The profile the event belongs to now, after any merge since it arrived.
-            if let Value::Object(map) = &mut event {
-                map.insert("profileId".into(), Value::from(root));
-            }
-            events.push(event);
-            next_cursor = Some(format!("{ts}.{seq}"));
-        }
-        if events.len() < limit {
-            next_cursor = None;
-        }
+        let mut entries = stored_events(conn, &ids, query, cursor, limit + 1)?;
+        entries.extend(membership_events(conn, &ids, query, cursor, limit + 1)?);
+        // Newest first; at the same instant stored events before membership changes.
+        entries.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
+        let more = entries.len() > limit;
+        entries.truncate(limit);
+        let next_cursor = more
+            .then(|| entries.last().map(|(at, _)| at.cursor()))
+            .flatten();
+        let events = entries
+            .into_iter()
+            .map(|(_, mut event)| {
+                // The profile the event belongs to now, after any merge since it arrived.
+                if let Value::Object(map) = &mut event {
+                    map.insert("profileId".into(), Value::from(root));
+                }
+                event
+            })
+            .collect();
         Ok(Some(EventPage {
             events,
             next_cursor,
@@ -528,13 +505,198 @@ fn first_value(
         .and_then(|r| r.into_iter().next()?.into_text()))
 }
 
-fn parse_cursor(cursor: &str) -> Result<(i64, i64), StoreError> {
+/// Where an entry sits on a timeline: by time, then stored events (by sequence) before
+/// membership changes (by log position). The derived order is the reverse of the page
+/// order (newest first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct TimelineAt {
+    ts: i64,
+    position: TimelinePosition,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum TimelinePosition {
+    Change(i64),
+    Event(i64),
+}
+
+impl TimelineAt {
+    /// `ts.seq` after a stored event (the format pages have always had), `ts.m<id>` after
+    /// a membership change.
+    fn cursor(&self) -> String {
+        match self.position {
+            TimelinePosition::Event(seq) => format!("{}.{seq}", self.ts),
+            TimelinePosition::Change(id) => format!("{}.m{id}", self.ts),
+        }
+    }
+}
+
+fn parse_cursor(cursor: &str) -> Result<TimelineAt, StoreError> {
     cursor
         .split_once('.')
-        .and_then(|(ts, seq)| Some((ts.parse().ok()?, seq.parse().ok()?)))
+        .and_then(|(ts, rest)| {
+            let position = match rest.strip_prefix('m') {
+                Some(id) => TimelinePosition::Change(id.parse().ok()?),
+                None => TimelinePosition::Event(rest.parse().ok()?),
+            };
+            Some(TimelineAt {
+                ts: ts.parse().ok()?,
+                position,
+            })
+        })
         .ok_or_else(|| {
             StoreError::Invalid(format!("cursor {cursor:?} is not one this server issued"))
         })
+}
+
+/// A timeline entry: where it sits and its message body.
+type TimelineEntry = (TimelineAt, Value);
+
+/// Up to `limit` stored events of these profiles past `cursor`, newest first.
+fn stored_events(
+    conn: &mut dyn Conn,
+    ids: &[ProfileId],
+    query: &EventQuery,
+    cursor: Option<TimelineAt>,
+    limit: usize,
+) -> Result<Vec<TimelineEntry>, StoreError> {
+    let mut params: Vec<Val> = ids.iter().map(|&i| Val::Int(i)).collect();
+    let mut sql = format!(
+        "SELECT seq, ts, body FROM events WHERE profile_id IN ({})",
+        placeholders(ids.len(), 1)
+    );
+    let mut filter = |column: &str, op: &str, value: Val, params: &mut Vec<Val>| {
+        params.push(value);
+        sql.push_str(&format!(" AND {column} {op} ${}", params.len()));
+    };
+    if let Some(kind) = &query.kind {
+        filter("type", "=", kind.as_str().into(), &mut params);
+    }
+    if let Some(event) = &query.event {
+        filter("event", "=", event.as_str().into(), &mut params);
+    }
+    if let Some(channel) = &query.channel {
+        filter("channel", "=", channel.as_str().into(), &mut params);
+    }
+    if let Some(since) = query.since {
+        filter("ts", ">=", Val::Int(since), &mut params);
+    }
+    if let Some(until) = query.until {
+        filter("ts", "<", Val::Int(until), &mut params);
+    }
+    match cursor {
+        Some(TimelineAt {
+            ts,
+            position: TimelinePosition::Event(seq),
+        }) => {
+            params.extend([Val::Int(ts), Val::Int(seq)]);
+            let n = params.len();
+            sql.push_str(&format!(
+                " AND (ts < ${} OR (ts = ${} AND seq < ${n}))",
+                n - 1,
+                n - 1
+            ));
+        }
+        // Every stored event at that instant came before the change.
+        Some(TimelineAt { ts, .. }) => filter("ts", "<", Val::Int(ts), &mut params),
+        None => {}
+    }
+    params.push(Val::Int(limit as i64));
+    sql.push_str(&format!(
+        " ORDER BY ts DESC, seq DESC LIMIT ${}",
+        params.len()
+    ));
+    let rows = conn.query(&sql, &params)?;
+    rows.into_iter()
+        .map(|row| {
+            let (Some(seq), Some(ts), Some(body)) = (row[0].int(), row[1].int(), row[2].text())
+            else {
+                return Err(StoreError::Corrupt("event row without body".into()));
+            };
+            let at = TimelineAt {
+                ts,
+                position: TimelinePosition::Event(seq),
+            };
+            Ok((at, serde_json::from_str(body)?))
+        })
+        .collect()
+}
+
+/// Up to `limit` membership changes of these profiles past `cursor` as the events the
+/// timeline shows, newest first.
+fn membership_events(
+    conn: &mut dyn Conn,
+    ids: &[ProfileId],
+    query: &EventQuery,
+    cursor: Option<TimelineAt>,
+    limit: usize,
+) -> Result<Vec<TimelineEntry>, StoreError> {
+    let entered = match query.event.as_deref() {
+        None => None,
+        Some(crate::SEGMENT_ENTERED) => Some(1),
+        Some(crate::SEGMENT_EXITED) => Some(0),
+        Some(_) => return Ok(Vec::new()),
+    };
+    if query.kind.as_deref().is_some_and(|k| k != "track")
+        || query.channel.as_deref().is_some_and(|c| c != "other")
+    {
+        return Ok(Vec::new());
+    }
+    let mut params: Vec<Val> = ids.iter().map(|&i| Val::Int(i)).collect();
+    let mut sql = format!(
+        "SELECT c.id, c.segment_id, s.slug, c.profile_id, c.entered, c.at, c.first_fill
+         FROM membership_changes c JOIN segments s ON s.id = c.segment_id
+         WHERE c.profile_id IN ({}) AND c.first_fill = 0",
+        placeholders(ids.len(), 1)
+    );
+    let mut filter = |condition: &str, value: Val, params: &mut Vec<Val>| {
+        params.push(value);
+        sql.push_str(&format!(" AND {condition} ${}", params.len()));
+    };
+    if let Some(entered) = entered {
+        filter("c.entered =", Val::Int(entered), &mut params);
+    }
+    if let Some(since) = query.since {
+        filter("c.at >=", Val::Int(since), &mut params);
+    }
+    if let Some(until) = query.until {
+        filter("c.at <", Val::Int(until), &mut params);
+    }
+    match cursor {
+        Some(TimelineAt {
+            ts,
+            position: TimelinePosition::Change(id),
+        }) => {
+            params.extend([Val::Int(ts), Val::Int(id)]);
+            let n = params.len();
+            sql.push_str(&format!(
+                " AND (c.at < ${} OR (c.at = ${} AND c.id < ${n}))",
+                n - 1,
+                n - 1
+            ));
+        }
+        // The changes at that instant come after the stored events.
+        Some(TimelineAt { ts, .. }) => filter("c.at <=", Val::Int(ts), &mut params),
+        None => {}
+    }
+    params.push(Val::Int(limit as i64));
+    sql.push_str(&format!(
+        " ORDER BY c.at DESC, c.id DESC LIMIT ${}",
+        params.len()
+    ));
+    let rows = conn.query(&sql, &params)?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let (id, change) = crate::decide::change_from(&row)?;
+        let at = TimelineAt {
+            ts: change.at,
+            position: TimelinePosition::Change(id),
+        };
+        if let Some(body) = change.event_body() {
+            out.push((at, body));
+        }
+    }
+    Ok(out)
 }
 
 /// A row of `profile_id, order_id, kind, channel, ts, value` from `order_events`.

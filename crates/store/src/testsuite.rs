@@ -664,6 +664,7 @@ macro_rules! conformance_suite {
             case!(deliveries_keep_each_profile_in_order);
             case!(console_users_and_sessions);
             case!(segment_sizes_from_a_time_start_with_the_size_then_in_force);
+            case!(memberships_are_a_log_of_changes_shown_on_the_timeline);
 
             #[test]
             fn leases_are_exclusive() {
@@ -867,6 +868,192 @@ pub fn leases_are_exclusive(fixture: &Fixture) {
     );
     drop(held);
     assert!(second.try_lease("decider").unwrap().is_some(), "handed on");
+}
+
+/// Membership changes are stored as a log: current members, a profile's intervals, a
+/// segment's history and the timeline's `Segment Entered` / `Segment Exited` events (merged
+/// with stored events by time, paged across equal instants) all read from it.
+pub fn memberships_are_a_log_of_changes_shown_on_the_timeline(store: &Store) {
+    use crate::{DecideWrite, MembershipChange, SegmentInput};
+    let source = store.bootstrap(None, None).unwrap().source;
+    let minute = |m: i64| 1_769_904_000_000 + m * 60_000; // 2026-02-01T00:00Z + m minutes
+    let messages: Vec<Value> = (0..5)
+        .map(|i| {
+            json!({"type": "track", "userId": "member", "messageId": format!("e{i}"), "event": "Viewed",
+                   "timestamp": format!("2026-02-01T00:0{i}:00Z"), "context": {"channel": "web"}})
+        })
+        .collect();
+    store.ingest(&incoming(store, source.id, messages)).unwrap();
+    let k = key(store, "user_id:member");
+    let profile = store.resolve_profile(&k).unwrap().unwrap();
+    let segment = |slug: &str| {
+        store
+            .create_segment(&SegmentInput {
+                slug: slug.into(),
+                name: slug.to_uppercase(),
+                description: String::new(),
+                definition: "count(any event) >= 1".into(),
+            })
+            .unwrap()
+    };
+    let (vip, fresh) = (segment("vip"), segment("fresh"));
+    let change =
+        |s: &crate::SegmentRecord, entered: bool, at: i64, first_fill: bool| MembershipChange {
+            segment_id: s.id,
+            segment_slug: s.slug.clone(),
+            profile_id: profile,
+            entered,
+            at,
+            first_fill,
+        };
+    let steps = [
+        vec![change(&vip, true, minute(1), true)],
+        vec![
+            change(&fresh, true, minute(2), false),
+            change(&vip, false, minute(2), false),
+        ],
+        vec![change(&vip, true, minute(3), false)],
+    ];
+    for changes in &steps {
+        store
+            .write_decisions(&DecideWrite {
+                changes,
+                ..DecideWrite::default()
+            })
+            .unwrap();
+    }
+
+    let mut current = store.current_memberships().unwrap();
+    current.sort();
+    assert_eq!(current, [(vip.id, profile), (fresh.id, profile)]);
+    let members = store.segment_members(vip.id, None, 10).unwrap();
+    assert_eq!(members.len(), 1);
+    assert_eq!(
+        (members[0].profile_id, members[0].entered_at),
+        (profile, minute(3))
+    );
+    assert!(
+        store
+            .segment_members(vip.id, Some(members[0].position), 10)
+            .unwrap()
+            .is_empty()
+    );
+    let intervals: Vec<(String, i64, Option<i64>)> = store
+        .memberships_of(profile)
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.slug, m.entered_at, m.exited_at))
+        .collect();
+    assert_eq!(
+        intervals,
+        [
+            ("vip".to_owned(), minute(3), None),
+            ("fresh".to_owned(), minute(2), None),
+            ("vip".to_owned(), minute(1), Some(minute(2))),
+        ],
+        "newest entry first"
+    );
+    let (history, next) = store.segment_history(vip.id, None, 1).unwrap();
+    assert_eq!(
+        (history[0].entered_at, history[0].exited_at),
+        (minute(3), None)
+    );
+    let (older, _) = store.segment_history(vip.id, next, 10).unwrap();
+    assert_eq!(
+        (older[0].entered_at, older[0].exited_at),
+        (minute(1), Some(minute(2)))
+    );
+
+    // Newest first; at one instant stored events before changes, changes newest first; a
+    // new segment's first members are not on the timeline. Pages of 2 cross every tie.
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store
+            .events(
+                &k,
+                &EventQuery {
+                    limit: 2,
+                    cursor: cursor.clone(),
+                    ..EventQuery::default()
+                },
+            )
+            .unwrap()
+            .unwrap();
+        for e in &page.events {
+            assert_eq!(e["profileId"], json!(profile));
+            seen.push(match e["event"].as_str().unwrap() {
+                "Viewed" => e["messageId"].as_str().unwrap().to_owned(),
+                name => format!("{name} {}", e["properties"]["segment"].as_str().unwrap()),
+            });
+        }
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            "e4",
+            "e3",
+            "Segment Entered vip",
+            "e2",
+            "Segment Exited vip",
+            "Segment Entered fresh",
+            "e1",
+            "e0"
+        ]
+    );
+    let only =
+        |query: EventQuery| -> usize { store.events(&k, &query).unwrap().unwrap().events.len() };
+    let exits = EventQuery {
+        event: Some(crate::SEGMENT_EXITED.into()),
+        limit: 100,
+        ..EventQuery::default()
+    };
+    assert_eq!(only(exits), 1);
+    let web = EventQuery {
+        channel: Some("web".into()),
+        limit: 100,
+        ..EventQuery::default()
+    };
+    assert_eq!(only(web), 5);
+    let other = EventQuery {
+        channel: Some("other".into()),
+        since: Some(minute(3)),
+        limit: 100,
+        ..EventQuery::default()
+    };
+    assert_eq!(only(other), 1);
+    let p360 = store.profile(&k).unwrap().unwrap();
+    assert_eq!(p360.counts_by_event["Segment Entered"], 2);
+    assert_eq!(p360.counts_by_event["Segment Exited"], 1);
+    assert_eq!(p360.counts_by_channel["other"], 3);
+    assert_eq!(p360.event_count, 8);
+
+    let mut own = Vec::new();
+    store
+        .scan_membership_events(Some(minute(2)), &mut |e| {
+            own.push((e.event.unwrap(), e.ts, e.platform));
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(
+        own,
+        [("Segment Entered".to_owned(), minute(3), true)],
+        "after the instant given"
+    );
+    assert_eq!(store.membership_events_of(profile).unwrap().len(), 3);
+
+    assert!(store.delete_segment("vip").unwrap());
+    let left: Vec<String> = store
+        .memberships_of(profile)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.slug)
+        .collect();
+    assert_eq!(left, ["fresh"]);
 }
 
 /// The outbox hands out a profile's deliveries one at a time and in order, while another

@@ -172,8 +172,40 @@ fn events_are_matched_through_the_index_and_the_filter() {
         channel: "app",
         ts_ms: T0,
         properties: &json!(null),
+        platform: false,
     };
     assert_eq!(c.matching_terms(&facts).count(), 0);
+}
+
+#[test]
+fn the_platforms_own_events_count_only_where_a_term_names_them() {
+    let c = catalog(&[
+        (
+            "entered",
+            r#"count(event "Segment Entered" within 30d) >= 1"#,
+        ),
+        ("active", "count(any event within 30d) >= 1"),
+        ("other", r#"count(channel "other" within 30d) >= 1"#),
+    ]);
+    let properties = json!({"segment": "vip"});
+    let own = EventFacts {
+        kind: "track",
+        event: Some("Segment Entered"),
+        channel: "other",
+        ts_ms: T0,
+        properties: &properties,
+        platform: true,
+    };
+    let named: Vec<String> = c
+        .matching_terms(&own)
+        .map(|k| c.term(k).unwrap().text().to_owned())
+        .collect();
+    assert_eq!(named, [r#"count(event "Segment Entered" within 30d)"#]);
+    let customers = EventFacts {
+        platform: false,
+        ..own
+    };
+    assert_eq!(c.matching_terms(&customers).count(), 3);
 }
 
 #[test]

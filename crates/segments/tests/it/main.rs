@@ -57,6 +57,7 @@ impl Ev {
             channel: self.channel,
             ts_ms: self.ts,
             properties: &self.props,
+            platform: false,
         }
     }
 }
