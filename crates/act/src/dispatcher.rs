@@ -1,8 +1,8 @@
 //! Delivers the outbox: one task per enabled destination, reconciled with the stored
 //! destinations whenever they change.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use prossimo_store::{
@@ -178,6 +178,13 @@ async fn run_destination(shared: Arc<Shared>, destination: DestinationRecord) {
         }
     };
     let destination = Arc::new(destination);
+    // A round's attempts are recorded while the next round goes out: recording waits for
+    // the store's write lock (behind ingestion and the decider), and a delivery that came
+    // due meanwhile should not wait for it. Deliveries sent but not yet recorded are
+    // skipped; as only a profile's oldest pending delivery is ever due, a profile's next
+    // one waits until the previous is recorded, so each profile stays in order.
+    let recording: Arc<Mutex<HashSet<i64>>> = Arc::default();
+    let mut recorder: Option<JoinHandle<()>> = None;
     loop {
         let notified = shared.wake.notified();
         tokio::pin!(notified);
@@ -189,7 +196,12 @@ async fn run_destination(shared: Arc<Shared>, destination: DestinationRecord) {
             shared.config.concurrency,
         );
         let due = match blocking(move || store.due_deliveries(id, now, limit)).await {
-            Ok(due) => due,
+            Ok(mut due) => {
+                if let Ok(recording) = recording.lock() {
+                    due.retain(|d| !recording.contains(&d.id));
+                }
+                due
+            }
             Err(e) => {
                 tracing::warn!(destination = %destination.name, error = %e, "cannot read the outbox");
                 tokio::time::sleep(shared.config.poll).await;
@@ -204,9 +216,18 @@ async fn run_destination(shared: Arc<Shared>, destination: DestinationRecord) {
                 .flatten();
             let poll = shared.config.poll.as_millis() as i64;
             let wait = next.map_or(poll, |at| (at - now).clamp(1, poll));
+            let recorded = async {
+                match recorder.as_mut() {
+                    Some(handle) => {
+                        let _ = handle.await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = &mut notified => {}
                 _ = tokio::time::sleep(Duration::from_millis(wait as u64)) => {}
+                _ = recorded => recorder = None,
             }
             continue;
         }
@@ -225,12 +246,30 @@ async fn run_destination(shared: Arc<Shared>, destination: DestinationRecord) {
                 attempts.push(attempt);
             }
         }
-        // One transaction for the round: each write waits for the store's write lock.
-        let store = Arc::clone(&shared.store);
-        if let Err(e) = blocking(move || store.record_attempts(&attempts)).await {
-            // The deliveries stay pending and are tried again: at least once, never lost.
-            tracing::warn!(destination = %destination.name, error = %e, "cannot record delivery attempts");
+        // One transaction for the round, one round being recorded at a time.
+        if let Some(previous) = recorder.take() {
+            let _ = previous.await;
         }
+        let ids: Vec<i64> = attempts.iter().map(|(id, _, _)| *id).collect();
+        if let Ok(mut recording) = recording.lock() {
+            recording.extend(&ids);
+        }
+        let (store, recording, name) = (
+            Arc::clone(&shared.store),
+            Arc::clone(&recording),
+            destination.name.clone(),
+        );
+        recorder = Some(tokio::spawn(async move {
+            if let Err(e) = blocking(move || store.record_attempts(&attempts)).await {
+                // The deliveries stay pending and are tried again: at least once, never lost.
+                tracing::warn!(destination = %name, error = %e, "cannot record delivery attempts");
+            }
+            if let Ok(mut recording) = recording.lock() {
+                for id in &ids {
+                    recording.remove(id);
+                }
+            }
+        }));
     }
 }
 

@@ -516,6 +516,7 @@ impl Engine {
 
         let ids: Vec<ProfileId> = pending.keys().copied().collect();
         let facts_of = self.store.profile_facts(&ids)?;
+        let wants_traits = self.routes.has_segment_routes();
         let mut traits_of: HashMap<ProfileId, Map<String, serde_json::Value>> = HashMap::new();
         for f in &facts_of {
             let Some(p) = pending.get(&f.id) else {
@@ -542,7 +543,9 @@ impl Engine {
                             size.saturating_sub(1)
                         };
                     }
-                    traits_of.entry(f.id).or_insert_with(|| f.traits.clone());
+                    if wants_traits {
+                        traits_of.entry(f.id).or_insert_with(|| f.traits.clone());
+                    }
                 }
             }
             entry.members = result.members;

@@ -4,9 +4,10 @@
 //! what every writer wrote: this server's pipeline, another node, `prossimo import`),
 //! keeps per-profile aggregates of the saved segments' terms in memory
 //! (`prossimo-segments`), re-evaluates only the segments an event can change, and wakes
-//! profiles at the instant time alone flips a condition. Each step's membership changes,
-//! their `Segment Entered`/`Segment Exited` timeline events and the webhook outbox rows
-//! are written in one transaction together with the read position.
+//! profiles at the instant time alone flips a condition. Each step's membership changes
+//! (appended to the store's change log, which the timeline shows as `Segment Entered` /
+//! `Segment Exited` events) and the webhook outbox rows are written in one transaction
+//! together with the read position.
 //!
 //! Nothing here is the source of truth: on start (and when segments change) the engine
 //! rebuilds its state from the stored events and reconciles the stored memberships, so a

@@ -14,14 +14,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::sql::{Conn, Val, placeholders};
-use crate::{Store, StoreError, now_ms, write_transaction};
+use crate::{Store, StoreError, now_ms};
 
 /// The event names of membership changes on a profile's timeline.
 pub const SEGMENT_ENTERED: &str = "Segment Entered";
 pub const SEGMENT_EXITED: &str = "Segment Exited";
 
-/// Rows read per tail step.
-const TAIL_ROWS: i64 = 5_000;
+/// Rows read per tail step. A step's membership changes (several per event) are written
+/// in one transaction while ingestion waits for the write lock, so a step behind the log
+/// catches up in slices of this many events rather than holding the lock for one long one.
+const TAIL_ROWS: i64 = 1_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SegmentRecord {
@@ -500,7 +502,7 @@ impl Store {
             return Ok(false);
         };
         let mut pooled = self.conn()?;
-        write_transaction(pooled.conn(), |conn| {
+        self.write_transaction(pooled.conn(), |conn| {
             let id = [Val::Int(segment.id)];
             conn.execute("DELETE FROM membership_changes WHERE segment_id = $1", &id)?;
             conn.execute("DELETE FROM segment_sizes WHERE segment_id = $1", &id)?;
@@ -761,7 +763,7 @@ impl Store {
     /// never written twice.
     pub fn write_decisions(&self, step: &DecideWrite<'_>) -> Result<(), StoreError> {
         let mut pooled = self.conn()?;
-        write_transaction(pooled.conn(), |conn| {
+        self.write_transaction(pooled.conn(), |conn| {
             let now = now_ms();
             for change in step.changes {
                 conn.execute(

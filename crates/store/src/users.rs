@@ -196,7 +196,7 @@ impl Store {
             .user_by_email(email)?
             .ok_or_else(|| StoreError::NotFound(format!("user {email:?}")))?;
         let mut pooled = self.conn()?;
-        crate::write_transaction(pooled.conn(), |conn| {
+        self.write_transaction(pooled.conn(), |conn| {
             if let Some(role) = role {
                 conn.execute(
                     "UPDATE users SET role = $1 WHERE id = $2",
