@@ -20,10 +20,10 @@ use crate::{Store, StoreError, now_ms};
 pub const SEGMENT_ENTERED: &str = "Segment Entered";
 pub const SEGMENT_EXITED: &str = "Segment Exited";
 
-/// Rows read per tail step. A step's membership changes (several per event) are written
-/// in one transaction while ingestion waits for the write lock, so a step behind the log
-/// catches up in slices of this many events rather than holding the lock for one long one.
-const TAIL_ROWS: i64 = 1_000;
+/// Rows read per tail step. Fewer (1,000) made each step's fixed costs (a commit, the
+/// touched segments' sizes) count more and the decider fell behind at 10,000 events/s
+/// (BENCHMARKS.md, "Audiences").
+const TAIL_ROWS: i64 = 5_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SegmentRecord {
