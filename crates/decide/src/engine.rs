@@ -18,9 +18,10 @@ use serde_json::Map;
 use crate::routing::Routes;
 use crate::{Clock, DecideError, schema};
 
-/// Membership changes written per transaction when a rebuild reconciles many at once, so
-/// ingestion waits for the write lock at most one chunk.
-const CHANGES_PER_TRANSACTION: usize = 10_000;
+/// Membership changes written per transaction, each with its own webhooks, so ingestion
+/// waits for the store's write lock at most one chunk (a step behind the log, or a rebuild,
+/// writes tens of thousands at once).
+const CHANGES_PER_TRANSACTION: usize = 2_000;
 
 /// Profiles evaluated together on every core during a full re-evaluation.
 const EVALUATION_CHUNK: usize = 8_192;
@@ -274,7 +275,7 @@ impl Engine {
         &mut self,
         now: i64,
         position: DecidePosition,
-        mut deliveries: Vec<NewDelivery>,
+        deliveries: Vec<NewDelivery>,
         first_fill: &[bool],
     ) -> Result<StepReport, DecideError> {
         let mut changes = Vec::new();
@@ -370,38 +371,17 @@ impl Engine {
             }
         }
         changes.sort_by_key(|c| (c.profile_id, c.segment_id, c.entered));
-        for change in &changes {
-            self.routes
-                .for_change(change, traits_of.get(&change.profile_id), &mut deliveries);
-        }
         let sizes: Vec<(i64, u64)> = self
             .segments
             .iter()
             .zip(&self.sizes)
             .map(|(s, &n)| (s.id, n))
             .collect();
-        let chunks: Vec<&[MembershipChange]> = changes.chunks(CHANGES_PER_TRANSACTION).collect();
-        let last = chunks.len().saturating_sub(1);
-        for (i, chunk) in chunks.iter().enumerate() {
-            self.store.write_decisions(&DecideWrite {
-                changes: chunk,
-                deliveries: if i == last { &deliveries } else { &[] },
-                sizes: if i == last { &sizes } else { &[] },
-                position: (i == last).then_some(position),
-            })?;
-        }
-        if chunks.is_empty() {
-            self.store.write_decisions(&DecideWrite {
-                changes: &[],
-                deliveries: &deliveries,
-                sizes: &sizes,
-                position: Some(position),
-            })?;
-        }
+        let written = self.write(&changes, &traits_of, deliveries, &sizes, position)?;
         self.echo_own_events(&changes);
         Ok(StepReport {
             evaluated: roots.len(),
-            deliveries: deliveries.len(),
+            deliveries: written,
             changes,
             ..StepReport::default()
         })
@@ -561,10 +541,6 @@ impl Engine {
             }
         }
 
-        for change in &changes {
-            self.routes
-                .for_change(change, traits_of.get(&change.profile_id), &mut deliveries);
-        }
         let touched: BTreeSet<i64> = changes.iter().map(|c| c.segment_id).collect();
         let sizes: Vec<(i64, u64)> = self
             .segments
@@ -578,18 +554,52 @@ impl Engine {
             log_id: merges.last().map_or(self.position.log_id, |m| m.log_id),
         };
         if position != self.position || !changes.is_empty() || !deliveries.is_empty() {
-            self.store.write_decisions(&DecideWrite {
-                changes: &changes,
-                deliveries: &deliveries,
-                sizes: &sizes,
-                position: Some(position),
-            })?;
+            report.deliveries = self.write(&changes, &traits_of, deliveries, &sizes, position)?;
         }
         self.position = position;
         self.echo_own_events(&changes);
-        report.deliveries = deliveries.len();
         report.changes = changes;
         Ok(report)
+    }
+
+    /// Writes changes a chunk per transaction, each with the webhooks it owes (so a chunk
+    /// written before a failure has its deliveries; the runner then rebuilds, which only
+    /// writes what is still missing). The events' deliveries, the sizes and the position go
+    /// with the last chunk: until then the events are read again. Returns the deliveries
+    /// written.
+    fn write(
+        &self,
+        changes: &[MembershipChange],
+        traits_of: &HashMap<ProfileId, Map<String, serde_json::Value>>,
+        event_deliveries: Vec<NewDelivery>,
+        sizes: &[(i64, u64)],
+        position: DecidePosition,
+    ) -> Result<usize, DecideError> {
+        let mut chunks = changes.chunks(CHANGES_PER_TRANSACTION).peekable();
+        let mut event_deliveries = Some(event_deliveries);
+        let mut written = 0;
+        loop {
+            let chunk = chunks.next().unwrap_or(&[]);
+            let last = chunks.peek().is_none();
+            let mut deliveries = Vec::new();
+            for change in chunk {
+                self.routes
+                    .for_change(change, traits_of.get(&change.profile_id), &mut deliveries);
+            }
+            if last {
+                deliveries.extend(event_deliveries.take().unwrap_or_default());
+            }
+            self.store.write_decisions(&DecideWrite {
+                changes: chunk,
+                deliveries: &deliveries,
+                sizes: if last { sizes } else { &[] },
+                position: last.then_some(position),
+            })?;
+            written += deliveries.len();
+            if last {
+                return Ok(written);
+            }
+        }
     }
 
     /// Keeps the written changes' own events for the next step when a term counts them:
