@@ -18,10 +18,11 @@ use serde_json::Map;
 use crate::routing::Routes;
 use crate::{Clock, DecideError, schema};
 
-/// Membership changes written per transaction, each with its own webhooks, so ingestion
-/// waits for the store's write lock at most one chunk (a step behind the log, or a rebuild,
-/// writes tens of thousands at once).
-const CHANGES_PER_TRANSACTION: usize = 2_000;
+/// Membership changes written per transaction, each chunk with its own webhooks, so
+/// ingestion waits for the store's write lock at most one chunk when a rebuild writes
+/// millions. Smaller (2,000) bounded ingestion's wait better but cost the decider a commit
+/// and a wait for the lock per chunk, and it fell behind at 10,000 events/s (BENCHMARKS.md).
+const CHANGES_PER_TRANSACTION: usize = 10_000;
 
 /// Profiles evaluated together on every core during a full re-evaluation.
 const EVALUATION_CHUNK: usize = 8_192;

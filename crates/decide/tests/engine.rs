@@ -335,6 +335,64 @@ on_both_backends!(
     a_broken_definition_is_left_out_once,
 );
 
+/// A step whose write fails (the store stayed locked) has already moved the engine's memory
+/// on; stepping again would skip the change for good. A rebuild from the store writes it.
+#[test]
+fn a_failed_write_is_made_good_by_a_rebuild() {
+    let fixture = Fixture::sqlite();
+    save(
+        &fixture.store,
+        "viewers",
+        r#"count(event "Product Viewed") >= 1"#,
+    );
+    let impatient = Arc::new(
+        Store::open_with(
+            &fixture.location,
+            fixture.store.identity().clone(),
+            prossimo_store::StoreOptions {
+                lock_wait: std::time::Duration::from_millis(100),
+            },
+        )
+        .unwrap(),
+    );
+    let mut engine = Engine::open(Arc::clone(&impatient), Arc::new(ManualClock::at(T0))).unwrap();
+    send(&fixture.store, vec![view("a", 1, T0 - DAY)]);
+    let person = root(&fixture.store, "anonymous_id:a");
+    let held = prossimo_store::testsuite::hold_write_lock(&fixture.store);
+    let failed = engine.step().expect_err("the store is locked");
+    assert!(
+        failed.to_string().contains("lock") || failed.to_string().contains("busy"),
+        "{failed}"
+    );
+    drop(held);
+    assert_eq!(members(&engine, "viewers"), [person], "memory moved on");
+    assert!(
+        engine.step().unwrap().changes.is_empty(),
+        "a plain retry writes nothing"
+    );
+    assert!(impatient.current_memberships().unwrap().is_empty());
+
+    let report = engine.rebuild().unwrap();
+    assert_eq!(report.changes.len(), 1);
+    let stored = impatient.current_memberships().unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].1, person);
+    let timeline = impatient
+        .events(
+            &ProfileKey::Id(person),
+            &EventQuery {
+                event: Some("Segment Entered".into()),
+                limit: 10,
+                ..EventQuery::default()
+            },
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(timeline.events.len(), 1, "on the timeline too");
+    drain(&mut engine);
+    assert_eq!(impatient.current_memberships().unwrap().len(), 1);
+}
+
 /// Two deciders on one store (two nodes): one runs, the other stands by and takes over.
 #[test]
 fn a_second_decider_stands_by() {

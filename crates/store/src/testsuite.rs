@@ -68,6 +68,22 @@ pub fn incoming(store: &Store, source_id: i64, messages: Vec<Value>) -> Vec<Inco
         .collect()
 }
 
+/// The store's write lock held by another connection (as another process would hold it)
+/// until dropped.
+pub struct WriteLockHeld(crate::sql::Pooled);
+
+impl Drop for WriteLockHeld {
+    fn drop(&mut self) {
+        let _ = self.0.conn().batch("ROLLBACK");
+    }
+}
+
+pub fn hold_write_lock(store: &Store) -> WriteLockHeld {
+    let mut pooled = store.conn().expect("a connection");
+    pooled.conn().begin_write().expect("the write lock");
+    WriteLockHeld(pooled)
+}
+
 fn key(store: &Store, raw: &str) -> ProfileKey {
     ProfileKey::parse(raw, store.identity()).expect("valid key")
 }
