@@ -36,6 +36,59 @@ struct Evaluated {
     kept: Option<(SegmentSet, Option<i64>)>,
 }
 
+/// A step's writes, computed but not yet stored: its membership changes a chunk per
+/// transaction, each chunk with the deliveries it owes; the sizes and the read position
+/// with the last chunk.
+#[derive(Debug, Default)]
+pub struct PendingWrite {
+    changes: Vec<MembershipChange>,
+    /// Where each chunk ends in `changes`, and its deliveries.
+    chunks: Vec<(usize, Vec<NewDelivery>)>,
+    sizes: Vec<(i64, u64)>,
+    position: Option<DecidePosition>,
+}
+
+impl PendingWrite {
+    /// Writes every chunk in order.
+    pub fn write(&self, store: &Store) -> Result<(), DecideError> {
+        let mut start = 0;
+        for (i, (end, deliveries)) in self.chunks.iter().enumerate() {
+            let last = i + 1 == self.chunks.len();
+            store.write_decisions(&DecideWrite {
+                changes: &self.changes[start..*end],
+                deliveries,
+                sizes: if last { &self.sizes } else { &[] },
+                position: if last { self.position } else { None },
+            })?;
+            start = *end;
+        }
+        Ok(())
+    }
+
+    /// Writes, then hands the changes to the report.
+    pub fn write_into(
+        self,
+        store: &Store,
+        mut report: StepReport,
+    ) -> Result<StepReport, DecideError> {
+        self.write(store)?;
+        report.changes = self.changes;
+        Ok(report)
+    }
+
+    pub fn deliveries(&self) -> usize {
+        self.chunks.iter().map(|(_, d)| d.len()).sum()
+    }
+
+    pub fn changes(&self) -> &[MembershipChange] {
+        &self.changes
+    }
+
+    pub fn into_changes(self) -> Vec<MembershipChange> {
+        self.changes
+    }
+}
+
 /// What the engine keeps per profile (only for profiles with something to keep).
 #[derive(Debug, Default)]
 struct Entry {
@@ -263,7 +316,8 @@ impl Engine {
         for segment in &self.segments {
             first_fill.push(self.store.segment_sizes(segment.id)?.is_empty());
         }
-        let report = self.reevaluate_everyone(now, head, deliveries, &first_fill)?;
+        let (report, pending) = self.reevaluate_everyone(now, head, deliveries, &first_fill)?;
+        let report = pending.write_into(&self.store, report)?;
         self.position = head;
         self.computed_dirty.clear();
         self.all_computed_dirty = false;
@@ -278,7 +332,7 @@ impl Engine {
         position: DecidePosition,
         deliveries: Vec<NewDelivery>,
         first_fill: &[bool],
-    ) -> Result<StepReport, DecideError> {
+    ) -> Result<(StepReport, PendingWrite), DecideError> {
         let mut changes = Vec::new();
         let mut traits_of: HashMap<ProfileId, Map<String, serde_json::Value>> = HashMap::new();
         let mut results: Vec<(ProfileId, SegmentSet, Option<i64>)> = Vec::new();
@@ -378,20 +432,30 @@ impl Engine {
             .zip(&self.sizes)
             .map(|(s, &n)| (s.id, n))
             .collect();
-        let written = self.write(&changes, &traits_of, deliveries, &sizes, position)?;
-        self.echo_own_events(&changes);
-        Ok(StepReport {
+        let pending = self.plan_write(changes, &traits_of, deliveries, sizes, position);
+        self.echo_own_events(&pending.changes);
+        let report = StepReport {
             evaluated: roots.len(),
-            deliveries: written,
-            changes,
+            deliveries: pending.deliveries(),
             ..StepReport::default()
-        })
+        };
+        Ok((report, pending))
     }
 
     /// Reads what was stored since the last step (up to a few thousand events), applies
     /// it, re-evaluates the profiles it can change and those whose boundary has come, and
     /// writes the changes. Call until [`StepReport::is_idle`].
     pub fn step(&mut self) -> Result<StepReport, DecideError> {
+        let (report, pending) = self.prepare_step()?;
+        pending.write_into(&self.store, report)
+    }
+
+    /// [`Engine::step`] without the write: the engine's memory moves on as if the returned
+    /// write succeeded, so the next step can be computed while it is being written (the
+    /// decider thread hands it to its writer). Writes must be applied in order; after one
+    /// fails, the engine must [`Engine::rebuild`] before anything else. The report's
+    /// changes are in the write.
+    pub fn prepare_step(&mut self) -> Result<(StepReport, PendingWrite), DecideError> {
         if self.all_computed_dirty {
             // A full analysis rewrote everyone's computed traits: every profile again, with
             // the aggregates as they are.
@@ -554,52 +618,51 @@ impl Engine {
             event_seq: last_seq,
             log_id: merges.last().map_or(self.position.log_id, |m| m.log_id),
         };
-        if position != self.position || !changes.is_empty() || !deliveries.is_empty() {
-            report.deliveries = self.write(&changes, &traits_of, deliveries, &sizes, position)?;
-        }
+        let pending = if position != self.position || !changes.is_empty() || !deliveries.is_empty()
+        {
+            self.plan_write(changes, &traits_of, deliveries, sizes, position)
+        } else {
+            PendingWrite::default()
+        };
+        report.deliveries = pending.deliveries();
         self.position = position;
-        self.echo_own_events(&changes);
-        report.changes = changes;
-        Ok(report)
+        self.echo_own_events(&pending.changes);
+        Ok((report, pending))
     }
 
-    /// Writes changes a chunk per transaction, each with the webhooks it owes (so a chunk
-    /// written before a failure has its deliveries; the runner then rebuilds, which only
-    /// writes what is still missing). The events' deliveries, the sizes and the position go
-    /// with the last chunk: until then the events are read again. Returns the deliveries
-    /// written.
-    fn write(
+    /// Plans the writes of changes a chunk per transaction, each with the webhooks it owes
+    /// (so a chunk written before a failure has its deliveries; the runner then rebuilds,
+    /// which only writes what is still missing). The events' deliveries, the sizes and the
+    /// position go with the last chunk: until then the events are read again.
+    fn plan_write(
         &self,
-        changes: &[MembershipChange],
+        changes: Vec<MembershipChange>,
         traits_of: &HashMap<ProfileId, Map<String, serde_json::Value>>,
         event_deliveries: Vec<NewDelivery>,
-        sizes: &[(i64, u64)],
+        sizes: Vec<(i64, u64)>,
         position: DecidePosition,
-    ) -> Result<usize, DecideError> {
-        let mut chunks = changes.chunks(CHANGES_PER_TRANSACTION).peekable();
-        let mut event_deliveries = Some(event_deliveries);
-        let mut written = 0;
-        loop {
-            let chunk = chunks.next().unwrap_or(&[]);
-            let last = chunks.peek().is_none();
+    ) -> PendingWrite {
+        let mut chunks = Vec::new();
+        let mut start = 0;
+        while start < changes.len() {
+            let end = (start + CHANGES_PER_TRANSACTION).min(changes.len());
             let mut deliveries = Vec::new();
-            for change in chunk {
+            for change in &changes[start..end] {
                 self.routes
                     .for_change(change, traits_of.get(&change.profile_id), &mut deliveries);
             }
-            if last {
-                deliveries.extend(event_deliveries.take().unwrap_or_default());
-            }
-            self.store.write_decisions(&DecideWrite {
-                changes: chunk,
-                deliveries: &deliveries,
-                sizes: if last { sizes } else { &[] },
-                position: last.then_some(position),
-            })?;
-            written += deliveries.len();
-            if last {
-                return Ok(written);
-            }
+            chunks.push((end, deliveries));
+            start = end;
+        }
+        match chunks.last_mut() {
+            Some((_, last)) => last.extend(event_deliveries),
+            None => chunks.push((0, event_deliveries)),
+        }
+        PendingWrite {
+            changes,
+            chunks,
+            sizes,
+            position: Some(position),
         }
     }
 

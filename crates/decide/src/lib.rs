@@ -20,7 +20,7 @@ mod runner;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
-pub use engine::{Engine, StepReport, TermScan, facts};
+pub use engine::{Engine, PendingWrite, StepReport, TermScan, facts};
 pub use preview::{DRAFT_SLUG, Preview, check_catalog, check_draft, preview};
 pub use routing::check_event_filter;
 pub use runner::{Decider, DeciderConfig, DeciderStatus};

@@ -11,7 +11,7 @@ use prossimo_store::{MembershipChange, Store};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::{Clock, Engine};
+use crate::{Clock, Engine, PendingWrite};
 
 #[derive(Debug, Clone)]
 pub struct DeciderConfig {
@@ -158,10 +158,11 @@ fn run(
         s.ready = true;
         s.last_error = None;
     });
+    let writer = Writer::spawn(Arc::clone(&store), changes, Arc::clone(&status), on_written);
     let mut last_reload = std::time::Instant::now();
-    // After a failed step the state in memory is ahead of the store: start again from it.
+    // After a failed write the state in memory is ahead of the store: start again from it.
     let mut broken = false;
-    loop {
+    'run: loop {
         let wait = engine
             .next_boundary()
             .map(|at| (at - clock.now_ms()).max(0) as u64)
@@ -169,7 +170,7 @@ fn run(
         let first = match inbox.recv_timeout(wait) {
             Ok(signal) => Some(signal),
             Err(RecvTimeoutError::Timeout) => None,
-            Err(RecvTimeoutError::Disconnected) => return,
+            Err(RecvTimeoutError::Disconnected) => break 'run,
         };
         let mut reload = take_signals(&mut engine, first.into_iter().chain(inbox.try_iter()));
         if last_reload.elapsed() >= config.poll {
@@ -180,6 +181,23 @@ fn run(
             // events that follow it were committed: apply it before reading them, so a
             // customer entering a brand-new audience is owed to a brand-new destination.
             reload |= take_signals(&mut engine, inbox.try_iter());
+            if broken || reload || writer.failed() {
+                // A rebuild reads what is stored: every write handed over must be in.
+                broken |= !writer.flush();
+            }
+            if broken {
+                match engine.rebuild() {
+                    Ok(report) => {
+                        broken = false;
+                        writer.publish(report.changes, report.deliveries);
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "decider cannot rebuild; retrying");
+                        set_status(&|s| s.last_error = Some(e.to_string()));
+                        break;
+                    }
+                }
+            }
             if reload {
                 reload = false;
                 last_reload = std::time::Instant::now();
@@ -190,31 +208,15 @@ fn run(
                     tracing::error!(error = %e, "cannot reload segments");
                 }
             }
-            let stepped = if broken {
-                engine.rebuild()
-            } else {
-                engine.step()
-            };
-            match stepped {
-                Ok(report) => {
-                    // A rebuild is followed by a step for what arrived meanwhile.
-                    let rebuilt = std::mem::take(&mut broken);
-                    let caught_up = report.events == 0 && !rebuilt;
-                    if report.deliveries > 0 {
-                        on_written();
-                    }
-                    let written = report.changes.len() as u64;
-                    for change in report.changes {
-                        // No subscriber is fine: the change is stored.
-                        let _ = changes.send(change);
-                    }
+            match engine.prepare_step() {
+                Ok((report, pending)) => {
                     set_status(&|s| {
-                        s.changes_written += written;
                         s.tracked_profiles = engine.tracked_profiles();
                         s.next_boundary = engine.next_boundary();
-                        s.last_error = None;
                     });
-                    if caught_up {
+                    // Written on the writer's thread while the next step is computed here.
+                    writer.write(pending);
+                    if report.events == 0 {
                         break;
                     }
                 }
@@ -225,6 +227,164 @@ fn run(
                     break;
                 }
             }
+        }
+    }
+    // Everything handed over is written before the lease is let go.
+    writer.flush();
+}
+
+enum WriterJob {
+    Write(PendingWrite),
+    /// Answers whether every write since the last flush succeeded, once they are done.
+    Flush(mpsc::Sender<bool>),
+}
+
+/// The decider's writer thread: stores each step's decisions in order while the decider
+/// computes the next step, then wakes the dispatcher and publishes the changes. The
+/// decider spent about half its time writing; the two halves now overlap.
+struct Writer {
+    jobs: mpsc::SyncSender<WriterJob>,
+    failed: Arc<std::sync::atomic::AtomicBool>,
+    store: Arc<Store>,
+    changes: broadcast::Sender<MembershipChange>,
+    status: Arc<Mutex<DeciderStatus>>,
+    on_written: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl Writer {
+    fn spawn(
+        store: Arc<Store>,
+        changes: broadcast::Sender<MembershipChange>,
+        status: Arc<Mutex<DeciderStatus>>,
+        on_written: Arc<dyn Fn() + Send + Sync>,
+    ) -> Writer {
+        // One step waiting while one is written: the decider runs at most a step ahead.
+        let (jobs, inbox) = mpsc::sync_channel::<WriterJob>(1);
+        let writer = Writer {
+            jobs,
+            failed: Arc::default(),
+            store,
+            changes,
+            status,
+            on_written,
+        };
+        let this = writer.handle();
+        let spawned = thread::Builder::new()
+            .name("prossimo-decide-writer".into())
+            .spawn(move || {
+                let mut failed_since_flush = false;
+                for job in inbox {
+                    match job {
+                        WriterJob::Write(pending) => {
+                            // After a failure the rest is skipped: the decider rebuilds.
+                            if this.failed() {
+                                continue;
+                            }
+                            match pending.write(&this.store) {
+                                Ok(()) => {
+                                    let deliveries = pending.deliveries();
+                                    this.publish(pending.into_changes(), deliveries);
+                                }
+                                Err(e) => {
+                                    tracing::error!(error = %e, "decide write failed; rebuilding from the store");
+                                    if let Ok(mut s) = this.status.lock() {
+                                        s.last_error = Some(e.to_string());
+                                    }
+                                    this.failed.store(true, std::sync::atomic::Ordering::SeqCst);
+                                    failed_since_flush = true;
+                                }
+                            }
+                        }
+                        WriterJob::Flush(reply) => {
+                            this.failed.store(false, std::sync::atomic::Ordering::SeqCst);
+                            let _ = reply.send(!std::mem::take(&mut failed_since_flush));
+                        }
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start the decider's writer thread; writing inline");
+        }
+        writer
+    }
+
+    /// The parts the writer thread needs (its own sender would keep it alive forever).
+    fn handle(&self) -> WriterHandle {
+        WriterHandle {
+            failed: Arc::clone(&self.failed),
+            store: Arc::clone(&self.store),
+            changes: self.changes.clone(),
+            status: Arc::clone(&self.status),
+            on_written: Arc::clone(&self.on_written),
+        }
+    }
+
+    fn write(&self, pending: PendingWrite) {
+        if let Err(mpsc::SendError(WriterJob::Write(pending))) =
+            self.jobs.send(WriterJob::Write(pending))
+        {
+            // No writer thread: write here.
+            let handle = self.handle();
+            match pending.write(&self.store) {
+                Ok(()) => {
+                    let deliveries = pending.deliveries();
+                    handle.publish(pending.into_changes(), deliveries);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "decide write failed; rebuilding from the store");
+                    self.failed.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+            }
+        }
+    }
+
+    /// A write failed since the last flush.
+    fn failed(&self) -> bool {
+        self.failed.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Waits for every write handed over; false when one of them failed since the last
+    /// flush.
+    fn flush(&self) -> bool {
+        let (reply, answer) = mpsc::channel();
+        if self.jobs.send(WriterJob::Flush(reply)).is_err() {
+            return !self.failed.swap(false, std::sync::atomic::Ordering::SeqCst);
+        }
+        answer.recv().unwrap_or(false)
+    }
+
+    /// After changes were written here (a rebuild): as the writer thread does.
+    fn publish(&self, changes: Vec<MembershipChange>, deliveries: usize) {
+        self.handle().publish(changes, deliveries);
+    }
+}
+
+struct WriterHandle {
+    failed: Arc<std::sync::atomic::AtomicBool>,
+    store: Arc<Store>,
+    changes: broadcast::Sender<MembershipChange>,
+    status: Arc<Mutex<DeciderStatus>>,
+    on_written: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl WriterHandle {
+    fn failed(&self) -> bool {
+        self.failed.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Wakes the dispatcher for new deliveries and puts the changes on the bus.
+    fn publish(&self, changes: Vec<MembershipChange>, deliveries: usize) {
+        if deliveries > 0 {
+            (self.on_written)();
+        }
+        let written = changes.len() as u64;
+        for change in changes {
+            // No subscriber is fine: the change is stored.
+            let _ = self.changes.send(change);
+        }
+        if let Ok(mut s) = self.status.lock() {
+            s.changes_written += written;
+            s.last_error = None;
         }
     }
 }
