@@ -393,6 +393,67 @@ fn a_failed_write_is_made_good_by_a_rebuild() {
     assert_eq!(impatient.current_memberships().unwrap().len(), 1);
 }
 
+/// The decider thread hands each step to its writer thread; when that write fails (the
+/// store stayed locked), the decider rebuilds from the store once it can write again, and
+/// the change is stored after all.
+#[test]
+fn the_decider_recovers_from_a_failed_write() {
+    use prossimo_decide::{Decider, DeciderConfig, SystemClock};
+    let fixture = Fixture::sqlite();
+    save(
+        &fixture.store,
+        "viewers",
+        r#"count(event "Product Viewed") >= 1"#,
+    );
+    let impatient = Arc::new(
+        Store::open_with(
+            &fixture.location,
+            fixture.store.identity().clone(),
+            prossimo_store::StoreOptions {
+                lock_wait: std::time::Duration::from_millis(100),
+            },
+        )
+        .unwrap(),
+    );
+    // A long poll: the decider works only when signalled.
+    let config = DeciderConfig {
+        poll: std::time::Duration::from_secs(30),
+    };
+    let decider = Decider::spawn(
+        Arc::clone(&impatient),
+        Arc::new(SystemClock),
+        config,
+        Arc::new(|| {}),
+    );
+    let wait_for = |what: &str, done: &dyn Fn() -> bool| {
+        for _ in 0..1000 {
+            if done() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("{what}: {:?}", decider.status());
+    };
+    wait_for("ready", &|| decider.status().ready);
+    send(
+        &fixture.store,
+        vec![view(
+            "a",
+            1,
+            prossimo_decide::Clock::now_ms(&SystemClock) - DAY,
+        )],
+    );
+    let held = prossimo_store::testsuite::hold_write_lock(&fixture.store);
+    decider.committed();
+    wait_for("the write fails", &|| decider.status().last_error.is_some());
+    assert!(impatient.current_memberships().unwrap().is_empty());
+    drop(held);
+    decider.committed();
+    wait_for("stored after a rebuild", &|| {
+        impatient.current_memberships().unwrap().len() == 1
+    });
+}
+
 /// Two deciders on one store (two nodes): one runs, the other stands by and takes over.
 #[test]
 fn a_second_decider_stands_by() {
