@@ -1,6 +1,7 @@
 //! The decider thread: runs the [`Engine`] as events are committed, as boundaries come
 //! due, and when segments, destinations or computed traits change.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -244,7 +245,13 @@ enum WriterJob {
 /// decider spent about half its time writing; the two halves now overlap.
 struct Writer {
     jobs: mpsc::SyncSender<WriterJob>,
-    failed: Arc<std::sync::atomic::AtomicBool>,
+    shared: Arc<WriterShared>,
+}
+
+/// What the decider and its writer thread share.
+struct WriterShared {
+    /// A write failed since the last flush; later ones are skipped until then.
+    failed: AtomicBool,
     store: Arc<Store>,
     changes: broadcast::Sender<MembershipChange>,
     status: Arc<Mutex<DeciderStatus>>,
@@ -260,43 +267,27 @@ impl Writer {
     ) -> Writer {
         // One step waiting while one is written: the decider runs at most a step ahead.
         let (jobs, inbox) = mpsc::sync_channel::<WriterJob>(1);
-        let writer = Writer {
-            jobs,
-            failed: Arc::default(),
+        let shared = Arc::new(WriterShared {
+            failed: AtomicBool::new(false),
             store,
             changes,
             status,
             on_written,
-        };
-        let this = writer.handle();
+        });
+        let this = Arc::clone(&shared);
         let spawned = thread::Builder::new()
             .name("prossimo-decide-writer".into())
             .spawn(move || {
                 let mut failed_since_flush = false;
                 for job in inbox {
                     match job {
-                        WriterJob::Write(pending) => {
-                            // After a failure the rest is skipped: the decider rebuilds.
-                            if this.failed() {
-                                continue;
-                            }
-                            match pending.write(&this.store) {
-                                Ok(()) => {
-                                    let deliveries = pending.deliveries();
-                                    this.publish(pending.into_changes(), deliveries);
-                                }
-                                Err(e) => {
-                                    tracing::error!(error = %e, "decide write failed; rebuilding from the store");
-                                    if let Ok(mut s) = this.status.lock() {
-                                        s.last_error = Some(e.to_string());
-                                    }
-                                    this.failed.store(true, std::sync::atomic::Ordering::SeqCst);
-                                    failed_since_flush = true;
-                                }
-                            }
+                        // After a failure the rest is skipped: the decider rebuilds.
+                        WriterJob::Write(pending) if !this.failed() => {
+                            failed_since_flush |= !this.apply(pending);
                         }
+                        WriterJob::Write(_) => {}
                         WriterJob::Flush(reply) => {
-                            this.failed.store(false, std::sync::atomic::Ordering::SeqCst);
+                            this.failed.store(false, Ordering::SeqCst);
                             let _ = reply.send(!std::mem::take(&mut failed_since_flush));
                         }
                     }
@@ -305,18 +296,7 @@ impl Writer {
         if let Err(e) = spawned {
             tracing::error!(error = %e, "cannot start the decider's writer thread; writing inline");
         }
-        writer
-    }
-
-    /// The parts the writer thread needs (its own sender would keep it alive forever).
-    fn handle(&self) -> WriterHandle {
-        WriterHandle {
-            failed: Arc::clone(&self.failed),
-            store: Arc::clone(&self.store),
-            changes: self.changes.clone(),
-            status: Arc::clone(&self.status),
-            on_written: Arc::clone(&self.on_written),
-        }
+        Writer { jobs, shared }
     }
 
     fn write(&self, pending: PendingWrite) {
@@ -324,23 +304,13 @@ impl Writer {
             self.jobs.send(WriterJob::Write(pending))
         {
             // No writer thread: write here.
-            let handle = self.handle();
-            match pending.write(&self.store) {
-                Ok(()) => {
-                    let deliveries = pending.deliveries();
-                    handle.publish(pending.into_changes(), deliveries);
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "decide write failed; rebuilding from the store");
-                    self.failed.store(true, std::sync::atomic::Ordering::SeqCst);
-                }
-            }
+            self.shared.apply(pending);
         }
     }
 
     /// A write failed since the last flush.
     fn failed(&self) -> bool {
-        self.failed.load(std::sync::atomic::Ordering::SeqCst)
+        self.shared.failed()
     }
 
     /// Waits for every write handed over; false when one of them failed since the last
@@ -348,28 +318,39 @@ impl Writer {
     fn flush(&self) -> bool {
         let (reply, answer) = mpsc::channel();
         if self.jobs.send(WriterJob::Flush(reply)).is_err() {
-            return !self.failed.swap(false, std::sync::atomic::Ordering::SeqCst);
+            return !self.shared.failed.swap(false, Ordering::SeqCst);
         }
         answer.recv().unwrap_or(false)
     }
 
-    /// After changes were written here (a rebuild): as the writer thread does.
+    /// After changes were written on the decider's thread (a rebuild).
     fn publish(&self, changes: Vec<MembershipChange>, deliveries: usize) {
-        self.handle().publish(changes, deliveries);
+        self.shared.publish(changes, deliveries);
     }
 }
 
-struct WriterHandle {
-    failed: Arc<std::sync::atomic::AtomicBool>,
-    store: Arc<Store>,
-    changes: broadcast::Sender<MembershipChange>,
-    status: Arc<Mutex<DeciderStatus>>,
-    on_written: Arc<dyn Fn() + Send + Sync>,
-}
-
-impl WriterHandle {
+impl WriterShared {
     fn failed(&self) -> bool {
-        self.failed.load(std::sync::atomic::Ordering::SeqCst)
+        self.failed.load(Ordering::SeqCst)
+    }
+
+    /// Writes and publishes; on failure notes it for the decider. True when written.
+    fn apply(&self, pending: PendingWrite) -> bool {
+        match pending.write(&self.store) {
+            Ok(()) => {
+                let deliveries = pending.deliveries();
+                self.publish(pending.into_changes(), deliveries);
+                true
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "decide write failed; rebuilding from the store");
+                if let Ok(mut s) = self.status.lock() {
+                    s.last_error = Some(e.to_string());
+                }
+                self.failed.store(true, Ordering::SeqCst);
+                false
+            }
+        }
     }
 
     /// Wakes the dispatcher for new deliveries and puts the changes on the bus.

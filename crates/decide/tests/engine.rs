@@ -335,6 +335,20 @@ on_both_backends!(
     a_broken_definition_is_left_out_once,
 );
 
+/// A second handle on the fixture's store that gives up on a held write lock after 100 ms.
+fn impatient(fixture: &Fixture) -> Arc<Store> {
+    Arc::new(
+        Store::open_with(
+            &fixture.location,
+            fixture.store.identity().clone(),
+            prossimo_store::StoreOptions {
+                lock_wait: std::time::Duration::from_millis(100),
+            },
+        )
+        .unwrap(),
+    )
+}
+
 /// A step whose write fails (the store stayed locked) has already moved the engine's memory
 /// on; stepping again would skip the change for good. A rebuild from the store writes it.
 #[test]
@@ -345,16 +359,7 @@ fn a_failed_write_is_made_good_by_a_rebuild() {
         "viewers",
         r#"count(event "Product Viewed") >= 1"#,
     );
-    let impatient = Arc::new(
-        Store::open_with(
-            &fixture.location,
-            fixture.store.identity().clone(),
-            prossimo_store::StoreOptions {
-                lock_wait: std::time::Duration::from_millis(100),
-            },
-        )
-        .unwrap(),
-    );
+    let impatient = impatient(&fixture);
     let mut engine = Engine::open(Arc::clone(&impatient), Arc::new(ManualClock::at(T0))).unwrap();
     send(&fixture.store, vec![view("a", 1, T0 - DAY)]);
     let person = root(&fixture.store, "anonymous_id:a");
@@ -405,16 +410,7 @@ fn the_decider_recovers_from_a_failed_write() {
         "viewers",
         r#"count(event "Product Viewed") >= 1"#,
     );
-    let impatient = Arc::new(
-        Store::open_with(
-            &fixture.location,
-            fixture.store.identity().clone(),
-            prossimo_store::StoreOptions {
-                lock_wait: std::time::Duration::from_millis(100),
-            },
-        )
-        .unwrap(),
-    );
+    let impatient = impatient(&fixture);
     // A long poll: the decider works only when signalled.
     let config = DeciderConfig {
         poll: std::time::Duration::from_secs(30),
