@@ -206,7 +206,12 @@ fn run(
                 let reloaded = engine.reload(&mut || set_status(&|s| s.rebuilding = true));
                 set_status(&|s| s.rebuilding = false);
                 if let Err(e) = reloaded {
-                    tracing::error!(error = %e, "cannot reload segments");
+                    // A rebuild for changed segments may have written only part of its
+                    // changes: start again from the store.
+                    tracing::error!(error = %e, "cannot reload segments; rebuilding from the store");
+                    set_status(&|s| s.last_error = Some(e.to_string()));
+                    broken = true;
+                    break;
                 }
             }
             match engine.prepare_step() {
