@@ -552,6 +552,16 @@ fn parse_cursor(cursor: &str) -> Result<TimelineAt, StoreError> {
 /// A timeline entry: where it sits and its message body.
 type TimelineEntry = (TimelineAt, Value);
 
+/// `AND` the rows before `(ts, id)` in newest-first order of `(time, id)` columns.
+fn older_than(sql: &mut String, params: &mut Vec<Val>, (time, id): (&str, &str), at: (i64, i64)) {
+    params.extend([Val::Int(at.0), Val::Int(at.1)]);
+    let n = params.len();
+    let t = n - 1;
+    sql.push_str(&format!(
+        " AND ({time} < ${t} OR ({time} = ${t} AND {id} < ${n}))"
+    ));
+}
+
 /// Up to `limit` stored events of these profiles past `cursor`, newest first.
 fn stored_events(
     conn: &mut dyn Conn,
@@ -589,13 +599,7 @@ fn stored_events(
             ts,
             position: TimelinePosition::Event(seq),
         }) => {
-            params.extend([Val::Int(ts), Val::Int(seq)]);
-            let n = params.len();
-            sql.push_str(&format!(
-                " AND (ts < ${} OR (ts = ${} AND seq < ${n}))",
-                n - 1,
-                n - 1
-            ));
+            older_than(&mut sql, &mut params, ("ts", "seq"), (ts, seq));
         }
         // Every stored event at that instant came before the change.
         Some(TimelineAt { ts, .. }) => filter("ts", "<", Val::Int(ts), &mut params),
@@ -667,13 +671,7 @@ fn membership_events(
             ts,
             position: TimelinePosition::Change(id),
         }) => {
-            params.extend([Val::Int(ts), Val::Int(id)]);
-            let n = params.len();
-            sql.push_str(&format!(
-                " AND (c.at < ${} OR (c.at = ${} AND c.id < ${n}))",
-                n - 1,
-                n - 1
-            ));
+            older_than(&mut sql, &mut params, ("c.at", "c.id"), (ts, id));
         }
         // The changes at that instant come after the stored events.
         Some(TimelineAt { ts, .. }) => filter("c.at <=", Val::Int(ts), &mut params),
