@@ -80,10 +80,6 @@ impl PendingWrite {
         self.chunks.iter().map(|(_, d)| d.len()).sum()
     }
 
-    pub fn changes(&self) -> &[MembershipChange] {
-        &self.changes
-    }
-
     pub fn into_changes(self) -> Vec<MembershipChange> {
         self.changes
     }
@@ -294,7 +290,6 @@ impl Engine {
                     }
                 }
             })?;
-        self.profiles.retain(|_, e| !e.is_empty());
 
         let mut deliveries = Vec::new();
         // Events stored while the engine was down are still owed to event destinations
@@ -618,16 +613,15 @@ impl Engine {
             event_seq: last_seq,
             log_id: merges.last().map_or(self.position.log_id, |m| m.log_id),
         };
-        let pending = if position != self.position || !changes.is_empty() || !deliveries.is_empty()
-        {
+        let write = if position != self.position || !changes.is_empty() || !deliveries.is_empty() {
             self.plan_write(changes, &traits_of, deliveries, sizes, position)
         } else {
             PendingWrite::default()
         };
-        report.deliveries = pending.deliveries();
+        report.deliveries = write.deliveries();
         self.position = position;
-        self.echo_own_events(&pending.changes);
-        Ok((report, pending))
+        self.echo_own_events(&write.changes);
+        Ok((report, write))
     }
 
     /// Plans the writes of changes a chunk per transaction, each with the webhooks it owes

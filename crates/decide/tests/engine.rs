@@ -43,6 +43,22 @@ fn root(store: &Store, key: &str) -> i64 {
         .id
 }
 
+/// The profile's timeline events of one name (up to 10).
+fn timeline_events(store: &Store, profile: i64, event: &str) -> Vec<Value> {
+    store
+        .events(
+            &ProfileKey::Id(profile),
+            &EventQuery {
+                event: Some(event.into()),
+                limit: 10,
+                ..EventQuery::default()
+            },
+        )
+        .unwrap()
+        .unwrap()
+        .events
+}
+
 fn members(engine: &Engine, slug: &str) -> Vec<i64> {
     engine.memberships()[slug].iter().copied().collect()
 }
@@ -153,20 +169,10 @@ pub fn late_events_and_exact_boundaries(store: &Arc<Store>) {
     assert_eq!(report.changes[0].at, closes);
 
     // Both transitions are on the timeline as events.
-    let page = store
-        .events(
-            &ProfileKey::Id(b),
-            &EventQuery {
-                event: Some("Segment Exited".into()),
-                limit: 10,
-                ..EventQuery::default()
-            },
-        )
-        .unwrap()
-        .unwrap();
-    assert_eq!(page.events.len(), 1);
-    assert_eq!(page.events[0]["properties"]["segment"], "recent-shoes");
-    assert_eq!(page.events[0]["timestamp"], iso(closes));
+    let exits = timeline_events(store, b, "Segment Exited");
+    assert_eq!(exits.len(), 1);
+    assert_eq!(exits[0]["properties"]["segment"], "recent-shoes");
+    assert_eq!(exits[0]["timestamp"], iso(closes));
 }
 
 /// Segment changes and filtered events are owed to their destinations in the same
@@ -382,18 +388,11 @@ fn a_failed_write_is_made_good_by_a_rebuild() {
     let stored = impatient.current_memberships().unwrap();
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].1, person);
-    let timeline = impatient
-        .events(
-            &ProfileKey::Id(person),
-            &EventQuery {
-                event: Some("Segment Entered".into()),
-                limit: 10,
-                ..EventQuery::default()
-            },
-        )
-        .unwrap()
-        .unwrap();
-    assert_eq!(timeline.events.len(), 1, "on the timeline too");
+    assert_eq!(
+        timeline_events(&impatient, person, "Segment Entered").len(),
+        1,
+        "on the timeline too"
+    );
     drain(&mut engine);
     assert_eq!(impatient.current_memberships().unwrap().len(), 1);
 }

@@ -20,6 +20,15 @@ use crate::{Store, StoreError, now_ms};
 pub const SEGMENT_ENTERED: &str = "Segment Entered";
 pub const SEGMENT_EXITED: &str = "Segment Exited";
 
+/// The timeline event name of an entry (`true`) or an exit.
+pub(crate) fn membership_event_name(entered: bool) -> &'static str {
+    if entered {
+        SEGMENT_ENTERED
+    } else {
+        SEGMENT_EXITED
+    }
+}
+
 /// Rows read per tail step. Fewer (1,000) made each step's fixed costs (a commit, the
 /// touched segments' sizes) count more and the decider fell behind at 10,000 events/s
 /// (BENCHMARKS.md, "Audiences").
@@ -119,11 +128,7 @@ impl MembershipChange {
         if self.first_fill {
             return None;
         }
-        let (name, verb) = if self.entered {
-            (SEGMENT_ENTERED, "entered")
-        } else {
-            (SEGMENT_EXITED, "exited")
-        };
+        let verb = if self.entered { "entered" } else { "exited" };
         Some(LoggedEvent {
             seq: 0,
             source_id: 0,
@@ -133,7 +138,7 @@ impl MembershipChange {
             ),
             profile_id: self.profile_id,
             kind: "track".into(),
-            event: Some(name.into()),
+            event: Some(membership_event_name(self.entered).into()),
             channel: "other".into(),
             ts: self.at,
             received_at: self.at,
@@ -155,13 +160,13 @@ impl MembershipChange {
             "receivedAt": timestamp,
             "properties": event.properties,
             "context": {"channel": "other", "library": {"name": "prossimo"}},
-            "profileId": self.profile_id,
         }))
     }
 }
 
-/// Columns of a change with its segment's slug, attributed to the root of its profile now.
-const CHANGE_COLUMNS: &str = "c.id, c.segment_id, s.slug, COALESCE(p.merged_into, c.profile_id), c.entered, c.at, c.first_fill
+/// Columns of a change with its segment's slug, attributed to the root of its profile now
+/// (read by [`change_from`]).
+pub(crate) const CHANGE_COLUMNS: &str = "c.id, c.segment_id, s.slug, COALESCE(p.merged_into, c.profile_id), c.entered, c.at, c.first_fill
      FROM membership_changes c JOIN segments s ON s.id = c.segment_id JOIN profiles p ON p.id = c.profile_id";
 
 pub(crate) fn change_from(row: &[Val]) -> Result<(i64, MembershipChange), StoreError> {
@@ -593,34 +598,41 @@ impl Store {
         since_ts: Option<i64>,
         each: &mut dyn FnMut(LoggedEvent) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
+        self.membership_events("c.at > $1", &[Val::Int(since_ts.unwrap_or(i64::MIN))], each)
+    }
+
+    /// The platform's own events of a root profile and the profiles merged into it.
+    pub fn membership_events_of(&self, root: ProfileId) -> Result<Vec<LoggedEvent>, StoreError> {
+        let mut out = Vec::new();
+        self.membership_events(
+            "(p.id = $1 OR p.merged_into = $1)",
+            &[Val::Int(root)],
+            &mut |event| {
+                out.push(event);
+                Ok(())
+            },
+        )?;
+        Ok(out)
+    }
+
+    /// The timeline events of the changes that meet `condition`, in the order written.
+    fn membership_events(
+        &self,
+        condition: &str,
+        params: &[Val],
+        each: &mut dyn FnMut(LoggedEvent) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
         let mut pooled = self.conn()?;
         pooled.conn().for_each_row(
-            &format!("SELECT {CHANGE_COLUMNS} WHERE c.first_fill = 0 AND c.at > $1 ORDER BY c.id"),
-            &[Val::Int(since_ts.unwrap_or(i64::MIN))],
+            &format!(
+                "SELECT {CHANGE_COLUMNS} WHERE c.first_fill = 0 AND {condition} ORDER BY c.id"
+            ),
+            params,
             &mut |row| {
                 let (_, change) = change_from(&row)?;
                 change.as_event().map_or(Ok(()), &mut *each)
             },
         )
-    }
-
-    /// The platform's own events of a root profile and the profiles merged into it.
-    pub fn membership_events_of(&self, root: ProfileId) -> Result<Vec<LoggedEvent>, StoreError> {
-        let mut pooled = self.conn()?;
-        let mut out = Vec::new();
-        pooled.conn().for_each_row(
-            &format!(
-                "SELECT {CHANGE_COLUMNS}
-                 WHERE (p.id = $1 OR p.merged_into = $1) AND c.first_fill = 0 ORDER BY c.id"
-            ),
-            &[Val::Int(root)],
-            &mut |row| {
-                let (_, change) = change_from(&row)?;
-                out.extend(change.as_event());
-                Ok(())
-            },
-        )?;
-        Ok(out)
     }
 
     fn logged_events(&self, sql: &str, params: &[Val]) -> Result<Vec<LoggedEvent>, StoreError> {

@@ -257,9 +257,10 @@ impl Store {
     /// On SQLite the writers of this process (the ingest writer, the decider, the
     /// dispatcher, the analyst) first queue on an in-process lock: SQLite's own busy
     /// handler polls with sleeps of up to 100 ms, so a writer waiting behind another's
-    /// short transaction overslept it by tens of milliseconds (ingest acknowledgements at
-    /// p99 390 ms with the decider running at 10,000 events/s). The busy handler is left to
-    /// other processes (`prossimo import`, a second node).
+    /// short transaction could oversleep it many times over (BENCHMARKS.md, "Audiences":
+    /// ingest acknowledgements at p99 391 ms with the decider running at 10,000 events/s
+    /// before this queue and mimalloc, 98 ms after). The busy handler is left to other
+    /// processes (`prossimo import`, a second node).
     pub(crate) fn write_transaction<T>(
         &self,
         conn: &mut dyn sql::Conn,

@@ -193,11 +193,7 @@ fn counts(conn: &mut dyn Conn, ids: &[ProfileId]) -> Result<(Counts, Counts, Cou
     );
     for row in conn.query(&changes, &params)? {
         if let (Some(entered), Some(n)) = (row[0].int(), row[1].int()) {
-            let name = if entered != 0 {
-                crate::SEGMENT_ENTERED
-            } else {
-                crate::SEGMENT_EXITED
-            };
+            let name = crate::decide::membership_event_name(entered != 0);
             *groups
                 .entry(("track".into(), Some(name.into()), "other".into()))
                 .or_insert(0) += n.max(0) as u64;
@@ -648,9 +644,8 @@ fn membership_events(
     }
     let mut params: Vec<Val> = ids.iter().map(|&i| Val::Int(i)).collect();
     let mut sql = format!(
-        "SELECT c.id, c.segment_id, s.slug, c.profile_id, c.entered, c.at, c.first_fill
-         FROM membership_changes c JOIN segments s ON s.id = c.segment_id
-         WHERE c.profile_id IN ({}) AND c.first_fill = 0",
+        "SELECT {} WHERE c.profile_id IN ({}) AND c.first_fill = 0",
+        crate::decide::CHANGE_COLUMNS,
         placeholders(ids.len(), 1)
     );
     let mut filter = |condition: &str, value: Val, params: &mut Vec<Val>| {

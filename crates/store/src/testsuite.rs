@@ -84,6 +84,30 @@ pub fn hold_write_lock(store: &Store) -> WriteLockHeld {
     WriteLockHeld(pooled)
 }
 
+/// Every event of a timeline, following the cursor from page to page of `page` events.
+fn whole_timeline(store: &Store, k: &ProfileKey, page: usize) -> Vec<Value> {
+    let mut events = Vec::new();
+    let mut cursor = None;
+    loop {
+        let next = store
+            .events(
+                k,
+                &EventQuery {
+                    limit: page,
+                    cursor: cursor.take(),
+                    ..EventQuery::default()
+                },
+            )
+            .unwrap()
+            .unwrap();
+        events.extend(next.events);
+        match next.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => return events,
+        }
+    }
+}
+
 fn key(store: &Store, raw: &str) -> ProfileKey {
     ProfileKey::parse(raw, store.identity()).expect("valid key")
 }
@@ -286,30 +310,10 @@ pub fn timeline_pages_and_filters(store: &Store) {
         .collect();
     store.ingest(&incoming(store, source.id, messages)).unwrap();
     let k = key(store, "user_id:pager");
-    let mut seen = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = store
-            .events(
-                &k,
-                &EventQuery {
-                    limit: 10,
-                    cursor: cursor.clone(),
-                    ..EventQuery::default()
-                },
-            )
-            .unwrap()
-            .unwrap();
-        seen.extend(
-            page.events
-                .iter()
-                .map(|e| e["messageId"].as_str().unwrap().to_owned()),
-        );
-        match page.next_cursor {
-            Some(c) => cursor = Some(c),
-            None => break,
-        }
-    }
+    let seen: Vec<String> = whole_timeline(store, &k, 10)
+        .iter()
+        .map(|e| e["messageId"].as_str().unwrap().to_owned())
+        .collect();
     let expected: Vec<String> = (0..25).rev().map(|i| format!("p{i:02}")).collect();
     assert_eq!(seen, expected);
 
@@ -983,30 +987,12 @@ pub fn memberships_are_a_log_of_changes_shown_on_the_timeline(store: &Store) {
     // Newest first; at one instant stored events before changes, changes newest first; a
     // new segment's first members are not on the timeline. Pages of 2 cross every tie.
     let mut seen = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = store
-            .events(
-                &k,
-                &EventQuery {
-                    limit: 2,
-                    cursor: cursor.clone(),
-                    ..EventQuery::default()
-                },
-            )
-            .unwrap()
-            .unwrap();
-        for e in &page.events {
-            assert_eq!(e["profileId"], json!(profile));
-            seen.push(match e["event"].as_str().unwrap() {
-                "Viewed" => e["messageId"].as_str().unwrap().to_owned(),
-                name => format!("{name} {}", e["properties"]["segment"].as_str().unwrap()),
-            });
-        }
-        match page.next_cursor {
-            Some(c) => cursor = Some(c),
-            None => break,
-        }
+    for e in whole_timeline(store, &k, 2) {
+        assert_eq!(e["profileId"], json!(profile));
+        seen.push(match e["event"].as_str().unwrap() {
+            "Viewed" => e["messageId"].as_str().unwrap().to_owned(),
+            name => format!("{name} {}", e["properties"]["segment"].as_str().unwrap()),
+        });
     }
     assert_eq!(
         seen,
