@@ -369,7 +369,10 @@ fn a_failed_write_is_made_good_by_a_rebuild() {
     let mut engine = Engine::open(Arc::clone(&impatient), Arc::new(ManualClock::at(T0))).unwrap();
     send(&fixture.store, vec![view("a", 1, T0 - DAY)]);
     let person = root(&fixture.store, "anonymous_id:a");
-    let held = prossimo_store::testsuite::hold_write_lock(&fixture.store);
+    let held = prossimo_store::testsuite::hold_write_lock(
+        &fixture.store,
+        prossimo_store::WriteDomain::Decisions,
+    );
     let failed = engine.step().expect_err("the store is locked");
     assert!(
         failed.to_string().contains("lock") || failed.to_string().contains("busy"),
@@ -438,7 +441,10 @@ fn the_decider_recovers_from_a_failed_write() {
             prossimo_decide::Clock::now_ms(&SystemClock) - DAY,
         )],
     );
-    let held = prossimo_store::testsuite::hold_write_lock(&fixture.store);
+    let held = prossimo_store::testsuite::hold_write_lock(
+        &fixture.store,
+        prossimo_store::WriteDomain::Decisions,
+    );
     decider.committed();
     wait_for("the write fails", &|| decider.status().last_error.is_some());
     assert!(impatient.current_memberships().unwrap().is_empty());

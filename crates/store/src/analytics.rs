@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::read::order_record;
 use crate::sql::{Conn, Val};
-use crate::{Store, StoreError, now_ms};
+use crate::{Store, StoreError, WriteDomain, now_ms};
 
 /// Computed-trait rows per write transaction.
 const TRAIT_ROWS_PER_TRANSACTION: usize = 20_000;
@@ -119,7 +119,9 @@ impl Store {
         let mut pooled = self.conn()?;
         let conn = pooled.conn();
         for chunk in rows.chunks(TRAIT_ROWS_PER_TRANSACTION) {
-            self.write_transaction(conn, |conn| write_trait_chunk(conn, chunk))?;
+            self.write_transaction(WriteDomain::Customers, conn, |conn| {
+                write_trait_chunk(conn, chunk)
+            })?;
         }
         Ok(())
     }

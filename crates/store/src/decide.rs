@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::sql::{Conn, Val, placeholders};
-use crate::{Store, StoreError, now_ms};
+use crate::{Store, StoreError, WriteDomain, now_ms};
 
 /// The event names of membership changes on a profile's timeline.
 pub const SEGMENT_ENTERED: &str = "Segment Entered";
@@ -507,7 +507,7 @@ impl Store {
             return Ok(false);
         };
         let mut pooled = self.conn()?;
-        self.write_transaction(pooled.conn(), |conn| {
+        self.write_transaction(WriteDomain::Decisions, pooled.conn(), |conn| {
             let id = [Val::Int(segment.id)];
             conn.execute("DELETE FROM membership_changes WHERE segment_id = $1", &id)?;
             conn.execute("DELETE FROM segment_sizes WHERE segment_id = $1", &id)?;
@@ -682,20 +682,20 @@ impl Store {
 
     /// The position saved by the last decide step (zero before the first).
     pub fn decide_position(&self) -> Result<DecidePosition, StoreError> {
-        let mut pooled = self.conn()?;
-        let conn = pooled.conn();
-        let mut read = |key: &str| -> Result<i64, StoreError> {
-            Ok(conn
-                .query_one(
-                    "SELECT value FROM settings WHERE key = $1",
-                    &[Val::from(key)],
-                )?
-                .and_then(|r| r[0].text().and_then(|t| t.parse().ok()))
-                .unwrap_or(0))
-        };
-        Ok(DecidePosition {
-            event_seq: read("decide.event_seq")?,
-            log_id: read("decide.log_id")?,
+        let row = self.conn()?.conn().query_one(
+            "SELECT event_seq, log_id FROM decide_position WHERE id = 1",
+            &[],
+        )?;
+        Ok(match row {
+            Some(r) => DecidePosition {
+                event_seq: r[0]
+                    .int()
+                    .ok_or_else(|| StoreError::Corrupt("decide position".into()))?,
+                log_id: r[1]
+                    .int()
+                    .ok_or_else(|| StoreError::Corrupt("decide position".into()))?,
+            },
+            None => DecidePosition::default(),
         })
     }
 
@@ -775,7 +775,7 @@ impl Store {
     /// never written twice.
     pub fn write_decisions(&self, step: &DecideWrite<'_>) -> Result<(), StoreError> {
         let mut pooled = self.conn()?;
-        self.write_transaction(pooled.conn(), |conn| {
+        self.write_transaction(WriteDomain::Decisions, pooled.conn(), |conn| {
             let now = now_ms();
             for change in step.changes {
                 conn.execute(
@@ -812,16 +812,11 @@ impl Store {
                 )?;
             }
             if let Some(position) = step.position {
-                for (key, value) in [
-                    ("decide.event_seq", position.event_seq),
-                    ("decide.log_id", position.log_id),
-                ] {
-                    conn.execute(
-                        "INSERT INTO settings (key, value) VALUES ($1, $2)
-                         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                        &[Val::from(key), Val::Text(value.to_string())],
-                    )?;
-                }
+                conn.execute(
+                    "INSERT INTO decide_position (id, event_seq, log_id) VALUES (1, $1, $2)
+                     ON CONFLICT (id) DO UPDATE SET event_seq = excluded.event_seq, log_id = excluded.log_id",
+                    &[Val::Int(position.event_seq), Val::Int(position.log_id)],
+                )?;
             }
             Ok(())
         })

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::sql::{Conn, Val};
-use crate::{Store, StoreError, now_ms};
+use crate::{Store, StoreError, WriteDomain, now_ms};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -282,7 +282,7 @@ impl Store {
             return Ok(false);
         };
         let mut pooled = self.conn()?;
-        self.write_transaction(pooled.conn(), |conn| {
+        self.write_transaction(WriteDomain::Decisions, pooled.conn(), |conn| {
             let id = [Val::Int(current.id)];
             conn.execute(
                 "DELETE FROM delivery_attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE destination_id = $1)",
@@ -347,7 +347,7 @@ impl Store {
             return Ok(());
         }
         let mut pooled = self.conn()?;
-        self.write_transaction(pooled.conn(), |conn| {
+        self.write_transaction(WriteDomain::Decisions, pooled.conn(), |conn| {
             for (delivery_id, attempt, outcome) in attempts {
                 record_attempt(conn, *delivery_id, attempt, *outcome)?;
             }
@@ -440,7 +440,7 @@ impl Store {
     /// due now with a fresh retry budget. Returns how many.
     pub fn replay_dead(&self, destination_id: i64, ids: Option<&[i64]>) -> Result<u64, StoreError> {
         let mut pooled = self.conn()?;
-        self.write_transaction(pooled.conn(), |conn| {
+        self.write_transaction(WriteDomain::Decisions, pooled.conn(), |conn| {
             let now = now_ms();
             let replay = |conn: &mut dyn Conn, extra: &str, params: &[Val]| {
                 conn.execute(

@@ -10,7 +10,7 @@ use prossimo_identity::{
 use prossimo_model::{Message, Money, MoneyError, OrderEventKind};
 
 use crate::sql::{Conn, ROWS_PER_STATEMENT, Val, placeholders};
-use crate::{Store, StoreError, now_ms};
+use crate::{Store, StoreError, WriteDomain, now_ms};
 
 /// Values per `IN (…)` list.
 const CHUNK: usize = ROWS_PER_STATEMENT;
@@ -121,8 +121,9 @@ impl Store {
         }
         let mut pooled = self.conn()?;
         let conn = pooled.conn();
-        let report =
-            self.write_transaction(conn, |conn| write_batch(conn, &self.identity, batch))?;
+        let report = self.write_transaction(WriteDomain::Customers, conn, |conn| {
+            write_batch(conn, &self.identity, batch)
+        })?;
         if let Some(schedule) = &self.statistics
             && schedule.due(report.stored)
         {

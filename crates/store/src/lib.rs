@@ -41,6 +41,7 @@ pub use lease::Lease;
 use prossimo_identity::IdentityConfig;
 use prossimo_model::Money;
 pub use read::{EventPage, EventQuery, Profile360, ProfileKey, ProfileSummary};
+pub use sql::WriteDomain;
 use sql::{PgManager, Pooled, SqliteManager};
 pub use users::{NewSession, Role, SessionRecord, UserRecord, normalise_email};
 
@@ -48,13 +49,20 @@ mod migrations {
     pub mod sqlite {
         refinery::embed_migrations!("migrations/sqlite");
     }
+    pub mod sqlite_decisions {
+        refinery::embed_migrations!("migrations/sqlite-decisions");
+    }
     pub mod postgres {
         refinery::embed_migrations!("migrations/postgres");
     }
 }
 
-/// Name of the SQLite file inside the data directory.
+/// Name of the SQLite file of customers (events, profiles, identities) inside the data
+/// directory.
 pub const DATABASE_FILE: &str = "prossimo.db";
+/// Name of the SQLite file of decisions (segments, memberships, destinations) beside it;
+/// see [`sql::WriteDomain`].
+pub const DECISIONS_FILE: &str = "decisions.db";
 
 /// Where the data lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,9 +105,9 @@ pub struct Store {
     location: Location,
     /// PostgreSQL only: when to refresh planner statistics (see `ingest`).
     statistics: Option<StatisticsSchedule>,
-    /// SQLite only: this process's writers queue here for their turn (see
+    /// SQLite only: this process's writers of each file queue here for their turn (see
     /// [`Store::write_transaction`]).
-    write_gate: Option<parking_lot::Mutex<()>>,
+    write_gates: Option<WriteGates>,
     lock_wait: Duration,
 }
 
@@ -140,14 +148,14 @@ impl Store {
             Backend::Sqlite(_) => None,
             Backend::Postgres(pool) => Some(StatisticsSchedule::starting_at(&mut *pool.get()?)?),
         };
-        let write_gate = matches!(backend, Backend::Sqlite(_)).then(|| parking_lot::Mutex::new(()));
+        let write_gates = matches!(backend, Backend::Sqlite(_)).then(WriteGates::default);
         Ok(Store {
             backend,
             identity,
             money: Money::default(),
             location: location.clone(),
             statistics,
-            write_gate,
+            write_gates,
             lock_wait: options.lock_wait,
         })
     }
@@ -195,16 +203,92 @@ fn open_sqlite(dir: &Path, options: StoreOptions) -> Result<Backend, StoreError>
         path: dir.to_owned(),
         source,
     })?;
-    let path = dir.join(DATABASE_FILE);
-    let mut conn = sql::open_sqlite(&path, options.lock_wait)?;
-    migrations::sqlite::migrations::runner().run(&mut conn)?;
-    drop(conn);
+    let customers = dir.join(DATABASE_FILE);
+    let decisions = dir.join(DECISIONS_FILE);
+    migrations::sqlite::migrations::runner()
+        .run(&mut sql::open_sqlite(&customers, options.lock_wait)?)?;
+    migrations::sqlite_decisions::migrations::runner()
+        .run(&mut sql::open_sqlite(&decisions, options.lock_wait)?)?;
+    move_decisions(&mut sql::open_sqlite_pair(
+        &customers,
+        &decisions,
+        options.lock_wait,
+    )?)?;
     let pool = r2d2::Pool::builder()
         .max_size(8)
         .min_idle(Some(1))
         .connection_timeout(Duration::from_secs(10))
-        .build(SqliteManager::new(&path, options.lock_wait))?;
+        .build(SqliteManager::new(
+            &customers,
+            &decisions,
+            options.lock_wait,
+        ))?;
     Ok(Backend::Sqlite(pool))
+}
+
+/// The tables that moved from the customer file to the decisions file, with their columns.
+const MOVED_TABLES: [(&str, &str); 6] = [
+    (
+        "segments",
+        "id, slug, name, description, definition, created_at, updated_at",
+    ),
+    (
+        "membership_changes",
+        "id, segment_id, profile_id, entered, at, first_fill",
+    ),
+    ("segment_sizes", "segment_id, hour, size"),
+    (
+        "destinations",
+        "id, name, kind, url, secret, filter, enabled, created_at",
+    ),
+    (
+        "deliveries",
+        "id, destination_id, profile_id, webhook_id, payload, status, attempts, next_attempt_at, created_at, finished_at, last_error",
+    ),
+    (
+        "delivery_attempts",
+        "id, delivery_id, at, status_code, error, duration_ms",
+    ),
+];
+
+/// Moves the decider's tables of a store written before the split (and the empty ones
+/// the customer file's own migrations create) into the decisions file.
+///
+/// Two transactions, each inside one file, because a commit across attached files is not
+/// atomic: the copy replaces whatever an interrupted earlier copy left, then the originals
+/// go. Interrupted anywhere, the next open finishes the move with nothing lost.
+fn move_decisions(conn: &mut rusqlite::Connection) -> Result<(), StoreError> {
+    let pending: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM main.sqlite_master WHERE type = 'table' AND name = 'segments'",
+        [],
+        |row| row.get(0),
+    )?;
+    if pending == 0 {
+        return Ok(());
+    }
+    let tx = conn.transaction()?;
+    for (table, columns) in MOVED_TABLES {
+        tx.execute_batch(&format!(
+            "DELETE FROM decisions.{table};
+             INSERT INTO decisions.{table} ({columns}) SELECT {columns} FROM main.{table};"
+        ))?;
+    }
+    tx.execute_batch(
+        "DELETE FROM decisions.decide_position;
+         INSERT INTO decisions.decide_position (id, event_seq, log_id)
+         SELECT 1,
+                COALESCE((SELECT CAST(value AS INTEGER) FROM main.settings WHERE key = 'decide.event_seq'), 0),
+                COALESCE((SELECT CAST(value AS INTEGER) FROM main.settings WHERE key = 'decide.log_id'), 0)
+         WHERE EXISTS (SELECT 1 FROM main.settings WHERE key LIKE 'decide.%');",
+    )?;
+    tx.commit()?;
+    let tx = conn.transaction()?;
+    for (table, _) in MOVED_TABLES {
+        tx.execute_batch(&format!("DROP TABLE main.{table};"))?;
+    }
+    tx.execute_batch("DELETE FROM main.settings WHERE key LIKE 'decide.%';")?;
+    tx.commit()?;
+    Ok(())
 }
 
 fn open_postgres(
@@ -251,11 +335,12 @@ fn open_postgres(
 }
 
 impl Store {
-    /// Runs `write` in a write transaction (see [`sql::Conn::begin_write`]): committed when
-    /// it returns `Ok`, rolled back otherwise.
+    /// Runs `write` in a write transaction of `domain` (see [`sql::Conn::begin_write`]):
+    /// committed when it returns `Ok`, rolled back otherwise.
     ///
-    /// On SQLite the writers of this process (the ingest writer, the decider, the
-    /// dispatcher, the analyst) first queue on an in-process lock: SQLite's own busy
+    /// On SQLite the writers of this process to one file (the ingest writer and the
+    /// analyst; the decider, the dispatcher and the API's changes to segments and
+    /// destinations) first queue on an in-process lock: SQLite's own busy
     /// handler polls with sleeps of up to 100 ms, so a writer waiting behind another's
     /// short transaction could oversleep it many times over (BENCHMARKS.md, "Audiences":
     /// ingest acknowledgements at p99 391 ms with the decider running at 10,000 events/s
@@ -263,19 +348,22 @@ impl Store {
     /// processes (`prossimo import`, a second node).
     pub(crate) fn write_transaction<T>(
         &self,
+        domain: WriteDomain,
         conn: &mut dyn sql::Conn,
         write: impl FnOnce(&mut dyn sql::Conn) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let _turn = match &self.write_gate {
-            Some(gate) => Some(gate.try_lock_for(self.lock_wait).ok_or_else(|| {
-                StoreError::Unavailable(format!(
-                    "another write of this process held the store for over {} s",
-                    self.lock_wait.as_secs_f64()
-                ))
-            })?),
+        let _turn = match &self.write_gates {
+            Some(gates) => Some(gates.of(domain).try_lock_for(self.lock_wait).ok_or_else(
+                || {
+                    StoreError::Unavailable(format!(
+                        "another write of this process held the store for over {} s",
+                        self.lock_wait.as_secs_f64()
+                    ))
+                },
+            )?),
             None => None,
         };
-        if let Err(e) = conn.begin_write() {
+        if let Err(e) = conn.begin_write(domain) {
             // PostgreSQL's BEGIN has already opened the transaction when the lock wait that
             // follows it fails; left open, it would poison the pooled connection.
             let _ = conn.batch("ROLLBACK");
@@ -295,6 +383,22 @@ impl Store {
     }
 }
 
+/// One in-process queue per SQLite file.
+#[derive(Default)]
+struct WriteGates {
+    customers: parking_lot::Mutex<()>,
+    decisions: parking_lot::Mutex<()>,
+}
+
+impl WriteGates {
+    fn of(&self, domain: WriteDomain) -> &parking_lot::Mutex<()> {
+        match domain {
+            WriteDomain::Customers => &self.customers,
+            WriteDomain::Decisions => &self.decisions,
+        }
+    }
+}
+
 pub(crate) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
@@ -304,8 +408,10 @@ mod migration_tests {
     use super::*;
 
     /// A store written before memberships became a log (V5: intervals, and a
-    /// `Segment Entered`/`Exited` event per change from the platform's own source) opens
-    /// with the same memberships, history and timeline.
+    /// `Segment Entered`/`Exited` event per change from the platform's own source) and
+    /// before the decisions file opens with the same memberships, history, timeline and
+    /// decider position, all moved to the decisions file, even after a move interrupted
+    /// between its copy and its drop.
     #[test]
     fn intervals_and_platform_events_become_the_change_log() {
         let dir = tempfile::tempdir().expect("temporary directory");
@@ -334,7 +440,27 @@ mod migration_tests {
             t3 = t + 180_000,
         ))
         .expect("V5 rows");
+        conn.execute_batch(
+            "INSERT INTO settings (key, value) VALUES ('decide.event_seq', '1'), ('decide.log_id', '0');",
+        )
+        .expect("the decider's position");
         drop(conn);
+        // An earlier open copied the decisions but stopped before dropping the originals.
+        let mut decisions =
+            sql::open_sqlite(&dir.path().join(DECISIONS_FILE), Duration::from_secs(5))
+                .expect("open the decisions file");
+        migrations::sqlite_decisions::migrations::runner()
+            .run(&mut decisions)
+            .expect("decisions schema");
+        decisions
+            .execute_batch(
+                "INSERT INTO segments (id, slug, name, description, definition, created_at, updated_at)
+                     VALUES (3, 'vip', 'VIP', '', 'count(any event) >= 1', 0, 0);
+                 INSERT INTO membership_changes (id, segment_id, profile_id, entered, at, first_fill)
+                     VALUES (1, 3, 7, 1, 0, 1);",
+            )
+            .expect("a partial copy");
+        drop(decisions);
 
         let store = Store::open(
             &Location::DataDir(dir.path().to_owned()),
@@ -377,5 +503,25 @@ mod migration_tests {
             1,
             "only the customer's event is stored"
         );
+        assert_eq!(
+            store.decide_position().unwrap(),
+            DecidePosition {
+                event_seq: 1,
+                log_id: 0
+            }
+        );
+        assert_eq!(store.segments().unwrap().len(), 1);
+        let left_behind = store
+            .conn()
+            .unwrap()
+            .conn()
+            .query(
+                "SELECT name FROM main.sqlite_master WHERE type = 'table' AND name IN
+                 ('segments', 'membership_changes', 'segment_sizes', 'destinations', 'deliveries', 'delivery_attempts')
+                 UNION ALL SELECT key FROM main.settings WHERE key LIKE 'decide.%'",
+                &[],
+            )
+            .unwrap();
+        assert!(left_behind.is_empty(), "{left_behind:?}");
     }
 }

@@ -1,7 +1,7 @@
 //! The one seam between the backends: a connection that runs SQL with `$n` placeholders and
 //! returns rows of plain values. Everything above it (ingest, reads, keys) is written once.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use postgres::types::{IsNull, ToSql as PgToSql, Type, to_sql_checked};
@@ -136,15 +136,44 @@ pub trait Conn {
         Ok(())
     }
 
-    /// Starts a write transaction that holds the store's write lock until commit: SQLite's
-    /// `BEGIN IMMEDIATE`; on PostgreSQL a transaction-scoped advisory lock, so that several
-    /// `prossimo` nodes sharing one database resolve identities one batch at a time.
-    fn begin_write(&mut self) -> Result<(), StoreError> {
-        match self.dialect() {
-            Dialect::Sqlite => self.batch("BEGIN IMMEDIATE"),
-            Dialect::Postgres => self.batch("BEGIN; SELECT pg_advisory_xact_lock(1886547821)"),
+    /// Starts a write transaction that holds `domain`'s write lock until commit.
+    ///
+    /// SQLite: `BEGIN` and a write to that domain's file that changes nothing, which takes
+    /// that file's write lock (waiting as `BEGIN IMMEDIATE` would) and no other: `BEGIN
+    /// IMMEDIATE` would lock every attached file. PostgreSQL: a transaction-scoped advisory
+    /// lock per domain, so that several `prossimo` nodes sharing one database resolve
+    /// identities one batch at a time.
+    fn begin_write(&mut self, domain: WriteDomain) -> Result<(), StoreError> {
+        match (self.dialect(), domain) {
+            (Dialect::Sqlite, WriteDomain::Customers) => {
+                self.batch("BEGIN; DELETE FROM main.settings WHERE 0")
+            }
+            (Dialect::Sqlite, WriteDomain::Decisions) => {
+                self.batch("BEGIN; DELETE FROM decisions.decide_position WHERE 0")
+            }
+            (Dialect::Postgres, WriteDomain::Customers) => {
+                self.batch("BEGIN; SELECT pg_advisory_xact_lock(1886547821)")
+            }
+            (Dialect::Postgres, WriteDomain::Decisions) => {
+                self.batch("BEGIN; SELECT pg_advisory_xact_lock(1886547822)")
+            }
         }
     }
+}
+
+/// The two halves of the store that are written independently, each under its own lock.
+///
+/// On SQLite they are two files: what customers did and who they are (`prossimo.db`:
+/// events, profiles, identifiers, traits, keys, users), and what the platform decided
+/// about them (`decisions.db`: segments, membership changes, sizes, destinations and
+/// their outbox, the decider's read position). The ingest writer and the decider then
+/// commit side by side instead of taking turns on one lock (BENCHMARKS.md, "Audiences").
+/// A write transaction stays inside one domain: SQLite commits attached files one after
+/// the other, so a transaction spanning both would not be atomic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteDomain {
+    Customers,
+    Decisions,
 }
 
 // ---------------------------------------------------------------- SQLite
@@ -227,24 +256,29 @@ impl Conn for rusqlite::Connection {
     }
 }
 
-/// Opens SQLite connections to one database file, in WAL mode with full fsync at commit:
-/// an acknowledged write survives a crash or a power cut.
+/// Opens SQLite connections to the store's two files (see [`WriteDomain`]): the customer
+/// file as `main` with the decisions file attached as `decisions`, so that queries name
+/// tables of either without a prefix and may join across them. Both files are in WAL
+/// mode with full fsync at commit: an acknowledged write survives a crash or a power cut.
 #[derive(Debug)]
 pub struct SqliteManager {
-    path: std::path::PathBuf,
+    customers: PathBuf,
+    decisions: PathBuf,
     lock_wait: Duration,
 }
 
 impl SqliteManager {
     /// `lock_wait`: how long a statement waits for another writer before failing busy.
-    pub fn new(path: &Path, lock_wait: Duration) -> Self {
+    pub fn new(customers: &Path, decisions: &Path, lock_wait: Duration) -> Self {
         SqliteManager {
-            path: path.to_owned(),
+            customers: customers.to_owned(),
+            decisions: decisions.to_owned(),
             lock_wait,
         }
     }
 }
 
+/// Opens one SQLite file on its own (migrations run on each file alone).
 pub fn open_sqlite(
     path: &Path,
     lock_wait: Duration,
@@ -263,12 +297,32 @@ pub fn open_sqlite(
     Ok(conn)
 }
 
+/// Opens the customer file with the decisions file attached.
+pub fn open_sqlite_pair(
+    customers: &Path,
+    decisions: &Path,
+    lock_wait: Duration,
+) -> Result<rusqlite::Connection, rusqlite::Error> {
+    let conn = open_sqlite(customers, lock_wait)?;
+    conn.execute(
+        "ATTACH DATABASE ?1 AS decisions",
+        [decisions.to_string_lossy()],
+    )?;
+    // Journal mode, durability and cache size are per file; the rest is per connection.
+    conn.execute_batch(
+        "PRAGMA decisions.journal_mode = WAL;
+         PRAGMA decisions.synchronous = FULL;
+         PRAGMA decisions.cache_size = -65536;",
+    )?;
+    Ok(conn)
+}
+
 impl ManageConnection for SqliteManager {
     type Connection = rusqlite::Connection;
     type Error = rusqlite::Error;
 
     fn connect(&self) -> Result<Self::Connection, Self::Error> {
-        open_sqlite(&self.path, self.lock_wait)
+        open_sqlite_pair(&self.customers, &self.decisions, self.lock_wait)
     }
 
     fn is_valid(&self, conn: &mut Self::Connection) -> Result<(), Self::Error> {

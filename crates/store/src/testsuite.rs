@@ -68,8 +68,8 @@ pub fn incoming(store: &Store, source_id: i64, messages: Vec<Value>) -> Vec<Inco
         .collect()
 }
 
-/// The store's write lock held by another connection (as another process would hold it)
-/// until dropped.
+/// One of the store's write locks held by another connection (as another process would
+/// hold it) until dropped.
 pub struct WriteLockHeld(crate::sql::Pooled);
 
 impl Drop for WriteLockHeld {
@@ -78,9 +78,9 @@ impl Drop for WriteLockHeld {
     }
 }
 
-pub fn hold_write_lock(store: &Store) -> WriteLockHeld {
+pub fn hold_write_lock(store: &Store, domain: crate::WriteDomain) -> WriteLockHeld {
     let mut pooled = store.conn().expect("a connection");
-    pooled.conn().begin_write().expect("the write lock");
+    pooled.conn().begin_write(domain).expect("the write lock");
     WriteLockHeld(pooled)
 }
 
@@ -705,6 +705,15 @@ macro_rules! conformance_suite {
             }
 
             #[test]
+            fn customer_and_decision_writes_never_wait_for_each_other() {
+                if let Some(f) = fixture() {
+                    $crate::testsuite::customer_and_decision_writes_never_wait_for_each_other(&f);
+                } else {
+                    eprintln!("skipped: PROSSIMO_TEST_DATABASE_URL is not set");
+                }
+            }
+
+            #[test]
             fn concurrent_nodes_deduplicate_exactly() {
                 if let Some(f) = fixture() {
                     $crate::testsuite::concurrent_nodes_deduplicate_exactly(&f);
@@ -737,7 +746,10 @@ pub fn a_locked_store_fails_transiently_and_stores_nothing(fixture: &Fixture) {
         ],
     );
     let mut holder = fixture.store.conn().unwrap();
-    holder.conn().begin_write().unwrap();
+    holder
+        .conn()
+        .begin_write(crate::WriteDomain::Customers)
+        .unwrap();
     let refused = impatient
         .ingest(&batch)
         .expect_err("the write lock is held elsewhere");
@@ -755,6 +767,67 @@ pub fn a_locked_store_fails_transiently_and_stores_nothing(fixture: &Fixture) {
             .resolve_profile(&key(&impatient, "user_id:locked-out"))
             .unwrap()
             .is_some()
+    );
+}
+
+/// Ingestion and the decider write under separate locks (two files on SQLite, two advisory
+/// locks on PostgreSQL): either one held elsewhere leaves the other free, and still stops
+/// writers of its own kind.
+pub fn customer_and_decision_writes_never_wait_for_each_other(fixture: &Fixture) {
+    use crate::{DecidePosition, DecideWrite, WriteDomain};
+    let impatient = Store::open_with(
+        &fixture.location,
+        IdentityConfig::default(),
+        crate::StoreOptions {
+            lock_wait: std::time::Duration::from_millis(200),
+        },
+    )
+    .expect("second handle");
+    let source = fixture.store.bootstrap(None, None).unwrap().source;
+    let event = |id: &str| {
+        incoming(
+            &impatient,
+            source.id,
+            vec![json!({"type": "track", "userId": "u", "messageId": id, "event": "Viewed"})],
+        )
+    };
+    let position = |event_seq: i64| DecideWrite {
+        position: Some(DecidePosition {
+            event_seq,
+            log_id: 0,
+        }),
+        ..DecideWrite::default()
+    };
+
+    let customers = hold_write_lock(&fixture.store, WriteDomain::Customers);
+    impatient
+        .write_decisions(&position(1))
+        .expect("decisions are free while customers are locked");
+    let refused = impatient
+        .ingest(&event("c1"))
+        .expect_err("customers locked");
+    assert!(refused.is_transient(), "not transient: {refused}");
+    drop(customers);
+
+    let decisions = hold_write_lock(&fixture.store, WriteDomain::Decisions);
+    assert_eq!(
+        impatient.ingest(&event("d1")).unwrap().stored,
+        1,
+        "customers are free while decisions are locked"
+    );
+    let refused = impatient
+        .write_decisions(&position(2))
+        .expect_err("decisions locked");
+    assert!(refused.is_transient(), "not transient: {refused}");
+    drop(decisions);
+
+    assert_eq!(fixture.store.event_count().unwrap(), 1);
+    assert_eq!(
+        fixture.store.decide_position().unwrap(),
+        DecidePosition {
+            event_seq: 1,
+            log_id: 0
+        }
     );
 }
 

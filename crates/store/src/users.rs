@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::keys::{hash_token, random_key};
 use crate::sql::Val;
-use crate::{Store, StoreError, now_ms};
+use crate::{Store, StoreError, WriteDomain, now_ms};
 
 /// What a console user may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -196,7 +196,7 @@ impl Store {
             .user_by_email(email)?
             .ok_or_else(|| StoreError::NotFound(format!("user {email:?}")))?;
         let mut pooled = self.conn()?;
-        self.write_transaction(pooled.conn(), |conn| {
+        self.write_transaction(WriteDomain::Customers, pooled.conn(), |conn| {
             if let Some(role) = role {
                 conn.execute(
                     "UPDATE users SET role = $1 WHERE id = $2",
