@@ -116,10 +116,8 @@ impl Store {
         &self,
         rows: &[(ProfileId, Map<String, Value>)],
     ) -> Result<(), StoreError> {
-        let mut pooled = self.conn()?;
-        let conn = pooled.conn();
         for chunk in rows.chunks(TRAIT_ROWS_PER_TRANSACTION) {
-            self.write_transaction(WriteDomain::Customers, conn, |conn| {
+            self.write_transaction(WriteDomain::Customers, |conn| {
                 write_trait_chunk(conn, chunk)
             })?;
         }

@@ -506,8 +506,7 @@ impl Store {
         let Some(segment) = self.segment(slug)? else {
             return Ok(false);
         };
-        let mut pooled = self.conn()?;
-        self.write_transaction(WriteDomain::Decisions, pooled.conn(), |conn| {
+        self.write_transaction(WriteDomain::Decisions, |conn| {
             let id = [Val::Int(segment.id)];
             conn.execute("DELETE FROM membership_changes WHERE segment_id = $1", &id)?;
             conn.execute("DELETE FROM segment_sizes WHERE segment_id = $1", &id)?;
@@ -774,8 +773,7 @@ impl Store {
     /// decider lease) and rebuilds from the store after any failed write, so a step is
     /// never written twice.
     pub fn write_decisions(&self, step: &DecideWrite<'_>) -> Result<(), StoreError> {
-        let mut pooled = self.conn()?;
-        self.write_transaction(WriteDomain::Decisions, pooled.conn(), |conn| {
+        self.write_transaction(WriteDomain::Decisions, |conn| {
             let now = now_ms();
             for change in step.changes {
                 conn.execute(

@@ -281,8 +281,7 @@ impl Store {
         let Some(current) = self.destination(name)? else {
             return Ok(false);
         };
-        let mut pooled = self.conn()?;
-        self.write_transaction(WriteDomain::Decisions, pooled.conn(), |conn| {
+        self.write_transaction(WriteDomain::Decisions, |conn| {
             let id = [Val::Int(current.id)];
             conn.execute(
                 "DELETE FROM delivery_attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE destination_id = $1)",
@@ -346,8 +345,7 @@ impl Store {
         if attempts.is_empty() {
             return Ok(());
         }
-        let mut pooled = self.conn()?;
-        self.write_transaction(WriteDomain::Decisions, pooled.conn(), |conn| {
+        self.write_transaction(WriteDomain::Decisions, |conn| {
             for (delivery_id, attempt, outcome) in attempts {
                 record_attempt(conn, *delivery_id, attempt, *outcome)?;
             }
@@ -439,8 +437,7 @@ impl Store {
     /// Puts dead deliveries (all of the destination's, or just `ids`) back in the queue,
     /// due now with a fresh retry budget. Returns how many.
     pub fn replay_dead(&self, destination_id: i64, ids: Option<&[i64]>) -> Result<u64, StoreError> {
-        let mut pooled = self.conn()?;
-        self.write_transaction(WriteDomain::Decisions, pooled.conn(), |conn| {
+        self.write_transaction(WriteDomain::Decisions, |conn| {
             let now = now_ms();
             let replay = |conn: &mut dyn Conn, extra: &str, params: &[Val]| {
                 conn.execute(

@@ -119,15 +119,13 @@ impl Store {
         if batch.is_empty() {
             return Ok(IngestReport::default());
         }
-        let mut pooled = self.conn()?;
-        let conn = pooled.conn();
-        let report = self.write_transaction(WriteDomain::Customers, conn, |conn| {
+        let report = self.write_transaction(WriteDomain::Customers, |conn| {
             write_batch(conn, &self.identity, batch)
         })?;
         if let Some(schedule) = &self.statistics
             && schedule.due(report.stored)
         {
-            conn.batch(REFRESH_STATISTICS)?;
+            self.conn()?.conn().batch(REFRESH_STATISTICS)?;
         }
         Ok(report)
     }

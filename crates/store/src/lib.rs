@@ -148,7 +148,10 @@ impl Store {
             Backend::Sqlite(_) => None,
             Backend::Postgres(pool) => Some(StatisticsSchedule::starting_at(&mut *pool.get()?)?),
         };
-        let write_gates = matches!(backend, Backend::Sqlite(_)).then(WriteGates::default);
+        let write_gates = match location {
+            Location::DataDir(dir) => Some(WriteGates::new(sqlite_files(dir, options))),
+            Location::Postgres { .. } => None,
+        };
         Ok(Store {
             backend,
             identity,
@@ -218,12 +221,16 @@ fn open_sqlite(dir: &Path, options: StoreOptions) -> Result<Backend, StoreError>
         .max_size(8)
         .min_idle(Some(1))
         .connection_timeout(Duration::from_secs(10))
-        .build(SqliteManager::new(
-            &customers,
-            &decisions,
-            options.lock_wait,
-        ))?;
+        .build(sqlite_files(dir, options))?;
     Ok(Backend::Sqlite(pool))
+}
+
+fn sqlite_files(dir: &Path, options: StoreOptions) -> SqliteManager {
+    SqliteManager::new(
+        &dir.join(DATABASE_FILE),
+        &dir.join(DECISIONS_FILE),
+        options.lock_wait,
+    )
 }
 
 /// The tables that moved from the customer file to the decisions file, with their columns.
@@ -340,58 +347,87 @@ impl Store {
     ///
     /// On SQLite the writers of this process to one file (the ingest writer and the
     /// analyst; the decider, the dispatcher and the API's changes to segments and
-    /// destinations) first queue on an in-process lock: SQLite's own busy
-    /// handler polls with sleeps of up to 100 ms, so a writer waiting behind another's
-    /// short transaction could oversleep it many times over (BENCHMARKS.md, "Audiences":
-    /// ingest acknowledgements at p99 391 ms with the decider running at 10,000 events/s
-    /// before this queue and mimalloc, 98 ms after). The busy handler is left to other
-    /// processes (`prossimo import`, a second node).
+    /// destinations) queue on an in-process lock that owns the file's one writing
+    /// connection ([`WriteGates`]). SQLite's own busy handler polls with sleeps of up to
+    /// 100 ms, so a writer waiting behind another's short transaction could oversleep it
+    /// many times over (BENCHMARKS.md, "Audiences": ingest acknowledgements at p99 391 ms
+    /// with the decider running at 10,000 events/s before this queue and mimalloc, 98 ms
+    /// after). The busy handler is left to other processes (`prossimo import`, a second
+    /// node).
     pub(crate) fn write_transaction<T>(
         &self,
         domain: WriteDomain,
-        conn: &mut dyn sql::Conn,
         write: impl FnOnce(&mut dyn sql::Conn) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let _turn = match &self.write_gates {
-            Some(gates) => Some(gates.of(domain).try_lock_for(self.lock_wait).ok_or_else(
-                || {
-                    StoreError::Unavailable(format!(
-                        "another write of this process held the store for over {} s",
-                        self.lock_wait.as_secs_f64()
-                    ))
-                },
-            )?),
-            None => None,
-        };
-        if let Err(e) = conn.begin_write(domain) {
-            // PostgreSQL's BEGIN has already opened the transaction when the lock wait that
-            // follows it fails; left open, it would poison the pooled connection.
-            let _ = conn.batch("ROLLBACK");
-            return Err(e);
-        }
-        match write(conn) {
-            Ok(value) => {
-                conn.batch("COMMIT")?;
-                Ok(value)
+        match &self.write_gates {
+            Some(gates) => {
+                let mut turn = gates
+                    .of(domain)
+                    .try_lock_for(self.lock_wait)
+                    .ok_or_else(|| {
+                        StoreError::Unavailable(format!(
+                            "another write of this process held the store for over {} s",
+                            self.lock_wait.as_secs_f64()
+                        ))
+                    })?;
+                let conn = match &mut *turn {
+                    Some(conn) => conn,
+                    empty => empty.insert(r2d2::ManageConnection::connect(&gates.files)?),
+                };
+                in_transaction(domain, conn, write)
             }
-            Err(e) => {
-                // The original error matters more than a failed rollback.
-                let _ = conn.batch("ROLLBACK");
-                Err(e)
-            }
+            None => in_transaction(domain, self.conn()?.conn(), write),
         }
     }
 }
 
-/// One in-process queue per SQLite file.
-#[derive(Default)]
+fn in_transaction<T>(
+    domain: WriteDomain,
+    conn: &mut dyn sql::Conn,
+    write: impl FnOnce(&mut dyn sql::Conn) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    if let Err(e) = conn.begin_write(domain) {
+        // PostgreSQL's BEGIN has already opened the transaction when the lock wait that
+        // follows it fails; left open, it would poison the pooled connection.
+        let _ = conn.batch("ROLLBACK");
+        return Err(e);
+    }
+    // A failed commit is rolled back too: the writing connection outlives the call.
+    match write(conn).and_then(|value| conn.batch("COMMIT").map(|()| value)) {
+        Ok(value) => Ok(value),
+        Err(e) => {
+            // The original error matters more than a failed rollback.
+            let _ = conn.batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+/// SQLite: one queue per file, each owning the one connection this process writes that
+/// file through (opened on first use, outside the readers' pool).
+///
+/// A connection's page cache is only valid while no other connection has written the
+/// file: SQLite drops all of it at the start of the next transaction otherwise. With
+/// writes spread over the pool, the writer found a cold cache nearly every time and read
+/// its index pages back from the kernel (copying pages out of the OS cache was the
+/// writer's largest cost after SQLite itself); one writing connection per file keeps its
+/// cache warm.
 struct WriteGates {
-    customers: parking_lot::Mutex<()>,
-    decisions: parking_lot::Mutex<()>,
+    files: SqliteManager,
+    customers: parking_lot::Mutex<Option<rusqlite::Connection>>,
+    decisions: parking_lot::Mutex<Option<rusqlite::Connection>>,
 }
 
 impl WriteGates {
-    fn of(&self, domain: WriteDomain) -> &parking_lot::Mutex<()> {
+    fn new(files: SqliteManager) -> WriteGates {
+        WriteGates {
+            files,
+            customers: parking_lot::Mutex::new(None),
+            decisions: parking_lot::Mutex::new(None),
+        }
+    }
+
+    fn of(&self, domain: WriteDomain) -> &parking_lot::Mutex<Option<rusqlite::Connection>> {
         match domain {
             WriteDomain::Customers => &self.customers,
             WriteDomain::Decisions => &self.decisions,

@@ -195,8 +195,7 @@ impl Store {
         let user = self
             .user_by_email(email)?
             .ok_or_else(|| StoreError::NotFound(format!("user {email:?}")))?;
-        let mut pooled = self.conn()?;
-        self.write_transaction(WriteDomain::Customers, pooled.conn(), |conn| {
+        self.write_transaction(WriteDomain::Customers, |conn| {
             if let Some(role) = role {
                 conn.execute(
                     "UPDATE users SET role = $1 WHERE id = $2",
