@@ -211,7 +211,7 @@ fn open_sqlite(dir: &Path, options: StoreOptions) -> Result<Backend, StoreError>
     migrations::sqlite::migrations::runner()
         .run(&mut sql::open_sqlite(&customers, options.lock_wait)?)?;
     migrations::sqlite_decisions::migrations::runner()
-        .run(&mut sql::open_sqlite(&decisions, options.lock_wait)?)?;
+        .run(&mut sql::open_decisions(&decisions, options.lock_wait)?)?;
     move_decisions(&mut sql::open_sqlite_pair(
         &customers,
         &decisions,
@@ -442,6 +442,7 @@ pub(crate) fn now_ms() -> i64 {
 #[cfg(test)]
 mod migration_tests {
     use super::*;
+    use crate::sql::Val;
 
     /// A store written before memberships became a log (V5: intervals, and a
     /// `Segment Entered`/`Exited` event per change from the platform's own source) and
@@ -483,7 +484,7 @@ mod migration_tests {
         drop(conn);
         // An earlier open copied the decisions but stopped before dropping the originals.
         let mut decisions =
-            sql::open_sqlite(&dir.path().join(DECISIONS_FILE), Duration::from_secs(5))
+            sql::open_decisions(&dir.path().join(DECISIONS_FILE), Duration::from_secs(5))
                 .expect("open the decisions file");
         migrations::sqlite_decisions::migrations::runner()
             .run(&mut decisions)
@@ -559,5 +560,21 @@ mod migration_tests {
             )
             .unwrap();
         assert!(left_behind.is_empty(), "{left_behind:?}");
+        let page_sizes = store
+            .conn()
+            .unwrap()
+            .conn()
+            .query(
+                "SELECT main.page_size, decisions.page_size FROM pragma_page_size('main') AS main, pragma_page_size('decisions') AS decisions",
+                &[],
+            )
+            .unwrap();
+        assert_eq!(
+            page_sizes,
+            [vec![
+                Val::Int(4096),
+                Val::Int(i64::from(sql::DECISIONS_PAGE_SIZE))
+            ]]
+        );
     }
 }

@@ -283,7 +283,32 @@ pub fn open_sqlite(
     path: &Path,
     lock_wait: Duration,
 ) -> Result<rusqlite::Connection, rusqlite::Error> {
+    configure(rusqlite::Connection::open(path)?, lock_wait)
+}
+
+/// Page size of a new decisions file. Nearly every membership change lands on a random
+/// leaf of the log's per-profile index, and a commit writes every page it dirtied to the
+/// WAL: with 4 KiB pages a step of a few thousand changes wrote a few thousand 4 KiB
+/// pages, and writing the WAL was the decider's largest cost (BENCHMARKS.md,
+/// "Audiences"). 1 KiB pages write a quarter of the bytes for the same changes.
+pub const DECISIONS_PAGE_SIZE: u32 = 1024;
+
+/// Opens the decisions file on its own, creating it with [`DECISIONS_PAGE_SIZE`] pages if
+/// it is new (an existing file keeps the page size it was created with).
+pub fn open_decisions(
+    path: &Path,
+    lock_wait: Duration,
+) -> Result<rusqlite::Connection, rusqlite::Error> {
     let conn = rusqlite::Connection::open(path)?;
+    // Before WAL mode is set: that writes the header, and the page size with it.
+    conn.pragma_update(None, "page_size", DECISIONS_PAGE_SIZE)?;
+    configure(conn, lock_wait)
+}
+
+fn configure(
+    conn: rusqlite::Connection,
+    lock_wait: Duration,
+) -> Result<rusqlite::Connection, rusqlite::Error> {
     conn.busy_timeout(lock_wait)?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
