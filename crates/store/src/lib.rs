@@ -372,7 +372,7 @@ impl Store {
                     })?;
                 let conn = match &mut *turn {
                     Some(conn) => conn,
-                    empty => empty.insert(r2d2::ManageConnection::connect(&gates.files)?),
+                    empty => empty.insert(gates.connect(domain)?),
                 };
                 in_transaction(domain, conn, write)
             }
@@ -425,6 +425,21 @@ impl WriteGates {
             customers: parking_lot::Mutex::new(None),
             decisions: parking_lot::Mutex::new(None),
         }
+    }
+
+    fn connect(&self, domain: WriteDomain) -> Result<rusqlite::Connection, StoreError> {
+        let conn = r2d2::ManageConnection::connect(&self.files)?;
+        if domain == WriteDomain::Decisions {
+            // A small cache for the decisions file: while that file is under 1 GiB, nearly
+            // every commit walks all of the writer's cached pages of it. (B-tree balancing
+            // parks a page under the page number of SQLite's lock byte, at 1 GiB, and the
+            // commit then drops cached pages past the end of the file with a scan of the
+            // whole cache: `balance_nonroot` and `pcache1TruncateUnsafe` in sqlite3.c.)
+            // With 64 MiB of 1 KiB pages that walk was 9% of the server's time at 10,000
+            // events/s (BENCHMARKS.md, "Audiences").
+            conn.pragma_update(Some("decisions"), "cache_size", -8192)?;
+        }
+        Ok(conn)
     }
 
     fn of(&self, domain: WriteDomain) -> &parking_lot::Mutex<Option<rusqlite::Connection>> {
