@@ -7,6 +7,7 @@
 //! against both.
 
 mod analytics;
+mod checkpoint;
 mod decide;
 mod destinations;
 mod error;
@@ -108,6 +109,8 @@ pub struct Store {
     /// SQLite only: this process's writers of each file queue here for their turn (see
     /// [`Store::write_transaction`]).
     write_gates: Option<WriteGates>,
+    /// SQLite only: checkpoints the WAL files off the writers' path.
+    _checkpointer: Option<checkpoint::Checkpointer>,
     lock_wait: Duration,
 }
 
@@ -148,9 +151,14 @@ impl Store {
             Backend::Sqlite(_) => None,
             Backend::Postgres(pool) => Some(StatisticsSchedule::starting_at(&mut *pool.get()?)?),
         };
-        let write_gates = match location {
-            Location::DataDir(dir) => Some(WriteGates::new(sqlite_files(dir, options))),
-            Location::Postgres { .. } => None,
+        let (write_gates, checkpointer) = match location {
+            Location::DataDir(dir) => {
+                let files = sqlite_files(dir, options);
+                let checkpointer =
+                    checkpoint::Checkpointer::start(&files, checkpoint::CHECKPOINT_EVERY)?;
+                (Some(WriteGates::new(files)), Some(checkpointer))
+            }
+            Location::Postgres { .. } => (None, None),
         };
         Ok(Store {
             backend,
@@ -159,6 +167,7 @@ impl Store {
             location: location.clone(),
             statistics,
             write_gates,
+            _checkpointer: checkpointer,
             lock_wait: options.lock_wait,
         })
     }

@@ -305,6 +305,8 @@ pub fn open_decisions(
     configure(conn, lock_wait)
 }
 
+/// Settings of every connection. Commits never checkpoint the WAL themselves: the store's
+/// checkpoint thread does (`checkpoint.rs`).
 fn configure(
     conn: rusqlite::Connection,
     lock_wait: Duration,
@@ -316,7 +318,7 @@ fn configure(
          PRAGMA foreign_keys = ON;
          PRAGMA cache_size = -65536;
          PRAGMA temp_store = MEMORY;
-         PRAGMA wal_autocheckpoint = 4000;",
+         PRAGMA wal_autocheckpoint = 0;",
     )?;
     conn.set_prepared_statement_cache_capacity(256);
     Ok(conn)
