@@ -53,6 +53,18 @@ impl Fixture {
     pub fn second_node(&self) -> Store {
         Store::open(&self.location, IdentityConfig::default()).expect("second handle")
     }
+
+    /// A second handle that gives up on a held write lock after 200 ms.
+    pub fn impatient_handle(&self) -> Store {
+        Store::open_with(
+            &self.location,
+            IdentityConfig::default(),
+            crate::StoreOptions {
+                lock_wait: std::time::Duration::from_millis(200),
+            },
+        )
+        .expect("second handle")
+    }
 }
 
 /// Parses a batch body and prepares it for the store, as the HTTP edge does.
@@ -729,14 +741,7 @@ macro_rules! conformance_suite {
 /// `lock_wait` fails with a transient error (503 at the HTTP edge) and stores nothing; once
 /// the lock is let go, the same write succeeds.
 pub fn a_locked_store_fails_transiently_and_stores_nothing(fixture: &Fixture) {
-    let impatient = Store::open_with(
-        &fixture.location,
-        IdentityConfig::default(),
-        crate::StoreOptions {
-            lock_wait: std::time::Duration::from_millis(200),
-        },
-    )
-    .expect("second handle");
+    let impatient = fixture.impatient_handle();
     let source = fixture.store.bootstrap(None, None).unwrap().source;
     let batch = incoming(
         &impatient,
@@ -745,16 +750,11 @@ pub fn a_locked_store_fails_transiently_and_stores_nothing(fixture: &Fixture) {
             json!({"type": "track", "userId": "locked-out", "messageId": "l1", "event": "Product Viewed"}),
         ],
     );
-    let mut holder = fixture.store.conn().unwrap();
-    holder
-        .conn()
-        .begin_write(crate::WriteDomain::Customers)
-        .unwrap();
+    let holder = hold_write_lock(&fixture.store, crate::WriteDomain::Customers);
     let refused = impatient
         .ingest(&batch)
         .expect_err("the write lock is held elsewhere");
     assert!(refused.is_transient(), "not transient: {refused}");
-    holder.conn().batch("ROLLBACK").unwrap();
     drop(holder);
     assert_eq!(fixture.store.event_count().unwrap(), 0, "nothing stored");
     assert_eq!(
@@ -775,14 +775,7 @@ pub fn a_locked_store_fails_transiently_and_stores_nothing(fixture: &Fixture) {
 /// writers of its own kind.
 pub fn customer_and_decision_writes_never_wait_for_each_other(fixture: &Fixture) {
     use crate::{DecidePosition, DecideWrite, WriteDomain};
-    let impatient = Store::open_with(
-        &fixture.location,
-        IdentityConfig::default(),
-        crate::StoreOptions {
-            lock_wait: std::time::Duration::from_millis(200),
-        },
-    )
-    .expect("second handle");
+    let impatient = fixture.impatient_handle();
     let source = fixture.store.bootstrap(None, None).unwrap().source;
     let event = |id: &str| {
         incoming(
