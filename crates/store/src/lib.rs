@@ -1,10 +1,10 @@
 //! Storage behind one interface, with two real backends.
 //!
-//! SQLite in WAL mode with `synchronous = FULL` is the embedded default (one file in the
-//! data directory); PostgreSQL is the scale-out backend that several stateless `prossimo`
-//! nodes can share. Both speak the same SQL through [`sql::Conn`], so ingestion, identity
-//! writes and reads are written once, and one conformance suite ([`testsuite`]) runs
-//! against both.
+//! SQLite in WAL mode with `synchronous = FULL` is the embedded default (two files in the
+//! data directory, see [`sql::WriteDomain`]); PostgreSQL is the scale-out backend that
+//! several stateless `prossimo` nodes can share. Both speak the same SQL through
+//! [`sql::Conn`], so ingestion, identity writes and reads are written once, and one
+//! conformance suite ([`testsuite`]) runs against both.
 
 mod analytics;
 mod checkpoint;
@@ -22,6 +22,7 @@ mod users;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use analytics::{StoredAnalysis, Touchpoint};
@@ -108,7 +109,7 @@ pub struct Store {
     statistics: Option<StatisticsSchedule>,
     /// SQLite only: this process's writers of each file queue here for their turn (see
     /// [`Store::write_transaction`]).
-    write_gates: Option<WriteGates>,
+    write_gates: Option<Arc<WriteGates>>,
     /// SQLite only: checkpoints the WAL files off the writers' path.
     _checkpointer: Option<checkpoint::Checkpointer>,
     lock_wait: Duration,
@@ -154,9 +155,13 @@ impl Store {
         let (write_gates, checkpointer) = match location {
             Location::DataDir(dir) => {
                 let files = sqlite_files(dir, options);
-                let checkpointer =
-                    checkpoint::Checkpointer::start(&files, checkpoint::CHECKPOINT_EVERY)?;
-                (Some(WriteGates::new(files)), Some(checkpointer))
+                let gates = Arc::new(WriteGates::new(files.clone()));
+                let checkpointer = checkpoint::Checkpointer::start(
+                    &files,
+                    Arc::clone(&gates),
+                    checkpoint::CheckpointPolicy::default(),
+                )?;
+                (Some(gates), Some(checkpointer))
             }
             Location::Postgres { .. } => (None, None),
         };
@@ -421,7 +426,7 @@ fn in_transaction<T>(
 /// its index pages back from the kernel (copying pages out of the OS cache was the
 /// writer's largest cost after SQLite itself); one writing connection per file keeps its
 /// cache warm.
-struct WriteGates {
+pub(crate) struct WriteGates {
     files: SqliteManager,
     customers: parking_lot::Mutex<Option<rusqlite::Connection>>,
     decisions: parking_lot::Mutex<Option<rusqlite::Connection>>,
@@ -451,7 +456,10 @@ impl WriteGates {
         Ok(conn)
     }
 
-    fn of(&self, domain: WriteDomain) -> &parking_lot::Mutex<Option<rusqlite::Connection>> {
+    pub(crate) fn of(
+        &self,
+        domain: WriteDomain,
+    ) -> &parking_lot::Mutex<Option<rusqlite::Connection>> {
         match domain {
             WriteDomain::Customers => &self.customers,
             WriteDomain::Decisions => &self.decisions,

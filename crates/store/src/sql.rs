@@ -260,7 +260,7 @@ impl Conn for rusqlite::Connection {
 /// file as `main` with the decisions file attached as `decisions`, so that queries name
 /// tables of either without a prefix and may join across them. Both files are in WAL
 /// mode with full fsync at commit: an acknowledged write survives a crash or a power cut.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct SqliteManager {
     customers: PathBuf,
     decisions: PathBuf,
@@ -289,7 +289,7 @@ pub fn open_sqlite(
 /// Page size of a new decisions file. Nearly every membership change lands on a random
 /// leaf of the log's per-profile index, and a commit writes every page it dirtied to the
 /// WAL: with 4 KiB pages a step of a few thousand changes wrote a few thousand 4 KiB
-/// pages, and writing the WAL was the decider's largest cost (BENCHMARKS.md,
+/// pages, and writing them was most of the decider's commit (BENCHMARKS.md,
 /// "Audiences"). 1 KiB pages write a quarter of the bytes for the same changes.
 pub const DECISIONS_PAGE_SIZE: u32 = 1024;
 
