@@ -40,10 +40,7 @@ impl Default for CheckpointPolicy {
     fn default() -> Self {
         CheckpointPolicy {
             every: Duration::from_millis(200),
-            // Each restart holds the file's writers for a copy and a sync (tens of ms under
-            // load); at 64 MiB that came several times a second at 10,000 events/s. Reads
-            // do not slow down with a long WAL: they only search the frames not yet copied.
-            restart_after_bytes: 512 << 20,
+            restart_after_bytes: 64 << 20,
         }
     }
 }
