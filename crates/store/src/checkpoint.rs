@@ -161,7 +161,7 @@ mod tests {
         use std::sync::Arc;
         use std::sync::atomic::{AtomicBool, Ordering};
 
-        use crate::sql::{Conn, SqliteManager, Val};
+        use crate::sql::{SqliteManager, Val};
         use crate::{WriteDomain, WriteGates, in_transaction};
 
         let dir = tempfile::tempdir().expect("temporary directory");
