@@ -341,17 +341,24 @@ on_both_backends!(
     a_broken_definition_is_left_out_once,
 );
 
-/// A second handle on the fixture's store that gives up on a held write lock after 100 ms.
-fn impatient(fixture: &Fixture) -> Arc<Store> {
-    Arc::new(
-        Store::open_with(
-            &fixture.location,
-            fixture.store.identity().clone(),
-            prossimo_store::StoreOptions {
-                lock_wait: std::time::Duration::from_millis(100),
-            },
-        )
-        .unwrap(),
+/// A SQLite store with the `viewers` segment, and a second handle on it that gives up on
+/// a held write lock.
+fn viewers_with_an_impatient_handle() -> (Fixture, Arc<Store>) {
+    let fixture = Fixture::sqlite();
+    save(
+        &fixture.store,
+        "viewers",
+        r#"count(event "Product Viewed") >= 1"#,
+    );
+    let impatient = Arc::new(fixture.impatient_handle());
+    (fixture, impatient)
+}
+
+/// The decisions' write lock held by another connection until dropped.
+fn hold_decisions(fixture: &Fixture) -> prossimo_store::testsuite::WriteLockHeld {
+    prossimo_store::testsuite::hold_write_lock(
+        &fixture.store,
+        prossimo_store::WriteDomain::Decisions,
     )
 }
 
@@ -359,20 +366,11 @@ fn impatient(fixture: &Fixture) -> Arc<Store> {
 /// on; stepping again would skip the change for good. A rebuild from the store writes it.
 #[test]
 fn a_failed_write_is_made_good_by_a_rebuild() {
-    let fixture = Fixture::sqlite();
-    save(
-        &fixture.store,
-        "viewers",
-        r#"count(event "Product Viewed") >= 1"#,
-    );
-    let impatient = impatient(&fixture);
+    let (fixture, impatient) = viewers_with_an_impatient_handle();
     let mut engine = Engine::open(Arc::clone(&impatient), Arc::new(ManualClock::at(T0))).unwrap();
     send(&fixture.store, vec![view("a", 1, T0 - DAY)]);
     let person = root(&fixture.store, "anonymous_id:a");
-    let held = prossimo_store::testsuite::hold_write_lock(
-        &fixture.store,
-        prossimo_store::WriteDomain::Decisions,
-    );
+    let held = hold_decisions(&fixture);
     let failed = engine.step().expect_err("the store is locked");
     assert!(
         failed.to_string().contains("lock") || failed.to_string().contains("busy"),
@@ -406,13 +404,7 @@ fn a_failed_write_is_made_good_by_a_rebuild() {
 #[test]
 fn the_decider_recovers_from_a_failed_write() {
     use prossimo_decide::{Decider, DeciderConfig, SystemClock};
-    let fixture = Fixture::sqlite();
-    save(
-        &fixture.store,
-        "viewers",
-        r#"count(event "Product Viewed") >= 1"#,
-    );
-    let impatient = impatient(&fixture);
+    let (fixture, impatient) = viewers_with_an_impatient_handle();
     // A long poll: the decider works only when signalled.
     let config = DeciderConfig {
         poll: std::time::Duration::from_secs(30),
@@ -441,10 +433,7 @@ fn the_decider_recovers_from_a_failed_write() {
             prossimo_decide::Clock::now_ms(&SystemClock) - DAY,
         )],
     );
-    let held = prossimo_store::testsuite::hold_write_lock(
-        &fixture.store,
-        prossimo_store::WriteDomain::Decisions,
-    );
+    let held = hold_decisions(&fixture);
     decider.committed();
     wait_for("the write fails", &|| decider.status().last_error.is_some());
     assert!(impatient.current_memberships().unwrap().is_empty());

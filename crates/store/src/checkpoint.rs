@@ -63,9 +63,11 @@ impl Checkpointer {
         policy: CheckpointPolicy,
     ) -> Result<Checkpointer, StoreError> {
         let conn = r2d2::ManageConnection::connect(files)?;
-        let mut page_sizes = [0_i64; 2];
-        for (size, (schema, _)) in page_sizes.iter_mut().zip(FILES) {
-            *size = conn.query_row(&format!("PRAGMA {schema}.page_size"), [], |r| r.get(0))?;
+        let mut restart_after_frames = [0_i64; 2];
+        for (frames, (schema, _)) in restart_after_frames.iter_mut().zip(FILES) {
+            let page_size: i64 =
+                conn.query_row(&format!("PRAGMA {schema}.page_size"), [], |r| r.get(0))?;
+            *frames = policy.restart_after_bytes / page_size;
         }
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
@@ -76,8 +78,12 @@ impl Checkpointer {
                         stopped.recv_timeout(policy.every),
                         Err(RecvTimeoutError::Timeout)
                     );
-                    for ((schema, domain), page_size) in FILES.into_iter().zip(page_sizes) {
-                        if let Err(e) = checkpoint(&conn, schema, &gates, domain, policy, page_size)
+                    for ((schema, domain), restart_after) in
+                        FILES.into_iter().zip(restart_after_frames)
+                    {
+                        let writers = gates.of(domain);
+                        if let Err(e) =
+                            checkpoint(&conn, schema, writers, restart_after, policy.every)
                         {
                             tracing::warn!(%schema, error = %e, "WAL checkpoint failed; retrying");
                         }
@@ -97,15 +103,14 @@ impl Checkpointer {
     }
 }
 
-/// One PASSIVE checkpoint of `schema`, and a second one with its writers held back when
-/// the WAL has grown past the policy's size.
+/// One PASSIVE checkpoint of `schema`, and a second one holding its `writers` back (for
+/// at most `wait`) when the WAL is longer than `restart_after` frames.
 fn checkpoint(
     conn: &Connection,
     schema: &str,
-    gates: &WriteGates,
-    domain: WriteDomain,
-    policy: CheckpointPolicy,
-    page_size: i64,
+    writers: &parking_lot::Mutex<Option<Connection>>,
+    restart_after: i64,
+    wait: Duration,
 ) -> Result<(), StoreError> {
     let passive = || -> Result<i64, StoreError> {
         // Columns: busy (another checkpoint ran), frames in the WAL, frames copied.
@@ -115,10 +120,9 @@ fn checkpoint(
             |row| row.get(1),
         )?)
     };
-    let frames = passive()?;
-    if frames * page_size > policy.restart_after_bytes {
+    if passive()? > restart_after {
         // Waits its turn like any writer; a busy moment just means the next tick.
-        if let Some(_writers_held) = gates.of(domain).try_lock_for(policy.every) {
+        if let Some(_writers_held) = writers.try_lock_for(wait) {
             passive()?;
         }
     }

@@ -685,17 +685,11 @@ impl Store {
             "SELECT event_seq, log_id FROM decide_position WHERE id = 1",
             &[],
         )?;
-        Ok(match row {
-            Some(r) => DecidePosition {
-                event_seq: r[0]
-                    .int()
-                    .ok_or_else(|| StoreError::Corrupt("decide position".into()))?,
-                log_id: r[1]
-                    .int()
-                    .ok_or_else(|| StoreError::Corrupt("decide position".into()))?,
-            },
-            None => DecidePosition::default(),
-        })
+        match row.as_deref().map(|r| (r[0].int(), r[1].int())) {
+            Some((Some(event_seq), Some(log_id))) => Ok(DecidePosition { event_seq, log_id }),
+            Some(_) => Err(StoreError::Corrupt("decide position".into())),
+            None => Ok(DecidePosition::default()),
+        }
     }
 
     /// Traits, computed traits and first/last seen of these profiles (roots only: a merged

@@ -94,7 +94,14 @@ impl Location {
 }
 
 enum Backend {
-    Sqlite(r2d2::Pool<SqliteManager>),
+    Sqlite {
+        pool: r2d2::Pool<SqliteManager>,
+        /// This process's writers of each file queue here for their turn (see
+        /// [`Store::write_transaction`]).
+        write_gates: Arc<WriteGates>,
+        /// Checkpoints the WAL files off the writers' path.
+        _checkpointer: checkpoint::Checkpointer,
+    },
     Postgres(r2d2::Pool<PgManager>),
 }
 
@@ -107,11 +114,6 @@ pub struct Store {
     location: Location,
     /// PostgreSQL only: when to refresh planner statistics (see `ingest`).
     statistics: Option<StatisticsSchedule>,
-    /// SQLite only: this process's writers of each file queue here for their turn (see
-    /// [`Store::write_transaction`]).
-    write_gates: Option<Arc<WriteGates>>,
-    /// SQLite only: checkpoints the WAL files off the writers' path.
-    _checkpointer: Option<checkpoint::Checkpointer>,
     lock_wait: Duration,
 }
 
@@ -149,21 +151,8 @@ impl Store {
             Location::Postgres { url, schema } => open_postgres(url, schema.as_deref(), options)?,
         };
         let statistics = match &backend {
-            Backend::Sqlite(_) => None,
+            Backend::Sqlite { .. } => None,
             Backend::Postgres(pool) => Some(StatisticsSchedule::starting_at(&mut *pool.get()?)?),
-        };
-        let (write_gates, checkpointer) = match location {
-            Location::DataDir(dir) => {
-                let files = sqlite_files(dir, options);
-                let gates = Arc::new(WriteGates::new(files.clone()));
-                let checkpointer = checkpoint::Checkpointer::start(
-                    &files,
-                    Arc::clone(&gates),
-                    checkpoint::CheckpointPolicy::default(),
-                )?;
-                (Some(gates), Some(checkpointer))
-            }
-            Location::Postgres { .. } => (None, None),
         };
         Ok(Store {
             backend,
@@ -171,8 +160,6 @@ impl Store {
             money: Money::default(),
             location: location.clone(),
             statistics,
-            write_gates,
-            _checkpointer: checkpointer,
             lock_wait: options.lock_wait,
         })
     }
@@ -196,14 +183,14 @@ impl Store {
 
     pub fn backend_name(&self) -> &'static str {
         match self.backend {
-            Backend::Sqlite(_) => "sqlite",
+            Backend::Sqlite { .. } => "sqlite",
             Backend::Postgres(_) => "postgres",
         }
     }
 
     pub(crate) fn conn(&self) -> Result<Pooled, StoreError> {
         Ok(match &self.backend {
-            Backend::Sqlite(pool) => Pooled::Sqlite(pool.get()?),
+            Backend::Sqlite { pool, .. } => Pooled::Sqlite(pool.get()?),
             Backend::Postgres(pool) => Pooled::Postgres(pool.get()?),
         })
     }
@@ -220,31 +207,36 @@ fn open_sqlite(dir: &Path, options: StoreOptions) -> Result<Backend, StoreError>
         path: dir.to_owned(),
         source,
     })?;
-    let customers = dir.join(DATABASE_FILE);
-    let decisions = dir.join(DECISIONS_FILE);
-    migrations::sqlite::migrations::runner()
-        .run(&mut sql::open_sqlite(&customers, options.lock_wait)?)?;
-    migrations::sqlite_decisions::migrations::runner()
-        .run(&mut sql::open_decisions(&decisions, options.lock_wait)?)?;
-    move_decisions(&mut sql::open_sqlite_pair(
-        &customers,
-        &decisions,
+    migrations::sqlite::migrations::runner().run(&mut sql::open_sqlite(
+        &dir.join(DATABASE_FILE),
         options.lock_wait,
     )?)?;
+    migrations::sqlite_decisions::migrations::runner().run(&mut sql::open_decisions(
+        &dir.join(DECISIONS_FILE),
+        options.lock_wait,
+    )?)?;
+    let files = SqliteManager::new(
+        &dir.join(DATABASE_FILE),
+        &dir.join(DECISIONS_FILE),
+        options.lock_wait,
+    );
+    move_decisions(&mut r2d2::ManageConnection::connect(&files)?)?;
+    let write_gates = Arc::new(WriteGates::new(files.clone()));
+    let checkpointer = checkpoint::Checkpointer::start(
+        &files,
+        Arc::clone(&write_gates),
+        checkpoint::CheckpointPolicy::default(),
+    )?;
     let pool = r2d2::Pool::builder()
         .max_size(8)
         .min_idle(Some(1))
         .connection_timeout(Duration::from_secs(10))
-        .build(sqlite_files(dir, options))?;
-    Ok(Backend::Sqlite(pool))
-}
-
-fn sqlite_files(dir: &Path, options: StoreOptions) -> SqliteManager {
-    SqliteManager::new(
-        &dir.join(DATABASE_FILE),
-        &dir.join(DECISIONS_FILE),
-        options.lock_wait,
-    )
+        .build(files)?;
+    Ok(Backend::Sqlite {
+        pool,
+        write_gates,
+        _checkpointer: checkpointer,
+    })
 }
 
 /// The tables that moved from the customer file to the decisions file, with their columns.
@@ -373,8 +365,10 @@ impl Store {
         domain: WriteDomain,
         write: impl FnOnce(&mut dyn sql::Conn) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        match &self.write_gates {
-            Some(gates) => {
+        match &self.backend {
+            Backend::Sqlite {
+                write_gates: gates, ..
+            } => {
                 let mut turn = gates
                     .of(domain)
                     .try_lock_for(self.lock_wait)
@@ -390,7 +384,7 @@ impl Store {
                 };
                 in_transaction(domain, conn, write)
             }
-            None => in_transaction(domain, self.conn()?.conn(), write),
+            Backend::Postgres(_) => in_transaction(domain, self.conn()?.conn(), write),
         }
     }
 }

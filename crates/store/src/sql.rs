@@ -324,32 +324,24 @@ fn configure(
     Ok(conn)
 }
 
-/// Opens the customer file with the decisions file attached.
-pub fn open_sqlite_pair(
-    customers: &Path,
-    decisions: &Path,
-    lock_wait: Duration,
-) -> Result<rusqlite::Connection, rusqlite::Error> {
-    let conn = open_sqlite(customers, lock_wait)?;
-    conn.execute(
-        "ATTACH DATABASE ?1 AS decisions",
-        [decisions.to_string_lossy()],
-    )?;
-    // Journal mode, durability and cache size are per file; the rest is per connection.
-    conn.execute_batch(
-        "PRAGMA decisions.journal_mode = WAL;
-         PRAGMA decisions.synchronous = FULL;
-         PRAGMA decisions.cache_size = -65536;",
-    )?;
-    Ok(conn)
-}
-
 impl ManageConnection for SqliteManager {
     type Connection = rusqlite::Connection;
     type Error = rusqlite::Error;
 
+    /// The customer file with the decisions file attached.
     fn connect(&self) -> Result<Self::Connection, Self::Error> {
-        open_sqlite_pair(&self.customers, &self.decisions, self.lock_wait)
+        let conn = open_sqlite(&self.customers, self.lock_wait)?;
+        conn.execute(
+            "ATTACH DATABASE ?1 AS decisions",
+            [self.decisions.to_string_lossy()],
+        )?;
+        // Journal mode, durability and cache size are per file; the rest is per connection.
+        conn.execute_batch(
+            "PRAGMA decisions.journal_mode = WAL;
+             PRAGMA decisions.synchronous = FULL;
+             PRAGMA decisions.cache_size = -65536;",
+        )?;
+        Ok(conn)
     }
 
     fn is_valid(&self, conn: &mut Self::Connection) -> Result<(), Self::Error> {

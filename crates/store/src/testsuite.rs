@@ -58,7 +58,7 @@ impl Fixture {
     pub fn impatient_handle(&self) -> Store {
         Store::open_with(
             &self.location,
-            IdentityConfig::default(),
+            self.store.identity().clone(),
             crate::StoreOptions {
                 lock_wait: std::time::Duration::from_millis(200),
             },
