@@ -11,8 +11,10 @@
 #    the decider's rebuild after the last save and until it has caught up with the event log
 #    (a sentinel probe event counted), RSS after (segbench define);
 # 3. for each background rate in RATES (default "1000 10000" events/s, open loop, batches
-#    of 100, SECONDS + 4 s): 20 probes/s of `Bench Probe` for fresh people; a local receiver
-#    checks each signed `segment.entered` and the latency from send to arrival (segbench probe);
+#    of 100, SECONDS + 4 s; a rate may repeat, e.g. RATES="1000 10000 10000 10000" for
+#    three samples of the tail from one load): 20 probes/s of `Bench Probe` for fresh
+#    people; a local receiver checks each signed `segment.entered` and the latency from
+#    send to arrival (segbench probe);
 # 4. stops the server and times `Engine::open` (the full rebuild of all 100 segments)
 #    on the same data with the engine's heap (segbench recompute --breakdown).
 # The load generator, the probe client and the receiver share the server's cores. Every
@@ -97,7 +99,9 @@ phase "define and rebuild"
 
 echo "== 3. ingest-to-webhook latency under background load (probes at $PROBE_RATE/s for ${SECONDS_PER_RATE}s per rate)"
 START=1000000000
+PHASE=0
 for RATE in $RATES; do
+    PHASE=$((PHASE + 1))
     echo "-- background: $RATE shop events/s (live, returning people), batches of 100"
     $LOAD --start $START paced --rate "$RATE" --size 100 --duration $((SECONDS_PER_RATE + 4)) >"$DATA.load.$RATE" 2>&1 &
     LOADPID=$!
@@ -111,7 +115,7 @@ for RATE in $RATES; do
         PERFPID=$!
     fi
     $SEG probe --url $URL --write-key $KEY --admin-token $TOKEN --listen $RECEIVER \
-        --run "r$RATE" --rate "$PROBE_RATE" --duration "$SECONDS_PER_RATE" --warmup 2 --settle 60 2>&1 | table
+        --run "r$RATE-$PHASE" --rate "$PROBE_RATE" --duration "$SECONDS_PER_RATE" --warmup 2 --settle 60 2>&1 | table
     wait $LOADPID
     LOADPID=
     cat "$DATA.load.$RATE"

@@ -51,6 +51,17 @@ pub struct PendingWrite {
 impl PendingWrite {
     /// Writes every chunk in order.
     pub fn write(&self, store: &Store) -> Result<(), DecideError> {
+        self.write_then(store, &mut |_, _| {})
+    }
+
+    /// Writes every chunk in order; after each commit, `written` gets how many of the
+    /// changes are now stored and the chunk's deliveries (the dispatcher's wake-up need not
+    /// wait for the rest of the step).
+    pub fn write_then(
+        &self,
+        store: &Store,
+        written: &mut dyn FnMut(usize, usize),
+    ) -> Result<(), DecideError> {
         let mut start = 0;
         for (i, (end, deliveries)) in self.chunks.iter().enumerate() {
             let last = i + 1 == self.chunks.len();
@@ -60,6 +71,7 @@ impl PendingWrite {
                 sizes: if last { &self.sizes } else { &[] },
                 position: if last { self.position } else { None },
             })?;
+            written(*end, deliveries.len());
             start = *end;
         }
         Ok(())
@@ -628,25 +640,57 @@ impl Engine {
     /// (so a chunk written before a failure has its deliveries; the runner then rebuilds,
     /// which only writes what is still missing). The events' deliveries, the sizes and the
     /// position go with the last chunk: until then the events are read again.
+    ///
+    /// A step that fits in one chunk and owes webhooks for some of its changes writes
+    /// those changes and their webhooks first, in a transaction of their own, and the rest
+    /// after: the webhooks then wait for a few rows instead of all of the step's (at
+    /// 10,000 events/s a step changes hundreds of memberships). Each of a segment's changes
+    /// stays in one of the two, so a profile's changes of a segment keep their order; a
+    /// failure between the two is made good like any other (the rebuild writes what is
+    /// missing, and on start `Engine::open` reconciles with the stored log).
     fn plan_write(
         &self,
-        changes: Vec<MembershipChange>,
+        mut changes: Vec<MembershipChange>,
         traits_of: &HashMap<ProfileId, Map<String, serde_json::Value>>,
         event_deliveries: Vec<NewDelivery>,
         sizes: Vec<(i64, u64)>,
         position: DecidePosition,
     ) -> PendingWrite {
         let mut chunks = Vec::new();
-        let mut start = 0;
-        while start < changes.len() {
-            let end = (start + CHANGES_PER_TRANSACTION).min(changes.len());
+        let owed = |change: &MembershipChange| {
             let mut deliveries = Vec::new();
-            for change in &changes[start..end] {
-                self.routes
-                    .for_change(change, traits_of.get(&change.profile_id), &mut deliveries);
+            self.routes
+                .for_change(change, traits_of.get(&change.profile_id), &mut deliveries);
+            deliveries
+        };
+        if changes.len() <= CHANGES_PER_TRANSACTION {
+            let (mut first, mut rest) = (Vec::new(), Vec::new());
+            let mut deliveries = Vec::new();
+            for change in changes {
+                let owes = owed(&change);
+                if owes.is_empty() {
+                    rest.push(change);
+                } else {
+                    deliveries.extend(owes);
+                    first.push(change);
+                }
             }
-            chunks.push((end, deliveries));
-            start = end;
+            if !first.is_empty() {
+                chunks.push((first.len(), deliveries));
+            }
+            first.append(&mut rest);
+            changes = first;
+            if chunks.first().is_none_or(|(end, _)| *end < changes.len()) {
+                chunks.push((changes.len(), Vec::new()));
+            }
+        } else {
+            let mut start = 0;
+            while start < changes.len() {
+                let end = (start + CHANGES_PER_TRANSACTION).min(changes.len());
+                let deliveries = changes[start..end].iter().flat_map(owed).collect();
+                chunks.push((end, deliveries));
+                start = end;
+            }
         }
         match chunks.last_mut() {
             Some((_, last)) => last.extend(event_deliveries),

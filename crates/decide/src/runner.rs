@@ -328,9 +328,13 @@ impl Writer {
         answer.recv().unwrap_or(false)
     }
 
-    /// After changes were written on the decider's thread (a rebuild).
+    /// After changes were written on the decider's thread (a rebuild): wakes the
+    /// dispatcher for their deliveries and publishes them.
     fn publish(&self, changes: Vec<MembershipChange>, deliveries: usize) {
-        self.shared.publish(changes, deliveries);
+        if deliveries > 0 {
+            (self.shared.on_written)();
+        }
+        self.shared.publish(changes);
     }
 }
 
@@ -339,14 +343,22 @@ impl WriterShared {
         self.failed.load(Ordering::SeqCst)
     }
 
-    /// Writes and publishes; on failure notes it for the decider. True when written.
+    /// Writes, waking the dispatcher after each transaction that owes webhooks, and
+    /// publishes what was committed; on failure notes it for the decider. True when
+    /// everything was written.
     fn apply(&self, pending: PendingWrite) -> bool {
-        match pending.write(&self.store) {
-            Ok(()) => {
-                let deliveries = pending.deliveries();
-                self.publish(pending.into_changes(), deliveries);
-                true
+        let mut committed = 0;
+        let written = pending.write_then(&self.store, &mut |stored, deliveries| {
+            committed = stored;
+            if deliveries > 0 {
+                (self.on_written)();
             }
+        });
+        let mut changes = pending.into_changes();
+        changes.truncate(committed);
+        self.publish(changes);
+        match written {
+            Ok(()) => true,
             Err(e) => {
                 tracing::error!(error = %e, "decide write failed; rebuilding from the store");
                 if let Ok(mut s) = self.status.lock() {
@@ -358,11 +370,8 @@ impl WriterShared {
         }
     }
 
-    /// Wakes the dispatcher for new deliveries and puts the changes on the bus.
-    fn publish(&self, changes: Vec<MembershipChange>, deliveries: usize) {
-        if deliveries > 0 {
-            (self.on_written)();
-        }
+    /// Puts stored changes on the bus.
+    fn publish(&self, changes: Vec<MembershipChange>) {
         let written = changes.len() as u64;
         for change in changes {
             // No subscriber is fine: the change is stored.

@@ -444,6 +444,61 @@ fn the_decider_recovers_from_a_failed_write() {
     });
 }
 
+/// A step's webhooks are committed ahead of its other changes, in a transaction with only
+/// the changes they report, so the dispatcher can send them while the rest is written.
+#[test]
+fn webhooks_are_committed_before_the_rest_of_their_step() {
+    let fixture = Fixture::sqlite();
+    let store = &fixture.store;
+    save(store, "viewers", r#"count(event "Product Viewed") >= 1"#);
+    save(
+        store,
+        "shoe-viewers",
+        r#"count(event "Product Viewed" where properties.category == "scarpe") >= 1"#,
+    );
+    save(store, "recent", r#"count(any event within 30d) >= 1"#);
+    let crm = store
+        .create_destination(&DestinationInput {
+            name: "crm".into(),
+            kind: DestinationKind::Segments,
+            url: "http://127.0.0.1:9/hook".into(),
+            filter: Some("shoe-viewers".into()),
+            secret: None,
+            enabled: true,
+        })
+        .unwrap();
+    let mut engine = Engine::open(Arc::clone(store), Arc::new(ManualClock::at(T0))).unwrap();
+    send(store, vec![view("a", 1, T0 - DAY), view("b", 1, T0 - DAY)]);
+    let (_, pending) = engine.prepare_step().unwrap();
+    assert_eq!(
+        pending.deliveries(),
+        2,
+        "two people enter three segments, one routed"
+    );
+    let mut commits = Vec::new();
+    pending
+        .write_then(store, &mut |stored, deliveries| {
+            let owed = store
+                .deliveries(crm.id, Some(DeliveryStatus::Pending), None, 100)
+                .unwrap()
+                .len();
+            commits.push((
+                stored,
+                deliveries,
+                owed,
+                store.current_memberships().unwrap().len(),
+            ));
+        })
+        .unwrap();
+    assert_eq!(
+        commits,
+        [(2, 2, 2, 2), (6, 0, 2, 6)],
+        "first the two entries owed to the destination with their webhooks, then the rest"
+    );
+    let recomputed = Engine::open(Arc::clone(store), Arc::new(ManualClock::at(T0))).unwrap();
+    assert_eq!(recomputed.memberships(), engine.memberships());
+}
+
 /// Two deciders on one store (two nodes): one runs, the other stands by and takes over.
 #[test]
 fn a_second_decider_stands_by() {
