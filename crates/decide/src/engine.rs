@@ -675,12 +675,13 @@ impl Engine {
                     first.push(change);
                 }
             }
-            if !first.is_empty() {
-                chunks.push((first.len(), deliveries));
-            }
+            let routed = first.len();
             first.append(&mut rest);
             changes = first;
-            if chunks.first().is_none_or(|(end, _)| *end < changes.len()) {
+            if routed > 0 {
+                chunks.push((routed, deliveries));
+            }
+            if routed == 0 || routed < changes.len() {
                 chunks.push((changes.len(), Vec::new()));
             }
         } else {

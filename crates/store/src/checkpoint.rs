@@ -166,7 +166,7 @@ mod tests {
         use std::sync::atomic::{AtomicBool, Ordering};
 
         use crate::sql::{SqliteManager, Val};
-        use crate::{WriteDomain, WriteGates, in_transaction};
+        use crate::{WriteDomain, WriteGates};
 
         let dir = tempfile::tempdir().expect("temporary directory");
         let files = SqliteManager::new(
@@ -209,18 +209,18 @@ mod tests {
         let mut written = 0_i64;
         let started = Instant::now();
         while started.elapsed() < std::time::Duration::from_millis(1500) {
-            let mut turn = gates.of(WriteDomain::Customers).lock();
-            if turn.is_none() {
-                *turn = Some(gates.connect(WriteDomain::Customers).expect("writer"));
-            }
-            let conn = turn.as_mut().expect("the writer connection");
-            in_transaction(WriteDomain::Customers, conn, |conn| {
-                conn.execute(
-                    "INSERT INTO rows (body) VALUES (randomblob($1))",
-                    &[Val::Int(16 << 10)],
+            gates
+                .transaction(
+                    WriteDomain::Customers,
+                    std::time::Duration::from_secs(5),
+                    |conn| {
+                        conn.execute(
+                            "INSERT INTO rows (body) VALUES (randomblob($1))",
+                            &[Val::Int(16 << 10)],
+                        )
+                    },
                 )
-            })
-            .expect("commit");
+                .expect("commit");
             written += 16 << 10;
         }
         stop.store(true, Ordering::Relaxed);

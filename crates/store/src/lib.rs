@@ -207,19 +207,12 @@ fn open_sqlite(dir: &Path, options: StoreOptions) -> Result<Backend, StoreError>
         path: dir.to_owned(),
         source,
     })?;
-    migrations::sqlite::migrations::runner().run(&mut sql::open_sqlite(
-        &dir.join(DATABASE_FILE),
-        options.lock_wait,
-    )?)?;
-    migrations::sqlite_decisions::migrations::runner().run(&mut sql::open_decisions(
-        &dir.join(DECISIONS_FILE),
-        options.lock_wait,
-    )?)?;
-    let files = SqliteManager::new(
-        &dir.join(DATABASE_FILE),
-        &dir.join(DECISIONS_FILE),
-        options.lock_wait,
-    );
+    let (customers, decisions) = (dir.join(DATABASE_FILE), dir.join(DECISIONS_FILE));
+    migrations::sqlite::migrations::runner()
+        .run(&mut sql::open_sqlite(&customers, options.lock_wait)?)?;
+    migrations::sqlite_decisions::migrations::runner()
+        .run(&mut sql::open_decisions(&decisions, options.lock_wait)?)?;
+    let files = SqliteManager::new(&customers, &decisions, options.lock_wait);
     move_decisions(&mut r2d2::ManageConnection::connect(&files)?)?;
     let write_gates = Arc::new(WriteGates::new(files.clone()));
     let checkpointer = checkpoint::Checkpointer::start(
@@ -366,23 +359,8 @@ impl Store {
         write: impl FnOnce(&mut dyn sql::Conn) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         match &self.backend {
-            Backend::Sqlite {
-                write_gates: gates, ..
-            } => {
-                let mut turn = gates
-                    .of(domain)
-                    .try_lock_for(self.lock_wait)
-                    .ok_or_else(|| {
-                        StoreError::Unavailable(format!(
-                            "another write of this process held the store for over {} s",
-                            self.lock_wait.as_secs_f64()
-                        ))
-                    })?;
-                let conn = match &mut *turn {
-                    Some(conn) => conn,
-                    empty => empty.insert(gates.connect(domain)?),
-                };
-                in_transaction(domain, conn, write)
+            Backend::Sqlite { write_gates, .. } => {
+                write_gates.transaction(domain, self.lock_wait, write)
             }
             Backend::Postgres(_) => in_transaction(domain, self.conn()?.conn(), write),
         }
@@ -433,6 +411,27 @@ impl WriteGates {
             customers: parking_lot::Mutex::new(None),
             decisions: parking_lot::Mutex::new(None),
         }
+    }
+
+    /// `write` in a transaction on the file's writing connection (opened on first use),
+    /// once this process's earlier writers of that file are done; gives up after `wait`.
+    pub(crate) fn transaction<T>(
+        &self,
+        domain: WriteDomain,
+        wait: Duration,
+        write: impl FnOnce(&mut dyn sql::Conn) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut turn = self.of(domain).try_lock_for(wait).ok_or_else(|| {
+            StoreError::Unavailable(format!(
+                "another write of this process held the store for over {} s",
+                wait.as_secs_f64()
+            ))
+        })?;
+        let conn = match &mut *turn {
+            Some(conn) => conn,
+            empty => empty.insert(self.connect(domain)?),
+        };
+        in_transaction(domain, conn, write)
     }
 
     fn connect(&self, domain: WriteDomain) -> Result<rusqlite::Connection, StoreError> {
