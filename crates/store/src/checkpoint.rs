@@ -212,6 +212,7 @@ mod tests {
             gates
                 .transaction(
                     WriteDomain::Customers,
+                    crate::Commit::Durable,
                     std::time::Duration::from_secs(5),
                     |conn| {
                         conn.execute(

@@ -1,7 +1,8 @@
 //! Storage behind one interface, with two real backends.
 //!
 //! SQLite in WAL mode with `synchronous = FULL` is the embedded default (two files in the
-//! data directory, see [`sql::WriteDomain`]); PostgreSQL is the scale-out backend that
+//! data directory, see [`sql::WriteDomain`]; the decider's derived writes commit without
+//! a sync of their own, see [`sql::Commit`]); PostgreSQL is the scale-out backend that
 //! several stateless `prossimo` nodes can share. Both speak the same SQL through
 //! [`sql::Conn`], so ingestion, identity writes and reads are written once, and one
 //! conformance suite ([`testsuite`]) runs against both.
@@ -43,6 +44,7 @@ pub use lease::Lease;
 use prossimo_identity::IdentityConfig;
 use prossimo_model::Money;
 pub use read::{EventPage, EventQuery, Profile360, ProfileKey, ProfileSummary};
+use sql::Commit;
 pub use sql::WriteDomain;
 use sql::{PgManager, Pooled, SqliteManager};
 pub use users::{NewSession, Role, SessionRecord, UserRecord, normalise_email};
@@ -358,21 +360,32 @@ impl Store {
         domain: WriteDomain,
         write: impl FnOnce(&mut dyn sql::Conn) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        self.write_transaction_with(domain, Commit::Durable, write)
+    }
+
+    /// [`Store::write_transaction`] with the commit's durability chosen.
+    pub(crate) fn write_transaction_with<T>(
+        &self,
+        domain: WriteDomain,
+        commit: Commit,
+        write: impl FnOnce(&mut dyn sql::Conn) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         match &self.backend {
             Backend::Sqlite { write_gates, .. } => {
-                write_gates.transaction(domain, self.lock_wait, write)
+                write_gates.transaction(domain, commit, self.lock_wait, write)
             }
-            Backend::Postgres(_) => in_transaction(domain, self.conn()?.conn(), write),
+            Backend::Postgres(_) => in_transaction(domain, commit, self.conn()?.conn(), write),
         }
     }
 }
 
 fn in_transaction<T>(
     domain: WriteDomain,
+    commit: Commit,
     conn: &mut dyn sql::Conn,
     write: impl FnOnce(&mut dyn sql::Conn) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    if let Err(e) = conn.begin_write(domain) {
+    if let Err(e) = conn.begin_write(domain, commit) {
         // PostgreSQL's BEGIN has already opened the transaction when the lock wait that
         // follows it fails; left open, it would poison the pooled connection.
         let _ = conn.batch("ROLLBACK");
@@ -418,6 +431,7 @@ impl WriteGates {
     pub(crate) fn transaction<T>(
         &self,
         domain: WriteDomain,
+        commit: Commit,
         wait: Duration,
         write: impl FnOnce(&mut dyn sql::Conn) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
@@ -431,7 +445,7 @@ impl WriteGates {
             Some(conn) => conn,
             empty => empty.insert(self.connect(domain)?),
         };
-        in_transaction(domain, conn, write)
+        in_transaction(domain, commit, conn, write)
     }
 
     fn connect(&self, domain: WriteDomain) -> Result<rusqlite::Connection, StoreError> {

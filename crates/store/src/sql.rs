@@ -143,22 +143,54 @@ pub trait Conn {
     /// IMMEDIATE` would lock every attached file. PostgreSQL: a transaction-scoped advisory
     /// lock per domain, so that several `prossimo` nodes sharing one database resolve
     /// identities one batch at a time.
-    fn begin_write(&mut self, domain: WriteDomain) -> Result<(), StoreError> {
+    ///
+    /// `commit` is set for every transaction (SQLite's `synchronous` is a setting of the
+    /// connection, which outlives the transaction): a deferred one never leaves the next
+    /// transaction on the same connection deferred too.
+    fn begin_write(&mut self, domain: WriteDomain, commit: Commit) -> Result<(), StoreError> {
+        let sqlite_sync = match commit {
+            Commit::Durable => "FULL",
+            Commit::Deferred => "NORMAL",
+        };
         match (self.dialect(), domain) {
-            (Dialect::Sqlite, WriteDomain::Customers) => {
-                self.batch("BEGIN; DELETE FROM main.settings WHERE 0")
-            }
-            (Dialect::Sqlite, WriteDomain::Decisions) => {
-                self.batch("BEGIN; DELETE FROM decisions.decide_position WHERE 0")
-            }
-            (Dialect::Postgres, WriteDomain::Customers) => {
-                self.batch("BEGIN; SELECT pg_advisory_xact_lock(1886547821)")
-            }
-            (Dialect::Postgres, WriteDomain::Decisions) => {
-                self.batch("BEGIN; SELECT pg_advisory_xact_lock(1886547822)")
+            (Dialect::Sqlite, WriteDomain::Customers) => self.batch(&format!(
+                "PRAGMA main.synchronous = {sqlite_sync}; BEGIN; DELETE FROM main.settings WHERE 0"
+            )),
+            (Dialect::Sqlite, WriteDomain::Decisions) => self.batch(&format!(
+                "PRAGMA decisions.synchronous = {sqlite_sync};
+                 BEGIN; DELETE FROM decisions.decide_position WHERE 0"
+            )),
+            (Dialect::Postgres, _) => {
+                let lock = match domain {
+                    WriteDomain::Customers => 1886547821,
+                    WriteDomain::Decisions => 1886547822,
+                };
+                let deferred = match commit {
+                    Commit::Durable => "",
+                    Commit::Deferred => "SET LOCAL synchronous_commit = off;",
+                };
+                self.batch(&format!(
+                    "BEGIN; {deferred} SELECT pg_advisory_xact_lock({lock})"
+                ))
             }
         }
     }
+}
+
+/// Whether a write transaction's commit waits for the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commit {
+    /// Synced to disk before the commit returns: anything acknowledged, configured or owed
+    /// to someone outside.
+    Durable,
+    /// Written to the log but not synced (SQLite's `synchronous = NORMAL` in WAL mode,
+    /// PostgreSQL's `synchronous_commit = off`). An application crash loses nothing; a
+    /// power or OS failure may take back the last such commits, whole and in order, never
+    /// one of them in part. The next durable commit of the same file or server syncs the
+    /// log up to itself, so these are then durable too. Only for what can be derived
+    /// again from durable data: the decider's membership changes, which `Engine::open`
+    /// reconciles with the events on start.
+    Deferred,
 }
 
 /// The two halves of the store that are written independently, each under its own lock.

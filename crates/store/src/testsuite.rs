@@ -92,7 +92,10 @@ impl Drop for WriteLockHeld {
 
 pub fn hold_write_lock(store: &Store, domain: crate::WriteDomain) -> WriteLockHeld {
     let mut pooled = store.conn().expect("a connection");
-    pooled.conn().begin_write(domain).expect("the write lock");
+    pooled
+        .conn()
+        .begin_write(domain, crate::Commit::Durable)
+        .expect("the write lock");
     WriteLockHeld(pooled)
 }
 
@@ -697,6 +700,7 @@ macro_rules! conformance_suite {
             case!(console_users_and_sessions);
             case!(segment_sizes_from_a_time_start_with_the_size_then_in_force);
             case!(memberships_are_a_log_of_changes_shown_on_the_timeline);
+            case!(a_deferred_commit_defers_only_itself);
 
             #[test]
             fn leases_are_exclusive() {
@@ -1207,4 +1211,40 @@ pub fn deliveries_keep_each_profile_in_order(store: &Store) {
         ["msg_1_1", "msg_2_1"],
         "replayed: first in line again"
     );
+}
+
+/// The decider's deferred commits skip their own sync and nothing else: the next
+/// transaction on the same writer (an acknowledged change to a segment, say) is synced
+/// again.
+pub fn a_deferred_commit_defers_only_itself(store: &Store) {
+    use crate::sql::{Commit, Conn, Dialect};
+    use crate::{StoreError, WriteDomain};
+
+    let setting = |conn: &mut dyn Conn, domain| -> Result<String, StoreError> {
+        let sql = match (conn.dialect(), domain) {
+            (Dialect::Sqlite, WriteDomain::Customers) => "PRAGMA main.synchronous",
+            (Dialect::Sqlite, WriteDomain::Decisions) => "PRAGMA decisions.synchronous",
+            (Dialect::Postgres, _) => "SHOW synchronous_commit",
+        };
+        let row = conn.query_one(sql, &[])?.expect("a setting");
+        Ok(match &row[0] {
+            crate::sql::Val::Int(level) => level.to_string(),
+            other => other.text().expect("a setting").to_owned(),
+        })
+    };
+    let sqlite = store.conn().expect("a connection").conn().dialect() == Dialect::Sqlite;
+    // SQLite's NORMAL is 1 and FULL 2.
+    let (deferred, durable) = if sqlite { ("1", "2") } else { ("off", "on") };
+    for domain in [WriteDomain::Decisions, WriteDomain::Customers] {
+        for _ in 0..2 {
+            let seen = store
+                .write_transaction_with(domain, Commit::Deferred, |c| setting(c, domain))
+                .unwrap();
+            assert_eq!(seen, deferred, "{domain:?}");
+            let seen = store
+                .write_transaction(domain, |c| setting(c, domain))
+                .unwrap();
+            assert_eq!(seen, durable, "{domain:?}: the next commit is synced again");
+        }
+    }
 }
