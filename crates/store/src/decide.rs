@@ -262,6 +262,15 @@ fn iso_opt<S: serde::Serializer>(ms: &Option<i64>, s: S) -> Result<S::Ok, S::Err
 
 const SEGMENT_COLUMNS: &str = "id, slug, name, description, definition, created_at, updated_at";
 
+fn segment_by_slug(conn: &mut dyn Conn, slug: &str) -> Result<Option<SegmentRecord>, StoreError> {
+    conn.query_one(
+        &format!("SELECT {SEGMENT_COLUMNS} FROM segments WHERE slug = $1"),
+        &[Val::from(slug)],
+    )?
+    .map(|r| segment_from(&r))
+    .transpose()
+}
+
 fn segment_from(row: &[Val]) -> Result<SegmentRecord, StoreError> {
     match row {
         [
@@ -444,39 +453,33 @@ impl Store {
     }
 
     pub fn segment(&self, slug: &str) -> Result<Option<SegmentRecord>, StoreError> {
-        self.conn()?
-            .conn()
-            .query_one(
-                &format!("SELECT {SEGMENT_COLUMNS} FROM segments WHERE slug = $1"),
-                &[Val::from(slug)],
-            )?
-            .map(|r| segment_from(&r))
-            .transpose()
+        segment_by_slug(self.conn()?.conn(), slug)
     }
 
     /// Saves a new segment; [`StoreError::Conflict`] when the slug is taken.
     pub fn create_segment(&self, input: &SegmentInput) -> Result<SegmentRecord, StoreError> {
         check_slug(&input.slug)?;
-        if self.segment(&input.slug)?.is_some() {
-            return Err(StoreError::Conflict(format!(
-                "a segment with slug {:?} already exists",
-                input.slug
-            )));
-        }
-        let now = now_ms();
-        self.conn()?.conn().execute(
-            "INSERT INTO segments (slug, name, description, definition, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $5)",
-            &[
-                Val::from(input.slug.as_str()),
-                Val::from(input.name.as_str()),
-                Val::from(input.description.as_str()),
-                Val::from(input.definition.as_str()),
-                Val::Int(now),
-            ],
-        )?;
-        self.segment(&input.slug)?
-            .ok_or_else(|| StoreError::NotFound(format!("segment {:?}", input.slug)))
+        self.write_transaction(WriteDomain::Decisions, |conn| {
+            if segment_by_slug(conn, &input.slug)?.is_some() {
+                return Err(StoreError::Conflict(format!(
+                    "a segment with slug {:?} already exists",
+                    input.slug
+                )));
+            }
+            conn.execute(
+                "INSERT INTO segments (slug, name, description, definition, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $5)",
+                &[
+                    Val::from(input.slug.as_str()),
+                    Val::from(input.name.as_str()),
+                    Val::from(input.description.as_str()),
+                    Val::from(input.definition.as_str()),
+                    Val::Int(now_ms()),
+                ],
+            )?;
+            segment_by_slug(conn, &input.slug)?
+                .ok_or_else(|| StoreError::NotFound(format!("segment {:?}", input.slug)))
+        })
     }
 
     /// Replaces a segment's name, description and definition (the slug stays).
@@ -485,28 +488,27 @@ impl Store {
         slug: &str,
         input: &SegmentInput,
     ) -> Result<Option<SegmentRecord>, StoreError> {
-        let updated = self.conn()?.conn().execute(
-            "UPDATE segments SET name = $1, description = $2, definition = $3, updated_at = $4 WHERE slug = $5",
-            &[
-                Val::from(input.name.as_str()),
-                Val::from(input.description.as_str()),
-                Val::from(input.definition.as_str()),
-                Val::Int(now_ms()),
-                Val::from(slug),
-            ],
-        )?;
-        if updated == 0 {
-            return Ok(None);
-        }
-        self.segment(slug)
+        self.write_transaction(WriteDomain::Decisions, |conn| {
+            conn.execute(
+                "UPDATE segments SET name = $1, description = $2, definition = $3, updated_at = $4 WHERE slug = $5",
+                &[
+                    Val::from(input.name.as_str()),
+                    Val::from(input.description.as_str()),
+                    Val::from(input.definition.as_str()),
+                    Val::Int(now_ms()),
+                    Val::from(slug),
+                ],
+            )?;
+            segment_by_slug(conn, slug)
+        })
     }
 
     /// Deletes a segment with its memberships and size history; false when there was none.
     pub fn delete_segment(&self, slug: &str) -> Result<bool, StoreError> {
-        let Some(segment) = self.segment(slug)? else {
-            return Ok(false);
-        };
         self.write_transaction(WriteDomain::Decisions, |conn| {
+            let Some(segment) = segment_by_slug(conn, slug)? else {
+                return Ok(false);
+            };
             let id = [Val::Int(segment.id)];
             conn.execute("DELETE FROM membership_changes WHERE segment_id = $1", &id)?;
             conn.execute("DELETE FROM segment_sizes WHERE segment_id = $1", &id)?;

@@ -200,6 +200,18 @@ fn check_input(input: &DestinationInput) -> Result<(), StoreError> {
     Ok(())
 }
 
+fn destination_by_name(
+    conn: &mut dyn Conn,
+    name: &str,
+) -> Result<Option<DestinationRecord>, StoreError> {
+    conn.query_one(
+        &format!("SELECT {DESTINATION_COLUMNS} FROM destinations WHERE name = $1"),
+        &[Val::from(name)],
+    )?
+    .map(|r| destination_from(&r))
+    .transpose()
+}
+
 impl Store {
     pub fn destinations(&self) -> Result<Vec<DestinationRecord>, StoreError> {
         self.conn()?
@@ -214,14 +226,7 @@ impl Store {
     }
 
     pub fn destination(&self, name: &str) -> Result<Option<DestinationRecord>, StoreError> {
-        self.conn()?
-            .conn()
-            .query_one(
-                &format!("SELECT {DESTINATION_COLUMNS} FROM destinations WHERE name = $1"),
-                &[Val::from(name)],
-            )?
-            .map(|r| destination_from(&r))
-            .transpose()
+        destination_by_name(self.conn()?.conn(), name)
     }
 
     pub fn create_destination(
@@ -230,26 +235,28 @@ impl Store {
     ) -> Result<DestinationRecord, StoreError> {
         check_input(input)?;
         let name = input.name.trim();
-        if self.destination(name)?.is_some() {
-            return Err(StoreError::Conflict(format!(
-                "a destination named {name:?} already exists"
-            )));
-        }
-        self.conn()?.conn().execute(
-            "INSERT INTO destinations (name, kind, url, secret, filter, enabled, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            &[
-                Val::from(name),
-                Val::from(input.kind.as_str()),
-                Val::from(input.url.as_str()),
-                Val::Text(input.secret.clone().unwrap_or_else(new_secret)),
-                Val::from(input.filter.as_deref()),
-                Val::Int(i64::from(input.enabled)),
-                Val::Int(now_ms()),
-            ],
-        )?;
-        self.destination(name)?
-            .ok_or_else(|| StoreError::NotFound(format!("destination {name:?}")))
+        self.write_transaction(WriteDomain::Decisions, |conn| {
+            if destination_by_name(conn, name)?.is_some() {
+                return Err(StoreError::Conflict(format!(
+                    "a destination named {name:?} already exists"
+                )));
+            }
+            conn.execute(
+                "INSERT INTO destinations (name, kind, url, secret, filter, enabled, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[
+                    Val::from(name),
+                    Val::from(input.kind.as_str()),
+                    Val::from(input.url.as_str()),
+                    Val::Text(input.secret.clone().unwrap_or_else(new_secret)),
+                    Val::from(input.filter.as_deref()),
+                    Val::Int(i64::from(input.enabled)),
+                    Val::Int(now_ms()),
+                ],
+            )?;
+            destination_by_name(conn, name)?
+                .ok_or_else(|| StoreError::NotFound(format!("destination {name:?}")))
+        })
     }
 
     /// Replaces a destination's settings; its secret stays unless a new one is given.
@@ -259,29 +266,31 @@ impl Store {
         input: &DestinationInput,
     ) -> Result<Option<DestinationRecord>, StoreError> {
         check_input(input)?;
-        let Some(current) = self.destination(name)? else {
-            return Ok(None);
-        };
-        self.conn()?.conn().execute(
-            "UPDATE destinations SET kind = $1, url = $2, secret = $3, filter = $4, enabled = $5 WHERE id = $6",
-            &[
-                Val::from(input.kind.as_str()),
-                Val::from(input.url.as_str()),
-                Val::Text(input.secret.clone().unwrap_or(current.secret)),
-                Val::from(input.filter.as_deref()),
-                Val::Int(i64::from(input.enabled)),
-                Val::Int(current.id),
-            ],
-        )?;
-        self.destination(name)
+        self.write_transaction(WriteDomain::Decisions, |conn| {
+            let Some(current) = destination_by_name(conn, name)? else {
+                return Ok(None);
+            };
+            conn.execute(
+                "UPDATE destinations SET kind = $1, url = $2, secret = $3, filter = $4, enabled = $5 WHERE id = $6",
+                &[
+                    Val::from(input.kind.as_str()),
+                    Val::from(input.url.as_str()),
+                    Val::Text(input.secret.clone().unwrap_or(current.secret)),
+                    Val::from(input.filter.as_deref()),
+                    Val::Int(i64::from(input.enabled)),
+                    Val::Int(current.id),
+                ],
+            )?;
+            destination_by_name(conn, name)
+        })
     }
 
     /// Deletes a destination with everything owed to it; false when there was none.
     pub fn delete_destination(&self, name: &str) -> Result<bool, StoreError> {
-        let Some(current) = self.destination(name)? else {
-            return Ok(false);
-        };
         self.write_transaction(WriteDomain::Decisions, |conn| {
+            let Some(current) = destination_by_name(conn, name)? else {
+                return Ok(false);
+            };
             let id = [Val::Int(current.id)];
             conn.execute(
                 "DELETE FROM delivery_attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE destination_id = $1)",

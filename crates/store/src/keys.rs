@@ -4,8 +4,8 @@ use rand::Rng;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::sql::Val;
-use crate::{Store, StoreError, now_ms};
+use crate::sql::{Conn, Val};
+use crate::{Store, StoreError, WriteDomain, now_ms};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Source {
@@ -67,6 +67,28 @@ fn source_from(row: Vec<Val>) -> Result<Source, StoreError> {
 
 const SOURCE_COLUMNS: &str = "id, name, write_key, created_at, revoked_at";
 
+/// The two ways a source is looked up, each unique.
+#[derive(Clone, Copy)]
+enum SourceBy {
+    Name,
+    WriteKey,
+}
+
+fn source_where(
+    conn: &mut dyn Conn,
+    by: SourceBy,
+    value: &str,
+) -> Result<Option<Source>, StoreError> {
+    let column = match by {
+        SourceBy::Name => "name",
+        SourceBy::WriteKey => "write_key",
+    };
+    let sql = format!("SELECT {SOURCE_COLUMNS} FROM sources WHERE {column} = $1");
+    conn.query_one(&sql, &[value.into()])?
+        .map(source_from)
+        .transpose()
+}
+
 impl Store {
     /// Makes sure a source and an admin token exist. Given keys are added when missing, so
     /// scripts can choose them (`PROSSIMO_WRITE_KEY`, `PROSSIMO_ADMIN_TOKEN`).
@@ -119,21 +141,11 @@ impl Store {
     }
 
     pub fn source_by_write_key(&self, key: &str) -> Result<Option<Source>, StoreError> {
-        let sql = format!("SELECT {SOURCE_COLUMNS} FROM sources WHERE write_key = $1");
-        self.conn()?
-            .conn()
-            .query_one(&sql, &[key.into()])?
-            .map(source_from)
-            .transpose()
+        source_where(self.conn()?.conn(), SourceBy::WriteKey, key)
     }
 
     pub fn source_by_name(&self, name: &str) -> Result<Option<Source>, StoreError> {
-        let sql = format!("SELECT {SOURCE_COLUMNS} FROM sources WHERE name = $1");
-        self.conn()?
-            .conn()
-            .query_one(&sql, &[name.into()])?
-            .map(source_from)
-            .transpose()
+        source_where(self.conn()?.conn(), SourceBy::Name, name)
     }
 
     /// Creates a source; a write key is generated unless given.
@@ -141,11 +153,6 @@ impl Store {
         let name = name.trim();
         if name.is_empty() {
             return Err(StoreError::Invalid("a source needs a name".into()));
-        }
-        if self.source_by_name(name)?.is_some() {
-            return Err(StoreError::Invalid(format!(
-                "a source named {name:?} already exists"
-            )));
         }
         let key = match write_key {
             Some(k) if k.trim().len() < 8 => {
@@ -156,25 +163,34 @@ impl Store {
             Some(k) => k.trim().to_owned(),
             None => random_key("wk_"),
         };
-        if self.source_by_write_key(&key)?.is_some() {
-            return Err(StoreError::Invalid(
-                "that write key is already in use".into(),
-            ));
-        }
-        self.conn()?.conn().execute(
-            "INSERT INTO sources (name, write_key, created_at) VALUES ($1, $2, $3)",
-            &[name.into(), key.as_str().into(), Val::Int(now_ms())],
-        )?;
-        self.source_by_name(name)?
-            .ok_or_else(|| StoreError::NotFound(format!("source {name:?}")))
+        self.write_transaction(WriteDomain::Customers, |conn| {
+            if source_where(conn, SourceBy::Name, name)?.is_some() {
+                return Err(StoreError::Invalid(format!(
+                    "a source named {name:?} already exists"
+                )));
+            }
+            if source_where(conn, SourceBy::WriteKey, &key)?.is_some() {
+                return Err(StoreError::Invalid(
+                    "that write key is already in use".into(),
+                ));
+            }
+            conn.execute(
+                "INSERT INTO sources (name, write_key, created_at) VALUES ($1, $2, $3)",
+                &[name.into(), key.as_str().into(), Val::Int(now_ms())],
+            )?;
+            source_where(conn, SourceBy::Name, name)?
+                .ok_or_else(|| StoreError::NotFound(format!("source {name:?}")))
+        })
     }
 
     /// Stops a source's write key from being accepted.
     pub fn revoke_source(&self, name: &str) -> Result<(), StoreError> {
-        let n = self.conn()?.conn().execute(
-            "UPDATE sources SET revoked_at = $1 WHERE name = $2 AND revoked_at IS NULL",
-            &[Val::Int(now_ms()), name.into()],
-        )?;
+        let n = self.write_transaction(WriteDomain::Customers, |conn| {
+            conn.execute(
+                "UPDATE sources SET revoked_at = $1 WHERE name = $2 AND revoked_at IS NULL",
+                &[Val::Int(now_ms()), name.into()],
+            )
+        })?;
         if n == 0 {
             return Err(StoreError::NotFound(format!("active source {name:?}")));
         }
@@ -197,10 +213,12 @@ impl Store {
             None => random_key("pat_"),
         };
         let prefix: String = token.chars().take(8).collect();
-        self.conn()?.conn().execute(
-            "INSERT INTO admin_tokens (name, token_hash, prefix, created_at) VALUES ($1, $2, $3, $4)",
-            &[name.into(), hash_token(&token).into(), prefix.into(), Val::Int(now_ms())],
-        )?;
+        self.write_transaction(WriteDomain::Customers, |conn| {
+            conn.execute(
+                "INSERT INTO admin_tokens (name, token_hash, prefix, created_at) VALUES ($1, $2, $3, $4)",
+                &[name.into(), hash_token(&token).into(), prefix.into(), Val::Int(now_ms())],
+            )
+        })?;
         Ok(token)
     }
 
@@ -241,10 +259,12 @@ impl Store {
     }
 
     pub fn revoke_admin_token(&self, id: i64) -> Result<(), StoreError> {
-        let n = self.conn()?.conn().execute(
-            "UPDATE admin_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
-            &[Val::Int(now_ms()), Val::Int(id)],
-        )?;
+        let n = self.write_transaction(WriteDomain::Customers, |conn| {
+            conn.execute(
+                "UPDATE admin_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+                &[Val::Int(now_ms()), Val::Int(id)],
+            )
+        })?;
         if n == 0 {
             return Err(StoreError::NotFound(format!("active admin token {id}")));
         }

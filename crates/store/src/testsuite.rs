@@ -701,6 +701,7 @@ macro_rules! conformance_suite {
             case!(segment_sizes_from_a_time_start_with_the_size_then_in_force);
             case!(memberships_are_a_log_of_changes_shown_on_the_timeline);
             case!(a_deferred_commit_defers_only_itself);
+            case!(names_taken_at_the_same_moment_conflict_cleanly);
 
             #[test]
             fn leases_are_exclusive() {
@@ -1247,4 +1248,67 @@ pub fn a_deferred_commit_defers_only_itself(store: &Store) {
             assert_eq!(seen, durable, "{domain:?}: the next commit is synced again");
         }
     }
+}
+
+/// Two people saving a segment, destination, user or source under the same name at the
+/// same moment: one is saved, the other gets a clear conflict (the check and the insert
+/// are one write transaction), never a database error.
+pub fn names_taken_at_the_same_moment_conflict_cleanly(store: &Store) {
+    use crate::{DestinationInput, DestinationKind, Role, SegmentInput, StoreError};
+
+    fn race<T: Send>(
+        what: &str,
+        save: &(dyn Fn() -> Result<T, StoreError> + Sync),
+        conflict: fn(&StoreError) -> bool,
+    ) {
+        let results: Vec<Result<T, StoreError>> = std::thread::scope(|s| {
+            let tries: Vec<_> = (0..6).map(|_| s.spawn(save)).collect();
+            tries
+                .into_iter()
+                .map(|t| t.join().expect("no panic"))
+                .collect()
+        });
+        let saved = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(saved, 1, "{what}: saved once");
+        for r in results.iter().filter_map(|r| r.as_ref().err()) {
+            assert!(conflict(r), "{what}: {r}");
+        }
+    }
+    let is_conflict = |e: &StoreError| matches!(e, StoreError::Conflict(_));
+    race(
+        "segment",
+        &|| {
+            store.create_segment(&SegmentInput {
+                slug: "vip".into(),
+                name: "VIP".into(),
+                description: String::new(),
+                definition: "traits.plan == \"vip\"".into(),
+            })
+        },
+        is_conflict,
+    );
+    race(
+        "destination",
+        &|| {
+            store.create_destination(&DestinationInput {
+                name: "crm".into(),
+                kind: DestinationKind::Segments,
+                url: "http://127.0.0.1:9/hook".into(),
+                filter: None,
+                secret: None,
+                enabled: true,
+            })
+        },
+        is_conflict,
+    );
+    race(
+        "user",
+        &|| store.create_user("Anna@Example.it", None, Role::Viewer, "hash"),
+        is_conflict,
+    );
+    race(
+        "source",
+        &|| store.create_source("till", None),
+        |e| matches!(e, StoreError::Invalid(m) if m.contains("already exists")),
+    );
 }

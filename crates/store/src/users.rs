@@ -8,7 +8,7 @@ use std::str::FromStr;
 use serde::Serialize;
 
 use crate::keys::{hash_token, random_key};
-use crate::sql::Val;
+use crate::sql::{Conn, Val};
 use crate::{Store, StoreError, WriteDomain, now_ms};
 
 /// What a console user may do.
@@ -112,6 +112,14 @@ fn user_from(row: &[Val]) -> Result<UserRecord, StoreError> {
     }
 }
 
+/// The user with this (normalised) e-mail.
+fn user_where_email(conn: &mut dyn Conn, email: &str) -> Result<Option<UserRecord>, StoreError> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1");
+    conn.query_one(&sql, &[email.into()])?
+        .map(|r| user_from(&r))
+        .transpose()
+}
+
 /// E-mails are compared trimmed and lowercased, as identity resolution does; at most 254
 /// bytes (RFC 5321's path limit).
 pub fn normalise_email(email: &str) -> Result<String, StoreError> {
@@ -146,12 +154,7 @@ impl Store {
         let Ok(email) = normalise_email(email) else {
             return Ok(None);
         };
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1");
-        self.conn()?
-            .conn()
-            .query_one(&sql, &[email.as_str().into()])?
-            .map(|r| user_from(&r))
-            .transpose()
+        user_where_email(self.conn()?.conn(), &email)
     }
 
     /// Adds a user; the e-mail must be free.
@@ -163,24 +166,26 @@ impl Store {
         password_hash: &str,
     ) -> Result<UserRecord, StoreError> {
         let email = normalise_email(email)?;
-        if self.user_by_email(&email)?.is_some() {
-            return Err(StoreError::Conflict(format!(
-                "a user with e-mail {email} already exists"
-            )));
-        }
         let name = name.map(str::trim).filter(|n| !n.is_empty());
-        self.conn()?.conn().execute(
-            "INSERT INTO users (email, name, role, password_hash, created_at) VALUES ($1, $2, $3, $4, $5)",
-            &[
-                email.as_str().into(),
-                name.into(),
-                role.as_str().into(),
-                password_hash.into(),
-                Val::Int(now_ms()),
-            ],
-        )?;
-        self.user_by_email(&email)?
-            .ok_or_else(|| StoreError::NotFound(format!("user {email}")))
+        self.write_transaction(WriteDomain::Customers, |conn| {
+            if user_where_email(conn, &email)?.is_some() {
+                return Err(StoreError::Conflict(format!(
+                    "a user with e-mail {email} already exists"
+                )));
+            }
+            conn.execute(
+                "INSERT INTO users (email, name, role, password_hash, created_at) VALUES ($1, $2, $3, $4, $5)",
+                &[
+                    email.as_str().into(),
+                    name.into(),
+                    role.as_str().into(),
+                    password_hash.into(),
+                    Val::Int(now_ms()),
+                ],
+            )?;
+            user_where_email(conn, &email)?
+                .ok_or_else(|| StoreError::NotFound(format!("user {email}")))
+        })
     }
 
     /// Changes what a user may do, or their password (which signs them out everywhere);
@@ -238,25 +243,23 @@ impl Store {
             csrf: random_key(""),
         };
         let now = now_ms();
-        // Two statements, no transaction: a session row stands on its own, and sign-ins
-        // need not queue behind the ingest writer's lock.
-        let mut pooled = self.conn()?;
-        let conn = pooled.conn();
-        // Sign-ins leave expired sessions behind; each new one sweeps them.
-        conn.execute(
-            "DELETE FROM console_sessions WHERE expires_at <= $1",
-            &[Val::Int(now)],
-        )?;
-        conn.execute(
-            "INSERT INTO console_sessions (token_hash, user_id, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
-            &[
-                hash_token(&session.token).into(),
-                Val::Int(user_id),
-                session.csrf.as_str().into(),
-                Val::Int(now),
-                Val::Int(now.saturating_add(ttl_ms)),
-            ],
-        )?;
+        self.write_transaction(WriteDomain::Customers, |conn| {
+            // Sign-ins leave expired sessions behind; each new one sweeps them.
+            conn.execute(
+                "DELETE FROM console_sessions WHERE expires_at <= $1",
+                &[Val::Int(now)],
+            )?;
+            conn.execute(
+                "INSERT INTO console_sessions (token_hash, user_id, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+                &[
+                    hash_token(&session.token).into(),
+                    Val::Int(user_id),
+                    session.csrf.as_str().into(),
+                    Val::Int(now),
+                    Val::Int(now.saturating_add(ttl_ms)),
+                ],
+            )
+        })?;
         Ok(session)
     }
 
@@ -290,10 +293,12 @@ impl Store {
 
     /// Ends a session (sign-out). Unknown tokens are fine: the result is the same.
     pub fn end_session(&self, token: &str) -> Result<(), StoreError> {
-        self.conn()?.conn().execute(
-            "DELETE FROM console_sessions WHERE token_hash = $1",
-            &[hash_token(token).into()],
-        )?;
+        self.write_transaction(WriteDomain::Customers, |conn| {
+            conn.execute(
+                "DELETE FROM console_sessions WHERE token_hash = $1",
+                &[hash_token(token).into()],
+            )
+        })?;
         Ok(())
     }
 }
