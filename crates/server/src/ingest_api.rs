@@ -22,18 +22,36 @@ use crate::error::batch_error;
 use crate::{ApiError, AppState};
 
 /// Write keys seen recently, so the hot path does not query the store per request. Entries
-/// expire after a minute, which bounds how long a revoked key keeps working.
-#[derive(Default)]
+/// expire after [`SOURCE_CACHE_TTL`], which bounds how long a revoked key keeps working,
+/// whichever process revoked it (the console, `prossimo keys`, another node).
 pub struct SourceCache {
     by_key: RwLock<HashMap<String, (Source, std::time::Instant)>>,
+    ttl: std::time::Duration,
 }
 
-const SOURCE_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+impl Default for SourceCache {
+    fn default() -> Self {
+        SourceCache::expiring_after(SOURCE_CACHE_TTL)
+    }
+}
+
+impl SourceCache {
+    pub(crate) fn expiring_after(ttl: std::time::Duration) -> SourceCache {
+        SourceCache {
+            by_key: RwLock::default(),
+            ttl,
+        }
+    }
+}
+
+/// Five seconds: a revoked key stops working about as soon as anyone could check, for one
+/// indexed lookup per key every five seconds.
+const SOURCE_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 
 async fn authenticate(state: &AppState, key: &str) -> Result<Source, ApiError> {
     if let Ok(cache) = state.sources.by_key.read()
         && let Some((source, at)) = cache.get(key)
-        && at.elapsed() < SOURCE_CACHE_TTL
+        && at.elapsed() < state.sources.ttl
     {
         return Ok(source.clone());
     }

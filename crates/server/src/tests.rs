@@ -52,6 +52,8 @@ fn test_app_with_decider() -> TestApp {
     )
 }
 
+const KEY_CACHE_TTL: std::time::Duration = std::time::Duration::from_millis(200);
+
 fn build_test_app(
     pipeline: PipelineConfig,
     options: StoreOptions,
@@ -107,6 +109,10 @@ fn build_test_app(
     };
     let pipeline = Pipeline::start_with(store.clone(), pipeline, followers).unwrap();
     let mut state = AppState::new(store.clone(), pipeline, Limits::default());
+    // Keys are remembered for a moment only, so a test can see a revocation arrive.
+    state.sources = Arc::new(crate::ingest_api::SourceCache::expiring_after(
+        KEY_CACHE_TTL,
+    ));
     if let Some(analyst) = analyst {
         state = state.with_analyst(analyst);
     }
@@ -248,6 +254,29 @@ async fn every_endpoint_accepts_its_message_and_the_profile_reads_back() {
     let (status, found) = app.get("/v1/profiles?q=ann").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(found["profiles"][0]["id"], p["id"]);
+}
+
+/// A key revoked by another process (`prossimo keys revoke-source`, another node) is
+/// refused once this server's memory of it runs out; nothing sent with it after that is
+/// stored.
+#[tokio::test]
+async fn a_revoked_write_key_is_refused_once_its_cache_entry_runs_out() {
+    let app = test_app();
+    let track = json!({"userId": "7", "event": "Viewed"});
+    let (status, body) = app.post("/v1/track", track.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let source = app
+        .store
+        .source_by_write_key(&app.write_key)
+        .unwrap()
+        .unwrap();
+    app.store.revoke_source(&source.name).unwrap();
+    tokio::time::sleep(KEY_CACHE_TTL + std::time::Duration::from_millis(50)).await;
+    let (status, body) = app.post("/v1/track", track).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(body.to_string().contains("revoked"), "{body}");
+    let (_, profile) = app.get("/v1/profiles/user_id:7").await;
+    assert_eq!(profile["event_count"], 1);
 }
 
 #[tokio::test]
