@@ -479,14 +479,14 @@ impl Store {
         Ok(self
             .conn()?
             .conn()
-            .query_one(
-                "SELECT COUNT(*) FROM profiles WHERE merged_into IS NULL",
-                &[],
-            )?
+            .query_one(COUNT_ROOTS, &[])?
             .and_then(|r| r[0].int())
             .unwrap_or(0) as u64)
     }
 }
+
+/// Reads the `profiles_roots` index, not the table (migration V7).
+const COUNT_ROOTS: &str = "SELECT COUNT(*) FROM profiles WHERE merged_into IS NULL";
 
 fn first_value(
     conn: &mut dyn Conn,
@@ -708,5 +708,26 @@ pub(crate) fn order_record(r: &[Val]) -> Result<OrderRecord, StoreError> {
             })
         }
         _ => Err(StoreError::Corrupt(format!("order event row {r:?}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testsuite::Fixture;
+
+    /// The Customers page counts roots on every search: the count must read the small
+    /// index of roots, not every profile's row.
+    #[test]
+    fn counting_root_profiles_reads_their_index_only() {
+        let fixture = Fixture::sqlite();
+        let mut pooled = fixture.store.conn().unwrap();
+        let plan: Vec<String> = pooled
+            .conn()
+            .query(&format!("EXPLAIN QUERY PLAN {}", super::COUNT_ROOTS), &[])
+            .unwrap()
+            .into_iter()
+            .filter_map(|row| row.last().and_then(|v| v.text()).map(str::to_owned))
+            .collect();
+        assert_eq!(plan, ["SCAN profiles USING INDEX profiles_roots"]);
     }
 }
