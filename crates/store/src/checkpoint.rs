@@ -108,7 +108,7 @@ impl Checkpointer {
 fn checkpoint(
     conn: &Connection,
     schema: &str,
-    writers: &parking_lot::Mutex<Option<Connection>>,
+    writers: &parking_lot::Mutex<Option<crate::Writer>>,
     restart_after: i64,
     wait: Duration,
 ) -> Result<(), StoreError> {

@@ -413,8 +413,83 @@ fn in_transaction<T>(
 /// cache warm.
 pub(crate) struct WriteGates {
     files: SqliteManager,
-    customers: parking_lot::Mutex<Option<rusqlite::Connection>>,
-    decisions: parking_lot::Mutex<Option<rusqlite::Connection>>,
+    customers: parking_lot::Mutex<Option<Writer>>,
+    decisions: parking_lot::Mutex<Option<Writer>>,
+}
+
+/// A file's writing connection, with the size its page cache has for now.
+pub(crate) struct Writer {
+    conn: rusqlite::Connection,
+    /// The file's size in pages past which the cache takes its large size (SQLite's
+    /// lock-byte page, at 1 GiB); `None` once it has.
+    grows_at_pages: Option<i64>,
+}
+
+/// Page cache of each file's writing connection, in KiB, while the file is under 1 GiB
+/// and once it is past.
+///
+/// Under 1 GiB, B-tree balancing parks a page under the page number of SQLite's lock
+/// byte (1 GiB), which is past the end of the file, and the commit then drops cached pages
+/// past the end with a walk over the cache's hash table (`balance_nonroot` and
+/// `pcache1TruncateUnsafe` in sqlite3.c): the larger the cache, the longer every commit's
+/// walk. With 64 MiB of 1 KiB pages that walk was 9% of the server's time on the decider's
+/// writer at 10,000 events/s, and 6% on the ingest writer at 300,000 profiles; with
+/// 256 MiB it was 13% (BENCHMARKS.md, "Audiences"). Past 1 GiB the walk is gone, and
+/// at a million profiles a 256 MiB cache for the ingest writer saved the copies of index
+/// and profile pages from the OS cache that the 64 MiB of other connections made on most
+/// lookups (about 6% of the server's time), for about 200 MiB more memory.
+fn writer_cache_kib(domain: WriteDomain) -> (i64, i64) {
+    match domain {
+        WriteDomain::Customers => (64 << 10, 256 << 10),
+        WriteDomain::Decisions => (8 << 10, 8 << 10),
+    }
+}
+
+impl Writer {
+    fn schema(domain: WriteDomain) -> &'static str {
+        match domain {
+            WriteDomain::Customers => "main",
+            WriteDomain::Decisions => "decisions",
+        }
+    }
+
+    fn open(files: &SqliteManager, domain: WriteDomain) -> Result<Writer, StoreError> {
+        let conn = r2d2::ManageConnection::connect(files)?;
+        let (small, large) = writer_cache_kib(domain);
+        let schema = Writer::schema(domain);
+        conn.pragma_update(Some(schema), "cache_size", -small)?;
+        let grows_at_pages = if large > small {
+            let page_size: i64 =
+                conn.pragma_query_value(Some(schema), "page_size", |r| r.get(0))?;
+            Some((1 << 30) / page_size.max(512) + 1)
+        } else {
+            None
+        };
+        let mut writer = Writer {
+            conn,
+            grows_at_pages,
+        };
+        writer.fit_cache(domain)?;
+        Ok(writer)
+    }
+
+    /// Gives the cache its large size once the file is past 1 GiB.
+    fn fit_cache(&mut self, domain: WriteDomain) -> Result<(), StoreError> {
+        let Some(at) = self.grows_at_pages else {
+            return Ok(());
+        };
+        let schema = Writer::schema(domain);
+        let pages: i64 = self
+            .conn
+            .pragma_query_value(Some(schema), "page_count", |r| r.get(0))?;
+        if pages >= at {
+            let (_, large) = writer_cache_kib(domain);
+            self.conn
+                .pragma_update(Some(schema), "cache_size", -large)?;
+            self.grows_at_pages = None;
+        }
+        Ok(())
+    }
 }
 
 impl WriteGates {
@@ -441,32 +516,19 @@ impl WriteGates {
                 wait.as_secs_f64()
             ))
         })?;
-        let conn = match &mut *turn {
-            Some(conn) => conn,
-            empty => empty.insert(self.connect(domain)?),
+        let writer = match &mut *turn {
+            Some(writer) => writer,
+            empty => empty.insert(Writer::open(&self.files, domain)?),
         };
-        in_transaction(domain, commit, conn, write)
-    }
-
-    fn connect(&self, domain: WriteDomain) -> Result<rusqlite::Connection, StoreError> {
-        let conn = r2d2::ManageConnection::connect(&self.files)?;
-        if domain == WriteDomain::Decisions {
-            // A small cache for the decisions file: while that file is under 1 GiB, nearly
-            // every commit walks all of the writer's cached pages of it. (B-tree balancing
-            // parks a page under the page number of SQLite's lock byte, at 1 GiB, and the
-            // commit then drops cached pages past the end of the file with a scan of the
-            // whole cache: `balance_nonroot` and `pcache1TruncateUnsafe` in sqlite3.c.)
-            // With 64 MiB of 1 KiB pages that walk was 9% of the server's time at 10,000
-            // events/s (BENCHMARKS.md, "Audiences").
-            conn.pragma_update(Some("decisions"), "cache_size", -8192)?;
+        let written = in_transaction(domain, commit, &mut writer.conn, write)?;
+        if let Err(e) = writer.fit_cache(domain) {
+            // Only the cache's size is at stake; the write is committed.
+            tracing::warn!(error = %e, "cannot size the writer's page cache");
         }
-        Ok(conn)
+        Ok(written)
     }
 
-    pub(crate) fn of(
-        &self,
-        domain: WriteDomain,
-    ) -> &parking_lot::Mutex<Option<rusqlite::Connection>> {
+    pub(crate) fn of(&self, domain: WriteDomain) -> &parking_lot::Mutex<Option<Writer>> {
         match domain {
             WriteDomain::Customers => &self.customers,
             WriteDomain::Decisions => &self.decisions,
@@ -476,6 +538,50 @@ impl WriteGates {
 
 pub(crate) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
+}
+
+#[cfg(test)]
+mod writer_cache_tests {
+    use super::*;
+
+    /// The ingest writer's cache is small while the customer file is under 1 GiB (where a
+    /// large one makes every commit walk it) and large once past; the decider's stays small.
+    #[test]
+    fn the_ingest_writers_cache_grows_once_its_file_is_past_the_lock_byte() {
+        let fixture = testsuite::Fixture::sqlite();
+        let store = &fixture.store;
+        let Backend::Sqlite { write_gates, .. } = &store.backend else {
+            panic!("an embedded store");
+        };
+        let cache = |domain| -> i64 {
+            let writer = write_gates.of(domain).lock();
+            let writer = writer.as_ref().expect("opened by a write");
+            writer
+                .conn
+                .pragma_query_value(Some(Writer::schema(domain)), "cache_size", |r| r.get(0))
+                .expect("cache size")
+        };
+        let touch = |domain| {
+            store
+                .write_transaction(domain, |conn| conn.batch("SELECT 1"))
+                .expect("a write");
+        };
+        for domain in [WriteDomain::Customers, WriteDomain::Decisions] {
+            touch(domain);
+        }
+        assert_eq!(cache(WriteDomain::Customers), -(64 << 10), "a small file");
+        assert_eq!(cache(WriteDomain::Decisions), -(8 << 10));
+
+        // As if the file had just grown past 1 GiB (its first page is past "the lock byte").
+        if let Some(writer) = write_gates.of(WriteDomain::Customers).lock().as_mut() {
+            writer.grows_at_pages = Some(1);
+        }
+        for domain in [WriteDomain::Customers, WriteDomain::Decisions] {
+            touch(domain);
+        }
+        assert_eq!(cache(WriteDomain::Customers), -(256 << 10), "past 1 GiB");
+        assert_eq!(cache(WriteDomain::Decisions), -(8 << 10));
+    }
 }
 
 #[cfg(test)]
