@@ -51,11 +51,6 @@ pub(crate) struct Checkpointer {
     thread: Option<JoinHandle<()>>,
 }
 
-const FILES: [(&str, WriteDomain); 2] = [
-    ("main", WriteDomain::Customers),
-    ("decisions", WriteDomain::Decisions),
-];
-
 impl Checkpointer {
     pub(crate) fn start(
         files: &SqliteManager,
@@ -64,7 +59,8 @@ impl Checkpointer {
     ) -> Result<Checkpointer, StoreError> {
         let conn = r2d2::ManageConnection::connect(files)?;
         let mut restart_after_frames = [0_i64; 2];
-        for (frames, (schema, _)) in restart_after_frames.iter_mut().zip(FILES) {
+        for (frames, domain) in restart_after_frames.iter_mut().zip(WriteDomain::ALL) {
+            let schema = domain.schema();
             let page_size: i64 =
                 conn.query_row(&format!("PRAGMA {schema}.page_size"), [], |r| r.get(0))?;
             *frames = policy.restart_after_bytes / page_size;
@@ -78,9 +74,10 @@ impl Checkpointer {
                         stopped.recv_timeout(policy.every),
                         Err(RecvTimeoutError::Timeout)
                     );
-                    for ((schema, domain), restart_after) in
-                        FILES.into_iter().zip(restart_after_frames)
+                    for (domain, restart_after) in
+                        WriteDomain::ALL.into_iter().zip(restart_after_frames)
                     {
+                        let schema = domain.schema();
                         let writers = gates.of(domain);
                         if let Err(e) =
                             checkpoint(&conn, schema, writers, restart_after, policy.every)

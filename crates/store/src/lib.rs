@@ -446,17 +446,10 @@ fn writer_cache_kib(domain: WriteDomain) -> (i64, i64) {
 }
 
 impl Writer {
-    fn schema(domain: WriteDomain) -> &'static str {
-        match domain {
-            WriteDomain::Customers => "main",
-            WriteDomain::Decisions => "decisions",
-        }
-    }
-
     fn open(files: &SqliteManager, domain: WriteDomain) -> Result<Writer, StoreError> {
         let conn = r2d2::ManageConnection::connect(files)?;
         let (small, large) = writer_cache_kib(domain);
-        let schema = Writer::schema(domain);
+        let schema = domain.schema();
         conn.pragma_update(Some(schema), "cache_size", -small)?;
         let grows_at_pages = if large > small {
             let page_size: i64 =
@@ -478,7 +471,7 @@ impl Writer {
         let Some(at) = self.grows_at_pages else {
             return Ok(());
         };
-        let schema = Writer::schema(domain);
+        let schema = domain.schema();
         let pages: i64 = self
             .conn
             .pragma_query_value(Some(schema), "page_count", |r| r.get(0))?;
@@ -558,7 +551,7 @@ mod writer_cache_tests {
             let writer = writer.as_ref().expect("opened by a write");
             writer
                 .conn
-                .pragma_query_value(Some(Writer::schema(domain)), "cache_size", |r| r.get(0))
+                .pragma_query_value(Some(domain.schema()), "cache_size", |r| r.get(0))
                 .expect("cache size")
         };
         let touch = |domain| {
@@ -566,7 +559,7 @@ mod writer_cache_tests {
                 .write_transaction(domain, |conn| conn.batch("SELECT 1"))
                 .expect("a write");
         };
-        for domain in [WriteDomain::Customers, WriteDomain::Decisions] {
+        for domain in WriteDomain::ALL {
             touch(domain);
         }
         assert_eq!(cache(WriteDomain::Customers), -(64 << 10), "a small file");
@@ -576,7 +569,7 @@ mod writer_cache_tests {
         if let Some(writer) = write_gates.of(WriteDomain::Customers).lock().as_mut() {
             writer.grows_at_pages = Some(1);
         }
-        for domain in [WriteDomain::Customers, WriteDomain::Decisions] {
+        for domain in WriteDomain::ALL {
             touch(domain);
         }
         assert_eq!(cache(WriteDomain::Customers), -(256 << 10), "past 1 GiB");

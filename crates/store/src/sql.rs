@@ -152,15 +152,20 @@ pub trait Conn {
             Commit::Durable => "FULL",
             Commit::Deferred => "NORMAL",
         };
-        match (self.dialect(), domain) {
-            (Dialect::Sqlite, WriteDomain::Customers) => self.batch(&format!(
-                "PRAGMA main.synchronous = {sqlite_sync}; BEGIN; DELETE FROM main.settings WHERE 0"
-            )),
-            (Dialect::Sqlite, WriteDomain::Decisions) => self.batch(&format!(
-                "PRAGMA decisions.synchronous = {sqlite_sync};
-                 BEGIN; DELETE FROM decisions.decide_position WHERE 0"
-            )),
-            (Dialect::Postgres, _) => {
+        match self.dialect() {
+            Dialect::Sqlite => {
+                // A table of the domain's file that every store has.
+                let table = match domain {
+                    WriteDomain::Customers => "settings",
+                    WriteDomain::Decisions => "decide_position",
+                };
+                let schema = domain.schema();
+                self.batch(&format!(
+                    "PRAGMA {schema}.synchronous = {sqlite_sync};
+                     BEGIN; DELETE FROM {schema}.{table} WHERE 0"
+                ))
+            }
+            Dialect::Postgres => {
                 let lock = match domain {
                     WriteDomain::Customers => 1886547821,
                     WriteDomain::Decisions => 1886547822,
@@ -206,6 +211,18 @@ pub enum Commit {
 pub enum WriteDomain {
     Customers,
     Decisions,
+}
+
+impl WriteDomain {
+    pub const ALL: [WriteDomain; 2] = [WriteDomain::Customers, WriteDomain::Decisions];
+
+    /// The SQLite schema name of the domain's file on every connection.
+    pub fn schema(self) -> &'static str {
+        match self {
+            WriteDomain::Customers => "main",
+            WriteDomain::Decisions => "decisions",
+        }
+    }
 }
 
 // ---------------------------------------------------------------- SQLite

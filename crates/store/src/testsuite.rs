@@ -1132,20 +1132,8 @@ pub fn memberships_are_a_log_of_changes_shown_on_the_timeline(store: &Store) {
 /// The outbox hands out a profile's deliveries one at a time and in order, while another
 /// profile's go ahead; dead ones leave the queue and come back when replayed.
 pub fn deliveries_keep_each_profile_in_order(store: &Store) {
-    use crate::{
-        AttemptRecord, DecideWrite, DeliveryOutcome, DeliveryStatus, DestinationInput,
-        DestinationKind, NewDelivery,
-    };
-    let destination = store
-        .create_destination(&DestinationInput {
-            name: "crm".into(),
-            kind: DestinationKind::Segments,
-            url: "http://127.0.0.1:9/hook".into(),
-            filter: None,
-            secret: None,
-            enabled: true,
-        })
-        .unwrap();
+    use crate::{AttemptRecord, DecideWrite, DeliveryOutcome, DeliveryStatus, NewDelivery};
+    let destination = store.create_destination(&crm_destination()).unwrap();
     let owed = |profile: i64, n: u32| NewDelivery {
         destination_id: destination.id,
         profile_id: profile,
@@ -1221,13 +1209,12 @@ pub fn a_deferred_commit_defers_only_itself(store: &Store) {
     use crate::sql::{Commit, Conn, Dialect};
     use crate::{StoreError, WriteDomain};
 
-    let setting = |conn: &mut dyn Conn, domain| -> Result<String, StoreError> {
-        let sql = match (conn.dialect(), domain) {
-            (Dialect::Sqlite, WriteDomain::Customers) => "PRAGMA main.synchronous",
-            (Dialect::Sqlite, WriteDomain::Decisions) => "PRAGMA decisions.synchronous",
-            (Dialect::Postgres, _) => "SHOW synchronous_commit",
+    let setting = |conn: &mut dyn Conn, domain: WriteDomain| -> Result<String, StoreError> {
+        let sql = match conn.dialect() {
+            Dialect::Sqlite => format!("PRAGMA {}.synchronous", domain.schema()),
+            Dialect::Postgres => "SHOW synchronous_commit".to_owned(),
         };
-        let row = conn.query_one(sql, &[])?.expect("a setting");
+        let row = conn.query_one(&sql, &[])?.expect("a setting");
         Ok(match &row[0] {
             crate::sql::Val::Int(level) => level.to_string(),
             other => other.text().expect("a setting").to_owned(),
@@ -1236,7 +1223,7 @@ pub fn a_deferred_commit_defers_only_itself(store: &Store) {
     let sqlite = store.conn().expect("a connection").conn().dialect() == Dialect::Sqlite;
     // SQLite's NORMAL is 1 and FULL 2.
     let (deferred, durable) = if sqlite { ("1", "2") } else { ("off", "on") };
-    for domain in [WriteDomain::Decisions, WriteDomain::Customers] {
+    for domain in WriteDomain::ALL {
         for _ in 0..2 {
             let seen = store
                 .write_transaction_with(domain, Commit::Deferred, |c| setting(c, domain))
@@ -1254,7 +1241,7 @@ pub fn a_deferred_commit_defers_only_itself(store: &Store) {
 /// same moment: one is saved, the other gets a clear conflict (the check and the insert
 /// are one write transaction), never a database error.
 pub fn names_taken_at_the_same_moment_conflict_cleanly(store: &Store) {
-    use crate::{DestinationInput, DestinationKind, Role, SegmentInput, StoreError};
+    use crate::{Role, SegmentInput, StoreError};
 
     fn race<T: Send>(
         what: &str,
@@ -1289,16 +1276,7 @@ pub fn names_taken_at_the_same_moment_conflict_cleanly(store: &Store) {
     );
     race(
         "destination",
-        &|| {
-            store.create_destination(&DestinationInput {
-                name: "crm".into(),
-                kind: DestinationKind::Segments,
-                url: "http://127.0.0.1:9/hook".into(),
-                filter: None,
-                secret: None,
-                enabled: true,
-            })
-        },
+        &|| store.create_destination(&crm_destination()),
         is_conflict,
     );
     race(
@@ -1311,4 +1289,16 @@ pub fn names_taken_at_the_same_moment_conflict_cleanly(store: &Store) {
         &|| store.create_source("till", None),
         |e| matches!(e, StoreError::Invalid(m) if m.contains("already exists")),
     );
+}
+
+/// A segments destination named "crm" that nothing listens to.
+fn crm_destination() -> crate::DestinationInput {
+    crate::DestinationInput {
+        name: "crm".into(),
+        kind: crate::DestinationKind::Segments,
+        url: "http://127.0.0.1:9/hook".into(),
+        filter: None,
+        secret: None,
+        enabled: true,
+    }
 }
