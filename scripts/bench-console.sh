@@ -25,7 +25,7 @@ for _ in $(seq 1 300); do
     curl -fs -H "Authorization: Bearer pat_pagebench_admin_token" http://127.0.0.1:$PORT/v1/analytics/clv >/dev/null && break
     sleep 0.5
 done
-echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); commit $(git rev-parse --short HEAD)"
+echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); commit $(git describe --always --dirty)"
 target/release/pagebench --url http://127.0.0.1:$PORT --email admin@localhost --password $PASSWORD \
     --write-key wk_pagebench_write_key --admin-token pat_pagebench_admin_token \
     --requests "$REQUESTS" --heavy-events "$HEAVY"

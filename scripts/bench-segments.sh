@@ -84,7 +84,7 @@ phase() {
 }
 table() { tee -a /dev/stderr | grep '^| ' >>"$SUMMARY" || true; }
 
-echo "== store: embedded SQLite in $DATA; $(target/release/prossimo --version 2>/dev/null || echo prossimo) at $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+echo "== store: embedded SQLite in $DATA; $(target/release/prossimo --version 2>/dev/null || echo prossimo) at $(git describe --always --dirty 2>/dev/null || echo '?')"
 echo "== machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 mark
 echo "== 1. $PEOPLE profiles: one shop event each (with traits, times over 400 days), 32 connections, batches of 100"
