@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use chrono::TimeDelta;
 use prossimo_act::DispatchConfig;
 use prossimo_identity::IdentityConfig;
 use prossimo_model::{Limits, Money};
@@ -74,6 +75,9 @@ pub struct MoneySection {
     /// An order in a currency without a rate is refused.
     #[serde(default)]
     pub rates: BTreeMap<String, f64>,
+    /// The largest amount (`revenue`, `total`, `price`, `value`, refunds), positive or
+    /// negative, a message may carry once converted; more is refused. Default: 1e9.
+    pub max_amount: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -104,6 +108,9 @@ pub struct IngestSection {
     pub max_message_bytes: Option<usize>,
     pub max_batch_bytes: Option<usize>,
     pub max_batch_messages: Option<usize>,
+    /// How many hours after its arrival an event time may lie before it is corrected to
+    /// the arrival time. Default: 24.
+    pub max_clock_skew_hours: Option<f64>,
     pub queue_requests: Option<usize>,
     pub max_group_messages: Option<usize>,
 }
@@ -144,11 +151,17 @@ impl FileConfig {
 
     pub fn money(&self) -> Result<Money> {
         let m = &self.money;
-        Money::new(
+        let money = Money::new(
             m.currency.as_deref().unwrap_or("EUR"),
             m.rates.iter().map(|(c, r)| (c.clone(), *r)),
         )
-        .context("invalid [money] configuration")
+        .context("invalid [money] configuration")?;
+        match m.max_amount {
+            Some(max) => money
+                .with_max_amount(max)
+                .context("invalid [money] max_amount"),
+            None => Ok(money),
+        }
     }
 
     pub fn dispatch(&self) -> Result<DispatchConfig> {
@@ -202,14 +215,22 @@ impl FileConfig {
         })
     }
 
-    pub fn limits(&self) -> Limits {
+    pub fn limits(&self) -> Result<Limits> {
         let d = Limits::default();
         let s = &self.ingest;
-        Limits {
+        if let Some(h) = s.max_clock_skew_hours
+            && !(h.is_finite() && (0.0..=24.0 * 365.0).contains(&h))
+        {
+            anyhow::bail!("[ingest] max_clock_skew_hours must be between 0 and 8760, not {h}");
+        }
+        Ok(Limits {
             max_message_bytes: s.max_message_bytes.unwrap_or(d.max_message_bytes),
             max_batch_bytes: s.max_batch_bytes.unwrap_or(d.max_batch_bytes),
             max_batch_messages: s.max_batch_messages.unwrap_or(d.max_batch_messages),
-        }
+            max_clock_skew: s.max_clock_skew_hours.map_or(d.max_clock_skew, |h| {
+                TimeDelta::seconds((h * 3600.0) as i64)
+            }),
+        })
     }
 
     pub fn pipeline(&self) -> PipelineConfig {

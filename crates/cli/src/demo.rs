@@ -346,7 +346,7 @@ pub fn run(store: &Store, config: &FileConfig, args: DemoArgs) -> Result<()> {
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> "),
     );
-    let limits = config.limits();
+    let limits = config.limits()?;
     let mut report = IngestReport::default();
     let mut pending: Vec<Value> = Vec::new();
     let send = |messages: &mut Vec<Value>, report: &mut IngestReport| -> Result<()> {

@@ -108,7 +108,7 @@ impl Importer<'_> {
                 Incoming::new(self.source_id, m, self.store.identity(), self.store.money())
                     .map_err(|e| row_error("message", format!("cannot be stored: {e}")))?;
             if let Some((field, why)) = incoming.refusal() {
-                return Err(row_error(field, why));
+                return Err(row_error(&field, why));
             }
             Ok(incoming)
         });
@@ -186,7 +186,7 @@ pub fn run(store: &Store, config: &FileConfig, args: ImportArgs) -> Result<()> {
     let mut importer = Importer {
         store,
         source_id: source.id,
-        limits: config.limits(),
+        limits: config.limits()?,
         file: args.file.display().to_string(),
         pending: Vec::new(),
         report: IngestReport::default(),
@@ -277,7 +277,7 @@ fn read_ndjson(reader: impl BufRead, kind: Kind, imp: &mut Importer) -> Result<(
         if line.trim().is_empty() {
             continue;
         }
-        let row = match serde_json::from_str::<Value>(&line) {
+        let row = match prossimo_model::parse_json(&line) {
             Err(e) => Err(row_error("line", format!("not JSON: {e}"))),
             Ok(Value::Object(mut obj)) => {
                 match kind {

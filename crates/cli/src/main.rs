@@ -238,7 +238,7 @@ fn serve(store: Arc<Store>, file: &FileConfig, args: ServeArgs) -> Result<()> {
         decider: Some(decider.clone()),
     };
     let pipeline = Pipeline::start_with(store.clone(), file.pipeline(), followers)?;
-    let state = AppState::new(store, pipeline, file.limits())
+    let state = AppState::new(store, pipeline, file.limits()?)
         .with_analyst(analyst)
         .with_decider(decider, dispatcher);
     runtime.block_on(async move {

@@ -301,8 +301,11 @@ impl<'c> Graph<'c> {
             );
         }
         let at = message.timestamp.timestamp_millis();
+        // An event time may run ahead of our clock by the allowed skew; a profile was
+        // still never seen later than we received it.
+        let seen_at = at.min(message.received_at.timestamp_millis());
         if let Some(state) = self.profiles.get_mut(&target) {
-            state.touch(at, &message.message_id, message.channel);
+            state.touch(seen_at, &message.message_id, message.channel);
             for (key, value) in message.person_traits() {
                 state.set_trait(
                     key,

@@ -9,14 +9,19 @@ mod error;
 mod message;
 mod order;
 mod parse;
+mod strict_json;
 mod time;
 
 pub use channel::Channel;
 pub use error::{BatchError, ErrorCode, FieldError};
 pub use message::{Message, MessageType};
 pub use order::{
-    Money, MoneyError, NetOrder, ORDER_CANCELLED, ORDER_COMPLETED, ORDER_REFUNDED, OrderBook,
-    OrderEvent, OrderEventKind, OrderRecord, fold_orders,
+    AmountProblem, DEFAULT_MAX_AMOUNT, Money, MoneyError, NetOrder, ORDER_CANCELLED,
+    ORDER_COMPLETED, ORDER_REFUNDED, OrderBook, OrderEvent, OrderEventKind, OrderRecord,
+    fold_orders,
 };
-pub use parse::{Limits, Payload, parse_batch, parse_single, parse_value};
+pub use parse::{
+    Limits, MAX_EVENT_NAME_BYTES, MAX_IDENTIFIER_BYTES, MAX_NAME_BYTES, Payload,
+    earliest_event_time, parse_batch, parse_json, parse_single, parse_value,
+};
 pub use time::{format_millis, format_timestamp, parse_timestamp};

@@ -175,12 +175,31 @@ pub fn fold_orders(mut records: Vec<OrderRecord>) -> OrderBook {
     book
 }
 
-/// The workspace's reporting currency and the rates that convert into it.
+/// The workspace's reporting currency, the rates that convert into it, and the largest
+/// amount a message may carry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Money {
     reporting: String,
     /// Reporting-currency units per one unit of the key currency.
     rates: BTreeMap<String, f64>,
+    /// The largest absolute amount, in the reporting currency, that `revenue`, `total`,
+    /// `price` or `value` may hold.
+    max_amount: f64,
+}
+
+/// A billion in the reporting currency: larger than any retail order, far below where sums
+/// over millions of customers lose precision or overflow.
+pub const DEFAULT_MAX_AMOUNT: f64 = 1e9;
+
+/// The properties that hold money, checked on every message that carries them.
+const AMOUNT_KEYS: [&str; 4] = ["revenue", "total", "price", "value"];
+
+/// An amount a message may not carry, and which field holds it.
+#[derive(Debug, Clone, PartialEq, Error)]
+#[error("{field}: {reason}")]
+pub struct AmountProblem {
+    pub field: String,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Error)]
@@ -197,6 +216,8 @@ pub enum MoneyError {
     },
     #[error("the amount {0} is not a finite number")]
     BadAmount(f64),
+    #[error("the largest amount must be a positive number, not {0}")]
+    BadMaxAmount(f64),
 }
 
 impl Default for Money {
@@ -205,6 +226,7 @@ impl Default for Money {
         Money {
             reporting: "EUR".into(),
             rates: BTreeMap::new(),
+            max_amount: DEFAULT_MAX_AMOUNT,
         }
     }
 }
@@ -232,11 +254,89 @@ impl Money {
         Ok(Money {
             reporting,
             rates: checked,
+            max_amount: DEFAULT_MAX_AMOUNT,
         })
+    }
+
+    /// Sets the largest absolute amount a message may carry, in the reporting currency.
+    pub fn with_max_amount(self, max_amount: f64) -> Result<Money, MoneyError> {
+        if !(max_amount.is_finite() && max_amount > 0.0) {
+            return Err(MoneyError::BadMaxAmount(max_amount));
+        }
+        Ok(Money { max_amount, ..self })
     }
 
     pub fn reporting(&self) -> &str {
         &self.reporting
+    }
+
+    pub fn max_amount(&self) -> f64 {
+        self.max_amount
+    }
+
+    /// Whether an amount already in the reporting currency can be counted: finite and
+    /// within the bound. Analyses skip stored values that are not (older stores took any).
+    pub fn is_countable(&self, amount: f64) -> bool {
+        amount.is_finite() && amount.abs() <= self.max_amount
+    }
+
+    /// Checks every amount a message carries (`revenue`, `total`, `price`, `value` and each
+    /// product's `price`): finite, within the bound once converted, and not negative on a
+    /// completed order. On an order event a non-numeric amount is refused too; elsewhere a
+    /// property named `value` may well be a word, and only numbers are checked.
+    pub fn check_amounts(&self, message: &Message) -> Result<(), AmountProblem> {
+        let order = message.order_event().map(|o| o.kind);
+        let currency = message
+            .properties
+            .get("currency")
+            .and_then(Value::as_str)
+            .map(str::trim);
+        let check = |field: String, value: &Value| -> Result<(), AmountProblem> {
+            let problem = |reason: String| AmountProblem {
+                field: field.clone(),
+                reason,
+            };
+            let amount = match (number_like(value), value) {
+                (_, Value::Null) => return Ok(()),
+                (Some(amount), _) => amount,
+                // "1e999" or "NaN": a number, but not one that can be counted.
+                (None, Value::String(s)) if s.trim().parse::<f64>().is_ok() => {
+                    return Err(problem(format!("{s:?} is not a finite number")));
+                }
+                (None, _) if order.is_none() => return Ok(()),
+                (None, other) => {
+                    return Err(problem(format!("expected a number, found {other}")));
+                }
+            };
+            if order == Some(OrderEventKind::Completed) && amount < 0.0 {
+                return Err(problem(format!(
+                    "{amount} is negative; a completed order is worth zero or more (send Order Refunded for money going back)"
+                )));
+            }
+            // An unknown currency is refused on orders elsewhere; here the bound is checked
+            // on the figure as sent.
+            let reporting = self.to_reporting(amount, currency).unwrap_or(amount);
+            if !self.is_countable(reporting) {
+                return Err(problem(format!(
+                    "{amount} is outside the accepted range of ±{} {}",
+                    self.max_amount, self.reporting
+                )));
+            }
+            Ok(())
+        };
+        for key in AMOUNT_KEYS {
+            if let Some(value) = message.properties.get(key) {
+                check(format!("properties.{key}"), value)?;
+            }
+        }
+        if let Some(products) = message.properties.get("products").and_then(Value::as_array) {
+            for (i, product) in products.iter().enumerate() {
+                if let Some(price) = product.get("price") {
+                    check(format!("properties.products[{i}].price"), price)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// `amount` of `currency` (the reporting currency when `None`) in the reporting currency.
@@ -369,5 +469,79 @@ mod tests {
         assert!(Money::new("EURO", []).is_err());
         assert!(Money::new("EUR", [("USD".to_owned(), 0.0)]).is_err());
         assert!(money.to_reporting(f64::NAN, None).is_err());
+    }
+    #[test]
+    fn amounts_must_be_finite_bounded_and_not_negative_on_a_completed_order() {
+        let money = Money::new("EUR", [("USD".to_owned(), 0.5)]).expect("valid rates");
+        let check = |event: &str, properties: Value| money.check_amounts(&track(event, properties));
+        let refused = |event: &str, properties: Value| {
+            check(event, properties.clone())
+                .expect_err(&format!("{event} {properties}"))
+                .field
+        };
+        assert_eq!(
+            refused("Order Completed", serde_json::json!({"revenue": 1.7e308})),
+            "properties.revenue"
+        );
+        assert_eq!(
+            refused("Order Completed", serde_json::json!({"total": -1e9})),
+            "properties.total"
+        );
+        assert_eq!(
+            refused("Order Completed", serde_json::json!({"revenue": -0.01})),
+            "properties.revenue"
+        );
+        assert_eq!(
+            refused("Order Completed", serde_json::json!({"total": "1e999"})),
+            "properties.total"
+        );
+        assert_eq!(
+            refused(
+                "Order Completed",
+                serde_json::json!({"revenue": 10, "products": [{"price": 1}, {"price": 2e9}]})
+            ),
+            "properties.products[1].price"
+        );
+        assert_eq!(
+            refused("Order Refunded", serde_json::json!({"total": -2e9})),
+            "properties.total"
+        );
+        assert_eq!(
+            refused("Product Viewed", serde_json::json!({"price": 5e9})),
+            "properties.price"
+        );
+        assert_eq!(
+            refused(
+                "Order Completed",
+                serde_json::json!({"value": {"amount": 3}})
+            ),
+            "properties.value"
+        );
+        // The bound is in the reporting currency: 1.5e9 USD is 0.75e9 EUR.
+        assert!(
+            check(
+                "Order Completed",
+                serde_json::json!({"revenue": 1.5e9, "currency": "USD"})
+            )
+            .is_ok()
+        );
+        assert!(check("Order Completed", serde_json::json!({"revenue": 1e9})).is_ok());
+        // A refund may be written as a negative amount; outside orders a word is a word.
+        assert!(check("Order Refunded", serde_json::json!({"total": -30})).is_ok());
+        assert!(check("Filter Applied", serde_json::json!({"value": "red"})).is_ok());
+        let strict = money
+            .clone()
+            .with_max_amount(100.0)
+            .expect("positive bound");
+        assert!(
+            strict
+                .check_amounts(&track(
+                    "Order Completed",
+                    serde_json::json!({"revenue": 101})
+                ))
+                .is_err()
+        );
+        assert!(Money::default().with_max_amount(f64::INFINITY).is_err());
+        assert!(Money::default().with_max_amount(0.0).is_err());
     }
 }

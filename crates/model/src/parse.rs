@@ -1,18 +1,23 @@
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::message::number_like;
+use crate::strict_json::{self, DUPLICATE_KEY, Strict};
 use crate::{BatchError, Channel, ErrorCode, FieldError, Message, MessageType, parse_timestamp};
 
-/// Size limits of the tracking API. The defaults are Segment's own (32 KB per message,
-/// 500 KB per batch) raised slightly, so anything an official SDK produces fits.
+/// Size and time limits of the tracking API. The size defaults are Segment's own (32 KB per
+/// message, 500 KB per batch) raised slightly, so anything an official SDK produces fits.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_message_bytes: usize,
     pub max_batch_bytes: usize,
     pub max_batch_messages: usize,
+    /// How far after `receivedAt` an event time may lie (a device clock running ahead, with
+    /// no `sentAt` to correct it). A later time is corrected to `receivedAt`; the device's
+    /// reading stays in `originalTimestamp`.
+    pub max_clock_skew: TimeDelta,
 }
 
 impl Default for Limits {
@@ -21,8 +26,32 @@ impl Default for Limits {
             max_message_bytes: 32 * 1024,
             max_batch_bytes: 1024 * 1024,
             max_batch_messages: 2_500,
+            max_clock_skew: TimeDelta::hours(24),
         }
     }
+}
+
+/// The longest identifier (`userId`, `anonymousId`, `messageId`, `groupId`, `previousId`,
+/// e-mail, phone, external ids), in bytes.
+pub const MAX_IDENTIFIER_BYTES: usize = 256;
+/// The longest event name (`event`), in bytes.
+pub const MAX_EVENT_NAME_BYTES: usize = 256;
+/// The longest page or screen `name` and `category`, in bytes.
+pub const MAX_NAME_BYTES: usize = 1024;
+
+/// No event, send or device time lies before this: an earlier one is a zeroed or broken
+/// clock (year 0000 from a default date), and would make cohorts start in antiquity.
+pub fn earliest_event_time() -> DateTime<Utc> {
+    DateTime::<Utc>::from_timestamp(EARLIEST_EVENT_SECONDS, 0).unwrap_or_default()
+}
+
+/// 1900-01-01T00:00:00Z.
+const EARLIEST_EVENT_SECONDS: i64 = -2_208_988_800;
+
+/// Parses one JSON document the way message bodies are parsed: a key repeated inside one
+/// object is an error naming its path (`properties.revenue`), never "the last one wins".
+pub fn parse_json(text: &str) -> Result<Value, String> {
+    strict_json::from_str(text).map_err(|e| e.to_string())
 }
 
 /// What a request body turned into: the messages, and the write key if the body carried one.
@@ -41,9 +70,9 @@ struct Envelope<'a> {
     #[serde(borrow)]
     batch: Option<Vec<&'a RawValue>>,
     #[serde(default)]
-    context: Option<Value>,
+    context: Option<Strict>,
     #[serde(default)]
-    integrations: Option<Value>,
+    integrations: Option<Strict>,
     #[serde(default)]
     sent_at: Option<Value>,
     #[serde(default)]
@@ -66,11 +95,17 @@ pub fn parse_batch(
     limits: &Limits,
 ) -> Result<Payload, BatchError> {
     check_body_size(body, limits)?;
-    let envelope: Envelope = serde_json::from_slice(body).map_err(|e| {
-        BatchError::new(
+    let envelope: Envelope = serde_json::from_slice(body).map_err(|e| match duplicate_key(&e) {
+        Some(path) => BatchError::field(
+            ErrorCode::InvalidJson,
+            None,
+            &path,
+            "this key appears twice in one object",
+        ),
+        None => BatchError::new(
             ErrorCode::InvalidJson,
             format!("request body is not a JSON batch: {e}"),
-        )
+        ),
     })?;
     let Some(batch) = envelope.batch else {
         return Err(BatchError::field(
@@ -94,8 +129,13 @@ pub fn parse_batch(
     }
     let mut errors = Vec::new();
     let shared = Shared {
-        context: object_field(envelope.context, None, "context", &mut errors),
-        integrations: object_field(envelope.integrations, None, "integrations", &mut errors),
+        context: object_field(envelope.context.map(|s| s.0), None, "context", &mut errors),
+        integrations: object_field(
+            envelope.integrations.map(|s| s.0),
+            None,
+            "integrations",
+            &mut errors,
+        ),
         sent_at: timestamp_field(envelope.sent_at.as_ref(), None, "sentAt", &mut errors),
     };
     let write_key = string_field(envelope.write_key.as_ref(), None, "writeKey", &mut errors);
@@ -161,7 +201,15 @@ pub fn parse_value(
             );
             None
         }
-        Value::Object(obj) => build(obj, 0, None, &Shared::default(), received_at, &mut errors),
+        Value::Object(obj) => build(
+            obj,
+            0,
+            None,
+            &Shared::default(),
+            received_at,
+            limits,
+            &mut errors,
+        ),
         other => {
             push(
                 &mut errors,
@@ -247,8 +295,8 @@ fn parse_raw(
         );
         return None;
     }
-    match serde_json::from_str::<Value>(raw.get()) {
-        Ok(Value::Object(obj)) => build(obj, index, implied, shared, received_at, errors),
+    match strict_json::from_str(raw.get()) {
+        Ok(Value::Object(obj)) => build(obj, index, implied, shared, received_at, limits, errors),
         Ok(other) => {
             push(
                 errors,
@@ -259,10 +307,26 @@ fn parse_raw(
             None
         }
         Err(e) => {
-            push(errors, index, "message", format!("invalid JSON: {e}"));
+            match duplicate_key(&e) {
+                Some(path) => push(errors, index, &path, "this key appears twice in one object"),
+                None => push(errors, index, "message", format!("invalid JSON: {e}")),
+            }
             None
         }
     }
+}
+
+/// The path of a repeated key, when that is what `e` reports (serde_json appends the
+/// position to the message).
+fn duplicate_key(e: &serde_json::Error) -> Option<String> {
+    let text = e.to_string();
+    let rest = text.split(" at line ").next().unwrap_or(&text);
+    if let Some(path) = rest.strip_prefix(DUPLICATE_KEY) {
+        return Some(path.to_owned());
+    }
+    // A field of the batch envelope itself, which serde's derive checks.
+    let field = rest.strip_prefix("duplicate field `")?.strip_suffix('`')?;
+    Some(field.to_owned())
 }
 
 fn build(
@@ -271,6 +335,7 @@ fn build(
     implied: Option<MessageType>,
     shared: &Shared,
     received_at: DateTime<Utc>,
+    limits: &Limits,
     errors: &mut Vec<FieldError>,
 ) -> Option<Message> {
     let before = errors.len();
@@ -336,12 +401,12 @@ fn build(
             push(errors, index, "messageId", "must not be empty");
             None
         }
-        Some(Value::String(s)) if s.chars().count() > 100 => {
+        Some(Value::String(s)) if s.len() > MAX_IDENTIFIER_BYTES => {
             push(
                 errors,
                 index,
                 "messageId",
-                format!("{} characters; at most 100", s.chars().count()),
+                too_long(s.len(), MAX_IDENTIFIER_BYTES),
             );
             None
         }
@@ -363,13 +428,16 @@ fn build(
             .or(explicit_timestamp);
     let sent_at = timestamp_field(obj.get("sentAt"), i, "sentAt", errors).or(shared.sent_at);
 
-    let event = string_field(obj.get("event"), i, "event", errors);
-    let name = string_field(obj.get("name"), i, "name", errors);
-    let category = string_field(obj.get("category"), i, "category", errors);
+    let event = bounded_string_field(obj.get("event"), i, "event", MAX_EVENT_NAME_BYTES, errors);
+    let name = bounded_string_field(obj.get("name"), i, "name", MAX_NAME_BYTES, errors);
+    let category = bounded_string_field(obj.get("category"), i, "category", MAX_NAME_BYTES, errors);
     let group_id = id_field(obj.get("groupId"), i, "groupId", errors);
     let previous_id = id_field(obj.get("previousId"), i, "previousId", errors);
     match kind {
-        Some(MessageType::Track) if event.as_deref().is_none_or(|e| e.trim().is_empty()) => {
+        Some(MessageType::Track)
+            if event.as_deref().is_none_or(|e| e.trim().is_empty())
+                && !errors[before..].iter().any(|e| e.field == "event") =>
+        {
             push(errors, index, "event", "required for track calls")
         }
         Some(MessageType::Group) if group_id.is_none() => {
@@ -397,6 +465,7 @@ fn build(
     let traits = object_field(obj.remove("traits"), i, "traits", errors);
 
     let channel = channel_of(&context, &properties, index, errors);
+    check_nested_identifiers(&context, &traits, index, errors);
 
     if let Some(revenue) = properties.get("revenue").filter(|v| !v.is_null())
         && number_like(revenue).is_none()
@@ -414,10 +483,30 @@ fn build(
     }
     // Clock-skew correction (Segment's rule): the device clock may be wrong, but the gap
     // between the event and the send is right, and `receivedAt` is our clock.
-    let timestamp = match (original_timestamp, sent_at) {
-        (Some(original), Some(sent)) => received_at - (sent - original),
-        (Some(original), None) => original,
-        (None, _) => received_at,
+    let corrected = match (original_timestamp, sent_at) {
+        (Some(original), Some(sent)) => received_at.checked_sub_signed(sent - original),
+        (Some(original), None) => Some(original),
+        (None, _) => Some(received_at),
+    };
+    let timestamp = match corrected {
+        Some(t) if t >= earliest_event_time() => t,
+        _ => {
+            push(
+                errors,
+                index,
+                "sentAt",
+                "with this sentAt the event would have happened before 1900",
+            );
+            return None;
+        }
+    };
+    // Still in the future once corrected (no sentAt, a clock far ahead): it happened now,
+    // as far as anyone can tell (PostHog's rule too). Within the allowed skew the time is
+    // kept; profiles never take a "last seen" later than `receivedAt` from it.
+    let timestamp = if timestamp - received_at > limits.max_clock_skew {
+        received_at
+    } else {
+        timestamp
     };
     Some(Message {
         message_id: message_id?,
@@ -513,11 +602,73 @@ fn id_field(
     match v {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s.trim().is_empty() => None,
+        Some(Value::String(s)) if s.len() > MAX_IDENTIFIER_BYTES => {
+            push_at(
+                errors,
+                index,
+                field,
+                too_long(s.len(), MAX_IDENTIFIER_BYTES),
+            );
+            None
+        }
         Some(Value::String(s)) => Some(s.clone()),
         Some(Value::Number(n)) => Some(n.to_string()),
         Some(other) => {
             wrong_type(errors, index, field, "a string or a number", other);
             None
+        }
+    }
+}
+
+fn too_long(bytes: usize, max: usize) -> String {
+    format!("{bytes} bytes long, at most {max} allowed")
+}
+
+fn bounded_string_field(
+    v: Option<&Value>,
+    index: Option<usize>,
+    field: &str,
+    max_bytes: usize,
+    errors: &mut Vec<FieldError>,
+) -> Option<String> {
+    let s = string_field(v, index, field, errors)?;
+    if s.len() > max_bytes {
+        push_at(errors, index, field, too_long(s.len(), max_bytes));
+        return None;
+    }
+    Some(s)
+}
+
+/// Identifiers that sit inside `context` and `traits`: e-mail and phone traits (of the
+/// person, or of the context) and `context.externalIds[].id`. Configured identifying
+/// traits are checked where identifiers are extracted.
+fn check_nested_identifiers(
+    context: &Map<String, Value>,
+    traits: &Map<String, Value>,
+    index: usize,
+    errors: &mut Vec<FieldError>,
+) {
+    let mut check = |field: String, value: Option<&Value>| {
+        let len = match value {
+            Some(Value::String(s)) => s.len(),
+            Some(Value::Number(n)) => n.to_string().len(),
+            _ => return,
+        };
+        if len > MAX_IDENTIFIER_BYTES {
+            push(errors, index, &field, too_long(len, MAX_IDENTIFIER_BYTES));
+        }
+    };
+    let context_traits = context.get("traits").and_then(Value::as_object);
+    for key in ["email", "phone"] {
+        check(format!("traits.{key}"), traits.get(key));
+        check(
+            format!("context.traits.{key}"),
+            context_traits.and_then(|t| t.get(key)),
+        );
+    }
+    if let Some(external) = context.get("externalIds").and_then(Value::as_array) {
+        for (i, entry) in external.iter().enumerate() {
+            check(format!("context.externalIds[{i}].id"), entry.get("id"));
         }
     }
 }
@@ -547,6 +698,15 @@ fn timestamp_field(
     match v {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => match parse_timestamp(s) {
+            Ok(t) if t < earliest_event_time() => {
+                push_at(
+                    errors,
+                    index,
+                    field,
+                    format!("{s:?} is before 1900: not a real event time"),
+                );
+                None
+            }
             Ok(t) => Some(t),
             Err(reason) => {
                 push_at(errors, index, field, reason);

@@ -3,6 +3,7 @@
 //! customer as soon as one of their orders is committed, from the latest fitted
 //! parameters and RFM breakpoints.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -35,7 +36,10 @@ pub struct AnalystStatus {
     pub running: bool,
     pub runs: u64,
     pub last_run_seconds: Option<f64>,
+    /// Why the last run failed as a whole (storage trouble), when it did.
     pub last_error: Option<String>,
+    /// What the last run could not compute or had to leave out; the rest was computed.
+    pub last_problems: Vec<String>,
     /// Customers re-scored after a new order since start.
     pub live_rescored: u64,
 }
@@ -50,7 +54,25 @@ enum Work {
 pub struct Analyst {
     tx: Sender<Work>,
     pub status: Arc<Mutex<AnalystStatus>>,
+    /// A full run is asked for or under way: another request joins it instead of queuing
+    /// a run of its own (ten clicks are one run).
+    run_pending: Arc<AtomicBool>,
 }
+
+/// What became of a request for a full run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunRequest {
+    /// A run starts for this request.
+    Started,
+    /// A run was already asked for or under way; this request is answered by it.
+    Joined,
+    /// The analyst has stopped.
+    Stopped,
+}
+
+/// Where the latest run's summary is kept (beside the analyses, so every node and the
+/// console see it after a restart too).
+pub const LAST_RUN: &str = "last_run";
 
 impl Analyst {
     /// Starts the thread; `decider`, when given, hears which profiles' computed traits
@@ -62,16 +84,35 @@ impl Analyst {
     ) -> std::io::Result<Analyst> {
         let (tx, rx) = channel();
         let status = Arc::new(Mutex::new(AnalystStatus::default()));
-        let thread_status = status.clone();
+        let run_pending = Arc::new(AtomicBool::new(false));
+        let worker = Worker {
+            store,
+            status: status.clone(),
+            run_pending: run_pending.clone(),
+            decider,
+        };
         thread::Builder::new()
             .name("prossimo-analyst".into())
-            .spawn(move || analyst(&store, &rx, config, &thread_status, decider.as_ref()))?;
-        Ok(Analyst { tx, status })
+            .spawn(move || worker.serve(&rx, config))?;
+        Ok(Analyst {
+            tx,
+            status,
+            run_pending,
+        })
     }
 
-    /// Asks for a full run now; false when the analyst has stopped.
-    pub fn run_now(&self) -> bool {
-        self.tx.send(Work::RunNow).is_ok()
+    /// Asks for a full run now, unless one is already asked for or under way.
+    pub fn run_now(&self) -> RunRequest {
+        if self.run_pending.swap(true, Ordering::AcqRel) {
+            return RunRequest::Joined;
+        }
+        match self.tx.send(Work::RunNow) {
+            Ok(()) => RunRequest::Started,
+            Err(_) => {
+                self.run_pending.store(false, Ordering::Release);
+                RunRequest::Stopped
+            }
+        }
     }
 
     /// Tells the analyst whose orders were just committed.
@@ -87,136 +128,154 @@ impl Analyst {
     }
 }
 
-fn analyst(
-    store: &Store,
-    rx: &Receiver<Work>,
-    config: AnalystConfig,
-    status: &Mutex<AnalystStatus>,
-    decider: Option<&Decider>,
-) {
-    let mut scorer = LiveScorer::load(store).unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "cannot load the latest analysis; live scoring waits for a run");
-        LiveScorer::default()
-    });
-    // A store that was never analysed, or not for a whole interval, is analysed at once.
-    let mut next_run = config.refresh_every.map(|every| {
-        let stale = store
-            .analysis("rfm")
-            .ok()
-            .flatten()
-            .is_none_or(|a| now_ms() - a.computed_at >= every.as_millis() as i64);
-        if stale {
-            Instant::now()
-        } else {
-            Instant::now() + every
-        }
-    });
-    loop {
-        let wait = next_run.map(|at| at.saturating_duration_since(Instant::now()));
-        let work = match wait {
-            Some(wait) => match rx.recv_timeout(wait) {
-                Ok(work) => Some(work),
-                Err(RecvTimeoutError::Timeout) => None,
-                Err(RecvTimeoutError::Disconnected) => return,
-            },
-            None => match rx.recv() {
-                Ok(work) => Some(work),
-                Err(_) => return,
-            },
-        };
-        match work {
-            Some(Work::Orders(mut people)) => {
-                // Take every order notification already queued: one pass re-scores them all.
-                let mut run_requested = false;
-                while let Ok(more) = rx.try_recv() {
-                    match more {
-                        Work::Orders(more) => people.extend(more),
-                        Work::RunNow => run_requested = true,
+/// The analyst thread's side.
+struct Worker {
+    store: Arc<Store>,
+    status: Arc<Mutex<AnalystStatus>>,
+    run_pending: Arc<AtomicBool>,
+    decider: Option<Decider>,
+}
+
+impl Worker {
+    fn serve(&self, rx: &Receiver<Work>, config: AnalystConfig) {
+        let store = &*self.store;
+        let mut scorer = LiveScorer::load(store).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot load the latest analysis; live scoring waits for a run");
+            LiveScorer::default()
+        });
+        // A store that was never analysed, or not for a whole interval, is analysed at once.
+        let mut next_run = config.refresh_every.map(|every| {
+            let stale = store
+                .analysis("rfm")
+                .ok()
+                .flatten()
+                .is_none_or(|a| now_ms() - a.computed_at >= every.as_millis() as i64);
+            if stale {
+                Instant::now()
+            } else {
+                Instant::now() + every
+            }
+        });
+        loop {
+            let wait = next_run.map(|at| at.saturating_duration_since(Instant::now()));
+            let work = match wait {
+                Some(wait) => match rx.recv_timeout(wait) {
+                    Ok(work) => Some(work),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => return,
+                },
+                None => match rx.recv() {
+                    Ok(work) => Some(work),
+                    Err(_) => return,
+                },
+            };
+            match work {
+                Some(Work::Orders(mut people)) => {
+                    // Take every order notification already queued: one pass re-scores them all.
+                    let mut run_requested = false;
+                    while let Ok(more) = rx.try_recv() {
+                        match more {
+                            Work::Orders(more) => people.extend(more),
+                            Work::RunNow => run_requested = true,
+                        }
+                    }
+                    self.rescore(&scorer, people);
+                    if run_requested {
+                        self.full_run(&mut scorer);
                     }
                 }
-                rescore(store, &scorer, people, status, decider);
-                if run_requested {
-                    full_run(store, &mut scorer, status, decider);
+                Some(Work::RunNow) | None => {
+                    self.full_run(&mut scorer);
+                    next_run = config.refresh_every.map(|every| Instant::now() + every);
                 }
             }
-            Some(Work::RunNow) | None => {
-                full_run(store, &mut scorer, status, decider);
-                next_run = config.refresh_every.map(|every| Instant::now() + every);
+        }
+    }
+
+    fn full_run(&self, scorer: &mut LiveScorer) {
+        let store = &*self.store;
+        // A scheduled run is joined by requests too.
+        self.run_pending.store(true, Ordering::Release);
+        self.set(|s| s.running = true);
+        let started = Instant::now();
+        let outcome = run(store, &[], &Options::new(now_ms())).and_then(|o| {
+            *scorer = LiveScorer::load(store)?;
+            Ok::<_, UnderstandError>(o)
+        });
+        let seconds = started.elapsed().as_secs_f64();
+        let summary = match &outcome {
+            Ok(o) => serde_json::json!({
+                "ok": true, "seconds": seconds, "profiles_updated": o.profiles_updated,
+                "problems": o.problems,
+            }),
+            Err(e) => serde_json::json!({
+                "ok": false, "seconds": seconds, "error": e.to_string(), "problems": [],
+            }),
+        };
+        if let Err(e) = store.save_analysis(LAST_RUN, &summary) {
+            tracing::warn!(error = %e, "cannot record the analysis run");
+        }
+        match outcome {
+            Ok(o) => {
+                tracing::info!(
+                    seconds,
+                    profiles = o.profiles_updated,
+                    problems = o.problems.len(),
+                    "analyses refreshed"
+                );
+                if let Some(decider) = &self.decider {
+                    decider.computed_changed(None);
+                }
+                self.set(|s| {
+                    s.running = false;
+                    s.runs += 1;
+                    s.last_run_seconds = Some(seconds);
+                    s.last_error = None;
+                    s.last_problems = o.problems;
+                });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "analysis run failed");
+                self.set(|s| {
+                    s.running = false;
+                    s.last_error = Some(e.to_string());
+                    s.last_problems = Vec::new();
+                });
             }
         }
+        self.run_pending.store(false, Ordering::Release);
     }
-}
 
-fn full_run(
-    store: &Store,
-    scorer: &mut LiveScorer,
-    status: &Mutex<AnalystStatus>,
-    decider: Option<&Decider>,
-) {
-    set(status, |s| s.running = true);
-    let started = Instant::now();
-    let outcome = run(store, &[], &Options::new(now_ms())).and_then(|o| {
-        *scorer = LiveScorer::load(store)?;
-        Ok::<_, UnderstandError>(o)
-    });
-    let seconds = started.elapsed().as_secs_f64();
-    match outcome {
-        Ok(o) => {
-            tracing::info!(seconds, profiles = o.profiles_updated, "analyses refreshed");
-            if let Some(decider) = decider {
-                decider.computed_changed(None);
-            }
-            set(status, |s| {
-                s.running = false;
-                s.runs += 1;
-                s.last_run_seconds = Some(seconds);
-                s.last_error = None;
-            });
+    fn rescore(&self, scorer: &LiveScorer, people: Vec<Identifier>) {
+        if scorer.is_empty() {
+            return;
         }
-        Err(e) => {
-            tracing::warn!(error = %e, "analysis run failed");
-            set(status, |s| {
-                s.running = false;
-                s.last_error = Some(e.to_string());
-            });
-        }
-    }
-}
-
-fn rescore(
-    store: &Store,
-    scorer: &LiveScorer,
-    people: Vec<Identifier>,
-    status: &Mutex<AnalystStatus>,
-    decider: Option<&Decider>,
-) {
-    if scorer.is_empty() {
-        return;
-    }
-    let mut profiles = Vec::with_capacity(people.len());
-    for id in people {
-        match store.resolve_profile(&ProfileKey::Identifier(id)) {
-            Ok(Some(root)) => profiles.push(root),
-            Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, "cannot resolve a customer to re-score"),
-        }
-    }
-    profiles.sort_unstable();
-    profiles.dedup();
-    match scorer.rescore(store, &profiles, now_ms()) {
-        Ok(n) => {
-            set(status, |s| s.live_rescored += n as u64);
-            if let Some(decider) = decider {
-                decider.computed_changed(Some(profiles));
+        let store = &*self.store;
+        let mut profiles = Vec::with_capacity(people.len());
+        for id in people {
+            match store.resolve_profile(&ProfileKey::Identifier(id)) {
+                Ok(Some(root)) => profiles.push(root),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot resolve a customer to re-score"),
             }
         }
-        Err(e) => tracing::warn!(error = %e, "live re-scoring failed"),
+        profiles.sort_unstable();
+        profiles.dedup();
+        match scorer.rescore(store, &profiles, now_ms()) {
+            Ok(n) => {
+                self.set(|s| s.live_rescored += n as u64);
+                if let Some(decider) = &self.decider {
+                    decider.computed_changed(Some(profiles));
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "live re-scoring failed"),
+        }
     }
-}
 
-fn set(status: &Mutex<AnalystStatus>, change: impl FnOnce(&mut AnalystStatus)) {
-    if let Ok(mut s) = status.lock() {
-        change(&mut s);
+    fn set(&self, change: impl FnOnce(&mut AnalystStatus)) {
+        if let Ok(mut s) = self.status.lock() {
+            change(&mut s);
+        }
     }
 }
 

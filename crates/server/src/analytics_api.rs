@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use prossimo_understand::{Analysis, CLV_EVALUATION};
 use serde_json::{Value, json};
 
+use crate::analyst::{LAST_RUN, RunRequest};
 use crate::profiles_api::require_admin;
 use crate::{ApiError, AppState};
 
@@ -28,8 +29,8 @@ pub async fn index(
 ) -> Result<Json<Value>, ApiError> {
     require_admin(&state, &headers).await?;
     let store = state.store.clone();
-    let analyses = tokio::task::spawn_blocking(move || {
-        names()
+    let (analyses, last_run) = tokio::task::spawn_blocking(move || {
+        let analyses = names()
             .into_iter()
             .map(|name| {
                 Ok(json!({
@@ -37,11 +38,18 @@ pub async fn index(
                     "computed_at": store.analysis(name)?.map(|a| iso(a.computed_at)),
                 }))
             })
-            .collect::<Result<Vec<Value>, prossimo_store::StoreError>>()
+            .collect::<Result<Vec<Value>, prossimo_store::StoreError>>()?;
+        let last_run = store.analysis(LAST_RUN)?.map(|run| {
+            let mut summary = run.result;
+            summary["finished_at"] = iso(run.computed_at);
+            summary
+        });
+        Ok::<_, prossimo_store::StoreError>((analyses, last_run))
     })
     .await??;
     Ok(Json(json!({
         "analyses": analyses,
+        "last_run": last_run,
         "analyst": state.analyst.as_ref().map(|a| a.status()),
     })))
 }
@@ -78,12 +86,17 @@ pub async fn run(
     headers: HeaderMap,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     require_admin(&state, &headers).await?;
-    match &state.analyst {
-        Some(analyst) if analyst.run_now() => Ok((
+    let request = state.analyst.as_ref().map(|a| a.run_now());
+    match request {
+        Some(RunRequest::Started) => Ok((
             StatusCode::ACCEPTED,
-            Json(json!({"accepted": true, "status": "/v1/analytics"})),
+            Json(json!({"accepted": true, "joined": false, "status": "/v1/analytics"})),
         )),
-        _ => Err(ApiError::Conflict(
+        Some(RunRequest::Joined) => Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({"accepted": true, "joined": true, "status": "/v1/analytics"})),
+        )),
+        Some(RunRequest::Stopped) | None => Err(ApiError::Conflict(
             "this server runs without the analyst; use `prossimo analyze`".into(),
         )),
     }

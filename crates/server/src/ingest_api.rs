@@ -238,7 +238,7 @@ async fn ingest_request(
             let (field, reason) = m.refusal()?;
             Some(FieldError {
                 index: Some(index),
-                field: field.into(),
+                field,
                 reason,
             })
         })

@@ -384,6 +384,163 @@ async fn an_invalid_message_rejects_the_whole_batch_and_stores_nothing() {
     assert_eq!(app.store.event_count().unwrap(), 0);
 }
 
+/// What anyone holding a public write key could send to break every later analysis: an
+/// absurd amount, a time in year 0000, an identifier of 10 KB, a key sent twice. Each is a
+/// 400 naming the field, and nothing of the request is stored.
+#[tokio::test]
+async fn absurd_values_are_refused_with_their_field_and_change_nothing() {
+    let app = test_app_with_analyst();
+    let order = |id: &str, revenue: Value| {
+        json!({"userId": "u", "event": "Order Completed", "timestamp": "2026-10-01T10:00:00Z",
+               "properties": {"order_id": id, "revenue": revenue}})
+    };
+    for (i, revenue) in [120.0, 80.0].into_iter().enumerate() {
+        let (status, body) = app
+            .post("/v1/track", order(&format!("ok-{i}"), json!(revenue)))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let before = app.store.event_count().unwrap();
+    for (field, body) in [
+        ("properties.revenue", order("big", json!(1.7e308))),
+        ("properties.revenue", order("negative", json!(-1e9))),
+        (
+            "timestamp",
+            json!({"userId": "u", "event": "E", "timestamp": "0000-01-01T00:00:00Z"}),
+        ),
+        (
+            "userId",
+            json!({"userId": "u".repeat(10_000), "event": "E"}),
+        ),
+        (
+            "properties.products[0].price",
+            json!({"userId": "u", "event": "Order Completed",
+                   "properties": {"order_id": "p", "revenue": 1, "products": [{"price": 1e12}]}}),
+        ),
+    ] {
+        let (status, answer) = app.post("/v1/track", body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{field}: {answer}");
+        assert_eq!(answer["details"][0]["field"], field, "{answer}");
+    }
+    let duplicate = Request::post("/v1/track")
+        .header(header::AUTHORIZATION, basic(&app.write_key))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(
+            r#"{"userId": "u", "event": "Order Completed", "properties": {"order_id": "d", "revenue": 1, "revenue": 1e300}}"#,
+        ))
+        .unwrap();
+    let (status, answer) = app.send(duplicate).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(answer["details"][0]["field"], "properties.revenue");
+    assert_eq!(app.store.event_count().unwrap(), before);
+
+    // Year 9999 without sentAt happened when it arrived: the profile is not "last seen" in
+    // the future, and the device's reading is kept as sent.
+    let (status, _) = app
+        .post(
+            "/v1/track",
+            json!({"userId": "u", "event": "Clock Broken", "timestamp": "9999-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, profile) = app.get("/v1/profiles/user_id:u").await;
+    let last_seen = profile["last_seen"].as_str().unwrap().to_owned();
+    assert!(
+        last_seen <= prossimo_model::format_timestamp(&chrono::Utc::now()),
+        "{last_seen}"
+    );
+    let (_, page) = app.get("/v1/profiles/user_id:u/events?limit=1").await;
+    assert_eq!(page["events"][0]["event"], "Clock Broken");
+    assert!(
+        page["events"][0]["originalTimestamp"]
+            .as_str()
+            .unwrap()
+            .starts_with("9999-")
+    );
+
+    // The analyses still run on the two real orders.
+    let (status, _) = app.post_admin("/v1/analytics/run").await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let index = app
+        .poll("/v1/analytics", |_, b| b["last_run"]["ok"] == true)
+        .await;
+    // One customer is too few for the CLV models; nothing else is a problem.
+    assert_eq!(
+        index["last_run"]["problems"],
+        json!(["clv: clv: not enough data: no repeat customers with positive spend"]),
+        "{index}"
+    );
+}
+
+/// An order stored before the edge refused absurd amounts (or by a path that skipped it)
+/// does not fail the run: it is left out and named in the run's problems.
+#[tokio::test]
+async fn a_stored_value_no_analysis_can_use_is_skipped_and_reported() {
+    let app = test_app_with_analyst();
+    let source = app
+        .store
+        .source_by_write_key(&app.write_key)
+        .unwrap()
+        .unwrap();
+    let messages = [("a", 50.0), ("b", 70.0), ("c", 1.7e308)].map(|(order, revenue)| {
+        let body = json!({"type": "track", "userId": format!("u-{order}"), "event": "Order Completed",
+            "timestamp": "2026-10-01T10:00:00Z",
+            "properties": {"order_id": order, "revenue": revenue}});
+        let message = prossimo_model::parse_value(body, chrono::Utc::now(), &Limits::default())
+            .expect("valid message");
+        prossimo_store::Incoming::new(
+            source.id,
+            message,
+            app.store.identity(),
+            app.store.money(),
+        )
+        .expect("serialises")
+    });
+    assert!(messages[2].refusal().is_some(), "the edge refuses it");
+    app.store
+        .ingest(&messages)
+        .expect("stored as an older store would have");
+    let (status, _) = app.post_admin("/v1/analytics/run").await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let index = app
+        .poll("/v1/analytics", |_, b| b["last_run"].is_object())
+        .await;
+    assert_eq!(index["last_run"]["ok"], true, "{index}");
+    let problems = index["last_run"]["problems"].to_string();
+    assert!(problems.contains("orders: 1 left out"), "{problems}");
+    let (status, rfm) = app.get("/v1/analytics/rfm").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(rfm["result"]["customers"], 2, "{rfm}");
+}
+
+#[tokio::test]
+async fn requests_for_a_run_join_the_run_already_asked_for() {
+    let app = test_app_with_analyst();
+    // Another process holds the write lock, so the first run cannot finish yet.
+    let blocker =
+        rusqlite::Connection::open(app.dir.path().join(prossimo_store::DATABASE_FILE)).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let mut answers = Vec::new();
+    for _ in 0..10 {
+        let (status, body) = app.post_admin("/v1/analytics/run").await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        answers.push(body["joined"].as_bool().unwrap());
+    }
+    assert_eq!(answers, [[false].as_slice(), &[true; 9]].concat());
+    blocker.execute_batch("ROLLBACK").unwrap();
+    let index = app
+        .poll("/v1/analytics", |_, b| {
+            b["last_run"]["ok"] == true && b["analyst"]["running"] == false
+        })
+        .await;
+    assert_eq!(index["analyst"]["runs"], 1, "{index}");
+    let (_, body) = app.post_admin("/v1/analytics/run").await;
+    assert_eq!(
+        body["joined"], false,
+        "a request after the run starts a new one"
+    );
+}
+
 #[tokio::test]
 async fn bodies_are_checked_for_type_encoding_json_and_size() {
     let app = test_app();

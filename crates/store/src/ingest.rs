@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use prossimo_identity::{
     Changeset, Extracted, Graph, Identifier, IdentityConfig, ProfileId, ProfileState, extract,
 };
-use prossimo_model::{Message, Money, MoneyError, OrderEventKind};
+use prossimo_model::{AmountProblem, Message, Money, MoneyError, OrderEventKind};
 
 use crate::sql::{Conn, ROWS_PER_STATEMENT, Val, placeholders};
 use crate::{Store, StoreError, WriteDomain, now_ms};
@@ -26,6 +26,8 @@ pub struct Incoming {
     /// The order event this message is, valued in the reporting currency; the error when
     /// its currency has no configured rate.
     pub order: Result<Option<OrderLine>, MoneyError>,
+    /// An amount the message may not carry (infinite, beyond the bound, a negative order).
+    pub amounts: Result<(), AmountProblem>,
 }
 
 /// An order event ready for the `order_events` table.
@@ -49,6 +51,7 @@ impl Incoming {
     ) -> Result<Self, serde_json::Error> {
         let body = serde_json::to_string(&message)?;
         let extracted = extract(&message, identity);
+        let amounts = money.check_amounts(&message);
         let order = message
             .order_event()
             .map(|o| {
@@ -71,23 +74,27 @@ impl Incoming {
             body,
             extracted,
             order,
+            amounts,
         })
     }
 
     /// Why this message cannot be stored, as (field, reason): nothing identifies the
     /// person, or its order is in a currency without a rate. The HTTP edge answers 400 and
     /// the importer rejects the row; nothing of such a batch is written.
-    pub fn refusal(&self) -> Option<(&'static str, String)> {
+    pub fn refusal(&self) -> Option<(String, String)> {
         if let Some(why) = self.extracted.unusable_reason() {
             let field = if self.message.user_id.is_some() {
                 "userId"
             } else {
                 "anonymousId"
             };
-            return Some((field, format!("no usable identifier: {why}")));
+            return Some((field.into(), format!("no usable identifier: {why}")));
+        }
+        if let Err(problem) = &self.amounts {
+            return Some((problem.field.clone(), problem.reason.clone()));
         }
         match &self.order {
-            Err(e) => Some(("properties.currency", e.to_string())),
+            Err(e) => Some(("properties.currency".into(), e.to_string())),
             Ok(_) => None,
         }
     }

@@ -140,9 +140,18 @@ impl LiveScorer {
             let purchases: Vec<Purchase> = store
                 .orders_of(profile)?
                 .iter()
+                .filter(|o| crate::run::is_countable(o, store.money()))
                 .map(Purchase::from)
                 .collect();
-            let traits = self.traits(&purchases, now_ms)?;
+            // One customer the models cannot score keeps their previous traits; the
+            // others are still scored.
+            let traits = match self.traits(&purchases, now_ms) {
+                Ok(traits) => traits,
+                Err(e) => {
+                    tracing::warn!(profile, error = %e, "live scoring skipped a customer");
+                    continue;
+                }
+            };
             if !traits.is_empty()
                 && let Some(first) = purchases.first()
             {

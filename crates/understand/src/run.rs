@@ -17,6 +17,7 @@ use prossimo_analytics::rfm::{CustomerRfm, RfmSegmentSummary, score_rfm, summari
 use prossimo_analytics::summary::{calibration_and_holdout, summarize};
 use prossimo_analytics::{CustomerSummary, Interaction, Period, Purchase};
 use prossimo_identity::ProfileId;
+use prossimo_model::{Money, NetOrder, earliest_event_time};
 use prossimo_store::Store;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -62,7 +63,15 @@ pub struct RfmReport {
 pub struct RfmBreakpoints {
     pub recency_days: [i64; 4],
     pub frequency: [u32; 4],
+    /// A score no customer earned (a small base) has no breakpoint: infinity, which JSON
+    /// writes as null and which reads back as infinity.
+    #[serde(deserialize_with = "unreached_is_infinite")]
     pub monetary: [f64; 4],
+}
+
+fn unreached_is_infinite<'de, D: serde::Deserializer<'de>>(d: D) -> Result<[f64; 4], D::Error> {
+    let stored: [Option<f64>; 4] = serde::Deserialize::deserialize(d)?;
+    Ok(stored.map(|b| b.unwrap_or(f64::INFINITY)))
 }
 
 /// A count model's fit: parameters named as in `lifetimes`, beside the fit's report.
@@ -178,7 +187,12 @@ pub fn run(
     };
     let mut outcome = Outcome::default();
 
-    let book = store.order_book()?;
+    let mut book = store.order_book()?;
+    book.orders = countable_orders(
+        std::mem::take(&mut book.orders),
+        store.money(),
+        &mut outcome.problems,
+    );
     let purchases: Vec<Purchase> = book
         .orders
         .iter()
@@ -301,7 +315,7 @@ pub fn run(
     let needs_touchpoints =
         wants(Analysis::Dynamics) || wants(Analysis::Cohorts) || wants(Analysis::Clusters);
     let interactions = if needs_touchpoints {
-        let i = interactions(store, &book.orders, options.as_of_ms)?;
+        let i = interactions(store, &book.orders, options.as_of_ms, &mut outcome.problems)?;
         clock.lap("read touchpoints");
         i
     } else {
@@ -570,13 +584,48 @@ fn churn_after(granularity: Granularity) -> u32 {
     }
 }
 
+/// The orders an analysis can use: a stored value that is not finite or beyond the
+/// configured bound (stores from before the edge refused them took anything), or a time
+/// before 1900, would fail a whole run or drag every statistic; such an order is left out
+/// and named in the run's problems instead.
+fn countable_orders(
+    orders: Vec<NetOrder>,
+    money: &Money,
+    problems: &mut Vec<String>,
+) -> Vec<NetOrder> {
+    let (usable, skipped): (Vec<NetOrder>, Vec<NetOrder>) =
+        orders.into_iter().partition(|o| is_countable(o, money));
+    if let Some(first) = skipped.first() {
+        problems.push(format!(
+            "orders: {} left out of every analysis because their value or time cannot be counted \
+             (for example customer {}, order {:?}: value {}, time {})",
+            skipped.len(),
+            first.profile_id,
+            first.order_id,
+            first.value,
+            prossimo_model::format_millis(first.ts).unwrap_or_else(|| first.ts.to_string()),
+        ));
+    }
+    usable
+}
+
+/// Whether an analysis can use this order (see [`countable_orders`]).
+pub(crate) fn is_countable(order: &NetOrder, money: &Money) -> bool {
+    money.is_countable(order.value)
+        && money.is_countable(order.refunded)
+        && order.ts >= earliest_event_time().timestamp_millis()
+}
+
 /// Every touchpoint up to `as_of`, with each net order as a purchase (its revenue) and
 /// the raw order events left out so that a purchase counts once.
 fn interactions(
     store: &Store,
-    orders: &[prossimo_model::NetOrder],
+    orders: &[NetOrder],
     as_of_ms: i64,
+    problems: &mut Vec<String>,
 ) -> Result<Vec<Interaction>, UnderstandError> {
+    let earliest = earliest_event_time().timestamp_millis();
+    let mut too_early = 0usize;
     let mut out: Vec<Interaction> = orders
         .iter()
         .filter(|o| o.ts <= as_of_ms)
@@ -588,7 +637,9 @@ fn interactions(
         })
         .collect();
     store.for_each_touchpoint(&mut |t| {
-        if t.ts <= as_of_ms && !t.is_order_event {
+        if t.ts < earliest {
+            too_early += 1;
+        } else if t.ts <= as_of_ms && !t.is_order_event {
             out.push(Interaction {
                 customer: t.profile_id,
                 at_ms: t.ts,
@@ -597,6 +648,11 @@ fn interactions(
             });
         }
     })?;
+    if too_early > 0 {
+        problems.push(format!(
+            "touchpoints: {too_early} events dated before 1900 left out of cohorts and dynamics"
+        ));
+    }
     Ok(out)
 }
 

@@ -87,7 +87,7 @@ fn every_invalid_field_is_reported_with_its_index() {
         {"type": "bogus", "userId": "u"},
         {"type": "identify"},
         {"type": "page", "userId": "u", "timestamp": "yesterday"},
-        {"type": "track", "userId": "u", "event": "E", "messageId": "x".repeat(101)},
+        {"type": "track", "userId": "u", "event": "E", "messageId": "x".repeat(257)},
         {"type": "track", "userId": "u", "event": "E", "context": {"channel": "fax"}},
         {"type": "group", "userId": "u"},
         {"type": "alias", "userId": "u"},
@@ -196,6 +196,172 @@ fn stored_form_round_trips_with_segment_field_names() {
     }
     let back: Message = serde_json::from_value(json).unwrap();
     assert_eq!(&back, m);
+}
+
+fn single_track(body: &str) -> Result<Payload, BatchError> {
+    parse_single(
+        body.as_bytes(),
+        MessageType::Track,
+        now(),
+        &Limits::default(),
+    )
+}
+
+fn fields(err: &BatchError) -> Vec<&str> {
+    err.details.iter().map(|d| d.field.as_str()).collect()
+}
+
+#[test]
+fn a_key_repeated_in_one_object_is_refused_with_its_path() {
+    let err = single_track(
+        r#"{"userId": "u", "event": "E", "properties": {"revenue": 10, "revenue": 1e9}}"#,
+    )
+    .expect_err("duplicate key");
+    assert_eq!(err.code, ErrorCode::ValidationFailed);
+    assert_eq!(fields(&err), ["properties.revenue"]);
+    let err = parse_batch(
+        br#"{"batch": [{"type": "track", "userId": "u", "event": "E"},
+                        {"type": "track", "userId": "u", "userId": "v", "event": "E"}]}"#,
+        now(),
+        &Limits::default(),
+    )
+    .expect_err("duplicate key in the second message");
+    assert_eq!(err.details[0].index, Some(1));
+    assert_eq!(fields(&err), ["userId"]);
+    // The envelope's own keys and its shared context are checked too.
+    for body in [
+        r#"{"batch": [], "batch": []}"#,
+        r#"{"context": {"ip": "1", "ip": "2"}, "batch": []}"#,
+    ] {
+        let err = parse_batch(body.as_bytes(), now(), &Limits::default())
+            .expect_err("duplicate key in the envelope");
+        assert_eq!(err.code, ErrorCode::InvalidJson, "{body}");
+        assert_eq!(err.details.len(), 1, "{body}: {err:?}");
+    }
+    // Equal keys in different objects are fine.
+    assert!(
+        single_track(
+            r#"{"userId": "u", "event": "E", "properties": {"a": {"k": 1}, "b": {"k": 2}}}"#
+        )
+        .is_ok()
+    );
+}
+
+#[test]
+fn identifiers_and_names_have_length_limits_in_bytes() {
+    let long = "x".repeat(MAX_IDENTIFIER_BYTES + 1);
+    let fits = "x".repeat(MAX_IDENTIFIER_BYTES);
+    for (field, body) in [
+        ("userId", json!({"userId": long, "event": "E"})),
+        ("anonymousId", json!({"anonymousId": long, "event": "E"})),
+        (
+            "messageId",
+            json!({"userId": "u", "messageId": long, "event": "E"}),
+        ),
+        ("event", json!({"userId": "u", "event": long})),
+        (
+            "traits.email",
+            json!({"userId": "u", "event": "E", "traits": {"email": long}}),
+        ),
+        (
+            "context.traits.phone",
+            json!({"userId": "u", "event": "E", "context": {"traits": {"phone": long}}}),
+        ),
+        (
+            "context.externalIds[1].id",
+            json!({"userId": "u", "event": "E", "context": {"externalIds": [
+            {"type": "card", "id": "1"}, {"type": "card", "id": long}]}}),
+        ),
+    ] {
+        let err = single_track(&body.to_string()).expect_err(field);
+        assert_eq!(fields(&err), [field], "{err:?}");
+        assert!(
+            err.details[0].reason.contains("at most 256 allowed"),
+            "{err:?}"
+        );
+    }
+    // Multi-byte characters count in bytes: 129 "è" are 258 bytes.
+    let accented = "è".repeat(129);
+    let err = single_track(&json!({"userId": accented, "event": "E"}).to_string())
+        .expect_err("258 bytes");
+    assert_eq!(fields(&err), ["userId"]);
+    let ok = single_track(&json!({"userId": fits, "messageId": fits, "event": "E"}).to_string())
+        .expect("256 bytes fit");
+    assert_eq!(ok.messages[0].user_id.as_deref().map(str::len), Some(256));
+    let name = "n".repeat(MAX_NAME_BYTES + 1);
+    let err = parse_single(
+        json!({"userId": "u", "name": name}).to_string().as_bytes(),
+        MessageType::Page,
+        now(),
+        &Limits::default(),
+    )
+    .expect_err("page name too long");
+    assert_eq!(fields(&err), ["name"]);
+}
+
+#[test]
+fn times_before_1900_are_refused_and_far_future_times_corrected() {
+    for (field, body) in [
+        (
+            "timestamp",
+            json!({"userId": "u", "event": "E", "timestamp": "0000-01-01T00:00:00Z"}),
+        ),
+        (
+            "timestamp",
+            json!({"userId": "u", "event": "E", "timestamp": "1899-12-31T23:59:59Z"}),
+        ),
+        (
+            "originalTimestamp",
+            json!({"userId": "u", "event": "E", "originalTimestamp": "0001-01-01T00:00:00Z"}),
+        ),
+        (
+            "sentAt",
+            json!({"userId": "u", "event": "E", "sentAt": "1000-01-01T00:00:00Z"}),
+        ),
+        // A sentAt far ahead of the event would move it back before 1900.
+        (
+            "sentAt",
+            json!({"userId": "u", "event": "E", "timestamp": "1950-01-01T00:00:00Z", "sentAt": "9999-12-31T00:00:00Z"}),
+        ),
+    ] {
+        let err = single_track(&body.to_string()).expect_err(field);
+        assert_eq!(fields(&err), [field], "{body}: {err:?}");
+    }
+    let at = |body: serde_json::Value| {
+        single_track(&body.to_string()).expect("valid").messages[0].clone()
+    };
+    // 1900 itself and old history are fine (imports of the 1990s).
+    assert_eq!(
+        at(json!({"userId": "u", "event": "E", "timestamp": "1900-01-01T00:00:00Z"})).timestamp,
+        earliest_event_time()
+    );
+    // Year 9999 without sentAt: it happened when it arrived; the device's reading is kept.
+    let future = at(json!({"userId": "u", "event": "E", "timestamp": "9999-01-01T00:00:00Z"}));
+    assert_eq!(future.timestamp, now());
+    assert_eq!(
+        future
+            .original_timestamp
+            .map(|t| t.format("%Y").to_string()),
+        Some("9999".into())
+    );
+    // Within the allowed skew (24 h by default) the time is kept as sent.
+    let ahead = now() + chrono::Duration::hours(23);
+    let kept =
+        at(json!({"userId": "u", "event": "E", "timestamp": crate::format_timestamp(&ahead)}));
+    assert_eq!(kept.timestamp, ahead);
+    let tight = Limits {
+        max_clock_skew: chrono::Duration::hours(1),
+        ..Limits::default()
+    };
+    let body = json!({"userId": "u", "event": "E", "timestamp": crate::format_timestamp(&ahead)});
+    let corrected = parse_single(
+        body.to_string().as_bytes(),
+        MessageType::Track,
+        now(),
+        &tight,
+    )
+    .expect("valid");
+    assert_eq!(corrected.messages[0].timestamp, now());
 }
 
 mod properties {
