@@ -3,6 +3,7 @@
 #   1. every Rust test (pure crates, both storage backends, the HTTP API, the real binary);
 #   2. the official Segment Python SDK sending to a running `prossimo serve`;
 #   3. the Standard Webhooks reference library verifying the server's signed deliveries;
+#      the official browser SDK (@segment/analytics-next) in Chromium on another origin;
 #   4. the segment-language parser under cargo-fuzz for 30 seconds;
 #   5. the web console in a real browser (Chromium) against the demo retailer.
 # PostgreSQL is found or started by scripts/postgres.sh (see there).
@@ -14,5 +15,6 @@ source scripts/postgres.sh
 cargo test --workspace --locked
 bash tests/sdk/python_sdk.sh
 bash tests/sdk/webhooks.sh
+bash tests/sdk/browser_sdk.sh
 bash scripts/fuzz-segments.sh 30
 bash tests/console/run.sh

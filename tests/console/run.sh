@@ -15,49 +15,18 @@ ROOT=$PWD
 # The embedded store in a fresh directory, whatever the caller's environment says.
 unset PROSSIMO_DATABASE PROSSIMO_CONFIG PROSSIMO_DATA_DIR
 
-PLAYWRIGHT_CORE_VERSION=1.65.2   # needs Node >= 20; drives the system Chromium, downloads nothing
-CHROMIUM=/usr/bin/chromium
 E2E_DIR=$ROOT/target/console-e2e
 SCREENSHOT_DIR=$ROOT/target/console-screenshots
 
-as_root() {
-    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
-}
-
-# --- Chromium (Debian's package; Playwright's own browser downloads cannot work here) ---
-if [ ! -x "$CHROMIUM" ]; then
-    echo "console e2e: installing Debian's chromium"
-    started=$(date +%s)
-    if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; then
-        as_root apt-get update -q
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium
-    fi
-    echo "console e2e: chromium installed in $(( $(date +%s) - started )) s"
-fi
-"$CHROMIUM" --version 2>/dev/null
-
-# --- playwright-core, pinned, in target/console-e2e (never `npx playwright install`) ---
-installed=$(node -e 'try { console.log(require(process.argv[1]).version) } catch { }' \
-    "$E2E_DIR/node_modules/playwright-core/package.json")
-if [ "$installed" != "$PLAYWRIGHT_CORE_VERSION" ]; then
-    echo "console e2e: installing playwright-core@$PLAYWRIGHT_CORE_VERSION (had: ${installed:-none})"
-    mkdir -p "$E2E_DIR"
-    cat >"$E2E_DIR/package.json" <<EOF
-{
-  "name": "prossimo-console-e2e",
-  "private": true,
-  "description": "Written by tests/console/run.sh: the browser driver for the console end-to-end test.",
-  "dependencies": { "playwright-core": "$PLAYWRIGHT_CORE_VERSION" }
-}
-EOF
-    (cd "$E2E_DIR" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund --loglevel=error)
-fi
+source tests/browser/setup.sh
+ensure_chromium
+ensure_npm_packages "$E2E_DIR" prossimo-console-e2e "playwright-core@$PLAYWRIGHT_CORE_VERSION"
 
 # --- the server: debug build, demo retailer, a free port ---
 cargo build --locked -q -p prossimo
 BIN=$ROOT/target/debug/prossimo
 DATA=$(mktemp -d)
-PORT=$(node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close() })')
+PORT=$(free_port)
 HOST="http://127.0.0.1:$PORT"
 WRITE_KEY=wk_console_e2e_write_key
 ADMIN_TOKEN=pat_console_e2e_admin_token

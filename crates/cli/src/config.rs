@@ -22,6 +22,8 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub database: Option<String>,
     pub listen: Option<String>,
+    /// Where browsers reach the server (behind a proxy or TLS), for the SDK's settings.
+    pub public_url: Option<String>,
     #[serde(default)]
     pub storage: StorageSection,
     #[serde(default)]

@@ -16,7 +16,7 @@ use clap::{Args, Parser, Subcommand};
 use config::FileConfig;
 use prossimo_act::Dispatcher;
 use prossimo_decide::{Decider, DeciderConfig, SystemClock};
-use prossimo_server::{Analyst, AppState, Followers, Pipeline};
+use prossimo_server::{Analyst, AppState, Followers, Pipeline, PublicUrl};
 use prossimo_store::{ProfileKey, Store};
 use tracing_subscriber::EnvFilter;
 
@@ -110,6 +110,11 @@ struct ServeArgs {
         hide_env_values = true
     )]
     admin_password: Option<String>,
+    /// Where browsers reach this server (behind a proxy or TLS), e.g.
+    /// https://track.shop.example.it; the browser SDK's settings point there. Default: the
+    /// address each request came to, over HTTP.
+    #[arg(long, env = "PROSSIMO_PUBLIC_URL", value_name = "URL")]
+    public_url: Option<String>,
     /// Fill an empty store with the demo retailer (`prossimo demo`) before serving, so the
     /// console has customers, audiences and analytics to explore; a store with data is
     /// left as it is.
@@ -127,6 +132,20 @@ enum KeysCommand {
         /// Use this write key instead of a generated one.
         #[arg(long)]
         write_key: Option<String>,
+        /// A web page allowed to send with this key from a browser, like
+        /// https://shop.example.it (repeat for more); without any, every page may.
+        #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+        allowed_origins: Vec<String>,
+    },
+    /// Set the web pages (origins) allowed to send with a source's key from a browser.
+    SetOrigins {
+        name: String,
+        /// Origins like https://shop.example.it; `null` for pages opened from a file.
+        #[arg(required_unless_present = "any", conflicts_with = "any")]
+        origins: Vec<String>,
+        /// Let every page send (the default for a new source).
+        #[arg(long)]
+        any: bool,
     },
     /// Stop accepting a source's write key.
     RevokeSource { name: String },
@@ -238,7 +257,14 @@ fn serve(store: Arc<Store>, file: &FileConfig, args: ServeArgs) -> Result<()> {
         decider: Some(decider.clone()),
     };
     let pipeline = Pipeline::start_with(store.clone(), file.pipeline(), followers)?;
+    let public_url = args
+        .public_url
+        .or_else(|| file.public_url.clone())
+        .map(|url| PublicUrl::parse(&url).map_err(anyhow::Error::msg))
+        .transpose()
+        .context("--public-url")?;
     let state = AppState::new(store, pipeline, file.limits()?)
+        .with_public_url(public_url)
         .with_analyst(analyst)
         .with_decider(decider, dispatcher);
     runtime.block_on(async move {
@@ -281,7 +307,10 @@ fn keys(store: &Store, cmd: KeysCommand) -> Result<()> {
             println!("sources:");
             for s in store.sources()? {
                 let state = if s.revoked { "revoked" } else { "active" };
-                println!("  {:<20} {}  {state}", s.name, s.write_key);
+                let pages = s
+                    .allowed_origins
+                    .map_or_else(|| "any page".to_owned(), |list| list.join(" "));
+                println!("  {:<20} {}  {state}  {pages}", s.name, s.write_key);
             }
             println!("admin tokens:");
             for t in store.admin_tokens()? {
@@ -289,9 +318,27 @@ fn keys(store: &Store, cmd: KeysCommand) -> Result<()> {
                 println!("  {:>4}  {:<20} {}…  {state}", t.id, t.name, t.prefix);
             }
         }
-        KeysCommand::CreateSource { name, write_key } => {
-            let s = store.create_source(&name, write_key.as_deref())?;
+        KeysCommand::CreateSource {
+            name,
+            write_key,
+            allowed_origins,
+        } => {
+            // Checked before anything is created, so a typo leaves no source behind.
+            for origin in &allowed_origins {
+                prossimo_store::normalise_origin(origin).map_err(anyhow::Error::msg)?;
+            }
+            let mut s = store.create_source(&name, write_key.as_deref())?;
+            if !allowed_origins.is_empty() {
+                s = store.set_source_origins(&name, Some(&allowed_origins))?;
+            }
             println!("{}", s.write_key);
+        }
+        KeysCommand::SetOrigins { name, origins, any } => {
+            let s = store.set_source_origins(&name, (!any).then_some(origins.as_slice()))?;
+            match s.allowed_origins {
+                None => println!("source {name:?}: any page may send"),
+                Some(list) => println!("source {name:?}: pages from {}", list.join(", ")),
+            }
         }
         KeysCommand::RevokeSource { name } => {
             store.revoke_source(&name)?;

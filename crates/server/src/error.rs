@@ -21,6 +21,8 @@ pub enum ApiError {
     BadRequest(String),
     #[error("{0}")]
     NotFound(String),
+    #[error("this endpoint does not answer that method")]
+    MethodNotAllowed,
     /// A segment definition or filter that does not parse or type-check, with where.
     #[error("{message}")]
     Definition {
@@ -35,6 +37,9 @@ pub enum ApiError {
     /// for it).
     #[error("{0}")]
     Conflict(String),
+    /// A browser request from a page its source does not accept (CORS).
+    #[error("{0}")]
+    OriginNotAllowed(String),
     #[error("the server is busy; retry shortly")]
     Overloaded,
     #[error("storage is unavailable; retry shortly")]
@@ -76,8 +81,10 @@ impl ApiError {
             }
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Definition { .. } => (StatusCode::BAD_REQUEST, "invalid_definition"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::OriginNotAllowed(_) => (StatusCode::FORBIDDEN, "origin_not_allowed"),
             ApiError::Overloaded => (StatusCode::TOO_MANY_REQUESTS, "overloaded"),
             ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),

@@ -9,6 +9,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use chrono::Utc;
 use flate2::read::GzDecoder;
@@ -16,16 +17,18 @@ use prossimo_model::{
     BatchError, ErrorCode, FieldError, MessageType, Payload, parse_batch, parse_single,
 };
 use prossimo_store::{Incoming, Source};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::error::batch_error;
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, browser};
 
 /// Write keys seen recently, so the hot path does not query the store per request. Entries
 /// expire after [`SOURCE_CACHE_TTL`], which bounds how long a revoked key keeps working,
 /// whichever process revoked it (the console, `prossimo keys`, another node).
 pub struct SourceCache {
     by_key: RwLock<HashMap<String, (Source, std::time::Instant)>>,
+    /// Every active source, for browsers' preflights (which carry no key).
+    active: RwLock<Option<(Vec<Source>, std::time::Instant)>>,
     ttl: std::time::Duration,
 }
 
@@ -39,7 +42,20 @@ impl SourceCache {
     pub(crate) fn expiring_after(ttl: std::time::Duration) -> SourceCache {
         SourceCache {
             by_key: RwLock::default(),
+            active: RwLock::default(),
             ttl,
+        }
+    }
+
+    pub(crate) fn active_snapshot(&self) -> Option<Vec<Source>> {
+        let guard = self.active.read().ok()?;
+        let (sources, at) = guard.as_ref()?;
+        (at.elapsed() < self.ttl).then(|| sources.clone())
+    }
+
+    pub(crate) fn remember_active(&self, sources: Vec<Source>, at: std::time::Instant) {
+        if let Ok(mut guard) = self.active.write() {
+            *guard = Some((sources, at));
         }
     }
 }
@@ -48,7 +64,7 @@ impl SourceCache {
 /// indexed lookup per key every five seconds.
 const SOURCE_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 
-async fn authenticate(state: &AppState, key: &str) -> Result<Source, ApiError> {
+pub(crate) async fn authenticate(state: &AppState, key: &str) -> Result<Source, ApiError> {
     if let Ok(cache) = state.sources.by_key.read()
         && let Some((source, at)) = cache.get(key)
         && at.elapsed() < state.sources.ttl
@@ -148,7 +164,7 @@ async fn ingest(
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
     implied: Option<MessageType>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let mut source_name = None;
     let result = ingest_request(&state, headers, raw, implied, &mut source_name).await;
     if let Err(e) = &result {
@@ -181,7 +197,7 @@ async fn ingest_request(
     raw: Result<Bytes, BytesRejection>,
     implied: Option<MessageType>,
     source_name: &mut Option<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let raw = raw.map_err(|e| {
         ApiError::Batch(BatchError::field(
             ErrorCode::PayloadTooLarge,
@@ -201,6 +217,7 @@ async fn ingest_request(
     };
     if let Some(source) = &header_source {
         *source_name = Some(source.name.clone());
+        browser::check_origin(&headers, source)?;
     }
     let bytes = body(&headers, raw, state.limits.max_batch_bytes)?;
     let received_at = Utc::now();
@@ -219,6 +236,7 @@ async fn ingest_request(
     };
 
     source_name.get_or_insert_with(|| source.name.clone());
+    browser::check_origin(&headers, &source)?;
     let (identity, money) = (state.store.identity(), state.store.money());
     let batch = payload
         .messages
@@ -253,7 +271,13 @@ async fn ingest_request(
         state.pipeline.submit(batch).await?;
         state.live.accepted(sample);
     }
-    Ok(Json(json!({ "success": true })))
+    let mut response = Json(json!({ "success": true })).into_response();
+    if let Some(allow) = browser::allow_origin_for(&headers, &source) {
+        response
+            .headers_mut()
+            .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allow);
+    }
+    Ok(response)
 }
 
 macro_rules! single_endpoint {
@@ -262,7 +286,7 @@ macro_rules! single_endpoint {
             State(state): State<AppState>,
             headers: HeaderMap,
             raw: Result<Bytes, BytesRejection>,
-        ) -> Result<Json<Value>, ApiError> {
+        ) -> Result<Response, ApiError> {
             ingest(state, headers, raw, Some($kind)).await
         }
     };
@@ -279,6 +303,6 @@ pub async fn batch(
     State(state): State<AppState>,
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     ingest(state, headers, raw, None).await
 }

@@ -6,6 +6,7 @@
 
 mod analyst;
 mod analytics_api;
+mod browser;
 mod destinations_api;
 mod error;
 mod ingest_api;
@@ -16,12 +17,13 @@ mod segments_api;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-pub use analyst::{Analyst, AnalystConfig, AnalystStatus};
+pub use analyst::{Analyst, AnalystConfig, AnalystStatus, RunRequest};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
+pub use browser::PublicUrl;
 pub use error::ApiError;
 pub use pipeline::{Followers, Pipeline, PipelineConfig, PipelineStats, SubmitError};
 use prossimo_act::Dispatcher;
@@ -44,6 +46,8 @@ pub struct AppState {
     sources: Arc<ingest_api::SourceCache>,
     /// What the tracking API accepted and refused lately, for the console's live view.
     pub live: Arc<prossimo_console::LiveFeed>,
+    /// Where browsers reach this server, for the SDK's settings; `None`: the request's Host.
+    pub public_url: Option<PublicUrl>,
 }
 
 impl AppState {
@@ -57,7 +61,12 @@ impl AppState {
             dispatcher: None,
             sources: Arc::default(),
             live: Arc::default(),
+            public_url: None,
         }
+    }
+
+    pub fn with_public_url(self, public_url: Option<PublicUrl>) -> AppState {
+        AppState { public_url, ..self }
     }
 
     pub fn with_analyst(self, analyst: Analyst) -> AppState {
@@ -88,15 +97,61 @@ pub fn app(state: AppState) -> Router {
         dispatcher: state.dispatcher.clone(),
         live: state.live.clone(),
     });
+    // The write-key endpoints, under Segment's paths and the browser SDK's short ones
+    // (`{apiHost}/t|i|p|s|g|a|b`), each answering browsers' preflights.
+    let tracking = Router::new()
+        .route(
+            "/v1/identify",
+            post(ingest_api::identify).options(browser::preflight),
+        )
+        .route(
+            "/v1/i",
+            post(ingest_api::identify).options(browser::preflight),
+        )
+        .route(
+            "/v1/track",
+            post(ingest_api::track).options(browser::preflight),
+        )
+        .route("/v1/t", post(ingest_api::track).options(browser::preflight))
+        .route(
+            "/v1/page",
+            post(ingest_api::page).options(browser::preflight),
+        )
+        .route("/v1/p", post(ingest_api::page).options(browser::preflight))
+        .route(
+            "/v1/screen",
+            post(ingest_api::screen).options(browser::preflight),
+        )
+        .route(
+            "/v1/s",
+            post(ingest_api::screen).options(browser::preflight),
+        )
+        .route(
+            "/v1/group",
+            post(ingest_api::group).options(browser::preflight),
+        )
+        .route("/v1/g", post(ingest_api::group).options(browser::preflight))
+        .route(
+            "/v1/alias",
+            post(ingest_api::alias).options(browser::preflight),
+        )
+        .route("/v1/a", post(ingest_api::alias).options(browser::preflight))
+        .route(
+            "/v1/batch",
+            post(ingest_api::batch).options(browser::preflight),
+        )
+        .route("/v1/b", post(ingest_api::batch).options(browser::preflight))
+        .route(
+            "/v1/import",
+            post(ingest_api::batch).options(browser::preflight),
+        )
+        .route(
+            "/v1/projects/{write_key}/settings",
+            get(browser::settings).options(browser::preflight),
+        )
+        .layer(axum::middleware::from_fn(browser::readable_errors));
     Router::new()
-        .route("/v1/identify", post(ingest_api::identify))
-        .route("/v1/track", post(ingest_api::track))
-        .route("/v1/page", post(ingest_api::page))
-        .route("/v1/screen", post(ingest_api::screen))
-        .route("/v1/group", post(ingest_api::group))
-        .route("/v1/alias", post(ingest_api::alias))
-        .route("/v1/batch", post(ingest_api::batch))
-        .route("/v1/import", post(ingest_api::batch))
+        .merge(tracking)
         .route("/v1/profiles", get(profiles_api::search))
         .route("/v1/profiles/{key}", get(profiles_api::profile))
         .route("/v1/profiles/{key}/events", get(profiles_api::events))
@@ -147,6 +202,7 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
         .merge(console)
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
 }
 
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {

@@ -14,6 +14,53 @@ pub struct Source {
     pub write_key: String,
     pub created_at: i64,
     pub revoked: bool,
+    /// The web pages (origins) that may send with this write key from a browser; `None`
+    /// lets any page send (the write key is public in every page anyway).
+    pub allowed_origins: Option<Vec<String>>,
+}
+
+impl Source {
+    /// Whether a browser request from `origin` (its `Origin` header) may use this source.
+    pub fn allows_origin(&self, origin: &str) -> bool {
+        match &self.allowed_origins {
+            None => true,
+            Some(allowed) => {
+                normalise_origin(origin).is_ok_and(|o| allowed.iter().any(|a| *a == o))
+            }
+        }
+    }
+}
+
+/// The longest origin accepted in a source's list, in bytes.
+const MAX_ORIGIN_BYTES: usize = 256;
+
+/// An origin as browsers send it in `Origin`: `scheme://host[:port]`, lower-case, no path
+/// (a trailing slash is forgiven); or `null`, which pages opened from a file send.
+pub fn normalise_origin(raw: &str) -> Result<String, String> {
+    let trimmed = raw.trim().trim_end_matches('/');
+    if trimmed == "null" {
+        return Ok(trimmed.to_owned());
+    }
+    let lower = trimmed.to_ascii_lowercase();
+    let bad = || {
+        format!(
+            "{raw:?} is not an origin like https://shop.example.it (scheme, host and port only)"
+        )
+    };
+    if lower.len() > MAX_ORIGIN_BYTES {
+        return Err(format!("an origin is at most {MAX_ORIGIN_BYTES} bytes"));
+    }
+    let (scheme, rest) = lower.split_once("://").ok_or_else(bad)?;
+    if !matches!(scheme, "http" | "https") || rest.is_empty() {
+        return Err(bad());
+    }
+    let host_ok = rest
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
+    if !host_ok {
+        return Err(bad());
+    }
+    Ok(lower)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -54,18 +101,22 @@ fn source_from(row: Vec<Val>) -> Result<Source, StoreError> {
             Val::Text(key),
             created,
             revoked,
+            origins,
         ] => Ok(Source {
             id: *id,
             name: name.clone(),
             write_key: key.clone(),
             created_at: created.int().unwrap_or(0),
             revoked: !matches!(revoked, Val::Null),
+            allowed_origins: origins
+                .text()
+                .map(|list| list.lines().map(str::to_owned).collect()),
         }),
         _ => Err(StoreError::Corrupt("malformed source row".into())),
     }
 }
 
-const SOURCE_COLUMNS: &str = "id, name, write_key, created_at, revoked_at";
+const SOURCE_COLUMNS: &str = "id, name, write_key, created_at, revoked_at, allowed_origins";
 
 /// The two ways a source is looked up, each unique.
 #[derive(Clone, Copy)]
@@ -178,6 +229,38 @@ impl Store {
                 "INSERT INTO sources (name, write_key, created_at) VALUES ($1, $2, $3)",
                 &[name.into(), key.as_str().into(), Val::Int(now_ms())],
             )?;
+            source_where(conn, SourceBy::Name, name)?
+                .ok_or_else(|| StoreError::NotFound(format!("source {name:?}")))
+        })
+    }
+
+    /// Sets the web pages that may send with a source's write key from a browser; `None`
+    /// lets any page send. Each origin is checked and normalised (`normalise_origin`).
+    pub fn set_source_origins(
+        &self,
+        name: &str,
+        origins: Option<&[String]>,
+    ) -> Result<Source, StoreError> {
+        let list = match origins {
+            None => None,
+            Some(origins) => {
+                let mut normalised = origins
+                    .iter()
+                    .map(|o| normalise_origin(o).map_err(StoreError::Invalid))
+                    .collect::<Result<Vec<String>, StoreError>>()?;
+                normalised.sort();
+                normalised.dedup();
+                Some(normalised.join("\n"))
+            }
+        };
+        self.write_transaction(WriteDomain::Customers, |conn| {
+            let n = conn.execute(
+                "UPDATE sources SET allowed_origins = $1 WHERE name = $2",
+                &[list.clone().map_or(Val::Null, Val::Text), name.into()],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("source {name:?}")));
+            }
             source_where(conn, SourceBy::Name, name)?
                 .ok_or_else(|| StoreError::NotFound(format!("source {name:?}")))
         })

@@ -39,7 +39,7 @@ pub use destinations::{
 pub use error::StoreError;
 use ingest::StatisticsSchedule;
 pub use ingest::{Incoming, IngestReport, OrderLine};
-pub use keys::{Bootstrap, Source, TokenInfo};
+pub use keys::{Bootstrap, Source, TokenInfo, normalise_origin};
 pub use lease::Lease;
 use prossimo_identity::IdentityConfig;
 use prossimo_model::Money;

@@ -409,6 +409,60 @@ pub fn search_by_identifier_and_name(store: &Store) {
     assert!(store.search("zzz", 10).unwrap().is_empty());
 }
 
+pub fn sources_keep_the_pages_allowed_to_send(store: &Store) {
+    let web = store.create_source("web", None).unwrap();
+    assert_eq!(web.allowed_origins, None, "any page by default");
+    assert!(web.allows_origin("https://anything.example"));
+    let set = store
+        .set_source_origins(
+            "web",
+            Some(&[
+                "https://Shop.Example.it/".to_owned(),
+                "http://localhost:3000".to_owned(),
+                "https://shop.example.it".to_owned(),
+            ]),
+        )
+        .unwrap();
+    assert_eq!(
+        set.allowed_origins.as_deref(),
+        Some(
+            [
+                "http://localhost:3000".to_owned(),
+                "https://shop.example.it".to_owned()
+            ]
+            .as_slice()
+        )
+    );
+    let read = store.source_by_write_key(&web.write_key).unwrap().unwrap();
+    assert_eq!(read, set);
+    assert!(read.allows_origin("https://shop.example.it"));
+    assert!(read.allows_origin("HTTPS://SHOP.EXAMPLE.IT"));
+    assert!(!read.allows_origin("https://evil.example"));
+    assert!(!read.allows_origin("null"));
+    for bad in [
+        "shop.example.it",
+        "ftp://x.it",
+        "https://x.it/path",
+        "https://",
+    ] {
+        let err = store
+            .set_source_origins("web", Some(&[bad.to_owned()]))
+            .expect_err(bad);
+        assert!(matches!(err, crate::StoreError::Invalid(_)), "{bad}: {err}");
+    }
+    assert_eq!(
+        store.source_by_name("web").unwrap().unwrap(),
+        read,
+        "a refused list changes nothing"
+    );
+    let any = store.set_source_origins("web", None).unwrap();
+    assert_eq!(any.allowed_origins, None);
+    assert!(matches!(
+        store.set_source_origins("nope", None),
+        Err(crate::StoreError::NotFound(_))
+    ));
+}
+
 pub fn keys_bootstrap_and_revoke(store: &Store) {
     let first = store.bootstrap(None, None).unwrap();
     assert!(first.new_admin_token.is_some());
@@ -694,6 +748,7 @@ macro_rules! conformance_suite {
             case!(timeline_pages_and_filters);
             case!(search_by_identifier_and_name);
             case!(keys_bootstrap_and_revoke);
+            case!(sources_keep_the_pages_allowed_to_send);
             case!(orders_net_refunds_follow_merges_and_refuse_unknown_currencies);
             case!(computed_traits_and_analyses_round_trip);
             case!(deliveries_keep_each_profile_in_order);
@@ -902,7 +957,7 @@ pub fn console_users_and_sessions(store: &Store) {
     assert_eq!(store.users().unwrap().len(), 1);
     assert!(matches!(
         store.update_user("nobody@example.it", None, None, Some(true)),
-        Err(StoreError::NotFound(_))
+        Err(crate::StoreError::NotFound(_))
     ));
 }
 
