@@ -24,9 +24,7 @@ impl Source {
     pub fn allows_origin(&self, origin: &str) -> bool {
         match &self.allowed_origins {
             None => true,
-            Some(allowed) => {
-                normalise_origin(origin).is_ok_and(|o| allowed.iter().any(|a| *a == o))
-            }
+            Some(allowed) => normalise_origin(origin).is_ok_and(|o| allowed.contains(&o)),
         }
     }
 }
