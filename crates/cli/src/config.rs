@@ -10,7 +10,7 @@ use chrono::TimeDelta;
 use prossimo_act::DispatchConfig;
 use prossimo_identity::IdentityConfig;
 use prossimo_model::{Limits, Money};
-use prossimo_server::{AnalystConfig, PipelineConfig};
+use prossimo_server::{AnalystConfig, PipelineConfig, ServeConfig};
 use prossimo_store::{Location, StoreOptions};
 use serde::Deserialize;
 
@@ -25,6 +25,8 @@ pub struct FileConfig {
     /// Where browsers reach the server (behind a proxy or TLS), for the SDK's settings.
     pub public_url: Option<String>,
     #[serde(default)]
+    pub server: ServerSection,
+    #[serde(default)]
     pub storage: StorageSection,
     #[serde(default)]
     pub identity: IdentitySection,
@@ -36,6 +38,20 @@ pub struct FileConfig {
     pub analytics: AnalyticsSection,
     #[serde(default)]
     pub destinations: DestinationsSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// Longest wait for a request's headers, and for the next request on an idle
+    /// keep-alive connection. Default: 30.
+    pub header_read_timeout_seconds: Option<f64>,
+    /// Longest time to receive a request's body. Default: 60.
+    pub body_read_timeout_seconds: Option<f64>,
+    /// Connections served at once; more wait to be accepted. Default: 4096.
+    pub max_connections: Option<usize>,
+    /// On SIGTERM or Ctrl-C, how long requests in flight may take to finish. Default: 25.
+    pub shutdown_grace_seconds: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -232,6 +248,44 @@ impl FileConfig {
             max_clock_skew: s.max_clock_skew_hours.map_or(d.max_clock_skew, |h| {
                 TimeDelta::seconds((h * 3600.0) as i64)
             }),
+        })
+    }
+
+    pub fn serve(&self) -> Result<ServeConfig> {
+        let d = ServeConfig::default();
+        let s = &self.server;
+        let seconds = |name: &str, value: Option<f64>, default: Duration| -> Result<Duration> {
+            match value {
+                None => Ok(default),
+                Some(v) if v.is_finite() && v > 0.0 && v <= 3600.0 => {
+                    Ok(Duration::from_secs_f64(v))
+                }
+                Some(v) => {
+                    anyhow::bail!("[server] {name} must be between 0 and 3600 seconds, not {v}")
+                }
+            }
+        };
+        let max_connections = s.max_connections.unwrap_or(d.max_connections);
+        if max_connections == 0 {
+            anyhow::bail!("[server] max_connections must be at least 1");
+        }
+        Ok(ServeConfig {
+            header_read_timeout: seconds(
+                "header_read_timeout_seconds",
+                s.header_read_timeout_seconds,
+                d.header_read_timeout,
+            )?,
+            body_read_timeout: seconds(
+                "body_read_timeout_seconds",
+                s.body_read_timeout_seconds,
+                d.body_read_timeout,
+            )?,
+            max_connections,
+            shutdown_grace: seconds(
+                "shutdown_grace_seconds",
+                s.shutdown_grace_seconds,
+                d.shutdown_grace,
+            )?,
         })
     }
 

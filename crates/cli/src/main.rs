@@ -263,6 +263,7 @@ fn serve(store: Arc<Store>, file: &FileConfig, args: ServeArgs) -> Result<()> {
         .map(|url| PublicUrl::parse(&url).map_err(anyhow::Error::msg))
         .transpose()
         .context("--public-url")?;
+    let serve_config = file.serve()?;
     let state = AppState::new(store, pipeline, file.limits()?)
         .with_public_url(public_url)
         .with_analyst(analyst)
@@ -288,17 +289,39 @@ fn serve(store: Arc<Store>, file: &FileConfig, args: ServeArgs) -> Result<()> {
             prossimo_console::FirstAdmin::Existing => {}
         }
         tracing::info!(%addr, "serving");
-        // Connection info lets the console limit failed sign-ins per client address.
-        axum::serve(
+        prossimo_server::serve(
             listener,
-            prossimo_server::app(state).into_make_service_with_connect_info::<SocketAddr>(),
+            prossimo_server::app(state),
+            serve_config,
+            shutdown_signal(),
         )
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+        .await;
+        tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// Resolves at the first SIGINT (Ctrl-C) or SIGTERM (systemd, Kubernetes, `docker stop`).
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+    tracing::info!("shutting down");
 }
 
 fn keys(store: &Store, cmd: KeysCommand) -> Result<()> {

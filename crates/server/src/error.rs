@@ -23,6 +23,10 @@ pub enum ApiError {
     NotFound(String),
     #[error("this endpoint does not answer that method")]
     MethodNotAllowed,
+    /// A refusal at the HTTP level (a limit, a body too slow, an extractor's rejection),
+    /// with its status.
+    #[error("{message}")]
+    Http { status: StatusCode, message: String },
     /// A segment definition or filter that does not parse or type-check, with where.
     #[error("{message}")]
     Definition {
@@ -82,6 +86,7 @@ impl ApiError {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            ApiError::Http { status, .. } => (*status, code_for_status(*status)),
             ApiError::Definition { .. } => (StatusCode::BAD_REQUEST, "invalid_definition"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::OriginNotAllowed(_) => (StatusCode::FORBIDDEN, "origin_not_allowed"),
@@ -89,6 +94,27 @@ impl ApiError {
             ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
+    }
+}
+
+/// The catalogue's code for a bare HTTP status.
+fn code_for_status(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        408 => "request_timeout",
+        409 => "conflict",
+        413 => "payload_too_large",
+        414 => "uri_too_long",
+        415 => "unsupported_media_type",
+        422 => "unprocessable",
+        429 => "overloaded",
+        431 => "headers_too_large",
+        503 => "unavailable",
+        500..=599 => "internal",
+        _ => "bad_request",
     }
 }
 

@@ -199,6 +199,12 @@ async fn ingest_request(
     source_name: &mut Option<String>,
 ) -> Result<Response, ApiError> {
     let raw = raw.map_err(|e| {
+        if crate::serve::is_body_timeout(&e) {
+            return ApiError::Http {
+                status: axum::http::StatusCode::REQUEST_TIMEOUT,
+                message: e.to_string(),
+            };
+        }
         ApiError::Batch(BatchError::field(
             ErrorCode::PayloadTooLarge,
             None,

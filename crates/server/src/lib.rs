@@ -13,6 +13,7 @@ mod ingest_api;
 mod pipeline;
 mod profiles_api;
 mod segments_api;
+mod serve;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -30,6 +31,7 @@ use prossimo_act::Dispatcher;
 use prossimo_decide::Decider;
 use prossimo_model::Limits;
 use prossimo_store::Store;
+pub use serve::{MAX_HEADER_BYTES, MAX_HEADERS, MAX_URI_BYTES, ServeConfig, serve};
 
 /// Everything a request handler needs.
 #[derive(Clone)]
@@ -203,6 +205,8 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
         .merge(console)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(axum::middleware::from_fn(serve::json_errors))
+        .layer(axum::middleware::from_fn(serve::request_limits))
 }
 
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
