@@ -5,11 +5,12 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use prossimo_bus::{Bus, Definitions, Happened, Subscription, Topic};
 use prossimo_store::{
     AttemptRecord, DeliveryOutcome, DeliveryRecord, DestinationRecord, Store, StoreError,
 };
 use rand::Rng;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::ActError;
@@ -80,17 +81,26 @@ struct Shared {
     config: DispatchConfig,
     /// New deliveries were written, or destinations changed.
     wake: Notify,
+    /// Set by [`Dispatcher::stop`]: finish the round under way, record it, stop.
+    stopping: watch::Sender<bool>,
 }
 
 /// Handle on the running dispatcher.
 #[derive(Clone)]
 pub struct Dispatcher {
     shared: Arc<Shared>,
+    supervisor: Arc<Mutex<Option<JoinHandle<()>>>>,
+    _subscription: Arc<Subscription>,
 }
 
 impl Dispatcher {
-    /// Starts delivering; must be called inside a Tokio runtime.
-    pub fn start(store: Arc<Store>, config: DispatchConfig) -> Result<Dispatcher, ActError> {
+    /// Starts delivering, woken by the bus when the outbox or the destinations change;
+    /// must be called inside a Tokio runtime.
+    pub fn start(
+        store: Arc<Store>,
+        config: DispatchConfig,
+        bus: &Bus,
+    ) -> Result<Dispatcher, ActError> {
         let client = reqwest::Client::builder()
             .timeout(config.timeout)
             .user_agent(concat!("prossimo/", env!("CARGO_PKG_VERSION")))
@@ -100,16 +110,41 @@ impl Dispatcher {
             client,
             config,
             wake: Notify::new(),
+            stopping: watch::Sender::new(false),
         });
-        tokio::spawn(supervise(Arc::clone(&shared)));
-        Ok(Dispatcher { shared })
+        let woken = Arc::clone(&shared);
+        let subscription = bus.subscribe(
+            "dispatcher",
+            &[Topic::OutboxWritten, Topic::DefinitionsChanged],
+            move |happened| match happened {
+                Happened::DefinitionsChanged(Definitions::Segments) => {}
+                _ => woken.wake.notify_waiters(),
+            },
+        );
+        let supervisor = tokio::spawn(supervise(Arc::clone(&shared)));
+        Ok(Dispatcher {
+            shared,
+            supervisor: Arc::new(Mutex::new(Some(supervisor))),
+            _subscription: Arc::new(subscription),
+        })
     }
 
-    /// Tells the tasks that there is new work (or new destinations) now, rather than at
-    /// their next poll.
-    pub fn wake(&self) {
+    /// Stops taking new deliveries, lets the rounds in flight finish and be recorded
+    /// (each request is bounded by the timeout), gives the lease back.
+    pub async fn stop(&self) {
+        self.shared.stopping.send_replace(true);
         self.shared.wake.notify_waiters();
+        let supervisor = self.supervisor.lock().ok().and_then(|mut s| s.take());
+        if let Some(supervisor) = supervisor
+            && let Err(e) = supervisor.await
+        {
+            tracing::error!(error = %e, "the dispatcher's supervisor failed");
+        }
     }
+}
+
+fn stopping(shared: &Shared) -> bool {
+    *shared.stopping.borrow()
 }
 
 async fn blocking<T: Send + 'static>(
@@ -122,18 +157,25 @@ async fn blocking<T: Send + 'static>(
 
 /// Keeps one task per enabled destination, restarting a task when its settings change.
 async fn supervise(shared: Arc<Shared>) {
+    let mut stop = shared.stopping.subscribe();
     // One dispatcher per store, or two nodes would send every delivery twice.
     let _lease = loop {
+        if stopping(&shared) {
+            return;
+        }
         let store = Arc::clone(&shared.store);
         match blocking(move || store.try_lease("dispatcher")).await {
             Ok(Some(lease)) => break lease,
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "cannot take the dispatcher lease; retrying"),
         }
-        tokio::time::sleep(shared.config.poll * 5).await;
+        tokio::select! {
+            _ = tokio::time::sleep(shared.config.poll * 5) => {}
+            _ = stop.changed() => {}
+        }
     };
     let mut running: HashMap<i64, (DestinationRecord, JoinHandle<()>)> = HashMap::new();
-    loop {
+    while !stopping(&shared) {
         let notified = shared.wake.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
@@ -165,8 +207,14 @@ async fn supervise(shared: Arc<Shared>) {
         tokio::select! {
             _ = &mut notified => {}
             _ = tokio::time::sleep(shared.config.poll * 5) => {}
+            _ = stop.changed() => {}
         }
     }
+    // Each destination's task finishes and records its round; then the lease goes.
+    for (_, (_, task)) in running {
+        let _ = task.await;
+    }
+    tracing::info!("dispatcher stopped");
 }
 
 async fn run_destination(shared: Arc<Shared>, destination: DestinationRecord) {
@@ -185,7 +233,14 @@ async fn run_destination(shared: Arc<Shared>, destination: DestinationRecord) {
     // one waits until the previous is recorded, so each profile stays in order.
     let recording: Arc<Mutex<HashSet<i64>>> = Arc::default();
     let mut recorder: Option<JoinHandle<()>> = None;
+    let mut stop = shared.stopping.subscribe();
     loop {
+        if stopping(&shared) {
+            if let Some(recording) = recorder.take() {
+                let _ = recording.await;
+            }
+            return;
+        }
         let notified = shared.wake.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
@@ -228,6 +283,7 @@ async fn run_destination(shared: Arc<Shared>, destination: DestinationRecord) {
                 _ = &mut notified => {}
                 _ = tokio::time::sleep(Duration::from_millis(wait as u64)) => {}
                 _ = recorded => recorder = None,
+                _ = stop.changed() => {}
             }
             continue;
         }

@@ -14,9 +14,9 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use config::FileConfig;
-use prossimo_act::Dispatcher;
-use prossimo_decide::{Decider, DeciderConfig, SystemClock};
-use prossimo_server::{Analyst, AppState, Followers, Pipeline, PublicUrl};
+use prossimo_decide::DeciderConfig;
+use prossimo_runtime::{Runtime, RuntimeConfig};
+use prossimo_server::PublicUrl;
 use prossimo_store::{ProfileKey, Store};
 use tracing_subscriber::EnvFilter;
 
@@ -238,37 +238,28 @@ fn serve(store: Arc<Store>, file: &FileConfig, args: ServeArgs) -> Result<()> {
     }
     let first_admin = prossimo_console::ensure_first_admin(&store, args.admin_password.as_deref())
         .context("cannot create the console's first admin")?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    // The dispatcher's tasks live on this runtime.
-    let _runtime = runtime.enter();
-    let dispatcher = Dispatcher::start(store.clone(), file.dispatch()?)?;
-    let wake = dispatcher.clone();
-    let decider = Decider::spawn(
-        store.clone(),
-        Arc::new(SystemClock),
-        DeciderConfig::default(),
-        Arc::new(move || wake.wake()),
-    );
-    let analyst = Analyst::start(store.clone(), file.analyst()?, Some(decider.clone()))?;
-    let followers = Followers {
-        analyst: Some(analyst.clone()),
-        decider: Some(decider.clone()),
-    };
-    let pipeline = Pipeline::start_with(store.clone(), file.pipeline(), followers)?;
     let public_url = args
         .public_url
         .or_else(|| file.public_url.clone())
         .map(|url| PublicUrl::parse(&url).map_err(anyhow::Error::msg))
         .transpose()
         .context("--public-url")?;
-    let serve_config = file.serve()?;
-    let state = AppState::new(store, pipeline, file.limits()?)
-        .with_public_url(public_url)
-        .with_analyst(analyst)
-        .with_decider(decider, dispatcher);
-    runtime.block_on(async move {
+    let config = RuntimeConfig {
+        limits: file.limits()?,
+        pipeline: file.pipeline(),
+        analyst: file.analyst()?,
+        decider: DeciderConfig::default(),
+        dispatch: file.dispatch()?,
+        serve: file.serve()?,
+        public_url,
+    };
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    // The dispatcher's tasks live on this runtime.
+    let _entered = tokio.enter();
+    let services = Runtime::start(store, config)?;
+    tokio.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
@@ -289,14 +280,7 @@ fn serve(store: Arc<Store>, file: &FileConfig, args: ServeArgs) -> Result<()> {
             prossimo_console::FirstAdmin::Existing => {}
         }
         tracing::info!(%addr, "serving");
-        prossimo_server::serve(
-            listener,
-            prossimo_server::app(state),
-            serve_config,
-            shutdown_signal(),
-        )
-        .await;
-        tracing::info!("stopped");
+        services.serve(listener, shutdown_signal()).await;
         Ok(())
     })
 }

@@ -9,6 +9,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
+use prossimo_bus::{Definitions, Happened};
 use prossimo_decide::{DRAFT_SLUG, DecideError, check_catalog, preview};
 use prossimo_segments::{CatalogError, format, parse};
 use prossimo_store::{ProfileKey, Role, SegmentInput, Store, StoreError, check_slug};
@@ -426,9 +427,9 @@ async fn submit(
     let mut page = EditorPage::new(chrome, editing, form, can_save);
     let status = match outcome {
         Outcome::Saved(slug) => {
-            if let Some(decider) = &state.decider {
-                decider.reload();
-            }
+            state
+                .bus
+                .publish(Happened::DefinitionsChanged(Definitions::Segments));
             tracing::info!(user = %signed.email(), %slug, "audience saved in the console");
             return Ok(Redirect::to(&format!("/audiences/{slug}")).into_response());
         }
@@ -679,9 +680,9 @@ pub async fn delete(
         Some(Some(message)) => return Err(PageError::conflict(lang, message)),
         None => {}
     }
-    if let Some(decider) = &state.decider {
-        decider.reload();
-    }
+    state
+        .bus
+        .publish(Happened::DefinitionsChanged(Definitions::Segments));
     tracing::info!(user = %signed.email(), %slug, "audience deleted in the console");
     Ok(Redirect::to("/audiences").into_response())
 }

@@ -23,7 +23,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use prossimo_act::Dispatcher;
+pub use prossimo_bus::Bus;
 use prossimo_decide::Decider;
 use prossimo_store::{Role, Store, StoreError, UserRecord};
 use serde::Deserialize;
@@ -38,10 +38,10 @@ use page::{Chrome, PageError, render};
 #[derive(Clone)]
 pub struct ConsoleState {
     store: Arc<Store>,
-    /// Live audiences, told to reload when one is saved here.
+    /// Live audiences, for their status.
     decider: Option<Decider>,
-    /// Webhook deliveries, woken when dead letters are replayed here.
-    dispatcher: Option<Dispatcher>,
+    /// Where saves and replays made here are announced.
+    bus: Bus,
     live: Arc<LiveFeed>,
     limiter: Arc<LoginLimiter>,
     /// Password checks running at once: argon2 takes 19 MiB and tens of milliseconds each,
@@ -54,7 +54,7 @@ pub struct ConsoleState {
 pub struct Services {
     pub store: Arc<Store>,
     pub decider: Option<Decider>,
-    pub dispatcher: Option<Dispatcher>,
+    pub bus: Bus,
     /// The feed the tracking API writes into, for the live events page.
     pub live: Arc<LiveFeed>,
 }
@@ -105,7 +105,7 @@ pub fn router(services: Services) -> Router {
     let state = ConsoleState {
         store: services.store,
         decider: services.decider,
-        dispatcher: services.dispatcher,
+        bus: services.bus,
         live: services.live,
         limiter: Arc::default(),
         verify_slots: Arc::new(tokio::sync::Semaphore::new(

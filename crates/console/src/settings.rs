@@ -5,6 +5,7 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
+use prossimo_bus::Happened;
 use prossimo_store::{
     DeliveryRecord, DeliveryStatus, DestinationRecord, Role, Source, StoreError, TokenInfo,
     UserRecord,
@@ -456,9 +457,7 @@ pub async fn replay(
     let Some(replayed) = replayed else {
         return Err(PageError::not_found(lang, lang.texts().not_found));
     };
-    if let Some(dispatcher) = &state.dispatcher {
-        dispatcher.wake();
-    }
+    state.bus.publish(Happened::OutboxWritten);
     tracing::info!(user = %signed.email(), destination = %name, replayed, "dead letters replayed from the console");
     Ok(Redirect::to(&format!(
         "/settings/destinations/{name}?replayed={replayed}"

@@ -88,7 +88,7 @@ fn console() -> Console {
         router: router(Services {
             store: store.clone(),
             decider: None,
-            dispatcher: None,
+            bus: prossimo_bus::Bus::new(),
             live: live.clone(),
         }),
         live,

@@ -1,5 +1,6 @@
 //! The decider thread: runs the [`Engine`] as events are committed, as boundaries come
-//! due, and when segments, destinations or computed traits change.
+//! due, and when segments, destinations or computed traits change. It hears of those on the
+//! bus, and tells the bus what it committed (memberships changed, outbox written).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -7,10 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
+use prossimo_bus::{Bus, Happened, Subscription, Topic};
 use prossimo_identity::ProfileId;
 use prossimo_store::{MembershipChange, Store};
 use serde::Serialize;
-use tokio::sync::broadcast;
 
 use crate::{Clock, Engine, PendingWrite};
 
@@ -33,6 +34,8 @@ enum Signal {
     Committed,
     Computed(Option<Vec<ProfileId>>),
     Reload,
+    /// Finish the step under way, write everything handed over, give the lease back.
+    Stop,
 }
 
 /// What the decider is doing, for `/v1/segments` and the metrics.
@@ -49,62 +52,96 @@ pub struct DeciderStatus {
     pub next_boundary: Option<i64>,
 }
 
-/// Handle on the decider thread. Dropping every handle stops it.
+/// Handle on the decider thread. [`Decider::stop`] stops it and waits; dropping every
+/// handle stops it too.
 #[derive(Clone)]
 pub struct Decider {
+    handle: Arc<Handle>,
+}
+
+struct Handle {
     signals: mpsc::Sender<Signal>,
-    changes: broadcast::Sender<MembershipChange>,
     status: Arc<Mutex<DeciderStatus>>,
+    thread: Mutex<Option<thread::JoinHandle<()>>>,
+    _subscription: Subscription,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        let _ = self.signals.send(Signal::Stop);
+    }
 }
 
 impl Decider {
-    /// Starts the thread. `on_written` runs after every step that wrote outbox rows (the
-    /// dispatcher's wake-up).
+    /// Starts the thread, subscribed to commits, computed traits and definition changes on
+    /// `bus`; it publishes the membership changes and outbox rows it commits.
     pub fn spawn(
         store: Arc<Store>,
         clock: Arc<dyn Clock>,
         config: DeciderConfig,
-        on_written: Arc<dyn Fn() + Send + Sync>,
+        bus: Bus,
     ) -> Decider {
         let (signals, inbox) = mpsc::channel();
-        let (changes, _) = broadcast::channel(4096);
         let status = Arc::new(Mutex::new(DeciderStatus::default()));
-        let decider = Decider {
-            signals,
-            changes: changes.clone(),
-            status: Arc::clone(&status),
-        };
+        let heard = signals.clone();
+        let subscription = bus.subscribe(
+            "decider",
+            &[
+                Topic::EventsCommitted,
+                Topic::ComputedTraitsChanged,
+                Topic::DefinitionsChanged,
+            ],
+            move |happened| {
+                let signal = match happened {
+                    Happened::EventsCommitted { .. } => Signal::Committed,
+                    Happened::ComputedTraitsChanged { profiles } => {
+                        Signal::Computed(profiles.as_ref().map(|p| p.to_vec()))
+                    }
+                    _ => Signal::Reload,
+                };
+                // A stopped decider has nothing to be woken for.
+                let _ = heard.send(signal);
+            },
+        );
+        let thread_status = Arc::clone(&status);
         let spawned = thread::Builder::new()
             .name("prossimo-decider".into())
-            .spawn(move || run(store, clock, config, inbox, changes, status, on_written));
-        if let Err(e) = spawned {
-            tracing::error!(error = %e, "cannot start the decider thread");
+            .spawn(move || run(store, clock, config, inbox, bus, thread_status));
+        let thread = match spawned {
+            Ok(thread) => Some(thread),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start the decider thread");
+                None
+            }
+        };
+        Decider {
+            handle: Arc::new(Handle {
+                signals,
+                status,
+                thread: Mutex::new(thread),
+                _subscription: subscription,
+            }),
         }
-        decider
     }
 
-    /// New events were committed.
-    pub fn committed(&self) {
-        let _ = self.signals.send(Signal::Committed);
-    }
-
-    /// Computed traits changed for these profiles (`None`: for everyone).
-    pub fn computed_changed(&self, profiles: Option<Vec<ProfileId>>) {
-        let _ = self.signals.send(Signal::Computed(profiles));
-    }
-
-    /// Segments or destinations were saved.
-    pub fn reload(&self) {
-        let _ = self.signals.send(Signal::Reload);
-    }
-
-    /// Every membership change, after it is committed (the internal bus journeys use).
-    pub fn subscribe(&self) -> broadcast::Receiver<MembershipChange> {
-        self.changes.subscribe()
+    /// Stops the thread once the step under way is written, and waits for it: everything
+    /// it computed is stored and its lease given back when this returns.
+    pub fn stop(&self) {
+        let _ = self.handle.signals.send(Signal::Stop);
+        let thread = self.handle.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(thread) = thread
+            && thread.join().is_err()
+        {
+            tracing::error!("the decider thread panicked");
+        }
     }
 
     pub fn status(&self) -> DeciderStatus {
-        self.status.lock().map(|s| s.clone()).unwrap_or_default()
+        self.handle
+            .status
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default()
     }
 }
 
@@ -113,9 +150,8 @@ fn run(
     clock: Arc<dyn Clock>,
     config: DeciderConfig,
     inbox: mpsc::Receiver<Signal>,
-    changes: broadcast::Sender<MembershipChange>,
+    bus: Bus,
     status: Arc<Mutex<DeciderStatus>>,
-    on_written: Arc<dyn Fn() + Send + Sync>,
 ) {
     let set_status = |update: &dyn Fn(&mut DeciderStatus)| {
         if let Ok(mut s) = status.lock() {
@@ -136,8 +172,9 @@ fn run(
         // interval, not once per commit (on PostgreSQL each try is a new connection).
         let until = std::time::Instant::now() + config.poll * 5;
         while let Some(left) = until.checked_duration_since(std::time::Instant::now()) {
-            if let Err(RecvTimeoutError::Disconnected) = inbox.recv_timeout(left) {
-                return;
+            match inbox.recv_timeout(left) {
+                Ok(Signal::Stop) | Err(RecvTimeoutError::Disconnected) => return,
+                _ => {}
             }
         }
     };
@@ -149,7 +186,7 @@ fn run(
                 tracing::error!(error = %e, "decider cannot start; retrying");
                 set_status(&|s| s.last_error = Some(e.to_string()));
                 match inbox.recv_timeout(config.poll * 5) {
-                    Err(RecvTimeoutError::Disconnected) => return,
+                    Ok(Signal::Stop) | Err(RecvTimeoutError::Disconnected) => return,
                     _ => continue,
                 }
             }
@@ -159,7 +196,7 @@ fn run(
         s.ready = true;
         s.last_error = None;
     });
-    let writer = Writer::spawn(Arc::clone(&store), changes, Arc::clone(&status), on_written);
+    let writer = Writer::spawn(Arc::clone(&store), bus, Arc::clone(&status));
     let mut last_reload = std::time::Instant::now();
     // After a failed write the state in memory is ahead of the store: start again from it.
     let mut broken = false;
@@ -173,7 +210,11 @@ fn run(
             Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => break 'run,
         };
-        let mut reload = take_signals(&mut engine, first.into_iter().chain(inbox.try_iter()));
+        let Heard { mut reload, stop } =
+            take_signals(&mut engine, first.into_iter().chain(inbox.try_iter()));
+        if stop {
+            break 'run;
+        }
         if last_reload.elapsed() >= config.poll {
             reload = true;
         }
@@ -181,7 +222,11 @@ fn run(
             // A segment or destination saved through this server was signalled before the
             // events that follow it were committed: apply it before reading them, so a
             // customer entering a brand-new audience is owed to a brand-new destination.
-            reload |= take_signals(&mut engine, inbox.try_iter());
+            let heard = take_signals(&mut engine, inbox.try_iter());
+            if heard.stop {
+                break 'run;
+            }
+            reload |= heard.reload;
             if broken || reload || writer.failed() {
                 // A rebuild reads what is stored: every write handed over must be in.
                 broken |= !writer.flush();
@@ -237,6 +282,7 @@ fn run(
     }
     // Everything handed over is written before the lease is let go.
     writer.flush();
+    tracing::info!("decider stopped");
 }
 
 enum WriterJob {
@@ -258,26 +304,19 @@ struct WriterShared {
     /// A write failed since the last flush; later ones are skipped until then.
     failed: AtomicBool,
     store: Arc<Store>,
-    changes: broadcast::Sender<MembershipChange>,
+    bus: Bus,
     status: Arc<Mutex<DeciderStatus>>,
-    on_written: Arc<dyn Fn() + Send + Sync>,
 }
 
 impl Writer {
-    fn spawn(
-        store: Arc<Store>,
-        changes: broadcast::Sender<MembershipChange>,
-        status: Arc<Mutex<DeciderStatus>>,
-        on_written: Arc<dyn Fn() + Send + Sync>,
-    ) -> Writer {
+    fn spawn(store: Arc<Store>, bus: Bus, status: Arc<Mutex<DeciderStatus>>) -> Writer {
         // One step waiting while one is written: the decider runs at most a step ahead.
         let (jobs, inbox) = mpsc::sync_channel::<WriterJob>(1);
         let shared = Arc::new(WriterShared {
             failed: AtomicBool::new(false),
             store,
-            changes,
+            bus,
             status,
-            on_written,
         });
         let this = Arc::clone(&shared);
         let spawned = thread::Builder::new()
@@ -332,7 +371,7 @@ impl Writer {
     /// dispatcher for their deliveries and publishes them.
     fn publish(&self, changes: Vec<MembershipChange>, deliveries: usize) {
         if deliveries > 0 {
-            (self.shared.on_written)();
+            self.shared.bus.publish(Happened::OutboxWritten);
         }
         self.shared.publish(changes);
     }
@@ -351,7 +390,7 @@ impl WriterShared {
         let written = pending.write_then(&self.store, &mut |stored, deliveries| {
             committed = stored;
             if deliveries > 0 {
-                (self.on_written)();
+                self.bus.publish(Happened::OutboxWritten);
             }
         });
         let mut changes = pending.into_changes();
@@ -373,9 +412,10 @@ impl WriterShared {
     /// Puts stored changes on the bus.
     fn publish(&self, changes: Vec<MembershipChange>) {
         let written = changes.len() as u64;
-        for change in changes {
-            // No subscriber is fine: the change is stored.
-            let _ = self.changes.send(change);
+        if !changes.is_empty() {
+            self.bus.publish(Happened::MembershipsChanged {
+                changes: changes.into(),
+            });
         }
         if let Ok(mut s) = self.status.lock() {
             s.changes_written += written;
@@ -384,15 +424,26 @@ impl WriterShared {
     }
 }
 
-/// Applies queued signals; true when segments or destinations must be reloaded.
-fn take_signals(engine: &mut Engine, signals: impl Iterator<Item = Signal>) -> bool {
-    let mut reload = false;
+/// What queued signals ask for beyond what was applied to the engine.
+struct Heard {
+    /// Segments or destinations must be reloaded.
+    reload: bool,
+    stop: bool,
+}
+
+/// Applies queued signals.
+fn take_signals(engine: &mut Engine, signals: impl Iterator<Item = Signal>) -> Heard {
+    let mut heard = Heard {
+        reload: false,
+        stop: false,
+    };
     for signal in signals {
         match signal {
             Signal::Committed => {}
             Signal::Computed(ids) => engine.computed_changed(ids.as_deref()),
-            Signal::Reload => reload = true,
+            Signal::Reload => heard.reload = true,
+            Signal::Stop => heard.stop = true,
         }
     }
-    reload
+    heard
 }

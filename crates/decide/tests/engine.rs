@@ -409,11 +409,17 @@ fn the_decider_recovers_from_a_failed_write() {
     let config = DeciderConfig {
         poll: std::time::Duration::from_secs(30),
     };
+    let bus = prossimo_bus::Bus::new();
+    let committed = || {
+        bus.publish(prossimo_bus::Happened::EventsCommitted {
+            buyers: Arc::new([]),
+        })
+    };
     let decider = Decider::spawn(
         Arc::clone(&impatient),
         Arc::new(SystemClock),
         config,
-        Arc::new(|| {}),
+        bus.clone(),
     );
     let wait_for = |what: &str, done: &dyn Fn() -> bool| {
         for _ in 0..1000 {
@@ -434,11 +440,11 @@ fn the_decider_recovers_from_a_failed_write() {
         )],
     );
     let held = hold_decisions(&fixture);
-    decider.committed();
+    committed();
     wait_for("the write fails", &|| decider.status().last_error.is_some());
     assert!(impatient.current_memberships().unwrap().is_empty());
     drop(held);
-    decider.committed();
+    committed();
     wait_for("stored after a rebuild", &|| {
         impatient.current_memberships().unwrap().len() == 1
     });
@@ -507,13 +513,9 @@ fn a_second_decider_stands_by() {
     let config = DeciderConfig {
         poll: std::time::Duration::from_millis(20),
     };
+    let bus = prossimo_bus::Bus::new();
     let spawn = |store: Arc<Store>| {
-        Decider::spawn(
-            store,
-            Arc::new(SystemClock),
-            config.clone(),
-            Arc::new(|| {}),
-        )
+        Decider::spawn(store, Arc::new(SystemClock), config.clone(), bus.clone())
     };
     let first = spawn(Arc::clone(&fixture.store));
     let wait_for =
@@ -531,7 +533,9 @@ fn a_second_decider_stands_by() {
     wait_for(&second, "second on standby", &|s| s.standby);
     assert!(!second.status().ready);
     for _ in 0..20 {
-        second.committed();
+        bus.publish(prossimo_bus::Happened::EventsCommitted {
+            buyers: Arc::new([]),
+        });
     }
     assert!(!second.status().ready, "commits do not make it take over");
     // The first node goes away: its thread ends and its lease with it.

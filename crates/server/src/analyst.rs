@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use prossimo_decide::Decider;
+use prossimo_bus::{Bus, Happened, Subscription, Topic};
 use prossimo_identity::Identifier;
 use prossimo_store::{ProfileKey, Store};
 use prossimo_understand::{LiveScorer, Options, UnderstandError, run};
@@ -48,6 +48,7 @@ enum Work {
     RunNow,
     /// Identifiers of the people whose orders were just committed.
     Orders(Vec<Identifier>),
+    Stop,
 }
 
 #[derive(Clone)]
@@ -57,6 +58,8 @@ pub struct Analyst {
     /// A full run is asked for or under way: another request joins it instead of queuing
     /// a run of its own (ten clicks are one run).
     run_pending: Arc<AtomicBool>,
+    thread: Arc<Mutex<Option<thread::JoinHandle<()>>>>,
+    _subscription: Arc<Subscription>,
 }
 
 /// What became of a request for a full run.
@@ -75,30 +78,54 @@ pub enum RunRequest {
 pub const LAST_RUN: &str = "last_run";
 
 impl Analyst {
-    /// Starts the thread; `decider`, when given, hears which profiles' computed traits
-    /// each run or re-scoring rewrote.
-    pub fn start(
-        store: Arc<Store>,
-        config: AnalystConfig,
-        decider: Option<Decider>,
-    ) -> std::io::Result<Analyst> {
+    /// Starts the thread. It hears of committed orders on `bus` and tells the bus whose
+    /// computed traits each run or re-scoring rewrote.
+    pub fn start(store: Arc<Store>, config: AnalystConfig, bus: &Bus) -> std::io::Result<Analyst> {
         let (tx, rx) = channel();
         let status = Arc::new(Mutex::new(AnalystStatus::default()));
         let run_pending = Arc::new(AtomicBool::new(false));
+        let orders = tx.clone();
+        let subscription = bus.subscribe("analyst", &[Topic::EventsCommitted], move |happened| {
+            if let Happened::EventsCommitted { buyers } = happened
+                && !buyers.is_empty()
+            {
+                // A stopped analyst only means no live scores; ingestion goes on.
+                let _ = orders.send(Work::Orders(buyers.to_vec()));
+            }
+        });
         let worker = Worker {
             store,
             status: status.clone(),
             run_pending: run_pending.clone(),
-            decider,
+            bus: bus.clone(),
         };
-        thread::Builder::new()
+        let thread = thread::Builder::new()
             .name("prossimo-analyst".into())
             .spawn(move || worker.serve(&rx, config))?;
         Ok(Analyst {
             tx,
             status,
             run_pending,
+            thread: Arc::new(Mutex::new(Some(thread))),
+            _subscription: Arc::new(subscription),
         })
+    }
+
+    /// Asks the thread to stop once its current work is done, and waits at most `patience`
+    /// for it (a full run at a million customers takes a while; what it wrote is kept and
+    /// the next run redoes the rest). True when it stopped.
+    pub fn stop(&self, patience: Duration) -> bool {
+        let _ = self.tx.send(Work::Stop);
+        let thread = self.thread.lock().ok().and_then(|mut t| t.take());
+        let Some(thread) = thread else { return true };
+        let deadline = Instant::now() + patience;
+        while !thread.is_finished() {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        thread.join().is_ok()
     }
 
     /// Asks for a full run now, unless one is already asked for or under way.
@@ -115,14 +142,6 @@ impl Analyst {
         }
     }
 
-    /// Tells the analyst whose orders were just committed.
-    pub fn orders_committed(&self, people: Vec<Identifier>) {
-        if !people.is_empty() {
-            // A stopped analyst only means no live scores; ingestion goes on.
-            let _ = self.tx.send(Work::Orders(people));
-        }
-    }
-
     pub fn status(&self) -> AnalystStatus {
         self.status.lock().map(|s| s.clone()).unwrap_or_default()
     }
@@ -133,7 +152,7 @@ struct Worker {
     store: Arc<Store>,
     status: Arc<Mutex<AnalystStatus>>,
     run_pending: Arc<AtomicBool>,
-    decider: Option<Decider>,
+    bus: Bus,
 }
 
 impl Worker {
@@ -172,18 +191,23 @@ impl Worker {
             match work {
                 Some(Work::Orders(mut people)) => {
                     // Take every order notification already queued: one pass re-scores them all.
-                    let mut run_requested = false;
+                    let (mut run_requested, mut stop) = (false, false);
                     while let Ok(more) = rx.try_recv() {
                         match more {
                             Work::Orders(more) => people.extend(more),
                             Work::RunNow => run_requested = true,
+                            Work::Stop => stop = true,
                         }
                     }
                     self.rescore(&scorer, people);
+                    if stop {
+                        return;
+                    }
                     if run_requested {
                         self.full_run(&mut scorer);
                     }
                 }
+                Some(Work::Stop) => return,
                 Some(Work::RunNow) | None => {
                     self.full_run(&mut scorer);
                     next_run = config.refresh_every.map(|every| Instant::now() + every);
@@ -223,9 +247,8 @@ impl Worker {
                     problems = o.problems.len(),
                     "analyses refreshed"
                 );
-                if let Some(decider) = &self.decider {
-                    decider.computed_changed(None);
-                }
+                self.bus
+                    .publish(Happened::ComputedTraitsChanged { profiles: None });
                 self.set(|s| {
                     s.running = false;
                     s.runs += 1;
@@ -264,9 +287,9 @@ impl Worker {
         match scorer.rescore(store, &profiles, now_ms()) {
             Ok(n) => {
                 self.set(|s| s.live_rescored += n as u64);
-                if let Some(decider) = &self.decider {
-                    decider.computed_changed(Some(profiles));
-                }
+                self.bus.publish(Happened::ComputedTraitsChanged {
+                    profiles: Some(profiles.into()),
+                });
             }
             Err(e) => tracing::warn!(error = %e, "live re-scoring failed"),
         }

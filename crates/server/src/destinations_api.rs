@@ -5,6 +5,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
+use prossimo_bus::{Definitions, Happened};
 use prossimo_decide::{DecideError, check_event_filter};
 use prossimo_store::{DeliveryStatus, DestinationInput, DestinationKind, DestinationRecord};
 use serde::Deserialize;
@@ -27,14 +28,12 @@ fn check_filter(input: &DestinationInput) -> Result<(), ApiError> {
     }
 }
 
-/// Tells the decider (routing) and the dispatcher (tasks) that destinations changed.
+/// Tells whoever routes or delivers (the decider, the dispatcher) that destinations
+/// changed.
 fn changed(state: &AppState) {
-    if let Some(decider) = &state.decider {
-        decider.reload();
-    }
-    if let Some(dispatcher) = &state.dispatcher {
-        dispatcher.wake();
-    }
+    state
+        .bus
+        .publish(Happened::DefinitionsChanged(Definitions::Destinations));
 }
 
 fn public(record: DestinationRecord) -> Value {
@@ -204,8 +203,6 @@ pub async fn replay(
         Ok::<_, ApiError>(store.replay_dead(destination.id, body.ids.as_deref())?)
     })
     .await??;
-    if let Some(dispatcher) = &state.dispatcher {
-        dispatcher.wake();
-    }
+    state.bus.publish(Happened::OutboxWritten);
     Ok(Json(json!({"replayed": replayed})))
 }

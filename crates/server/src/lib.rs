@@ -26,8 +26,8 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 pub use browser::PublicUrl;
 pub use error::ApiError;
-pub use pipeline::{Followers, Pipeline, PipelineConfig, PipelineStats, SubmitError};
-use prossimo_act::Dispatcher;
+pub use pipeline::{Pipeline, PipelineConfig, PipelineStats, SubmitError};
+use prossimo_bus::Bus;
 use prossimo_decide::Decider;
 use prossimo_model::Limits;
 use prossimo_store::Store;
@@ -41,10 +41,11 @@ pub struct AppState {
     pub limits: Limits,
     /// The background analyses, when this server runs them.
     pub analyst: Option<Analyst>,
-    /// Live audiences, when this server runs them.
+    /// Live audiences, when this server runs them (for their status).
     pub decider: Option<Decider>,
-    /// Webhook deliveries, when this server runs them.
-    pub dispatcher: Option<Dispatcher>,
+    /// Where the handlers announce what they changed (definitions saved, deliveries put
+    /// back in the outbox).
+    pub bus: Bus,
     sources: Arc<ingest_api::SourceCache>,
     /// What the tracking API accepted and refused lately, for the console's live view.
     pub live: Arc<prossimo_console::LiveFeed>,
@@ -53,14 +54,14 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(store: Arc<Store>, pipeline: Pipeline, limits: Limits) -> AppState {
+    pub fn new(store: Arc<Store>, pipeline: Pipeline, limits: Limits, bus: Bus) -> AppState {
         AppState {
             store,
             pipeline,
             limits,
             analyst: None,
             decider: None,
-            dispatcher: None,
+            bus,
             sources: Arc::default(),
             live: Arc::default(),
             public_url: None,
@@ -78,10 +79,9 @@ impl AppState {
         }
     }
 
-    pub fn with_decider(self, decider: Decider, dispatcher: Dispatcher) -> AppState {
+    pub fn with_decider(self, decider: Decider) -> AppState {
         AppState {
             decider: Some(decider),
-            dispatcher: Some(dispatcher),
             ..self
         }
     }
@@ -96,7 +96,7 @@ pub fn app(state: AppState) -> Router {
     let console = prossimo_console::router(prossimo_console::Services {
         store: state.store.clone(),
         decider: state.decider.clone(),
-        dispatcher: state.dispatcher.clone(),
+        bus: state.bus.clone(),
         live: state.live.clone(),
     });
     // The write-key endpoints, under Segment's paths and the browser SDK's short ones

@@ -3,16 +3,15 @@
 //! the previous commit was running and writes it in one transaction, so one fsync pays for
 //! many requests. A handler answers only after its messages are committed.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread;
+use std::time::{Duration, Instant};
 
+use prossimo_bus::{Bus, Happened};
 use prossimo_identity::Identifier;
 use prossimo_store::{Incoming, IngestReport, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
-
-use crate::Analyst;
-use prossimo_decide::Decider;
 
 #[derive(Debug, Clone, Copy)]
 pub struct PipelineConfig {
@@ -59,27 +58,40 @@ pub struct PipelineStats {
 pub struct Pipeline {
     tx: mpsc::Sender<Job>,
     pub stats: Arc<PipelineStats>,
+    thread: Arc<Mutex<Option<thread::JoinHandle<()>>>>,
 }
 
 impl Pipeline {
-    /// Starts the writer thread; it stops when every `Pipeline` clone is dropped.
-    pub fn start(store: Arc<Store>, config: PipelineConfig) -> std::io::Result<Pipeline> {
-        Pipeline::start_with(store, config, Followers::default())
-    }
-
-    /// As [`Pipeline::start`], telling `followers` about each commit.
-    pub fn start_with(
-        store: Arc<Store>,
-        config: PipelineConfig,
-        followers: Followers,
-    ) -> std::io::Result<Pipeline> {
+    /// Starts the writer thread, which publishes each commit on `bus`; it stops once every
+    /// `Pipeline` clone is dropped and what they queued is written.
+    pub fn start(store: Arc<Store>, config: PipelineConfig, bus: Bus) -> std::io::Result<Pipeline> {
         let (tx, rx) = mpsc::channel(config.queue_requests.max(1));
         let stats = Arc::new(PipelineStats::default());
         let writer_stats = stats.clone();
-        thread::Builder::new()
+        let thread = thread::Builder::new()
             .name("prossimo-writer".into())
-            .spawn(move || writer(store, rx, config, &writer_stats, &followers))?;
-        Ok(Pipeline { tx, stats })
+            .spawn(move || writer(store, rx, config, &writer_stats, &bus))?;
+        Ok(Pipeline {
+            tx,
+            stats,
+            thread: Arc::new(Mutex::new(Some(thread))),
+        })
+    }
+
+    /// Lets go of this handle and waits, at most `patience`, for the writer to commit what
+    /// was queued and stop (it stops once no other handle is left). True when it did.
+    pub fn drain(self, patience: Duration) -> bool {
+        let thread = self.thread.lock().ok().and_then(|mut t| t.take());
+        drop(self);
+        let Some(thread) = thread else { return true };
+        let deadline = Instant::now() + patience;
+        while !thread.is_finished() {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        thread.join().is_ok()
     }
 
     /// Writes the messages durably; resolves once they are committed.
@@ -107,7 +119,7 @@ fn writer(
     mut rx: mpsc::Receiver<Job>,
     config: PipelineConfig,
     stats: &PipelineStats,
-    followers: &Followers,
+    bus: &Bus,
 ) {
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];
@@ -121,11 +133,12 @@ fn writer(
                 Err(_) => break,
             }
         }
-        commit_group(&store, jobs, stats, followers);
+        commit_group(&store, jobs, stats, bus);
     }
+    tracing::info!("writer drained and stopped");
 }
 
-fn commit_group(store: &Store, jobs: Vec<Job>, stats: &PipelineStats, followers: &Followers) {
+fn commit_group(store: &Store, jobs: Vec<Job>, stats: &PipelineStats, bus: &Bus) {
     // The requests' messages are moved, not copied, into one group: this thread is the
     // ingest bottleneck. `sizes` finds each request's slice again if the group fails.
     let sizes: Vec<usize> = jobs.iter().map(|j| j.batch.len()).collect();
@@ -134,7 +147,7 @@ fn commit_group(store: &Store, jobs: Vec<Job>, stats: &PipelineStats, followers:
     match store.ingest(&group) {
         Ok(report) => {
             record(stats, &report);
-            followers.committed(&group);
+            committed(bus, &group);
             // Duplicates and counts per request are not needed by the API: success is
             // success, whether a message was new or a retry.
             for ack in acks {
@@ -167,7 +180,7 @@ fn commit_group(store: &Store, jobs: Vec<Job>, stats: &PipelineStats, followers:
                 start += size;
                 if let Ok(report) = &result {
                     record(stats, report);
-                    followers.committed(part);
+                    committed(bus, part);
                 }
                 let _ = ack.send(result);
             }
@@ -175,24 +188,11 @@ fn commit_group(store: &Store, jobs: Vec<Job>, stats: &PipelineStats, followers:
     }
 }
 
-/// The background workers that act on what the writer commits.
-#[derive(Clone, Default)]
-pub struct Followers {
-    /// Re-scores the customers whose orders were committed.
-    pub analyst: Option<Analyst>,
-    /// Re-evaluates audiences.
-    pub decider: Option<Decider>,
-}
-
-impl Followers {
-    fn committed(&self, group: &[Incoming]) {
-        if let Some(analyst) = &self.analyst {
-            analyst.orders_committed(buyers(group));
-        }
-        if let Some(decider) = &self.decider {
-            decider.committed();
-        }
-    }
+/// Tells the bus what was committed.
+fn committed(bus: &Bus, group: &[Incoming]) {
+    bus.publish(Happened::EventsCommitted {
+        buyers: buyers(group).into(),
+    });
 }
 
 /// One identifier of each person with an order event in `group`.

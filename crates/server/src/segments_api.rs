@@ -7,6 +7,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
+use prossimo_bus::{Definitions, Happened};
 use prossimo_decide::{DRAFT_SLUG, DecideError, check_catalog, check_draft, preview};
 use prossimo_segments::{CatalogError, format, parse};
 use prossimo_store::{SegmentInput, SegmentRecord, Store, check_slug};
@@ -147,9 +148,9 @@ async fn save(
         }
     })
     .await??;
-    if let Some(decider) = &state.decider {
-        decider.reload();
-    }
+    state
+        .bus
+        .publish(Happened::DefinitionsChanged(Definitions::Segments));
     Ok((
         status,
         Json(serde_json::to_value(record).map_err(|_| ApiError::Internal)?),
@@ -200,9 +201,9 @@ pub async fn delete(
         Ok(())
     })
     .await??;
-    if let Some(decider) = &state.decider {
-        decider.reload();
-    }
+    state
+        .bus
+        .publish(Happened::DefinitionsChanged(Definitions::Segments));
     Ok(StatusCode::NO_CONTENT)
 }
 

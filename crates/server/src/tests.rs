@@ -22,6 +22,8 @@ struct TestApp {
     write_key: String,
     token: String,
     dir: tempfile::TempDir,
+    /// Runs while the app does.
+    _dispatcher: Option<prossimo_act::Dispatcher>,
 }
 
 fn test_app() -> TestApp {
@@ -70,6 +72,7 @@ fn build_test_app(
         .unwrap(),
     );
     let boot = store.bootstrap(None, None).unwrap();
+    let bus = prossimo_bus::Bus::new();
     let live = with_decider.then(|| {
         let config = prossimo_act::DispatchConfig {
             retry: prossimo_act::RetryPolicy {
@@ -81,15 +84,14 @@ fn build_test_app(
             poll: std::time::Duration::from_millis(100),
             ..prossimo_act::DispatchConfig::default()
         };
-        let dispatcher = Dispatcher::start(store.clone(), config).unwrap();
-        let wake = dispatcher.clone();
+        let dispatcher = prossimo_act::Dispatcher::start(store.clone(), config, &bus).unwrap();
         let decider = Decider::spawn(
             store.clone(),
             Arc::new(prossimo_decide::SystemClock),
             prossimo_decide::DeciderConfig {
                 poll: std::time::Duration::from_millis(100),
             },
-            Arc::new(move || wake.wake()),
+            bus.clone(),
         );
         (decider, dispatcher)
     });
@@ -99,16 +101,12 @@ fn build_test_app(
             AnalystConfig {
                 refresh_every: None,
             },
-            live.as_ref().map(|(d, _)| d.clone()),
+            &bus,
         )
         .unwrap()
     });
-    let followers = Followers {
-        analyst: analyst.clone(),
-        decider: live.as_ref().map(|(d, _)| d.clone()),
-    };
-    let pipeline = Pipeline::start_with(store.clone(), pipeline, followers).unwrap();
-    let mut state = AppState::new(store.clone(), pipeline, Limits::default());
+    let pipeline = Pipeline::start(store.clone(), pipeline, bus.clone()).unwrap();
+    let mut state = AppState::new(store.clone(), pipeline, Limits::default(), bus);
     // Keys are remembered for a moment only, so a test can see a revocation arrive.
     state.sources = Arc::new(crate::ingest_api::SourceCache::expiring_after(
         KEY_CACHE_TTL,
@@ -116,9 +114,10 @@ fn build_test_app(
     if let Some(analyst) = analyst {
         state = state.with_analyst(analyst);
     }
-    if let Some((decider, dispatcher)) = live {
-        state = state.with_decider(decider, dispatcher);
-    }
+    let dispatcher = live.map(|(decider, dispatcher)| {
+        state = state.clone().with_decider(decider);
+        dispatcher
+    });
     TestApp {
         live: state.live.clone(),
         router: app(state),
@@ -126,6 +125,7 @@ fn build_test_app(
         write_key: boot.source.write_key,
         token: boot.new_admin_token.unwrap(),
         dir,
+        _dispatcher: dispatcher,
     }
 }
 

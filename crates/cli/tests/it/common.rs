@@ -71,6 +71,23 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
+    /// Sends SIGTERM and waits for the process to exit, at most `patience`; its status,
+    /// or `None` when it was still running then (it is killed).
+    pub fn terminate(mut self, patience: Duration) -> Option<std::process::ExitStatus> {
+        let pid = libc::pid_t::try_from(self.child.id()).expect("a pid");
+        // SAFETY: sends a signal to our own child process, which has not been reaped.
+        let sent = unsafe { libc::kill(pid, libc::SIGTERM) };
+        assert_eq!(sent, 0, "SIGTERM could not be sent");
+        let deadline = Instant::now() + patience;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     pub fn kill(mut self) {
         // std's kill is SIGKILL on Unix: no shutdown hook runs.
         self.child.kill().expect("SIGKILL");

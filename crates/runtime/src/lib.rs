@@ -1,0 +1,184 @@
+//! The runtime: every service of a `prossimo serve` started from one configuration, joined
+//! by one [`Bus`], and stopped in order.
+//!
+//! The services and what they hear and say on the bus:
+//!
+//! | service    | hears                                                | says                          |
+//! |------------|------------------------------------------------------|-------------------------------|
+//! | writer     |                                                      | events committed (and buyers) |
+//! | analyst    | events committed (buyers: re-score at once)          | computed traits changed       |
+//! | decider    | events committed, computed traits, definitions       | memberships changed, outbox   |
+//! | dispatcher | outbox written, destinations changed                 |                               |
+//! | HTTP edge  |                                                      | definitions changed, outbox   |
+//!
+//! Nothing here calls a service's work by name; a service added later (the journey
+//! scheduler) subscribes to what it needs and is started and stopped here.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prossimo_act::{ActError, DispatchConfig, Dispatcher};
+use prossimo_bus::Bus;
+use prossimo_decide::{Decider, DeciderConfig, SystemClock};
+use prossimo_model::Limits;
+use prossimo_server::{
+    Analyst, AnalystConfig, AppState, Pipeline, PipelineConfig, PublicUrl, ServeConfig,
+};
+use prossimo_store::Store;
+use tokio::net::TcpListener;
+
+/// Everything the services are configured with.
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeConfig {
+    pub limits: Limits,
+    pub pipeline: PipelineConfig,
+    pub analyst: AnalystConfig,
+    pub decider: DeciderConfig,
+    pub dispatch: DispatchConfig,
+    pub serve: ServeConfig,
+    pub public_url: Option<PublicUrl>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("cannot start a service thread: {0}")]
+    Thread(#[from] std::io::Error),
+    #[error("cannot start the dispatcher: {0}")]
+    Dispatcher(#[from] ActError),
+}
+
+/// The running services.
+pub struct Runtime {
+    store: Arc<Store>,
+    bus: Bus,
+    pipeline: Pipeline,
+    analyst: Analyst,
+    decider: Decider,
+    dispatcher: Dispatcher,
+    config: RuntimeConfig,
+}
+
+/// What a stop achieved; `false` means that part was still busy when its time ran out
+/// (nothing acknowledged is lost either way: the store has it, and the next start
+/// carries on from the logs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stopped {
+    pub writer_drained: bool,
+    pub decider_stopped: bool,
+    pub dispatcher_stopped: bool,
+    pub analyst_stopped: bool,
+}
+
+impl Runtime {
+    /// Starts every service. Must run inside a Tokio runtime (the dispatcher's tasks live
+    /// there).
+    pub fn start(store: Arc<Store>, config: RuntimeConfig) -> Result<Runtime, RuntimeError> {
+        let bus = Bus::new();
+        let dispatcher = Dispatcher::start(Arc::clone(&store), config.dispatch.clone(), &bus)?;
+        let decider = Decider::spawn(
+            Arc::clone(&store),
+            Arc::new(SystemClock),
+            config.decider.clone(),
+            bus.clone(),
+        );
+        let analyst = Analyst::start(Arc::clone(&store), config.analyst, &bus)?;
+        let pipeline = Pipeline::start(Arc::clone(&store), config.pipeline, bus.clone())?;
+        Ok(Runtime {
+            store,
+            bus,
+            pipeline,
+            analyst,
+            decider,
+            dispatcher,
+            config,
+        })
+    }
+
+    pub fn bus(&self) -> &Bus {
+        &self.bus
+    }
+
+    /// What the HTTP handlers share.
+    pub fn app_state(&self) -> AppState {
+        AppState::new(
+            Arc::clone(&self.store),
+            self.pipeline.clone(),
+            self.config.limits,
+            self.bus.clone(),
+        )
+        .with_public_url(self.config.public_url.clone())
+        .with_analyst(self.analyst.clone())
+        .with_decider(self.decider.clone())
+    }
+
+    /// Serves the API and the console on `listener` until `shutdown` resolves, then stops
+    /// every service in order.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Stopped {
+        let router = prossimo_server::app(self.app_state());
+        prossimo_server::serve(listener, router, self.config.serve, shutdown).await;
+        self.stop().await
+    }
+
+    /// Stops the services in the order data flows through them: the writer commits what
+    /// was queued (every request is answered by now), the decider writes what it computed
+    /// and gives its lease back, the dispatcher records the rounds in flight and gives its
+    /// lease back, the analyst stops after its current work. Each gets at most the
+    /// configured grace.
+    pub async fn stop(self) -> Stopped {
+        let grace = self.config.serve.shutdown_grace;
+        let Runtime {
+            pipeline,
+            analyst,
+            decider,
+            dispatcher,
+            ..
+        } = self;
+        let writer_drained = blocking(grace, move || pipeline.drain(grace)).await;
+        let decider_stopped = blocking(grace, move || {
+            decider.stop();
+            true
+        })
+        .await;
+        // A round in flight ends within one request timeout.
+        let dispatcher_stopped = tokio::time::timeout(grace, dispatcher.stop()).await.is_ok();
+        // A full analysis run may take minutes at a million customers: it is not waited
+        // for long; what it wrote is kept and the next run redoes the rest.
+        let patience = grace.min(Duration::from_secs(5));
+        let analyst_stopped = blocking(patience, move || analyst.stop(patience)).await;
+        let stopped = Stopped {
+            writer_drained,
+            decider_stopped,
+            dispatcher_stopped,
+            analyst_stopped,
+        };
+        if stopped
+            == (Stopped {
+                writer_drained: true,
+                decider_stopped: true,
+                dispatcher_stopped: true,
+                analyst_stopped: true,
+            })
+        {
+            tracing::info!("every service stopped");
+        } else {
+            tracing::warn!(
+                ?stopped,
+                "some services were still busy when their time ran out"
+            );
+        }
+        stopped
+    }
+}
+
+/// Runs `work` on the blocking pool, waiting at most `patience` (plus a moment) for it.
+async fn blocking(patience: Duration, work: impl FnOnce() -> bool + Send + 'static) -> bool {
+    let task = tokio::task::spawn_blocking(work);
+    matches!(
+        tokio::time::timeout(patience + Duration::from_secs(1), task).await,
+        Ok(Ok(true))
+    )
+}
