@@ -38,8 +38,10 @@ RECEIVER=127.0.0.1:18091
 KEY=wk_bench_write_key
 TOKEN=pat_bench_admin_token_1
 URL=http://127.0.0.1:$PORT
+# The probe's webhook receiver listens on this machine.
+printf '[destinations]\nallowed_private_networks = ["127.0.0.1"]\n' >"$DATA.toml"
 PROSSIMO_WRITE_KEY=$KEY PROSSIMO_ADMIN_TOKEN=$TOKEN PROSSIMO_LOG=warn \
-    target/release/prossimo --data-dir "$DATA" serve --listen 127.0.0.1:$PORT >"$DATA.log" 2>&1 &
+    target/release/prossimo --config "$DATA.toml" --data-dir "$DATA" serve --listen 127.0.0.1:$PORT >"$DATA.log" 2>&1 &
 SERVER=$!
 LOADPID=
 cleanup() {

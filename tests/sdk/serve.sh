@@ -16,8 +16,11 @@ PORT=$("$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0
 HOST="http://127.0.0.1:$PORT"
 WRITE_KEY=wk_sdk_test_write_key
 ADMIN_TOKEN=pat_sdk_test_admin_token
+# The tests' webhook receivers listen on this machine, which webhooks may not reach unless
+# allowed.
+printf '[destinations]\nallowed_private_networks = ["127.0.0.1"]\n' >"$DATA/prossimo.toml"
 PROSSIMO_WRITE_KEY=$WRITE_KEY PROSSIMO_ADMIN_TOKEN=$ADMIN_TOKEN PROSSIMO_LOG=${PROSSIMO_LOG:-warn} \
-    target/debug/prossimo --data-dir "$DATA" serve --listen "127.0.0.1:$PORT" >"$DATA/server.log" 2>&1 &
+    target/debug/prossimo --config "$DATA/prossimo.toml" --data-dir "$DATA" serve --listen "127.0.0.1:$PORT" >"$DATA/server.log" 2>&1 &
 SERVER=$!
 [ -n "${KEEP_DATA:-}" ] || trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; rm -rf "$DATA"' EXIT
 

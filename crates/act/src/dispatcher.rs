@@ -14,6 +14,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::ActError;
+use crate::targets::{GuardedResolver, TargetPolicy};
 use crate::webhook::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, Signer};
 
 /// When to try a failed delivery again, and when to give up on it.
@@ -62,6 +63,8 @@ pub struct DispatchConfig {
     pub concurrency: usize,
     /// How often idle tasks look for work written by other processes.
     pub poll: Duration,
+    /// Which addresses webhooks may reach (public ones, and any private network allowed).
+    pub targets: Arc<TargetPolicy>,
 }
 
 impl Default for DispatchConfig {
@@ -71,6 +74,7 @@ impl Default for DispatchConfig {
             timeout: Duration::from_secs(10),
             concurrency: 16,
             poll: Duration::from_secs(1),
+            targets: Arc::default(),
         }
     }
 }
@@ -104,6 +108,11 @@ impl Dispatcher {
         let client = reqwest::Client::builder()
             .timeout(config.timeout)
             .user_agent(concat!("prossimo/", env!("CARGO_PKG_VERSION")))
+            // A redirect could lead anywhere, past the address checks: never followed.
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(Arc::new(GuardedResolver {
+                policy: Arc::clone(&config.targets),
+            }))
             .build()?;
         let shared = Arc::new(Shared {
             store,
@@ -341,6 +350,11 @@ async fn deliver(
     let now = now_ms();
     let signature = signer.sign(&delivery.webhook_id, now / 1000, body.as_bytes());
     let started = Instant::now();
+    // The URL's own address is checked here (a name's addresses by the resolver): the
+    // policy may have changed since the destination was saved.
+    if let Err(why) = shared.config.targets.check_url(&destination.url) {
+        return failed(&shared, &destination, &delivery, now, started, why);
+    }
     let sent = shared
         .client
         .post(&destination.url)
@@ -357,8 +371,7 @@ async fn deliver(
         }
         Ok(response) => {
             let code = response.status().as_u16();
-            let text = response.text().await.unwrap_or_default();
-            let snippet: String = text.chars().take(200).collect();
+            let snippet = reply_snippet(response).await;
             (
                 Some(i64::from(code)),
                 Some(format!("HTTP {code}: {snippet}")),
@@ -366,6 +379,39 @@ async fn deliver(
         }
         Err(e) => (None, Some(describe(&e))),
     };
+    settle(
+        &shared,
+        &destination,
+        &delivery,
+        now,
+        started,
+        status_code,
+        error,
+    )
+}
+
+/// What a failed attempt that sent nothing comes to.
+fn failed(
+    shared: &Shared,
+    destination: &DestinationRecord,
+    delivery: &DeliveryRecord,
+    now: i64,
+    started: Instant,
+    why: String,
+) -> (i64, AttemptRecord, DeliveryOutcome) {
+    settle(shared, destination, delivery, now, started, None, Some(why))
+}
+
+/// Records an attempt and decides the delivery's fate: delivered, retried later, or dead.
+fn settle(
+    shared: &Shared,
+    destination: &DestinationRecord,
+    delivery: &DeliveryRecord,
+    now: i64,
+    started: Instant,
+    status_code: Option<i64>,
+    error: Option<String>,
+) -> (i64, AttemptRecord, DeliveryOutcome) {
     let attempt = AttemptRecord {
         at: now,
         status_code,
@@ -386,6 +432,28 @@ async fn deliver(
         tracing::info!(destination = %destination.name, delivery = delivery.id, attempts, %error, ?outcome, "delivery failed");
     }
     (delivery.id, attempt, outcome)
+}
+
+/// The most of a refusing endpoint's reply that is read and shown back (the deliveries
+/// API shows it to admins): enough to tell why, never a whole page from elsewhere.
+const REPLY_SNIPPET_BYTES: usize = 200;
+
+/// The start of a reply's body, read no further than needed, as text.
+async fn reply_snippet(mut response: reqwest::Response) -> String {
+    let mut bytes = Vec::new();
+    while bytes.len() < REPLY_SNIPPET_BYTES {
+        match response.chunk().await {
+            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    let truncated = bytes.len() > REPLY_SNIPPET_BYTES;
+    bytes.truncate(REPLY_SNIPPET_BYTES);
+    let mut text = String::from_utf8_lossy(&bytes).into_owned();
+    if truncated {
+        text.push('…');
+    }
+    text
 }
 
 /// reqwest's top-level message hides the cause ("error sending request"): add the chain.

@@ -8,9 +8,11 @@
 //! messages go out in order while different profiles' go out concurrently.
 
 mod dispatcher;
+pub mod targets;
 pub mod webhook;
 
 pub use dispatcher::{DispatchConfig, Dispatcher, RetryPolicy};
+pub use targets::TargetPolicy;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ActError {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use chrono::TimeDelta;
-use prossimo_act::DispatchConfig;
+use prossimo_act::{DispatchConfig, TargetPolicy};
 use prossimo_identity::IdentityConfig;
 use prossimo_model::{Limits, Money};
 use prossimo_server::{AnalystConfig, PipelineConfig, ServeConfig};
@@ -73,6 +73,10 @@ pub struct DestinationsSection {
     pub max_retry_hours: Option<f64>,
     /// Per request. Default: 10.
     pub timeout_seconds: Option<f64>,
+    /// Private networks webhooks may reach anyway, e.g. ["10.20.0.0/16", "127.0.0.1"];
+    /// loopback, private, link-local and metadata addresses are refused otherwise.
+    #[serde(default)]
+    pub allowed_private_networks: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -209,6 +213,10 @@ impl FileConfig {
             config.retry.max_delay,
         )?;
         config.timeout = seconds("timeout_seconds", d.timeout_seconds, config.timeout)?;
+        config.targets = std::sync::Arc::new(
+            TargetPolicy::allowing(&d.allowed_private_networks)
+                .map_err(|e| anyhow::anyhow!("[destinations] allowed_private_networks: {e}"))?,
+        );
         Ok(config)
     }
 

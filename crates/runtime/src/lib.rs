@@ -107,6 +107,7 @@ impl Runtime {
             self.bus.clone(),
         )
         .with_public_url(self.config.public_url.clone())
+        .with_targets(Arc::clone(&self.config.dispatch.targets))
         .with_analyst(self.analyst.clone())
         .with_decider(self.decider.clone())
     }

@@ -28,6 +28,18 @@ fn check_filter(input: &DestinationInput) -> Result<(), ApiError> {
     }
 }
 
+/// Webhooks go only to public addresses, unless the configuration allows a private
+/// network (checked again at every send, on what the name then resolves to).
+fn check_target(state: &AppState, input: &DestinationInput) -> Result<(), ApiError> {
+    state
+        .targets
+        .check_url(&input.url)
+        .map_err(|reason| ApiError::Field {
+            field: "url",
+            reason,
+        })
+}
+
 /// Tells whoever routes or delivers (the decider, the dispatcher) that destinations
 /// changed.
 fn changed(state: &AppState) {
@@ -60,6 +72,7 @@ pub async fn create(
     require_admin(&state, &headers).await?;
     let input: DestinationInput = json_body(&body)?;
     check_filter(&input)?;
+    check_target(&state, &input)?;
     let store = state.store.clone();
     let record = tokio::task::spawn_blocking(move || store.create_destination(&input)).await??;
     changed(&state);
@@ -94,6 +107,7 @@ pub async fn update(
         )));
     }
     check_filter(&input)?;
+    check_target(&state, &input)?;
     let store = state.store.clone();
     let record = tokio::task::spawn_blocking(move || store.update_destination(&name, &input))
         .await??

@@ -23,6 +23,9 @@ pub enum ApiError {
     NotFound(String),
     #[error("this endpoint does not answer that method")]
     MethodNotAllowed,
+    /// One field of a request body cannot be taken as it is.
+    #[error("{field}: {reason}")]
+    Field { field: &'static str, reason: String },
     /// A refusal at the HTTP level (a limit, a body too slow, an extractor's rejection),
     /// with its status.
     #[error("{message}")]
@@ -87,6 +90,7 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Http { status, .. } => (*status, code_for_status(*status)),
+            ApiError::Field { .. } => (StatusCode::BAD_REQUEST, "invalid_field"),
             ApiError::Definition { .. } => (StatusCode::BAD_REQUEST, "invalid_definition"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::OriginNotAllowed(_) => (StatusCode::FORBIDDEN, "origin_not_allowed"),
@@ -135,6 +139,11 @@ impl IntoResponse for ApiError {
                 line: *line,
                 column: *column,
             }],
+            ApiError::Field { field, reason } => vec![Detail::Field(FieldError {
+                index: None,
+                field: (*field).to_owned(),
+                reason: reason.clone(),
+            })],
             _ => Vec::new(),
         };
         let body = Body {

@@ -27,6 +27,7 @@ use axum::routing::{get, post};
 pub use browser::PublicUrl;
 pub use error::ApiError;
 pub use pipeline::{Pipeline, PipelineConfig, PipelineStats, SubmitError};
+use prossimo_act::TargetPolicy;
 use prossimo_bus::Bus;
 use prossimo_decide::Decider;
 use prossimo_model::Limits;
@@ -51,6 +52,8 @@ pub struct AppState {
     pub live: Arc<prossimo_console::LiveFeed>,
     /// Where browsers reach this server, for the SDK's settings; `None`: the request's Host.
     pub public_url: Option<PublicUrl>,
+    /// Where webhook destinations may point.
+    pub targets: Arc<TargetPolicy>,
 }
 
 impl AppState {
@@ -65,7 +68,12 @@ impl AppState {
             sources: Arc::default(),
             live: Arc::default(),
             public_url: None,
+            targets: Arc::default(),
         }
+    }
+
+    pub fn with_targets(self, targets: Arc<TargetPolicy>) -> AppState {
+        AppState { targets, ..self }
     }
 
     pub fn with_public_url(self, public_url: Option<PublicUrl>) -> AppState {

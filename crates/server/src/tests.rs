@@ -73,6 +73,8 @@ fn build_test_app(
     );
     let boot = store.bootstrap(None, None).unwrap();
     let bus = prossimo_bus::Bus::new();
+    // The tests' webhook receivers listen on this machine.
+    let targets = Arc::new(prossimo_act::TargetPolicy::allowing(&["127.0.0.1".into()]).unwrap());
     let live = with_decider.then(|| {
         let config = prossimo_act::DispatchConfig {
             retry: prossimo_act::RetryPolicy {
@@ -82,6 +84,7 @@ fn build_test_app(
                 max_delay: std::time::Duration::from_secs(1),
             },
             poll: std::time::Duration::from_millis(100),
+            targets: Arc::clone(&targets),
             ..prossimo_act::DispatchConfig::default()
         };
         let dispatcher = prossimo_act::Dispatcher::start(store.clone(), config, &bus).unwrap();
@@ -106,7 +109,8 @@ fn build_test_app(
         .unwrap()
     });
     let pipeline = Pipeline::start(store.clone(), pipeline, bus.clone()).unwrap();
-    let mut state = AppState::new(store.clone(), pipeline, Limits::default(), bus);
+    let mut state =
+        AppState::new(store.clone(), pipeline, Limits::default(), bus).with_targets(targets);
     // Keys are remembered for a moment only, so a test can see a revocation arrive.
     state.sources = Arc::new(crate::ingest_api::SourceCache::expiring_after(
         KEY_CACHE_TTL,
@@ -947,6 +951,15 @@ async fn webhook_receiver() -> (String, Arc<Received>) {
         .route("/ok", post(record("/ok")))
         .route("/flaky", post(record("/flaky")))
         .route("/down", post(record("/down")))
+        .route("/secret", post(record("/secret")))
+        .route(
+            "/moved",
+            post(|| async { (StatusCode::FOUND, [(header::LOCATION, "/secret")]) }),
+        )
+        .route(
+            "/verbose",
+            post(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "x".repeat(10_000)) }),
+        )
         .with_state(received.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -1532,4 +1545,78 @@ async fn long_targets_many_headers_and_bad_path_values_get_the_catalogues_json()
     let (status, body) = app.get("/v1/profiles/user_id:x/events?limit=lots").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["code"], "bad_request", "{body}");
+}
+
+/// A webhook cannot be pointed at what only the server can reach, cannot be bounced there
+/// by a redirect, and cannot make the deliveries API show back a whole page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_reach_only_allowed_addresses_follow_no_redirect_and_show_little_back() {
+    let app = test_app_with_decider();
+    let (receiver, received) = webhook_receiver().await;
+    for url in [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.1/hook",
+        "http://[::1]:22/",
+        "http://metadata.google.internal/",
+    ] {
+        let (status, body) = app
+            .admin(
+                "POST",
+                "/v1/destinations",
+                Some(json!({"name": "nope", "kind": "events", "url": url, "filter": "event \"Probe\""})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{url}: {body}");
+        assert_eq!(body["code"], "invalid_field");
+        assert_eq!(body["details"][0]["field"], "url", "{body}");
+    }
+    assert!(app.store.destinations().unwrap().is_empty());
+
+    for (name, path) in [("moved", "/moved"), ("verbose", "/verbose")] {
+        let (status, body) = app
+            .admin(
+                "POST",
+                "/v1/destinations",
+                Some(
+                    json!({"name": name, "kind": "events", "url": format!("{receiver}{path}"),
+                            "filter": "event \"Probe\""}),
+                ),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (status, _) = app
+        .post("/v1/track", json!({"userId": "probe", "event": "Probe"}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    for name in ["moved", "verbose"] {
+        let dead = app
+            .poll(
+                &format!("/v1/destinations/{name}/deliveries?status=dead"),
+                |_, b| b["deliveries"].as_array().is_some_and(|d| d.len() == 1),
+            )
+            .await;
+        let id = dead["deliveries"][0]["id"].as_i64().unwrap();
+        let (_, delivery) = app.get(&format!("/v1/deliveries/{id}")).await;
+        let error = delivery["attempt_log"][0]["error"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        match name {
+            "moved" => assert!(error.starts_with("HTTP 302"), "{error}"),
+            _ => assert!(
+                error.starts_with("HTTP 500: xxx") && error.chars().count() <= 220,
+                "{} characters: {error:.40}",
+                error.chars().count()
+            ),
+        }
+    }
+    let followed = received
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(path, _, _)| path == "/secret")
+        .count();
+    assert_eq!(followed, 0, "a redirect was followed");
 }
