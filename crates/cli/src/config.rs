@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use chrono::TimeDelta;
 use prossimo_act::{DispatchConfig, TargetPolicy};
+use prossimo_console::TrustedProxies;
 use prossimo_identity::IdentityConfig;
 use prossimo_model::{Limits, Money};
 use prossimo_server::{AnalystConfig, PipelineConfig, ServeConfig};
@@ -26,6 +27,8 @@ pub struct FileConfig {
     pub public_url: Option<String>,
     #[serde(default)]
     pub server: ServerSection,
+    #[serde(default)]
+    pub console: ConsoleSection,
     #[serde(default)]
     pub storage: StorageSection,
     #[serde(default)]
@@ -52,6 +55,16 @@ pub struct ServerSection {
     pub max_connections: Option<usize>,
     /// On SIGTERM or Ctrl-C, how long requests in flight may take to finish. Default: 25.
     pub shutdown_grace_seconds: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleSection {
+    /// Reverse proxies in front of the server whose X-Forwarded-For names the client, as
+    /// networks or addresses, e.g. ["127.0.0.1", "10.0.0.0/8"]. Default: none (the
+    /// connection's address counts).
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -295,6 +308,24 @@ impl FileConfig {
                 d.shutdown_grace,
             )?,
         })
+    }
+
+    pub fn trusted_proxies(&self) -> Result<TrustedProxies> {
+        let networks = self
+            .console
+            .trusted_proxies
+            .iter()
+            .map(|raw| {
+                raw.parse::<ipnet::IpNet>()
+                    .or_else(|_| raw.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        anyhow::anyhow!(
+                            "[console] trusted_proxies: {raw:?} is not a network like 10.0.0.0/8 or an address"
+                        )
+                    })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(TrustedProxies(networks.into()))
     }
 
     pub fn pipeline(&self) -> PipelineConfig {

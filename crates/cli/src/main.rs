@@ -252,6 +252,7 @@ fn serve(store: Arc<Store>, file: &FileConfig, args: ServeArgs) -> Result<()> {
         dispatch: file.dispatch()?,
         serve: file.serve()?,
         public_url,
+        trusted_proxies: file.trusted_proxies()?,
     };
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

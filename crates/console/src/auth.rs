@@ -3,7 +3,8 @@
 //! limit on failed sign-ins per account.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use argon2::Argon2;
@@ -123,10 +124,51 @@ pub fn random_token() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The client's address, when the server was started with connection info
-/// (`into_make_service_with_connect_info`); behind a proxy it is the proxy's.
+/// The client's address: the connection's peer; or, when that peer is a proxy the
+/// configuration trusts (`[console] trusted_proxies`), the address the proxies say they
+/// forwarded for (`X-Forwarded-For`, read from the right, skipping trusted proxies). A
+/// header from anyone else is ignored, so nobody can pick the address they are counted as.
 #[derive(Debug, Clone, Copy)]
-pub struct ClientAddr(pub Option<std::net::IpAddr>);
+pub struct ClientAddr(pub Option<IpAddr>);
+
+/// The proxies whose `X-Forwarded-For` is believed.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedProxies(pub Arc<[ipnet::IpNet]>);
+
+impl TrustedProxies {
+    fn trusts(&self, ip: IpAddr) -> bool {
+        self.0.iter().any(|net| net.contains(&ip))
+    }
+
+    /// The client behind `peer`, given the request's headers.
+    pub fn client(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        if !self.trusts(peer) {
+            return peer;
+        }
+        let mut client = peer;
+        // Each proxy appends the address it heard from; the rightmost entry not added by
+        // a proxy we trust is the client (anything left of it could be forged).
+        let hops = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .collect::<Vec<&str>>();
+        for hop in hops.iter().rev() {
+            match hop.parse::<IpAddr>() {
+                Ok(ip) => {
+                    client = ip;
+                    if !self.trusts(ip) {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        client
+    }
+}
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
     type Rejection = std::convert::Infallible;
@@ -135,12 +177,15 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
         parts: &mut axum::http::request::Parts,
         _: &S,
     ) -> Result<ClientAddr, std::convert::Infallible> {
-        Ok(ClientAddr(
-            parts
-                .extensions
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map(|c| c.0.ip()),
-        ))
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        let client = match (peer, parts.extensions.get::<TrustedProxies>()) {
+            (Some(peer), Some(trusted)) => Some(trusted.client(peer, &parts.headers)),
+            (peer, _) => peer,
+        };
+        Ok(ClientAddr(client))
     }
 }
 

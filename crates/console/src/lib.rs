@@ -28,6 +28,7 @@ use prossimo_decide::Decider;
 use prossimo_store::{Role, Store, StoreError, UserRecord};
 use serde::Deserialize;
 
+pub use auth::TrustedProxies;
 use auth::{LoginLimiter, Signed};
 pub use auth::{MIN_PASSWORD, PasswordError, hash_password, verify_password};
 pub use i18n::Lang;
@@ -55,6 +56,8 @@ pub struct Services {
     pub store: Arc<Store>,
     pub decider: Option<Decider>,
     pub bus: Bus,
+    /// Proxies whose `X-Forwarded-For` names the client (for the sign-in limits).
+    pub trusted_proxies: TrustedProxies,
     /// The feed the tracking API writes into, for the live events page.
     pub live: Arc<LiveFeed>,
 }
@@ -149,6 +152,7 @@ pub fn router(services: Services) -> Router {
         .route("/assets/console.js", get(script))
         .route("/assets/console.css", get(stylesheet))
         .with_state(state)
+        .layer(axum::Extension(services.trusted_proxies))
 }
 
 const STYLESHEET: &str = include_str!("../assets/console.css");

@@ -89,6 +89,9 @@ fn console() -> Console {
             store: store.clone(),
             decider: None,
             bus: prossimo_bus::Bus::new(),
+            trusted_proxies: TrustedProxies(Arc::from(["127.0.0.1/32"
+                .parse::<ipnet::IpNet>()
+                .unwrap()])),
             live: live.clone(),
         }),
         live,
@@ -145,6 +148,36 @@ impl Console {
         );
         self.post("/login", &csrf_cookie, &body.replace(' ', "+"))
             .await
+    }
+
+    /// Signs in as a connection from `peer` would, with an `X-Forwarded-For` header.
+    async fn sign_in_from(
+        &self,
+        peer: &str,
+        forwarded_for: &str,
+        email: &str,
+        password: &str,
+    ) -> StatusCode {
+        let form = self.get("/login", "").await;
+        let csrf_cookie = form
+            .cookie(auth::LOGIN_CSRF_COOKIE)
+            .expect("login csrf cookie");
+        let body = format!(
+            "email={email}&password={password}&csrf={}",
+            form.hidden_csrf()
+        );
+        let mut request = Request::post("/login")
+            .header(header::HOST, "127.0.0.1:8080")
+            .header(header::COOKIE, csrf_cookie)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header("x-forwarded-for", forwarded_for)
+            .body(Body::from(body.replace(' ', "+")))
+            .unwrap();
+        let peer: std::net::SocketAddr = format!("{peer}:40000").parse().unwrap();
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
+        self.send(request).await.status
     }
 
     async fn session(&self, email: &str) -> String {
@@ -244,6 +277,56 @@ async fn five_failed_sign_ins_lock_the_account_even_for_the_right_password() {
     assert_eq!(
         c.sign_in("viewer@example.it", PASSWORD).await.status,
         StatusCode::SEE_OTHER
+    );
+}
+
+/// Behind a trusted proxy every client arrives from the proxy's address: a stranger
+/// hammering the first admin must not lock out the admin's own sign-in. A header from a
+/// connection that is not a trusted proxy is ignored, so it cannot dodge the limit.
+#[tokio::test]
+async fn behind_a_trusted_proxy_clients_are_counted_apart_and_forged_headers_change_nothing() {
+    let c = console();
+    let attacker = "203.0.113.9";
+    for _ in 0..auth::MAX_FAILURES {
+        let status = c
+            .sign_in_from(
+                "127.0.0.1",
+                &format!("{attacker}, 127.0.0.1"),
+                "admin@example.it",
+                "guess guess guess",
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        c.sign_in_from("127.0.0.1", attacker, "admin@example.it", PASSWORD)
+            .await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the attacker is locked out"
+    );
+    assert_eq!(
+        c.sign_in_from("127.0.0.1", "198.51.100.7", "admin@example.it", PASSWORD)
+            .await,
+        StatusCode::SEE_OTHER,
+        "the admin, behind the same proxy, is not"
+    );
+    // Straight from the internet, with a header made up for each try: counted by the
+    // connection's address all the same.
+    for i in 0..auth::MAX_FAILURES {
+        let status = c
+            .sign_in_from(
+                "192.0.2.50",
+                &format!("10.0.0.{i}"),
+                "viewer@example.it",
+                "guess guess guess",
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        c.sign_in_from("192.0.2.50", "10.9.9.9", "viewer@example.it", PASSWORD)
+            .await,
+        StatusCode::TOO_MANY_REQUESTS
     );
 }
 

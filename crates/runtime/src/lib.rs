@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use prossimo_act::{ActError, DispatchConfig, Dispatcher};
 use prossimo_bus::Bus;
+use prossimo_console::TrustedProxies;
 use prossimo_decide::{Decider, DeciderConfig, SystemClock};
 use prossimo_model::Limits;
 use prossimo_server::{
@@ -37,6 +38,8 @@ pub struct RuntimeConfig {
     pub dispatch: DispatchConfig,
     pub serve: ServeConfig,
     pub public_url: Option<PublicUrl>,
+    /// Proxies whose `X-Forwarded-For` names the client (the console's sign-in limits).
+    pub trusted_proxies: TrustedProxies,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +111,7 @@ impl Runtime {
         )
         .with_public_url(self.config.public_url.clone())
         .with_targets(Arc::clone(&self.config.dispatch.targets))
+        .with_trusted_proxies(self.config.trusted_proxies.clone())
         .with_analyst(self.analyst.clone())
         .with_decider(self.decider.clone())
     }

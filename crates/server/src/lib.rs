@@ -54,6 +54,8 @@ pub struct AppState {
     pub public_url: Option<PublicUrl>,
     /// Where webhook destinations may point.
     pub targets: Arc<TargetPolicy>,
+    /// Proxies whose `X-Forwarded-For` names the client (the console's sign-in limits).
+    pub trusted_proxies: prossimo_console::TrustedProxies,
 }
 
 impl AppState {
@@ -69,6 +71,17 @@ impl AppState {
             live: Arc::default(),
             public_url: None,
             targets: Arc::default(),
+            trusted_proxies: prossimo_console::TrustedProxies::default(),
+        }
+    }
+
+    pub fn with_trusted_proxies(
+        self,
+        trusted_proxies: prossimo_console::TrustedProxies,
+    ) -> AppState {
+        AppState {
+            trusted_proxies,
+            ..self
         }
     }
 
@@ -105,6 +118,7 @@ pub fn app(state: AppState) -> Router {
         store: state.store.clone(),
         decider: state.decider.clone(),
         bus: state.bus.clone(),
+        trusted_proxies: state.trusted_proxies.clone(),
         live: state.live.clone(),
     });
     // The write-key endpoints, under Segment's paths and the browser SDK's short ones
