@@ -389,6 +389,7 @@ async fn submit(
                     Err(StoreError::Conflict(message) | StoreError::Invalid(message)) => {
                         Ok(Outcome::Refused(message))
                     }
+                    Err(e @ StoreError::TooLong { .. }) => Ok(Outcome::Refused(e.to_string())),
                     Err(e) => Err(e),
                 }
             }

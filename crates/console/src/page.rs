@@ -233,7 +233,7 @@ impl PageError {
 
     pub fn store(lang: Lang, e: StoreError) -> PageError {
         match e {
-            StoreError::Invalid(_) => PageError::bad_request(lang),
+            StoreError::Invalid(_) | StoreError::TooLong { .. } => PageError::bad_request(lang),
             StoreError::NotFound(_) => PageError::not_found(lang, lang.texts().not_found),
             e if e.is_transient() => {
                 tracing::warn!(error = %e, "console: storage unavailable");

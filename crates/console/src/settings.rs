@@ -303,9 +303,10 @@ pub async fn change(
         // A new token is shown once, on this response, and never put in a URL.
         Ok(outcome) => settings_page(&state, &signed, lang, path, StatusCode::OK, outcome).await,
         Err(
-            StoreError::Invalid(message)
-            | StoreError::Conflict(message)
-            | StoreError::NotFound(message),
+            e @ (StoreError::Invalid(_)
+            | StoreError::Conflict(_)
+            | StoreError::NotFound(_)
+            | StoreError::TooLong { .. }),
         ) => {
             settings_page(
                 &state,
@@ -313,7 +314,7 @@ pub async fn change(
                 lang,
                 path,
                 StatusCode::UNPROCESSABLE_ENTITY,
-                Outcome::Error(message),
+                Outcome::Error(e.to_string()),
             )
             .await
         }

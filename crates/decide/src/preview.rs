@@ -27,6 +27,17 @@ pub fn check_catalog(
     slug: &str,
     definition: Option<&str>,
 ) -> Result<Catalog, DecideError> {
+    // Before parsing: a megabyte of conditions is refused, not parsed.
+    if let Some(definition) = definition
+        && definition.len() > prossimo_store::MAX_DEFINITION_BYTES
+    {
+        return Err(prossimo_store::StoreError::TooLong {
+            field: "definition",
+            bytes: definition.len(),
+            max: prossimo_store::MAX_DEFINITION_BYTES,
+        }
+        .into());
+    }
     let mut definitions: Vec<(String, String)> = store
         .segments()?
         .into_iter()

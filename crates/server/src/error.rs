@@ -168,6 +168,10 @@ impl From<StoreError> for ApiError {
             StoreError::Invalid(msg) => ApiError::BadRequest(msg),
             StoreError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
             StoreError::Conflict(msg) => ApiError::Conflict(msg),
+            e @ StoreError::TooLong { field, .. } => ApiError::Field {
+                field,
+                reason: e.to_string(),
+            },
             e if e.is_transient() => {
                 tracing::warn!(error = %e, "storage unavailable");
                 ApiError::Unavailable

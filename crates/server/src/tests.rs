@@ -1620,3 +1620,58 @@ async fn webhooks_reach_only_allowed_addresses_follow_no_redirect_and_show_littl
         .count();
     assert_eq!(followed, 0, "a redirect was followed");
 }
+
+/// Names, definitions and URLs a person types have limits: a 400 naming the field, and
+/// nothing saved.
+#[tokio::test]
+async fn oversized_names_definitions_and_urls_are_refused_with_their_field() {
+    let app = test_app();
+    let huge_definition = format!(
+        "count(any event) >= 1 {}",
+        " ".repeat(prossimo_store::MAX_DEFINITION_BYTES)
+    );
+    for (field, body) in [
+        (
+            "definition",
+            json!({"slug": "big", "definition": huge_definition}),
+        ),
+        (
+            "name",
+            json!({"slug": "big", "name": "n".repeat(100_000), "definition": "count(any event) >= 1"}),
+        ),
+        (
+            "description",
+            json!({"slug": "big", "description": "d".repeat(100_000), "definition": "count(any event) >= 1"}),
+        ),
+    ] {
+        let (status, answer) = app.admin("POST", "/v1/segments", Some(body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{field}: {answer}");
+        assert_eq!(answer["code"], "invalid_field", "{answer}");
+        assert_eq!(answer["details"][0]["field"], field, "{answer}");
+    }
+    let (status, answer) = app
+        .admin(
+            "POST",
+            "/v1/segments/validate",
+            Some(json!({"definition": huge_definition})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer["details"][0]["field"], "definition", "{answer}");
+    assert!(app.store.segments().unwrap().is_empty());
+    for (field, body) in [
+        (
+            "name",
+            json!({"name": "n".repeat(1_000), "kind": "segments", "url": "https://crm.example.it/h"}),
+        ),
+        (
+            "url",
+            json!({"name": "crm", "kind": "segments", "url": format!("https://crm.example.it/{}", "p".repeat(5_000))}),
+        ),
+    ] {
+        let (status, answer) = app.admin("POST", "/v1/destinations", Some(body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{field}: {answer}");
+        assert_eq!(answer["details"][0]["field"], field, "{answer}");
+    }
+    assert!(app.store.destinations().unwrap().is_empty());
+}

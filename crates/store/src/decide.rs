@@ -13,6 +13,7 @@ use prossimo_identity::{ProfileId, ProfileState};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use crate::error::{MAX_DEFINITION_BYTES, MAX_DESCRIPTION_BYTES, MAX_NAME_BYTES, bounded};
 use crate::sql::{Commit, Conn, Val, placeholders};
 use crate::{Store, StoreError, WriteDomain, now_ms};
 
@@ -320,6 +321,13 @@ pub fn check_slug(slug: &str) -> Result<(), StoreError> {
     }
 }
 
+/// The lengths a person may type into a segment's fields.
+fn check_segment_input(input: &SegmentInput) -> Result<(), StoreError> {
+    bounded("name", &input.name, MAX_NAME_BYTES)?;
+    bounded("description", &input.description, MAX_DESCRIPTION_BYTES)?;
+    bounded("definition", &input.definition, MAX_DEFINITION_BYTES)
+}
+
 /// Slugs that name console pages under `/audiences/`.
 const RESERVED_SLUGS: [&str; 2] = ["new", "check"];
 
@@ -459,6 +467,7 @@ impl Store {
     /// Saves a new segment; [`StoreError::Conflict`] when the slug is taken.
     pub fn create_segment(&self, input: &SegmentInput) -> Result<SegmentRecord, StoreError> {
         check_slug(&input.slug)?;
+        check_segment_input(input)?;
         self.write_transaction(WriteDomain::Decisions, |conn| {
             if segment_by_slug(conn, &input.slug)?.is_some() {
                 return Err(StoreError::Conflict(format!(
@@ -488,6 +497,7 @@ impl Store {
         slug: &str,
         input: &SegmentInput,
     ) -> Result<Option<SegmentRecord>, StoreError> {
+        check_segment_input(input)?;
         self.write_transaction(WriteDomain::Decisions, |conn| {
             conn.execute(
                 "UPDATE segments SET name = $1, description = $2, definition = $3, updated_at = $4 WHERE slug = $5",

@@ -6,6 +6,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::error::{MAX_DEFINITION_BYTES, MAX_NAME_BYTES, MAX_URL_BYTES, bounded};
 use crate::sql::{Conn, Val};
 use crate::{Store, StoreError, WriteDomain, now_ms};
 
@@ -179,6 +180,11 @@ fn new_secret() -> String {
 fn check_input(input: &DestinationInput) -> Result<(), StoreError> {
     if input.name.trim().is_empty() {
         return Err(StoreError::Invalid("a destination needs a name".into()));
+    }
+    bounded("name", &input.name, MAX_NAME_BYTES)?;
+    bounded("url", &input.url, MAX_URL_BYTES)?;
+    if let Some(filter) = &input.filter {
+        bounded("filter", filter, MAX_DEFINITION_BYTES)?;
     }
     if !(input.url.starts_with("http://") || input.url.starts_with("https://")) {
         return Err(StoreError::Invalid(format!(

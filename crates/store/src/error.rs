@@ -20,6 +20,13 @@ pub enum StoreError {
     Corrupt(String),
     #[error("{0}")]
     Invalid(String),
+    /// A text a person typed is longer than it may be.
+    #[error("{field}: {bytes} bytes long, at most {max} allowed")]
+    TooLong {
+        field: &'static str,
+        bytes: usize,
+        max: usize,
+    },
     /// The change clashes with what is stored (a taken name, a segment others use).
     #[error("{0}")]
     Conflict(String),
@@ -69,4 +76,26 @@ impl From<serde_json::Error> for StoreError {
     fn from(e: serde_json::Error) -> Self {
         StoreError::Corrupt(e.to_string())
     }
+}
+
+/// The longest name of a segment, destination, source or admin token, in bytes.
+pub const MAX_NAME_BYTES: usize = 200;
+/// The longest segment description, in bytes.
+pub const MAX_DESCRIPTION_BYTES: usize = 2_000;
+/// The longest segment definition or event filter, in bytes: a page of conditions is a few
+/// KB; the parser and the console's editor need not take megabytes.
+pub const MAX_DEFINITION_BYTES: usize = 16 * 1024;
+/// The longest destination URL, in bytes.
+pub const MAX_URL_BYTES: usize = 2_048;
+
+/// `value` of `field` fits in `max` bytes.
+pub(crate) fn bounded(field: &'static str, value: &str, max: usize) -> Result<(), StoreError> {
+    if value.len() > max {
+        return Err(StoreError::TooLong {
+            field,
+            bytes: value.len(),
+            max,
+        });
+    }
+    Ok(())
 }

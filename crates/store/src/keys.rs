@@ -4,6 +4,7 @@ use rand::Rng;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::error::{MAX_NAME_BYTES, bounded};
 use crate::sql::{Conn, Val};
 use crate::{Store, StoreError, WriteDomain, now_ms};
 
@@ -28,6 +29,9 @@ impl Source {
         }
     }
 }
+
+/// The longest write key or admin token a person may choose, in bytes.
+const MAX_KEY_BYTES: usize = 256;
 
 /// The longest origin accepted in a source's list, in bytes.
 const MAX_ORIGIN_BYTES: usize = 256;
@@ -203,13 +207,17 @@ impl Store {
         if name.is_empty() {
             return Err(StoreError::Invalid("a source needs a name".into()));
         }
+        bounded("name", name, MAX_NAME_BYTES)?;
         let key = match write_key {
             Some(k) if k.trim().len() < 8 => {
                 return Err(StoreError::Invalid(
                     "a write key needs at least 8 characters".into(),
                 ));
             }
-            Some(k) => k.trim().to_owned(),
+            Some(k) => {
+                bounded("write_key", k.trim(), MAX_KEY_BYTES)?;
+                k.trim().to_owned()
+            }
             None => random_key("wk_"),
         };
         self.write_transaction(WriteDomain::Customers, |conn| {
@@ -284,13 +292,17 @@ impl Store {
         name: &str,
         token: Option<&str>,
     ) -> Result<String, StoreError> {
+        bounded("name", name, MAX_NAME_BYTES)?;
         let token = match token {
             Some(t) if t.trim().len() < 16 => {
                 return Err(StoreError::Invalid(
                     "an admin token needs at least 16 characters".into(),
                 ));
             }
-            Some(t) => t.trim().to_owned(),
+            Some(t) => {
+                bounded("token", t.trim(), MAX_KEY_BYTES)?;
+                t.trim().to_owned()
+            }
             None => random_key("pat_"),
         };
         let prefix: String = token.chars().take(8).collect();

@@ -36,7 +36,9 @@ pub use destinations::{
     AttemptRecord, DeliveryOutcome, DeliveryRecord, DeliveryStatus, DestinationInput,
     DestinationKind, DestinationRecord,
 };
-pub use error::StoreError;
+pub use error::{
+    MAX_DEFINITION_BYTES, MAX_DESCRIPTION_BYTES, MAX_NAME_BYTES, MAX_URL_BYTES, StoreError,
+};
 use ingest::StatisticsSchedule;
 pub use ingest::{Incoming, IngestReport, OrderLine};
 pub use keys::{Bootstrap, Source, TokenInfo, normalise_origin};
