@@ -1,5 +1,7 @@
-//! Settings: command-line flag, then `PROSSIMO_*` environment variable (both through clap),
-//! then `prossimo.toml`, then the default.
+//! Settings: one struct, [`Settings`], filled from `prossimo.toml`, then `PROSSIMO_*`
+//! environment variables, then flags (`--set key=value` and the named ones), each layer
+//! overriding the one before (see `layered.rs`). Every key has its default here, so
+//! `prossimo config` prints what is in force.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,162 +12,326 @@ use chrono::TimeDelta;
 use prossimo_act::{DispatchConfig, TargetPolicy};
 use prossimo_console::TrustedProxies;
 use prossimo_identity::IdentityConfig;
-use prossimo_model::{Limits, Money};
+use prossimo_model::{DEFAULT_MAX_AMOUNT, Limits, Money};
 use prossimo_server::{AnalystConfig, PipelineConfig, ServeConfig};
 use prossimo_store::{Location, StoreOptions};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-/// The contents of `prossimo.toml` (every key optional; see the commented example in the
-/// repository root).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileConfig {
-    pub data_dir: Option<PathBuf>,
+use crate::layered::{self, Kind, Source};
+
+/// Every setting (see the commented `prossimo.example.toml` in the repository root).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Directory of the embedded store.
+    pub data_dir: PathBuf,
+    /// PostgreSQL connection string (scale-out); wins over `data_dir`.
     pub database: Option<String>,
-    pub listen: Option<String>,
+    /// Address of the HTTP API and the console.
+    pub listen: String,
     /// Where browsers reach the server (behind a proxy or TLS), for the SDK's settings.
     pub public_url: Option<String>,
-    #[serde(default)]
     pub server: ServerSection,
-    #[serde(default)]
     pub console: ConsoleSection,
-    #[serde(default)]
     pub storage: StorageSection,
-    #[serde(default)]
     pub identity: IdentitySection,
-    #[serde(default)]
     pub ingest: IngestSection,
-    #[serde(default)]
     pub money: MoneySection,
-    #[serde(default)]
     pub analytics: AnalyticsSection,
-    #[serde(default)]
     pub destinations: DestinationsSection,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServerSection {
-    /// Longest wait for a request's headers, and for the next request on an idle
-    /// keep-alive connection. Default: 30.
-    pub header_read_timeout_seconds: Option<f64>,
-    /// Longest time to receive a request's body. Default: 60.
-    pub body_read_timeout_seconds: Option<f64>,
-    /// Connections served at once; more wait to be accepted. Default: 4096.
-    pub max_connections: Option<usize>,
-    /// On SIGTERM or Ctrl-C, how long requests in flight may take to finish. Default: 25.
-    pub shutdown_grace_seconds: Option<f64>,
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            data_dir: PathBuf::from("prossimo-data"),
+            database: None,
+            listen: "127.0.0.1:8080".into(),
+            public_url: None,
+            server: ServerSection::default(),
+            console: ConsoleSection::default(),
+            storage: StorageSection::default(),
+            identity: IdentitySection::default(),
+            ingest: IngestSection::default(),
+            money: MoneySection::default(),
+            analytics: AnalyticsSection::default(),
+            destinations: DestinationsSection::default(),
+        }
+    }
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSection {
+    /// Longest wait for a request's headers, and for the next request on an idle
+    /// keep-alive connection.
+    pub header_read_timeout_seconds: f64,
+    /// Longest time to receive a request's body.
+    pub body_read_timeout_seconds: f64,
+    /// Connections served at once; more wait to be accepted.
+    pub max_connections: usize,
+    /// On SIGTERM or Ctrl-C, how long requests in flight may take to finish.
+    pub shutdown_grace_seconds: f64,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        let d = ServeConfig::default();
+        ServerSection {
+            header_read_timeout_seconds: d.header_read_timeout.as_secs_f64(),
+            body_read_timeout_seconds: d.body_read_timeout.as_secs_f64(),
+            max_connections: d.max_connections,
+            shutdown_grace_seconds: d.shutdown_grace.as_secs_f64(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct ConsoleSection {
     /// Reverse proxies in front of the server whose X-Forwarded-For names the client, as
-    /// networks or addresses, e.g. ["127.0.0.1", "10.0.0.0/8"]. Default: none (the
+    /// networks or addresses, e.g. ["127.0.0.1", "10.0.0.0/8"]; none by default (the
     /// connection's address counts).
-    #[serde(default)]
     pub trusted_proxies: Vec<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct StorageSection {
     /// How long a write waits for another writer's lock before failing with 503.
-    /// Default: 10.
-    pub lock_wait_seconds: Option<f64>,
+    pub lock_wait_seconds: f64,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+impl Default for StorageSection {
+    fn default() -> Self {
+        StorageSection {
+            lock_wait_seconds: StoreOptions::default().lock_wait.as_secs_f64(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct DestinationsSection {
-    /// Attempts in all before a delivery goes to the dead-letter list. Default: 8.
-    pub max_attempts: Option<u32>,
-    /// Wait before the first retry; each next one waits 4 times longer. Default: 10.
-    pub first_retry_seconds: Option<f64>,
-    /// The longest wait between retries. Default: 6.
-    pub max_retry_hours: Option<f64>,
-    /// Per request. Default: 10.
-    pub timeout_seconds: Option<f64>,
+    /// Attempts in all before a delivery goes to the dead-letter list.
+    pub max_attempts: u32,
+    /// Wait before the first retry; each next one waits 4 times longer.
+    pub first_retry_seconds: f64,
+    /// The longest wait between retries.
+    pub max_retry_hours: f64,
+    /// Per request.
+    pub timeout_seconds: f64,
     /// Private networks webhooks may reach anyway, e.g. ["10.20.0.0/16", "127.0.0.1"];
     /// loopback, private, link-local and metadata addresses are refused otherwise.
-    #[serde(default)]
     pub allowed_private_networks: Vec<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+impl Default for DestinationsSection {
+    fn default() -> Self {
+        let d = DispatchConfig::default();
+        DestinationsSection {
+            max_attempts: d.retry.max_attempts,
+            first_retry_seconds: d.retry.first_delay.as_secs_f64(),
+            max_retry_hours: d.retry.max_delay.as_secs_f64() / 3600.0,
+            timeout_seconds: d.timeout.as_secs_f64(),
+            allowed_private_networks: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct AnalyticsSection {
     /// Hours between the server's full analysis runs; 0 runs them only on demand
-    /// (`POST /v1/analytics/run`). Default: 24. A store not analysed for that long is
-    /// analysed when the server starts.
-    pub refresh_hours: Option<f64>,
+    /// (`POST /v1/analytics/run`). A store not analysed for that long is analysed when
+    /// the server starts.
+    pub refresh_hours: f64,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+impl Default for AnalyticsSection {
+    fn default() -> Self {
+        AnalyticsSection {
+            refresh_hours: AnalystConfig::default()
+                .refresh_every
+                .map_or(0.0, |every| every.as_secs_f64() / 3600.0),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct MoneySection {
-    /// The reporting currency every order is converted into. Default: EUR.
-    pub currency: Option<String>,
+    /// The reporting currency every order is converted into.
+    pub currency: String,
     /// Reporting-currency units per unit of another currency, e.g. `{ USD = 0.92 }`.
     /// An order in a currency without a rate is refused.
-    #[serde(default)]
     pub rates: BTreeMap<String, f64>,
     /// The largest amount (`revenue`, `total`, `price`, `value`, refunds), positive or
-    /// negative, a message may carry once converted; more is refused. Default: 1e9.
-    pub max_amount: Option<f64>,
+    /// negative, a message may carry once converted; more is refused.
+    pub max_amount: f64,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+impl Default for MoneySection {
+    fn default() -> Self {
+        MoneySection {
+            currency: Money::default().reporting().to_owned(),
+            rates: BTreeMap::new(),
+            max_amount: DEFAULT_MAX_AMOUNT,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct IdentitySection {
-    /// Most identifiers of one kind a profile may hold, e.g. `{ user_id = 1, email = 5 }`.
-    #[serde(default)]
+    /// Most identifiers of one kind a profile may hold, e.g. `{ user_id = 1, email = 5 }`
+    /// (these override the built-in limits: user_id 1, email 5, phone 5, anonymous_id 100,
+    /// others 5).
     pub limits: BTreeMap<String, usize>,
     /// Extra placeholder values never used as identifiers.
-    #[serde(default)]
     pub blocklist: Vec<String>,
     /// Default placeholder values that are real identifiers here, e.g. ["0"].
-    #[serde(default)]
     pub allow: Vec<String>,
     /// Regular expressions; matching values are never used as identifiers.
-    #[serde(default)]
     pub blocklist_patterns: Vec<String>,
     /// ISO country whose national phone numbers are normalised to E.164, e.g. "IT".
     pub phone_region: Option<String>,
     /// Traits whose values identify a person, e.g. ["loyalty_card"].
-    #[serde(default)]
     pub trait_identifiers: Vec<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct IngestSection {
-    pub max_message_bytes: Option<usize>,
-    pub max_batch_bytes: Option<usize>,
-    pub max_batch_messages: Option<usize>,
+    /// Per message.
+    pub max_message_bytes: usize,
+    /// Per request, after gzip decompression.
+    pub max_batch_bytes: usize,
+    /// Per batch.
+    pub max_batch_messages: usize,
     /// How many hours after its arrival an event time may lie before it is corrected to
-    /// the arrival time. Default: 24.
-    pub max_clock_skew_hours: Option<f64>,
-    pub queue_requests: Option<usize>,
-    pub max_group_messages: Option<usize>,
+    /// the arrival time.
+    pub max_clock_skew_hours: f64,
+    /// Requests waiting for the writer before 429.
+    pub queue_requests: usize,
+    /// Messages per group commit.
+    pub max_group_messages: usize,
 }
 
-impl FileConfig {
-    /// Reads the file named by `--config`, or `./prossimo.toml` when it exists.
-    pub fn load(explicit: Option<&Path>) -> Result<FileConfig> {
-        let path = match explicit {
-            Some(p) => p.to_owned(),
-            None => {
-                let default = PathBuf::from("prossimo.toml");
-                if !default.exists() {
-                    return Ok(FileConfig::default());
-                }
-                default
-            }
+impl Default for IngestSection {
+    fn default() -> Self {
+        let (limits, pipeline) = (Limits::default(), PipelineConfig::default());
+        IngestSection {
+            max_message_bytes: limits.max_message_bytes,
+            max_batch_bytes: limits.max_batch_bytes,
+            max_batch_messages: limits.max_batch_messages,
+            max_clock_skew_hours: limits.max_clock_skew.num_seconds() as f64 / 3600.0,
+            queue_requests: pipeline.queue_requests,
+            max_group_messages: pipeline.max_group_messages,
+        }
+    }
+}
+
+/// `PROSSIMO_*` variables that are not settings: the file, logging, first-start keys and
+/// passwords, tests and benchmarks.
+const NOT_SETTINGS: [&str; 10] = [
+    "PROSSIMO_CONFIG",
+    "PROSSIMO_LOG",
+    "PROSSIMO_WRITE_KEY",
+    "PROSSIMO_ADMIN_TOKEN",
+    "PROSSIMO_ADMIN_PASSWORD",
+    "PROSSIMO_USER_PASSWORD",
+    "PROSSIMO_DEMO",
+    "PROSSIMO_TEST_DATABASE_URL",
+    "PROSSIMO_BENCH_DATABASE",
+    "PROSSIMO_URL",
+];
+
+/// A value a flag gives a setting: `--set key=value`, or a named flag such as `--listen`.
+#[derive(Debug, Clone)]
+pub struct FlagValue {
+    pub key: String,
+    pub value: String,
+}
+
+impl FlagValue {
+    /// Reads `key=value`.
+    pub fn parse(text: &str) -> Result<FlagValue, String> {
+        let (key, value) = text.split_once('=').ok_or_else(|| {
+            format!("{text:?}: expected key=value, e.g. ingest.max_batch_bytes=2000000")
+        })?;
+        Ok(FlagValue {
+            key: key.trim().to_owned(),
+            value: value.to_owned(),
+        })
+    }
+}
+
+impl Settings {
+    /// The settings in force: `file` (or `./prossimo.toml` when it exists), then the
+    /// `PROSSIMO_*` variables of `env`, then `flags`, each overriding the one before.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        flags: &[FlagValue],
+    ) -> Result<Settings> {
+        let (mut table, origin) = match file {
+            Some(path) => (read_table(path)?, path.display().to_string()),
+            None if Path::new("prossimo.toml").exists() => (
+                read_table(Path::new("prossimo.toml"))?,
+                "prossimo.toml".to_owned(),
+            ),
+            None => (toml::Table::new(), "the defaults".to_owned()),
         };
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read the configuration file {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("{}: invalid configuration", path.display()))
+        let keys = Settings::keys();
+        let mut env: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(name, _)| name.starts_with("PROSSIMO_"))
+            .collect();
+        env.sort();
+        for (name, value) in env {
+            match layered::key_of_variable(&name, &keys) {
+                Some(key) => layered::set(
+                    &mut table,
+                    key,
+                    keys[key],
+                    &value,
+                    &Source::Environment(name.clone()),
+                )
+                .map_err(anyhow::Error::msg)?,
+                None if NOT_SETTINGS.contains(&name.as_str()) => {}
+                None => tracing::warn!(
+                    variable = %name,
+                    "not a setting: ignored (settings are PROSSIMO_<SECTION>__<KEY>, see `prossimo config`)"
+                ),
+            }
+        }
+        for flag in flags {
+            let kind = keys.get(&flag.key).copied().ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--set {}: no such setting; `prossimo config` lists them all",
+                    flag.key
+                )
+            })?;
+            let source = Source::Flag(format!("{}={}", flag.key, flag.value));
+            layered::set(&mut table, &flag.key, kind, &flag.value, &source)
+                .map_err(anyhow::Error::msg)?;
+        }
+        Settings::deserialize(toml::Value::Table(table)).with_context(|| {
+            format!("invalid configuration (from {origin}, PROSSIMO_* variables and flags)")
+        })
+    }
+
+    /// Every setting's dotted key, and what kind of value it takes.
+    pub fn keys() -> BTreeMap<String, Kind> {
+        layered::keys::<Settings>()
+    }
+
+    /// The settings in force as TOML, with the database password hidden.
+    pub fn to_redacted_toml(&self) -> Result<String> {
+        let mut shown = self.clone();
+        shown.database = shown.database.as_deref().map(redact_password);
+        Ok(toml::to_string_pretty(&shown)?)
     }
 
     pub fn identity(&self) -> Result<IdentityConfig> {
@@ -186,46 +352,26 @@ impl FileConfig {
 
     pub fn money(&self) -> Result<Money> {
         let m = &self.money;
-        let money = Money::new(
-            m.currency.as_deref().unwrap_or("EUR"),
-            m.rates.iter().map(|(c, r)| (c.clone(), *r)),
-        )
-        .context("invalid [money] configuration")?;
-        match m.max_amount {
-            Some(max) => money
-                .with_max_amount(max)
-                .context("invalid [money] max_amount"),
-            None => Ok(money),
-        }
+        Money::new(&m.currency, m.rates.iter().map(|(c, r)| (c.clone(), *r)))
+            .and_then(|money| money.with_max_amount(m.max_amount))
+            .context("invalid [money] configuration")
     }
 
     pub fn dispatch(&self) -> Result<DispatchConfig> {
         let d = &self.destinations;
         let mut config = DispatchConfig::default();
-        let seconds = |name: &str, value: Option<f64>, default: Duration| -> Result<Duration> {
-            match value {
-                None => Ok(default),
-                Some(v) if v.is_finite() && v > 0.0 => Ok(Duration::from_secs_f64(v)),
-                Some(v) => anyhow::bail!("[destinations] {name} must be more than 0, not {v}"),
-            }
-        };
-        if let Some(n) = d.max_attempts {
-            if n == 0 {
-                anyhow::bail!("[destinations] max_attempts must be at least 1");
-            }
-            config.retry.max_attempts = n;
+        if d.max_attempts == 0 {
+            anyhow::bail!("[destinations] max_attempts must be at least 1");
         }
-        config.retry.first_delay = seconds(
-            "first_retry_seconds",
-            d.first_retry_seconds,
-            config.retry.first_delay,
-        )?;
-        config.retry.max_delay = seconds(
+        config.retry.max_attempts = d.max_attempts;
+        config.retry.first_delay =
+            positive_seconds("destinations", "first_retry_seconds", d.first_retry_seconds)?;
+        config.retry.max_delay = positive_seconds(
+            "destinations",
             "max_retry_hours",
-            d.max_retry_hours.map(|h| h * 3600.0),
-            config.retry.max_delay,
+            d.max_retry_hours * 3600.0,
         )?;
-        config.timeout = seconds("timeout_seconds", d.timeout_seconds, config.timeout)?;
+        config.timeout = positive_seconds("destinations", "timeout_seconds", d.timeout_seconds)?;
         config.targets = std::sync::Arc::new(
             TargetPolicy::allowing(&d.allowed_private_networks)
                 .map_err(|e| anyhow::anyhow!("[destinations] allowed_private_networks: {e}"))?,
@@ -234,18 +380,17 @@ impl FileConfig {
     }
 
     pub fn store_options(&self) -> Result<StoreOptions> {
-        let mut options = StoreOptions::default();
-        if let Some(seconds) = self.storage.lock_wait_seconds {
-            if !(seconds.is_finite() && seconds > 0.0) {
-                anyhow::bail!("[storage] lock_wait_seconds must be more than 0, not {seconds}");
-            }
-            options.lock_wait = Duration::from_secs_f64(seconds);
-        }
-        Ok(options)
+        Ok(StoreOptions {
+            lock_wait: positive_seconds(
+                "storage",
+                "lock_wait_seconds",
+                self.storage.lock_wait_seconds,
+            )?,
+        })
     }
 
     pub fn analyst(&self) -> Result<AnalystConfig> {
-        let hours = self.analytics.refresh_hours.unwrap_or(24.0);
+        let hours = self.analytics.refresh_hours;
         if !(hours.is_finite() && hours >= 0.0) {
             anyhow::bail!("[analytics] refresh_hours must be 0 or more hours, not {hours}");
         }
@@ -255,58 +400,39 @@ impl FileConfig {
     }
 
     pub fn limits(&self) -> Result<Limits> {
-        let d = Limits::default();
         let s = &self.ingest;
-        if let Some(h) = s.max_clock_skew_hours
-            && !(h.is_finite() && (0.0..=24.0 * 365.0).contains(&h))
-        {
-            anyhow::bail!("[ingest] max_clock_skew_hours must be between 0 and 8760, not {h}");
+        let hours = s.max_clock_skew_hours;
+        if !(hours.is_finite() && (0.0..=24.0 * 365.0).contains(&hours)) {
+            anyhow::bail!("[ingest] max_clock_skew_hours must be between 0 and 8760, not {hours}");
         }
         Ok(Limits {
-            max_message_bytes: s.max_message_bytes.unwrap_or(d.max_message_bytes),
-            max_batch_bytes: s.max_batch_bytes.unwrap_or(d.max_batch_bytes),
-            max_batch_messages: s.max_batch_messages.unwrap_or(d.max_batch_messages),
-            max_clock_skew: s.max_clock_skew_hours.map_or(d.max_clock_skew, |h| {
-                TimeDelta::seconds((h * 3600.0) as i64)
-            }),
+            max_message_bytes: s.max_message_bytes,
+            max_batch_bytes: s.max_batch_bytes,
+            max_batch_messages: s.max_batch_messages,
+            max_clock_skew: TimeDelta::seconds((hours * 3600.0) as i64),
         })
     }
 
     pub fn serve(&self) -> Result<ServeConfig> {
-        let d = ServeConfig::default();
         let s = &self.server;
-        let seconds = |name: &str, value: Option<f64>, default: Duration| -> Result<Duration> {
-            match value {
-                None => Ok(default),
-                Some(v) if v.is_finite() && v > 0.0 && v <= 3600.0 => {
-                    Ok(Duration::from_secs_f64(v))
-                }
-                Some(v) => {
-                    anyhow::bail!("[server] {name} must be between 0 and 3600 seconds, not {v}")
-                }
+        let seconds = |name: &str, v: f64| -> Result<Duration> {
+            if v.is_finite() && v > 0.0 && v <= 3600.0 {
+                Ok(Duration::from_secs_f64(v))
+            } else {
+                anyhow::bail!("[server] {name} must be between 0 and 3600 seconds, not {v}")
             }
         };
-        let max_connections = s.max_connections.unwrap_or(d.max_connections);
-        if max_connections == 0 {
+        if s.max_connections == 0 {
             anyhow::bail!("[server] max_connections must be at least 1");
         }
         Ok(ServeConfig {
             header_read_timeout: seconds(
                 "header_read_timeout_seconds",
                 s.header_read_timeout_seconds,
-                d.header_read_timeout,
             )?,
-            body_read_timeout: seconds(
-                "body_read_timeout_seconds",
-                s.body_read_timeout_seconds,
-                d.body_read_timeout,
-            )?,
-            max_connections,
-            shutdown_grace: seconds(
-                "shutdown_grace_seconds",
-                s.shutdown_grace_seconds,
-                d.shutdown_grace,
-            )?,
+            body_read_timeout: seconds("body_read_timeout_seconds", s.body_read_timeout_seconds)?,
+            max_connections: s.max_connections,
+            shutdown_grace: seconds("shutdown_grace_seconds", s.shutdown_grace_seconds)?,
         })
     }
 
@@ -329,29 +455,49 @@ impl FileConfig {
     }
 
     pub fn pipeline(&self) -> PipelineConfig {
-        let d = PipelineConfig::default();
         PipelineConfig {
-            queue_requests: self.ingest.queue_requests.unwrap_or(d.queue_requests),
-            max_group_messages: self
-                .ingest
-                .max_group_messages
-                .unwrap_or(d.max_group_messages),
+            queue_requests: self.ingest.queue_requests,
+            max_group_messages: self.ingest.max_group_messages,
         }
     }
 
-    /// Where the data lives: `--database` wins over `--data-dir`.
-    pub fn location(&self, data_dir: Option<&Path>, database: Option<&str>) -> Location {
-        if let Some(url) = database.or(self.database.as_deref()) {
-            return Location::Postgres {
-                url: url.to_owned(),
+    /// Where the data lives: `database` wins over `data_dir`.
+    pub fn location(&self) -> Location {
+        match &self.database {
+            Some(url) => Location::Postgres {
+                url: url.clone(),
                 schema: None,
-            };
+            },
+            None => Location::DataDir(self.data_dir.clone()),
         }
-        let dir = data_dir
-            .map(Path::to_owned)
-            .or_else(|| self.data_dir.clone())
-            .unwrap_or_else(|| PathBuf::from("prossimo-data"));
-        Location::DataDir(dir)
+    }
+}
+
+fn positive_seconds(section: &str, name: &str, value: f64) -> Result<Duration> {
+    if value.is_finite() && value > 0.0 {
+        Ok(Duration::from_secs_f64(value))
+    } else {
+        anyhow::bail!("[{section}] {name} must be more than 0, not {value}")
+    }
+}
+
+fn read_table(path: &Path) -> Result<toml::Table> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the configuration file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("{}: invalid configuration", path.display()))
+}
+
+/// `postgres://user:secret@host/db` shown as `postgres://user:***@host/db`.
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((credentials, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match credentials.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
     }
 }
 
@@ -359,10 +505,20 @@ impl FileConfig {
 mod tests {
     use super::*;
 
+    const EXAMPLE: &str = include_str!("../../../prossimo.example.toml");
+
+    fn load(file: &str, env: &[(&str, &str)], flags: &[&str]) -> Result<Settings> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("prossimo.toml");
+        std::fs::write(&path, file).unwrap();
+        let env = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
+        let flags: Vec<FlagValue> = flags.iter().map(|f| FlagValue::parse(f).unwrap()).collect();
+        Settings::load(Some(&path), env, &flags)
+    }
+
     #[test]
     fn example_config_in_the_repository_parses() {
-        let text = include_str!("../../../prossimo.example.toml");
-        let config: FileConfig = toml::from_str(text).unwrap();
+        let config = load(EXAMPLE, &[], &[]).unwrap();
         config.identity().unwrap();
         assert_eq!(config.money().unwrap().reporting(), "EUR");
         assert_eq!(
@@ -374,27 +530,108 @@ mod tests {
             config.store_options().unwrap().lock_wait,
             Duration::from_secs(10)
         );
+        config.serve().unwrap();
+        config.dispatch().unwrap();
+        config.limits().unwrap();
+        config.trusted_proxies().unwrap();
+    }
+
+    /// Every setting is in the commented example, set or shown commented out.
+    #[test]
+    fn the_example_names_every_setting() {
+        let example: toml::Table = toml::from_str(EXAMPLE).unwrap();
+        let keys = Settings::keys();
+        assert!(keys.len() > 30, "{keys:?}");
+        for key in keys.keys() {
+            let mut node = Some(&example);
+            let levels: Vec<&str> = key.split('.').collect();
+            let (leaf, sections) = levels.split_last().unwrap();
+            for level in sections {
+                node = node
+                    .and_then(|n| n.get(*level))
+                    .and_then(toml::Value::as_table);
+            }
+            let set = node.is_some_and(|n| n.contains_key(*leaf));
+            let commented = EXAMPLE
+                .lines()
+                .any(|l| l.trim_start().starts_with(&format!("# {leaf} =")));
+            assert!(set || commented, "{key} is not in prossimo.example.toml");
+        }
     }
 
     #[test]
     fn unknown_keys_are_errors() {
-        assert!(toml::from_str::<FileConfig>("data_dri = \"x\"").is_err());
+        assert!(load("data_dri = \"x\"", &[], &[]).is_err());
+        let err = load("", &[], &["ingest.max_batch_bytez=1"]).unwrap_err();
+        assert!(err.to_string().contains("ingest.max_batch_bytez"), "{err}");
     }
 
     #[test]
-    fn flags_win_over_the_file() {
-        let config: FileConfig = toml::from_str("data_dir = \"from-file\"").unwrap();
+    fn flags_win_over_variables_which_win_over_the_file() {
+        let file =
+            "data_dir = \"from-file\"\n[ingest]\nmax_batch_bytes = 1000\nqueue_requests = 7\n";
+        let config = load(file, &[], &[]).unwrap();
+        assert_eq!(config.location(), Location::DataDir("from-file".into()));
+        assert_eq!(config.ingest.max_batch_bytes, 1000);
+        let env = [
+            ("PROSSIMO_DATA_DIR", "2024"),
+            ("PROSSIMO_INGEST__MAX_BATCH_BYTES", "2000"),
+            ("PROSSIMO_MONEY__RATES", "{ USD = 0.5 }"),
+            ("PROSSIMO_CONSOLE__TRUSTED_PROXIES", "[\"127.0.0.1\"]"),
+            ("PROSSIMO_WRITE_KEY", "wk_not_a_setting"),
+        ];
+        let config = load(file, &env, &[]).unwrap();
         assert_eq!(
-            config.location(None, None),
-            Location::DataDir("from-file".into())
+            config.location(),
+            Location::DataDir("2024".into()),
+            "a directory, not a number"
+        );
+        assert_eq!(config.ingest.max_batch_bytes, 2000);
+        assert_eq!(
+            config.ingest.queue_requests, 7,
+            "the file still counts where nothing overrides it"
+        );
+        assert_eq!(config.money.rates.get("USD"), Some(&0.5));
+        assert_eq!(config.console.trusted_proxies, ["127.0.0.1"]);
+        let config = load(
+            file,
+            &env,
+            &[
+                "ingest.max_batch_bytes=3000",
+                "database=postgres://u:pw@h/db",
+            ],
+        )
+        .unwrap();
+        assert_eq!(config.ingest.max_batch_bytes, 3000);
+        assert!(matches!(config.location(), Location::Postgres { .. }));
+        let shown = config.to_redacted_toml().unwrap();
+        assert!(
+            shown.contains("postgres://u:***@h/db") && !shown.contains("pw@"),
+            "{shown}"
+        );
+        let err = load(file, &[("PROSSIMO_INGEST__MAX_BATCH_BYTES", "lots")], &[]).unwrap_err();
+        assert!(
+            err.to_string().contains("PROSSIMO_INGEST__MAX_BATCH_BYTES"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn defaults_are_the_services_own() {
+        let config = Settings::default();
+        assert_eq!(
+            config.limits().unwrap().max_batch_bytes,
+            Limits::default().max_batch_bytes
+        );
+        assert_eq!(config.serve().unwrap(), ServeConfig::default());
+        assert_eq!(
+            config.dispatch().unwrap().retry,
+            DispatchConfig::default().retry
         );
         assert_eq!(
-            config.location(Some(Path::new("flag")), None),
-            Location::DataDir("flag".into())
+            config.analyst().unwrap().refresh_every,
+            AnalystConfig::default().refresh_every
         );
-        assert!(matches!(
-            config.location(None, Some("postgres://x")),
-            Location::Postgres { .. }
-        ));
+        assert_eq!(config.location(), Location::DataDir("prossimo-data".into()));
     }
 }

@@ -13,7 +13,7 @@ use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
-use crate::config::FileConfig;
+use crate::config::Settings;
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -318,7 +318,7 @@ fn merge(mut base: Value, extra: Value) -> Value {
     base
 }
 
-pub fn run(store: &Store, config: &FileConfig, args: DemoArgs) -> Result<()> {
+pub fn run(store: &Store, config: &Settings, args: DemoArgs) -> Result<()> {
     let until = match &args.until {
         Some(d) => prossimo_model::parse_timestamp(d)
             .map_err(anyhow::Error::msg)

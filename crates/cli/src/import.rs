@@ -19,7 +19,7 @@ use prossimo_store::{Incoming, IngestReport, Store};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::config::FileConfig;
+use crate::config::Settings;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Kind {
@@ -158,7 +158,7 @@ impl Importer<'_> {
     }
 }
 
-pub fn run(store: &Store, config: &FileConfig, args: ImportArgs) -> Result<()> {
+pub fn run(store: &Store, config: &Settings, args: ImportArgs) -> Result<()> {
     let file =
         File::open(&args.file).with_context(|| format!("cannot open {}", args.file.display()))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);

@@ -4,6 +4,7 @@ mod analyze;
 mod config;
 mod demo;
 mod import;
+mod layered;
 mod segment;
 mod users;
 
@@ -13,7 +14,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use config::FileConfig;
+use config::Settings;
 use prossimo_decide::DeciderConfig;
 use prossimo_runtime::{Runtime, RuntimeConfig};
 use prossimo_server::PublicUrl;
@@ -43,17 +44,24 @@ struct Cli {
     command: Command,
 }
 
+/// Settings come from `prossimo.toml`, then `PROSSIMO_*` variables, then flags, each
+/// overriding the one before; `prossimo config` shows them all.
 #[derive(Args)]
 struct Global {
-    /// Directory of the embedded store.
-    #[arg(long, global = true, env = "PROSSIMO_DATA_DIR", value_name = "DIR")]
+    /// Directory of the embedded store [setting data_dir; env PROSSIMO_DATA_DIR].
+    #[arg(long, global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
-    /// PostgreSQL connection string (scale-out); wins over --data-dir.
-    #[arg(long, global = true, env = "PROSSIMO_DATABASE", value_name = "URL")]
+    /// PostgreSQL connection string (scale-out); wins over --data-dir [setting database;
+    /// env PROSSIMO_DATABASE].
+    #[arg(long, global = true, value_name = "URL")]
     database: Option<String>,
     /// Configuration file [default: ./prossimo.toml when present].
     #[arg(long, global = true, env = "PROSSIMO_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Any setting, e.g. `--set ingest.max_batch_bytes=2000000` (repeat for more); its
+    /// variable is PROSSIMO_INGEST__MAX_BATCH_BYTES. `prossimo config` lists the keys.
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE", value_parser = config::FlagValue::parse)]
+    set: Vec<config::FlagValue>,
 }
 
 #[derive(Subcommand)]
@@ -78,12 +86,15 @@ enum Command {
     Users(users::UsersCommand),
     /// Print one customer 360 profile as JSON (KEY: profile id or kind:value).
     Profile { key: String },
+    /// Print the settings in force (file, PROSSIMO_* variables and flags over the
+    /// defaults), with the database password hidden.
+    Config,
 }
 
 #[derive(Args)]
 struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, env = "PROSSIMO_LISTEN", value_name = "ADDR")]
+    /// Address to listen on [setting listen; env PROSSIMO_LISTEN].
+    #[arg(long, value_name = "ADDR")]
     listen: Option<String>,
     /// Make sure a source with this write key exists (for scripts).
     #[arg(
@@ -112,8 +123,8 @@ struct ServeArgs {
     admin_password: Option<String>,
     /// Where browsers reach this server (behind a proxy or TLS), e.g.
     /// https://track.shop.example.it; the browser SDK's settings point there. Default: the
-    /// address each request came to, over HTTP.
-    #[arg(long, env = "PROSSIMO_PUBLIC_URL", value_name = "URL")]
+    /// address each request came to, over HTTP [setting public_url; env PROSSIMO_PUBLIC_URL].
+    #[arg(long, value_name = "URL")]
     public_url: Option<String>,
     /// Fill an empty store with the demo retailer (`prossimo demo`) before serving, so the
     /// console has customers, audiences and analytics to explore; a store with data is
@@ -186,11 +197,39 @@ fn run() -> Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let file = FileConfig::load(cli.global.config.as_deref())?;
-    let location = file.location(
-        cli.global.data_dir.as_deref(),
-        cli.global.database.as_deref(),
-    );
+    // The named flags are settings too, the last layer over file and variables.
+    let mut flags = cli.global.set.clone();
+    let named = [
+        (
+            "data_dir",
+            cli.global
+                .data_dir
+                .as_ref()
+                .map(|d| d.display().to_string()),
+        ),
+        ("database", cli.global.database.clone()),
+    ];
+    let serve_named = match &cli.command {
+        Command::Serve(args) => [
+            ("listen", args.listen.clone()),
+            ("public_url", args.public_url.clone()),
+        ],
+        _ => [("listen", None), ("public_url", None)],
+    };
+    for (key, value) in named.into_iter().chain(serve_named) {
+        if let Some(value) = value {
+            flags.push(config::FlagValue {
+                key: key.to_owned(),
+                value,
+            });
+        }
+    }
+    let file = Settings::load(cli.global.config.as_deref(), std::env::vars(), &flags)?;
+    if let Command::Config = cli.command {
+        print!("{}", file.to_redacted_toml()?);
+        return Ok(());
+    }
+    let location = file.location();
     let store = Arc::new(
         Store::open_with(&location, file.identity()?, file.store_options()?)
             .with_context(|| format!("cannot open the store at {}", location.describe()))?
@@ -204,6 +243,7 @@ fn run() -> Result<()> {
         Command::Analyze(args) => analyze::run_command(&store, args),
         Command::Segment(cmd) => segment::run(&store, cmd),
         Command::Users(cmd) => users::run(&store, cmd),
+        Command::Config => Ok(()),
         Command::Profile { key } => {
             let key = ProfileKey::parse(&key, store.identity()).map_err(anyhow::Error::msg)?;
             match store.profile(&key)? {
@@ -215,14 +255,11 @@ fn run() -> Result<()> {
     }
 }
 
-fn serve(store: Arc<Store>, file: &FileConfig, args: ServeArgs) -> Result<()> {
-    let listen = args
-        .listen
-        .or_else(|| file.listen.clone())
-        .unwrap_or_else(|| "127.0.0.1:8080".into());
+fn serve(store: Arc<Store>, file: &Settings, args: ServeArgs) -> Result<()> {
+    let listen = &file.listen;
     let addr: SocketAddr = listen
         .parse()
-        .with_context(|| format!("--listen {listen:?} is not an address like 127.0.0.1:8080"))?;
+        .with_context(|| format!("listen {listen:?} is not an address like 127.0.0.1:8080"))?;
     let boot = store.bootstrap(args.write_key.as_deref(), args.admin_token.as_deref())?;
     if args.demo && store.profile_count()? == 0 {
         println!("demo:        filling the empty store with the demo retailer…");
@@ -238,12 +275,12 @@ fn serve(store: Arc<Store>, file: &FileConfig, args: ServeArgs) -> Result<()> {
     }
     let first_admin = prossimo_console::ensure_first_admin(&store, args.admin_password.as_deref())
         .context("cannot create the console's first admin")?;
-    let public_url = args
+    let public_url = file
         .public_url
-        .or_else(|| file.public_url.clone())
-        .map(|url| PublicUrl::parse(&url).map_err(anyhow::Error::msg))
+        .as_deref()
+        .map(|url| PublicUrl::parse(url).map_err(anyhow::Error::msg))
         .transpose()
-        .context("--public-url")?;
+        .context("public_url")?;
     let config = RuntimeConfig {
         limits: file.limits()?,
         pipeline: file.pipeline(),
