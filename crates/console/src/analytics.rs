@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::ConsoleState;
 use crate::auth::Signed;
-use crate::charts::{BarChart, LineChart, format_number, percent};
+use crate::charts::{BarChart, LineChart};
 use crate::customers::{human_time, money};
 use crate::i18n::{self, Lang, Texts};
 use crate::page::{Chrome, PageError, blocking, path_and_query, remember_lang, render};
@@ -139,15 +139,15 @@ pub async fn page(
             |t| t.timestamp_millis(),
         );
     let figures = vec![
-        growth(t, dynamics.as_ref()),
-        new_returning(t, dynamics.as_ref()),
-        retention(t, cohorts.as_ref()),
+        growth(t, lang, dynamics.as_ref()),
+        new_returning(t, lang, dynamics.as_ref()),
+        retention(t, lang, cohorts.as_ref()),
         rfm_figure(t, lang, rfm.as_ref()),
-        clv_distribution(t, clv.as_ref()),
-        p_alive_by_recency(t, clv.as_ref()),
+        clv_distribution(t, lang, clv.as_ref()),
+        p_alive_by_recency(t, lang, clv.as_ref()),
         churn_loyalty(t, lang, dynamics.as_ref(), as_of_ms),
-        channels(t, dynamics.as_ref()),
-        holdout(t, evaluation.as_ref()),
+        channels(t, lang, dynamics.as_ref()),
+        holdout(t, lang, evaluation.as_ref()),
     ];
     let page = AnalyticsPage {
         chrome: Chrome::signed(
@@ -199,14 +199,14 @@ fn headline(
 ) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
     if let Some(n) = rfm.and_then(|r| number(r, "customers")) {
-        out.push((t.buyers, format_number(n)));
+        out.push((t.buyers, lang.number(n)));
     }
     if let Some(clv) = clv {
         if let Some(n) = number(clv, "repeat_customers") {
-            out.push((t.repeat_buyers, format_number(n)));
+            out.push((t.repeat_buyers, lang.number(n)));
         }
         if let Some(p) = number(clv, "mean_p_alive") {
-            out.push((t.mean_p_alive, percent(p)));
+            out.push((t.mean_p_alive, lang.percent(p)));
         }
         if let Some(v) = number(clv, "total_clv_12m") {
             out.push((t.total_clv, money(lang, v, currency)));
@@ -215,7 +215,7 @@ fn headline(
     out
 }
 
-fn growth(t: &Texts, dynamics: Option<&Value>) -> Figure {
+fn growth(t: &Texts, lang: Lang, dynamics: Option<&Value>) -> Figure {
     let figure = Figure::new("growth", t.chart_growth, t.chart_growth_caption.to_owned());
     let Some(periods) = dynamics
         .and_then(|d| d.get("base"))
@@ -233,13 +233,13 @@ fn growth(t: &Texts, dynamics: Option<&Value>) -> Figure {
                 (t.customers_total.to_owned(), series("customers_total")),
                 (t.active.to_owned(), series("active")),
             ],
-            format_number,
+            &|v| lang.number(v),
         )),
         ..figure
     }
 }
 
-fn new_returning(t: &Texts, dynamics: Option<&Value>) -> Figure {
+fn new_returning(t: &Texts, lang: Lang, dynamics: Option<&Value>) -> Figure {
     let figure = Figure::new(
         "new-returning",
         t.chart_new_returning,
@@ -269,13 +269,13 @@ fn new_returning(t: &Texts, dynamics: Option<&Value>) -> Figure {
                 (t.new_customers.to_owned(), new),
                 (t.returning_customers.to_owned(), returning),
             ],
-            format_number,
+            &|v| lang.number(v),
         )),
         ..figure
     }
 }
 
-fn retention(t: &Texts, cohorts: Option<&Value>) -> Figure {
+fn retention(t: &Texts, lang: Lang, cohorts: Option<&Value>) -> Figure {
     let figure = Figure::new(
         "cohorts",
         t.chart_cohorts,
@@ -304,7 +304,7 @@ fn retention(t: &Texts, cohorts: Option<&Value>) -> Figure {
                 .unwrap_or("");
             let size = number(c, "size").unwrap_or(0.0);
             GridRow {
-                label: format!("{label} ({})", format_number(size)),
+                label: format!("{label} ({})", lang.number(size)),
                 cells: array(c, "share")
                     .iter()
                     .take(width)
@@ -312,7 +312,7 @@ fn retention(t: &Texts, cohorts: Option<&Value>) -> Figure {
                         let share = s.as_f64().unwrap_or(0.0);
                         Cell {
                             value: share,
-                            shown: percent(share),
+                            shown: lang.percent(share),
                             shade: shade(share),
                         }
                     })
@@ -377,7 +377,7 @@ fn rfm_figure(t: &Texts, lang: Lang, rfm: Option<&Value>) -> Figure {
                         .iter()
                         .map(|&n| Cell {
                             value: n,
-                            shown: format_number(n),
+                            shown: lang.number(n),
                             shade: shade(n / max),
                         })
                         .collect(),
@@ -392,7 +392,7 @@ fn rfm_figure(t: &Texts, lang: Lang, rfm: Option<&Value>) -> Figure {
                 (t.share_of_customers.to_owned(), shares("customer_share")),
                 (t.share_of_value.to_owned(), shares("value_share")),
             ],
-            percent,
+            &|v| lang.percent(v),
         )),
         grid,
         ..figure
@@ -400,20 +400,20 @@ fn rfm_figure(t: &Texts, lang: Lang, rfm: Option<&Value>) -> Figure {
 }
 
 /// `from–to` for each band, `from+` for the last, open one.
-fn band_labels(bands: &[Value], from: &str, to: &str) -> Vec<String> {
+fn band_labels(lang: Lang, bands: &[Value], from: &str, to: &str) -> Vec<String> {
     bands
         .iter()
         .map(|b| {
-            let low = format_number(number(b, from).unwrap_or(0.0));
+            let low = lang.number(number(b, from).unwrap_or(0.0));
             match number(b, to) {
-                Some(high) => format!("{low}–{}", format_number(high)),
+                Some(high) => format!("{low}–{}", lang.number(high)),
                 None => format!("{low}+"),
             }
         })
         .collect()
 }
 
-fn clv_distribution(t: &Texts, clv: Option<&Value>) -> Figure {
+fn clv_distribution(t: &Texts, lang: Lang, clv: Option<&Value>) -> Figure {
     let figure = Figure::new(
         "clv-distribution",
         t.chart_clv,
@@ -425,7 +425,7 @@ fn clv_distribution(t: &Texts, clv: Option<&Value>) -> Figure {
     else {
         return figure.missing(t.not_computed);
     };
-    let labels = band_labels(bands, "from", "to");
+    let labels = band_labels(lang, bands, "from", "to");
     let counts = bands
         .iter()
         .map(|b| number(b, "customers").unwrap_or(0.0))
@@ -434,13 +434,13 @@ fn clv_distribution(t: &Texts, clv: Option<&Value>) -> Figure {
         bars: Some(BarChart::new(
             &labels,
             &[(t.customers_total.to_owned(), counts)],
-            format_number,
+            &|v| lang.number(v),
         )),
         ..figure
     }
 }
 
-fn p_alive_by_recency(t: &Texts, clv: Option<&Value>) -> Figure {
+fn p_alive_by_recency(t: &Texts, lang: Lang, clv: Option<&Value>) -> Figure {
     let figure = Figure::new(
         "p-alive-recency",
         t.chart_p_alive,
@@ -452,7 +452,7 @@ fn p_alive_by_recency(t: &Texts, clv: Option<&Value>) -> Figure {
     else {
         return figure.missing(t.not_computed);
     };
-    let labels = band_labels(bands, "from_days", "to_days");
+    let labels = band_labels(lang, bands, "from_days", "to_days");
     let means = bands
         .iter()
         .map(|b| number(b, "mean_p_alive").unwrap_or(f64::NAN))
@@ -461,7 +461,7 @@ fn p_alive_by_recency(t: &Texts, clv: Option<&Value>) -> Figure {
         bars: Some(BarChart::new(
             &labels,
             &[(t.mean_p_alive.to_owned(), means)],
-            percent,
+            &|v| lang.percent(v),
         )),
         ..figure
     }
@@ -528,13 +528,13 @@ fn churn_loyalty(t: &Texts, lang: Lang, dynamics: Option<&Value>, as_of_ms: i64)
                 (t.churn_rate.to_owned(), churn),
                 (t.loyalty_rate.to_owned(), loyalty),
             ],
-            percent,
+            &|v| lang.percent(v),
         )),
         ..figure
     }
 }
 
-fn channels(t: &Texts, dynamics: Option<&Value>) -> Figure {
+fn channels(t: &Texts, lang: Lang, dynamics: Option<&Value>) -> Figure {
     let figure = Figure::new(
         "channels",
         t.chart_channels,
@@ -562,13 +562,13 @@ fn channels(t: &Texts, dynamics: Option<&Value>) -> Figure {
                     series("offline_revenue_share"),
                 ),
             ],
-            percent,
+            &|v| lang.percent(v),
         )),
         ..figure
     }
 }
 
-fn holdout(t: &Texts, evaluation: Option<&Value>) -> Figure {
+fn holdout(t: &Texts, lang: Lang, evaluation: Option<&Value>) -> Figure {
     let figure = Figure::new(
         "holdout",
         t.chart_holdout,
@@ -591,7 +591,7 @@ fn holdout(t: &Texts, evaluation: Option<&Value>) -> Figure {
                 .get("open_ended")
                 .and_then(Value::as_bool)
                 .unwrap_or(false);
-            format!("{}{}", format_number(n), if open { "+" } else { "" })
+            format!("{}{}", lang.number(n), if open { "+" } else { "" })
         })
         .collect();
     let series = |key: &str| {
@@ -609,9 +609,9 @@ fn holdout(t: &Texts, evaluation: Option<&Value>) -> Figure {
             t.chart_holdout_caption,
             t.totals,
             t.actual,
-            format_number(a.round()),
+            lang.number(a.round()),
             t.predicted,
-            format_number(p.round())
+            lang.number(p.round())
         ),
         _ => t.chart_holdout_caption.to_owned(),
     };
@@ -623,7 +623,7 @@ fn holdout(t: &Texts, evaluation: Option<&Value>) -> Figure {
                 (t.actual.to_owned(), series("actual_mean")),
                 (t.predicted.to_owned(), series("predicted_mean")),
             ],
-            |v| format!("{v:.2}"),
+            &|v| lang.fixed(v, 2),
         )),
         ..figure
     }
@@ -657,7 +657,7 @@ mod tests {
 
     #[test]
     fn a_missing_report_says_so_instead_of_drawing() {
-        let figure = holdout(&i18n::EN, None);
+        let figure = holdout(&i18n::EN, Lang::En, None);
         assert!(figure.bars.is_none());
         assert_eq!(figure.missing, Some(i18n::EN.holdout_missing));
         assert_eq!(shade(0.0), "h0");

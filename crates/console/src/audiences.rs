@@ -614,7 +614,9 @@ pub async fn show(
             &path_and_query(&uri),
         ),
         size: sizes.last().map_or(0, |&(_, n)| n),
-        sizes: Series::steps(&size_points(&sizes), now - CHART_DAYS * DAY_MS, now),
+        sizes: Series::steps(&size_points(&sizes), now - CHART_DAYS * DAY_MS, now, &|v| {
+            lang.number(v)
+        }),
         slug: record.slug,
         name: record.name,
         description: record.description,

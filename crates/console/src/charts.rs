@@ -78,11 +78,16 @@ impl Sparkline {
 impl Series {
     /// A value that holds until it changes (an audience's size), as steps over
     /// `[from_ms, to_ms]`, placed by time.
-    pub fn steps(pairs: &[(i64, f64)], from_ms: i64, to_ms: i64) -> Series {
+    pub fn steps(
+        pairs: &[(i64, f64)],
+        from_ms: i64,
+        to_ms: i64,
+        show: &dyn Fn(f64) -> String,
+    ) -> Series {
         let (points, len, max) = step_points(pairs, (from_ms, to_ms), (CHART_W, CHART_H, 4.0));
         Series {
             points,
-            max_label: format_number(max),
+            max_label: show(max),
             first_label: human_millis(from_ms),
             last_label: human_millis(to_ms),
             len,
@@ -139,7 +144,7 @@ impl BarChart {
     pub fn new(
         categories: &[String],
         series: &[(String, Vec<f64>)],
-        show: fn(f64) -> String,
+        show: &dyn Fn(f64) -> String,
     ) -> BarChart {
         let max = series
             .iter()
@@ -213,7 +218,7 @@ impl LineChart {
     pub fn new(
         categories: &[String],
         series: &[(String, Vec<Option<f64>>)],
-        show: fn(f64) -> String,
+        show: &dyn Fn(f64) -> String,
     ) -> LineChart {
         let max = series
             .iter()
@@ -312,23 +317,10 @@ fn legend<'a>(names: impl Iterator<Item = &'a str>) -> Vec<Legend> {
         .collect()
 }
 
-/// A share 0–1 as a whole percentage.
-pub fn percent(v: f64) -> String {
-    format!("{:.0}%", v * 100.0)
-}
-
-/// Whole numbers without decimals, others with two.
-pub fn format_number(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.2}")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::i18n::Lang;
 
     #[test]
     fn bars_scale_to_the_largest_value_and_skip_missing_ones() {
@@ -338,7 +330,7 @@ mod tests {
                 ("x".into(), vec![2.0, 4.0]),
                 ("y".into(), vec![f64::NAN, 1.0]),
             ],
-            format_number,
+            &|v| Lang::En.number(v),
         );
         assert_eq!(chart.bars.len(), 3, "NaN draws nothing");
         let tallest = chart.bars.iter().find(|b| b.value == 4.0).unwrap();
@@ -353,7 +345,9 @@ mod tests {
     fn lines_leave_gaps_and_ticks_never_crowd() {
         let categories: Vec<String> = (0..25).map(|i| format!("m{i}")).collect();
         let values: Vec<Option<f64>> = (0..25).map(|i| (i != 3).then_some(i as f64)).collect();
-        let chart = LineChart::new(&categories, &[("n".into(), values)], format_number);
+        let chart = LineChart::new(&categories, &[("n".into(), values)], &|v| {
+            Lang::En.number(v)
+        });
         assert_eq!(chart.lines[0].markers.len(), 24);
         assert_eq!(
             chart.lines[0].runs.len(),
@@ -365,10 +359,12 @@ mod tests {
         assert_eq!((last.text.as_str(), last.anchor), ("m24", "end"));
         assert_eq!(chart.ticks[0].anchor, "start");
         let eleven: Vec<String> = (0..11).map(|i| format!("s{i}")).collect();
-        let named = BarChart::new(&eleven, &[("n".into(), vec![1.0; 11])], format_number);
+        let named = BarChart::new(&eleven, &[("n".into(), vec![1.0; 11])], &|v| {
+            Lang::En.number(v)
+        });
         assert_eq!(named.ticks.len(), 11, "every segment is named");
         assert!(named.ticks.iter().all(|t| t.slanted));
-        assert_eq!(percent(0.456), "46%");
+        assert_eq!(Lang::It.percent(0.456), "46%");
     }
 
     #[test]
@@ -379,6 +375,7 @@ mod tests {
             &[(0, 3.0), (hour, 7.0), (9 * hour, 5.0)],
             2 * hour,
             10 * hour,
+            &|v| Lang::En.number(v),
         );
         assert_eq!(
             s.len, 2,
@@ -389,6 +386,9 @@ mod tests {
         assert_eq!(s.last_label, "1970-01-01 10:00");
         // From x=4 at the top (7), a step at 7/8 of the width down to 5, on to the end.
         assert_eq!(s.points, "4.0,4.0 522.0,4.0 522.0,47.4 596.0,47.4");
-        assert_eq!(Series::steps(&[], 0, hour).points, "");
+        assert_eq!(
+            Series::steps(&[], 0, hour, &|v| Lang::En.number(v)).points,
+            ""
+        );
     }
 }

@@ -5,7 +5,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use prossimo_model::{Channel, MessageType};
-use prossimo_store::{EventQuery, Profile360, ProfileKey, ProfileSummary};
+use prossimo_store::{EventQuery, MAX_SEARCH_OFFSET, Profile360, ProfileKey, ProfileSummary};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -17,12 +17,15 @@ use crate::page::{Chrome, PageError, blocking, path_and_query, remember_lang, re
 /// Rows per timeline page.
 const TIMELINE_PAGE: usize = 50;
 /// Search results shown.
-const SEARCH_LIMIT: usize = 50;
+/// Customers per page of search results.
+const PAGE_SIZE: usize = 25;
 
 #[derive(Debug, Deserialize, Default)]
 pub struct SearchQuery {
     #[serde(default)]
     q: String,
+    /// 1-based; a number out of range shows the first or the deepest page.
+    page: Option<String>,
     lang: Option<String>,
 }
 
@@ -31,8 +34,15 @@ pub struct SearchQuery {
 struct SearchPage {
     chrome: Chrome,
     q: String,
-    total: u64,
+    total: String,
     results: Vec<SearchRow>,
+    /// Positions of the first and last result shown (1-based).
+    first: usize,
+    last: usize,
+    more: bool,
+    /// Links to the neighbouring pages, when there are any.
+    previous: Option<String>,
+    next: Option<String>,
 }
 
 struct SearchRow {
@@ -67,12 +77,25 @@ pub async fn search(
     let lang = Lang::choose(query.lang.as_deref(), &headers);
     let store = state.store.clone();
     let q = query.q.trim().to_owned();
+    let max_page = MAX_SEARCH_OFFSET / PAGE_SIZE + 1;
+    let page_number = query
+        .page
+        .as_deref()
+        .and_then(|p| p.trim().parse::<usize>().ok())
+        .unwrap_or(1)
+        .clamp(1, max_page);
+    let offset = (page_number - 1) * PAGE_SIZE;
     let needle = q.clone();
     let (total, found) = blocking(lang, move || {
-        Ok((store.profile_count()?, store.search(&needle, SEARCH_LIMIT)?))
+        Ok((
+            store.profile_count()?,
+            store.search_page(&needle, offset, PAGE_SIZE)?,
+        ))
     })
     .await?;
     let t = lang.texts();
+    let link = |n: usize| format!("/customers?q={}&page={n}", url_encode(&q));
+    let shown = found.profiles.len();
     let page = SearchPage {
         chrome: Chrome::signed(
             lang,
@@ -81,9 +104,18 @@ pub async fn search(
             "customers",
             &path_and_query(&uri),
         ),
+        total: lang.count(total),
+        first: offset + 1,
+        last: offset + shown,
+        more: found.more,
+        previous: (page_number > 1 && (shown > 0 || offset > 0)).then(|| link(page_number - 1)),
+        next: (found.more && page_number < max_page).then(|| link(page_number + 1)),
+        results: found
+            .profiles
+            .into_iter()
+            .map(|s| SearchRow::new(s, lang))
+            .collect(),
         q,
-        total,
-        results: found.into_iter().map(|s| SearchRow::new(s, lang)).collect(),
     };
     Ok(remember_lang(
         render(StatusCode::OK, &page, lang)?,
@@ -387,24 +419,13 @@ pub fn money(lang: Lang, amount: f64, currency: &str) -> String {
         // Beyond any real order book: shown as it is rather than wrapped into nonsense.
         return format!("{amount:e} {symbol}");
     }
-    let cents = (amount * 100.0).round() as i64;
-    let (units, frac) = (cents.unsigned_abs() / 100, cents.unsigned_abs() % 100);
-    let digits = units.to_string();
-    let (group, decimal) = match lang {
-        Lang::En => (',', '.'),
-        Lang::It => ('.', ','),
-    };
-    let mut grouped = String::new();
-    for (i, d) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            grouped.push(group);
-        }
-        grouped.push(d);
-    }
-    let sign = if cents < 0 { "-" } else { "" };
+    let figure = lang.fixed(amount, 2);
     match lang {
-        Lang::En => format!("{sign}{symbol} {grouped}{decimal}{frac:02}"),
-        Lang::It => format!("{sign}{grouped}{decimal}{frac:02} {symbol}"),
+        Lang::En => match figure.strip_prefix('-') {
+            Some(positive) => format!("-{symbol} {positive}"),
+            None => format!("{symbol} {figure}"),
+        },
+        Lang::It => format!("{figure} {symbol}"),
     }
 }
 
@@ -448,7 +469,7 @@ fn insights(profile: &Profile360, group: Option<&str>, lang: Lang) -> Vec<Insigh
     if let Some(p) = c.get("p_alive").and_then(Value::as_f64) {
         out.push(Insight {
             title: t.p_alive_title,
-            value: format!("{:.0}%", p * 100.0),
+            value: lang.percent(p),
             text: t.p_alive_text.to_owned(),
         });
     }
@@ -460,10 +481,7 @@ fn insights(profile: &Profile360, group: Option<&str>, lang: Lang) -> Vec<Insigh
         });
     }
     if let Some(n) = c.get("expected_purchases_90d").and_then(Value::as_f64) {
-        let value = match lang {
-            Lang::En => format!("{n:.2}"),
-            Lang::It => format!("{n:.2}").replace('.', ","),
-        };
+        let value = lang.fixed(n, 2);
         out.push(Insight {
             title: t.expected_title,
             value,

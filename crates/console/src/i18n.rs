@@ -15,6 +15,55 @@ pub enum Lang {
 }
 
 impl Lang {
+    /// Thousands and decimal separators: 1,234.50 in English, 1.234,50 in Italian.
+    fn separators(self) -> (char, char) {
+        match self {
+            Lang::En => (',', '.'),
+            Lang::It => ('.', ','),
+        }
+    }
+
+    /// `v` with `decimals` decimals, grouped by thousands, in this language's way.
+    pub fn fixed(self, v: f64, decimals: usize) -> String {
+        if !v.is_finite() {
+            return v.to_string();
+        }
+        let (group, decimal) = self.separators();
+        let text = format!("{:.*}", decimals, v.abs());
+        let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
+        let negative = v < 0.0 && text.bytes().any(|b| b.is_ascii_digit() && b != b'0');
+        let mut out = String::with_capacity(text.len() + text.len() / 3 + 1);
+        if negative {
+            out.push('-');
+        }
+        for (i, digit) in whole.chars().enumerate() {
+            if i > 0 && (whole.len() - i) % 3 == 0 {
+                out.push(group);
+            }
+            out.push(digit);
+        }
+        if !fraction.is_empty() {
+            out.push(decimal);
+            out.push_str(fraction);
+        }
+        out
+    }
+
+    /// A figure on a page: whole numbers without decimals, others with two.
+    pub fn number(self, v: f64) -> String {
+        self.fixed(v, if v.fract() == 0.0 { 0 } else { 2 })
+    }
+
+    /// A count of things.
+    pub fn count(self, n: u64) -> String {
+        self.fixed(n as f64, 0)
+    }
+
+    /// A share 0–1 as a whole percentage.
+    pub fn percent(self, share: f64) -> String {
+        format!("{}%", self.fixed(share * 100.0, 0))
+    }
+
     pub fn code(self) -> &'static str {
         match self {
             Lang::En => "en",
@@ -101,6 +150,12 @@ pub struct Texts {
     pub search_hint: &'static str,
     pub search: &'static str,
     pub no_results: &'static str,
+    /// Before the range of results shown: "Results 26–50".
+    pub results_shown: &'static str,
+    /// After it, when more follow: "of more".
+    pub results_more: &'static str,
+    pub next_results: &'static str,
+    pub previous_results: &'static str,
     pub name: &'static str,
     pub user_id: &'static str,
     pub last_seen: &'static str,
@@ -319,6 +374,10 @@ pub static EN: Texts = Texts {
     search_hint: "A name, e-mail, phone, user id or anonymous id, or the start of one; kind:value (email:anna@example.it) for an exact identifier.",
     search: "Search",
     no_results: "No customer matches.",
+    results_shown: "Customers",
+    results_more: "and more: refine the search or see the next page",
+    next_results: "Next",
+    previous_results: "Previous",
     name: "Name",
     user_id: "User id",
     last_seen: "Last seen",
@@ -537,6 +596,10 @@ pub static IT: Texts = Texts {
     search_hint: "Un nome, un'e-mail, un telefono, uno user id o un anonymous id, o il loro inizio; tipo:valore (email:anna@example.it) per un identificativo esatto.",
     search: "Cerca",
     no_results: "Nessun cliente corrisponde.",
+    results_shown: "Clienti",
+    results_more: "e altri: affina la ricerca o passa alla pagina successiva",
+    next_results: "Successivi",
+    previous_results: "Precedenti",
     name: "Nome",
     user_id: "User id",
     last_seen: "Ultima visita",

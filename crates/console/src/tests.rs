@@ -370,7 +370,15 @@ async fn search_finds_customers_by_name_and_identifier() {
         .resolve_profile(&ProfileKey::parse("user_id:42", c.store.identity()).unwrap())
         .unwrap()
         .unwrap();
-    for q in ["anna", "Anna R", "anna.rossi@", "user_id:42", "42"] {
+    for q in [
+        "anna",
+        "Anna R",
+        "rossi",
+        "ROSSI anna",
+        "anna.rossi@",
+        "user_id:42",
+        "42",
+    ] {
         let page = c
             .get(&format!("/customers?q={}", q.replace(' ', "+")), &session)
             .await;
@@ -382,6 +390,58 @@ async fn search_finds_customers_by_name_and_identifier() {
     }
     let none = c.get("/customers?q=zzzz", &session).await;
     assert!(none.body.contains("No customer matches."));
+
+    // Thirty more Rossi: a count of what is shown, and pages to walk through them.
+    let source = c.store.bootstrap(None, None).unwrap().source;
+    let rossi = (0..30)
+        .map(|i| json!({"type": "identify", "userId": format!("rossi-{i}"), "traits": {"name": format!("Persona{i:02} Rossi")}}))
+        .collect();
+    c.store
+        .ingest(&incoming(&c.store, source.id, rossi))
+        .unwrap();
+    let first = c.get("/customers?q=rossi", &session).await;
+    assert!(
+        first.body.contains("Customers 1–25 and more"),
+        "{}",
+        first.body
+    );
+    assert!(
+        first
+            .body
+            .contains("href=\"/customers?q=rossi&#38;page=2\""),
+        "{}",
+        first.body
+    );
+    let second = c.get("/customers?q=rossi&page=2&lang=it", &session).await;
+    assert!(second.body.contains("Clienti 26–31"), "{}", second.body);
+    assert!(!second.body.contains("rel=\"next\""));
+    assert!(second.body.contains("rel=\"prev\""));
+    let nonsense = c.get("/customers?q=rossi&page=lots", &session).await;
+    assert_eq!(
+        nonsense.status,
+        StatusCode::OK,
+        "a bad page number shows the first page"
+    );
+}
+
+#[test]
+fn numbers_are_written_one_way_per_language() {
+    assert_eq!(Lang::En.number(1234567.0), "1,234,567");
+    assert_eq!(Lang::It.number(1234567.0), "1.234.567");
+    assert_eq!(Lang::En.number(1234.5), "1,234.50");
+    assert_eq!(Lang::It.number(1234.5), "1.234,50");
+    assert_eq!(Lang::It.number(-0.004), "0,00");
+    assert_eq!(Lang::It.number(-12.5), "-12,50");
+    assert_eq!(Lang::It.count(1000), "1.000");
+    assert_eq!(Lang::En.percent(0.123), "12%");
+    assert_eq!(
+        crate::customers::money(Lang::It, -1234.5, "EUR"),
+        "-1.234,50 €"
+    );
+    assert_eq!(
+        crate::customers::money(Lang::En, -1234.5, "EUR"),
+        "-€ 1,234.50"
+    );
 }
 
 #[tokio::test]
@@ -727,10 +787,10 @@ async fn the_analytics_page_draws_every_chart_from_the_stored_reports() {
     // Independent truth: 1,882 purchase days in CDNOW's holdout (counted in the analytics
     // crate's tests), and 2,357 customers in the sample.
     assert!(
-        page.body.contains("Holdout totals: Actual 1882"),
+        page.body.contains("Holdout totals: Actual 1,882"),
         "holdout total"
     );
-    assert!(page.body.contains("<strong>2357</strong>"), "buyers");
+    assert!(page.body.contains("<strong>2,357</strong>"), "buyers");
 }
 
 #[tokio::test]

@@ -337,7 +337,7 @@ fn write_profiles(conn: &mut dyn Conn, changes: &Changeset, now: i64) -> Result<
             Val::Int(p.id),
             Val::Null,
             Val::Text(serde_json::to_string(p)?),
-            p.display_name().map(|n| n.to_lowercase()).into(),
+            p.display_name().map(|n| crate::read::fold_name(&n)).into(),
             p.first_seen.as_ref().map(|s| s.at).into(),
             p.last_seen.into(),
             Val::Int(now),

@@ -45,7 +45,9 @@ pub use keys::{Bootstrap, Source, TokenInfo, normalise_origin};
 pub use lease::Lease;
 use prossimo_identity::IdentityConfig;
 use prossimo_model::Money;
-pub use read::{EventPage, EventQuery, Profile360, ProfileKey, ProfileSummary};
+pub use read::{
+    EventPage, EventQuery, MAX_SEARCH_OFFSET, Profile360, ProfileKey, ProfileSummary, SearchPage,
+};
 use sql::Commit;
 pub use sql::WriteDomain;
 use sql::{PgManager, Pooled, SqliteManager};

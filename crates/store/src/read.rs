@@ -10,7 +10,7 @@ use serde_json::Value;
 use prossimo_model::{Channel, OrderEventKind, OrderRecord, fold_orders};
 
 use crate::ingest::load_states;
-use crate::sql::{Conn, Val, placeholders};
+use crate::sql::{Conn, Dialect, Val, placeholders};
 use crate::{Store, StoreError};
 
 /// How a profile is addressed: its id, or any identifier as `kind:value`.
@@ -121,6 +121,38 @@ pub struct ProfileSummary {
     pub last_seen: Option<String>,
     /// The identifier or name that matched the query.
     pub matched: String,
+}
+
+/// A page of search results.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct SearchPage {
+    pub profiles: Vec<ProfileSummary>,
+    /// More people match after this page.
+    pub more: bool,
+}
+
+/// The deepest a search can be paged: past it, the words should be more precise.
+pub const MAX_SEARCH_OFFSET: usize = 1_000;
+
+/// The words of a search text, as both name indexes split names: runs of letters and
+/// digits, folded like stored names (at most five; more would not narrow anything).
+fn name_words(q: &str) -> Vec<String> {
+    fold_name(q)
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_owned)
+        .take(5)
+        .collect()
+}
+
+/// A name as it is indexed for search: lower case, accents dropped ("Nerì" → "neri"), so
+/// a name typed without its accents is found on either backend.
+pub(crate) fn fold_name(name: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    name.nfd()
+        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
+        .collect::<String>()
+        .to_lowercase()
 }
 
 fn iso(ms: i64) -> String {
@@ -349,11 +381,27 @@ impl Store {
     /// with `q` (case-insensitive for names and e-mails). `kind:value` looks up any
     /// identifier exactly.
     pub fn search(&self, q: &str, limit: usize) -> Result<Vec<ProfileSummary>, StoreError> {
+        Ok(self.search_page(q, 0, limit)?.profiles)
+    }
+
+    /// One page of [`Store::search`]: the `limit` people after the first `offset`, and
+    /// whether more follow. An exact identifier comes first, then identifiers starting
+    /// with the text, then people any of whose names' words start with each word of it
+    /// ("rossi" and "ann ros" both find "Anna Rossi").
+    pub fn search_page(
+        &self,
+        q: &str,
+        offset: usize,
+        limit: usize,
+    ) -> Result<SearchPage, StoreError> {
         let q = q.trim();
         if q.is_empty() {
-            return Ok(Vec::new());
+            return Ok(SearchPage::default());
         }
         let limit = limit.clamp(1, 100);
+        let offset = offset.min(MAX_SEARCH_OFFSET);
+        // Each source is read far enough to fill this page and see one more.
+        let wanted = offset + limit + 1;
         let mut pooled = self.conn()?;
         let conn = pooled.conn();
         let mut hits: Vec<(ProfileId, String)> = Vec::new();
@@ -380,7 +428,7 @@ impl Store {
                     "SELECT COALESCE(p.merged_into, i.profile_id), i.value FROM identifiers i
                      LEFT JOIN profiles p ON p.id = i.profile_id
                      WHERE i.kind = $1 AND i.value >= $2 AND i.value < $3 ORDER BY i.value LIMIT $4",
-                    &[kind.as_str().into(), prefix.as_str().into(), upper.as_str().into(), Val::Int(limit as i64)],
+                    &[kind.as_str().into(), prefix.as_str().into(), upper.as_str().into(), Val::Int(wanted as i64)],
                 )?;
                 for r in rows {
                     if let (Some(id), Some(value)) = (r[0].int(), r[1].text()) {
@@ -389,21 +437,41 @@ impl Store {
                 }
             }
         }
-        let lowered = q.to_lowercase();
-        let upper = format!("{lowered}\u{10FFFF}");
-        let rows = conn.query(
-            "SELECT COALESCE(merged_into, id), name_lc FROM profiles
-             WHERE name_lc >= $1 AND name_lc < $2 AND merged_into IS NULL ORDER BY name_lc LIMIT $3",
-            &[lowered.as_str().into(), upper.as_str().into(), Val::Int(limit as i64)],
-        )?;
-        for r in rows {
-            if let (Some(id), Some(name)) = (r[0].int(), r[1].text()) {
-                hits.push((id, format!("name:{name}")));
+        let words = name_words(q);
+        if !words.is_empty() {
+            // In id order (the index's own order), so a page ends early however common
+            // the words are.
+            let (sql, query) = match conn.dialect() {
+                Dialect::Sqlite => (
+                    "SELECT p.id, p.name_lc FROM profile_names f JOIN profiles p ON p.id = f.rowid
+                     WHERE profile_names MATCH $1 AND p.merged_into IS NULL LIMIT $2",
+                    words
+                        .iter()
+                        .map(|w| format!("\"{w}\"*"))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ),
+                Dialect::Postgres => (
+                    "SELECT id, name_lc FROM profiles
+                     WHERE to_tsvector('simple', name_lc) @@ to_tsquery('simple', $1)
+                       AND merged_into IS NULL AND name_lc IS NOT NULL ORDER BY id LIMIT $2",
+                    words
+                        .iter()
+                        .map(|w| format!("{w}:*"))
+                        .collect::<Vec<_>>()
+                        .join(" & "),
+                ),
+            };
+            for r in conn.query(sql, &[query.as_str().into(), Val::Int(wanted as i64)])? {
+                if let (Some(id), Some(name)) = (r[0].int(), r[1].text()) {
+                    hits.push((id, format!("name:{name}")));
+                }
             }
         }
         let mut seen = BTreeSet::new();
         hits.retain(|(id, _)| seen.insert(*id));
-        hits.truncate(limit);
+        let more = hits.len() > offset + limit;
+        let hits: Vec<(ProfileId, String)> = hits.into_iter().skip(offset).take(limit).collect();
 
         let roots: BTreeSet<ProfileId> = hits.iter().map(|(id, _)| *id).collect();
         let states: BTreeMap<ProfileId, ProfileState> = load_states(conn, &roots)?
@@ -428,7 +496,10 @@ impl Store {
             summary.email = first_value(conn, summary.id, "email")?;
             summary.user_id = first_value(conn, summary.id, "user_id")?;
         }
-        Ok(out)
+        Ok(SearchPage {
+            profiles: out,
+            more,
+        })
     }
 
     /// A profile's display name (from its traits), for lists of people.

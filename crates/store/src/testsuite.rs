@@ -407,6 +407,52 @@ pub fn search_by_identifier_and_name(store: &Store) {
     assert_eq!(exact[0].name.as_deref(), Some("Giulia Bianchi"));
     assert_eq!(store.search("c-", 10).unwrap().len(), 2);
     assert!(store.search("zzz", 10).unwrap().is_empty());
+
+    // Any word of a name, surname first or a piece of each, accents and case aside.
+    let name_of = |q: &str| -> Vec<Option<String>> {
+        store
+            .search(q, 10)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.name)
+            .collect()
+    };
+    assert_eq!(name_of("verdi"), [Some("Marco Verdi".to_owned())]);
+    assert_eq!(name_of("Bianchi"), [Some("Giulia Bianchi".to_owned())]);
+    assert_eq!(name_of("bian giu"), [Some("Giulia Bianchi".to_owned())]);
+    assert!(name_of("verdi giulia").is_empty(), "every word must match");
+    assert!(name_of("\"*) OR (").is_empty(), "query syntax is only text");
+    // A renamed customer is found by the new name only; merged-away profiles not at all.
+    store
+        .ingest(&incoming(
+            store,
+            source.id,
+            vec![
+                json!({"type": "identify", "userId": "c-200", "traits": {"name": "Marco Nerì"},
+                   "timestamp": "2099-01-01T00:00:00Z"}),
+            ],
+        ))
+        .unwrap();
+    assert!(name_of("verdi").is_empty());
+    assert_eq!(
+        name_of("neri"),
+        [Some("Marco Nerì".to_owned())],
+        "accents folded"
+    );
+    assert_eq!(name_of("NERÌ"), [Some("Marco Nerì".to_owned())]);
+    // Paging: 25 people named Rossi, by pages of 10.
+    let rossi: Vec<Value> = (0..25)
+        .map(|i| json!({"type": "identify", "userId": format!("r-{i:02}"), "traits": {"name": format!("Persona{i:02} Rossi")}}))
+        .collect();
+    store.ingest(&incoming(store, source.id, rossi)).unwrap();
+    let mut seen = BTreeSet::new();
+    for (page, more) in [(0, true), (1, true), (2, false)] {
+        let found = store.search_page("rossi", page * 10, 10).unwrap();
+        assert_eq!(found.more, more, "page {page}");
+        assert_eq!(found.profiles.len(), if more { 10 } else { 5 });
+        seen.extend(found.profiles.into_iter().map(|p| p.id));
+    }
+    assert_eq!(seen.len(), 25, "pages do not overlap");
 }
 
 pub fn sources_keep_the_pages_allowed_to_send(store: &Store) {
