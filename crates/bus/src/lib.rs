@@ -29,6 +29,8 @@ pub enum Happened {
     DefinitionsChanged(Definitions),
     /// Deliveries were written to the outbox (or put back in it for a replay).
     OutboxWritten,
+    /// Someone asked for a full analysis run (the console's "run again").
+    AnalysisRequested,
 }
 
 /// The kinds of definitions a person edits.
@@ -46,6 +48,7 @@ pub enum Topic {
     MembershipsChanged,
     DefinitionsChanged,
     OutboxWritten,
+    AnalysisRequested,
 }
 
 impl Happened {
@@ -56,6 +59,7 @@ impl Happened {
             Happened::MembershipsChanged { .. } => Topic::MembershipsChanged,
             Happened::DefinitionsChanged(_) => Topic::DefinitionsChanged,
             Happened::OutboxWritten => Topic::OutboxWritten,
+            Happened::AnalysisRequested => Topic::AnalysisRequested,
         }
     }
 }

@@ -5,8 +5,10 @@
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::response::Response;
-use prossimo_store::StoredAnalysis;
+use axum::response::{IntoResponse, Redirect, Response};
+use prossimo_bus::Happened;
+use prossimo_store::{Role, StoredAnalysis};
+use prossimo_understand::LAST_RUN;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -25,6 +27,42 @@ const RECENT_COHORTS: usize = 12;
 #[derive(Debug, Deserialize, Default)]
 pub struct AnalyticsQuery {
     lang: Option<String>,
+    /// `requested` after an admin asked for a new run.
+    run: Option<String>,
+}
+
+/// The latest server run, when it failed or could not compute everything.
+struct LastRun {
+    failed: bool,
+    error: String,
+    finished_at: String,
+    problems: Vec<String>,
+}
+
+impl LastRun {
+    /// From the stored summary; `None` when the run went through without a problem.
+    fn worth_showing(summary: &StoredAnalysis) -> Option<LastRun> {
+        let r = &summary.result;
+        let failed = r.get("ok").and_then(Value::as_bool) == Some(false);
+        let problems: Vec<String> = array(r, "problems")
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect();
+        (failed || !problems.is_empty()).then(|| LastRun {
+            failed,
+            error: r
+                .get("error")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            finished_at: prossimo_model::format_millis(summary.computed_at)
+                .as_deref()
+                .map(human_time)
+                .unwrap_or_default(),
+            problems,
+        })
+    }
 }
 
 /// One chart with its words; exactly one of `bars`, `lines`, `grid` is drawn, or `missing`
@@ -88,6 +126,10 @@ struct AnalyticsPage {
     computed_at: String,
     headline: Vec<(&'static str, String)>,
     figures: Vec<Figure>,
+    last_run: Option<LastRun>,
+    /// Admins may ask for a new run.
+    can_run: bool,
+    run_requested: bool,
 }
 
 pub async fn page(
@@ -101,14 +143,22 @@ pub async fn page(
     let store = state.store.clone();
     let reports = blocking(lang, move || {
         let mut out = Vec::new();
-        for name in ["dynamics", "cohorts", "rfm", "clv", "clv_evaluation"] {
+        for name in [
+            "dynamics",
+            "cohorts",
+            "rfm",
+            "clv",
+            "clv_evaluation",
+            LAST_RUN,
+        ] {
             out.push(store.analysis(name)?);
         }
         Ok(out)
     })
     .await?;
-    let [dynamics, cohorts, rfm, clv, evaluation]: [Option<StoredAnalysis>; 5] =
+    let [dynamics, cohorts, rfm, clv, evaluation, last_run]: [Option<StoredAnalysis>; 6] =
         reports.try_into().map_err(|_| PageError::internal(lang))?;
+    let last_run = last_run.as_ref().and_then(LastRun::worth_showing);
     let t = lang.texts();
     let currency = state.store.money().reporting().to_owned();
     let result = |a: &Option<StoredAnalysis>| a.as_ref().map(|a| a.result.clone());
@@ -139,14 +189,14 @@ pub async fn page(
             |t| t.timestamp_millis(),
         );
     let figures = vec![
-        growth(t, lang, dynamics.as_ref()),
-        new_returning(t, lang, dynamics.as_ref()),
+        growth(t, lang, dynamics.as_ref(), as_of_ms),
+        new_returning(t, lang, dynamics.as_ref(), as_of_ms),
         retention(t, lang, cohorts.as_ref()),
         rfm_figure(t, lang, rfm.as_ref()),
         clv_distribution(t, lang, clv.as_ref()),
         p_alive_by_recency(t, lang, clv.as_ref()),
         churn_loyalty(t, lang, dynamics.as_ref(), as_of_ms),
-        channels(t, lang, dynamics.as_ref()),
+        channels(t, lang, dynamics.as_ref(), as_of_ms),
         holdout(t, lang, evaluation.as_ref()),
     ];
     let page = AnalyticsPage {
@@ -160,11 +210,39 @@ pub async fn page(
         computed_at,
         headline: headline(t, lang, &currency, rfm.as_ref(), clv.as_ref()),
         figures,
+        last_run,
+        can_run: signed.role().allows(Role::Admin),
+        run_requested: query.run.as_deref() == Some("requested"),
     };
     Ok(remember_lang(
         render(StatusCode::OK, &page, lang)?,
         query.lang.as_deref(),
     ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RunForm {
+    csrf: String,
+}
+
+/// `POST /analytics/run` (admins): asks the analyst for a new run; one already asked for
+/// or under way answers for it.
+pub async fn run_again(
+    State(state): State<ConsoleState>,
+    headers: HeaderMap,
+    signed: Signed,
+    form: axum::Form<RunForm>,
+) -> Result<Response, PageError> {
+    let lang = Lang::choose(None, &headers);
+    if !signed.role().allows(Role::Admin) {
+        return Err(PageError::forbidden(lang));
+    }
+    if !signed.csrf_ok(&form.csrf) {
+        return Err(PageError::forbidden(lang));
+    }
+    state.bus.publish(Happened::AnalysisRequested);
+    tracing::info!(user = %signed.email(), "analysis run asked for from the console");
+    Ok(Redirect::to("/analytics?run=requested").into_response())
 }
 
 fn number(v: &Value, key: &str) -> Option<f64> {
@@ -188,6 +266,22 @@ fn period_label(p: &Value) -> String {
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_owned()
+}
+
+/// A period's label, marked when the period was still in progress at the run (its
+/// figures are partial: a month three days old is not a collapse).
+fn period_label_as_of(p: &Value, t: &Texts, as_of_ms: i64) -> String {
+    let label = period_label(p);
+    let in_progress = p
+        .get("period")
+        .and_then(|p| p.get("end_ms"))
+        .and_then(Value::as_i64)
+        .is_some_and(|end| end > as_of_ms);
+    if in_progress {
+        format!("{label} ({})", t.period_in_progress)
+    } else {
+        label
+    }
 }
 
 fn headline(
@@ -215,7 +309,7 @@ fn headline(
     out
 }
 
-fn growth(t: &Texts, lang: Lang, dynamics: Option<&Value>) -> Figure {
+fn growth(t: &Texts, lang: Lang, dynamics: Option<&Value>, as_of_ms: i64) -> Figure {
     let figure = Figure::new("growth", t.chart_growth, t.chart_growth_caption.to_owned());
     let Some(periods) = dynamics
         .and_then(|d| d.get("base"))
@@ -224,7 +318,10 @@ fn growth(t: &Texts, lang: Lang, dynamics: Option<&Value>) -> Figure {
         return figure.missing(t.not_computed);
     };
     let periods = recent(periods, RECENT_PERIODS);
-    let labels: Vec<String> = periods.iter().map(period_label).collect();
+    let labels: Vec<String> = periods
+        .iter()
+        .map(|p| period_label_as_of(p, t, as_of_ms))
+        .collect();
     let series = |key: &str| periods.iter().map(|p| number(p, key)).collect::<Vec<_>>();
     Figure {
         lines: Some(LineChart::new(
@@ -239,7 +336,7 @@ fn growth(t: &Texts, lang: Lang, dynamics: Option<&Value>) -> Figure {
     }
 }
 
-fn new_returning(t: &Texts, lang: Lang, dynamics: Option<&Value>) -> Figure {
+fn new_returning(t: &Texts, lang: Lang, dynamics: Option<&Value>, as_of_ms: i64) -> Figure {
     let figure = Figure::new(
         "new-returning",
         t.chart_new_returning,
@@ -252,7 +349,10 @@ fn new_returning(t: &Texts, lang: Lang, dynamics: Option<&Value>) -> Figure {
         return figure.missing(t.not_computed);
     };
     let periods = recent(periods, 12);
-    let labels: Vec<String> = periods.iter().map(period_label).collect();
+    let labels: Vec<String> = periods
+        .iter()
+        .map(|p| period_label_as_of(p, t, as_of_ms))
+        .collect();
     let new: Vec<f64> = periods
         .iter()
         .map(|p| number(p, "new").unwrap_or(0.0))
@@ -534,7 +634,7 @@ fn churn_loyalty(t: &Texts, lang: Lang, dynamics: Option<&Value>, as_of_ms: i64)
     }
 }
 
-fn channels(t: &Texts, lang: Lang, dynamics: Option<&Value>) -> Figure {
+fn channels(t: &Texts, lang: Lang, dynamics: Option<&Value>, as_of_ms: i64) -> Figure {
     let figure = Figure::new(
         "channels",
         t.chart_channels,
@@ -547,7 +647,10 @@ fn channels(t: &Texts, lang: Lang, dynamics: Option<&Value>) -> Figure {
         return figure.missing(t.not_computed);
     };
     let periods = recent(periods, RECENT_PERIODS);
-    let labels: Vec<String> = periods.iter().map(period_label).collect();
+    let labels: Vec<String> = periods
+        .iter()
+        .map(|p| period_label_as_of(p, t, as_of_ms))
+        .collect();
     let series = |key: &str| periods.iter().map(|p| number(p, key)).collect::<Vec<_>>();
     Figure {
         lines: Some(LineChart::new(
@@ -662,5 +765,20 @@ mod tests {
         assert_eq!(figure.missing, Some(i18n::EN.holdout_missing));
         assert_eq!(shade(0.0), "h0");
         assert_eq!(shade(1.0), "h9");
+    }
+
+    #[test]
+    fn a_period_still_running_at_the_run_is_marked() {
+        let month =
+            serde_json::json!({"period": {"label": "2026-12", "start_ms": 100, "end_ms": 200}});
+        assert_eq!(
+            period_label_as_of(&month, &i18n::EN, 150),
+            "2026-12 (so far)"
+        );
+        assert_eq!(
+            period_label_as_of(&month, &i18n::IT, 150),
+            "2026-12 (in corso)"
+        );
+        assert_eq!(period_label_as_of(&month, &i18n::EN, 200), "2026-12");
     }
 }

@@ -122,6 +122,7 @@ pub fn router(services: Services) -> Router {
         .route("/customers", get(customers::search))
         .route("/customers/{id}", get(customers::customer))
         .route("/analytics", get(analytics::page))
+        .route("/analytics/run", axum::routing::post(analytics::run_again))
         .route("/live", get(live::page))
         .route("/settings", get(settings::page))
         .route("/settings/{action}", axum::routing::post(settings::change))
@@ -151,12 +152,27 @@ pub fn router(services: Services) -> Router {
         )
         .route("/assets/console.js", get(script))
         .route("/assets/console.css", get(stylesheet))
+        .route("/assets/favicon.svg", get(favicon))
+        // Browsers ask for it whatever the page says.
+        .route("/favicon.ico", get(favicon))
         .with_state(state)
         .layer(axum::Extension(services.trusted_proxies))
 }
 
 const STYLESHEET: &str = include_str!("../assets/console.css");
 const SCRIPT: &str = include_str!("../assets/console.js");
+const FAVICON: &str = include_str!("../assets/favicon.svg");
+
+async fn favicon() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        FAVICON,
+    )
+        .into_response()
+}
 
 async fn script() -> Response {
     (

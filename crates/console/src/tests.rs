@@ -18,6 +18,7 @@ struct Console {
     router: Router,
     store: Arc<Store>,
     live: Arc<LiveFeed>,
+    bus: prossimo_bus::Bus,
     _fixture: Fixture,
 }
 
@@ -84,11 +85,13 @@ fn console() -> Console {
             .unwrap();
     }
     let live: Arc<LiveFeed> = Arc::default();
+    let bus = prossimo_bus::Bus::new();
     Console {
+        bus: bus.clone(),
         router: router(Services {
             store: store.clone(),
             decider: None,
-            bus: prossimo_bus::Bus::new(),
+            bus,
             trusted_proxies: TrustedProxies(Arc::from(["127.0.0.1/32"
                 .parse::<ipnet::IpNet>()
                 .unwrap()])),
@@ -1135,4 +1138,93 @@ async fn scripts_get_401_json_error_pages_carry_the_security_headers_and_odd_pos
     let long = "a".repeat(10_000);
     let refused = c.sign_in(&long, PASSWORD).await;
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+}
+
+/// A run that failed, or could not compute everything, is said on the Analytics page with
+/// its problems; an admin can ask for a new one there (a viewer cannot).
+#[tokio::test]
+async fn a_failed_analysis_run_shows_with_its_problems_and_admins_can_run_again() {
+    let c = console();
+    c.store
+        .save_analysis(
+            prossimo_understand::LAST_RUN,
+            &json!({"ok": false, "seconds": 1.5, "error": "storage unavailable: locked", "problems": []}),
+        )
+        .unwrap();
+    let viewer = c.session("viewer@example.it").await;
+    let page = c.get("/analytics", &viewer).await;
+    assert!(page.body.contains("id=\"last-run\""), "{}", page.body);
+    assert!(page.body.contains("The last analysis run failed"));
+    assert!(page.body.contains("storage unavailable: locked"));
+    assert!(
+        !page.body.contains("action=\"/analytics/run\""),
+        "viewers cannot run"
+    );
+    let refused = c
+        .post(
+            "/analytics/run",
+            &viewer,
+            &format!("csrf={}", page.hidden_csrf()),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
+    c.store
+        .save_analysis(
+            prossimo_understand::LAST_RUN,
+            &json!({"ok": true, "seconds": 1.5, "problems": ["orders: 1 left out of every analysis"]}),
+        )
+        .unwrap();
+    let admin = c.session("admin@example.it").await;
+    let page = c.get("/analytics?lang=it", &admin).await;
+    assert!(
+        page.body
+            .contains("L&#39;ultima analisi non ha potuto calcolare tutto")
+            || page
+                .body
+                .contains("L'ultima analisi non ha potuto calcolare tutto"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("orders: 1 left out of every analysis"));
+    let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = Arc::clone(&asked);
+    let _listening = c.bus.subscribe(
+        "test",
+        &[prossimo_bus::Topic::AnalysisRequested],
+        move |_| {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        },
+    );
+    let forged = c.post("/analytics/run", &admin, "csrf=forged").await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 0);
+    let done = c
+        .post(
+            "/analytics/run",
+            &admin,
+            &format!("csrf={}", page.hidden_csrf()),
+        )
+        .await;
+    assert_eq!(done.location(), "/analytics?run=requested");
+    assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let after = c.get("/analytics?run=requested", &admin).await;
+    assert!(after.body.contains("id=\"run-requested\""));
+}
+
+#[tokio::test]
+async fn the_console_has_a_favicon_from_its_own_assets() {
+    let c = console();
+    for path in ["/favicon.ico", "/assets/favicon.svg"] {
+        let icon = c.get(path, "").await;
+        assert_eq!(icon.status, StatusCode::OK, "{path}");
+        assert_eq!(icon.headers[header::CONTENT_TYPE], "image/svg+xml");
+        assert!(icon.body.starts_with("<svg"));
+    }
+    let login = c.get("/login", "").await;
+    assert!(
+        login
+            .body
+            .contains(r#"<link rel="icon" href="/assets/favicon.svg""#)
+    );
 }

@@ -62,6 +62,27 @@ pub struct Analyst {
     _subscription: Arc<Subscription>,
 }
 
+/// Asks the analyst thread for full runs, joining one asked for or under way.
+struct RunRequests {
+    tx: Sender<Work>,
+    run_pending: Arc<AtomicBool>,
+}
+
+impl RunRequests {
+    fn run_now(&self) -> RunRequest {
+        if self.run_pending.swap(true, Ordering::AcqRel) {
+            return RunRequest::Joined;
+        }
+        match self.tx.send(Work::RunNow) {
+            Ok(()) => RunRequest::Started,
+            Err(_) => {
+                self.run_pending.store(false, Ordering::Release);
+                RunRequest::Stopped
+            }
+        }
+    }
+}
+
 /// What became of a request for a full run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunRequest {
@@ -73,9 +94,7 @@ pub enum RunRequest {
     Stopped,
 }
 
-/// Where the latest run's summary is kept (beside the analyses, so every node and the
-/// console see it after a restart too).
-pub const LAST_RUN: &str = "last_run";
+pub use prossimo_understand::LAST_RUN;
 
 impl Analyst {
     /// Starts the thread. It hears of committed orders on `bus` and tells the bus whose
@@ -85,14 +104,24 @@ impl Analyst {
         let status = Arc::new(Mutex::new(AnalystStatus::default()));
         let run_pending = Arc::new(AtomicBool::new(false));
         let orders = tx.clone();
-        let subscription = bus.subscribe("analyst", &[Topic::EventsCommitted], move |happened| {
-            if let Happened::EventsCommitted { buyers } = happened
-                && !buyers.is_empty()
-            {
-                // A stopped analyst only means no live scores; ingestion goes on.
-                let _ = orders.send(Work::Orders(buyers.to_vec()));
-            }
-        });
+        let requests = RunRequests {
+            tx: tx.clone(),
+            run_pending: Arc::clone(&run_pending),
+        };
+        let subscription = bus.subscribe(
+            "analyst",
+            &[Topic::EventsCommitted, Topic::AnalysisRequested],
+            move |happened| match happened {
+                Happened::EventsCommitted { buyers } if !buyers.is_empty() => {
+                    // A stopped analyst only means no live scores; ingestion goes on.
+                    let _ = orders.send(Work::Orders(buyers.to_vec()));
+                }
+                Happened::AnalysisRequested => {
+                    requests.run_now();
+                }
+                _ => {}
+            },
+        );
         let worker = Worker {
             store,
             status: status.clone(),
@@ -130,16 +159,11 @@ impl Analyst {
 
     /// Asks for a full run now, unless one is already asked for or under way.
     pub fn run_now(&self) -> RunRequest {
-        if self.run_pending.swap(true, Ordering::AcqRel) {
-            return RunRequest::Joined;
+        RunRequests {
+            tx: self.tx.clone(),
+            run_pending: Arc::clone(&self.run_pending),
         }
-        match self.tx.send(Work::RunNow) {
-            Ok(()) => RunRequest::Started,
-            Err(_) => {
-                self.run_pending.store(false, Ordering::Release);
-                RunRequest::Stopped
-            }
-        }
+        .run_now()
     }
 
     pub fn status(&self) -> AnalystStatus {

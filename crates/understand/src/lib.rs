@@ -12,6 +12,10 @@ mod live;
 mod run;
 mod spread;
 
+/// Where the latest server run's summary is kept, beside the analyses (ok or the error,
+/// seconds, problems), so every node and the console see it, after a restart too.
+pub const LAST_RUN: &str = "last_run";
+
 pub use live::LiveScorer;
 pub use run::{
     CLV_EVALUATION, ClustersReport, ClvReport, CountFit, DynamicsSection, Outcome, RfmBreakpoints,
