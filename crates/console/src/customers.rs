@@ -251,9 +251,9 @@ pub async fn customer(
                     .as_array()?
                     .iter()
                     .find(|c| c.get("cluster").and_then(Value::as_i64) == Some(cluster))?
-                    .get("description")?
-                    .as_str()
-                    .map(str::to_owned)
+                    .get("distinctive_features")?
+                    .as_array()
+                    .cloned()
             }),
             None => None,
         };
@@ -448,7 +448,7 @@ fn traits(profile: &Profile360) -> Vec<(String, String)> {
 }
 
 /// The computed traits in words.
-fn insights(profile: &Profile360, group: Option<&str>, lang: Lang) -> Vec<Insight> {
+fn insights(profile: &Profile360, group: Option<&[Value]>, lang: Lang) -> Vec<Insight> {
     let t = lang.texts();
     let c = &profile.computed;
     let mut out = Vec::new();
@@ -488,14 +488,12 @@ fn insights(profile: &Profile360, group: Option<&str>, lang: Lang) -> Vec<Insigh
             text: t.expected_text.to_owned(),
         });
     }
-    if let Some(cluster) = c.get("cluster") {
+    if c.get("cluster").is_some() {
+        // Named by what sets the group apart, never by its index.
         out.push(Insight {
             title: t.cluster_title,
-            value: display_value(cluster),
-            text: match group {
-                Some(description) => format!("{description} · {}", t.cluster_text),
-                None => t.cluster_text.to_owned(),
-            },
+            value: i18n::cluster_name(lang, group.unwrap_or_default()),
+            text: t.cluster_text.to_owned(),
         });
     }
     out

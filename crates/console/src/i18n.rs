@@ -998,3 +998,66 @@ mod tests {
         }
     }
 }
+
+/// What sets a customer group apart, in words: each clustering feature far from the
+/// average (|z| ≥ 0.5), high or low, the farthest first.
+fn feature_words(lang: Lang, feature: &str, high: bool) -> Option<&'static str> {
+    Some(match (lang, feature, high) {
+        (Lang::En, "recency_days", true) => "away for long",
+        (Lang::En, "recency_days", false) => "recent buyers",
+        (Lang::En, "frequency", true) => "frequent",
+        (Lang::En, "frequency", false) => "occasional",
+        (Lang::En, "monetary", true) => "big baskets",
+        (Lang::En, "monetary", false) => "small baskets",
+        (Lang::En, "clv_12m", true) => "high future value",
+        (Lang::En, "clv_12m", false) => "low future value",
+        (Lang::En, "p_alive", true) => "likely still active",
+        (Lang::En, "p_alive", false) => "probably lapsed",
+        (Lang::En, "offline_share", true) => "mostly in store",
+        (Lang::En, "offline_share", false) => "mostly online",
+        (Lang::It, "recency_days", true) => "assenti da tempo",
+        (Lang::It, "recency_days", false) => "acquisti recenti",
+        (Lang::It, "frequency", true) => "frequenti",
+        (Lang::It, "frequency", false) => "occasionali",
+        (Lang::It, "monetary", true) => "scontrino alto",
+        (Lang::It, "monetary", false) => "scontrino basso",
+        (Lang::It, "clv_12m", true) => "alto valore futuro",
+        (Lang::It, "clv_12m", false) => "basso valore futuro",
+        (Lang::It, "p_alive", true) => "probabilmente ancora attivi",
+        (Lang::It, "p_alive", false) => "probabilmente persi",
+        (Lang::It, "offline_share", true) => "soprattutto in negozio",
+        (Lang::It, "offline_share", false) => "soprattutto online",
+        _ => return None,
+    })
+}
+
+/// A customer group's name from what distinguishes it (the clustering report's
+/// `distinctive_features`: `{feature, z}`, farthest from the average first), e.g.
+/// "Frequent, big baskets" / "Frequenti, scontrino alto"; "Typical customers" when
+/// nothing stands out.
+pub fn cluster_name(lang: Lang, distinctive: &[serde_json::Value]) -> String {
+    let words: Vec<&str> = distinctive
+        .iter()
+        .filter_map(|d| {
+            let z = d.get("z")?.as_f64()?;
+            let feature = d.get("feature")?.as_str()?;
+            (z.abs() >= 0.5)
+                .then(|| feature_words(lang, feature, z > 0.0))
+                .flatten()
+        })
+        .take(2)
+        .collect();
+    if words.is_empty() {
+        return match lang {
+            Lang::En => "Typical customers",
+            Lang::It => "Clienti nella media",
+        }
+        .to_owned();
+    }
+    let joined = words.join(", ");
+    let mut chars = joined.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}

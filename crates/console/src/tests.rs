@@ -1228,3 +1228,31 @@ async fn the_console_has_a_favicon_from_its_own_assets() {
             .contains(r#"<link rel="icon" href="/assets/favicon.svg""#)
     );
 }
+
+#[test]
+fn customer_groups_are_named_by_what_sets_them_apart() {
+    let features = json!([
+        {"feature": "frequency", "z": 1.9},
+        {"feature": "monetary", "z": 1.1},
+        {"feature": "recency_days", "z": -0.7},
+        {"feature": "p_alive", "z": 0.2}
+    ]);
+    let features = features.as_array().unwrap();
+    assert_eq!(
+        crate::i18n::cluster_name(Lang::En, features),
+        "Frequent, big baskets"
+    );
+    assert_eq!(
+        crate::i18n::cluster_name(Lang::It, features),
+        "Frequenti, scontrino alto"
+    );
+    let average = json!([{"feature": "frequency", "z": 0.1}]);
+    assert_eq!(
+        crate::i18n::cluster_name(Lang::It, average.as_array().unwrap()),
+        "Clienti nella media"
+    );
+    assert_eq!(
+        crate::i18n::cluster_name(Lang::En, &[]),
+        "Typical customers"
+    );
+}
