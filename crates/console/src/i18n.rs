@@ -949,56 +949,6 @@ pub fn channel_icon(code: &str) -> &'static str {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use axum::http::HeaderValue;
-
-    #[test]
-    fn the_query_wins_then_the_cookie_then_the_browser() {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            "accept-language",
-            HeaderValue::from_static("it-IT,it;q=0.9,en;q=0.8"),
-        );
-        assert_eq!(Lang::choose(None, &headers), Lang::It);
-        headers.insert("cookie", HeaderValue::from_static("prossimo_lang=en"));
-        assert_eq!(Lang::choose(None, &headers), Lang::En);
-        assert_eq!(Lang::choose(Some("it"), &headers), Lang::It);
-        assert_eq!(Lang::choose(Some("de"), &HeaderMap::new()), Lang::En);
-        assert_eq!(preferred("en;q=0.1,it;q=0.9"), Some(Lang::It), "q decides");
-        assert_eq!(
-            preferred("de-DE,it;q=0.5,en;q=0.5"),
-            Some(Lang::It),
-            "then order"
-        );
-        assert_eq!(
-            preferred("it;q=0,en;q=0.2"),
-            Some(Lang::En),
-            "q=0 means not wanted"
-        );
-        assert_eq!(preferred("fr,de"), None);
-    }
-
-    #[test]
-    fn the_rfm_order_is_the_analyses_order() {
-        let codes: Vec<&str> = prossimo_analytics::rfm::RfmSegment::ALL
-            .iter()
-            .map(|s| s.as_str())
-            .collect();
-        assert_eq!(codes, RFM_ORDER);
-    }
-
-    #[test]
-    fn every_rfm_segment_code_has_words_in_both_languages() {
-        for segment in prossimo_analytics::rfm::RfmSegment::ALL {
-            let code = segment.as_str();
-            assert!(rfm_segment(Lang::En, code).is_some(), "{code}");
-            assert!(rfm_segment(Lang::It, code).is_some(), "{code}");
-        }
-    }
-}
-
 /// What sets a customer group apart, in words: each clustering feature far from the
 /// average (|z| ≥ 0.5), high or low, the farthest first.
 fn feature_words(lang: Lang, feature: &str, high: bool) -> Option<&'static str> {
@@ -1060,4 +1010,54 @@ pub fn cluster_name(lang: Lang, distinctive: &[serde_json::Value]) -> String {
         .next()
         .map(|first| first.to_uppercase().chain(chars).collect())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn the_query_wins_then_the_cookie_then_the_browser() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "accept-language",
+            HeaderValue::from_static("it-IT,it;q=0.9,en;q=0.8"),
+        );
+        assert_eq!(Lang::choose(None, &headers), Lang::It);
+        headers.insert("cookie", HeaderValue::from_static("prossimo_lang=en"));
+        assert_eq!(Lang::choose(None, &headers), Lang::En);
+        assert_eq!(Lang::choose(Some("it"), &headers), Lang::It);
+        assert_eq!(Lang::choose(Some("de"), &HeaderMap::new()), Lang::En);
+        assert_eq!(preferred("en;q=0.1,it;q=0.9"), Some(Lang::It), "q decides");
+        assert_eq!(
+            preferred("de-DE,it;q=0.5,en;q=0.5"),
+            Some(Lang::It),
+            "then order"
+        );
+        assert_eq!(
+            preferred("it;q=0,en;q=0.2"),
+            Some(Lang::En),
+            "q=0 means not wanted"
+        );
+        assert_eq!(preferred("fr,de"), None);
+    }
+
+    #[test]
+    fn the_rfm_order_is_the_analyses_order() {
+        let codes: Vec<&str> = prossimo_analytics::rfm::RfmSegment::ALL
+            .iter()
+            .map(|s| s.as_str())
+            .collect();
+        assert_eq!(codes, RFM_ORDER);
+    }
+
+    #[test]
+    fn every_rfm_segment_code_has_words_in_both_languages() {
+        for segment in prossimo_analytics::rfm::RfmSegment::ALL {
+            let code = segment.as_str();
+            assert!(rfm_segment(Lang::En, code).is_some(), "{code}");
+            assert!(rfm_segment(Lang::It, code).is_some(), "{code}");
+        }
+    }
 }
