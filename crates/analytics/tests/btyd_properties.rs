@@ -1,6 +1,8 @@
 //! Properties of the buy-till-you-die models at random parameters and data: analytic
 //! likelihood gradients against central finite differences, P(alive) conventions, monotone
 //! expectations, probabilities in [0, 1].
+// Tests: a failing unwrap is the report, and a test thread may sleep.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 use proptest::prelude::*;
 

@@ -2,6 +2,8 @@
 //! process of shared/peers/gen_synth.py, with this file's own generator): 1M customers,
 //! ~10M purchases over two years, in days. Ignored by default; for timings run
 //! `cargo test --release -p prossimo-analytics --test btyd_scale -- --ignored --nocapture`.
+// Tests: a failing unwrap is the report, and a test thread may sleep.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 use std::time::Instant;
 

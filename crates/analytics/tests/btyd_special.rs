@@ -5,6 +5,8 @@
 //! BG/NBD and MBG/NBD conditional expectations (in the Euler-transformed form the crate
 //! uses, and `lifetimes`' direct form), near-integer c−a−b, and the Pareto/NBD ₂F₁(a, b;
 //! a+1; z), with its derivatives near z = 1 (fixtures/make_pareto_hyp2f1_fixture.py).
+// Tests: a failing unwrap is the report, and a test thread may sleep.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 use prossimo_analytics::special::{
     digamma, hyp2f1, hyp2f1_shifted_c, ln_add_exp, ln_beta, ln_gamma, logistic,

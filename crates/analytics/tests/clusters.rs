@@ -1,5 +1,7 @@
 //! Clusters: blobs recovered with the right k and memberships, determinism, centroids in
 //! original units, errors, and scikit-learn's silhouette and k-means inertia as references.
+// Tests: a failing unwrap is the report, and a test thread may sleep.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 use prossimo_analytics::AnalyticsError;
 use prossimo_analytics::clusters::{

@@ -1,5 +1,7 @@
 //! Base dynamics: hand-built logs with known answers across ISO-week and month boundaries,
 //! the cohort matrix, the channel mix, and invariants on random logs.
+// Tests: a failing unwrap is the report, and a test thread may sleep.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 use std::collections::HashMap;
 

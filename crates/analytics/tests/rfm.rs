@@ -1,5 +1,7 @@
 //! RFM scoring: hand-computed quintiles and ties, the segment grid cell by cell, and a
 //! cross-check against pandas on the CDNOW sample.
+// Tests: a failing unwrap is the report, and a test thread may sleep.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 use prossimo_analytics::rfm::{CustomerRfm, RfmSegment, score_rfm, summarize_segments};
 use prossimo_analytics::{AnalyticsError, CustomerSummary, DAY_MS};

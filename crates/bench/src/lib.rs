@@ -1,5 +1,7 @@
 //! Payloads shared by the load generator and the micro-benchmarks, so both measure the
 //! same bytes.
+// A benchmark harness run by a developer: a failed step ends the run with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 use serde_json::{Value, json};
 

@@ -166,16 +166,20 @@ enum KeysCommand {
     RevokeToken { id: i64 },
 }
 
-fn main() {
-    if let Err(e) = run() {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }
 
 /// Rust ignores SIGPIPE, so `prossimo segment members x | head` would panic on the closed
 /// pipe; a command that prints should end quietly like any other Unix filter. (The server
 /// keeps Rust's default.)
+#[allow(unsafe_code)] // one libc call, reasoned below
 fn restore_default_sigpipe() {
     #[cfg(unix)]
     // SAFETY: called before any thread is started; it only resets one signal's

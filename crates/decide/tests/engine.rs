@@ -1,6 +1,8 @@
 //! The engine against a real store (SQLite, and PostgreSQL when
 //! `PROSSIMO_TEST_DATABASE_URL` is set, as in CI): merges, late events and window
 //! boundaries at the exact millisecond, timeline events and the outbox.
+// Tests: a failing unwrap is the report, and a test thread may sleep.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 use std::sync::Arc;
 

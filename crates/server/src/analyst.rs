@@ -6,13 +6,14 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::sync::{Arc, Mutex};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use prossimo_bus::{Bus, Happened, Subscription, Topic};
 use prossimo_identity::Identifier;
 use prossimo_store::{ProfileKey, Store};
 use prossimo_understand::{LiveScorer, Options, UnderstandError, run};
+
+use crate::service_thread::ServiceThread;
 use serde::Serialize;
 
 /// When the analyst runs the full analyses.
@@ -58,7 +59,7 @@ pub struct Analyst {
     /// A full run is asked for or under way: another request joins it instead of queuing
     /// a run of its own (ten clicks are one run).
     run_pending: Arc<AtomicBool>,
-    thread: Arc<Mutex<Option<thread::JoinHandle<()>>>>,
+    thread: Arc<Mutex<Option<ServiceThread>>>,
     _subscription: Arc<Subscription>,
 }
 
@@ -128,9 +129,7 @@ impl Analyst {
             run_pending: run_pending.clone(),
             bus: bus.clone(),
         };
-        let thread = thread::Builder::new()
-            .name("prossimo-analyst".into())
-            .spawn(move || worker.serve(&rx, config))?;
+        let thread = ServiceThread::spawn("prossimo-analyst", move || worker.serve(&rx, config))?;
         Ok(Analyst {
             tx,
             status,
@@ -146,15 +145,7 @@ impl Analyst {
     pub fn stop(&self, patience: Duration) -> bool {
         let _ = self.tx.send(Work::Stop);
         let thread = self.thread.lock().ok().and_then(|mut t| t.take());
-        let Some(thread) = thread else { return true };
-        let deadline = Instant::now() + patience;
-        while !thread.is_finished() {
-            if Instant::now() >= deadline {
-                return false;
-            }
-            thread::sleep(Duration::from_millis(10));
-        }
-        thread.join().is_ok()
+        thread.is_none_or(|t| t.join_within(patience))
     }
 
     /// Asks for a full run now, unless one is already asked for or under way.

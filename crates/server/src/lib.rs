@@ -14,6 +14,7 @@ mod pipeline;
 mod profiles_api;
 mod segments_api;
 mod serve;
+mod service_thread;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

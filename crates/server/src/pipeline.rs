@@ -5,13 +5,14 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use prossimo_bus::{Bus, Happened};
 use prossimo_identity::Identifier;
 use prossimo_store::{Incoming, IngestReport, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
+
+use crate::service_thread::ServiceThread;
 
 #[derive(Debug, Clone, Copy)]
 pub struct PipelineConfig {
@@ -58,7 +59,7 @@ pub struct PipelineStats {
 pub struct Pipeline {
     tx: mpsc::Sender<Job>,
     pub stats: Arc<PipelineStats>,
-    thread: Arc<Mutex<Option<thread::JoinHandle<()>>>>,
+    thread: Arc<Mutex<Option<ServiceThread>>>,
 }
 
 impl Pipeline {
@@ -68,9 +69,9 @@ impl Pipeline {
         let (tx, rx) = mpsc::channel(config.queue_requests.max(1));
         let stats = Arc::new(PipelineStats::default());
         let writer_stats = stats.clone();
-        let thread = thread::Builder::new()
-            .name("prossimo-writer".into())
-            .spawn(move || writer(store, rx, config, &writer_stats, &bus))?;
+        let thread = ServiceThread::spawn("prossimo-writer", move || {
+            writer(store, rx, config, &writer_stats, &bus)
+        })?;
         Ok(Pipeline {
             tx,
             stats,
@@ -83,15 +84,7 @@ impl Pipeline {
     pub fn drain(self, patience: Duration) -> bool {
         let thread = self.thread.lock().ok().and_then(|mut t| t.take());
         drop(self);
-        let Some(thread) = thread else { return true };
-        let deadline = Instant::now() + patience;
-        while !thread.is_finished() {
-            if Instant::now() >= deadline {
-                return false;
-            }
-            thread::sleep(Duration::from_millis(10));
-        }
-        thread.join().is_ok()
+        thread.is_none_or(|t| t.join_within(patience))
     }
 
     /// Writes the messages durably; resolves once they are committed.

@@ -276,6 +276,7 @@ mod tests {
                 started.elapsed() < std::time::Duration::from_secs(10),
                 "the WAL was not checkpointed"
             );
+            #[allow(clippy::disallowed_methods)] // a test's own thread waits
             std::thread::sleep(super::CheckpointPolicy::default().every / 4);
         }
     }

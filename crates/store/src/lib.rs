@@ -18,6 +18,8 @@ mod lease;
 mod read;
 pub mod sql;
 #[cfg(any(test, feature = "testsuite"))]
+// Test support: a failing assertion or unwrap is the report.
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 pub mod testsuite;
 mod users;
 

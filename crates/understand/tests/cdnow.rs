@@ -3,6 +3,8 @@
 //! and the fitted models must be those `lifetimes` 0.11.3 fits on the same summary
 //! (`../shared/peers/cdnow_fits.py`, dataset "sample_built"); the computed traits must be
 //! on the profiles, and live scoring must agree with the full run.
+// Tests: a failing unwrap is the report, and a test thread may sleep.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 use std::path::PathBuf;
 

@@ -12,6 +12,8 @@
 //! `--payload shop` a realistic mix (views, cart adds, checkouts, orders, email opens on the
 //! web, the app and in stores; `shop_message`), with `--history-days` to spread event times
 //! over the past and `--traits` to carry each person's traits.
+// A benchmark harness run by a developer: a failed step ends the run with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

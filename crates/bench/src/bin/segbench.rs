@@ -18,6 +18,8 @@
 //!   times the rebuild's stages apart with the same public APIs.
 //!
 //! Each prints human-readable lines and one JSON line (`{"bench": ...}`).
+// A benchmark harness run by a developer: a failed step ends the run with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::{BTreeSet, HashMap};
@@ -51,6 +53,7 @@ static PEAK: AtomicUsize = AtomicUsize::new(0);
 
 // SAFETY: every call is forwarded unchanged to the system allocator; the counters are
 // only statistics.
+#[allow(unsafe_code)] // an allocator is unsafe by definition
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let p = unsafe { System.alloc(layout) };

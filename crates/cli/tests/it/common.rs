@@ -73,6 +73,7 @@ impl Server {
 
     /// Sends SIGTERM and waits for the process to exit, at most `patience`; its status,
     /// or `None` when it was still running then (it is killed).
+    #[allow(unsafe_code)] // one libc call, reasoned below
     pub fn terminate(mut self, patience: Duration) -> Option<std::process::ExitStatus> {
         let pid = libc::pid_t::try_from(self.child.id()).expect("a pid");
         // SAFETY: sends a signal to our own child process, which has not been reaped.
