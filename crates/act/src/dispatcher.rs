@@ -9,7 +9,7 @@ use prossimo_bus::{Bus, Definitions, Happened, Subscription, Topic};
 use prossimo_store::{
     AttemptRecord, DeliveryOutcome, DeliveryRecord, DestinationRecord, Store, StoreError,
 };
-use rand::Rng;
+use rand::RngExt;
 use tokio::sync::{Notify, watch};
 use tokio::task::{JoinHandle, JoinSet};
 

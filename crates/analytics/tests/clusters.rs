@@ -7,7 +7,7 @@ use prossimo_analytics::AnalyticsError;
 use prossimo_analytics::clusters::{
     ClusterOptions, Clustering, Features, cluster_customers, silhouette_score,
 };
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 fn standard_normal(rng: &mut ChaCha8Rng) -> f64 {

@@ -10,7 +10,7 @@ use prossimo_model::{format_timestamp, parse_batch};
 use prossimo_store::{Incoming, IngestReport, Store};
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use serde_json::{Value, json};
 
 use crate::config::Settings;

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use argon2::Argon2;
-use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use axum::http::HeaderMap;
 use axum::http::header;
 use prossimo_store::{Role, SessionRecord};
@@ -42,11 +42,11 @@ pub fn hash_password(password: &str) -> Result<String, PasswordError> {
     if password.chars().count() < MIN_PASSWORD {
         return Err(PasswordError::TooShort(MIN_PASSWORD));
     }
-    let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| PasswordError::Hash(e.to_string()))
+    // A fresh random salt, from the operating system.
+    let hash: PasswordHash = Argon2::default()
+        .hash_password(password.as_bytes())
+        .map_err(|e| PasswordError::Hash(e.to_string()))?;
+    Ok(hash.to_string())
 }
 
 /// True when `password` matches the stored PHC string; false for any malformed hash.
@@ -119,7 +119,7 @@ pub fn same_secret(a: &str, b: &str) -> bool {
 
 /// A random token for forms and cookies.
 pub fn random_token() -> String {
-    use rand::Rng;
+    use rand::RngExt;
     let bytes: [u8; 24] = rand::rng().random();
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

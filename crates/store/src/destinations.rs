@@ -2,7 +2,7 @@
 //! made, and the dead-letter list that can be replayed.
 
 use base64::Engine;
-use rand::Rng;
+use rand::RngExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 

@@ -1,6 +1,6 @@
 //! Sources with their write keys, and admin tokens (kept only as SHA-256 hashes).
 
-use rand::Rng;
+use rand::RngExt;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 

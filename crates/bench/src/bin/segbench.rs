@@ -37,7 +37,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use clap::{Parser, Subcommand};
 use hdrhistogram::Histogram;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use prossimo_bench::{PROBE_DEFINITION, PROBE_EVENT, PROBE_SLUG, audiences};
 use prossimo_decide::{Engine, SystemClock, TermScan, facts};
 use prossimo_segments::{Catalog, ProfileAggregates, ProfileView, SegmentSet};
