@@ -9,33 +9,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ast::AggFunc;
-use crate::catalog::{Catalog, Term, TermKey};
-use crate::eval::{earliest, lookup};
-
-/// What a term needs to know about an event.
-#[derive(Debug, Clone, Copy)]
-pub struct EventFacts<'a> {
-    /// The message type: `track`, `page`, `screen`, `identify`, …
-    pub kind: &'a str,
-    /// The event name (`Order Completed`), for the messages that have one.
-    pub event: Option<&'a str>,
-    pub channel: &'a str,
-    /// Event time, milliseconds since the Unix epoch.
-    pub ts_ms: i64,
-    pub properties: &'a serde_json::Value,
-    /// The platform's own event (`Segment Entered` / `Segment Exited`): only a term that
-    /// names it counts it, never `any event` or a `channel`, so an audience cannot feed on
-    /// membership changes it did not ask about.
-    pub platform: bool,
-}
-
-/// The value of a term: a number (`count`, `sum`, `avg`, `min`, `max`) or a date (`first`,
-/// `last`, in milliseconds since the Unix epoch).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum AggValue {
-    Number(f64),
-    Date(i64),
-}
+use crate::catalog::Catalog;
+use crate::lowered::{AggValue, earliest, lookup};
+use crate::terms::{EventFacts, Term, TermKey};
 
 /// The aggregate state of one profile: per term, sorted by key.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

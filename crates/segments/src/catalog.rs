@@ -2,79 +2,14 @@
 //! a dependency order, the shared aggregate terms and an index from events to terms.
 
 use std::collections::HashMap;
-use std::fmt;
 
-use serde::{Deserialize, Serialize};
-
-use crate::aggregates::EventFacts;
 use crate::ast::{Aggregate, Expr, Source, Span, Spanned};
 use crate::check::{Lowering, Resolver, Schema, closest};
 use crate::error::Error;
-use crate::eval::{EventEnv, Node, Op, eval};
 use crate::format::aggregate_text;
+use crate::lowered::{Node, Op};
 use crate::parser::parse;
-
-/// Identifies an aggregate term: the 64-bit FNV-1a hash of its canonical text, so it is the
-/// same in every process and every catalog that has the term.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct TermKey(pub u64);
-
-impl TermKey {
-    /// The key of a term with this canonical text.
-    pub fn of(canonical: &str) -> TermKey {
-        // FNV-1a: tiny and fixed, unlike std's randomly seeded hasher.
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for byte in canonical.bytes() {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        TermKey(hash)
-    }
-}
-
-impl fmt::Display for TermKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:016x}", self.0)
-    }
-}
-
-/// One aggregate (`count(event "Email Sent" within 7d)`), shared by every segment that
-/// uses it.
-#[derive(Debug, Clone)]
-pub struct Term {
-    key: TermKey,
-    text: String,
-    aggregate: Aggregate,
-    filter: Option<Node>,
-}
-
-impl Term {
-    pub fn key(&self) -> TermKey {
-        self.key
-    }
-
-    /// The canonical text the key is the hash of.
-    pub fn text(&self) -> &str {
-        &self.text
-    }
-
-    pub fn aggregate(&self) -> &Aggregate {
-        &self.aggregate
-    }
-
-    /// The `within` window in milliseconds; `None` for all of history.
-    pub fn window_ms(&self) -> Option<i64> {
-        self.aggregate.within.map(|d| d.ms())
-    }
-
-    /// Whether the filter accepts an event (the source was matched by the index).
-    fn accepts(&self, event: &EventFacts) -> bool {
-        self.filter
-            .as_ref()
-            .is_none_or(|f| eval(f, &EventEnv(event)))
-    }
-}
+use crate::terms::{EventFacts, Term, TermKey};
 
 /// A segment's position in its [`Catalog`] (the order the definitions were given in).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -8,8 +8,8 @@ use crate::ast::{
     TimeRef,
 };
 use crate::error::Error;
-use crate::eval::{Lit, Node, Op};
 use crate::format::{write_literal, write_operand};
+use crate::lowered::{Lit, Node, Op};
 use crate::parser::parse;
 
 /// The static type of an operand.

@@ -17,8 +17,12 @@
 //!   and column and shows the source line with a caret.
 //! - `format`: [`format()`], the canonical one-line form; `parse(format(x)) == x`.
 //! - `check`: static types ([`Type`]), the computed traits a definition may name
-//!   ([`Schema`]), [`check`] and [`compile`] (parse + check). Checking also lowers the
-//!   tree into the evaluator's internal form.
+//!   ([`Schema`]), [`check`] and [`compile`] (parse + check). Checking lowers the tree
+//!   into the evaluator's form.
+//! - `lowered`: that form (conditions over term and segment indices), run-time values
+//!   ([`AggValue`] among them), their comparison rules, and when time alone flips a node.
+//! - `terms`: [`Term`]s, the aggregates segments share under a stable [`TermKey`], and the
+//!   [`EventFacts`] a term's filter sees.
 //! - `catalog`: [`Catalog`], every saved segment checked together: references resolved,
 //!   cycles refused, a dependency order, aggregate terms shared by canonical text under a
 //!   stable [`TermKey`], an index from events to terms, and [`Catalog::affected`].
@@ -36,16 +40,20 @@ mod error;
 mod eval;
 mod format;
 mod lexer;
+mod lowered;
 mod parser;
+mod terms;
 
-pub use aggregates::{AggValue, EventFacts, ProfileAggregates};
+pub use aggregates::ProfileAggregates;
 pub use ast::{
     AggFunc, Aggregate, Builtin, CmpOp, Duration, DurationUnit, Expr, Field, Literal, Operand,
     Path, PathRoot, Source, Span, Spanned, TextOp, TimeOp, TimeRef,
 };
-pub use catalog::{Catalog, CatalogError, Change, SegmentId, SegmentSet, Term, TermKey};
+pub use catalog::{Catalog, CatalogError, Change, SegmentId, SegmentSet};
 pub use check::{Schema, Type, check, compile};
 pub use error::{Error, ErrorKind};
 pub use eval::{Memberships, ProfileView};
 pub use format::format;
+pub use lowered::AggValue;
 pub use parser::{KEYWORDS, parse};
+pub use terms::{EventFacts, Term, TermKey};

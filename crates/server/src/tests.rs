@@ -686,7 +686,14 @@ async fn read_api_needs_a_token_and_validates_its_parameters() {
     assert_eq!(app.get("/v1/nowhere").await.0, StatusCode::NOT_FOUND);
     let (status, spec) = app.get("/openapi.json").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(spec["paths"]["/v1/batch"].is_object());
+    for path in [
+        "/v1/batch",
+        "/v1/t",
+        "/v1/b",
+        "/v1/projects/{writeKey}/settings",
+    ] {
+        assert!(spec["paths"][path].is_object(), "{path} is not documented");
+    }
     let (status, _) = app.get("/ready").await;
     assert_eq!(status, StatusCode::OK);
 }
