@@ -148,7 +148,11 @@ impl FromRequestParts<ConsoleState> for Signed {
             // like success to them.
             Ok(None) if wants_json(&parts.headers) => Err((
                 StatusCode::UNAUTHORIZED,
-                axum::Json(serde_json::json!({"code": "unauthorized", "message": "signed out"})),
+                axum::Json(prossimo_model::ErrorBody::<()>::new(
+                    prossimo_model::ErrorCode::Unauthorized,
+                    "signed out",
+                    Vec::new(),
+                )),
             )
                 .into_response()),
             Ok(None) => Err(Redirect::to("/login").into_response()),

@@ -13,7 +13,7 @@ mod strict_json;
 mod time;
 
 pub use channel::Channel;
-pub use error::{BatchError, ErrorCode, FieldError};
+pub use error::{BatchError, ErrorBody, ErrorCode, FieldError};
 pub use message::{Message, MessageType};
 pub use order::{
     AmountProblem, DEFAULT_MAX_AMOUNT, Money, MoneyError, NetOrder, ORDER_CANCELLED,

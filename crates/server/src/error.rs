@@ -1,9 +1,10 @@
-//! Every error the HTTP API returns, as `{"code", "message", "details"}` with its status.
+//! Every error the HTTP API returns, as the catalogue's `{"code", "message", "details",
+//! "doc"}` ([`ErrorBody`]) with the code's status ([`ErrorCode::status`]).
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use prossimo_model::{BatchError, ErrorCode, FieldError};
+use prossimo_model::{BatchError, ErrorBody, ErrorCode, FieldError};
 use prossimo_store::StoreError;
 use serde::Serialize;
 
@@ -26,10 +27,9 @@ pub enum ApiError {
     /// One field of a request body cannot be taken as it is.
     #[error("{field}: {reason}")]
     Field { field: &'static str, reason: String },
-    /// A refusal at the HTTP level (a limit, a body too slow, an extractor's rejection),
-    /// with its status.
+    /// A refusal at the HTTP level (a limit, a body too slow, an extractor's rejection).
     #[error("{message}")]
-    Http { status: StatusCode, message: String },
+    Http { code: ErrorCode, message: String },
     /// A segment definition or filter that does not parse or type-check, with where.
     #[error("{message}")]
     Definition {
@@ -55,13 +55,6 @@ pub enum ApiError {
     Internal,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    code: &'a str,
-    message: String,
-    details: Vec<Detail>,
-}
-
 /// One problem: a field of a message in a batch, or a position in a definition.
 #[derive(Serialize)]
 #[serde(untagged)]
@@ -79,52 +72,34 @@ enum Detail {
 const RETRY_AFTER_SECONDS: &str = "1";
 
 impl ApiError {
-    pub(crate) fn status_and_code(&self) -> (StatusCode, &'static str) {
+    /// The catalogue's code for this error.
+    pub(crate) fn code(&self) -> ErrorCode {
         match self {
-            ApiError::Batch(b) => (StatusCode::BAD_REQUEST, b.code.as_str()),
-            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            ApiError::UnsupportedMediaType(_) => {
-                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
-            }
-            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-            ApiError::Http { status, .. } => (*status, code_for_status(*status)),
-            ApiError::Field { .. } => (StatusCode::BAD_REQUEST, "invalid_field"),
-            ApiError::Definition { .. } => (StatusCode::BAD_REQUEST, "invalid_definition"),
-            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
-            ApiError::OriginNotAllowed(_) => (StatusCode::FORBIDDEN, "origin_not_allowed"),
-            ApiError::Overloaded => (StatusCode::TOO_MANY_REQUESTS, "overloaded"),
-            ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-            ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            ApiError::Batch(b) => b.code,
+            ApiError::Unauthorized(_) => ErrorCode::Unauthorized,
+            ApiError::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
+            ApiError::BadRequest(_) => ErrorCode::BadRequest,
+            ApiError::NotFound(_) => ErrorCode::NotFound,
+            ApiError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
+            ApiError::Field { .. } => ErrorCode::InvalidField,
+            ApiError::Http { code, .. } => *code,
+            ApiError::Definition { .. } => ErrorCode::InvalidDefinition,
+            ApiError::Conflict(_) => ErrorCode::Conflict,
+            ApiError::OriginNotAllowed(_) => ErrorCode::OriginNotAllowed,
+            ApiError::Overloaded => ErrorCode::Overloaded,
+            ApiError::Unavailable => ErrorCode::Unavailable,
+            ApiError::Internal => ErrorCode::Internal,
         }
     }
-}
 
-/// The catalogue's code for a bare HTTP status.
-fn code_for_status(status: StatusCode) -> &'static str {
-    match status.as_u16() {
-        401 => "unauthorized",
-        403 => "forbidden",
-        404 => "not_found",
-        405 => "method_not_allowed",
-        408 => "request_timeout",
-        409 => "conflict",
-        413 => "payload_too_large",
-        414 => "uri_too_long",
-        415 => "unsupported_media_type",
-        422 => "unprocessable",
-        429 => "overloaded",
-        431 => "headers_too_large",
-        503 => "unavailable",
-        500..=599 => "internal",
-        _ => "bad_request",
+    pub(crate) fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.code().status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, code) = self.status_and_code();
+        let (status, code) = (self.status(), self.code());
         let details = match &self {
             ApiError::Batch(b) => b.details.iter().cloned().map(Detail::Field).collect(),
             ApiError::Definition {
@@ -146,11 +121,7 @@ impl IntoResponse for ApiError {
             })],
             _ => Vec::new(),
         };
-        let body = Body {
-            code,
-            message: self.to_string(),
-            details,
-        };
+        let body = ErrorBody::new(code, self.to_string(), details);
         let mut response = (status, Json(body)).into_response();
         if matches!(self, ApiError::Overloaded | ApiError::Unavailable) {
             response.headers_mut().insert(

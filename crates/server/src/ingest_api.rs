@@ -168,7 +168,7 @@ async fn ingest(
     let mut source_name = None;
     let result = ingest_request(&state, headers, raw, implied, &mut source_name).await;
     if let Err(e) = &result {
-        let (status, code) = e.status_and_code();
+        let (status, code) = (e.status(), e.code().as_str());
         let problems = match e {
             ApiError::Batch(b) => b
                 .details
@@ -201,7 +201,7 @@ async fn ingest_request(
     let raw = raw.map_err(|e| {
         if crate::serve::is_body_timeout(&e) {
             return ApiError::Http {
-                status: axum::http::StatusCode::REQUEST_TIMEOUT,
+                code: ErrorCode::RequestTimeout,
                 message: e.to_string(),
             };
         }

@@ -26,11 +26,12 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::ConnectInfo;
 use axum::extract::Request;
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use prossimo_model::ErrorCode;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
@@ -244,7 +245,7 @@ pub async fn request_limits(request: Request, next: Next) -> Response {
         .map_or(0, |pq| pq.as_str().len());
     if uri_bytes > MAX_URI_BYTES {
         return ApiError::Http {
-            status: StatusCode::URI_TOO_LONG,
+            code: ErrorCode::UriTooLong,
             message: format!("the request target is {uri_bytes} bytes; at most {MAX_URI_BYTES}"),
         }
         .into_response();
@@ -256,7 +257,7 @@ pub async fn request_limits(request: Request, next: Next) -> Response {
         .sum();
     if headers.len() > MAX_HEADERS || header_bytes > MAX_HEADER_BYTES {
         return ApiError::Http {
-            status: StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            code: ErrorCode::HeadersTooLarge,
             message: format!(
                 "{} headers of {header_bytes} bytes; at most {MAX_HEADERS} headers and {MAX_HEADER_BYTES} bytes",
                 headers.len()
@@ -294,7 +295,8 @@ pub async fn json_errors(request: Request, next: Next) -> Response {
     } else {
         text
     };
-    let mut json = ApiError::Http { status, message }.into_response();
+    let code = ErrorCode::for_status(status.as_u16());
+    let mut json = ApiError::Http { code, message }.into_response();
     for name in [header::ALLOW, header::RETRY_AFTER] {
         if let Some(value) = parts.headers.get(&name) {
             json.headers_mut().insert(name, value.clone());
