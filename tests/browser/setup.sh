@@ -60,3 +60,16 @@ JSON
 free_port() {
     node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close() })'
 }
+
+# Waits until the server started as PID answers URL/health (at most 30 s); fails with
+# LABEL's message if it never does or exits first.
+wait_for_health() {
+    local url=$1 pid=$2 label=$3
+    for _ in $(seq 1 150); do
+        if curl -fsS -o /dev/null "$url/health" 2>/dev/null; then return 0; fi
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.2
+    done
+    echo "$label: the server did not answer $url/health"
+    return 1
+}

@@ -71,13 +71,7 @@ PROSSIMO_WRITE_KEY=$WRITE_KEY PROSSIMO_ADMIN_TOKEN=$ADMIN_TOKEN PROSSIMO_ADMIN_P
     "$BIN" --data-dir "$DATA" serve --listen "127.0.0.1:$PORT" >"$DATA/server.log" 2>&1 &
 SERVER=$!
 
-up=
-for _ in $(seq 1 150); do
-    if curl -fsS -o /dev/null "$HOST/health" 2>/dev/null; then up=1; break; fi
-    kill -0 "$SERVER" 2>/dev/null || break
-    sleep 0.2
-done
-[ -n "$up" ] || { echo "console e2e: the server did not answer $HOST/health"; exit 1; }
+wait_for_health "$HOST" "$SERVER" "console e2e"
 
 # --- the browser test ---
 mkdir -p "$SCREENSHOT_DIR"

@@ -59,13 +59,7 @@ PROSSIMO_WRITE_KEY=$WRITE_KEY PROSSIMO_ADMIN_TOKEN=$ADMIN_TOKEN PROSSIMO_LOG=${P
     PROSSIMO_ADMIN_PASSWORD=browser-sdk-Passw0rd \
     "$BIN" --data-dir "$DATA" serve --listen "127.0.0.1:$PORT" >"$DATA/server.log" 2>&1 &
 SERVER=$!
-up=
-for _ in $(seq 1 150); do
-    if curl -fsS -o /dev/null "$HOST/health" 2>/dev/null; then up=1; break; fi
-    kill -0 "$SERVER" 2>/dev/null || break
-    sleep 0.2
-done
-[ -n "$up" ] || { echo "browser sdk: the server did not answer $HOST/health"; exit 1; }
+wait_for_health "$HOST" "$SERVER" "browser sdk"
 
 PROSSIMO_URL=$HOST WRITE_KEY=$WRITE_KEY ADMIN_TOKEN=$ADMIN_TOKEN SHOP_ONLY_KEY=$SHOP_ONLY_KEY \
     PAGE_DIR=$SDK_DIR/page PLAYWRIGHT_DIR=$SDK_DIR CHROMIUM=$CHROMIUM \

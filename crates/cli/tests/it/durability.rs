@@ -60,6 +60,45 @@ fn load(url: &str) -> (Arc<Mutex<Vec<Sent>>>, Vec<std::thread::JoinHandle<()>>) 
     (acked, workers)
 }
 
+/// Waits for the clients, then what they had acknowledged: the batches and every message id.
+fn acknowledged(
+    acked: &Mutex<Vec<Sent>>,
+    workers: Vec<std::thread::JoinHandle<()>>,
+) -> (Vec<Sent>, Vec<String>) {
+    for w in workers {
+        w.join().unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    let ids: Vec<String> = acked.iter().flat_map(|(ids, _)| ids.clone()).collect();
+    assert!(
+        ids.len() >= 500,
+        "too little traffic acknowledged: {}",
+        ids.len()
+    );
+    (acked, ids)
+}
+
+/// Every acknowledged message is in the store at `data`, exactly once.
+fn stored_exactly_once(data: std::path::PathBuf, ids: &[String]) {
+    let store = Store::open(&Location::DataDir(data), IdentityConfig::default()).unwrap();
+    let source = store.source_by_write_key(WRITE_KEY).unwrap().unwrap();
+    let counts = store.message_counts(source.id, ids).unwrap();
+    let missing: Vec<&String> = counts
+        .iter()
+        .filter(|(_, n)| **n == 0)
+        .map(|(id, _)| id)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged messages lost, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+    assert!(counts.values().all(|&n| n == 1));
+    let distinct: BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(distinct.len(), ids.len());
+}
+
 /// SIGTERM under load: the server stops accepting, answers what it took, commits it and
 /// exits on its own, well inside the grace period; every acknowledged message is stored
 /// once, with no replay needed.
@@ -74,23 +113,8 @@ fn sigterm_under_load_stores_every_acknowledged_message_and_exits() {
         .terminate(Duration::from_secs(60))
         .expect("the server did not exit within 60 s of SIGTERM");
     assert!(status.success(), "exit status {status}");
-    for w in workers {
-        w.join().unwrap();
-    }
-    let acked = acked.lock().unwrap().clone();
-    let acked_ids: Vec<String> = acked.iter().flat_map(|(ids, _)| ids.clone()).collect();
-    assert!(
-        acked_ids.len() >= 500,
-        "too little traffic: {}",
-        acked_ids.len()
-    );
-
-    let store = Store::open(&Location::DataDir(data), IdentityConfig::default()).unwrap();
-    let source = store.source_by_write_key(WRITE_KEY).unwrap().unwrap();
-    let counts = store.message_counts(source.id, &acked_ids).unwrap();
-    let missing = counts.values().filter(|&&n| n == 0).count();
-    assert_eq!(missing, 0, "{missing} acknowledged messages lost");
-    assert!(counts.values().all(|&n| n == 1));
+    let (_, ids) = acknowledged(&acked, workers);
+    stored_exactly_once(data, &ids);
 }
 
 #[test]
@@ -101,17 +125,7 @@ fn sigkill_during_ingestion_loses_no_acknowledged_message() {
     let (acked, workers) = load(&server.url("/v1/batch"));
     std::thread::sleep(Duration::from_millis(1500));
     server.kill();
-    for w in workers {
-        w.join().unwrap();
-    }
-
-    let acked = acked.lock().unwrap().clone();
-    let acked_ids: Vec<String> = acked.iter().flat_map(|(ids, _)| ids.clone()).collect();
-    assert!(
-        acked_ids.len() >= 500,
-        "too little traffic acknowledged before the kill: {}",
-        acked_ids.len()
-    );
+    let (acked, ids) = acknowledged(&acked, workers);
 
     // Restart on the same data and replay every acknowledged batch, as SDKs retry.
     let server = Server::start(&data);
@@ -126,22 +140,5 @@ fn sigkill_during_ingestion_loses_no_acknowledged_message() {
         assert_eq!(r.status(), 200);
     }
     server.kill();
-
-    let store = Store::open(&Location::DataDir(data), IdentityConfig::default()).unwrap();
-    let source = store.source_by_write_key(WRITE_KEY).unwrap().unwrap();
-    let counts = store.message_counts(source.id, &acked_ids).unwrap();
-    let missing: Vec<&String> = counts
-        .iter()
-        .filter(|(_, n)| **n == 0)
-        .map(|(id, _)| id)
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "{} acknowledged messages lost, e.g. {:?}",
-        missing.len(),
-        &missing[..missing.len().min(5)]
-    );
-    assert!(counts.values().all(|&n| n == 1));
-    let distinct: BTreeSet<&String> = acked_ids.iter().collect();
-    assert_eq!(distinct.len(), acked_ids.len());
+    stored_exactly_once(data, &ids);
 }
