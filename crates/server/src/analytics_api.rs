@@ -3,12 +3,12 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use prossimo_understand::{Analysis, CLV_EVALUATION};
 use serde_json::{Value, json};
 
 use crate::analyst::{LAST_RUN, RunRequest};
-use crate::profiles_api::require_admin;
+use crate::extract::Admin;
 use crate::{ApiError, AppState};
 
 /// Every name `/v1/analytics/{name}` answers.
@@ -23,11 +23,7 @@ fn iso(ms: i64) -> Value {
 }
 
 /// Which analyses exist and when each was computed, and what the analyst is doing.
-pub async fn index(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    require_admin(&state, &headers).await?;
+pub async fn index(State(state): State<AppState>, _admin: Admin) -> Result<Json<Value>, ApiError> {
     let store = state.store.clone();
     let (analyses, last_run) = tokio::task::spawn_blocking(move || {
         let analyses = names()
@@ -56,10 +52,9 @@ pub async fn index(
 
 pub async fn analysis(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _admin: Admin,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    require_admin(&state, &headers).await?;
     if !names().contains(&name.as_str()) {
         return Err(ApiError::NotFound(format!(
             "no analysis {name:?}; there are: {}",
@@ -83,9 +78,8 @@ pub async fn analysis(
 /// Starts a full run in the background: 202, then poll `/v1/analytics`.
 pub async fn run(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _admin: Admin,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    require_admin(&state, &headers).await?;
     let request = state.analyst.as_ref().map(|a| a.run_now());
     match request {
         Some(RunRequest::Started) => Ok((

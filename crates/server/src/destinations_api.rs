@@ -4,14 +4,15 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use prossimo_bus::{Definitions, Happened};
 use prossimo_decide::{DecideError, check_event_filter};
 use prossimo_store::{DeliveryStatus, DestinationInput, DestinationKind, DestinationRecord};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::profiles_api::{limit_param, require_admin};
+use crate::extract::Admin;
+use crate::profiles_api::limit_param;
 use crate::segments_api::json_body;
 use crate::{ApiError, AppState};
 
@@ -52,11 +53,7 @@ fn public(record: DestinationRecord) -> Value {
     json!(record)
 }
 
-pub async fn list(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    require_admin(&state, &headers).await?;
+pub async fn list(State(state): State<AppState>, _admin: Admin) -> Result<Json<Value>, ApiError> {
     let store = state.store.clone();
     let all = tokio::task::spawn_blocking(move || store.destinations()).await??;
     Ok(Json(
@@ -66,10 +63,9 @@ pub async fn list(
 
 pub async fn create(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _admin: Admin,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    require_admin(&state, &headers).await?;
     let input: DestinationInput = json_body(&body)?;
     check_filter(&input)?;
     check_target(&state, &input)?;
@@ -81,10 +77,9 @@ pub async fn create(
 
 pub async fn get_one(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _admin: Admin,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    require_admin(&state, &headers).await?;
     let store = state.store.clone();
     let record = tokio::task::spawn_blocking(move || store.destination(&name))
         .await??
@@ -94,11 +89,10 @@ pub async fn get_one(
 
 pub async fn update(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _admin: Admin,
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    require_admin(&state, &headers).await?;
     let input: DestinationInput = json_body(&body)?;
     if input.name != name {
         return Err(ApiError::BadRequest(format!(
@@ -118,10 +112,9 @@ pub async fn update(
 
 pub async fn delete(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _admin: Admin,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    require_admin(&state, &headers).await?;
     let store = state.store.clone();
     if !tokio::task::spawn_blocking(move || store.delete_destination(&name)).await?? {
         return Err(ApiError::NotFound("no such destination".into()));
@@ -140,11 +133,10 @@ pub struct DeliveryParams {
 /// `GET /v1/destinations/{name}/deliveries?status=pending|delivered|dead&before=&limit=`.
 pub async fn deliveries(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _admin: Admin,
     Path(name): Path<String>,
     Query(params): Query<DeliveryParams>,
 ) -> Result<Json<Value>, ApiError> {
-    require_admin(&state, &headers).await?;
     let status = params
         .status
         .as_deref()
@@ -174,10 +166,9 @@ pub async fn deliveries(
 /// `GET /v1/deliveries/{id}`: one delivery with every attempt made.
 pub async fn delivery(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _admin: Admin,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    require_admin(&state, &headers).await?;
     let store = state.store.clone();
     let (delivery, attempts) = tokio::task::spawn_blocking(move || {
         let delivery = store
@@ -199,11 +190,10 @@ struct ReplayBody {
 /// `POST /v1/destinations/{name}/replay` with `{"ids": [...]}` or `{}` for every dead one.
 pub async fn replay(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _admin: Admin,
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    require_admin(&state, &headers).await?;
     let body: ReplayBody = if body.is_empty() {
         ReplayBody::default()
     } else {

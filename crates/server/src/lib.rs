@@ -9,6 +9,7 @@ mod analytics_api;
 mod browser;
 mod destinations_api;
 mod error;
+mod extract;
 mod ingest_api;
 mod pipeline;
 mod profiles_api;

@@ -2,40 +2,13 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, header};
 use prossimo_model::{Channel, MessageType, parse_timestamp};
 use prossimo_store::{EventPage, EventQuery, Profile360, ProfileKey, ProfileSummary};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::extract::Admin;
 use crate::{ApiError, AppState};
-
-pub(crate) async fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.trim()
-                .strip_prefix("Bearer ")
-                .or_else(|| v.trim().strip_prefix("bearer "))
-        })
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| {
-            ApiError::Unauthorized(
-                "an admin token is required: Authorization: Bearer <token>".into(),
-            )
-        })?
-        .to_owned();
-    let store = state.store.clone();
-    if tokio::task::spawn_blocking(move || store.verify_admin_token(&token)).await?? {
-        Ok(())
-    } else {
-        Err(ApiError::Unauthorized(
-            "unknown or revoked admin token".into(),
-        ))
-    }
-}
 
 fn parse_key(state: &AppState, raw: &str) -> Result<ProfileKey, ApiError> {
     ProfileKey::parse(raw, state.store.identity()).map_err(ApiError::BadRequest)
@@ -43,10 +16,9 @@ fn parse_key(state: &AppState, raw: &str) -> Result<ProfileKey, ApiError> {
 
 pub async fn profile(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _admin: Admin,
     Path(raw): Path<String>,
 ) -> Result<Json<Profile360>, ApiError> {
-    require_admin(&state, &headers).await?;
     let key = parse_key(&state, &raw)?;
     let store = state.store.clone();
     tokio::task::spawn_blocking(move || store.profile(&key))
@@ -95,11 +67,10 @@ pub(crate) fn limit_param(
 
 pub async fn events(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _admin: Admin,
     Path(raw): Path<String>,
     Query(params): Query<EventParams>,
 ) -> Result<Json<EventPage>, ApiError> {
-    require_admin(&state, &headers).await?;
     let key = parse_key(&state, &raw)?;
     if let Some(kind) = &params.kind
         && MessageType::parse(kind).is_none()
@@ -141,10 +112,9 @@ pub struct SearchParams {
 
 pub async fn search(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _admin: Admin,
     Query(params): Query<SearchParams>,
 ) -> Result<Json<Value>, ApiError> {
-    require_admin(&state, &headers).await?;
     let q = params.q.filter(|q| !q.trim().is_empty()).ok_or_else(|| {
         ApiError::BadRequest("q: a search term is required (an identifier or a name prefix)".into())
     })?;

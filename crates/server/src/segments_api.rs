@@ -6,7 +6,7 @@ use std::time::Instant;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use prossimo_bus::{Definitions, Happened};
 use prossimo_decide::{DRAFT_SLUG, DecideError, check_catalog, check_draft, preview};
 use prossimo_segments::{CatalogError, format, parse};
@@ -15,7 +15,8 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::profiles_api::{limit_param, require_admin};
+use crate::extract::Admin;
+use crate::profiles_api::limit_param;
 use crate::{ApiError, AppState};
 
 /// Parses a JSON request body into `T`, or a 400 that says what is wrong with it.
@@ -53,11 +54,7 @@ fn with_size(store: &Store, record: &SegmentRecord) -> Result<Value, ApiError> {
     Ok(value)
 }
 
-pub async fn list(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    require_admin(&state, &headers).await?;
+pub async fn list(State(state): State<AppState>, _admin: Admin) -> Result<Json<Value>, ApiError> {
     let store = state.store.clone();
     let segments = tokio::task::spawn_blocking(move || {
         store
@@ -76,10 +73,9 @@ pub async fn list(
 
 pub async fn get_one(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _admin: Admin,
     Path(slug): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    require_admin(&state, &headers).await?;
     let store = state.store.clone();
     let value = tokio::task::spawn_blocking(move || {
         let record = store
@@ -159,29 +155,26 @@ async fn save(
 
 pub async fn create(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _admin: Admin,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    require_admin(&state, &headers).await?;
     save(state, body, None).await
 }
 
 pub async fn update(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _admin: Admin,
     Path(slug): Path<String>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    require_admin(&state, &headers).await?;
     save(state, body, Some(slug)).await
 }
 
 pub async fn delete(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _admin: Admin,
     Path(slug): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    require_admin(&state, &headers).await?;
     let store = state.store.clone();
     tokio::task::spawn_blocking(move || {
         if store.segment(&slug)?.is_none() {
@@ -217,10 +210,9 @@ struct DraftBody {
 /// `POST /v1/segments/validate`: the canonical form, or where the definition goes wrong.
 pub async fn validate(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _admin: Admin,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    require_admin(&state, &headers).await?;
     let draft: DraftBody = json_body(&body)?;
     let store = state.store.clone();
     let canonical = tokio::task::spawn_blocking(move || {
@@ -236,10 +228,9 @@ pub async fn validate(
 /// `POST /v1/segments/preview`: how many profiles match now, and a sample, without saving.
 pub async fn preview_draft(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _admin: Admin,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    require_admin(&state, &headers).await?;
     let draft: DraftBody = json_body(&body)?;
     let sample = draft.sample.unwrap_or(10).min(100);
     let store = state.store.clone();
@@ -298,11 +289,10 @@ async fn segment_id(state: &AppState, slug: String) -> Result<i64, ApiError> {
 /// entered; `next_after` is where the next page starts.
 pub async fn members(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _admin: Admin,
     Path(slug): Path<String>,
     Query(params): Query<PageParams>,
 ) -> Result<Json<Value>, ApiError> {
-    require_admin(&state, &headers).await?;
     let limit = limit_param(params.limit.as_deref(), 100, 1000)?;
     let id = segment_id(&state, slug).await?;
     let store = state.store.clone();
@@ -324,11 +314,10 @@ pub async fn members(
 /// `GET /v1/segments/{slug}/history?before=&limit=`: entries and exits, newest first.
 pub async fn history(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _admin: Admin,
     Path(slug): Path<String>,
     Query(params): Query<PageParams>,
 ) -> Result<Json<Value>, ApiError> {
-    require_admin(&state, &headers).await?;
     let limit = limit_param(params.limit.as_deref(), 100, 1000)?;
     let id = segment_id(&state, slug).await?;
     let store = state.store.clone();

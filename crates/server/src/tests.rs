@@ -1720,3 +1720,29 @@ fn every_error_code_is_documented_once_and_in_the_openapi_document() {
     expected.sort_unstable();
     assert_eq!(listed, expected);
 }
+
+/// The admin token is checked before anything else of the request: a stranger learns
+/// nothing from how a path or a query would have been read.
+#[tokio::test]
+async fn without_an_admin_token_every_admin_endpoint_answers_401_first() {
+    let app = test_app();
+    for (method, path) in [
+        ("GET", "/v1/deliveries/not-a-number"),
+        ("GET", "/v1/profiles/user_id:x/events?limit=lots"),
+        ("GET", "/v1/segments"),
+        ("POST", "/v1/segments/validate"),
+        ("DELETE", "/v1/destinations/crm"),
+        ("POST", "/v1/analytics/run"),
+    ] {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::AUTHORIZATION, "Bearer pat_not_a_real_token_at_all")
+            .body(Body::empty())
+            .unwrap();
+        let (status, body) = app.send(request).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path}: {body}");
+        assert_eq!(body["code"], "unauthorized");
+        assert_eq!(body["doc"], "docs/errors.md#unauthorized");
+    }
+}
