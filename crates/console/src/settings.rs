@@ -66,6 +66,15 @@ impl SettingsPage {
         human_millis(*ms)
     }
 
+    /// A source's allowed web pages, one a line, as the form shows them.
+    fn origins(&self, source: &Source) -> String {
+        source
+            .allowed_origins
+            .as_deref()
+            .map(|list| list.join("\n"))
+            .unwrap_or_default()
+    }
+
     /// The signed-in admin's own row offers no role change or disabling (refused anyway).
     fn is_me(&self, email: &str) -> bool {
         self.chrome
@@ -178,6 +187,7 @@ fn done_text(lang: Lang, what: &str) -> &'static str {
     let t = lang.texts();
     match what {
         "source" => t.done_source,
+        "origins" => t.done_origins,
         "revoked" => t.done_revoked,
         "user" => t.done_user,
         "role" => t.done_role,
@@ -203,12 +213,16 @@ pub struct SettingsForm {
     id: String,
     #[serde(default)]
     disabled: String,
+    /// The web pages that may send with a source's key, one origin a line; none: any page.
+    #[serde(default)]
+    origins: String,
 }
 
 /// The changes `POST /settings/{action}` makes.
-const ACTIONS: [&str; 7] = [
+const ACTIONS: [&str; 8] = [
     "create-source",
     "revoke-source",
+    "set-origins",
     "create-token",
     "revoke-token",
     "create-user",
@@ -244,6 +258,21 @@ pub async fn change(
             "revoke-source" => store
                 .revoke_source(&form.name)
                 .map(|_| Outcome::Done("revoked".into())),
+            "set-origins" => {
+                let origins: Vec<String> = form
+                    .origins
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                store
+                    .set_source_origins(
+                        &form.name,
+                        (!origins.is_empty()).then_some(origins.as_slice()),
+                    )
+                    .map(|_| Outcome::Done("origins".into()))
+            }
             "create-token" => store
                 .create_admin_token(form.name.trim(), None)
                 .map(Outcome::Token),

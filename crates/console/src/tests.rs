@@ -1256,3 +1256,79 @@ fn customer_groups_are_named_by_what_sets_them_apart() {
         "Typical customers"
     );
 }
+
+/// An admin limits a source's key to the shop's own pages from the Settings page, and
+/// opens it to any page again by emptying the list; a bad origin is refused with a word.
+#[tokio::test]
+async fn admins_set_the_web_pages_a_source_accepts() {
+    let c = console();
+    let admin = c.session("admin@example.it").await;
+    let page = c.get("/settings", &admin).await;
+    let csrf = page.hidden_csrf();
+    let source = c.store.sources().unwrap().remove(0);
+    assert!(page.body.contains("action=\"/settings/set-origins\""));
+    let saved = c
+        .post(
+            "/settings/set-origins",
+            &admin,
+            &form_encode(&[
+                ("csrf", &csrf),
+                ("name", &source.name),
+                (
+                    "origins",
+                    "https://shop.example.it\r\n\r\nhttp://localhost:3000/\r\n",
+                ),
+            ]),
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let read = c.store.source_by_name(&source.name).unwrap().unwrap();
+    assert_eq!(
+        read.allowed_origins,
+        Some(vec![
+            "http://localhost:3000".to_owned(),
+            "https://shop.example.it".to_owned()
+        ])
+    );
+    let shown = c.get("/settings", &admin).await;
+    assert!(
+        shown
+            .body
+            .contains("http://localhost:3000\nhttps://shop.example.it</textarea>"),
+        "{}",
+        shown.body
+    );
+    let refused = c
+        .post(
+            "/settings/set-origins",
+            &admin,
+            &form_encode(&[
+                ("csrf", &csrf),
+                ("name", &source.name),
+                ("origins", "shop.example.it"),
+            ]),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused.body.contains("is not an origin"),
+        "{}",
+        refused.body
+    );
+    let opened = c
+        .post(
+            "/settings/set-origins",
+            &admin,
+            &form_encode(&[("csrf", &csrf), ("name", &source.name), ("origins", "")]),
+        )
+        .await;
+    assert_eq!(opened.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        c.store
+            .source_by_name(&source.name)
+            .unwrap()
+            .unwrap()
+            .allowed_origins,
+        None
+    );
+}
