@@ -8,7 +8,8 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use prossimo_decide::{
-    DRAFT_SLUG, DecideError, Engine, SystemClock, check_catalog, check_draft, preview,
+    AudienceError, DRAFT_SLUG, DecideError, Engine, SystemClock, check_draft, delete_audience,
+    preview, save_audience,
 };
 use prossimo_segments::{format, parse};
 use prossimo_store::{ProfileKey, SegmentInput, Store};
@@ -161,33 +162,27 @@ pub fn run(store: &Arc<Store>, command: SegmentCommand) -> Result<()> {
             description,
         } => {
             let (text, origin) = definition.read()?;
-            prossimo_store::check_slug(&slug)?;
-            check_catalog(store, &slug, Some(&text)).map_err(|e| explain(e, &origin, &slug))?;
             let input = SegmentInput {
                 name: name.unwrap_or_else(|| slug.clone()),
                 slug: slug.clone(),
                 description,
                 definition: text,
             };
-            if store.segment(&slug)?.is_some() {
-                store.update_segment(&slug, &input)?;
-                println!("updated segment {slug}");
-            } else {
-                store.create_segment(&input)?;
-                println!("created segment {slug}");
+            let existing = store.segment(&slug)?.map(|s| s.slug);
+            // No bus here: a running server sees the change at its next look at the store.
+            match save_audience(store, None, &input, existing.as_deref()) {
+                Ok(_) if existing.is_some() => println!("updated segment {slug}"),
+                Ok(_) => println!("created segment {slug}"),
+                Err(AudienceError::Definition(e)) => return Err(explain(e, &origin, &slug)),
+                Err(e) => return Err(e.into()),
             }
             println!(
                 "a running `prossimo serve` evaluates it within a second; without one, run `prossimo segment recompute`"
             );
         }
         SegmentCommand::Delete { slug } => {
-            if store.segment(&slug)?.is_none() {
-                bail!("no segment {slug:?}");
-            }
-            if let Err(e) = check_catalog(store, &slug, None) {
-                bail!("cannot delete {slug:?}: {e}");
-            }
-            store.delete_segment(&slug)?;
+            delete_audience(store, None, &slug)
+                .map_err(|e| anyhow::anyhow!("cannot delete {slug:?}: {e}"))?;
             println!("deleted segment {slug}");
         }
         SegmentCommand::Members { slug, limit } => {

@@ -9,9 +9,10 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
-use prossimo_bus::{Definitions, Happened};
-use prossimo_decide::{DRAFT_SLUG, DecideError, check_catalog, preview};
-use prossimo_segments::{CatalogError, format, parse};
+use prossimo_decide::{
+    AudienceError, DRAFT_SLUG, DecideError, check_catalog, delete_audience, preview, save_audience,
+};
+use prossimo_segments::{format, parse};
 use prossimo_store::{ProfileKey, Role, SegmentInput, Store, StoreError, check_slug};
 use serde::Deserialize;
 use serde_json::json;
@@ -364,7 +365,7 @@ async fn submit(
         description: form.description.trim().to_owned(),
         definition: form.definition.clone(),
     };
-    let store = state.store.clone();
+    let (store, bus) = (state.store.clone(), state.bus.clone());
     let existing = editing.clone();
     let started = Instant::now();
     let outcome = blocking(lang, move || {
@@ -378,21 +379,17 @@ async fn submit(
             Err(e) => return Ok(Outcome::Invalid(e)),
         };
         match action.as_str() {
-            "save" => {
-                let saved = match existing {
-                    None => store.create_segment(&input).map(Some),
-                    Some(slug) => store.update_segment(&slug, &input),
-                };
-                match saved {
-                    Ok(Some(record)) => Ok(Outcome::Saved(record.slug)),
-                    Ok(None) => Ok(Outcome::Missing),
-                    Err(StoreError::Conflict(message) | StoreError::Invalid(message)) => {
-                        Ok(Outcome::Refused(message))
-                    }
-                    Err(e @ StoreError::TooLong { .. }) => Ok(Outcome::Refused(e.to_string())),
-                    Err(e) => Err(e),
-                }
-            }
+            "save" => match save_audience(&store, Some(&bus), &input, existing.as_deref()) {
+                Ok(record) => Ok(Outcome::Saved(record.slug)),
+                Err(AudienceError::NotFound(_)) => Ok(Outcome::Missing),
+                Err(AudienceError::Store(
+                    e @ (StoreError::Conflict(_)
+                    | StoreError::Invalid(_)
+                    | StoreError::TooLong { .. }),
+                )) => Ok(Outcome::Refused(e.to_string())),
+                Err(AudienceError::Store(e)) => Err(e),
+                Err(e) => Ok(Outcome::Refused(e.to_string())),
+            },
             "preview" => {
                 let now = chrono::Utc::now().timestamp_millis();
                 let result = match preview(&store, &definition, now, PREVIEW_SAMPLE) {
@@ -428,9 +425,6 @@ async fn submit(
     let mut page = EditorPage::new(chrome, editing, form, can_save);
     let status = match outcome {
         Outcome::Saved(slug) => {
-            state
-                .bus
-                .publish(Happened::DefinitionsChanged(Definitions::Segments));
             tracing::info!(user = %signed.email(), %slug, "audience saved in the console");
             return Ok(Redirect::to(&format!("/audiences/{slug}")).into_response());
         }
@@ -660,22 +654,14 @@ pub async fn delete(
     }
     let store = state.store.clone();
     let target = slug.clone();
+    let bus = state.bus.clone();
     let refused = blocking(lang, move || {
-        if store.segment(&target)?.is_none() {
-            return Ok(Some(None));
+        match delete_audience(&store, Some(&bus), &target) {
+            Ok(()) => Ok(None),
+            Err(AudienceError::NotFound(_)) => Ok(Some(None)),
+            Err(AudienceError::Store(e)) => Err(e),
+            Err(e) => Ok(Some(Some(e.to_string()))),
         }
-        match check_catalog(&store, &target, None) {
-            Ok(_) => {}
-            Err(DecideError::Store(e)) => return Err(e),
-            Err(DecideError::Catalog(CatalogError::Definition { slug: user, .. })) => {
-                return Ok(Some(Some(format!(
-                    "audience {user:?} refers to {target:?}; change it first"
-                ))));
-            }
-            Err(e) => return Ok(Some(Some(e.to_string()))),
-        }
-        store.delete_segment(&target)?;
-        Ok(None)
     })
     .await?;
     match refused {
@@ -683,9 +669,6 @@ pub async fn delete(
         Some(Some(message)) => return Err(PageError::conflict(lang, message)),
         None => {}
     }
-    state
-        .bus
-        .publish(Happened::DefinitionsChanged(Definitions::Segments));
     tracing::info!(user = %signed.email(), %slug, "audience deleted in the console");
     Ok(Redirect::to("/audiences").into_response())
 }

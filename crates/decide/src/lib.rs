@@ -13,6 +13,7 @@
 //! rebuilds its state from the stored events and reconciles the stored memberships, so a
 //! crash loses nothing and a full recompute equals the incremental state.
 
+mod audiences;
 mod engine;
 mod preview;
 mod routing;
@@ -20,6 +21,7 @@ mod runner;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
+pub use audiences::{AudienceError, delete_audience, save_audience};
 pub use engine::{Engine, PendingWrite, StepReport, TermScan, facts};
 pub use preview::{DRAFT_SLUG, Preview, check_catalog, check_draft, preview};
 pub use routing::check_event_filter;

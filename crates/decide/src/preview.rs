@@ -13,7 +13,7 @@ use crate::{DecideError, schema};
 
 /// The slug an unsaved definition is checked and previewed under: saved slugs start with
 /// a letter or a digit, so it clashes with none and a draft may refer to any of them.
-pub const DRAFT_SLUG: &str = "_draft";
+pub use prossimo_segments::DRAFT_SLUG;
 
 /// Checks a definition that is not saved yet against the saved segments.
 pub fn check_draft(store: &Store, definition: &str) -> Result<Catalog, DecideError> {

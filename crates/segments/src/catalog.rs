@@ -9,6 +9,7 @@ use crate::error::Error;
 use crate::format::aggregate_text;
 use crate::lowered::{Node, Op};
 use crate::parser::parse;
+use crate::slug::{DRAFT_SLUG, check_slug};
 use crate::terms::{EventFacts, Term, TermKey};
 
 /// A segment's position in its [`Catalog`] (the order the definitions were given in).
@@ -101,7 +102,9 @@ pub struct Change {
 pub enum CatalogError {
     #[error("segment \"{slug}\": {error}")]
     Definition { slug: String, error: Error },
-    #[error("segment slug {0:?} is invalid (use 1 to 100 letters, digits, - and _)")]
+    #[error(
+        "segment slug {0:?} is invalid (1 to 64 lowercase letters, digits, - and _, starting with a letter or digit; not new or check)"
+    )]
     InvalidSlug(String),
     #[error("segment \"{0}\" is defined twice")]
     DuplicateSlug(String),
@@ -201,13 +204,6 @@ impl Resolver for Interner<'_> {
     }
 }
 
-fn valid_slug(slug: &str) -> bool {
-    (1..=100).contains(&slug.len())
-        && slug
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
-
 impl Catalog {
     /// Parses and checks `(slug, source)` pairs: every reference must name one of them and
     /// references must not form a cycle. The first problem is reported.
@@ -223,7 +219,8 @@ impl Catalog {
             .collect();
         let mut by_slug = HashMap::new();
         for (i, (slug, _)) in definitions.iter().enumerate() {
-            if !valid_slug(slug) {
+            // The one slug rule, and the draft a definition is checked under.
+            if slug != DRAFT_SLUG && check_slug(slug).is_err() {
                 return Err(CatalogError::InvalidSlug(slug.clone()));
             }
             if by_slug.insert(slug.clone(), i).is_some() {

@@ -42,6 +42,7 @@ mod format;
 mod lexer;
 mod lowered;
 mod parser;
+mod slug;
 mod terms;
 
 pub use aggregates::ProfileAggregates;
@@ -56,4 +57,5 @@ pub use eval::{Memberships, ProfileView};
 pub use format::format;
 pub use lowered::AggValue;
 pub use parser::{KEYWORDS, parse};
+pub use slug::{DRAFT_SLUG, MAX_SLUG_BYTES, check_slug};
 pub use terms::{EventFacts, Term, TermKey};

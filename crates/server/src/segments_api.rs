@@ -7,9 +7,10 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use prossimo_bus::{Definitions, Happened};
-use prossimo_decide::{DRAFT_SLUG, DecideError, check_catalog, check_draft, preview};
-use prossimo_segments::{CatalogError, format, parse};
+use prossimo_decide::{
+    AudienceError, DRAFT_SLUG, DecideError, check_draft, delete_audience, preview, save_audience,
+};
+use prossimo_segments::{format, parse};
 use prossimo_store::{SegmentInput, SegmentRecord, Store, check_slug};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -39,6 +40,16 @@ fn definition_error(e: DecideError, slug: &str) -> ApiError {
         DecideError::Catalog(other) => ApiError::BadRequest(other.to_string()),
         DecideError::Store(e) => e.into(),
         DecideError::Filter(message) => ApiError::BadRequest(message),
+    }
+}
+
+/// What an audience that was not saved or deleted answers.
+fn audience_error(e: AudienceError, slug: &str) -> ApiError {
+    match e {
+        AudienceError::Definition(e) => definition_error(e, slug),
+        AudienceError::NotFound(slug) => ApiError::NotFound(format!("no segment {slug:?}")),
+        e @ AudienceError::InUse { .. } => ApiError::Conflict(e.to_string()),
+        AudienceError::Store(e) => e.into(),
     }
 }
 
@@ -131,22 +142,17 @@ async fn save(
         description: body.description,
         definition: body.definition,
     };
-    let store = state.store.clone();
-    let (status, record) = tokio::task::spawn_blocking(move || {
-        check_catalog(&store, &input.slug, Some(&input.definition))
-            .map_err(|e| definition_error(e, &input.slug))?;
-        match existing {
-            None => Ok::<_, ApiError>((StatusCode::CREATED, store.create_segment(&input)?)),
-            Some(slug) => store
-                .update_segment(&slug, &input)?
-                .map(|r| (StatusCode::OK, r))
-                .ok_or_else(|| ApiError::NotFound(format!("no segment {slug:?}"))),
-        }
+    let (store, bus) = (state.store.clone(), state.bus.clone());
+    let status = if existing.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    let record = tokio::task::spawn_blocking(move || {
+        save_audience(&store, Some(&bus), &input, existing.as_deref())
+            .map_err(|e| audience_error(e, &input.slug))
     })
     .await??;
-    state
-        .bus
-        .publish(Happened::DefinitionsChanged(Definitions::Segments));
     Ok((
         status,
         Json(serde_json::to_value(record).map_err(|_| ApiError::Internal)?),
@@ -175,28 +181,11 @@ pub async fn delete(
     _admin: Admin,
     Path(slug): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let store = state.store.clone();
+    let (store, bus) = (state.store.clone(), state.bus.clone());
     tokio::task::spawn_blocking(move || {
-        if store.segment(&slug)?.is_none() {
-            return Err(ApiError::NotFound(format!("no segment {slug:?}")));
-        }
-        // Refuse while another segment refers to this one.
-        check_catalog(&store, &slug, None).map_err(|e| match e {
-            DecideError::Catalog(CatalogError::Definition { slug: user, error }) => {
-                ApiError::Conflict(format!(
-                    "segment {user:?} refers to {slug:?} ({}); change it first",
-                    error.message()
-                ))
-            }
-            other => definition_error(other, &slug),
-        })?;
-        store.delete_segment(&slug)?;
-        Ok(())
+        delete_audience(&store, Some(&bus), &slug).map_err(|e| audience_error(e, &slug))
     })
     .await??;
-    state
-        .bus
-        .publish(Happened::DefinitionsChanged(Definitions::Segments));
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -295,30 +295,10 @@ fn segment_from(row: &[Val]) -> Result<SegmentRecord, StoreError> {
     }
 }
 
-/// A slug names a segment in URLs and in `segment "slug"`: lowercase letters, digits, `-`
-/// and `_`, starting with a letter or digit.
+/// A slug names a segment in URLs and in `segment "slug"`: the one rule,
+/// [`prossimo_segments::check_slug`].
 pub fn check_slug(slug: &str) -> Result<(), StoreError> {
-    let valid = !slug.is_empty()
-        && slug.len() <= 64
-        && slug
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-        && slug
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-    if RESERVED_SLUGS.contains(&slug) {
-        return Err(StoreError::Invalid(format!(
-            "segment slug {slug:?} is reserved (the console's /audiences/{slug} page); choose another"
-        )));
-    }
-    if valid {
-        Ok(())
-    } else {
-        Err(StoreError::Invalid(format!(
-            "segment slug {slug:?}: use 1 to 64 lowercase letters, digits, '-' or '_', starting with a letter or digit"
-        )))
-    }
+    prossimo_segments::check_slug(slug).map_err(StoreError::Invalid)
 }
 
 /// The lengths a person may type into a segment's fields.
@@ -327,9 +307,6 @@ fn check_segment_input(input: &SegmentInput) -> Result<(), StoreError> {
     bounded("description", &input.description, MAX_DESCRIPTION_BYTES)?;
     bounded("definition", &input.definition, MAX_DEFINITION_BYTES)
 }
-
-/// Slugs that name console pages under `/audiences/`.
-const RESERVED_SLUGS: [&str; 2] = ["new", "check"];
 
 /// The parts of a stored message body segments read; the rest is skipped unparsed.
 #[derive(Deserialize)]

@@ -73,7 +73,7 @@ fn unknown_references_and_bad_definitions_name_the_segment() {
     );
     assert_eq!(
         refused(&[("a b", "true")]).to_string(),
-        "segment slug \"a b\" is invalid (use 1 to 100 letters, digits, - and _)"
+        "segment slug \"a b\" is invalid (1 to 64 lowercase letters, digits, - and _, starting with a letter or digit; not new or check)"
     );
     assert!(matches!(
         refused(&[("", "true")]),
@@ -213,7 +213,7 @@ fn changes_reach_the_segments_that_read_them_and_their_dependents() {
     let c = catalog(&[
         ("italians", "traits.address.country == \"IT\""),
         ("at-risk", "p_alive < 0.4"),
-        ("new", "first_seen after 30d"),
+        ("newcomers", "first_seen after 30d"),
         ("buyers", "count(event \"Order Completed\") > 0"),
         (
             "italian-buyers",
@@ -254,7 +254,7 @@ fn changes_reach_the_segments_that_read_them_and_their_dependents() {
             seen: true,
             ..Change::default()
         }),
-        ["new"]
+        ["newcomers"]
     );
     let order = Ev::track("Order Completed", "web", T0, json!({}));
     let facts = order.facts();

@@ -1,0 +1,64 @@
+//! The one slug rule. A slug names a segment in URLs, in `segment "slug"` and in the
+//! console's pages; the store, the catalog, the API, the console and the CLI all ask here.
+
+/// The slug a definition being checked or previewed stands under (never a saved one's:
+/// saved slugs start with a letter or digit).
+pub const DRAFT_SLUG: &str = "_draft";
+
+/// Slugs that name console pages under `/audiences/`.
+const RESERVED_SLUGS: [&str; 2] = ["new", "check"];
+
+/// The longest slug, in bytes.
+pub const MAX_SLUG_BYTES: usize = 64;
+
+/// A slug: 1 to 64 lowercase letters, digits, `-` and `_`, starting with a letter or
+/// digit, and not a console page's name. The error says what to write instead.
+pub fn check_slug(slug: &str) -> Result<(), String> {
+    if RESERVED_SLUGS.contains(&slug) {
+        return Err(format!(
+            "segment slug {slug:?} is reserved (the console's /audiences/{slug} page); choose another"
+        ));
+    }
+    let valid = !slug.is_empty()
+        && slug.len() <= MAX_SLUG_BYTES
+        && slug
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        && slug
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "segment slug {slug:?}: use 1 to {MAX_SLUG_BYTES} lowercase letters, digits, '-' or '_', starting with a letter or digit"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_are_short_lowercase_words_that_name_no_console_page() {
+        for good in ["vip", "at-risk_2", "9lives", &"a".repeat(64)] {
+            assert_eq!(check_slug(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "",
+            "VIP",
+            "-x",
+            "_x",
+            "a b",
+            "città",
+            "new",
+            "check",
+            &"a".repeat(65),
+            DRAFT_SLUG,
+        ] {
+            assert!(check_slug(bad).is_err(), "{bad}");
+        }
+    }
+}
