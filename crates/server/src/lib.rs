@@ -5,15 +5,10 @@
 //! `prossimo-identity`, storage in `prossimo-store`.
 
 mod analyst;
-mod analytics_api;
-mod browser;
-mod destinations_api;
+mod api;
 mod error;
 mod extract;
-mod ingest_api;
 mod pipeline;
-mod profiles_api;
-mod segments_api;
 mod serve;
 mod service_thread;
 
@@ -21,12 +16,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 pub use analyst::{Analyst, AnalystConfig, AnalystStatus, RunRequest};
+pub use api::browser::PublicUrl;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
-pub use browser::PublicUrl;
+use axum::routing::get;
 pub use error::ApiError;
 pub use pipeline::{Pipeline, PipelineConfig, PipelineStats, SubmitError};
 use prossimo_act::TargetPolicy;
@@ -49,7 +44,7 @@ pub struct AppState {
     /// Where the handlers announce what they changed (definitions saved, deliveries put
     /// back in the outbox).
     pub bus: Bus,
-    sources: Arc<ingest_api::SourceCache>,
+    sources: Arc<api::tracking::SourceCache>,
     /// What the tracking API accepted and refused lately, for the console's live view.
     pub live: Arc<prossimo_console::LiveFeed>,
     /// Where browsers reach this server, for the SDK's settings; `None`: the request's Host.
@@ -114,7 +109,7 @@ impl AppState {
 pub const OPENAPI: &str = include_str!("openapi.json");
 
 pub fn app(state: AppState) -> Router {
-    // Compressed bodies are limited again after decompression (see `ingest_api::body`).
+    // Compressed bodies are limited again after decompression (see `api::tracking::body`).
     let body_limit = state.limits.max_batch_bytes + 64 * 1024;
     let console = prossimo_console::router(prossimo_console::Services {
         store: state.store.clone(),
@@ -123,100 +118,12 @@ pub fn app(state: AppState) -> Router {
         trusted_proxies: state.trusted_proxies.clone(),
         live: state.live.clone(),
     });
-    // The write-key endpoints, under Segment's paths and the browser SDK's short ones
-    // (`{apiHost}/t|i|p|s|g|a|b`), each answering browsers' preflights.
-    let tracking = Router::new()
-        .route(
-            "/v1/identify",
-            post(ingest_api::identify).options(browser::preflight),
-        )
-        .route(
-            "/v1/i",
-            post(ingest_api::identify).options(browser::preflight),
-        )
-        .route(
-            "/v1/track",
-            post(ingest_api::track).options(browser::preflight),
-        )
-        .route("/v1/t", post(ingest_api::track).options(browser::preflight))
-        .route(
-            "/v1/page",
-            post(ingest_api::page).options(browser::preflight),
-        )
-        .route("/v1/p", post(ingest_api::page).options(browser::preflight))
-        .route(
-            "/v1/screen",
-            post(ingest_api::screen).options(browser::preflight),
-        )
-        .route(
-            "/v1/s",
-            post(ingest_api::screen).options(browser::preflight),
-        )
-        .route(
-            "/v1/group",
-            post(ingest_api::group).options(browser::preflight),
-        )
-        .route("/v1/g", post(ingest_api::group).options(browser::preflight))
-        .route(
-            "/v1/alias",
-            post(ingest_api::alias).options(browser::preflight),
-        )
-        .route("/v1/a", post(ingest_api::alias).options(browser::preflight))
-        .route(
-            "/v1/batch",
-            post(ingest_api::batch).options(browser::preflight),
-        )
-        .route("/v1/b", post(ingest_api::batch).options(browser::preflight))
-        .route(
-            "/v1/import",
-            post(ingest_api::batch).options(browser::preflight),
-        )
-        .route(
-            "/v1/projects/{write_key}/settings",
-            get(browser::settings).options(browser::preflight),
-        )
-        .layer(axum::middleware::from_fn(browser::readable_errors));
     Router::new()
-        .merge(tracking)
-        .route("/v1/profiles", get(profiles_api::search))
-        .route("/v1/profiles/{key}", get(profiles_api::profile))
-        .route("/v1/profiles/{key}/events", get(profiles_api::events))
-        .route("/v1/analytics", get(analytics_api::index))
-        .route("/v1/analytics/run", post(analytics_api::run))
-        .route("/v1/analytics/{name}", get(analytics_api::analysis))
-        .route(
-            "/v1/segments",
-            get(segments_api::list).post(segments_api::create),
-        )
-        .route("/v1/segments/validate", post(segments_api::validate))
-        .route("/v1/segments/preview", post(segments_api::preview_draft))
-        .route(
-            "/v1/segments/{slug}",
-            get(segments_api::get_one)
-                .put(segments_api::update)
-                .delete(segments_api::delete),
-        )
-        .route("/v1/segments/{slug}/members", get(segments_api::members))
-        .route("/v1/segments/{slug}/history", get(segments_api::history))
-        .route(
-            "/v1/destinations",
-            get(destinations_api::list).post(destinations_api::create),
-        )
-        .route(
-            "/v1/destinations/{name}",
-            get(destinations_api::get_one)
-                .put(destinations_api::update)
-                .delete(destinations_api::delete),
-        )
-        .route(
-            "/v1/destinations/{name}/deliveries",
-            get(destinations_api::deliveries),
-        )
-        .route(
-            "/v1/destinations/{name}/replay",
-            post(destinations_api::replay),
-        )
-        .route("/v1/deliveries/{id}", get(destinations_api::delivery))
+        .merge(api::tracking::routes())
+        .merge(api::profiles::routes())
+        .merge(api::analytics::routes())
+        .merge(api::segments::routes())
+        .merge(api::destinations::routes())
         .route("/health", get(|| async { "ok" }))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use axum::body::{Body, to_bytes};
 use axum::http::{Request, StatusCode, header};
+use axum::routing::post;
 use base64::Engine;
 use flate2::Compression;
 use flate2::write::GzEncoder;
@@ -112,7 +113,7 @@ fn build_test_app(
     let mut state =
         AppState::new(store.clone(), pipeline, Limits::default(), bus).with_targets(targets);
     // Keys are remembered for a moment only, so a test can see a revocation arrive.
-    state.sources = Arc::new(crate::ingest_api::SourceCache::expiring_after(
+    state.sources = Arc::new(crate::api::tracking::SourceCache::expiring_after(
         KEY_CACHE_TTL,
     ));
     if let Some(analyst) = analyst {

@@ -189,7 +189,7 @@ pub async fn settings(
     Path(write_key): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let source = crate::ingest_api::authenticate(&state, &write_key).await?;
+    let source = crate::api::tracking::authenticate(&state, &write_key).await?;
     check_origin(&headers, &source)?;
     let (protocol, host) = match &state.public_url {
         Some(url) => (url.scheme, url.authority_and_path.clone()),

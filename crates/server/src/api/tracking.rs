@@ -5,11 +5,13 @@ use std::io::Read;
 use std::sync::RwLock;
 
 use axum::Json;
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get, post};
 use base64::Engine;
 use chrono::Utc;
 use flate2::read::GzDecoder;
@@ -19,8 +21,9 @@ use prossimo_model::{
 use prossimo_store::{Incoming, Source};
 use serde_json::json;
 
+use crate::api::browser;
 use crate::error::batch_error;
-use crate::{ApiError, AppState, browser};
+use crate::{ApiError, AppState};
 
 /// Write keys seen recently, so the hot path does not query the store per request. Entries
 /// expire after [`SOURCE_CACHE_TTL`], which bounds how long a revoked key keeps working,
@@ -311,4 +314,32 @@ pub async fn batch(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     ingest(state, headers, raw, None).await
+}
+
+/// The write-key endpoints, under Segment's paths and the browser SDK's short ones
+/// (`{apiHost}/t|i|p|s|g|a|b`), each answering browsers' preflights, with the settings the
+/// SDK loads.
+pub(crate) fn routes() -> Router<AppState> {
+    let send = |handler: MethodRouter<AppState>| handler.options(browser::preflight);
+    Router::new()
+        .route("/v1/identify", send(post(identify)))
+        .route("/v1/i", send(post(identify)))
+        .route("/v1/track", send(post(track)))
+        .route("/v1/t", send(post(track)))
+        .route("/v1/page", send(post(page)))
+        .route("/v1/p", send(post(page)))
+        .route("/v1/screen", send(post(screen)))
+        .route("/v1/s", send(post(screen)))
+        .route("/v1/group", send(post(group)))
+        .route("/v1/g", send(post(group)))
+        .route("/v1/alias", send(post(alias)))
+        .route("/v1/a", send(post(alias)))
+        .route("/v1/batch", send(post(batch)))
+        .route("/v1/b", send(post(batch)))
+        .route("/v1/import", send(post(batch)))
+        .route(
+            "/v1/projects/{write_key}/settings",
+            send(get(browser::settings)),
+        )
+        .layer(axum::middleware::from_fn(browser::readable_errors))
 }

@@ -4,9 +4,11 @@
 use std::time::Instant;
 
 use axum::Json;
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::routing::{get, post};
 use prossimo_decide::{
     AudienceError, DRAFT_SLUG, DecideError, check_draft, delete_audience, preview, save_audience,
 };
@@ -16,8 +18,8 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use crate::api::profiles::limit_param;
 use crate::extract::Admin;
-use crate::profiles_api::limit_param;
 use crate::{ApiError, AppState};
 
 /// Parses a JSON request body into `T`, or a 400 that says what is wrong with it.
@@ -321,4 +323,17 @@ pub async fn history(
         })).collect::<Vec<_>>(),
         "next_before": next,
     })))
+}
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/segments", get(list).post(create))
+        .route("/v1/segments/validate", post(validate))
+        .route("/v1/segments/preview", post(preview_draft))
+        .route(
+            "/v1/segments/{slug}",
+            get(get_one).put(update).delete(delete),
+        )
+        .route("/v1/segments/{slug}/members", get(members))
+        .route("/v1/segments/{slug}/history", get(history))
 }

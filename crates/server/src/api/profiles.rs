@@ -1,7 +1,9 @@
 //! The customer 360 read API, behind an admin token (`Authorization: Bearer …`).
 
 use axum::Json;
+use axum::Router;
 use axum::extract::{Path, Query, State};
+use axum::routing::get;
 use prossimo_model::{Channel, MessageType, parse_timestamp};
 use prossimo_store::{EventPage, EventQuery, Profile360, ProfileKey, ProfileSummary};
 use serde::Deserialize;
@@ -123,4 +125,11 @@ pub async fn search(
     let found: Vec<ProfileSummary> =
         tokio::task::spawn_blocking(move || store.search(&q, limit)).await??;
     Ok(Json(json!({ "profiles": found })))
+}
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/profiles", get(search))
+        .route("/v1/profiles/{key}", get(profile))
+        .route("/v1/profiles/{key}/events", get(events))
 }

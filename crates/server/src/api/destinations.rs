@@ -2,18 +2,20 @@
 //! replay the dead-letter list. Behind an admin token.
 
 use axum::Json;
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::routing::{get, post};
 use prossimo_bus::{Definitions, Happened};
 use prossimo_decide::{DecideError, check_event_filter};
 use prossimo_store::{DeliveryStatus, DestinationInput, DestinationKind, DestinationRecord};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::api::profiles::limit_param;
+use crate::api::segments::json_body;
 use crate::extract::Admin;
-use crate::profiles_api::limit_param;
-use crate::segments_api::json_body;
 use crate::{ApiError, AppState};
 
 fn check_filter(input: &DestinationInput) -> Result<(), ApiError> {
@@ -209,4 +211,16 @@ pub async fn replay(
     .await??;
     state.bus.publish(Happened::OutboxWritten);
     Ok(Json(json!({"replayed": replayed})))
+}
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/destinations", get(list).post(create))
+        .route(
+            "/v1/destinations/{name}",
+            get(get_one).put(update).delete(delete),
+        )
+        .route("/v1/destinations/{name}/deliveries", get(deliveries))
+        .route("/v1/destinations/{name}/replay", post(replay))
+        .route("/v1/deliveries/{id}", get(delivery))
 }

@@ -2,8 +2,10 @@
 //! Behind the admin token, like the customer 360.
 
 use axum::Json;
+use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::routing::{get, post};
 use prossimo_understand::{Analysis, CLV_EVALUATION};
 use serde_json::{Value, json};
 
@@ -94,4 +96,11 @@ pub async fn run(
             "this server runs without the analyst; use `prossimo analyze`".into(),
         )),
     }
+}
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/analytics", get(index))
+        .route("/v1/analytics/run", post(run))
+        .route("/v1/analytics/{name}", get(analysis))
 }
