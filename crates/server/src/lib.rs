@@ -118,12 +118,9 @@ pub fn app(state: AppState) -> Router {
         trusted_proxies: state.trusted_proxies.clone(),
         live: state.live.clone(),
     });
-    Router::new()
-        .merge(api::tracking::routes())
-        .merge(api::profiles::routes())
-        .merge(api::analytics::routes())
-        .merge(api::segments::routes())
-        .merge(api::destinations::routes())
+    api::areas()
+        .into_iter()
+        .fold(Router::new(), |router, area| router.merge(area.router))
         .route("/health", get(|| async { "ok" }))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))

@@ -1747,3 +1747,47 @@ async fn without_an_admin_token_every_admin_endpoint_answers_401_first() {
         assert_eq!(body["doc"], "docs/errors.md#unauthorized");
     }
 }
+
+/// The OpenAPI document lists exactly the paths the router serves (parameter names aside).
+#[test]
+fn the_openapi_document_lists_exactly_the_served_paths() {
+    let normalise = |path: &str| -> String {
+        let mut out = String::new();
+        let mut in_param = false;
+        for c in path.chars() {
+            match c {
+                '{' => {
+                    in_param = true;
+                    out.push_str("{}");
+                }
+                '}' => in_param = false,
+                c if !in_param => out.push(c),
+                _ => {}
+            }
+        }
+        out
+    };
+    let served: std::collections::BTreeSet<String> = crate::api::areas()
+        .iter()
+        .flat_map(|area| area.paths.iter().copied())
+        .chain(["/health", "/ready", "/metrics"])
+        .map(normalise)
+        .collect();
+    let spec: Value = serde_json::from_str(OPENAPI).unwrap();
+    let documented: std::collections::BTreeSet<String> = spec["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|p| normalise(p))
+        .collect();
+    assert_eq!(
+        served.difference(&documented).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "served but not documented"
+    );
+    assert_eq!(
+        documented.difference(&served).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "documented but not served"
+    );
+}

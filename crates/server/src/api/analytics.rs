@@ -2,7 +2,6 @@
 //! Behind the admin token, like the customer 360.
 
 use axum::Json;
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -10,6 +9,7 @@ use prossimo_understand::{Analysis, CLV_EVALUATION};
 use serde_json::{Value, json};
 
 use crate::analyst::{LAST_RUN, RunRequest};
+use crate::api::Routes;
 use crate::extract::Admin;
 use crate::{ApiError, AppState};
 
@@ -98,9 +98,9 @@ pub async fn run(
     }
 }
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/analytics", get(index))
-        .route("/v1/analytics/run", post(run))
-        .route("/v1/analytics/{name}", get(analysis))
+pub(crate) fn routes() -> Routes {
+    Routes::new()
+        .at("/v1/analytics", get(index))
+        .at("/v1/analytics/run", post(run))
+        .at("/v1/analytics/{name}", get(analysis))
 }

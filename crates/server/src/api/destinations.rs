@@ -2,7 +2,6 @@
 //! replay the dead-letter list. Behind an admin token.
 
 use axum::Json;
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -13,6 +12,7 @@ use prossimo_store::{DeliveryStatus, DestinationInput, DestinationKind, Destinat
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::api::Routes;
 use crate::api::profiles::limit_param;
 use crate::api::segments::json_body;
 use crate::extract::Admin;
@@ -213,14 +213,14 @@ pub async fn replay(
     Ok(Json(json!({"replayed": replayed})))
 }
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/destinations", get(list).post(create))
-        .route(
+pub(crate) fn routes() -> Routes {
+    Routes::new()
+        .at("/v1/destinations", get(list).post(create))
+        .at(
             "/v1/destinations/{name}",
             get(get_one).put(update).delete(delete),
         )
-        .route("/v1/destinations/{name}/deliveries", get(deliveries))
-        .route("/v1/destinations/{name}/replay", post(replay))
-        .route("/v1/deliveries/{id}", get(delivery))
+        .at("/v1/destinations/{name}/deliveries", get(deliveries))
+        .at("/v1/destinations/{name}/replay", post(replay))
+        .at("/v1/deliveries/{id}", get(delivery))
 }

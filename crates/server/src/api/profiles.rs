@@ -1,7 +1,6 @@
 //! The customer 360 read API, behind an admin token (`Authorization: Bearer …`).
 
 use axum::Json;
-use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use prossimo_model::{Channel, MessageType, parse_timestamp};
@@ -9,6 +8,7 @@ use prossimo_store::{EventPage, EventQuery, Profile360, ProfileKey, ProfileSumma
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::api::Routes;
 use crate::extract::Admin;
 use crate::{ApiError, AppState};
 
@@ -127,9 +127,9 @@ pub async fn search(
     Ok(Json(json!({ "profiles": found })))
 }
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/profiles", get(search))
-        .route("/v1/profiles/{key}", get(profile))
-        .route("/v1/profiles/{key}/events", get(events))
+pub(crate) fn routes() -> Routes {
+    Routes::new()
+        .at("/v1/profiles", get(search))
+        .at("/v1/profiles/{key}", get(profile))
+        .at("/v1/profiles/{key}/events", get(events))
 }

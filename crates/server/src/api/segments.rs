@@ -4,7 +4,6 @@
 use std::time::Instant;
 
 use axum::Json;
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -18,6 +17,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use crate::api::Routes;
 use crate::api::profiles::limit_param;
 use crate::extract::Admin;
 use crate::{ApiError, AppState};
@@ -325,15 +325,15 @@ pub async fn history(
     })))
 }
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/segments", get(list).post(create))
-        .route("/v1/segments/validate", post(validate))
-        .route("/v1/segments/preview", post(preview_draft))
-        .route(
+pub(crate) fn routes() -> Routes {
+    Routes::new()
+        .at("/v1/segments", get(list).post(create))
+        .at("/v1/segments/validate", post(validate))
+        .at("/v1/segments/preview", post(preview_draft))
+        .at(
             "/v1/segments/{slug}",
             get(get_one).put(update).delete(delete),
         )
-        .route("/v1/segments/{slug}/members", get(members))
-        .route("/v1/segments/{slug}/history", get(history))
+        .at("/v1/segments/{slug}/members", get(members))
+        .at("/v1/segments/{slug}/history", get(history))
 }

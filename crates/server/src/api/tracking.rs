@@ -5,7 +5,6 @@ use std::io::Read;
 use std::sync::RwLock;
 
 use axum::Json;
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
@@ -21,6 +20,7 @@ use prossimo_model::{
 use prossimo_store::{Incoming, Source};
 use serde_json::json;
 
+use crate::api::Routes;
 use crate::api::browser;
 use crate::error::batch_error;
 use crate::{ApiError, AppState};
@@ -319,27 +319,31 @@ pub async fn batch(
 /// The write-key endpoints, under Segment's paths and the browser SDK's short ones
 /// (`{apiHost}/t|i|p|s|g|a|b`), each answering browsers' preflights, with the settings the
 /// SDK loads.
-pub(crate) fn routes() -> Router<AppState> {
-    let send = |handler: MethodRouter<AppState>| handler.options(browser::preflight);
-    Router::new()
-        .route("/v1/identify", send(post(identify)))
-        .route("/v1/i", send(post(identify)))
-        .route("/v1/track", send(post(track)))
-        .route("/v1/t", send(post(track)))
-        .route("/v1/page", send(post(page)))
-        .route("/v1/p", send(post(page)))
-        .route("/v1/screen", send(post(screen)))
-        .route("/v1/s", send(post(screen)))
-        .route("/v1/group", send(post(group)))
-        .route("/v1/g", send(post(group)))
-        .route("/v1/alias", send(post(alias)))
-        .route("/v1/a", send(post(alias)))
-        .route("/v1/batch", send(post(batch)))
-        .route("/v1/b", send(post(batch)))
-        .route("/v1/import", send(post(batch)))
-        .route(
+pub(crate) fn routes() -> Routes {
+    // Each answers browsers' preflights, and errors a page's SDK can read.
+    let send = |handler: MethodRouter<AppState>| {
+        handler
+            .options(browser::preflight)
+            .layer(axum::middleware::from_fn(browser::readable_errors))
+    };
+    Routes::new()
+        .at("/v1/identify", send(post(identify)))
+        .at("/v1/i", send(post(identify)))
+        .at("/v1/track", send(post(track)))
+        .at("/v1/t", send(post(track)))
+        .at("/v1/page", send(post(page)))
+        .at("/v1/p", send(post(page)))
+        .at("/v1/screen", send(post(screen)))
+        .at("/v1/s", send(post(screen)))
+        .at("/v1/group", send(post(group)))
+        .at("/v1/g", send(post(group)))
+        .at("/v1/alias", send(post(alias)))
+        .at("/v1/a", send(post(alias)))
+        .at("/v1/batch", send(post(batch)))
+        .at("/v1/b", send(post(batch)))
+        .at("/v1/import", send(post(batch)))
+        .at(
             "/v1/projects/{write_key}/settings",
             send(get(browser::settings)),
         )
-        .layer(axum::middleware::from_fn(browser::readable_errors))
 }
