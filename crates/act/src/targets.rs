@@ -22,18 +22,9 @@ pub struct TargetPolicy {
 impl TargetPolicy {
     /// `allowed` are networks like `10.20.0.0/16` or single addresses like `127.0.0.1`.
     pub fn allowing(allowed: &[String]) -> Result<TargetPolicy, String> {
-        let allowed = allowed
-            .iter()
-            .map(|raw| {
-                let raw = raw.trim();
-                raw.parse::<IpNet>()
-                    .or_else(|_| raw.parse::<IpAddr>().map(IpNet::from))
-                    .map_err(|_| {
-                        format!("{raw:?} is not a network like 10.20.0.0/16 or an address")
-                    })
-            })
-            .collect::<Result<Vec<IpNet>, String>>()?;
-        Ok(TargetPolicy { allowed })
+        Ok(TargetPolicy {
+            allowed: parse_networks(allowed)?,
+        })
     }
 
     /// Why webhooks may not go to `ip`, if they may not.
@@ -100,6 +91,19 @@ impl TargetPolicy {
             (false, _) => Ok(kept),
         }
     }
+}
+
+/// Networks as a person writes them in the configuration: `10.20.0.0/16`, or a single
+/// address such as `127.0.0.1`.
+pub fn parse_networks(list: &[String]) -> Result<Vec<IpNet>, String> {
+    list.iter()
+        .map(|raw| {
+            let raw = raw.trim();
+            raw.parse::<IpNet>()
+                .or_else(|_| raw.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| format!("{raw:?} is not a network like 10.20.0.0/16 or an address"))
+        })
+        .collect()
 }
 
 /// What kind of non-public address `ip` is, if it is one.

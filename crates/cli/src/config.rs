@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use chrono::TimeDelta;
+use prossimo_act::targets::parse_networks;
 use prossimo_act::{DispatchConfig, TargetPolicy};
 use prossimo_console::TrustedProxies;
 use prossimo_identity::IdentityConfig;
@@ -437,20 +438,8 @@ impl Settings {
     }
 
     pub fn trusted_proxies(&self) -> Result<TrustedProxies> {
-        let networks = self
-            .console
-            .trusted_proxies
-            .iter()
-            .map(|raw| {
-                raw.parse::<ipnet::IpNet>()
-                    .or_else(|_| raw.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                    .map_err(|_| {
-                        anyhow::anyhow!(
-                            "[console] trusted_proxies: {raw:?} is not a network like 10.0.0.0/8 or an address"
-                        )
-                    })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let networks = parse_networks(&self.console.trusted_proxies)
+            .map_err(|e| anyhow::anyhow!("[console] trusted_proxies: {e}"))?;
         Ok(TrustedProxies(networks.into()))
     }
 

@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::ConsoleState;
 use crate::auth::Signed;
 use crate::charts::{BarChart, LineChart};
-use crate::customers::{human_time, money};
+use crate::customers::{human_millis, human_time, money};
 use crate::i18n::{self, Lang, Texts};
 use crate::page::{Chrome, PageError, blocking, path_and_query, remember_lang, render};
 
@@ -56,10 +56,7 @@ impl LastRun {
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_owned(),
-            finished_at: prossimo_model::format_millis(summary.computed_at)
-                .as_deref()
-                .map(human_time)
-                .unwrap_or_default(),
+            finished_at: human_millis(summary.computed_at),
             problems,
         })
     }

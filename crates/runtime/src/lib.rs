@@ -72,6 +72,16 @@ pub struct Stopped {
     pub analyst_stopped: bool,
 }
 
+impl Stopped {
+    /// Every service stopped in time.
+    pub fn all(&self) -> bool {
+        self.writer_drained
+            && self.decider_stopped
+            && self.dispatcher_stopped
+            && self.analyst_stopped
+    }
+}
+
 impl Runtime {
     /// Starts every service. Must run inside a Tokio runtime (the dispatcher's tasks live
     /// there).
@@ -160,14 +170,7 @@ impl Runtime {
             dispatcher_stopped,
             analyst_stopped,
         };
-        if stopped
-            == (Stopped {
-                writer_drained: true,
-                decider_stopped: true,
-                dispatcher_stopped: true,
-                analyst_stopped: true,
-            })
-        {
+        if stopped.all() {
             tracing::info!("every service stopped");
         } else {
             tracing::warn!(

@@ -54,18 +54,18 @@ enum Work {
 
 #[derive(Clone)]
 pub struct Analyst {
-    tx: Sender<Work>,
+    requests: RunRequests,
     pub status: Arc<Mutex<AnalystStatus>>,
-    /// A full run is asked for or under way: another request joins it instead of queuing
-    /// a run of its own (ten clicks are one run).
-    run_pending: Arc<AtomicBool>,
     thread: Arc<Mutex<Option<ServiceThread>>>,
     _subscription: Arc<Subscription>,
 }
 
-/// Asks the analyst thread for full runs, joining one asked for or under way.
+/// The way to the analyst thread, and full runs asked for there.
+#[derive(Clone)]
 struct RunRequests {
     tx: Sender<Work>,
+    /// A full run is asked for or under way: another request joins it instead of queuing
+    /// a run of its own (ten clicks are one run).
     run_pending: Arc<AtomicBool>,
 }
 
@@ -103,22 +103,21 @@ impl Analyst {
     pub fn start(store: Arc<Store>, config: AnalystConfig, bus: &Bus) -> std::io::Result<Analyst> {
         let (tx, rx) = channel();
         let status = Arc::new(Mutex::new(AnalystStatus::default()));
-        let run_pending = Arc::new(AtomicBool::new(false));
-        let orders = tx.clone();
         let requests = RunRequests {
-            tx: tx.clone(),
-            run_pending: Arc::clone(&run_pending),
+            tx,
+            run_pending: Arc::new(AtomicBool::new(false)),
         };
+        let heard = requests.clone();
         let subscription = bus.subscribe(
             "analyst",
             &[Topic::EventsCommitted, Topic::AnalysisRequested],
             move |happened| match happened {
                 Happened::EventsCommitted { buyers } if !buyers.is_empty() => {
                     // A stopped analyst only means no live scores; ingestion goes on.
-                    let _ = orders.send(Work::Orders(buyers.to_vec()));
+                    let _ = heard.tx.send(Work::Orders(buyers.to_vec()));
                 }
                 Happened::AnalysisRequested => {
-                    requests.run_now();
+                    heard.run_now();
                 }
                 _ => {}
             },
@@ -126,14 +125,13 @@ impl Analyst {
         let worker = Worker {
             store,
             status: status.clone(),
-            run_pending: run_pending.clone(),
+            run_pending: Arc::clone(&requests.run_pending),
             bus: bus.clone(),
         };
         let thread = ServiceThread::spawn("prossimo-analyst", move || worker.serve(&rx, config))?;
         Ok(Analyst {
-            tx,
+            requests,
             status,
-            run_pending,
             thread: Arc::new(Mutex::new(Some(thread))),
             _subscription: Arc::new(subscription),
         })
@@ -143,18 +141,14 @@ impl Analyst {
     /// for it (a full run at a million customers takes a while; what it wrote is kept and
     /// the next run redoes the rest). True when it stopped.
     pub fn stop(&self, patience: Duration) -> bool {
-        let _ = self.tx.send(Work::Stop);
+        let _ = self.requests.tx.send(Work::Stop);
         let thread = self.thread.lock().ok().and_then(|mut t| t.take());
         thread.is_none_or(|t| t.join_within(patience))
     }
 
     /// Asks for a full run now, unless one is already asked for or under way.
     pub fn run_now(&self) -> RunRequest {
-        RunRequests {
-            tx: self.tx.clone(),
-            run_pending: Arc::clone(&self.run_pending),
-        }
-        .run_now()
+        self.requests.run_now()
     }
 
     pub fn status(&self) -> AnalystStatus {

@@ -12,7 +12,7 @@ use prossimo_decide::{
     AudienceError, DRAFT_SLUG, DecideError, check_draft, delete_audience, preview, save_audience,
 };
 use prossimo_segments::{format, parse};
-use prossimo_store::{SegmentInput, SegmentRecord, Store, check_slug};
+use prossimo_store::{SegmentInput, SegmentRecord, Store};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -134,7 +134,6 @@ async fn save(
         (None, Some(given)) => given,
         (None, None) => return Err(ApiError::BadRequest("slug: required".into())),
     };
-    check_slug(&slug)?;
     let input = SegmentInput {
         name: body
             .name

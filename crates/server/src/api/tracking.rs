@@ -236,7 +236,11 @@ async fn ingest_request(
     };
     let source = match (header_source, payload.write_key) {
         (Some(source), _) => source,
-        (None, Some(key)) => authenticate(state, &key).await?,
+        (None, Some(key)) => {
+            let source = authenticate(state, &key).await?;
+            browser::check_origin(&headers, &source)?;
+            source
+        }
         (None, None) => {
             return Err(ApiError::Unauthorized(
                 "a write key is required: Basic auth user, or writeKey in the body".into(),
@@ -245,7 +249,6 @@ async fn ingest_request(
     };
 
     source_name.get_or_insert_with(|| source.name.clone());
-    browser::check_origin(&headers, &source)?;
     let (identity, money) = (state.store.identity(), state.store.money());
     let batch = payload
         .messages
