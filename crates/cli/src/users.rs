@@ -4,7 +4,8 @@ use std::io::{BufRead, IsTerminal};
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
-use prossimo_store::{Role, Store};
+use prossimo_console::users::{Role, Users};
+use prossimo_store::Store;
 
 #[derive(Subcommand)]
 pub enum UsersCommand {
@@ -34,10 +35,11 @@ pub enum UsersCommand {
 }
 
 pub fn run(store: &Store, cmd: UsersCommand) -> Result<()> {
+    let users = Users::of(store)?;
     match cmd {
         UsersCommand::List => {
             println!("{:<36} {:<9} {:<8} name", "e-mail", "role", "state");
-            for u in store.users()? {
+            for u in users.list()? {
                 let state = if u.disabled { "disabled" } else { "active" };
                 println!(
                     "{:<36} {:<9} {:<8} {}",
@@ -51,24 +53,24 @@ pub fn run(store: &Store, cmd: UsersCommand) -> Result<()> {
         UsersCommand::Create { email, role, name } => {
             let role: Role = role.parse()?;
             let hash = prossimo_console::hash_password(&read_password()?)?;
-            let user = store.create_user(&email, name.as_deref(), role, &hash)?;
+            let user = users.create(&email, name.as_deref(), role, &hash)?;
             println!("created {} ({})", user.email, user.role);
         }
         UsersCommand::SetPassword { email } => {
             let hash = prossimo_console::hash_password(&read_password()?)?;
-            store.update_user(&email, None, Some(&hash), None)?;
+            users.update(&email, None, Some(&hash), None)?;
             println!("password changed for {email}; their sessions have ended");
         }
         UsersCommand::SetRole { email, role } => {
-            let user = store.update_user(&email, Some(role.parse()?), None, None)?;
+            let user = users.update(&email, Some(role.parse()?), None, None)?;
             println!("{} is now {}", user.email, user.role);
         }
         UsersCommand::Disable { email } => {
-            store.update_user(&email, None, None, Some(true))?;
+            users.update(&email, None, None, Some(true))?;
             println!("{email} can no longer sign in");
         }
         UsersCommand::Enable { email } => {
-            store.update_user(&email, None, None, Some(false))?;
+            users.update(&email, None, None, Some(false))?;
             println!("{email} can sign in again");
         }
     }

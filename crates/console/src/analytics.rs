@@ -7,7 +7,9 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use prossimo_bus::Happened;
-use prossimo_store::{Role, StoredAnalysis};
+use prossimo_store::StoredAnalysis;
+
+use crate::users::Role;
 use prossimo_understand::LAST_RUN;
 use serde::Deserialize;
 use serde_json::Value;

@@ -13,7 +13,9 @@ use prossimo_decide::{
     AudienceError, DRAFT_SLUG, DecideError, check_catalog, delete_audience, preview, save_audience,
 };
 use prossimo_segments::{format, parse};
-use prossimo_store::{ProfileKey, Role, SegmentInput, Store, StoreError, check_slug};
+use prossimo_store::{ProfileKey, SegmentInput, Store, StoreError, check_slug};
+
+use crate::users::Role;
 use serde::Deserialize;
 use serde_json::json;
 

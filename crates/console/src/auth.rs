@@ -7,12 +7,12 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::users::{Role, SessionRecord};
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use axum::http::HeaderMap;
 use axum::http::header;
-use prossimo_store::{Role, SessionRecord};
 
 /// The session cookie.
 pub const SESSION_COOKIE: &str = "prossimo_session";

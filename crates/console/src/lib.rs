@@ -14,6 +14,7 @@ mod i18n;
 mod live;
 mod page;
 mod settings;
+pub mod users;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -25,8 +26,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 pub use prossimo_bus::Bus;
 use prossimo_decide::Decider;
-use prossimo_store::{Role, Store, StoreError, UserRecord};
+use prossimo_store::{Store, StoreError};
 use serde::Deserialize;
+use users::{Role, UserRecord, Users};
 
 pub use auth::TrustedProxies;
 use auth::{LoginLimiter, Signed};
@@ -81,16 +83,17 @@ pub fn ensure_first_admin(
     store: &Store,
     password: Option<&str>,
 ) -> Result<FirstAdmin, BootstrapError> {
-    if !store.users()?.is_empty() {
+    let users = Users::of(store)?;
+    if !users.list()?.is_empty() {
         return Ok(FirstAdmin::Existing);
     }
     let generated = password.is_none().then(auth::random_token);
     let chosen = password.or(generated.as_deref()).unwrap_or_default();
     let hash = hash_password(chosen)?;
-    match store.create_user(FIRST_ADMIN, Some("Admin"), Role::Admin, &hash) {
+    match users.create(FIRST_ADMIN, Some("Admin"), Role::Admin, &hash) {
         Ok(_) => Ok(FirstAdmin::Created { generated }),
         // Another node starting on the same database created it first.
-        Err(_) if !store.users()?.is_empty() => Ok(FirstAdmin::Existing),
+        Err(_) if !users.list()?.is_empty() => Ok(FirstAdmin::Existing),
         Err(e) => Err(e.into()),
     }
 }
@@ -299,7 +302,7 @@ async fn login(
     }
     // Invalid e-mails never name an account: they share one limiter bucket and are not
     // logged as typed (people paste passwords into the wrong field).
-    let email = prossimo_store::normalise_email(&form.email).ok();
+    let email = users::normalise_email(&form.email).ok();
     let key = LoginLimiter::key(email.as_deref().unwrap_or("(invalid)"), client.0);
     let attempt = match state.limiter.begin(&key, Instant::now()) {
         Ok(attempt) => attempt,
@@ -338,7 +341,7 @@ async fn login(
     let (known, user): (bool, Option<UserRecord>) = page::blocking(lang, move || {
         let _slot = slot;
         let user = match &wanted {
-            Some(email) => store.user_by_email(email)?.filter(|u| !u.disabled),
+            Some(email) => Users::of(&store)?.by_email(email)?.filter(|u| !u.disabled),
             None => None,
         };
         let phc = user
@@ -368,7 +371,7 @@ async fn login(
     let user_email = user.email.clone();
     let store = state.store.clone();
     let session = page::blocking(lang, move || {
-        store.create_session(user.id, auth::SESSION_TTL.as_millis() as i64)
+        Users::of(&store)?.create_session(user.id, auth::SESSION_TTL.as_millis() as i64)
     })
     .await?;
     tracing::info!(email = %user_email, "console sign-in");
@@ -409,7 +412,7 @@ async fn logout(
     }
     if let Some(token) = auth::cookie(&headers, auth::SESSION_COOKIE).map(str::to_owned) {
         let store = state.store.clone();
-        page::blocking(lang, move || store.end_session(&token)).await?;
+        page::blocking(lang, move || Users::of(&store)?.end_session(&token)).await?;
     }
     tracing::info!(email = %signed.email(), "console sign-out");
     let mut response = Redirect::to("/login").into_response();

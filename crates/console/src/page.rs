@@ -130,7 +130,10 @@ pub async fn signed_in(
         return Ok(None);
     };
     let store = state.store.clone();
-    let session = blocking(lang, move || store.session(&token)).await?;
+    let session = blocking(lang, move || {
+        crate::users::Users::of(&store)?.session(&token)
+    })
+    .await?;
     Ok(session.map(|session| Signed { session }))
 }
 

@@ -7,8 +7,7 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use prossimo_bus::Happened;
 use prossimo_store::{
-    DeliveryRecord, DeliveryStatus, DestinationRecord, Role, Source, StoreError, TokenInfo,
-    UserRecord,
+    DeliveryRecord, DeliveryStatus, DestinationRecord, Source, StoreError, TokenInfo,
 };
 use serde::Deserialize;
 
@@ -17,14 +16,15 @@ use crate::auth::{Signed, hash_password};
 use crate::customers::human_millis;
 use crate::i18n::Lang;
 use crate::page::{Chrome, PageError, blocking, path_and_query, remember_lang, render};
+use crate::users::{Role, UserRecord, Users};
 
 const DELIVERIES_SHOWN: usize = 50;
 
 /// Two spellings of one account's e-mail, compared as the store compares them.
 fn same_account(a: &str, b: &str) -> bool {
     match (
-        prossimo_store::normalise_email(a),
-        prossimo_store::normalise_email(b),
+        crate::users::normalise_email(a),
+        crate::users::normalise_email(b),
     ) {
         (Ok(a), Ok(b)) => a == b,
         _ => false,
@@ -107,7 +107,7 @@ async fn load(state: &ConsoleState, lang: Lang) -> Result<Loaded, PageError> {
         Ok(Loaded {
             sources: store.sources()?,
             tokens: store.admin_tokens()?,
-            users: store.users()?,
+            users: Users::of(&store)?.list()?,
             destinations,
         })
     })
@@ -292,7 +292,7 @@ pub async fn change(
                     let hash = hash_password(&form.password)
                         .map_err(|e| StoreError::Invalid(e.to_string()))?;
                     let name = Some(form.name.as_str()).filter(|n| !n.trim().is_empty());
-                    store.create_user(&form.email, name, role, &hash)
+                    Users::of(&store)?.create(&form.email, name, role, &hash)
                 })
                 .map(|_| Outcome::Done("user".into())),
             "set-role" => {
@@ -303,7 +303,9 @@ pub async fn change(
                 } else {
                     form.role
                         .parse::<Role>()
-                        .and_then(|role| store.update_user(&form.email, Some(role), None, None))
+                        .and_then(|role| {
+                            Users::of(&store)?.update(&form.email, Some(role), None, None)
+                        })
                         .map(|_| Outcome::Done("role".into()))
                 }
             }
@@ -312,8 +314,8 @@ pub async fn change(
                 if disable && same_account(&form.email, &actor) {
                     Err(StoreError::Invalid("you cannot disable yourself".into()))
                 } else {
-                    store
-                        .update_user(&form.email, None, None, Some(disable))
+                    Users::of(&store)?
+                        .update(&form.email, None, None, Some(disable))
                         .map(|_| Outcome::Done("state".into()))
                 }
             }

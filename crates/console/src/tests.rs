@@ -80,8 +80,9 @@ fn console() -> Console {
         ("admin@example.it", Role::Admin),
         ("viewer@example.it", Role::Viewer),
     ] {
-        store
-            .create_user(email, None, role, &hash_password(PASSWORD).unwrap())
+        crate::users::Users::of(&store)
+            .unwrap()
+            .create(email, None, role, &hash_password(PASSWORD).unwrap())
             .unwrap();
     }
     let live: Arc<LiveFeed> = Arc::default();
@@ -250,8 +251,9 @@ async fn wrong_passwords_unknown_accounts_and_forged_forms_are_refused() {
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
     assert!(forged.cookie(auth::SESSION_COOKIE).is_none());
 
-    c.store
-        .update_user("viewer@example.it", None, None, Some(true))
+    crate::users::Users::of(&c.store)
+        .unwrap()
+        .update("viewer@example.it", None, None, Some(true))
         .unwrap();
     let disabled = c.sign_in("viewer@example.it", PASSWORD).await;
     assert_eq!(
@@ -932,8 +934,9 @@ async fn admins_manage_sources_tokens_and_users_and_others_cannot() {
         StatusCode::SEE_OTHER
     );
     assert_eq!(
-        c.store
-            .user_by_email("bruno@example.it")
+        crate::users::Users::of(&c.store)
+            .unwrap()
+            .by_email("bruno@example.it")
             .unwrap()
             .unwrap()
             .role,
@@ -956,8 +959,9 @@ async fn admins_manage_sources_tokens_and_users_and_others_cannot() {
     )
     .await;
     assert_eq!(
-        c.store
-            .user_by_email("bruno@example.it")
+        crate::users::Users::of(&c.store)
+            .unwrap()
+            .by_email("bruno@example.it")
             .unwrap()
             .unwrap()
             .role,

@@ -86,12 +86,14 @@ pub struct Bootstrap {
 /// Name of the source created on first start.
 pub const DEFAULT_SOURCE: &str = "default";
 
-pub(crate) fn random_key(prefix: &str) -> String {
+/// A random secret of 40 hex digits after `prefix`: write keys, tokens, session cookies.
+pub fn random_key(prefix: &str) -> String {
     let bytes: [u8; 20] = rand::rng().random();
     format!("{prefix}{}", hex::encode(bytes))
 }
 
-pub(crate) fn hash_token(token: &str) -> String {
+/// How secrets are kept: their SHA-256, never the secret itself.
+pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 

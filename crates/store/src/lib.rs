@@ -16,12 +16,12 @@ mod ingest;
 mod keys;
 mod lease;
 mod read;
+mod schema;
 pub mod sql;
 #[cfg(any(test, feature = "testsuite"))]
 // Test support: a failing assertion or unwrap is the report.
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 pub mod testsuite;
-mod users;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -43,17 +43,17 @@ pub use error::{
 };
 use ingest::StatisticsSchedule;
 pub use ingest::{Incoming, IngestReport, OrderLine};
-pub use keys::{Bootstrap, Source, TokenInfo, normalise_origin};
+pub use keys::{Bootstrap, Source, TokenInfo, hash_token, normalise_origin, random_key};
 pub use lease::Lease;
 use prossimo_identity::IdentityConfig;
 use prossimo_model::Money;
 pub use read::{
     EventPage, EventQuery, MAX_SEARCH_OFFSET, Profile360, ProfileKey, ProfileSummary, SearchPage,
 };
+pub use schema::Schema;
 use sql::Commit;
 pub use sql::WriteDomain;
 use sql::{PgManager, Pooled, SqliteManager};
-pub use users::{NewSession, Role, SessionRecord, UserRecord, normalise_email};
 
 mod migrations {
     pub mod sqlite {
@@ -103,6 +103,8 @@ impl Location {
 
 enum Backend {
     Sqlite {
+        /// The data directory holding both files.
+        dir: PathBuf,
         pool: r2d2::Pool<SqliteManager>,
         /// This process's writers of each file queue here for their turn (see
         /// [`Store::write_transaction`]).
@@ -123,6 +125,7 @@ pub struct Store {
     /// PostgreSQL only: when to refresh planner statistics (see `ingest`).
     statistics: Option<StatisticsSchedule>,
     lock_wait: Duration,
+    migrated: schema::Migrated,
 }
 
 /// How the store talks to its backend.
@@ -169,6 +172,7 @@ impl Store {
             location: location.clone(),
             statistics,
             lock_wait: options.lock_wait,
+            migrated: schema::Migrated::default(),
         })
     }
 
@@ -234,6 +238,7 @@ fn open_sqlite(dir: &Path, options: StoreOptions) -> Result<Backend, StoreError>
         .connection_timeout(Duration::from_secs(10))
         .build(files)?;
     Ok(Backend::Sqlite {
+        dir: dir.to_owned(),
         pool,
         write_gates,
         _checkpointer: checkpointer,
@@ -337,9 +342,15 @@ fn open_postgres(
     config.options(&session);
     let mut conn = config.connect(postgres::NoTls)?;
     // Nodes starting together must not run the same migration twice.
-    conn.batch_execute("SELECT pg_advisory_lock(1886547820)")?;
+    conn.batch_execute(&format!(
+        "SELECT pg_advisory_lock({})",
+        schema::MIGRATION_LOCK
+    ))?;
     let migrated = migrations::postgres::migrations::runner().run(&mut conn);
-    conn.batch_execute("SELECT pg_advisory_unlock(1886547820)")?;
+    conn.batch_execute(&format!(
+        "SELECT pg_advisory_unlock({})",
+        schema::MIGRATION_LOCK
+    ))?;
     migrated?;
     let pool = r2d2::Pool::builder()
         .max_size(8)
@@ -361,7 +372,7 @@ impl Store {
     /// with the decider running at 10,000 events/s before this queue and mimalloc, 98 ms
     /// after). The busy handler is left to other processes (`prossimo import`, a second
     /// node).
-    pub(crate) fn write_transaction<T>(
+    pub fn write_transaction<T>(
         &self,
         domain: WriteDomain,
         write: impl FnOnce(&mut dyn sql::Conn) -> Result<T, StoreError>,
@@ -370,7 +381,7 @@ impl Store {
     }
 
     /// [`Store::write_transaction`] with the commit's durability chosen.
-    pub(crate) fn write_transaction_with<T>(
+    pub fn write_transaction_with<T>(
         &self,
         domain: WriteDomain,
         commit: Commit,
@@ -535,7 +546,7 @@ impl WriteGates {
     }
 }
 
-pub(crate) fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 

@@ -798,7 +798,6 @@ macro_rules! conformance_suite {
             case!(orders_net_refunds_follow_merges_and_refuse_unknown_currencies);
             case!(computed_traits_and_analyses_round_trip);
             case!(deliveries_keep_each_profile_in_order);
-            case!(console_users_and_sessions);
             case!(segment_sizes_from_a_time_start_with_the_size_then_in_force);
             case!(memberships_are_a_log_of_changes_shown_on_the_timeline);
             case!(a_deferred_commit_defers_only_itself);
@@ -928,83 +927,6 @@ pub fn customer_and_decision_writes_never_wait_for_each_other(fixture: &Fixture)
             log_id: 0
         }
     );
-}
-
-/// Console users: unique e-mails (normalised), sessions found by token only while live,
-/// ended by sign-out, a password change or disabling the user.
-pub fn console_users_and_sessions(store: &Store) {
-    use crate::{Role, StoreError};
-    let anna = store
-        .create_user(
-            " Anna@Example.it ",
-            Some("Anna"),
-            Role::Marketer,
-            "$argon2id$x",
-        )
-        .unwrap();
-    assert_eq!(anna.email, "anna@example.it");
-    assert!(matches!(
-        store.create_user("anna@example.it", None, Role::Viewer, "h"),
-        Err(StoreError::Conflict(_))
-    ));
-    assert!(matches!(
-        store.create_user("not an email", None, Role::Viewer, "h"),
-        Err(StoreError::Invalid(_))
-    ));
-    assert!(matches!(
-        "owner".parse::<Role>(),
-        Err(StoreError::Invalid(_))
-    ));
-    assert!(Role::Admin.allows(Role::Marketer) && !Role::Viewer.allows(Role::Marketer));
-
-    let session = store.create_session(anna.id, 60_000).unwrap();
-    let found = store
-        .session(&session.token)
-        .unwrap()
-        .expect("live session");
-    assert_eq!(found.user, anna);
-    assert_eq!(found.csrf, session.csrf);
-    assert!(store.session("ps_guess").unwrap().is_none());
-    let expired = store.create_session(anna.id, -1).unwrap();
-    assert!(store.session(&expired.token).unwrap().is_none(), "expired");
-
-    store.end_session(&session.token).unwrap();
-    assert!(
-        store.session(&session.token).unwrap().is_none(),
-        "signed out"
-    );
-
-    let again = store.create_session(anna.id, 60_000).unwrap();
-    let updated = store
-        .update_user(
-            "ANNA@example.it",
-            Some(Role::Admin),
-            Some("$argon2id$y"),
-            None,
-        )
-        .unwrap();
-    assert_eq!(
-        (updated.role, updated.password_hash.as_str()),
-        (Role::Admin, "$argon2id$y")
-    );
-    assert!(
-        store.session(&again.token).unwrap().is_none(),
-        "a new password signs out"
-    );
-
-    let last = store.create_session(anna.id, 60_000).unwrap();
-    assert!(
-        store
-            .update_user("anna@example.it", None, None, Some(true))
-            .unwrap()
-            .disabled
-    );
-    assert!(store.session(&last.token).unwrap().is_none(), "disabled");
-    assert_eq!(store.users().unwrap().len(), 1);
-    assert!(matches!(
-        store.update_user("nobody@example.it", None, None, Some(true)),
-        Err(crate::StoreError::NotFound(_))
-    ));
 }
 
 pub fn segment_sizes_from_a_time_start_with_the_size_then_in_force(store: &Store) {
@@ -1338,32 +1260,14 @@ pub fn a_deferred_commit_defers_only_itself(store: &Store) {
     }
 }
 
-/// Two people saving a segment, destination, user or source under the same name at the
+/// Two people saving a segment, destination or source under the same name at the
 /// same moment: one is saved, the other gets a clear conflict (the check and the insert
 /// are one write transaction), never a database error.
 pub fn names_taken_at_the_same_moment_conflict_cleanly(store: &Store) {
-    use crate::{Role, SegmentInput, StoreError};
+    use crate::{SegmentInput, StoreError};
 
-    fn race<T: Send>(
-        what: &str,
-        save: &(dyn Fn() -> Result<T, StoreError> + Sync),
-        conflict: fn(&StoreError) -> bool,
-    ) {
-        let results: Vec<Result<T, StoreError>> = std::thread::scope(|s| {
-            let tries: Vec<_> = (0..6).map(|_| s.spawn(save)).collect();
-            tries
-                .into_iter()
-                .map(|t| t.join().expect("no panic"))
-                .collect()
-        });
-        let saved = results.iter().filter(|r| r.is_ok()).count();
-        assert_eq!(saved, 1, "{what}: saved once");
-        for r in results.iter().filter_map(|r| r.as_ref().err()) {
-            assert!(conflict(r), "{what}: {r}");
-        }
-    }
     let is_conflict = |e: &StoreError| matches!(e, StoreError::Conflict(_));
-    race(
+    saved_once_when_raced(
         "segment",
         &|| {
             store.create_segment(&SegmentInput {
@@ -1375,21 +1279,37 @@ pub fn names_taken_at_the_same_moment_conflict_cleanly(store: &Store) {
         },
         is_conflict,
     );
-    race(
+    saved_once_when_raced(
         "destination",
         &|| store.create_destination(&crm_destination()),
         is_conflict,
     );
-    race(
-        "user",
-        &|| store.create_user("Anna@Example.it", None, Role::Viewer, "hash"),
-        is_conflict,
-    );
-    race(
+    saved_once_when_raced(
         "source",
         &|| store.create_source("till", None),
         |e| matches!(e, StoreError::Invalid(m) if m.contains("already exists")),
     );
+}
+
+/// Six saves of one thing at the same moment: exactly one is saved, and each of the
+/// others fails with an error `conflict` accepts (never a database error).
+pub fn saved_once_when_raced<T: Send>(
+    what: &str,
+    save: &(dyn Fn() -> Result<T, crate::StoreError> + Sync),
+    conflict: fn(&crate::StoreError) -> bool,
+) {
+    let results: Vec<Result<T, crate::StoreError>> = std::thread::scope(|s| {
+        let tries: Vec<_> = (0..6).map(|_| s.spawn(save)).collect();
+        tries
+            .into_iter()
+            .map(|t| t.join().expect("no panic"))
+            .collect()
+    });
+    let saved = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(saved, 1, "{what}: saved once");
+    for r in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert!(conflict(r), "{what}: {r}");
+    }
 }
 
 /// A segments destination named "crm" that nothing listens to.
@@ -1402,4 +1322,31 @@ fn crm_destination() -> crate::DestinationInput {
         secret: None,
         enabled: true,
     }
+}
+
+/// Runs a feature's conformance cases (each a `fn(&Store)` in scope) against both
+/// backends: `prossimo_store::conformance_cases!(users_and_sessions, …);`.
+#[macro_export]
+macro_rules! conformance_cases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(&$crate::testsuite::Fixture::sqlite().store);
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[test]
+                fn $name() {
+                    match $crate::testsuite::Fixture::postgres() {
+                        Some(f) => super::$name(&f.store),
+                        None => eprintln!("skipped: PROSSIMO_TEST_DATABASE_URL is not set"),
+                    }
+                }
+            )*
+        }
+    };
 }

@@ -1,15 +1,32 @@
-//! Console users and their sign-in sessions. Passwords never reach the store: callers hash
-//! them (argon2id, in the console) and the store keeps the PHC string. Session tokens are
-//! kept only as SHA-256 hashes, like admin tokens.
+//! Console users and their sign-in sessions: the console's own tables (`users`,
+//! `console_sessions`, created by `migrations/`). Passwords are hashed before they get here
+//! (argon2id, see `auth`) and only the PHC string is kept. Session tokens are kept only as
+//! SHA-256 hashes, like admin tokens.
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::Serialize;
 
-use crate::keys::{hash_token, random_key};
-use crate::sql::{Conn, Val};
-use crate::{Store, StoreError, WriteDomain, now_ms};
+use prossimo_store::sql::{Conn, Val};
+use prossimo_store::{Schema, Store, StoreError, WriteDomain, hash_token, now_ms, random_key};
+
+mod migrations {
+    pub mod sqlite {
+        refinery::embed_migrations!("migrations/sqlite");
+    }
+    pub mod postgres {
+        refinery::embed_migrations!("migrations/postgres");
+    }
+}
+
+/// The console's tables, in the customer file (SQLite).
+pub const SCHEMA: Schema = Schema {
+    name: "console",
+    domain: WriteDomain::Customers,
+    sqlite: migrations::sqlite::migrations::runner,
+    postgres: migrations::postgres::migrations::runner,
+};
 
 /// What a console user may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -139,26 +156,38 @@ pub fn normalise_email(email: &str) -> Result<String, StoreError> {
     }
 }
 
-impl Store {
-    pub fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
+/// The console's users and sessions in a store.
+#[derive(Clone, Copy)]
+pub struct Users<'a> {
+    store: &'a Store,
+}
+
+impl<'a> Users<'a> {
+    /// The users of `store`, their tables brought up to date first.
+    pub fn of(store: &'a Store) -> Result<Users<'a>, StoreError> {
+        store.migrate(&SCHEMA)?;
+        Ok(Users { store })
+    }
+
+    /// Every user, by e-mail.
+    pub fn list(&self) -> Result<Vec<UserRecord>, StoreError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY email");
-        self.conn()?
-            .conn()
-            .query(&sql, &[])?
+        self.store
+            .read(|conn| conn.query(&sql, &[]))?
             .iter()
             .map(|r| user_from(r))
             .collect()
     }
 
-    pub fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
+    pub fn by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
         let Ok(email) = normalise_email(email) else {
             return Ok(None);
         };
-        user_where_email(self.conn()?.conn(), &email)
+        self.store.read(|conn| user_where_email(conn, &email))
     }
 
     /// Adds a user; the e-mail must be free.
-    pub fn create_user(
+    pub fn create(
         &self,
         email: &str,
         name: Option<&str>,
@@ -167,7 +196,7 @@ impl Store {
     ) -> Result<UserRecord, StoreError> {
         let email = normalise_email(email)?;
         let name = name.map(str::trim).filter(|n| !n.is_empty());
-        self.write_transaction(WriteDomain::Customers, |conn| {
+        self.store.write_transaction(WriteDomain::Customers, |conn| {
             if user_where_email(conn, &email)?.is_some() {
                 return Err(StoreError::Conflict(format!(
                     "a user with e-mail {email} already exists"
@@ -190,7 +219,7 @@ impl Store {
 
     /// Changes what a user may do, or their password (which signs them out everywhere);
     /// `disabled` stops them signing in and ends their sessions.
-    pub fn update_user(
+    pub fn update(
         &self,
         email: &str,
         role: Option<Role>,
@@ -198,41 +227,42 @@ impl Store {
         disabled: Option<bool>,
     ) -> Result<UserRecord, StoreError> {
         let user = self
-            .user_by_email(email)?
+            .by_email(email)?
             .ok_or_else(|| StoreError::NotFound(format!("user {email:?}")))?;
-        self.write_transaction(WriteDomain::Customers, |conn| {
-            if let Some(role) = role {
-                conn.execute(
-                    "UPDATE users SET role = $1 WHERE id = $2",
-                    &[role.as_str().into(), Val::Int(user.id)],
-                )?;
-            }
-            if let Some(hash) = password_hash {
-                conn.execute(
-                    "UPDATE users SET password_hash = $1 WHERE id = $2",
-                    &[hash.into(), Val::Int(user.id)],
-                )?;
-            }
-            if let Some(disabled) = disabled {
-                let at = if disabled {
-                    Val::Int(now_ms())
-                } else {
-                    Val::Null
-                };
-                conn.execute(
-                    "UPDATE users SET disabled_at = $1 WHERE id = $2",
-                    &[at, Val::Int(user.id)],
-                )?;
-            }
-            if password_hash.is_some() || disabled == Some(true) {
-                conn.execute(
-                    "DELETE FROM console_sessions WHERE user_id = $1",
-                    &[Val::Int(user.id)],
-                )?;
-            }
-            Ok(())
-        })?;
-        self.user_by_email(&user.email)?
+        self.store
+            .write_transaction(WriteDomain::Customers, |conn| {
+                if let Some(role) = role {
+                    conn.execute(
+                        "UPDATE users SET role = $1 WHERE id = $2",
+                        &[role.as_str().into(), Val::Int(user.id)],
+                    )?;
+                }
+                if let Some(hash) = password_hash {
+                    conn.execute(
+                        "UPDATE users SET password_hash = $1 WHERE id = $2",
+                        &[hash.into(), Val::Int(user.id)],
+                    )?;
+                }
+                if let Some(disabled) = disabled {
+                    let at = if disabled {
+                        Val::Int(now_ms())
+                    } else {
+                        Val::Null
+                    };
+                    conn.execute(
+                        "UPDATE users SET disabled_at = $1 WHERE id = $2",
+                        &[at, Val::Int(user.id)],
+                    )?;
+                }
+                if password_hash.is_some() || disabled == Some(true) {
+                    conn.execute(
+                        "DELETE FROM console_sessions WHERE user_id = $1",
+                        &[Val::Int(user.id)],
+                    )?;
+                }
+                Ok(())
+            })?;
+        self.by_email(&user.email)?
             .ok_or_else(|| StoreError::NotFound(format!("user {email:?}")))
     }
 
@@ -243,7 +273,7 @@ impl Store {
             csrf: random_key(""),
         };
         let now = now_ms();
-        self.write_transaction(WriteDomain::Customers, |conn| {
+        self.store.write_transaction(WriteDomain::Customers, |conn| {
             // Sign-ins leave expired sessions behind; each new one sweeps them.
             conn.execute(
                 "DELETE FROM console_sessions WHERE expires_at <= $1",
@@ -275,9 +305,8 @@ impl Store {
                 .join(", ")
         );
         let Some(row) = self
-            .conn()?
-            .conn()
-            .query_one(&sql, &[hash_token(token).into(), Val::Int(now_ms())])?
+            .store
+            .read(|conn| conn.query_one(&sql, &[hash_token(token).into(), Val::Int(now_ms())]))?
         else {
             return Ok(None);
         };
@@ -293,12 +322,13 @@ impl Store {
 
     /// Ends a session (sign-out). Unknown tokens are fine: the result is the same.
     pub fn end_session(&self, token: &str) -> Result<(), StoreError> {
-        self.write_transaction(WriteDomain::Customers, |conn| {
-            conn.execute(
-                "DELETE FROM console_sessions WHERE token_hash = $1",
-                &[hash_token(token).into()],
-            )
-        })?;
+        self.store
+            .write_transaction(WriteDomain::Customers, |conn| {
+                conn.execute(
+                    "DELETE FROM console_sessions WHERE token_hash = $1",
+                    &[hash_token(token).into()],
+                )
+            })?;
         Ok(())
     }
 }

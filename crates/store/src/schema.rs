@@ -1,0 +1,88 @@
+//! The tables of a feature, created and changed by the feature's own migrations.
+//!
+//! The store's own migrations create the customer core (profiles, identifiers, the
+//! identity log, events, orders, sources and keys); each feature crate (audiences,
+//! destinations, console users) ships its migrations for both backends and describes them
+//! with a [`Schema`]. They are applied on the feature's first use of a store
+//! ([`Store::migrate`]) and recorded in a history table of their own, so features change
+//! their tables without touching the store or each other.
+
+use std::collections::HashSet;
+
+use crate::sql::{self, WriteDomain};
+use crate::{Backend, Store, StoreError};
+
+/// A feature's migrations for both backends.
+pub struct Schema {
+    /// The feature's name: its history table is `prossimo_<name>_migrations`.
+    pub name: &'static str,
+    /// The SQLite file its tables live in (one write domain: a feature's write
+    /// transaction never spans files).
+    pub domain: WriteDomain,
+    /// `refinery::embed_migrations!`'s runner for each backend.
+    pub sqlite: fn() -> refinery::Runner,
+    pub postgres: fn() -> refinery::Runner,
+}
+
+impl Schema {
+    pub fn history_table(&self) -> String {
+        format!("prossimo_{}_migrations", self.name)
+    }
+}
+
+/// The names of the schemas this store has brought up to date since it was opened.
+#[derive(Default)]
+pub(crate) struct Migrated(parking_lot::Mutex<HashSet<&'static str>>);
+
+/// Nodes starting together must not run the same migration twice (the core's are under
+/// the same lock).
+pub(crate) const MIGRATION_LOCK: i64 = 1886547820;
+
+impl Store {
+    /// Brings `schema`'s tables up to date, once per opened store: a feature calls this
+    /// before its first query, so no caller can forget it.
+    ///
+    /// Tables a feature took over from the store are adopted by the feature's first
+    /// migration (`CREATE TABLE IF NOT EXISTS` with the shape they already had), so a
+    /// store written before the move keeps its data.
+    pub fn migrate(&self, schema: &Schema) -> Result<(), StoreError> {
+        let mut done = self.migrated.0.lock();
+        if done.contains(schema.name) {
+            return Ok(());
+        }
+        match &self.backend {
+            Backend::Sqlite { dir, .. } => {
+                let mut conn = match schema.domain {
+                    WriteDomain::Customers => {
+                        sql::open_sqlite(&dir.join(crate::DATABASE_FILE), self.lock_wait)?
+                    }
+                    WriteDomain::Decisions => {
+                        sql::open_decisions(&dir.join(crate::DECISIONS_FILE), self.lock_wait)?
+                    }
+                };
+                (schema.sqlite)()
+                    .set_migration_table_name(schema.history_table())
+                    .run(&mut conn)?;
+            }
+            Backend::Postgres(pool) => {
+                let mut conn = pool.get()?;
+                conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
+                let migrated = (schema.postgres)()
+                    .set_migration_table_name(schema.history_table())
+                    .run(&mut *conn);
+                conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))?;
+                migrated?;
+            }
+        }
+        done.insert(schema.name);
+        Ok(())
+    }
+
+    /// Runs `read` on a connection of the pool (both files attached on SQLite).
+    pub fn read<T>(
+        &self,
+        read: impl FnOnce(&mut dyn sql::Conn) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        read(self.conn()?.conn())
+    }
+}
