@@ -6,8 +6,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use prossimo_bus::{Bus, Definitions, Happened, Subscription, Topic};
-use prossimo_store::{
-    AttemptRecord, DeliveryOutcome, DeliveryRecord, DestinationRecord, Store, StoreError,
+use prossimo_store::{Store, StoreError};
+
+use crate::destinations::{
+    AttemptRecord, DeliveryOutcome, DeliveryRecord, DestinationRecord, Destinations,
 };
 use rand::RngExt;
 use tokio::sync::{Notify, watch};
@@ -189,7 +191,7 @@ async fn supervise(shared: Arc<Shared>) {
         tokio::pin!(notified);
         notified.as_mut().enable();
         let store = Arc::clone(&shared.store);
-        match blocking(move || store.destinations()).await {
+        match blocking(move || Destinations::of(&store)?.list()).await {
             Ok(destinations) => {
                 let wanted: HashMap<i64, DestinationRecord> = destinations
                     .into_iter()
@@ -259,7 +261,9 @@ async fn run_destination(shared: Arc<Shared>, destination: DestinationRecord) {
             destination.id,
             shared.config.concurrency,
         );
-        let due = match blocking(move || store.due_deliveries(id, now, limit)).await {
+        let due = match blocking(move || Destinations::of(&store)?.due_deliveries(id, now, limit))
+            .await
+        {
             Ok(mut due) => {
                 if let Ok(recording) = recording.lock() {
                     due.retain(|d| !recording.contains(&d.id));
@@ -274,7 +278,7 @@ async fn run_destination(shared: Arc<Shared>, destination: DestinationRecord) {
         };
         if due.is_empty() {
             let store = Arc::clone(&shared.store);
-            let next = blocking(move || store.next_delivery_due(id))
+            let next = blocking(move || Destinations::of(&store)?.next_delivery_due(id))
                 .await
                 .ok()
                 .flatten();
@@ -325,7 +329,9 @@ async fn run_destination(shared: Arc<Shared>, destination: DestinationRecord) {
             destination.name.clone(),
         );
         recorder = Some(tokio::spawn(async move {
-            if let Err(e) = blocking(move || store.record_attempts(&attempts)).await {
+            if let Err(e) =
+                blocking(move || Destinations::of(&store)?.record_attempts(&attempts)).await
+            {
                 // The deliveries stay pending and are tried again: at least once, never lost.
                 tracing::warn!(destination = %name, error = %e, "cannot record delivery attempts");
             }

@@ -7,10 +7,15 @@
 //! slow or failing endpoint never holds up another; within a destination a profile's
 //! messages go out in order while different profiles' go out concurrently.
 
+pub mod destinations;
 mod dispatcher;
 pub mod targets;
 pub mod webhook;
 
+pub use destinations::{
+    AttemptRecord, DeliveryOutcome, DeliveryRecord, DeliveryStatus, DestinationInput,
+    DestinationKind, DestinationRecord, Destinations, NewDelivery, enqueue,
+};
 pub use dispatcher::{DispatchConfig, Dispatcher, RetryPolicy};
 pub use targets::TargetPolicy;
 

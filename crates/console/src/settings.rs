@@ -5,10 +5,9 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
+use prossimo_act::destinations::{DeliveryRecord, DeliveryStatus, DestinationRecord, Destinations};
 use prossimo_bus::Happened;
-use prossimo_store::{
-    DeliveryRecord, DeliveryStatus, DestinationRecord, Source, StoreError, TokenInfo,
-};
+use prossimo_store::{Source, StoreError, TokenInfo};
 use serde::Deserialize;
 
 use crate::ConsoleState;
@@ -95,8 +94,8 @@ async fn load(state: &ConsoleState, lang: Lang) -> Result<Loaded, PageError> {
     let store = state.store.clone();
     blocking(lang, move || {
         let mut destinations = Vec::new();
-        for record in store.destinations()? {
-            let counts = store.delivery_counts(record.id)?;
+        for record in Destinations::of(&store)?.list()? {
+            let counts = Destinations::of(&store)?.delivery_counts(record.id)?;
             let count = |status: DeliveryStatus| counts.get(status.as_str()).copied().unwrap_or(0);
             destinations.push(DestinationRow {
                 pending: count(DeliveryStatus::Pending),
@@ -400,17 +399,19 @@ pub async fn destination(
     let status = query.status.as_deref().and_then(DeliveryStatus::parse);
     let store = state.store.clone();
     let loaded = blocking(lang, move || {
-        let Some(destination) = store.destination(&name)? else {
+        let Some(destination) = Destinations::of(&store)?.by_name(&name)? else {
             return Ok(None);
         };
-        let dead = store
+        let dead = Destinations::of(&store)?
             .delivery_counts(destination.id)?
             .get(DeliveryStatus::Dead.as_str())
             .copied()
             .unwrap_or(0);
         let mut rows = Vec::new();
-        for record in store.deliveries(destination.id, status, None, DELIVERIES_SHOWN)? {
-            let attempts = store
+        for record in
+            Destinations::of(&store)?.deliveries(destination.id, status, None, DELIVERIES_SHOWN)?
+        {
+            let attempts = Destinations::of(&store)?
                 .delivery_attempts(record.id)?
                 .into_iter()
                 .map(|a| AttemptRow {
@@ -481,9 +482,11 @@ pub async fn replay(
     }
     let store = state.store.clone();
     let target = name.clone();
-    let replayed = blocking(lang, move || match store.destination(&target)? {
-        Some(d) => store.replay_dead(d.id, None).map(Some),
-        None => Ok(None),
+    let replayed = blocking(lang, move || {
+        match Destinations::of(&store)?.by_name(&target)? {
+            Some(d) => Destinations::of(&store)?.replay_dead(d.id, None).map(Some),
+            None => Ok(None),
+        }
     })
     .await?;
     let Some(replayed) = replayed else {

@@ -995,14 +995,15 @@ async fn admins_manage_sources_tokens_and_users_and_others_cannot() {
 
 #[tokio::test]
 async fn dead_letters_are_listed_with_their_attempts_and_replayed() {
-    use prossimo_store::{
-        AttemptRecord, DecideWrite, DeliveryOutcome, DeliveryStatus, DestinationInput,
-        DestinationKind, NewDelivery,
+    use prossimo_act::destinations::{
+        AttemptRecord, DeliveryOutcome, DeliveryStatus, DestinationInput, DestinationKind,
+        Destinations, NewDelivery, enqueue,
     };
+    use prossimo_store::WriteDomain;
     let c = console();
-    let destination = c
-        .store
-        .create_destination(&DestinationInput {
+    let destination = Destinations::of(&c.store)
+        .unwrap()
+        .create(&DestinationInput {
             name: "crm".into(),
             kind: DestinationKind::Segments,
             url: "http://127.0.0.1:9/hook".into(),
@@ -1011,19 +1012,19 @@ async fn dead_letters_are_listed_with_their_attempts_and_replayed() {
             enabled: true,
         })
         .unwrap();
+    let owed = NewDelivery {
+        destination_id: destination.id,
+        profile_id: 1,
+        webhook_id: "msg_dead_1".into(),
+        payload: json!({"type": "segment.entered"}),
+    };
     c.store
-        .write_decisions(&DecideWrite {
-            deliveries: &[NewDelivery {
-                destination_id: destination.id,
-                profile_id: 1,
-                webhook_id: "msg_dead_1".into(),
-                payload: json!({"type": "segment.entered"}),
-            }],
-            ..DecideWrite::default()
+        .write_transaction(WriteDomain::Decisions, |conn| {
+            enqueue(conn, &[owed], prossimo_store::now_ms())
         })
         .unwrap();
-    let id = c
-        .store
+    let id = Destinations::of(&c.store)
+        .unwrap()
         .due_deliveries(destination.id, i64::MAX / 2, 10)
         .unwrap()[0]
         .id;
@@ -1033,7 +1034,8 @@ async fn dead_letters_are_listed_with_their_attempts_and_replayed() {
         error: Some("HTTP 503".into()),
         duration_ms: 12,
     };
-    c.store
+    Destinations::of(&c.store)
+        .unwrap()
         .record_attempts(&[(id, attempt, DeliveryOutcome::Dead)])
         .unwrap();
 
@@ -1065,8 +1067,8 @@ async fn dead_letters_are_listed_with_their_attempts_and_replayed() {
             "/settings/destinations/crm?replayed=1"
         )
     );
-    let pending = c
-        .store
+    let pending = Destinations::of(&c.store)
+        .unwrap()
         .deliveries(destination.id, Some(DeliveryStatus::Pending), None, 10)
         .unwrap();
     assert_eq!(pending.len(), 1, "back in the queue");

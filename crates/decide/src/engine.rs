@@ -4,13 +4,15 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
+use prossimo_act::NewDelivery;
 use prossimo_identity::ProfileId;
 use prossimo_segments::{
     Catalog, Change, EventFacts, ProfileAggregates, ProfileView, SegmentId, SegmentSet, Source,
 };
+use prossimo_store::sql::Conn;
 use prossimo_store::{
-    DecidePosition, DecideWrite, EventScan, LoggedEvent, MembershipChange, NewDelivery,
-    ProfileFacts, SEGMENT_ENTERED, SEGMENT_EXITED, SegmentRecord, Store,
+    DecidePosition, DecideWrite, EventScan, LoggedEvent, MembershipChange, OwedWrite, ProfileFacts,
+    SEGMENT_ENTERED, SEGMENT_EXITED, SegmentRecord, Store,
 };
 use rayon::prelude::*;
 use serde_json::Map;
@@ -65,9 +67,10 @@ impl PendingWrite {
         let mut start = 0;
         for (i, (end, deliveries)) in self.chunks.iter().enumerate() {
             let last = i + 1 == self.chunks.len();
+            let enqueue = |conn: &mut dyn Conn, now| prossimo_act::enqueue(conn, deliveries, now);
             store.write_decisions(&DecideWrite {
                 changes: &self.changes[start..*end],
-                deliveries,
+                owed: (!deliveries.is_empty()).then_some(&enqueue as OwedWrite<'_>),
                 sizes: if last { &self.sizes } else { &[] },
                 position: if last { self.position } else { None },
             })?;

@@ -3,11 +3,10 @@
 
 use std::collections::BTreeSet;
 
+use prossimo_act::destinations::{DestinationKind, DestinationRecord, Destinations, NewDelivery};
 use prossimo_model::format_millis;
 use prossimo_segments::{Catalog, EventFacts};
-use prossimo_store::{
-    DestinationKind, DestinationRecord, LoggedEvent, MembershipChange, NewDelivery, Store,
-};
+use prossimo_store::{LoggedEvent, MembershipChange, Store};
 use serde_json::{Map, Value, json};
 
 use crate::{DecideError, schema};
@@ -65,7 +64,11 @@ pub(crate) struct Routes {
 impl Routes {
     pub(crate) fn load(store: &Store) -> Result<Routes, DecideError> {
         let mut routes = Routes::default();
-        for d in store.destinations()?.into_iter().filter(|d| d.enabled) {
+        for d in Destinations::of(store)?
+            .list()?
+            .into_iter()
+            .filter(|d| d.enabled)
+        {
             routes.add(d);
         }
         Ok(routes)

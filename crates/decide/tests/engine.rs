@@ -6,11 +6,10 @@
 
 use std::sync::Arc;
 
+use prossimo_act::destinations::{DeliveryStatus, DestinationInput, DestinationKind, Destinations};
 use prossimo_decide::{Engine, ManualClock, preview};
 use prossimo_store::testsuite::{Fixture, incoming};
-use prossimo_store::{
-    DeliveryStatus, DestinationInput, DestinationKind, EventQuery, ProfileKey, SegmentInput, Store,
-};
+use prossimo_store::{EventQuery, ProfileKey, SegmentInput, Store};
 use serde_json::{Value, json};
 
 const DAY: i64 = 86_400_000;
@@ -197,11 +196,13 @@ pub fn outbox(store: &Arc<Store>) {
         secret: None,
         enabled: true,
     };
-    let segments = store
-        .create_destination(&hook("crm", DestinationKind::Segments, Some("buyers")))
+    let segments = Destinations::of(store)
+        .unwrap()
+        .create(&hook("crm", DestinationKind::Segments, Some("buyers")))
         .unwrap();
-    let stream = store
-        .create_destination(&hook(
+    let stream = Destinations::of(store)
+        .unwrap()
+        .create(&hook(
             "store-orders",
             DestinationKind::Events,
             Some(r#"event "Order Completed" where channel == "store""#),
@@ -220,7 +221,8 @@ pub fn outbox(store: &Arc<Store>) {
     );
     drain(&mut engine);
 
-    let owed = store
+    let owed = Destinations::of(store)
+        .unwrap()
         .deliveries(segments.id, Some(DeliveryStatus::Pending), None, 100)
         .unwrap();
     assert_eq!(
@@ -229,7 +231,8 @@ pub fn outbox(store: &Arc<Store>) {
         "the old buyer (at start) and the new one entered"
     );
     assert!(owed.iter().all(|d| d.payload["type"] == "segment.entered"));
-    let events = store
+    let events = Destinations::of(store)
+        .unwrap()
         .deliveries(stream.id, Some(DeliveryStatus::Pending), None, 100)
         .unwrap();
     assert_eq!(events.len(), 1, "only the store order, and no history");
@@ -465,8 +468,9 @@ fn webhooks_are_committed_before_the_rest_of_their_step() {
         r#"count(event "Product Viewed" where properties.category == "scarpe") >= 1"#,
     );
     save(store, "recent", r#"count(any event within 30d) >= 1"#);
-    let crm = store
-        .create_destination(&DestinationInput {
+    let crm = Destinations::of(store)
+        .unwrap()
+        .create(&DestinationInput {
             name: "crm".into(),
             kind: DestinationKind::Segments,
             url: "http://127.0.0.1:9/hook".into(),
@@ -486,7 +490,8 @@ fn webhooks_are_committed_before_the_rest_of_their_step() {
     let mut commits = Vec::new();
     pending
         .write_then(store, &mut |stored, deliveries| {
-            let owed = store
+            let owed = Destinations::of(store)
+                .unwrap()
                 .deliveries(crm.id, Some(DeliveryStatus::Pending), None, 100)
                 .unwrap()
                 .len();

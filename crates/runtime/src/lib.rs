@@ -48,7 +48,17 @@ pub enum RuntimeError {
     Thread(#[from] std::io::Error),
     #[error("cannot start the dispatcher: {0}")]
     Dispatcher(#[from] ActError),
+    #[error("cannot bring a feature's tables up to date: {0}")]
+    Migration(#[from] prossimo_store::StoreError),
 }
+
+/// The tables of every feature, brought up to date before any service starts (each
+/// feature would also do it on first use; at start a failed migration stops the server
+/// instead of failing its first request).
+pub const FEATURE_SCHEMAS: [&prossimo_store::Schema; 2] = [
+    &prossimo_console::users::SCHEMA,
+    &prossimo_act::destinations::SCHEMA,
+];
 
 /// The running services.
 pub struct Runtime {
@@ -86,6 +96,9 @@ impl Runtime {
     /// Starts every service. Must run inside a Tokio runtime (the dispatcher's tasks live
     /// there).
     pub fn start(store: Arc<Store>, config: RuntimeConfig) -> Result<Runtime, RuntimeError> {
+        for schema in FEATURE_SCHEMAS {
+            store.migrate(schema)?;
+        }
         let bus = Bus::new();
         let dispatcher = Dispatcher::start(Arc::clone(&store), config.dispatch.clone(), &bus)?;
         let decider = Decider::spawn(

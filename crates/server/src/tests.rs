@@ -9,6 +9,7 @@ use axum::routing::post;
 use base64::Engine;
 use flate2::Compression;
 use flate2::write::GzEncoder;
+use prossimo_act::destinations::Destinations;
 use prossimo_identity::IdentityConfig;
 use prossimo_store::{Location, Store, StoreOptions};
 use serde_json::{Value, json};
@@ -1122,7 +1123,12 @@ async fn an_audience_is_written_previewed_saved_and_delivered_to_a_signed_webhoo
         "{delivery}"
     );
     assert_eq!(delivery["attempt_log"][0]["status_code"], 500);
-    let secret = app.store.destination("crm").unwrap().unwrap().secret;
+    let secret = Destinations::of(&app.store)
+        .unwrap()
+        .by_name("crm")
+        .unwrap()
+        .unwrap()
+        .secret;
     let signer = prossimo_act::webhook::Signer::from_secret(&secret).unwrap();
     let requests = received.requests.lock().unwrap().clone();
     let (_, headers, body) = requests
@@ -1578,7 +1584,13 @@ async fn webhooks_reach_only_allowed_addresses_follow_no_redirect_and_show_littl
         assert_eq!(body["code"], "invalid_field");
         assert_eq!(body["details"][0]["field"], "url", "{body}");
     }
-    assert!(app.store.destinations().unwrap().is_empty());
+    assert!(
+        Destinations::of(&app.store)
+            .unwrap()
+            .list()
+            .unwrap()
+            .is_empty()
+    );
 
     for (name, path) in [("moved", "/moved"), ("verbose", "/verbose")] {
         let (status, body) = app
@@ -1681,7 +1693,13 @@ async fn oversized_names_definitions_and_urls_are_refused_with_their_field() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{field}: {answer}");
         assert_eq!(answer["details"][0]["field"], field, "{answer}");
     }
-    assert!(app.store.destinations().unwrap().is_empty());
+    assert!(
+        Destinations::of(&app.store)
+            .unwrap()
+            .list()
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// One catalogue of error codes: each has its section in docs/errors.md, and the OpenAPI

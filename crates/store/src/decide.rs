@@ -203,15 +203,6 @@ pub(crate) fn change_from(row: &[Val]) -> Result<(i64, MembershipChange), StoreE
     }
 }
 
-/// A message owed to a destination (the outbox row), written with the change it reports.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewDelivery {
-    pub destination_id: i64,
-    pub profile_id: ProfileId,
-    pub webhook_id: String,
-    pub payload: Value,
-}
-
 /// How far the decider has read, saved with what it wrote from that reading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct DecidePosition {
@@ -219,11 +210,18 @@ pub struct DecidePosition {
     pub log_id: i64,
 }
 
+/// What another feature writes in a decide step's transaction because of its changes,
+/// given the transaction and the time of the step (ms).
+pub type OwedWrite<'a> = &'a dyn Fn(&mut dyn Conn, i64) -> Result<(), StoreError>;
+
 /// One decide step's writes, in one transaction.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Copy, Default)]
 pub struct DecideWrite<'a> {
     pub changes: &'a [MembershipChange],
-    pub deliveries: &'a [NewDelivery],
+    /// What the changes owe to the outside (the destinations' outbox rows), written in
+    /// the same transaction so that nothing decided is left unsent; a step that owes
+    /// something commits durably.
+    pub owed: Option<OwedWrite<'a>>,
     /// Current size of every segment whose membership changed.
     pub sizes: &'a [(i64, u64)],
     pub position: Option<DecidePosition>,
@@ -765,7 +763,7 @@ impl Store {
     /// decider's commits owe nothing and their syncs competed with ingestion's for the
     /// disk (BENCHMARKS.md, "Audiences").
     pub fn write_decisions(&self, step: &DecideWrite<'_>) -> Result<(), StoreError> {
-        let commit = if step.deliveries.is_empty() {
+        let commit = if step.owed.is_none() {
             Commit::Deferred
         } else {
             Commit::Durable
@@ -785,18 +783,8 @@ impl Store {
                     ],
                 )?;
             }
-            for d in step.deliveries {
-                conn.execute(
-                    "INSERT INTO deliveries (destination_id, profile_id, webhook_id, payload, status, attempts, next_attempt_at, created_at)
-                     VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5)",
-                    &[
-                        Val::Int(d.destination_id),
-                        Val::Int(d.profile_id),
-                        Val::from(d.webhook_id.as_str()),
-                        Val::Text(serde_json::to_string(&d.payload)?),
-                        Val::Int(now),
-                    ],
-                )?;
+            if let Some(owed) = step.owed {
+                owed(conn, now)?;
             }
             let hour = now - now.rem_euclid(3_600_000);
             for &(segment, size) in step.sizes {

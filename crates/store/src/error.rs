@@ -89,7 +89,8 @@ pub const MAX_DEFINITION_BYTES: usize = 16 * 1024;
 pub const MAX_URL_BYTES: usize = 2_048;
 
 /// `value` of `field` fits in `max` bytes.
-pub(crate) fn bounded(field: &'static str, value: &str, max: usize) -> Result<(), StoreError> {
+/// Refuses a text longer than `max` bytes, naming its field.
+pub fn bounded(field: &'static str, value: &str, max: usize) -> Result<(), StoreError> {
     if value.len() > max {
         return Err(StoreError::TooLong {
             field,

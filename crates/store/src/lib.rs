@@ -10,7 +10,6 @@
 mod analytics;
 mod checkpoint;
 mod decide;
-mod destinations;
 mod error;
 mod ingest;
 mod keys;
@@ -31,15 +30,11 @@ use std::time::Duration;
 pub use analytics::{StoredAnalysis, Touchpoint};
 pub use decide::{
     DecidePosition, DecideWrite, EventScan, LoggedEvent, MemberRecord, MembershipChange,
-    MembershipRecord, MergeRecord, NewDelivery, ProfileFacts, SEGMENT_ENTERED, SEGMENT_EXITED,
+    MembershipRecord, MergeRecord, OwedWrite, ProfileFacts, SEGMENT_ENTERED, SEGMENT_EXITED,
     SegmentInput, SegmentRecord, check_slug,
 };
-pub use destinations::{
-    AttemptRecord, DeliveryOutcome, DeliveryRecord, DeliveryStatus, DestinationInput,
-    DestinationKind, DestinationRecord,
-};
 pub use error::{
-    MAX_DEFINITION_BYTES, MAX_DESCRIPTION_BYTES, MAX_NAME_BYTES, MAX_URL_BYTES, StoreError,
+    MAX_DEFINITION_BYTES, MAX_DESCRIPTION_BYTES, MAX_NAME_BYTES, MAX_URL_BYTES, StoreError, bounded,
 };
 use ingest::StatisticsSchedule;
 pub use ingest::{Incoming, IngestReport, OrderLine};

@@ -797,7 +797,6 @@ macro_rules! conformance_suite {
             case!(sources_keep_the_pages_allowed_to_send);
             case!(orders_net_refunds_follow_merges_and_refuse_unknown_currencies);
             case!(computed_traits_and_analyses_round_trip);
-            case!(deliveries_keep_each_profile_in_order);
             case!(segment_sizes_from_a_time_start_with_the_size_then_in_force);
             case!(memberships_are_a_log_of_changes_shown_on_the_timeline);
             case!(a_deferred_commit_defers_only_itself);
@@ -1152,79 +1151,6 @@ pub fn memberships_are_a_log_of_changes_shown_on_the_timeline(store: &Store) {
     assert_eq!(left, ["fresh"]);
 }
 
-/// The outbox hands out a profile's deliveries one at a time and in order, while another
-/// profile's go ahead; dead ones leave the queue and come back when replayed.
-pub fn deliveries_keep_each_profile_in_order(store: &Store) {
-    use crate::{AttemptRecord, DecideWrite, DeliveryOutcome, DeliveryStatus, NewDelivery};
-    let destination = store.create_destination(&crm_destination()).unwrap();
-    let owed = |profile: i64, n: u32| NewDelivery {
-        destination_id: destination.id,
-        profile_id: profile,
-        webhook_id: format!("msg_{profile}_{n}"),
-        payload: json!({"n": n}),
-    };
-    store
-        .write_decisions(&DecideWrite {
-            deliveries: &[owed(1, 1), owed(1, 2), owed(2, 1)],
-            ..DecideWrite::default()
-        })
-        .unwrap();
-    let far = i64::MAX / 2;
-    let due: Vec<String> = store
-        .due_deliveries(destination.id, far, 10)
-        .unwrap()
-        .into_iter()
-        .map(|d| d.webhook_id)
-        .collect();
-    assert_eq!(due, ["msg_1_1", "msg_2_1"], "one per profile, oldest first");
-
-    let first = store.due_deliveries(destination.id, far, 10).unwrap()[0].id;
-    // Deliveries are due from when they were written (now); the retry a minute later.
-    let retry = Utc::now().timestamp_millis() + 60_000;
-    let failed = AttemptRecord {
-        at: 1_000,
-        status_code: Some(500),
-        error: Some("HTTP 500".into()),
-        duration_ms: 3,
-    };
-    store
-        .record_attempts(&[(first, failed.clone(), DeliveryOutcome::RetryAt(retry))])
-        .unwrap();
-    let at = |now: i64| -> Vec<String> {
-        store
-            .due_deliveries(destination.id, now, 10)
-            .unwrap()
-            .into_iter()
-            .map(|d| d.webhook_id)
-            .collect()
-    };
-    assert_eq!(at(retry - 1), ["msg_2_1"], "profile 1 waits for its retry");
-    assert_eq!(at(retry), ["msg_1_1", "msg_2_1"]);
-
-    store
-        .record_attempts(&[(first, failed, DeliveryOutcome::Dead)])
-        .unwrap();
-    assert_eq!(
-        at(far),
-        ["msg_1_2", "msg_2_1"],
-        "a dead letter no longer blocks"
-    );
-    let dead = store
-        .deliveries(destination.id, Some(DeliveryStatus::Dead), None, 10)
-        .unwrap();
-    assert_eq!(dead.len(), 1);
-    assert_eq!(dead[0].attempts, 2);
-    let counts = store.delivery_counts(destination.id).unwrap();
-    assert_eq!((counts["dead"], counts["pending"]), (1, 2));
-    assert_eq!(store.delivery_attempts(first).unwrap().len(), 2);
-    assert_eq!(store.replay_dead(destination.id, None).unwrap(), 1);
-    assert_eq!(
-        at(far),
-        ["msg_1_1", "msg_2_1"],
-        "replayed: first in line again"
-    );
-}
-
 /// The decider's deferred commits skip their own sync and nothing else: the next
 /// transaction on the same writer (an acknowledged change to a segment, say) is synced
 /// again.
@@ -1260,7 +1186,7 @@ pub fn a_deferred_commit_defers_only_itself(store: &Store) {
     }
 }
 
-/// Two people saving a segment, destination or source under the same name at the
+/// Two people saving a segment or source under the same name at the
 /// same moment: one is saved, the other gets a clear conflict (the check and the insert
 /// are one write transaction), never a database error.
 pub fn names_taken_at_the_same_moment_conflict_cleanly(store: &Store) {
@@ -1277,11 +1203,6 @@ pub fn names_taken_at_the_same_moment_conflict_cleanly(store: &Store) {
                 definition: "traits.plan == \"vip\"".into(),
             })
         },
-        is_conflict,
-    );
-    saved_once_when_raced(
-        "destination",
-        &|| store.create_destination(&crm_destination()),
         is_conflict,
     );
     saved_once_when_raced(
@@ -1309,18 +1230,6 @@ pub fn saved_once_when_raced<T: Send>(
     assert_eq!(saved, 1, "{what}: saved once");
     for r in results.iter().filter_map(|r| r.as_ref().err()) {
         assert!(conflict(r), "{what}: {r}");
-    }
-}
-
-/// A segments destination named "crm" that nothing listens to.
-fn crm_destination() -> crate::DestinationInput {
-    crate::DestinationInput {
-        name: "crm".into(),
-        kind: crate::DestinationKind::Segments,
-        url: "http://127.0.0.1:9/hook".into(),
-        filter: None,
-        secret: None,
-        enabled: true,
     }
 }
 

@@ -6,9 +6,11 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
+use prossimo_act::destinations::{
+    DeliveryStatus, DestinationInput, DestinationKind, DestinationRecord, Destinations,
+};
 use prossimo_bus::{Definitions, Happened};
 use prossimo_decide::{DecideError, check_event_filter};
-use prossimo_store::{DeliveryStatus, DestinationInput, DestinationKind, DestinationRecord};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -57,7 +59,7 @@ fn public(record: DestinationRecord) -> Value {
 
 pub async fn list(State(state): State<AppState>, _admin: Admin) -> Result<Json<Value>, ApiError> {
     let store = state.store.clone();
-    let all = tokio::task::spawn_blocking(move || store.destinations()).await??;
+    let all = tokio::task::spawn_blocking(move || Destinations::of(&store)?.list()).await??;
     Ok(Json(
         json!({"destinations": all.into_iter().map(public).collect::<Vec<_>>()}),
     ))
@@ -72,7 +74,8 @@ pub async fn create(
     check_filter(&input)?;
     check_target(&state, &input)?;
     let store = state.store.clone();
-    let record = tokio::task::spawn_blocking(move || store.create_destination(&input)).await??;
+    let record =
+        tokio::task::spawn_blocking(move || Destinations::of(&store)?.create(&input)).await??;
     changed(&state);
     Ok((StatusCode::CREATED, Json(public(record))))
 }
@@ -83,7 +86,7 @@ pub async fn get_one(
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let store = state.store.clone();
-    let record = tokio::task::spawn_blocking(move || store.destination(&name))
+    let record = tokio::task::spawn_blocking(move || Destinations::of(&store)?.by_name(&name))
         .await??
         .ok_or_else(|| ApiError::NotFound("no such destination".into()))?;
     Ok(Json(public(record)))
@@ -105,9 +108,10 @@ pub async fn update(
     check_filter(&input)?;
     check_target(&state, &input)?;
     let store = state.store.clone();
-    let record = tokio::task::spawn_blocking(move || store.update_destination(&name, &input))
-        .await??
-        .ok_or_else(|| ApiError::NotFound("no such destination".into()))?;
+    let record =
+        tokio::task::spawn_blocking(move || Destinations::of(&store)?.update(&name, &input))
+            .await??
+            .ok_or_else(|| ApiError::NotFound("no such destination".into()))?;
     changed(&state);
     Ok(Json(public(record)))
 }
@@ -118,7 +122,7 @@ pub async fn delete(
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let store = state.store.clone();
-    if !tokio::task::spawn_blocking(move || store.delete_destination(&name)).await?? {
+    if !tokio::task::spawn_blocking(move || Destinations::of(&store)?.delete(&name)).await?? {
         return Err(ApiError::NotFound("no such destination".into()));
     }
     changed(&state);
@@ -153,10 +157,15 @@ pub async fn deliveries(
     let limit = limit_param(params.limit.as_deref(), 50, 500)?;
     let store = state.store.clone();
     let page = tokio::task::spawn_blocking(move || {
-        let destination = store
-            .destination(&name)?
+        let destination = Destinations::of(&store)?
+            .by_name(&name)?
             .ok_or_else(|| ApiError::NotFound("no such destination".into()))?;
-        Ok::<_, ApiError>(store.deliveries(destination.id, status, params.before, limit)?)
+        Ok::<_, ApiError>(Destinations::of(&store)?.deliveries(
+            destination.id,
+            status,
+            params.before,
+            limit,
+        )?)
     })
     .await??;
     let next = (page.len() == limit)
@@ -173,10 +182,10 @@ pub async fn delivery(
 ) -> Result<Json<Value>, ApiError> {
     let store = state.store.clone();
     let (delivery, attempts) = tokio::task::spawn_blocking(move || {
-        let delivery = store
+        let delivery = Destinations::of(&store)?
             .delivery(id)?
             .ok_or_else(|| ApiError::NotFound(format!("no delivery {id}")))?;
-        Ok::<_, ApiError>((delivery, store.delivery_attempts(id)?))
+        Ok::<_, ApiError>((delivery, Destinations::of(&store)?.delivery_attempts(id)?))
     })
     .await??;
     let mut value = json!(delivery);
@@ -203,10 +212,12 @@ pub async fn replay(
     };
     let store = state.store.clone();
     let replayed = tokio::task::spawn_blocking(move || {
-        let destination = store
-            .destination(&name)?
+        let destination = Destinations::of(&store)?
+            .by_name(&name)?
             .ok_or_else(|| ApiError::NotFound("no such destination".into()))?;
-        Ok::<_, ApiError>(store.replay_dead(destination.id, body.ids.as_deref())?)
+        Ok::<_, ApiError>(
+            Destinations::of(&store)?.replay_dead(destination.id, body.ids.as_deref())?,
+        )
     })
     .await??;
     state.bus.publish(Happened::OutboxWritten);

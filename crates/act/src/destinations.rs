@@ -1,14 +1,66 @@
-//! Webhook destinations and their outbox: what is owed to each endpoint, every attempt
-//! made, and the dead-letter list that can be replayed.
+//! Webhook destinations and their outbox (this crate's tables, created by `migrations/`):
+//! what is owed to each endpoint, every attempt made, and the dead-letter list that can be
+//! replayed. The decider writes what is owed ([`enqueue`]) in the transaction of the change
+//! it reports; the [`Dispatcher`](crate::Dispatcher) delivers it.
 
 use base64::Engine;
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::error::{MAX_DEFINITION_BYTES, MAX_NAME_BYTES, MAX_URL_BYTES, bounded};
-use crate::sql::{Conn, Val};
-use crate::{Store, StoreError, WriteDomain, now_ms};
+use prossimo_identity::ProfileId;
+use prossimo_store::sql::{Conn, Row, Val};
+use prossimo_store::{
+    MAX_DEFINITION_BYTES, MAX_NAME_BYTES, MAX_URL_BYTES, Schema, Store, StoreError, WriteDomain,
+    bounded, now_ms,
+};
+
+mod migrations {
+    pub mod sqlite {
+        refinery::embed_migrations!("migrations/sqlite");
+    }
+    pub mod postgres {
+        refinery::embed_migrations!("migrations/postgres");
+    }
+}
+
+/// Destinations and the outbox; in the decisions file on SQLite, with the audiences whose
+/// changes the outbox reports.
+pub const SCHEMA: Schema = Schema {
+    name: "destinations",
+    domain: WriteDomain::Decisions,
+    sqlite: migrations::sqlite::migrations::runner,
+    postgres: migrations::postgres::migrations::runner,
+};
+
+/// A message owed to a destination (the outbox row), written with the change it reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewDelivery {
+    pub destination_id: i64,
+    pub profile_id: ProfileId,
+    pub webhook_id: String,
+    pub payload: Value,
+}
+
+/// Writes what is owed into the outbox, due at `now`, inside the caller's write
+/// transaction of the decisions domain: the one that writes the change it reports, so
+/// that nothing decided is ever left unsent.
+pub fn enqueue(conn: &mut dyn Conn, owed: &[NewDelivery], now: i64) -> Result<(), StoreError> {
+    for d in owed {
+        conn.execute(
+            "INSERT INTO deliveries (destination_id, profile_id, webhook_id, payload, status, attempts, next_attempt_at, created_at)
+             VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5)",
+            &[
+                Val::Int(d.destination_id),
+                Val::Int(d.profile_id),
+                Val::from(d.webhook_id.as_str()),
+                Val::Text(serde_json::to_string(&d.payload)?),
+                Val::Int(now),
+            ],
+        )?;
+    }
+    Ok(())
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -218,36 +270,52 @@ fn destination_by_name(
     .transpose()
 }
 
-impl Store {
-    pub fn destinations(&self) -> Result<Vec<DestinationRecord>, StoreError> {
-        self.conn()?
-            .conn()
-            .query(
-                &format!("SELECT {DESTINATION_COLUMNS} FROM destinations ORDER BY name"),
-                &[],
-            )?
-            .iter()
-            .map(|r| destination_from(r))
-            .collect()
+/// The destinations of a store and what is owed to them.
+#[derive(Clone, Copy)]
+pub struct Destinations<'a> {
+    store: &'a Store,
+}
+
+impl<'a> Destinations<'a> {
+    /// The destinations of `store`, their tables brought up to date first.
+    pub fn of(store: &'a Store) -> Result<Destinations<'a>, StoreError> {
+        store.migrate(&SCHEMA)?;
+        Ok(Destinations { store })
     }
 
-    pub fn destination(&self, name: &str) -> Result<Option<DestinationRecord>, StoreError> {
-        destination_by_name(self.conn()?.conn(), name)
+    fn query(&self, sql: &str, params: &[Val]) -> Result<Vec<Row>, StoreError> {
+        self.store.read(|conn| conn.query(sql, params))
     }
 
-    pub fn create_destination(
-        &self,
-        input: &DestinationInput,
-    ) -> Result<DestinationRecord, StoreError> {
+    fn query_one(&self, sql: &str, params: &[Val]) -> Result<Option<Row>, StoreError> {
+        self.store.read(|conn| conn.query_one(sql, params))
+    }
+
+    pub fn list(&self) -> Result<Vec<DestinationRecord>, StoreError> {
+        self.query(
+            &format!("SELECT {DESTINATION_COLUMNS} FROM destinations ORDER BY name"),
+            &[],
+        )?
+        .iter()
+        .map(|r| destination_from(r))
+        .collect()
+    }
+
+    pub fn by_name(&self, name: &str) -> Result<Option<DestinationRecord>, StoreError> {
+        self.store.read(|conn| destination_by_name(conn, name))
+    }
+
+    pub fn create(&self, input: &DestinationInput) -> Result<DestinationRecord, StoreError> {
         check_input(input)?;
         let name = input.name.trim();
-        self.write_transaction(WriteDomain::Decisions, |conn| {
-            if destination_by_name(conn, name)?.is_some() {
-                return Err(StoreError::Conflict(format!(
-                    "a destination named {name:?} already exists"
-                )));
-            }
-            conn.execute(
+        self.store
+            .write_transaction(WriteDomain::Decisions, |conn| {
+                if destination_by_name(conn, name)?.is_some() {
+                    return Err(StoreError::Conflict(format!(
+                        "a destination named {name:?} already exists"
+                    )));
+                }
+                conn.execute(
                 "INSERT INTO destinations (name, kind, url, secret, filter, enabled, created_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 &[
@@ -260,19 +328,19 @@ impl Store {
                     Val::Int(now_ms()),
                 ],
             )?;
-            destination_by_name(conn, name)?
-                .ok_or_else(|| StoreError::NotFound(format!("destination {name:?}")))
-        })
+                destination_by_name(conn, name)?
+                    .ok_or_else(|| StoreError::NotFound(format!("destination {name:?}")))
+            })
     }
 
     /// Replaces a destination's settings; its secret stays unless a new one is given.
-    pub fn update_destination(
+    pub fn update(
         &self,
         name: &str,
         input: &DestinationInput,
     ) -> Result<Option<DestinationRecord>, StoreError> {
         check_input(input)?;
-        self.write_transaction(WriteDomain::Decisions, |conn| {
+        self.store.write_transaction(WriteDomain::Decisions, |conn| {
             let Some(current) = destination_by_name(conn, name)? else {
                 return Ok(None);
             };
@@ -292,8 +360,8 @@ impl Store {
     }
 
     /// Deletes a destination with everything owed to it; false when there was none.
-    pub fn delete_destination(&self, name: &str) -> Result<bool, StoreError> {
-        self.write_transaction(WriteDomain::Decisions, |conn| {
+    pub fn delete(&self, name: &str) -> Result<bool, StoreError> {
+        self.store.write_transaction(WriteDomain::Decisions, |conn| {
             let Some(current) = destination_by_name(conn, name)? else {
                 return Ok(false);
             };
@@ -317,9 +385,7 @@ impl Store {
         now: i64,
         limit: usize,
     ) -> Result<Vec<DeliveryRecord>, StoreError> {
-        self.conn()?
-            .conn()
-            .query(
+        self.query(
                 &format!(
                     "SELECT {DELIVERY_COLUMNS} FROM deliveries d
                      WHERE d.destination_id = $1 AND d.status = 'pending' AND d.next_attempt_at <= $2
@@ -341,10 +407,7 @@ impl Store {
 
     /// When the destination's earliest pending delivery is due, if it has one.
     pub fn next_delivery_due(&self, destination_id: i64) -> Result<Option<i64>, StoreError> {
-        Ok(self
-            .conn()?
-            .conn()
-            .query_one(
+        Ok(self.query_one(
                 "SELECT MIN(next_attempt_at) FROM deliveries WHERE destination_id = $1 AND status = 'pending'",
                 &[Val::Int(destination_id)],
             )?
@@ -360,12 +423,13 @@ impl Store {
         if attempts.is_empty() {
             return Ok(());
         }
-        self.write_transaction(WriteDomain::Decisions, |conn| {
-            for (delivery_id, attempt, outcome) in attempts {
-                record_attempt(conn, *delivery_id, attempt, *outcome)?;
-            }
-            Ok(())
-        })
+        self.store
+            .write_transaction(WriteDomain::Decisions, |conn| {
+                for (delivery_id, attempt, outcome) in attempts {
+                    record_attempt(conn, *delivery_id, attempt, *outcome)?;
+                }
+                Ok(())
+            })
     }
 
     /// How many of a destination's deliveries are in each status.
@@ -374,8 +438,6 @@ impl Store {
         destination_id: i64,
     ) -> Result<std::collections::BTreeMap<String, u64>, StoreError> {
         Ok(self
-            .conn()?
-            .conn()
             .query(
                 "SELECT status, COUNT(*) FROM deliveries WHERE destination_id = $1 GROUP BY status",
                 &[Val::Int(destination_id)],
@@ -405,9 +467,7 @@ impl Store {
             }
             None => "",
         };
-        self.conn()?
-            .conn()
-            .query(
+        self.query(
                 &format!(
                     "SELECT {DELIVERY_COLUMNS} FROM deliveries d
                      WHERE d.destination_id = $1 AND d.id < $2{status_filter} ORDER BY d.id DESC LIMIT $3"
@@ -420,19 +480,17 @@ impl Store {
     }
 
     pub fn delivery(&self, id: i64) -> Result<Option<DeliveryRecord>, StoreError> {
-        self.conn()?
-            .conn()
-            .query_one(
-                &format!("SELECT {DELIVERY_COLUMNS} FROM deliveries d WHERE d.id = $1"),
-                &[Val::Int(id)],
-            )?
-            .map(|r| delivery_from(&r))
-            .transpose()
+        self.query_one(
+            &format!("SELECT {DELIVERY_COLUMNS} FROM deliveries d WHERE d.id = $1"),
+            &[Val::Int(id)],
+        )?
+        .map(|r| delivery_from(&r))
+        .transpose()
     }
 
     /// Every attempt made for a delivery, oldest first.
     pub fn delivery_attempts(&self, delivery_id: i64) -> Result<Vec<AttemptRecord>, StoreError> {
-        let rows = self.conn()?.conn().query(
+        let rows = self.query(
             "SELECT at, status_code, error, duration_ms FROM delivery_attempts WHERE delivery_id = $1 ORDER BY id",
             &[Val::Int(delivery_id)],
         )?;
@@ -452,7 +510,7 @@ impl Store {
     /// Puts dead deliveries (all of the destination's, or just `ids`) back in the queue,
     /// due now with a fresh retry budget. Returns how many.
     pub fn replay_dead(&self, destination_id: i64, ids: Option<&[i64]>) -> Result<u64, StoreError> {
-        self.write_transaction(WriteDomain::Decisions, |conn| {
+        self.store.write_transaction(WriteDomain::Decisions, |conn| {
             let now = now_ms();
             let replay = |conn: &mut dyn Conn, extra: &str, params: &[Val]| {
                 conn.execute(
