@@ -11,27 +11,14 @@ use serde_json::Value;
 use prossimo_identity::ProfileId;
 use prossimo_store::sql::{Conn, Row, Val};
 use prossimo_store::{
-    MAX_DEFINITION_BYTES, MAX_NAME_BYTES, MAX_URL_BYTES, Schema, Store, StoreError, WriteDomain,
-    bounded, now_ms,
+    MAX_DEFINITION_BYTES, MAX_NAME_BYTES, MAX_URL_BYTES, Store, StoreError, WriteDomain, bounded,
 };
 
-mod migrations {
-    pub mod sqlite {
-        refinery::embed_migrations!("migrations/sqlite");
-    }
-    pub mod postgres {
-        refinery::embed_migrations!("migrations/postgres");
-    }
+prossimo_store::feature_schema! {
+    /// Destinations and the outbox; in the decisions file on SQLite, with the audiences
+    /// whose changes the outbox reports.
+    pub const SCHEMA = ("destinations", WriteDomain::Decisions);
 }
-
-/// Destinations and the outbox; in the decisions file on SQLite, with the audiences whose
-/// changes the outbox reports.
-pub const SCHEMA: Schema = Schema {
-    name: "destinations",
-    domain: WriteDomain::Decisions,
-    sqlite: migrations::sqlite::migrations::runner,
-    postgres: migrations::postgres::migrations::runner,
-};
 
 /// A message owed to a destination (the outbox row), written with the change it reports.
 #[derive(Debug, Clone, PartialEq)]
@@ -325,7 +312,7 @@ impl<'a> Destinations<'a> {
                     Val::Text(input.secret.clone().unwrap_or_else(new_secret)),
                     Val::from(input.filter.as_deref()),
                     Val::Int(i64::from(input.enabled)),
-                    Val::Int(now_ms()),
+                    Val::Int(self.store.now_ms()),
                 ],
             )?;
                 destination_by_name(conn, name)?
@@ -511,7 +498,7 @@ impl<'a> Destinations<'a> {
     /// due now with a fresh retry budget. Returns how many.
     pub fn replay_dead(&self, destination_id: i64, ids: Option<&[i64]>) -> Result<u64, StoreError> {
         self.store.write_transaction(WriteDomain::Decisions, |conn| {
-            let now = now_ms();
+            let now = self.store.now_ms();
             let replay = |conn: &mut dyn Conn, extra: &str, params: &[Val]| {
                 conn.execute(
                     &format!(

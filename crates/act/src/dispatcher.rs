@@ -255,7 +255,7 @@ async fn run_destination(shared: Arc<Shared>, destination: DestinationRecord) {
         let notified = shared.wake.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let now = now_ms();
+        let now = shared.store.now_ms();
         let (store, id, limit) = (
             Arc::clone(&shared.store),
             destination.id,
@@ -353,7 +353,7 @@ async fn deliver(
     delivery: DeliveryRecord,
 ) -> (i64, AttemptRecord, DeliveryOutcome) {
     let body = delivery.payload.to_string();
-    let now = now_ms();
+    let now = shared.store.now_ms();
     let signature = signer.sign(&delivery.webhook_id, now / 1000, body.as_bytes());
     let started = Instant::now();
     // The URL's own address is checked here (a name's addresses by the resolver): the
@@ -432,7 +432,7 @@ fn settle(
         shared
             .config
             .retry
-            .after_failure(attempts, now_ms(), jitter)
+            .after_failure(attempts, shared.store.now_ms(), jitter)
     };
     if let Some(error) = &attempt.error {
         tracing::info!(destination = %destination.name, delivery = delivery.id, attempts, %error, ?outcome, "delivery failed");
@@ -472,12 +472,6 @@ fn describe(error: &reqwest::Error) -> String {
         source = cause.source();
     }
     text
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use prossimo_act::destinations::{
     Destinations, NewDelivery, enqueue,
 };
 use prossimo_store::testsuite::saved_once_when_raced;
-use prossimo_store::{Store, StoreError, WriteDomain, now_ms};
+use prossimo_store::{Store, StoreError, WriteDomain};
 use serde_json::json;
 
 /// A segments destination named "crm" that nothing listens to.
@@ -37,7 +37,7 @@ fn deliveries_keep_each_profile_in_order(store: &Store) {
     };
     store
         .write_transaction(WriteDomain::Decisions, |conn| {
-            enqueue(conn, &[owed(1, 1), owed(1, 2), owed(2, 1)], now_ms())
+            enqueue(conn, &[owed(1, 1), owed(1, 2), owed(2, 1)], store.now_ms())
         })
         .unwrap();
     let far = i64::MAX / 2;
@@ -54,7 +54,7 @@ fn deliveries_keep_each_profile_in_order(store: &Store) {
         .unwrap()[0]
         .id;
     // Deliveries are due from when they were written (now); the retry a minute later.
-    let retry = now_ms() + 60_000;
+    let retry = store.now_ms() + 60_000;
     let failed = AttemptRecord {
         at: 1_000,
         status_code: Some(500),

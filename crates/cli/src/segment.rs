@@ -8,9 +8,10 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use prossimo_decide::{
-    AudienceError, DRAFT_SLUG, DecideError, Engine, SystemClock, check_draft, delete_audience,
-    preview, save_audience,
+    AudienceError, DRAFT_SLUG, DecideError, Engine, check_draft, delete_audience, preview,
+    save_audience,
 };
+use prossimo_model::SystemClock;
 use prossimo_segments::{format, parse};
 use prossimo_store::{ProfileKey, SegmentInput, Store};
 
@@ -136,7 +137,7 @@ pub fn run(store: &Arc<Store>, command: SegmentCommand) -> Result<()> {
             let (text, origin) = definition.read()?;
             check_draft(store, &text).map_err(|e| explain(e, &origin, DRAFT_SLUG))?;
             let started = Instant::now();
-            let now = chrono::Utc::now().timestamp_millis();
+            let now = store.now_ms();
             let result = preview(store, &text, now, sample)?;
             println!(
                 "{} of {} profiles ({} ms)",

@@ -183,10 +183,7 @@ pub async fn page(
         .as_ref()
         .and_then(|r| r.get("as_of")?.as_str())
         .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-        .map_or_else(
-            || chrono::Utc::now().timestamp_millis(),
-            |t| t.timestamp_millis(),
-        );
+        .map_or_else(|| state.store.now_ms(), |t| t.timestamp_millis());
     let figures = vec![
         growth(t, lang, dynamics.as_ref(), as_of_ms),
         new_returning(t, lang, dynamics.as_ref(), as_of_ms),

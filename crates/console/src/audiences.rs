@@ -88,7 +88,7 @@ pub async fn list(
 ) -> Result<Response, PageError> {
     let lang = Lang::choose(query.lang.as_deref(), &headers);
     let store = state.store.clone();
-    let now = chrono::Utc::now().timestamp_millis();
+    let now = store.now_ms();
     let rows = blocking(lang, move || {
         let mut rows = Vec::new();
         for s in store.segments()? {
@@ -393,7 +393,7 @@ async fn submit(
                 Err(e) => Ok(Outcome::Refused(e.to_string())),
             },
             "preview" => {
-                let now = chrono::Utc::now().timestamp_millis();
+                let now = store.now_ms();
                 let result = match preview(&store, &definition, now, PREVIEW_SAMPLE) {
                     Ok(result) => result,
                     Err(DecideError::Store(e)) => return Err(e),
@@ -558,7 +558,7 @@ pub async fn show(
     let store = state.store.clone();
     let wanted = slug.clone();
     let after = query.after;
-    let now = chrono::Utc::now().timestamp_millis();
+    let now = store.now_ms();
     let loaded = blocking(lang, move || {
         let Some(record) = store.segment(&wanted)? else {
             return Ok(None);

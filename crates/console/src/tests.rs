@@ -1020,7 +1020,7 @@ async fn dead_letters_are_listed_with_their_attempts_and_replayed() {
     };
     c.store
         .write_transaction(WriteDomain::Decisions, |conn| {
-            enqueue(conn, &[owed], prossimo_store::now_ms())
+            enqueue(conn, &[owed], c.store.now_ms())
         })
         .unwrap();
     let id = Destinations::of(&c.store)

@@ -9,24 +9,12 @@ use std::str::FromStr;
 use serde::Serialize;
 
 use prossimo_store::sql::{Conn, Val};
-use prossimo_store::{Schema, Store, StoreError, WriteDomain, hash_token, now_ms, random_key};
+use prossimo_store::{Store, StoreError, WriteDomain, hash_token, random_key};
 
-mod migrations {
-    pub mod sqlite {
-        refinery::embed_migrations!("migrations/sqlite");
-    }
-    pub mod postgres {
-        refinery::embed_migrations!("migrations/postgres");
-    }
+prossimo_store::feature_schema! {
+    /// The console's tables, in the customer file (SQLite).
+    pub const SCHEMA = ("console", WriteDomain::Customers);
 }
-
-/// The console's tables, in the customer file (SQLite).
-pub const SCHEMA: Schema = Schema {
-    name: "console",
-    domain: WriteDomain::Customers,
-    sqlite: migrations::sqlite::migrations::runner,
-    postgres: migrations::postgres::migrations::runner,
-};
 
 /// What a console user may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -209,7 +197,7 @@ impl<'a> Users<'a> {
                     name.into(),
                     role.as_str().into(),
                     password_hash.into(),
-                    Val::Int(now_ms()),
+                    Val::Int(self.store.now_ms()),
                 ],
             )?;
             user_where_email(conn, &email)?
@@ -245,7 +233,7 @@ impl<'a> Users<'a> {
                 }
                 if let Some(disabled) = disabled {
                     let at = if disabled {
-                        Val::Int(now_ms())
+                        Val::Int(self.store.now_ms())
                     } else {
                         Val::Null
                     };
@@ -272,7 +260,7 @@ impl<'a> Users<'a> {
             token: random_key("ps_"),
             csrf: random_key(""),
         };
-        let now = now_ms();
+        let now = self.store.now_ms();
         self.store.write_transaction(WriteDomain::Customers, |conn| {
             // Sign-ins leave expired sessions behind; each new one sweeps them.
             conn.execute(
@@ -304,9 +292,12 @@ impl<'a> Users<'a> {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        let Some(row) = self
-            .store
-            .read(|conn| conn.query_one(&sql, &[hash_token(token).into(), Val::Int(now_ms())]))?
+        let Some(row) = self.store.read(|conn| {
+            conn.query_one(
+                &sql,
+                &[hash_token(token).into(), Val::Int(self.store.now_ms())],
+            )
+        })?
         else {
             return Ok(None);
         };

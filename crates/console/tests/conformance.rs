@@ -3,7 +3,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::sync::Arc;
+
 use prossimo_console::users::{Role, Users};
+use prossimo_model::ManualClock;
 use prossimo_store::testsuite::saved_once_when_raced;
 use prossimo_store::{Store, StoreError};
 
@@ -94,4 +97,26 @@ fn one_user_per_email_when_raced(store: &Store) {
     );
 }
 
-prossimo_store::conformance_cases!(users_and_sessions, one_user_per_email_when_raced);
+/// A session lasts its time by the store's clock, the one every feature reads.
+fn sessions_expire_by_the_stores_clock(store: &Store) {
+    let clock = Arc::new(ManualClock::at(1_800_000_000_000));
+    let timed = Store::open(store.location(), store.identity().clone())
+        .unwrap()
+        .with_clock(clock.clone());
+    let users = Users::of(&timed).unwrap();
+    let bruno = users
+        .create("bruno@example.it", None, Role::Viewer, "h")
+        .unwrap();
+    assert_eq!(bruno.created_at, 1_800_000_000_000);
+    let session = users.create_session(bruno.id, 60_000).unwrap();
+    clock.advance(59_999);
+    assert!(users.session(&session.token).unwrap().is_some());
+    clock.advance(1);
+    assert!(users.session(&session.token).unwrap().is_none(), "expired");
+}
+
+prossimo_store::conformance_cases!(
+    users_and_sessions,
+    one_user_per_email_when_raced,
+    sessions_expire_by_the_stores_clock
+);

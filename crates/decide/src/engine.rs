@@ -18,7 +18,9 @@ use rayon::prelude::*;
 use serde_json::Map;
 
 use crate::routing::Routes;
-use crate::{Clock, DecideError, schema};
+use prossimo_model::Clock;
+
+use crate::{DecideError, schema};
 
 /// Membership changes written per transaction, each chunk with its own webhooks, so
 /// ingestion waits for the store's write lock at most one chunk when a rebuild writes

@@ -19,8 +19,6 @@ mod preview;
 mod routing;
 mod runner;
 
-use std::sync::atomic::{AtomicI64, Ordering};
-
 pub use audiences::{AudienceError, delete_audience, save_audience};
 pub use engine::{Engine, PendingWrite, StepReport, TermScan, facts};
 pub use preview::{DRAFT_SLUG, Preview, check_catalog, check_draft, preview};
@@ -50,47 +48,6 @@ impl DecideError {
             }) if at == slug => Some(error),
             _ => None,
         }
-    }
-}
-
-/// Where the engine reads the time: the system clock in production, a hand-moved one in
-/// tests, so time-window boundaries can be checked exactly.
-pub trait Clock: Send + Sync {
-    fn now_ms(&self) -> i64;
-}
-
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now_ms(&self) -> i64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64)
-    }
-}
-
-/// A clock that only moves when told to.
-#[derive(Debug, Default)]
-pub struct ManualClock(AtomicI64);
-
-impl ManualClock {
-    pub fn at(ms: i64) -> ManualClock {
-        ManualClock(AtomicI64::new(ms))
-    }
-
-    pub fn set(&self, ms: i64) {
-        self.0.store(ms, Ordering::SeqCst);
-    }
-
-    pub fn advance(&self, ms: i64) {
-        self.0.fetch_add(ms, Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now_ms(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
     }
 }
 

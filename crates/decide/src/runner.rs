@@ -13,7 +13,9 @@ use prossimo_identity::ProfileId;
 use prossimo_store::{MembershipChange, Store};
 use serde::Serialize;
 
-use crate::{Clock, Engine, PendingWrite};
+use prossimo_model::Clock;
+
+use crate::{Engine, PendingWrite};
 
 #[derive(Debug, Clone)]
 pub struct DeciderConfig {

@@ -7,7 +7,8 @@
 use std::sync::Arc;
 
 use prossimo_act::destinations::{DeliveryStatus, DestinationInput, DestinationKind, Destinations};
-use prossimo_decide::{Engine, ManualClock, preview};
+use prossimo_decide::{Engine, preview};
+use prossimo_model::ManualClock;
 use prossimo_store::testsuite::{Fixture, incoming};
 use prossimo_store::{EventQuery, ProfileKey, SegmentInput, Store};
 use serde_json::{Value, json};
@@ -408,7 +409,8 @@ fn a_failed_write_is_made_good_by_a_rebuild() {
 /// the change is stored after all.
 #[test]
 fn the_decider_recovers_from_a_failed_write() {
-    use prossimo_decide::{Decider, DeciderConfig, SystemClock};
+    use prossimo_decide::{Decider, DeciderConfig};
+    use prossimo_model::SystemClock;
     let (fixture, impatient) = viewers_with_an_impatient_handle();
     // A long poll: the decider works only when signalled.
     let config = DeciderConfig {
@@ -441,7 +443,7 @@ fn the_decider_recovers_from_a_failed_write() {
         vec![view(
             "a",
             1,
-            prossimo_decide::Clock::now_ms(&SystemClock) - DAY,
+            prossimo_model::Clock::now_ms(&SystemClock) - DAY,
         )],
     );
     let held = hold_decisions(&fixture);
@@ -515,7 +517,8 @@ fn webhooks_are_committed_before_the_rest_of_their_step() {
 /// Two deciders on one store (two nodes): one runs, the other stands by and takes over.
 #[test]
 fn a_second_decider_stands_by() {
-    use prossimo_decide::{Decider, DeciderConfig, SystemClock};
+    use prossimo_decide::{Decider, DeciderConfig};
+    use prossimo_model::SystemClock;
     let fixture = Fixture::sqlite();
     let config = DeciderConfig {
         poll: std::time::Duration::from_millis(20),

@@ -5,6 +5,7 @@
 //! the HTTP API, the bulk importer and the demo generator share exactly one validation path.
 
 mod channel;
+pub mod clock;
 mod error;
 mod message;
 mod order;
@@ -13,6 +14,7 @@ mod strict_json;
 mod time;
 
 pub use channel::Channel;
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{BatchError, ErrorBody, ErrorCode, FieldError};
 pub use message::{Message, MessageType};
 pub use order::{

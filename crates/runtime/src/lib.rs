@@ -20,7 +20,7 @@ use std::time::Duration;
 use prossimo_act::{ActError, DispatchConfig, Dispatcher};
 use prossimo_bus::Bus;
 use prossimo_console::TrustedProxies;
-use prossimo_decide::{Decider, DeciderConfig, SystemClock};
+use prossimo_decide::{Decider, DeciderConfig};
 use prossimo_model::Limits;
 use prossimo_server::{
     Analyst, AnalystConfig, AppState, Pipeline, PipelineConfig, PublicUrl, ServeConfig,
@@ -103,7 +103,7 @@ impl Runtime {
         let dispatcher = Dispatcher::start(Arc::clone(&store), config.dispatch.clone(), &bus)?;
         let decider = Decider::spawn(
             Arc::clone(&store),
-            Arc::new(SystemClock),
+            store.clock(),
             config.decider.clone(),
             bus.clone(),
         );

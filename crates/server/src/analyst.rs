@@ -177,7 +177,7 @@ impl Worker {
                 .analysis("rfm")
                 .ok()
                 .flatten()
-                .is_none_or(|a| now_ms() - a.computed_at >= every.as_millis() as i64);
+                .is_none_or(|a| store.now_ms() - a.computed_at >= every.as_millis() as i64);
             if stale {
                 Instant::now()
             } else {
@@ -231,7 +231,7 @@ impl Worker {
         self.run_pending.store(true, Ordering::Release);
         self.set(|s| s.running = true);
         let started = Instant::now();
-        let outcome = run(store, &[], &Options::new(now_ms())).and_then(|o| {
+        let outcome = run(store, &[], &Options::new(store.now_ms())).and_then(|o| {
             *scorer = LiveScorer::load(store)?;
             Ok::<_, UnderstandError>(o)
         });
@@ -293,7 +293,7 @@ impl Worker {
         }
         profiles.sort_unstable();
         profiles.dedup();
-        match scorer.rescore(store, &profiles, now_ms()) {
+        match scorer.rescore(store, &profiles, store.now_ms()) {
             Ok(n) => {
                 self.set(|s| s.live_rescored += n as u64);
                 self.bus.publish(Happened::ComputedTraitsChanged {
@@ -309,8 +309,4 @@ impl Worker {
             change(&mut s);
         }
     }
-}
-
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }

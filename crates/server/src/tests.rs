@@ -92,7 +92,7 @@ fn build_test_app(
         let dispatcher = prossimo_act::Dispatcher::start(store.clone(), config, &bus).unwrap();
         let decider = Decider::spawn(
             store.clone(),
-            Arc::new(prossimo_decide::SystemClock),
+            Arc::new(prossimo_model::SystemClock),
             prossimo_decide::DeciderConfig {
                 poll: std::time::Duration::from_millis(100),
             },

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::read::order_record;
 use crate::sql::{Conn, Val};
-use crate::{Store, StoreError, WriteDomain, now_ms};
+use crate::{Store, StoreError, WriteDomain};
 
 /// Computed-trait rows per write transaction.
 const TRAIT_ROWS_PER_TRANSACTION: usize = 20_000;
@@ -116,9 +116,10 @@ impl Store {
         &self,
         rows: &[(ProfileId, Map<String, Value>)],
     ) -> Result<(), StoreError> {
+        let now = self.now_ms();
         for chunk in rows.chunks(TRAIT_ROWS_PER_TRANSACTION) {
             self.write_transaction(WriteDomain::Customers, |conn| {
-                write_trait_chunk(conn, chunk)
+                write_trait_chunk(conn, chunk, now)
             })?;
         }
         Ok(())
@@ -145,7 +146,7 @@ impl Store {
             &[
                 Val::from(name),
                 Val::Text(serde_json::to_string(result)?),
-                Val::Int(now_ms()),
+                Val::Int(self.now_ms()),
             ],
         )?;
         Ok(())
@@ -171,8 +172,8 @@ impl Store {
 fn write_trait_chunk(
     conn: &mut dyn Conn,
     chunk: &[(ProfileId, Map<String, Value>)],
+    now: i64,
 ) -> Result<(), StoreError> {
-    let now = now_ms();
     for (profile, traits) in chunk {
         let existing = conn.query_one(
             "SELECT traits FROM computed_traits WHERE profile_id = $1",

@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 
 use crate::error::{MAX_DEFINITION_BYTES, MAX_DESCRIPTION_BYTES, MAX_NAME_BYTES, bounded};
 use crate::sql::{Commit, Conn, Val, placeholders};
-use crate::{Store, StoreError, WriteDomain, now_ms};
+use crate::{Store, StoreError, WriteDomain};
 
 /// The event names of membership changes on a profile's timeline.
 pub const SEGMENT_ENTERED: &str = "Segment Entered";
@@ -458,7 +458,7 @@ impl Store {
                     Val::from(input.name.as_str()),
                     Val::from(input.description.as_str()),
                     Val::from(input.definition.as_str()),
-                    Val::Int(now_ms()),
+                    Val::Int(self.now_ms()),
                 ],
             )?;
             segment_by_slug(conn, &input.slug)?
@@ -480,7 +480,7 @@ impl Store {
                     Val::from(input.name.as_str()),
                     Val::from(input.description.as_str()),
                     Val::from(input.definition.as_str()),
-                    Val::Int(now_ms()),
+                    Val::Int(self.now_ms()),
                     Val::from(slug),
                 ],
             )?;
@@ -769,7 +769,7 @@ impl Store {
             Commit::Durable
         };
         self.write_transaction_with(WriteDomain::Decisions, commit, |conn| {
-            let now = now_ms();
+            let now = self.now_ms();
             for change in step.changes {
                 conn.execute(
                     "INSERT INTO membership_changes (segment_id, profile_id, entered, at, first_fill)

@@ -10,7 +10,7 @@ use prossimo_identity::{
 use prossimo_model::{AmountProblem, Message, Money, MoneyError, OrderEventKind};
 
 use crate::sql::{Conn, ROWS_PER_STATEMENT, Val, placeholders};
-use crate::{Store, StoreError, WriteDomain, now_ms};
+use crate::{Store, StoreError, WriteDomain};
 
 /// Values per `IN (…)` list.
 const CHUNK: usize = ROWS_PER_STATEMENT;
@@ -127,7 +127,7 @@ impl Store {
             return Ok(IngestReport::default());
         }
         let report = self.write_transaction(WriteDomain::Customers, |conn| {
-            write_batch(conn, &self.identity, batch)
+            write_batch(conn, &self.identity, batch, self.now_ms())
         })?;
         if let Some(schedule) = &self.statistics
             && schedule.due(report.stored)
@@ -191,6 +191,7 @@ fn write_batch(
     conn: &mut dyn Conn,
     identity: &IdentityConfig,
     batch: &[Incoming],
+    now: i64,
 ) -> Result<IngestReport, StoreError> {
     let fresh = new_messages(conn, batch)?;
     let mut report = IngestReport {
@@ -223,7 +224,6 @@ fn write_batch(
     report.profiles_created = changes.created.len();
     report.merges = changes.merged.len();
 
-    let now = now_ms();
     write_profiles(conn, &changes, now)?;
     write_identifiers(conn, &changes, now)?;
     write_log(conn, &changes, now)?;

@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{MAX_NAME_BYTES, bounded};
 use crate::sql::{Conn, Val};
-use crate::{Store, StoreError, WriteDomain, now_ms};
+use crate::{Store, StoreError, WriteDomain};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Source {
@@ -235,7 +235,7 @@ impl Store {
             }
             conn.execute(
                 "INSERT INTO sources (name, write_key, created_at) VALUES ($1, $2, $3)",
-                &[name.into(), key.as_str().into(), Val::Int(now_ms())],
+                &[name.into(), key.as_str().into(), Val::Int(self.now_ms())],
             )?;
             source_where(conn, SourceBy::Name, name)?
                 .ok_or_else(|| StoreError::NotFound(format!("source {name:?}")))
@@ -279,7 +279,7 @@ impl Store {
         let n = self.write_transaction(WriteDomain::Customers, |conn| {
             conn.execute(
                 "UPDATE sources SET revoked_at = $1 WHERE name = $2 AND revoked_at IS NULL",
-                &[Val::Int(now_ms()), name.into()],
+                &[Val::Int(self.now_ms()), name.into()],
             )
         })?;
         if n == 0 {
@@ -311,7 +311,7 @@ impl Store {
         self.write_transaction(WriteDomain::Customers, |conn| {
             conn.execute(
                 "INSERT INTO admin_tokens (name, token_hash, prefix, created_at) VALUES ($1, $2, $3, $4)",
-                &[name.into(), hash_token(&token).into(), prefix.into(), Val::Int(now_ms())],
+                &[name.into(), hash_token(&token).into(), prefix.into(), Val::Int(self.now_ms())],
             )
         })?;
         Ok(token)
@@ -357,7 +357,7 @@ impl Store {
         let n = self.write_transaction(WriteDomain::Customers, |conn| {
             conn.execute(
                 "UPDATE admin_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
-                &[Val::Int(now_ms()), Val::Int(id)],
+                &[Val::Int(self.now_ms()), Val::Int(id)],
             )
         })?;
         if n == 0 {

@@ -41,7 +41,7 @@ pub use ingest::{Incoming, IngestReport, OrderLine};
 pub use keys::{Bootstrap, Source, TokenInfo, hash_token, normalise_origin, random_key};
 pub use lease::Lease;
 use prossimo_identity::IdentityConfig;
-use prossimo_model::Money;
+use prossimo_model::{Clock, Money, SystemClock};
 pub use read::{
     EventPage, EventQuery, MAX_SEARCH_OFFSET, Profile360, ProfileKey, ProfileSummary, SearchPage,
 };
@@ -121,6 +121,8 @@ pub struct Store {
     statistics: Option<StatisticsSchedule>,
     lock_wait: Duration,
     migrated: schema::Migrated,
+    /// Where every write and every feature reads "now" from.
+    clock: Arc<dyn Clock>,
 }
 
 /// How the store talks to its backend.
@@ -168,12 +170,28 @@ impl Store {
             statistics,
             lock_wait: options.lock_wait,
             migrated: schema::Migrated::default(),
+            clock: Arc::new(SystemClock),
         })
     }
 
     /// The reporting currency and conversion rates orders are valued with.
     pub fn with_money(self, money: Money) -> Store {
         Store { money, ..self }
+    }
+
+    /// The clock this store and the features using it read the time from (a hand-moved
+    /// one in tests).
+    pub fn with_clock(self, clock: Arc<dyn Clock>) -> Store {
+        Store { clock, ..self }
+    }
+
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        Arc::clone(&self.clock)
+    }
+
+    /// Now, in milliseconds since the epoch, by [`Store::clock`].
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
     }
 
     pub fn money(&self) -> &Money {
@@ -539,10 +557,6 @@ impl WriteGates {
             WriteDomain::Decisions => &self.decisions,
         }
     }
-}
-
-pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }
 
 #[cfg(test)]

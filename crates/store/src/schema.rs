@@ -86,3 +86,34 @@ impl Store {
         read(self.conn()?.conn())
     }
 }
+
+/// Declares a feature's [`Schema`] from the crate's `migrations/sqlite` and
+/// `migrations/postgres` directories (the crate depends on `refinery`):
+///
+/// ```ignore
+/// prossimo_store::feature_schema! {
+///     /// Destinations and their outbox.
+///     pub const SCHEMA = ("destinations", WriteDomain::Decisions);
+/// }
+/// ```
+#[macro_export]
+macro_rules! feature_schema {
+    ($(#[$doc:meta])* $vis:vis const $name:ident = ($feature:literal, $domain:expr);) => {
+        mod migrations {
+            pub mod sqlite {
+                refinery::embed_migrations!("migrations/sqlite");
+            }
+            pub mod postgres {
+                refinery::embed_migrations!("migrations/postgres");
+            }
+        }
+
+        $(#[$doc])*
+        $vis const $name: $crate::Schema = $crate::Schema {
+            name: $feature,
+            domain: $domain,
+            sqlite: migrations::sqlite::migrations::runner,
+            postgres: migrations::postgres::migrations::runner,
+        };
+    };
+}

@@ -9,8 +9,9 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use prossimo_decide::{Engine, ManualClock};
+use prossimo_decide::Engine;
 use prossimo_identity::{IdentityConfig, ProfileId};
+use prossimo_model::ManualClock;
 use prossimo_store::{Location, SegmentInput, Store};
 
 use crate::common::binary;

@@ -227,7 +227,7 @@ pub async fn preview_draft(
     let started = Instant::now();
     let (result, profiles) = tokio::task::spawn_blocking(move || {
         check_draft(&store, &draft.definition).map_err(|e| definition_error(e, DRAFT_SLUG))?;
-        let now = chrono::Utc::now().timestamp_millis();
+        let now = store.now_ms();
         let result = preview(&store, &draft.definition, now, sample)
             .map_err(|e| definition_error(e, DRAFT_SLUG))?;
         let profiles = result
