@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use anyhow::{Context, Result, bail};
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use clap::{Args, ValueEnum};
 use prossimo_analytics::Period;
 use prossimo_analytics::dynamics::Granularity;
@@ -58,7 +58,7 @@ pub fn run_command(store: &Store, args: AnalyzeArgs) -> Result<()> {
     };
     let as_of_ms = match &args.as_of {
         Some(d) => end_of_day(d, "--as-of")?,
-        None => Utc::now().timestamp_millis(),
+        None => store.now_ms(),
     };
     let mut options = Options::new(as_of_ms);
     options.period = match args.period {

@@ -11,7 +11,6 @@ use prossimo_decide::{
     AudienceError, DRAFT_SLUG, DecideError, Engine, check_draft, delete_audience, preview,
     save_audience,
 };
-use prossimo_model::SystemClock;
 use prossimo_segments::{format, parse};
 use prossimo_store::{ProfileKey, SegmentInput, Store};
 
@@ -205,7 +204,7 @@ pub fn run(store: &Arc<Store>, command: SegmentCommand) -> Result<()> {
                 );
             };
             let started = Instant::now();
-            let engine = Engine::open(Arc::clone(store), Arc::new(SystemClock))?;
+            let engine = Engine::open(Arc::clone(store), store.clock())?;
             let seconds = started.elapsed().as_secs_f64();
             let mut sizes: Vec<(String, usize)> = engine
                 .memberships()

@@ -42,6 +42,10 @@ impl Store {
     /// Brings `schema`'s tables up to date, once per opened store: a feature calls this
     /// before its first query, so no caller can forget it.
     ///
+    /// Pending migrations apply in one transaction with their history rows, so a crash
+    /// never leaves one applied but unrecorded. The feature must not call this inside a
+    /// write transaction of its own file (the migration's connection would wait for it).
+    ///
     /// Tables a feature took over from the store are adopted by the feature's first
     /// migration (`CREATE TABLE IF NOT EXISTS` with the shape they already had), so a
     /// store written before the move keeps its data.
@@ -60,16 +64,16 @@ impl Store {
                         sql::open_decisions(&dir.join(crate::DECISIONS_FILE), self.lock_wait)?
                     }
                 };
-                (schema.sqlite)()
-                    .set_migration_table_name(schema.history_table())
-                    .run(&mut conn)?;
+                let mut runner = (schema.sqlite)().set_grouped(true);
+                runner.set_migration_table_name(schema.history_table());
+                runner.run(&mut conn)?;
             }
             Backend::Postgres(pool) => {
                 let mut conn = pool.get()?;
                 conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
-                let migrated = (schema.postgres)()
-                    .set_migration_table_name(schema.history_table())
-                    .run(&mut *conn);
+                let mut runner = (schema.postgres)().set_grouped(true);
+                runner.set_migration_table_name(schema.history_table());
+                let migrated = runner.run(&mut *conn);
                 conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))?;
                 migrated?;
             }
