@@ -93,9 +93,10 @@ struct Loaded {
 async fn load(state: &ConsoleState, lang: Lang) -> Result<Loaded, PageError> {
     let store = state.store.clone();
     blocking(lang, move || {
+        let outbox = Destinations::of(&store)?;
         let mut destinations = Vec::new();
-        for record in Destinations::of(&store)?.list()? {
-            let counts = Destinations::of(&store)?.delivery_counts(record.id)?;
+        for record in outbox.list()? {
+            let counts = outbox.delivery_counts(record.id)?;
             let count = |status: DeliveryStatus| counts.get(status.as_str()).copied().unwrap_or(0);
             destinations.push(DestinationRow {
                 pending: count(DeliveryStatus::Pending),
@@ -399,19 +400,18 @@ pub async fn destination(
     let status = query.status.as_deref().and_then(DeliveryStatus::parse);
     let store = state.store.clone();
     let loaded = blocking(lang, move || {
-        let Some(destination) = Destinations::of(&store)?.by_name(&name)? else {
+        let outbox = Destinations::of(&store)?;
+        let Some(destination) = outbox.by_name(&name)? else {
             return Ok(None);
         };
-        let dead = Destinations::of(&store)?
+        let dead = outbox
             .delivery_counts(destination.id)?
             .get(DeliveryStatus::Dead.as_str())
             .copied()
             .unwrap_or(0);
         let mut rows = Vec::new();
-        for record in
-            Destinations::of(&store)?.deliveries(destination.id, status, None, DELIVERIES_SHOWN)?
-        {
-            let attempts = Destinations::of(&store)?
+        for record in outbox.deliveries(destination.id, status, None, DELIVERIES_SHOWN)? {
+            let attempts = outbox
                 .delivery_attempts(record.id)?
                 .into_iter()
                 .map(|a| AttemptRow {
@@ -483,8 +483,9 @@ pub async fn replay(
     let store = state.store.clone();
     let target = name.clone();
     let replayed = blocking(lang, move || {
-        match Destinations::of(&store)?.by_name(&target)? {
-            Some(d) => Destinations::of(&store)?.replay_dead(d.id, None).map(Some),
+        let outbox = Destinations::of(&store)?;
+        match outbox.by_name(&target)? {
+            Some(d) => outbox.replay_dead(d.id, None).map(Some),
             None => Ok(None),
         }
     })

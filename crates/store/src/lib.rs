@@ -354,17 +354,7 @@ fn open_postgres(
     }
     config.options(&session);
     let mut conn = config.connect(postgres::NoTls)?;
-    // Nodes starting together must not run the same migration twice.
-    conn.batch_execute(&format!(
-        "SELECT pg_advisory_lock({})",
-        schema::MIGRATION_LOCK
-    ))?;
-    let migrated = migrations::postgres::migrations::runner().run(&mut conn);
-    conn.batch_execute(&format!(
-        "SELECT pg_advisory_unlock({})",
-        schema::MIGRATION_LOCK
-    ))?;
-    migrated?;
+    schema::migrate_postgres(&mut conn, &migrations::postgres::migrations::runner())?;
     let pool = r2d2::Pool::builder()
         .max_size(8)
         .connection_timeout(Duration::from_secs(10))

@@ -34,9 +34,19 @@ impl Schema {
 #[derive(Default)]
 pub(crate) struct Migrated(parking_lot::Mutex<HashSet<&'static str>>);
 
-/// Nodes starting together must not run the same migration twice (the core's are under
-/// the same lock).
-pub(crate) const MIGRATION_LOCK: i64 = 1886547820;
+/// Runs `runner` on PostgreSQL under one advisory lock, the core's migrations and every
+/// feature's alike: nodes starting together must not run the same migration twice.
+pub(crate) fn migrate_postgres(
+    conn: &mut postgres::Client,
+    runner: &refinery::Runner,
+) -> Result<(), StoreError> {
+    const MIGRATION_LOCK: i64 = 1886547820;
+    conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
+    let migrated = runner.run(conn);
+    conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))?;
+    migrated?;
+    Ok(())
+}
 
 impl Store {
     /// Brings `schema`'s tables up to date, once per opened store: a feature calls this
@@ -69,13 +79,9 @@ impl Store {
                 runner.run(&mut conn)?;
             }
             Backend::Postgres(pool) => {
-                let mut conn = pool.get()?;
-                conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
                 let mut runner = (schema.postgres)().set_grouped(true);
                 runner.set_migration_table_name(schema.history_table());
-                let migrated = runner.run(&mut *conn);
-                conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))?;
-                migrated?;
+                migrate_postgres(&mut *pool.get()?, &runner)?;
             }
         }
         done.insert(schema.name);

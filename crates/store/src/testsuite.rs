@@ -1,5 +1,5 @@
 //! The backend conformance suite: every test here runs against SQLite and PostgreSQL
-//! (see [`conformance_suite!`](crate::conformance_suite)). PostgreSQL tests read
+//! (see [`conformance_cases!`](crate::conformance_cases)). PostgreSQL tests read
 //! `PROSSIMO_TEST_DATABASE_URL`; each test gets a schema of its own.
 
 use std::collections::BTreeSet;
@@ -762,85 +762,6 @@ pub fn concurrent_nodes_deduplicate_exactly(fixture: &Fixture) {
     assert_eq!(p.event_count, 20 * 7);
 }
 
-/// Instantiates the suite for one backend: `conformance_suite!(sqlite, Fixture::sqlite())`.
-#[macro_export]
-macro_rules! conformance_suite {
-    ($backend:ident, $fixture:expr) => {
-        mod $backend {
-            #[allow(unused_imports)]
-            use $crate::testsuite::*;
-
-            fn fixture() -> Option<Fixture> {
-                $fixture
-            }
-
-            macro_rules! case {
-                ($name:ident) => {
-                    #[test]
-                    fn $name() {
-                        if let Some(f) = fixture() {
-                            $crate::testsuite::$name(&f.store);
-                        } else {
-                            eprintln!("skipped: PROSSIMO_TEST_DATABASE_URL is not set");
-                        }
-                    }
-                };
-            }
-
-            case!(ingest_and_read_back);
-            case!(duplicates_are_stored_once);
-            case!(merges_join_timelines_and_are_logged);
-            case!(refused_merges_keep_the_event);
-            case!(timeline_pages_and_filters);
-            case!(search_by_identifier_and_name);
-            case!(keys_bootstrap_and_revoke);
-            case!(sources_keep_the_pages_allowed_to_send);
-            case!(orders_net_refunds_follow_merges_and_refuse_unknown_currencies);
-            case!(computed_traits_and_analyses_round_trip);
-            case!(segment_sizes_from_a_time_start_with_the_size_then_in_force);
-            case!(memberships_are_a_log_of_changes_shown_on_the_timeline);
-            case!(a_deferred_commit_defers_only_itself);
-            case!(names_taken_at_the_same_moment_conflict_cleanly);
-
-            #[test]
-            fn leases_are_exclusive() {
-                if let Some(f) = fixture() {
-                    $crate::testsuite::leases_are_exclusive(&f);
-                } else {
-                    eprintln!("skipped: PROSSIMO_TEST_DATABASE_URL is not set");
-                }
-            }
-
-            #[test]
-            fn a_locked_store_fails_transiently_and_stores_nothing() {
-                if let Some(f) = fixture() {
-                    $crate::testsuite::a_locked_store_fails_transiently_and_stores_nothing(&f);
-                } else {
-                    eprintln!("skipped: PROSSIMO_TEST_DATABASE_URL is not set");
-                }
-            }
-
-            #[test]
-            fn customer_and_decision_writes_never_wait_for_each_other() {
-                if let Some(f) = fixture() {
-                    $crate::testsuite::customer_and_decision_writes_never_wait_for_each_other(&f);
-                } else {
-                    eprintln!("skipped: PROSSIMO_TEST_DATABASE_URL is not set");
-                }
-            }
-
-            #[test]
-            fn concurrent_nodes_deduplicate_exactly() {
-                if let Some(f) = fixture() {
-                    $crate::testsuite::concurrent_nodes_deduplicate_exactly(&f);
-                } else {
-                    eprintln!("skipped: PROSSIMO_TEST_DATABASE_URL is not set");
-                }
-            }
-        }
-    };
-}
-
 /// A write that finds another writer holding the store's write lock for longer than
 /// `lock_wait` fails with a transient error (503 at the HTTP edge) and stores nothing; once
 /// the lock is let go, the same write succeeds.
@@ -1233,25 +1154,38 @@ pub fn saved_once_when_raced<T: Send>(
     }
 }
 
-/// Runs a feature's conformance cases (each a `fn(&Store)` in scope) against both
-/// backends: `prossimo_store::conformance_cases!(users_and_sessions, …);`.
+/// Runs conformance cases in scope against both backends, each in a fresh store: cases
+/// taking a `&Store`, then (after `;`) cases taking the whole `&Fixture` (a second node, an
+/// impatient handle). PostgreSQL cases are skipped, saying so, when
+/// `PROSSIMO_TEST_DATABASE_URL` is unset:
+/// `prossimo_store::conformance_cases!(users_and_sessions, …; leases_are_exclusive);`.
 #[macro_export]
 macro_rules! conformance_cases {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
+    ($($name:ident),* $(,)? $(; $($whole:ident),* $(,)?)?) => {
+        $crate::conformance_cases!(@backend sqlite, Some($crate::testsuite::Fixture::sqlite());
+            [$($name),*]; [$($($whole),*)?]);
+        $crate::conformance_cases!(@backend postgres, $crate::testsuite::Fixture::postgres();
+            [$($name),*]; [$($($whole),*)?]);
+    };
+    (@backend $backend:ident, $fixture:expr; [$($name:ident),*]; [$($whole:ident),*]) => {
+        mod $backend {
+            fn fixture() -> Option<$crate::testsuite::Fixture> {
+                $fixture
+            }
             $(
                 #[test]
                 fn $name() {
-                    super::$name(&$crate::testsuite::Fixture::sqlite().store);
+                    match fixture() {
+                        Some(f) => super::$name(&f.store),
+                        None => eprintln!("skipped: PROSSIMO_TEST_DATABASE_URL is not set"),
+                    }
                 }
             )*
-        }
-        mod postgres {
             $(
                 #[test]
-                fn $name() {
-                    match $crate::testsuite::Fixture::postgres() {
-                        Some(f) => super::$name(&f.store),
+                fn $whole() {
+                    match fixture() {
+                        Some(f) => super::$whole(&f),
                         None => eprintln!("skipped: PROSSIMO_TEST_DATABASE_URL is not set"),
                     }
                 }

@@ -157,15 +157,11 @@ pub async fn deliveries(
     let limit = limit_param(params.limit.as_deref(), 50, 500)?;
     let store = state.store.clone();
     let page = tokio::task::spawn_blocking(move || {
-        let destination = Destinations::of(&store)?
+        let outbox = Destinations::of(&store)?;
+        let destination = outbox
             .by_name(&name)?
             .ok_or_else(|| ApiError::NotFound("no such destination".into()))?;
-        Ok::<_, ApiError>(Destinations::of(&store)?.deliveries(
-            destination.id,
-            status,
-            params.before,
-            limit,
-        )?)
+        Ok::<_, ApiError>(outbox.deliveries(destination.id, status, params.before, limit)?)
     })
     .await??;
     let next = (page.len() == limit)
@@ -182,10 +178,11 @@ pub async fn delivery(
 ) -> Result<Json<Value>, ApiError> {
     let store = state.store.clone();
     let (delivery, attempts) = tokio::task::spawn_blocking(move || {
-        let delivery = Destinations::of(&store)?
+        let outbox = Destinations::of(&store)?;
+        let delivery = outbox
             .delivery(id)?
             .ok_or_else(|| ApiError::NotFound(format!("no delivery {id}")))?;
-        Ok::<_, ApiError>((delivery, Destinations::of(&store)?.delivery_attempts(id)?))
+        Ok::<_, ApiError>((delivery, outbox.delivery_attempts(id)?))
     })
     .await??;
     let mut value = json!(delivery);
@@ -212,12 +209,11 @@ pub async fn replay(
     };
     let store = state.store.clone();
     let replayed = tokio::task::spawn_blocking(move || {
-        let destination = Destinations::of(&store)?
+        let outbox = Destinations::of(&store)?;
+        let destination = outbox
             .by_name(&name)?
             .ok_or_else(|| ApiError::NotFound("no such destination".into()))?;
-        Ok::<_, ApiError>(
-            Destinations::of(&store)?.replay_dead(destination.id, body.ids.as_deref())?,
-        )
+        Ok::<_, ApiError>(outbox.replay_dead(destination.id, body.ids.as_deref())?)
     })
     .await??;
     state.bus.publish(Happened::OutboxWritten);
