@@ -652,7 +652,7 @@ mod tests {
         .expect("every definition checks");
         assert_eq!(catalog.segments().count(), 101);
         for (slug, _) in &list {
-            prossimo_store::check_slug(slug).expect("valid slug");
+            prossimo_decide::audiences::check_slug(slug).expect("valid slug");
         }
     }
 }

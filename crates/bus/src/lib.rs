@@ -12,7 +12,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use prossimo_identity::{Identifier, ProfileId};
-use prossimo_store::MembershipChange;
+
+/// A profile entering or leaving a segment at `at` (ms): what the decider decides, what
+/// the audiences' log keeps and what destinations and journeys hear of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembershipChange {
+    pub segment_id: i64,
+    pub segment_slug: String,
+    pub profile_id: ProfileId,
+    pub entered: bool,
+    pub at: i64,
+    /// Part of a new segment's first evaluation: the membership is written, but no
+    /// `Segment Entered` event goes on the timeline (a segment's birth is not something
+    /// each of its members did).
+    pub first_fill: bool,
+}
 
 /// What happened.
 #[derive(Debug, Clone)]

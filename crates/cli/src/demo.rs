@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Duration, Utc};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use prossimo_decide::audiences::{Audiences, SegmentInput};
 use prossimo_model::{format_timestamp, parse_batch};
 use prossimo_store::{Incoming, IngestReport, Store};
 use rand::rngs::StdRng;
@@ -426,18 +427,19 @@ const AUDIENCES: [(&str, &str, &str); 6] = [
 
 fn save_audiences(store: &Store) -> Result<usize> {
     let mut saved = 0;
+    let audiences = Audiences::of(store)?;
     for (slug, name, definition) in AUDIENCES {
-        if store.segment(slug)?.is_some() {
+        if audiences.segment(slug)?.is_some() {
             continue;
         }
-        prossimo_decide::check_catalog(store, slug, Some(definition))
-            .map_err(|e| anyhow::anyhow!("demo audience {slug}: {e}"))?;
-        store.create_segment(&prossimo_store::SegmentInput {
+        let input = SegmentInput {
             slug: slug.into(),
             name: name.into(),
             description: "Example audience of the demo retailer".into(),
             definition: definition.into(),
-        })?;
+        };
+        prossimo_decide::save_audience(store, None, &input, None)
+            .map_err(|e| anyhow::anyhow!("demo audience {slug}: {e}"))?;
         saved += 1;
     }
     Ok(saved)

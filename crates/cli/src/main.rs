@@ -250,7 +250,7 @@ fn run() -> Result<()> {
         Command::Config => Ok(()),
         Command::Profile { key } => {
             let key = ProfileKey::parse(&key, store.identity()).map_err(anyhow::Error::msg)?;
-            match store.profile(&key)? {
+            match prossimo_view::customer(&store, &key)? {
                 Some(p) => println!("{}", serde_json::to_string_pretty(&p)?),
                 None => bail!("no profile for that key"),
             }

@@ -12,7 +12,8 @@ use prossimo_decide::{
     save_audience,
 };
 use prossimo_segments::{format, parse};
-use prossimo_store::{ProfileKey, SegmentInput, Store};
+use prossimo_decide::audiences::{Audiences, SegmentInput};
+use prossimo_store::{ProfileKey, Store};
 
 #[derive(Subcommand)]
 pub enum SegmentCommand {
@@ -99,19 +100,20 @@ fn explain(e: DecideError, origin: &str, slug: &str) -> anyhow::Error {
 }
 
 pub fn run(store: &Arc<Store>, command: SegmentCommand) -> Result<()> {
+    let audiences = Audiences::of(store)?;
     match command {
         SegmentCommand::List => {
-            let segments = store.segments()?;
+            let segments = audiences.segments()?;
             if segments.is_empty() {
                 println!("no segments yet: `prossimo segment save SLUG --definition …`");
             }
             for s in segments {
-                let size = store.segment_sizes(s.id)?.last().map_or(0, |&(_, n)| n);
+                let size = audiences.segment_sizes(s.id)?.last().map_or(0, |&(_, n)| n);
                 println!("{:<28} {:>9}  {}", s.slug, size, s.name);
             }
         }
         SegmentCommand::Show { slug } => {
-            let s = store
+            let s = audiences
                 .segment(&slug)?
                 .with_context(|| format!("no segment {slug:?}"))?;
             println!("{} ({})", s.name, s.slug);
@@ -119,7 +121,7 @@ pub fn run(store: &Arc<Store>, command: SegmentCommand) -> Result<()> {
                 println!("{}", s.description);
             }
             println!("\n{}\n", s.definition.trim());
-            for (hour, size) in store.segment_sizes(s.id)? {
+            for (hour, size) in audiences.segment_sizes(s.id)? {
                 println!(
                     "{}  {size}",
                     prossimo_model::format_millis(hour).unwrap_or_default()
@@ -145,7 +147,7 @@ pub fn run(store: &Arc<Store>, command: SegmentCommand) -> Result<()> {
                 started.elapsed().as_millis()
             );
             for id in result.sample {
-                if let Some(p) = store.profile(&ProfileKey::Id(id))? {
+                if let Some(p) = store.profile(&ProfileKey::Id(id), &[])? {
                     let email = p.traits.get("email").and_then(|e| e.as_str()).unwrap_or("");
                     println!(
                         "  {:>8}  {:<24} {email}",
@@ -168,7 +170,7 @@ pub fn run(store: &Arc<Store>, command: SegmentCommand) -> Result<()> {
                 description,
                 definition: text,
             };
-            let existing = store.segment(&slug)?.map(|s| s.slug);
+            let existing = audiences.segment(&slug)?.map(|s| s.slug);
             // No bus here: a running server sees the change at its next look at the store.
             match save_audience(store, None, &input, existing.as_deref()) {
                 Ok(_) if existing.is_some() => println!("updated segment {slug}"),
@@ -186,10 +188,10 @@ pub fn run(store: &Arc<Store>, command: SegmentCommand) -> Result<()> {
             println!("deleted segment {slug}");
         }
         SegmentCommand::Members { slug, limit } => {
-            let s = store
+            let s = audiences
                 .segment(&slug)?
                 .with_context(|| format!("no segment {slug:?}"))?;
-            for m in store.segment_members(s.id, None, limit)? {
+            for m in audiences.segment_members(s.id, None, limit)? {
                 println!(
                     "{:>8}  since {}",
                     m.profile_id,

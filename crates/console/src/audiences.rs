@@ -13,7 +13,8 @@ use prossimo_decide::{
     AudienceError, DRAFT_SLUG, DecideError, check_catalog, delete_audience, preview, save_audience,
 };
 use prossimo_segments::{format, parse};
-use prossimo_store::{ProfileKey, SegmentInput, Store, StoreError, check_slug};
+use prossimo_decide::audiences::{Audiences, SegmentInput, check_slug};
+use prossimo_store::{ProfileKey, Store, StoreError};
 
 use crate::users::Role;
 use serde::Deserialize;
@@ -91,8 +92,9 @@ pub async fn list(
     let now = store.now_ms();
     let rows = blocking(lang, move || {
         let mut rows = Vec::new();
-        for s in store.segments()? {
-            let sizes = store.segment_sizes_since(s.id, now - TREND_DAYS * DAY_MS)?;
+        let audiences = Audiences::of(&store)?;
+        for s in audiences.segments()? {
+            let sizes = audiences.segment_sizes_since(s.id, now - TREND_DAYS * DAY_MS)?;
             rows.push(AudienceRow {
                 size: sizes.last().map_or(0, |&(_, n)| n),
                 trend: Sparkline::steps(&size_points(&sizes), now - TREND_DAYS * DAY_MS, now),
@@ -273,7 +275,7 @@ pub async fn edit_form(
     let t = lang.texts();
     let store = state.store.clone();
     let wanted = slug.clone();
-    let Some(record) = blocking(lang, move || store.segment(&wanted)).await? else {
+    let Some(record) = blocking(lang, move || Audiences::of(&store)?.segment(&wanted)).await? else {
         return Err(PageError::not_found(lang, t.audience_not_found));
     };
     let chrome = Chrome::signed(
@@ -401,7 +403,7 @@ async fn submit(
                 };
                 let mut sample = Vec::new();
                 for id in result.sample {
-                    if let Some(p) = store.profile(&ProfileKey::Id(id))? {
+                    if let Some(p) = store.profile(&ProfileKey::Id(id), &[])? {
                         sample.push(SampleRow {
                             id: p.id,
                             name: p.name.unwrap_or_default(),
@@ -560,12 +562,13 @@ pub async fn show(
     let after = query.after;
     let now = store.now_ms();
     let loaded = blocking(lang, move || {
-        let Some(record) = store.segment(&wanted)? else {
+        let audiences = Audiences::of(&store)?;
+        let Some(record) = audiences.segment(&wanted)? else {
             return Ok(None);
         };
-        let sizes = store.segment_sizes_since(record.id, now - CHART_DAYS * DAY_MS)?;
+        let sizes = audiences.segment_sizes_since(record.id, now - CHART_DAYS * DAY_MS)?;
         // One more than shown says whether there is a next page.
-        let mut members = store.segment_members(record.id, after, MEMBERS_PAGE + 1)?;
+        let mut members = audiences.segment_members(record.id, after, MEMBERS_PAGE + 1)?;
         let more = members.len() > MEMBERS_PAGE;
         members.truncate(MEMBERS_PAGE);
         let next_after = more.then(|| members.last().map(|m| m.position)).flatten();
@@ -580,7 +583,7 @@ pub async fn show(
                 since: human_millis(m.entered_at),
             });
         }
-        let (history, _) = store.segment_history(record.id, None, 20)?;
+        let (history, _) = audiences.segment_history(record.id, None, 20)?;
         let mut names = Vec::with_capacity(history.len());
         for h in &history {
             names.push(

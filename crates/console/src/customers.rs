@@ -6,6 +6,7 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use prossimo_model::{Channel, MessageType};
 use prossimo_store::{EventQuery, MAX_SEARCH_OFFSET, Profile360, ProfileKey, ProfileSummary};
+use prossimo_view::CustomerView;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -239,12 +240,12 @@ pub async fn customer(
     let store = state.store.clone();
     let loaded = blocking(lang, move || {
         let key = ProfileKey::Id(id);
-        let Some(profile) = store.profile(&key)? else {
+        let Some(customer) = prossimo_view::customer(&store, &key)? else {
             return Ok(None);
         };
-        let page = store.events(&key, &events_query)?;
+        let page = prossimo_view::timeline(&store, &key, &events_query)?;
         // The customer's group in words, from the clustering report.
-        let group = match profile.computed.get("cluster").and_then(Value::as_i64) {
+        let group = match customer.profile.computed.get("cluster").and_then(Value::as_i64) {
             Some(cluster) => store.analysis("clusters")?.and_then(|a| {
                 a.result
                     .get("clusters")?
@@ -257,10 +258,10 @@ pub async fn customer(
             }),
             None => None,
         };
-        Ok(Some((profile, page, group)))
+        Ok(Some((customer, page, group)))
     })
     .await?;
-    let Some((profile, page, group)) = loaded else {
+    let Some((CustomerView { profile, segments }, page, group)) = loaded else {
         return Err(PageError::not_found(lang, t.customer_not_found));
     };
     if profile.id != id {
@@ -330,8 +331,7 @@ pub async fn customer(
             .collect::<Vec<_>>()
             .join(", "),
         insights: insights(&profile, group.as_deref(), lang),
-        segments: profile
-            .segments
+        segments: segments
             .iter()
             .map(|m| SegmentRow {
                 name: m.name.clone(),

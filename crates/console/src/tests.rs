@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use axum::body::{Body, to_bytes};
 use axum::http::{Request, StatusCode, header};
+use prossimo_decide::audiences::Audiences;
 use prossimo_store::ProfileKey;
 use prossimo_store::testsuite::{Fixture, incoming};
 use serde_json::json;
@@ -582,7 +583,7 @@ async fn an_audience_is_checked_previewed_saved_listed_and_deleted() {
     );
     assert!(previewed.body.contains("Anna Rossi"));
     assert!(
-        c.store.segment("buyers").unwrap().is_none(),
+        Audiences::of(&c.store).unwrap().segment("buyers").unwrap().is_none(),
         "a preview saves nothing"
     );
 
@@ -603,7 +604,7 @@ async fn an_audience_is_checked_previewed_saved_listed_and_deleted() {
         (saved.status, saved.location()),
         (StatusCode::SEE_OTHER, "/audiences/buyers")
     );
-    assert_eq!(c.store.segment("buyers").unwrap().unwrap().name, "Buyers");
+    assert_eq!(Audiences::of(&c.store).unwrap().segment("buyers").unwrap().unwrap().name, "Buyers");
     let again = c
         .post(
             "/audiences",
@@ -658,7 +659,7 @@ async fn an_audience_is_checked_previewed_saved_listed_and_deleted() {
         (deleted.status, deleted.location()),
         (StatusCode::SEE_OTHER, "/audiences")
     );
-    assert!(c.store.segment("vip").unwrap().is_none());
+    assert!(Audiences::of(&c.store).unwrap().segment("vip").unwrap().is_none());
     assert_eq!(
         c.post("/audiences/buyers/delete", &session, "csrf=forged")
             .await
@@ -690,7 +691,7 @@ async fn viewers_check_but_cannot_save_and_the_live_check_needs_the_token() {
         )
         .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
-    assert!(c.store.segment("x").unwrap().is_none());
+    assert!(Audiences::of(&c.store).unwrap().segment("x").unwrap().is_none());
 
     let check = |token: &str, definition: &str| {
         Request::post("/audiences/check")

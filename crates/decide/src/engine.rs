@@ -10,13 +10,15 @@ use prossimo_segments::{
     Catalog, Change, EventFacts, ProfileAggregates, ProfileView, SegmentId, SegmentSet, Source,
 };
 use prossimo_store::sql::Conn;
-use prossimo_store::{
-    DecidePosition, DecideWrite, EventScan, LoggedEvent, MembershipChange, OwedWrite, ProfileFacts,
-    SEGMENT_ENTERED, SEGMENT_EXITED, SegmentRecord, Store,
-};
+use prossimo_bus::MembershipChange;
+use prossimo_store::{EventScan, LogPosition, LoggedEvent, ProfileFacts, Store, StoreError};
 use rayon::prelude::*;
 use serde_json::Map;
 
+use crate::audiences::{
+    Audiences, DecideWrite, OwedWrite, SEGMENT_ENTERED, SEGMENT_EXITED, SegmentRecord,
+    membership_event,
+};
 use crate::routing::Routes;
 use prossimo_model::Clock;
 
@@ -49,7 +51,7 @@ pub struct PendingWrite {
     /// Where each chunk ends in `changes`, and its deliveries.
     chunks: Vec<(usize, Vec<NewDelivery>)>,
     sizes: Vec<(i64, u64)>,
-    position: Option<DecidePosition>,
+    position: Option<LogPosition>,
 }
 
 impl PendingWrite {
@@ -70,7 +72,7 @@ impl PendingWrite {
         for (i, (end, deliveries)) in self.chunks.iter().enumerate() {
             let last = i + 1 == self.chunks.len();
             let enqueue = |conn: &mut dyn Conn, now| prossimo_act::enqueue(conn, deliveries, now);
-            store.write_decisions(&DecideWrite {
+            Audiences::of(store)?.write_decisions(&DecideWrite {
                 changes: &self.changes[start..*end],
                 owed: (!deliveries.is_empty()).then_some(&enqueue as OwedWrite<'_>),
                 sizes: if last { &self.sizes } else { &[] },
@@ -154,7 +156,7 @@ pub struct Engine {
     /// Profiles to re-evaluate at an instant, by that instant.
     schedule: BTreeSet<(i64, ProfileId)>,
     sizes: Vec<u64>,
-    position: DecidePosition,
+    position: LogPosition,
     /// The clock never goes backwards for the aggregates.
     now: i64,
     /// Some term counts the platform's own `Segment Entered` / `Segment Exited` events.
@@ -171,7 +173,7 @@ impl Engine {
     /// Loads the saved segments and destinations and rebuilds the state from the stored
     /// events, reconciling the stored memberships with it.
     pub fn open(store: Arc<Store>, clock: Arc<dyn Clock>) -> Result<Engine, DecideError> {
-        let saved = store.segments()?;
+        let saved = Audiences::of(&store)?.segments()?;
         let (catalog, segments) = load_catalog(saved.clone())?;
         let reads_own_events = reads_own_events(&catalog);
         let routes = Routes::load(&store)?;
@@ -186,7 +188,7 @@ impl Engine {
             routes,
             profiles: HashMap::new(),
             schedule: BTreeSet::new(),
-            position: DecidePosition::default(),
+            position: LogPosition::default(),
             now,
             reads_own_events,
             echo: Vec::new(),
@@ -204,7 +206,7 @@ impl Engine {
         self.routes = Routes::load(&self.store)?;
         // Compared with what was stored at the last load, not with the catalog: a saved
         // definition left out of it must not look like a change every time.
-        let stored = self.store.segments()?;
+        let stored = self.audiences()?.segments()?;
         if stored == self.saved {
             return Ok(false);
         }
@@ -258,6 +260,10 @@ impl Engine {
         out
     }
 
+    fn audiences(&self) -> Result<Audiences<'_>, StoreError> {
+        Audiences::of(&self.store)
+    }
+
     fn tick(&mut self) -> i64 {
         self.now = self.now.max(self.clock.now_ms());
         self.now
@@ -268,7 +274,7 @@ impl Engine {
     pub fn rebuild(&mut self) -> Result<StepReport, DecideError> {
         let now = self.tick();
         let head = self.store.log_heads()?;
-        let saved = self.store.decide_position()?;
+        let saved = self.audiences()?.decide_position()?;
         self.profiles.clear();
         self.schedule.clear();
         self.echo.clear();
@@ -284,8 +290,7 @@ impl Engine {
             self.store
                 .scan_events(&terms.scan(head.event_seq), &mut observe)?;
             if self.reads_own_events {
-                self.store
-                    .scan_membership_events(terms.since_ts, &mut observe)?;
+                Audiences::of(&self.store)?.scan_membership_events(terms.since_ts, &mut observe)?;
             }
         }
         // What is stored is what the evaluation is compared with: the log's changes in
@@ -296,7 +301,7 @@ impl Engine {
             .filter_map(|s| self.catalog.id(&s.slug).map(|id| (s.id, id)))
             .collect();
         let profiles = &mut self.profiles;
-        self.store
+        Audiences::of(&self.store)?
             .for_each_membership_change(&mut |segment, profile, entered| {
                 if let Some(&id) = by_db_id.get(&segment) {
                     let members = &mut profiles.entry(profile).or_default().members;
@@ -325,8 +330,9 @@ impl Engine {
         // A segment never evaluated before (no size recorded) gets its first members
         // without timeline events.
         let mut first_fill = Vec::with_capacity(self.segments.len());
+        let audiences = self.audiences()?;
         for segment in &self.segments {
-            first_fill.push(self.store.segment_sizes(segment.id)?.is_empty());
+            first_fill.push(audiences.segment_sizes(segment.id)?.is_empty());
         }
         let (report, pending) = self.reevaluate_everyone(now, head, deliveries, &first_fill)?;
         let report = pending.write_into(&self.store, report)?;
@@ -341,7 +347,7 @@ impl Engine {
     fn reevaluate_everyone(
         &mut self,
         now: i64,
-        position: DecidePosition,
+        position: LogPosition,
         deliveries: Vec<NewDelivery>,
         first_fill: &[bool],
     ) -> Result<(StepReport, PendingWrite), DecideError> {
@@ -540,7 +546,7 @@ impl Engine {
                 .filter(|e| e.seq <= last_seq)
                 .collect();
             if self.reads_own_events {
-                history.extend(self.store.membership_events_of(root)?);
+                history.extend(self.audiences()?.membership_events_of(root)?);
             }
             let mut aggregates = ProfileAggregates::new();
             for e in &history {
@@ -626,7 +632,7 @@ impl Engine {
             .filter(|(s, _)| touched.contains(&s.id))
             .map(|(s, &n)| (s.id, n))
             .collect();
-        let position = DecidePosition {
+        let position = LogPosition {
             event_seq: last_seq,
             log_id: merges.last().map_or(self.position.log_id, |m| m.log_id),
         };
@@ -659,7 +665,7 @@ impl Engine {
         traits_of: &HashMap<ProfileId, Map<String, serde_json::Value>>,
         event_deliveries: Vec<NewDelivery>,
         sizes: Vec<(i64, u64)>,
-        position: DecidePosition,
+        position: LogPosition,
     ) -> PendingWrite {
         let mut chunks = Vec::new();
         let owed = |change: &MembershipChange| {
@@ -715,7 +721,7 @@ impl Engine {
     fn echo_own_events(&mut self, changes: &[MembershipChange]) {
         if self.reads_own_events {
             self.echo
-                .extend(changes.iter().filter_map(MembershipChange::as_event));
+                .extend(changes.iter().filter_map(membership_event));
         }
     }
 }

@@ -13,7 +13,7 @@
 //! rebuilds its state from the stored events and reconciles the stored memberships, so a
 //! crash loses nothing and a full recompute equals the incremental state.
 
-mod audiences;
+pub mod audiences;
 mod engine;
 mod preview;
 mod routing;

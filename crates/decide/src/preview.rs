@@ -8,6 +8,7 @@ use prossimo_segments::{Catalog, ProfileAggregates, SegmentSet};
 use prossimo_store::Store;
 use serde::Serialize;
 
+use crate::audiences::Audiences;
 use crate::engine::{TermScan, facts, load_catalog, view_of};
 use crate::{DecideError, schema};
 
@@ -38,7 +39,7 @@ pub fn check_catalog(
         }
         .into());
     }
-    let mut definitions: Vec<(String, String)> = store
+    let mut definitions: Vec<(String, String)> = Audiences::of(store)?
         .segments()?
         .into_iter()
         .filter(|s| s.slug != slug)
@@ -68,7 +69,7 @@ pub fn preview(
     now_ms: i64,
     sample_size: usize,
 ) -> Result<Preview, DecideError> {
-    let (_, saved) = load_catalog(store.segments()?)?;
+    let (_, saved) = load_catalog(Audiences::of(store)?.segments()?)?;
     // Saved segments are only referred to (their stored memberships are read), never
     // evaluated here: stand-ins without terms keep the scan to the draft's own terms.
     let mut definitions: Vec<(&str, &str)> = saved
@@ -101,7 +102,7 @@ pub fn preview(
 
     let slug_of: HashMap<i64, &str> = saved.iter().map(|s| (s.id, s.slug.as_str())).collect();
     let mut memberships: HashMap<ProfileId, SegmentSet> = HashMap::new();
-    for (segment, profile) in store.current_memberships()? {
+    for (segment, profile) in Audiences::of(store)?.current_memberships()? {
         if let Some(id) = slug_of.get(&segment).and_then(|slug| catalog.id(slug)) {
             memberships.entry(profile).or_default().insert(id);
         }

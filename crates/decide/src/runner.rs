@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use prossimo_bus::{Bus, Happened, Subscription, Topic};
 use prossimo_identity::ProfileId;
-use prossimo_store::{MembershipChange, Store};
+use prossimo_bus::MembershipChange;
+use prossimo_store::Store;
 use serde::Serialize;
 
 use prossimo_model::Clock;

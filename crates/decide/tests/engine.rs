@@ -10,7 +10,8 @@ use prossimo_act::destinations::{DeliveryStatus, DestinationInput, DestinationKi
 use prossimo_decide::{Engine, preview};
 use prossimo_model::ManualClock;
 use prossimo_store::testsuite::{Fixture, incoming};
-use prossimo_store::{EventQuery, ProfileKey, SegmentInput, Store};
+use prossimo_decide::audiences::{Audiences, SegmentInput};
+use prossimo_store::{EventQuery, ProfileKey, Store};
 use serde_json::{Value, json};
 
 const DAY: i64 = 86_400_000;
@@ -22,8 +23,9 @@ fn iso(ms: i64) -> String {
 }
 
 fn save(store: &Store, slug: &str, definition: &str) {
-    store
-        .create_segment(&SegmentInput {
+    Audiences::of(store)
+        .unwrap()
+        .create(&SegmentInput {
             slug: slug.into(),
             name: slug.into(),
             description: String::new(),
@@ -39,22 +41,23 @@ fn send(store: &Store, messages: Vec<Value>) {
 
 fn root(store: &Store, key: &str) -> i64 {
     store
-        .profile(&ProfileKey::parse(key, store.identity()).unwrap())
+        .profile(&ProfileKey::parse(key, store.identity()).unwrap(), &[])
         .unwrap()
         .unwrap()
         .id
 }
 
-/// The profile's timeline events of one name (up to 10).
+/// The profile's timeline events of one name (up to 10), membership changes included.
 fn timeline_events(store: &Store, profile: i64, event: &str) -> Vec<Value> {
     store
-        .events(
+        .timeline(
             &ProfileKey::Id(profile),
             &EventQuery {
                 event: Some(event.into()),
                 limit: 10,
                 ..EventQuery::default()
             },
+            &[&Audiences::of(store).unwrap().timeline()],
         )
         .unwrap()
         .unwrap()
@@ -263,7 +266,11 @@ pub fn preview_without_saving(store: &Arc<Store>) {
     .unwrap();
     assert_eq!(p.count, 1);
     assert_eq!(p.sample, vec![root(store, "anonymous_id:device-c")]);
-    assert_eq!(store.segments().unwrap().len(), 1, "nothing saved");
+    assert_eq!(
+        Audiences::of(store).unwrap().segments().unwrap().len(),
+        1,
+        "nothing saved"
+    );
     let error = preview(store, "count(event \"x\") >=", T0, 10).unwrap_err();
     assert!(error.to_string().contains("line 1"), "{error}");
 }
@@ -388,11 +395,11 @@ fn a_failed_write_is_made_good_by_a_rebuild() {
         engine.step().unwrap().changes.is_empty(),
         "a plain retry writes nothing"
     );
-    assert!(impatient.current_memberships().unwrap().is_empty());
+    assert!(Audiences::of(&impatient).unwrap().current_memberships().unwrap().is_empty());
 
     let report = engine.rebuild().unwrap();
     assert_eq!(report.changes.len(), 1);
-    let stored = impatient.current_memberships().unwrap();
+    let stored = Audiences::of(&impatient).unwrap().current_memberships().unwrap();
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].1, person);
     assert_eq!(
@@ -401,7 +408,7 @@ fn a_failed_write_is_made_good_by_a_rebuild() {
         "on the timeline too"
     );
     drain(&mut engine);
-    assert_eq!(impatient.current_memberships().unwrap().len(), 1);
+    assert_eq!(Audiences::of(&impatient).unwrap().current_memberships().unwrap().len(), 1);
 }
 
 /// The decider thread hands each step to its writer thread; when that write fails (the
@@ -449,11 +456,11 @@ fn the_decider_recovers_from_a_failed_write() {
     let held = hold_decisions(&fixture);
     committed();
     wait_for("the write fails", &|| decider.status().last_error.is_some());
-    assert!(impatient.current_memberships().unwrap().is_empty());
+    assert!(Audiences::of(&impatient).unwrap().current_memberships().unwrap().is_empty());
     drop(held);
     committed();
     wait_for("stored after a rebuild", &|| {
-        impatient.current_memberships().unwrap().len() == 1
+        Audiences::of(&impatient).unwrap().current_memberships().unwrap().len() == 1
     });
 }
 
@@ -501,7 +508,7 @@ fn webhooks_are_committed_before_the_rest_of_their_step() {
                 stored,
                 deliveries,
                 owed,
-                store.current_memberships().unwrap().len(),
+                Audiences::of(store).unwrap().current_memberships().unwrap().len(),
             ));
         })
         .unwrap();

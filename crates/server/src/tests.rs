@@ -1678,7 +1678,13 @@ async fn oversized_names_definitions_and_urls_are_refused_with_their_field() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(answer["details"][0]["field"], "definition", "{answer}");
-    assert!(app.store.segments().unwrap().is_empty());
+    assert!(
+        prossimo_decide::audiences::Audiences::of(&app.store)
+            .unwrap()
+            .segments()
+            .unwrap()
+            .is_empty()
+    );
     for (field, body) in [
         (
             "name",

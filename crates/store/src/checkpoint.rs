@@ -143,7 +143,7 @@ mod tests {
     use serde_json::json;
 
     use crate::testsuite::incoming;
-    use crate::{DATABASE_FILE, DECISIONS_FILE, DecidePosition, DecideWrite, Location, Store};
+    use crate::{DATABASE_FILE, DECISIONS_FILE, Location, Store, WriteDomain};
 
     /// Rows in the database file itself, ignoring its WAL (`immutable=1` reads no WAL).
     fn in_file(path: &std::path::Path, sql: &str) -> i64 {
@@ -163,7 +163,7 @@ mod tests {
         use std::sync::atomic::{AtomicBool, Ordering};
 
         use crate::sql::{SqliteManager, Val};
-        use crate::{WriteDomain, WriteGates};
+        use crate::WriteGates;
 
         let dir = tempfile::tempdir().expect("temporary directory");
         let files = SqliteManager::new(
@@ -176,7 +176,7 @@ mod tests {
             .execute_batch(
                 "CREATE TABLE main.settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
                  CREATE TABLE main.rows (body BLOB NOT NULL);
-                 CREATE TABLE decisions.decide_position (id INTEGER PRIMARY KEY);",
+                 CREATE TABLE decisions.write_gate (id INTEGER PRIMARY KEY);",
             )
             .expect("schema");
         let gates = Arc::new(WriteGates::new(files.clone()));
@@ -255,13 +255,10 @@ mod tests {
                 vec![json!({"type": "track", "userId": "u", "messageId": "m1", "event": "Viewed"})],
             ))
             .unwrap();
+        // A row in the decisions file (in the store's own table there).
         store
-            .write_decisions(&DecideWrite {
-                position: Some(DecidePosition {
-                    event_seq: 1,
-                    log_id: 0,
-                }),
-                ..DecideWrite::default()
+            .write_transaction(WriteDomain::Decisions, |conn| {
+                conn.execute("INSERT INTO write_gate (id) VALUES (1)", &[])
             })
             .unwrap();
         let (customers, decisions) = (
@@ -270,7 +267,7 @@ mod tests {
         );
         let started = Instant::now();
         while in_file(&customers, "SELECT COUNT(*) FROM events") == 0
-            || in_file(&decisions, "SELECT COUNT(*) FROM decide_position") == 0
+            || in_file(&decisions, "SELECT COUNT(*) FROM write_gate") == 0
         {
             assert!(
                 started.elapsed() < std::time::Duration::from_secs(10),

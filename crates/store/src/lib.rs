@@ -9,14 +9,15 @@
 
 mod analytics;
 mod checkpoint;
-mod decide;
 mod error;
 mod ingest;
 mod keys;
 mod lease;
+mod log;
 mod read;
 mod schema;
 pub mod sql;
+mod timeline;
 #[cfg(any(test, feature = "testsuite"))]
 // Test support: a failing assertion or unwrap is the report.
 #[allow(clippy::unwrap_used, clippy::expect_used)]
@@ -28,11 +29,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use analytics::{StoredAnalysis, Touchpoint};
-pub use decide::{
-    DecidePosition, DecideWrite, EventScan, LoggedEvent, MemberRecord, MembershipChange,
-    MembershipRecord, MergeRecord, OwedWrite, ProfileFacts, SEGMENT_ENTERED, SEGMENT_EXITED,
-    SegmentInput, SegmentRecord, check_slug,
-};
 pub use error::{
     MAX_DEFINITION_BYTES, MAX_DESCRIPTION_BYTES, MAX_NAME_BYTES, MAX_URL_BYTES, StoreError, bounded,
 };
@@ -40,12 +36,14 @@ use ingest::StatisticsSchedule;
 pub use ingest::{Incoming, IngestReport, OrderLine};
 pub use keys::{Bootstrap, Source, TokenInfo, hash_token, normalise_origin, random_key};
 pub use lease::Lease;
+pub use log::{EventScan, LogPosition, LoggedEvent, MergeRecord, ProfileFacts};
 use prossimo_identity::IdentityConfig;
 use prossimo_model::{Clock, Money, SystemClock};
 pub use read::{
     EventPage, EventQuery, MAX_SEARCH_OFFSET, Profile360, ProfileKey, ProfileSummary, SearchPage,
 };
 pub use schema::Schema;
+pub use timeline::{Bound, EntryKind, TimelineEntry, TimelineSource};
 use sql::Commit;
 pub use sql::WriteDomain;
 use sql::{PgManager, Pooled, SqliteManager};
@@ -658,24 +656,30 @@ mod migration_tests {
             IdentityConfig::default(),
         )
         .expect("migrates");
-        assert_eq!(store.current_memberships().unwrap(), [(3, 7)]);
-        let intervals: Vec<(i64, Option<i64>)> = store
-            .memberships_of(7)
-            .unwrap()
-            .into_iter()
-            .map(|m| (m.entered_at, m.exited_at))
-            .collect();
+        let rows = |sql: &str| -> Vec<Vec<Val>> {
+            store.read(|conn| conn.query(sql, &[])).expect("read")
+        };
+        // Intervals became entries and exits in the order they happened; the first entry
+        // (which had no timeline event) is a first member's.
         assert_eq!(
-            intervals,
-            [(t + 180_000, None), (t + 60_000, Some(t + 120_000))]
+            rows("SELECT segment_id, profile_id, entered, at, first_fill FROM decisions.membership_changes ORDER BY id"),
+            [(1, t + 60_000, 1), (0, t + 120_000, 0), (1, t + 180_000, 0)]
+                .map(|(entered, at, first_fill)| vec![
+                    Val::Int(3),
+                    Val::Int(7),
+                    Val::Int(entered),
+                    Val::Int(at),
+                    Val::Int(first_fill)
+                ])
         );
         let timeline = store
-            .events(
+            .timeline(
                 &ProfileKey::Id(7),
                 &EventQuery {
                     limit: 10,
                     ..EventQuery::default()
                 },
+                &[],
             )
             .unwrap()
             .unwrap();
@@ -686,22 +690,14 @@ mod migration_tests {
             .collect();
         assert_eq!(
             names,
-            ["Segment Entered", "Segment Exited", "Viewed"],
-            "the platform's events come from the log, once; the first entry is not one"
+            ["Viewed"],
+            "the platform's own events left the event log (they come from the changes)"
         );
         assert_eq!(
-            store.event_count().unwrap(),
-            1,
-            "only the customer's event is stored"
+            rows("SELECT event_seq, log_id FROM decisions.decide_position"),
+            [vec![Val::Int(1), Val::Int(0)]]
         );
-        assert_eq!(
-            store.decide_position().unwrap(),
-            DecidePosition {
-                event_seq: 1,
-                log_id: 0
-            }
-        );
-        assert_eq!(store.segments().unwrap().len(), 1);
+        assert_eq!(rows("SELECT slug FROM decisions.segments"), [vec![Val::from("vip")]]);
         let left_behind = store
             .conn()
             .unwrap()

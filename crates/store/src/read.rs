@@ -11,6 +11,7 @@ use prossimo_model::{Channel, OrderEventKind, OrderRecord, fold_orders};
 
 use crate::ingest::load_states;
 use crate::sql::{Conn, Dialect, Val, placeholders};
+use crate::timeline::TimelineSource;
 use crate::{Store, StoreError};
 
 /// How a profile is addressed: its id, or any identifier as `kind:value`.
@@ -86,8 +87,6 @@ pub struct Profile360 {
     pub orders: Orders,
     /// Traits written by analyses (`rfm_segment`, `p_alive`, `clv_12m`, `cluster`, ...).
     pub computed: serde_json::Map<String, Value>,
-    /// Segment memberships, current (`exited_at` null) and past, newest first.
-    pub segments: Vec<crate::MembershipRecord>,
 }
 
 /// Timeline filters; everything optional.
@@ -160,7 +159,7 @@ fn iso(ms: i64) -> String {
 }
 
 /// The root and every profile merged into it.
-fn members(conn: &mut dyn Conn, root: ProfileId) -> Result<Vec<ProfileId>, StoreError> {
+pub(crate) fn members(conn: &mut dyn Conn, root: ProfileId) -> Result<Vec<ProfileId>, StoreError> {
     let mut ids = vec![root];
     for row in conn.query(
         "SELECT id FROM profiles WHERE merged_into = $1 ORDER BY id",
@@ -173,7 +172,7 @@ fn members(conn: &mut dyn Conn, root: ProfileId) -> Result<Vec<ProfileId>, Store
     Ok(ids)
 }
 
-fn resolve(conn: &mut dyn Conn, key: &ProfileKey) -> Result<Option<ProfileId>, StoreError> {
+pub(crate) fn resolve(conn: &mut dyn Conn, key: &ProfileKey) -> Result<Option<ProfileId>, StoreError> {
     let row = match key {
         ProfileKey::Id(id) => conn.query_one(
             "SELECT COALESCE(merged_into, id) FROM profiles WHERE id = $1",
@@ -194,7 +193,11 @@ type Counts = BTreeMap<String, u64>;
 /// counted here rather than by a `GROUP BY`: SQLite's grouping sorts the 100,000 rows of a
 /// long timeline into a temporary B-tree, which took 68 ms of a 100 ms read in a
 /// measurement; streaming the three columns into a hash map takes 40.
-fn counts(conn: &mut dyn Conn, ids: &[ProfileId]) -> Result<(Counts, Counts, Counts), StoreError> {
+fn counts(
+    conn: &mut dyn Conn,
+    ids: &[ProfileId],
+    sources: &[&dyn TimelineSource],
+) -> Result<(Counts, Counts, Counts), StoreError> {
     let sql = format!(
         "SELECT type, event, channel FROM events WHERE profile_id IN ({})",
         placeholders(ids.len(), 1)
@@ -218,17 +221,12 @@ fn counts(conn: &mut dyn Conn, ids: &[ProfileId]) -> Result<(Counts, Counts, Cou
             .or_insert(0) += 1;
         Ok(())
     })?;
-    // Membership changes are on the timeline as the platform's own track events.
-    let changes = format!(
-        "SELECT entered, COUNT(*) FROM membership_changes WHERE profile_id IN ({}) AND first_fill = 0 GROUP BY entered",
-        placeholders(ids.len(), 1)
-    );
-    for row in conn.query(&changes, &params)? {
-        if let (Some(entered), Some(n)) = (row[0].int(), row[1].int()) {
-            let name = crate::decide::membership_event_name(entered != 0);
+    // What features show on the timeline counts as what it shows.
+    for source in sources {
+        for (kind, n) in source.counts(conn, ids)? {
             *groups
-                .entry(("track".into(), Some(name.into()), "other".into()))
-                .or_insert(0) += n.max(0) as u64;
+                .entry((kind.kind, kind.event, kind.channel))
+                .or_insert(0) += n;
         }
     }
     let (mut by_type, mut by_event, mut by_channel) =
@@ -249,7 +247,13 @@ impl Store {
         resolve(self.conn()?.conn(), key)
     }
 
-    pub fn profile(&self, key: &ProfileKey) -> Result<Option<Profile360>, StoreError> {
+    /// Everything the core knows about the profile `key` names, its counts including
+    /// what `sources` show on its timeline.
+    pub fn profile(
+        &self,
+        key: &ProfileKey,
+        sources: &[&dyn TimelineSource],
+    ) -> Result<Option<Profile360>, StoreError> {
         let mut pooled = self.conn()?;
         let conn = pooled.conn();
         let Some(root) = resolve(conn, key)? else {
@@ -297,7 +301,7 @@ impl Store {
             })
             .collect();
 
-        let (counts_by_type, counts_by_event, counts_by_channel) = counts(conn, &ids)?;
+        let (counts_by_type, counts_by_event, counts_by_channel) = counts(conn, &ids, sources)?;
         let orders_sql = format!(
             "SELECT profile_id, order_id, kind, channel, ts, value FROM order_events WHERE profile_id IN ({in_list})"
         );
@@ -332,48 +336,6 @@ impl Store {
             counts_by_channel,
             orders,
             computed: self.computed_traits(root)?,
-            segments: self.memberships_of(root)?,
-        }))
-    }
-
-    /// A page of a profile's timeline, newest first: its stored events and its membership
-    /// changes as `Segment Entered` / `Segment Exited` events, merged by time. `None` when
-    /// the profile does not exist.
-    pub fn events(
-        &self,
-        key: &ProfileKey,
-        query: &EventQuery,
-    ) -> Result<Option<EventPage>, StoreError> {
-        let mut pooled = self.conn()?;
-        let conn = pooled.conn();
-        let Some(root) = resolve(conn, key)? else {
-            return Ok(None);
-        };
-        let ids = members(conn, root)?;
-        let cursor = query.cursor.as_deref().map(parse_cursor).transpose()?;
-        let limit = query.limit.clamp(1, 1000);
-        let mut entries = stored_events(conn, &ids, query, cursor, limit + 1)?;
-        entries.extend(membership_events(conn, &ids, query, cursor, limit + 1)?);
-        // Newest first; at the same instant stored events before membership changes.
-        entries.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
-        let more = entries.len() > limit;
-        entries.truncate(limit);
-        let next_cursor = more
-            .then(|| entries.last().map(|(at, _)| at.cursor()))
-            .flatten();
-        let events = entries
-            .into_iter()
-            .map(|(_, mut event)| {
-                // The profile the event belongs to now, after any merge since it arrived.
-                if let Value::Object(map) = &mut event {
-                    map.insert("profileId".into(), Value::from(root));
-                }
-                event
-            })
-            .collect();
-        Ok(Some(EventPage {
-            events,
-            next_cursor,
         }))
     }
 
@@ -570,197 +532,6 @@ fn first_value(
             &[Val::Int(profile), kind.into()],
         )?
         .and_then(|r| r.into_iter().next()?.into_text()))
-}
-
-/// Where an entry sits on a timeline: by time, then stored events (by sequence) before
-/// membership changes (by log position). The derived order is the reverse of the page
-/// order (newest first).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct TimelineAt {
-    ts: i64,
-    position: TimelinePosition,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum TimelinePosition {
-    Change(i64),
-    Event(i64),
-}
-
-impl TimelineAt {
-    /// `ts.seq` after a stored event (the format pages have always had), `ts.m<id>` after
-    /// a membership change.
-    fn cursor(&self) -> String {
-        match self.position {
-            TimelinePosition::Event(seq) => format!("{}.{seq}", self.ts),
-            TimelinePosition::Change(id) => format!("{}.m{id}", self.ts),
-        }
-    }
-}
-
-fn parse_cursor(cursor: &str) -> Result<TimelineAt, StoreError> {
-    cursor
-        .split_once('.')
-        .and_then(|(ts, rest)| {
-            let position = match rest.strip_prefix('m') {
-                Some(id) => TimelinePosition::Change(id.parse().ok()?),
-                None => TimelinePosition::Event(rest.parse().ok()?),
-            };
-            Some(TimelineAt {
-                ts: ts.parse().ok()?,
-                position,
-            })
-        })
-        .ok_or_else(|| {
-            StoreError::Invalid(format!("cursor {cursor:?} is not one this server issued"))
-        })
-}
-
-/// A timeline entry: where it sits and its message body.
-type TimelineEntry = (TimelineAt, Value);
-
-/// `AND` the rows before `(ts, id)` in newest-first order of `(time, id)` columns.
-fn older_than(sql: &mut String, params: &mut Vec<Val>, (time, id): (&str, &str), at: (i64, i64)) {
-    params.extend([Val::Int(at.0), Val::Int(at.1)]);
-    let n = params.len();
-    let t = n - 1;
-    sql.push_str(&format!(
-        " AND ({time} < ${t} OR ({time} = ${t} AND {id} < ${n}))"
-    ));
-}
-
-/// Up to `limit` stored events of these profiles past `cursor`, newest first.
-fn stored_events(
-    conn: &mut dyn Conn,
-    ids: &[ProfileId],
-    query: &EventQuery,
-    cursor: Option<TimelineAt>,
-    limit: usize,
-) -> Result<Vec<TimelineEntry>, StoreError> {
-    let mut params: Vec<Val> = ids.iter().map(|&i| Val::Int(i)).collect();
-    let mut sql = format!(
-        "SELECT seq, ts, body FROM events WHERE profile_id IN ({})",
-        placeholders(ids.len(), 1)
-    );
-    let mut filter = |column: &str, op: &str, value: Val, params: &mut Vec<Val>| {
-        params.push(value);
-        sql.push_str(&format!(" AND {column} {op} ${}", params.len()));
-    };
-    if let Some(kind) = &query.kind {
-        filter("type", "=", kind.as_str().into(), &mut params);
-    }
-    if let Some(event) = &query.event {
-        filter("event", "=", event.as_str().into(), &mut params);
-    }
-    if let Some(channel) = &query.channel {
-        filter("channel", "=", channel.as_str().into(), &mut params);
-    }
-    if let Some(since) = query.since {
-        filter("ts", ">=", Val::Int(since), &mut params);
-    }
-    if let Some(until) = query.until {
-        filter("ts", "<", Val::Int(until), &mut params);
-    }
-    match cursor {
-        Some(TimelineAt {
-            ts,
-            position: TimelinePosition::Event(seq),
-        }) => {
-            older_than(&mut sql, &mut params, ("ts", "seq"), (ts, seq));
-        }
-        // Every stored event at that instant came before the change.
-        Some(TimelineAt { ts, .. }) => filter("ts", "<", Val::Int(ts), &mut params),
-        None => {}
-    }
-    params.push(Val::Int(limit as i64));
-    sql.push_str(&format!(
-        " ORDER BY ts DESC, seq DESC LIMIT ${}",
-        params.len()
-    ));
-    let rows = conn.query(&sql, &params)?;
-    rows.into_iter()
-        .map(|row| {
-            let (Some(seq), Some(ts), Some(body)) = (row[0].int(), row[1].int(), row[2].text())
-            else {
-                return Err(StoreError::Corrupt("event row without body".into()));
-            };
-            let at = TimelineAt {
-                ts,
-                position: TimelinePosition::Event(seq),
-            };
-            Ok((at, serde_json::from_str(body)?))
-        })
-        .collect()
-}
-
-/// Up to `limit` membership changes of these profiles past `cursor` as the events the
-/// timeline shows, newest first.
-fn membership_events(
-    conn: &mut dyn Conn,
-    ids: &[ProfileId],
-    query: &EventQuery,
-    cursor: Option<TimelineAt>,
-    limit: usize,
-) -> Result<Vec<TimelineEntry>, StoreError> {
-    let entered = match query.event.as_deref() {
-        None => None,
-        Some(crate::SEGMENT_ENTERED) => Some(1),
-        Some(crate::SEGMENT_EXITED) => Some(0),
-        Some(_) => return Ok(Vec::new()),
-    };
-    if query.kind.as_deref().is_some_and(|k| k != "track")
-        || query.channel.as_deref().is_some_and(|c| c != "other")
-    {
-        return Ok(Vec::new());
-    }
-    let mut params: Vec<Val> = ids.iter().map(|&i| Val::Int(i)).collect();
-    let mut sql = format!(
-        "SELECT {} WHERE c.profile_id IN ({}) AND c.first_fill = 0",
-        crate::decide::CHANGE_COLUMNS,
-        placeholders(ids.len(), 1)
-    );
-    let mut filter = |condition: &str, value: Val, params: &mut Vec<Val>| {
-        params.push(value);
-        sql.push_str(&format!(" AND {condition} ${}", params.len()));
-    };
-    if let Some(entered) = entered {
-        filter("c.entered =", Val::Int(entered), &mut params);
-    }
-    if let Some(since) = query.since {
-        filter("c.at >=", Val::Int(since), &mut params);
-    }
-    if let Some(until) = query.until {
-        filter("c.at <", Val::Int(until), &mut params);
-    }
-    match cursor {
-        Some(TimelineAt {
-            ts,
-            position: TimelinePosition::Change(id),
-        }) => {
-            older_than(&mut sql, &mut params, ("c.at", "c.id"), (ts, id));
-        }
-        // The changes at that instant come after the stored events.
-        Some(TimelineAt { ts, .. }) => filter("c.at <=", Val::Int(ts), &mut params),
-        None => {}
-    }
-    params.push(Val::Int(limit as i64));
-    sql.push_str(&format!(
-        " ORDER BY c.at DESC, c.id DESC LIMIT ${}",
-        params.len()
-    ));
-    let rows = conn.query(&sql, &params)?;
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        let (id, change) = crate::decide::change_from(&row)?;
-        let at = TimelineAt {
-            ts: change.at,
-            position: TimelinePosition::Change(id),
-        };
-        if let Some(body) = change.event_body() {
-            out.push((at, body));
-        }
-    }
-    Ok(out)
 }
 
 /// A row of `profile_id, order_id, kind, channel, ts, value` from `order_events`.

@@ -154,10 +154,10 @@ pub trait Conn {
         };
         match self.dialect() {
             Dialect::Sqlite => {
-                // A table of the domain's file that every store has.
+                // A table of the store's own in the domain's file.
                 let table = match domain {
                     WriteDomain::Customers => "settings",
-                    WriteDomain::Decisions => "decide_position",
+                    WriteDomain::Decisions => "write_gate",
                 };
                 let schema = domain.schema();
                 self.batch(&format!(

@@ -99,19 +99,26 @@ pub fn hold_write_lock(store: &Store, domain: crate::WriteDomain) -> WriteLockHe
     WriteLockHeld(pooled)
 }
 
-/// Every event of a timeline, following the cursor from page to page of `page` events.
-fn whole_timeline(store: &Store, k: &ProfileKey, page: usize) -> Vec<Value> {
+/// Every entry of a timeline with `sources`, following the cursor from page to page of
+/// `page` entries.
+pub fn whole_timeline(
+    store: &Store,
+    k: &ProfileKey,
+    page: usize,
+    sources: &[&dyn crate::TimelineSource],
+) -> Vec<Value> {
     let mut events = Vec::new();
     let mut cursor = None;
     loop {
         let next = store
-            .events(
+            .timeline(
                 k,
                 &EventQuery {
                     limit: page,
                     cursor: cursor.take(),
                     ..EventQuery::default()
                 },
+                sources,
             )
             .unwrap()
             .unwrap();
@@ -123,7 +130,7 @@ fn whole_timeline(store: &Store, k: &ProfileKey, page: usize) -> Vec<Value> {
     }
 }
 
-fn key(store: &Store, raw: &str) -> ProfileKey {
+pub fn key(store: &Store, raw: &str) -> ProfileKey {
     ProfileKey::parse(raw, store.identity()).expect("valid key")
 }
 
@@ -145,7 +152,7 @@ pub fn ingest_and_read_back(store: &Store) {
     assert_eq!(report.profiles_created, 1);
 
     let p = store
-        .profile(&key(store, "email:anna.rossi@example.it"))
+        .profile(&key(store, "email:anna.rossi@example.it"), &[])
         .unwrap()
         .expect("profile");
     assert_eq!(
@@ -174,7 +181,7 @@ pub fn ingest_and_read_back(store: &Store) {
     assert_eq!(ids, vec!["email:anna.rossi@example.it", "user_id:42"]);
     assert!(
         store
-            .profile(&key(store, "user_id:nobody"))
+            .profile(&key(store, "user_id:nobody"), &[])
             .unwrap()
             .is_none()
     );
@@ -241,7 +248,7 @@ pub fn merges_join_timelines_and_are_logged(store: &Store) {
         .unwrap();
     assert_eq!(report.merges, 1);
     let p = store
-        .profile(&key(store, "anonymous_id:dev-1"))
+        .profile(&key(store, "anonymous_id:dev-1"), &[])
         .unwrap()
         .unwrap();
     assert_eq!(p.id, anonymous.min(known));
@@ -255,12 +262,13 @@ pub fn merges_join_timelines_and_are_logged(store: &Store) {
         .expect("merge logged");
     assert_eq!(merge.message_id, "a3");
     let page = store
-        .events(
+        .timeline(
             &ProfileKey::Id(known),
             &EventQuery {
                 limit: 10,
                 ..EventQuery::default()
             },
+            &[],
         )
         .unwrap()
         .unwrap();
@@ -285,11 +293,11 @@ pub fn refused_merges_keep_the_event(store: &Store) {
         ]))
         .unwrap();
     let giulia = store
-        .profile(&key(store, "user_id:giulia"))
+        .profile(&key(store, "user_id:giulia"), &[])
         .unwrap()
         .unwrap();
     let mario = store
-        .profile(&key(store, "user_id:mario"))
+        .profile(&key(store, "user_id:mario"), &[])
         .unwrap()
         .unwrap();
     assert_ne!(giulia.id, mario.id);
@@ -325,7 +333,7 @@ pub fn timeline_pages_and_filters(store: &Store) {
         .collect();
     store.ingest(&incoming(store, source.id, messages)).unwrap();
     let k = key(store, "user_id:pager");
-    let seen: Vec<String> = whole_timeline(store, &k, 10)
+    let seen: Vec<String> = whole_timeline(store, &k, 10, &[])
         .iter()
         .map(|e| e["messageId"].as_str().unwrap().to_owned())
         .collect();
@@ -333,25 +341,27 @@ pub fn timeline_pages_and_filters(store: &Store) {
     assert_eq!(seen, expected);
 
     let pages = store
-        .events(
+        .timeline(
             &k,
             &EventQuery {
                 kind: Some("page".into()),
                 limit: 100,
                 ..EventQuery::default()
             },
+            &[],
         )
         .unwrap()
         .unwrap();
     assert_eq!(pages.events.len(), 5);
     let app = store
-        .events(
+        .timeline(
             &k,
             &EventQuery {
                 channel: Some("app".into()),
                 limit: 100,
                 ..EventQuery::default()
             },
+            &[],
         )
         .unwrap()
         .unwrap();
@@ -360,29 +370,34 @@ pub fn timeline_pages_and_filters(store: &Store) {
         .unwrap()
         .timestamp_millis();
     let recent = store
-        .events(
+        .timeline(
             &k,
             &EventQuery {
                 since: Some(since),
                 limit: 100,
                 ..EventQuery::default()
             },
+            &[],
         )
         .unwrap()
         .unwrap();
     assert_eq!(recent.events.len(), 5);
-    assert!(
-        store
-            .events(
-                &k,
-                &EventQuery {
-                    cursor: Some("garbage".into()),
-                    limit: 5,
-                    ..EventQuery::default()
-                }
-            )
-            .is_err()
-    );
+    // Not a cursor, or one naming a timeline source this read does not have.
+    for cursor in ["garbage", "1769904000000.m5", "1769904000000."] {
+        let refused = store.timeline(
+            &k,
+            &EventQuery {
+                cursor: Some(cursor.into()),
+                limit: 5,
+                ..EventQuery::default()
+            },
+            &[],
+        );
+        assert!(
+            matches!(refused, Err(crate::StoreError::Invalid(_))),
+            "{cursor}: {refused:?}"
+        );
+    }
 }
 
 pub fn search_by_identifier_and_name(store: &Store) {
@@ -621,7 +636,7 @@ pub fn orders_net_refunds_follow_merges_and_refuse_unknown_currencies(store: &St
     assert!(batch.iter().all(|m| m.refusal().is_none()));
     store.ingest(&batch).unwrap();
     let p = store
-        .profile(&key(store, "user_id:7"))
+        .profile(&key(store, "user_id:7"), &[])
         .unwrap()
         .expect("profile");
     assert_eq!(p.orders.count, 2, "A (partly refunded) and B (dollars)");
@@ -702,7 +717,7 @@ pub fn computed_traits_and_analyses_round_trip(store: &Store) {
     store
         .write_computed_traits(&[(id, traits(json!({"cluster": 2, "p_alive": 0.8})))])
         .unwrap();
-    let p = store.profile(&key(store, "user_id:1")).unwrap().unwrap();
+    let p = store.profile(&key(store, "user_id:1"), &[]).unwrap().unwrap();
     assert_eq!(
         Value::Object(p.computed),
         json!({"rfm_segment": "champions", "p_alive": 0.8, "cluster": 2})
@@ -748,7 +763,7 @@ pub fn concurrent_nodes_deduplicate_exactly(fixture: &Fixture) {
     assert_eq!(store.event_count().unwrap(), 20 * 50);
     assert_eq!(store.profile_count().unwrap(), 7);
     let p = store
-        .profile(&key(store, "user_id:user-3"))
+        .profile(&key(store, "user_id:user-3"), &[])
         .unwrap()
         .unwrap();
     let anon: BTreeSet<&str> = p
@@ -799,7 +814,7 @@ pub fn a_locked_store_fails_transiently_and_stores_nothing(fixture: &Fixture) {
 /// locks on PostgreSQL): either one held elsewhere leaves the other free, and still stops
 /// writers of its own kind.
 pub fn customer_and_decision_writes_never_wait_for_each_other(fixture: &Fixture) {
-    use crate::{DecidePosition, DecideWrite, WriteDomain};
+    use crate::WriteDomain;
     let impatient = fixture.impatient_handle();
     let source = fixture.store.bootstrap(None, None).unwrap().source;
     let event = |id: &str| {
@@ -809,18 +824,11 @@ pub fn customer_and_decision_writes_never_wait_for_each_other(fixture: &Fixture)
             vec![json!({"type": "track", "userId": "u", "messageId": id, "event": "Viewed"})],
         )
     };
-    let position = |event_seq: i64| DecideWrite {
-        position: Some(DecidePosition {
-            event_seq,
-            log_id: 0,
-        }),
-        ..DecideWrite::default()
-    };
+    // A decision's write: the lock of its domain and nothing else.
+    let decide = || impatient.write_transaction(WriteDomain::Decisions, |_| Ok(()));
 
     let customers = hold_write_lock(&fixture.store, WriteDomain::Customers);
-    impatient
-        .write_decisions(&position(1))
-        .expect("decisions are free while customers are locked");
+    decide().expect("decisions are free while customers are locked");
     let refused = impatient
         .ingest(&event("c1"))
         .expect_err("customers locked");
@@ -833,57 +841,11 @@ pub fn customer_and_decision_writes_never_wait_for_each_other(fixture: &Fixture)
         1,
         "customers are free while decisions are locked"
     );
-    let refused = impatient
-        .write_decisions(&position(2))
-        .expect_err("decisions locked");
+    let refused = decide().expect_err("decisions locked");
     assert!(refused.is_transient(), "not transient: {refused}");
     drop(decisions);
 
     assert_eq!(fixture.store.event_count().unwrap(), 1);
-    assert_eq!(
-        fixture.store.decide_position().unwrap(),
-        DecidePosition {
-            event_seq: 1,
-            log_id: 0
-        }
-    );
-}
-
-pub fn segment_sizes_from_a_time_start_with_the_size_then_in_force(store: &Store) {
-    use crate::SegmentInput;
-    let segment = store
-        .create_segment(&SegmentInput {
-            slug: "sized".into(),
-            name: "Sized".into(),
-            description: String::new(),
-            definition: "traits.city == \"Torino\"".into(),
-        })
-        .unwrap();
-    let hour = 3_600_000;
-    for (h, size) in [(1, 10), (2, 20), (3, 30)] {
-        store
-            .conn()
-            .unwrap()
-            .conn()
-            .execute(
-                "INSERT INTO segment_sizes (segment_id, hour, size) VALUES ($1, $2, $3)",
-                &[
-                    crate::sql::Val::Int(segment.id),
-                    crate::sql::Val::Int(h * hour),
-                    crate::sql::Val::Int(size),
-                ],
-            )
-            .unwrap();
-    }
-    let since = |t: i64| store.segment_sizes_since(segment.id, t).unwrap();
-    assert_eq!(since(2 * hour + 1), vec![(2 * hour, 20), (3 * hour, 30)]);
-    assert_eq!(
-        since(10 * hour),
-        vec![(3 * hour, 30)],
-        "the size still in force"
-    );
-    assert_eq!(since(0), vec![(hour, 10), (2 * hour, 20), (3 * hour, 30)]);
-    assert_eq!(store.segment_sizes(segment.id).unwrap().len(), 3);
 }
 
 /// A role's lease is exclusive across handles (processes) on one store, and passes on when
@@ -902,174 +864,6 @@ pub fn leases_are_exclusive(fixture: &Fixture) {
     );
     drop(held);
     assert!(second.try_lease("decider").unwrap().is_some(), "handed on");
-}
-
-/// Membership changes are stored as a log: current members, a profile's intervals, a
-/// segment's history and the timeline's `Segment Entered` / `Segment Exited` events (merged
-/// with stored events by time, paged across equal instants) all read from it.
-pub fn memberships_are_a_log_of_changes_shown_on_the_timeline(store: &Store) {
-    use crate::{DecideWrite, MembershipChange, SegmentInput};
-    let source = store.bootstrap(None, None).unwrap().source;
-    let minute = |m: i64| 1_769_904_000_000 + m * 60_000; // 2026-02-01T00:00Z + m minutes
-    let messages: Vec<Value> = (0..5)
-        .map(|i| {
-            json!({"type": "track", "userId": "member", "messageId": format!("e{i}"), "event": "Viewed",
-                   "timestamp": format!("2026-02-01T00:0{i}:00Z"), "context": {"channel": "web"}})
-        })
-        .collect();
-    store.ingest(&incoming(store, source.id, messages)).unwrap();
-    let k = key(store, "user_id:member");
-    let profile = store.resolve_profile(&k).unwrap().unwrap();
-    let segment = |slug: &str| {
-        store
-            .create_segment(&SegmentInput {
-                slug: slug.into(),
-                name: slug.to_uppercase(),
-                description: String::new(),
-                definition: "count(any event) >= 1".into(),
-            })
-            .unwrap()
-    };
-    let (vip, fresh) = (segment("vip"), segment("fresh"));
-    let change =
-        |s: &crate::SegmentRecord, entered: bool, at: i64, first_fill: bool| MembershipChange {
-            segment_id: s.id,
-            segment_slug: s.slug.clone(),
-            profile_id: profile,
-            entered,
-            at,
-            first_fill,
-        };
-    let steps = [
-        vec![change(&vip, true, minute(1), true)],
-        vec![
-            change(&fresh, true, minute(2), false),
-            change(&vip, false, minute(2), false),
-        ],
-        vec![change(&vip, true, minute(3), false)],
-    ];
-    for changes in &steps {
-        store
-            .write_decisions(&DecideWrite {
-                changes,
-                ..DecideWrite::default()
-            })
-            .unwrap();
-    }
-
-    let mut current = store.current_memberships().unwrap();
-    current.sort();
-    assert_eq!(current, [(vip.id, profile), (fresh.id, profile)]);
-    let members = store.segment_members(vip.id, None, 10).unwrap();
-    assert_eq!(members.len(), 1);
-    assert_eq!(
-        (members[0].profile_id, members[0].entered_at),
-        (profile, minute(3))
-    );
-    assert!(
-        store
-            .segment_members(vip.id, Some(members[0].position), 10)
-            .unwrap()
-            .is_empty()
-    );
-    let intervals: Vec<(String, i64, Option<i64>)> = store
-        .memberships_of(profile)
-        .unwrap()
-        .into_iter()
-        .map(|m| (m.slug, m.entered_at, m.exited_at))
-        .collect();
-    assert_eq!(
-        intervals,
-        [
-            ("vip".to_owned(), minute(3), None),
-            ("fresh".to_owned(), minute(2), None),
-            ("vip".to_owned(), minute(1), Some(minute(2))),
-        ],
-        "newest entry first"
-    );
-    let (history, next) = store.segment_history(vip.id, None, 1).unwrap();
-    assert_eq!(
-        (history[0].entered_at, history[0].exited_at),
-        (minute(3), None)
-    );
-    let (older, _) = store.segment_history(vip.id, next, 10).unwrap();
-    assert_eq!(
-        (older[0].entered_at, older[0].exited_at),
-        (minute(1), Some(minute(2)))
-    );
-
-    // Newest first; at one instant stored events before changes, changes newest first; a
-    // new segment's first members are not on the timeline. Pages of 2 cross every tie.
-    let mut seen = Vec::new();
-    for e in whole_timeline(store, &k, 2) {
-        assert_eq!(e["profileId"], json!(profile));
-        seen.push(match e["event"].as_str().unwrap() {
-            "Viewed" => e["messageId"].as_str().unwrap().to_owned(),
-            name => format!("{name} {}", e["properties"]["segment"].as_str().unwrap()),
-        });
-    }
-    assert_eq!(
-        seen,
-        [
-            "e4",
-            "e3",
-            "Segment Entered vip",
-            "e2",
-            "Segment Exited vip",
-            "Segment Entered fresh",
-            "e1",
-            "e0"
-        ]
-    );
-    let only =
-        |query: EventQuery| -> usize { store.events(&k, &query).unwrap().unwrap().events.len() };
-    let exits = EventQuery {
-        event: Some(crate::SEGMENT_EXITED.into()),
-        limit: 100,
-        ..EventQuery::default()
-    };
-    assert_eq!(only(exits), 1);
-    let web = EventQuery {
-        channel: Some("web".into()),
-        limit: 100,
-        ..EventQuery::default()
-    };
-    assert_eq!(only(web), 5);
-    let other = EventQuery {
-        channel: Some("other".into()),
-        since: Some(minute(3)),
-        limit: 100,
-        ..EventQuery::default()
-    };
-    assert_eq!(only(other), 1);
-    let p360 = store.profile(&k).unwrap().unwrap();
-    assert_eq!(p360.counts_by_event["Segment Entered"], 2);
-    assert_eq!(p360.counts_by_event["Segment Exited"], 1);
-    assert_eq!(p360.counts_by_channel["other"], 3);
-    assert_eq!(p360.event_count, 8);
-
-    let mut own = Vec::new();
-    store
-        .scan_membership_events(Some(minute(2)), &mut |e| {
-            own.push((e.event.unwrap(), e.ts, e.platform));
-            Ok(())
-        })
-        .unwrap();
-    assert_eq!(
-        own,
-        [("Segment Entered".to_owned(), minute(3), true)],
-        "after the instant given"
-    );
-    assert_eq!(store.membership_events_of(profile).unwrap().len(), 3);
-
-    assert!(store.delete_segment("vip").unwrap());
-    let left: Vec<String> = store
-        .memberships_of(profile)
-        .unwrap()
-        .into_iter()
-        .map(|m| m.slug)
-        .collect();
-    assert_eq!(left, ["fresh"]);
 }
 
 /// The decider's deferred commits skip their own sync and nothing else: the next
@@ -1107,25 +901,12 @@ pub fn a_deferred_commit_defers_only_itself(store: &Store) {
     }
 }
 
-/// Two people saving a segment or source under the same name at the
-/// same moment: one is saved, the other gets a clear conflict (the check and the insert
-/// are one write transaction), never a database error.
+/// Two people saving a source under the same name at the same moment: one is saved, the
+/// other gets a clear error (the check and the insert are one write transaction), never a
+/// database error.
 pub fn names_taken_at_the_same_moment_conflict_cleanly(store: &Store) {
-    use crate::{SegmentInput, StoreError};
+    use crate::StoreError;
 
-    let is_conflict = |e: &StoreError| matches!(e, StoreError::Conflict(_));
-    saved_once_when_raced(
-        "segment",
-        &|| {
-            store.create_segment(&SegmentInput {
-                slug: "vip".into(),
-                name: "VIP".into(),
-                description: String::new(),
-                definition: "traits.plan == \"vip\"".into(),
-            })
-        },
-        is_conflict,
-    );
     saved_once_when_raced(
         "source",
         &|| store.create_source("till", None),

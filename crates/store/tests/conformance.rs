@@ -15,8 +15,6 @@ prossimo_store::conformance_cases!(
     sources_keep_the_pages_allowed_to_send,
     orders_net_refunds_follow_merges_and_refuse_unknown_currencies,
     computed_traits_and_analyses_round_trip,
-    segment_sizes_from_a_time_start_with_the_size_then_in_force,
-    memberships_are_a_log_of_changes_shown_on_the_timeline,
     a_deferred_commit_defers_only_itself,
     names_taken_at_the_same_moment_conflict_cleanly;
     leases_are_exclusive,

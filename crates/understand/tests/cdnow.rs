@@ -118,7 +118,7 @@ fn cdnow_through_the_store_gives_lifetimes_fits_and_traits() {
 
     // Customer 0003 bought once (x = 0): BG/NBD says P(alive) = 1 by construction.
     let key = |id: &str| ProfileKey::parse(&format!("user_id:{id}"), store.identity()).unwrap();
-    let once = store.profile(&key("0003")).unwrap().unwrap();
+    let once = store.profile(&key("0003"), &[]).unwrap().unwrap();
     assert_eq!(once.computed["p_alive"], json!(1.0));
     for name in [
         "rfm_score",
@@ -137,7 +137,7 @@ fn cdnow_through_the_store_gives_lifetimes_fits_and_traits() {
     // Live scoring from the stored run reproduces the run's own scores for every trait.
     let scorer = LiveScorer::load(store).unwrap();
     for id in ["0001", "0003", "1516", "1901", "2240"] {
-        let p = store.profile(&key(id)).unwrap().unwrap();
+        let p = store.profile(&key(id), &[]).unwrap().unwrap();
         let purchases: Vec<_> = store
             .orders_of(p.id)
             .unwrap()

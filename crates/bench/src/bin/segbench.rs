@@ -682,7 +682,7 @@ fn rss() -> String {
 /// The rebuild's stages apart, with the APIs `Engine::rebuild` uses: scanning the events
 /// its terms read, folding them into aggregates, reading every profile's facts, evaluating.
 fn breakdown(store: &Store) -> Result<Value> {
-    let segments = store.segments()?;
+    let segments = prossimo_decide::audiences::Audiences::of(store)?.segments()?;
     let catalog = Catalog::new(
         segments
             .iter()

@@ -93,7 +93,7 @@ fn cdnow_master_imports_as_orders_and_a_rerun_changes_nothing() {
     assert_eq!(store.profile_count().unwrap(), 23_570);
     // Customer 00001 of CDNOW: one purchase on 1997-01-01 of $11.77.
     let p = store
-        .profile(&ProfileKey::parse("user_id:00001", store.identity()).unwrap())
+        .profile(&ProfileKey::parse("user_id:00001", store.identity()).unwrap(), &[])
         .unwrap()
         .unwrap();
     assert_eq!(p.orders.count, 1);
@@ -198,7 +198,7 @@ fn bad_rows_are_reported_with_line_and_field_and_good_rows_are_kept() {
 
     let store = Store::open(&Location::DataDir(data), IdentityConfig::default()).unwrap();
     let p = store
-        .profile(&ProfileKey::parse("user_id:c7", store.identity()).unwrap())
+        .profile(&ProfileKey::parse("user_id:c7", store.identity()).unwrap(), &[])
         .unwrap()
         .unwrap();
     assert_eq!(
@@ -259,7 +259,7 @@ fn customers_and_ndjson_events_import_through_identity_resolution() {
     prossimo(&data, &["import", "events", events.to_str().unwrap()]);
     let store = Store::open(&Location::DataDir(data), IdentityConfig::default()).unwrap();
     let p = store
-        .profile(&ProfileKey::parse("anonymous_id:web-9", store.identity()).unwrap())
+        .profile(&ProfileKey::parse("anonymous_id:web-9", store.identity()).unwrap(), &[])
         .unwrap()
         .unwrap();
     assert_eq!(p.name.as_deref(), Some("Anna Neri"));
@@ -314,7 +314,7 @@ fn demo_fills_a_living_retailer_through_the_ingest_path() {
     let store = Store::open(&Location::DataDir(data), IdentityConfig::default()).unwrap();
     assert!(store.event_count().unwrap() > 2_000);
     let p = store
-        .profile(&ProfileKey::parse(&hint, store.identity()).unwrap())
+        .profile(&ProfileKey::parse(&hint, store.identity()).unwrap(), &[])
         .unwrap()
         .expect("the suggested profile exists");
     assert!(
@@ -338,7 +338,7 @@ fn demo_fills_a_living_retailer_through_the_ingest_path() {
     let mut channels = std::collections::BTreeSet::new();
     for n in 1..=60 {
         let key = ProfileKey::parse(&format!("user_id:c{n:05}"), store.identity()).unwrap();
-        if let Some(p) = store.profile(&key).unwrap() {
+        if let Some(p) = store.profile(&key, &[]).unwrap() {
             channels.extend(p.counts_by_channel.keys().cloned());
         }
     }

@@ -12,7 +12,8 @@ use std::time::Duration;
 use prossimo_decide::Engine;
 use prossimo_identity::{IdentityConfig, ProfileId};
 use prossimo_model::ManualClock;
-use prossimo_store::{Location, SegmentInput, Store};
+use prossimo_decide::audiences::{Audiences, SegmentInput};
+use prossimo_store::{Location, Store};
 
 use crate::common::binary;
 
@@ -51,7 +52,8 @@ const SEGMENTS: [(&str, &str); 8] = [
 ];
 
 fn stored(store: &Store) -> HashMap<String, BTreeSet<ProfileId>> {
-    let slugs: HashMap<i64, String> = store
+    let audiences = Audiences::of(store).unwrap();
+    let slugs: HashMap<i64, String> = audiences
         .segments()
         .unwrap()
         .into_iter()
@@ -61,7 +63,7 @@ fn stored(store: &Store) -> HashMap<String, BTreeSet<ProfileId>> {
         .values()
         .map(|s| (s.clone(), BTreeSet::new()))
         .collect();
-    for (segment, profile) in store.current_memberships().unwrap() {
+    for (segment, profile) in audiences.current_memberships().unwrap() {
         out.entry(slugs[&segment].clone())
             .or_default()
             .insert(profile);
@@ -102,8 +104,9 @@ fn incremental_memberships_equal_a_full_recompute_on_the_demo() {
         .unwrap(),
     );
     for (slug, definition) in SEGMENTS {
-        store
-            .create_segment(&SegmentInput {
+        Audiences::of(&store)
+            .unwrap()
+            .create(&SegmentInput {
                 slug: slug.into(),
                 name: slug.into(),
                 description: String::new(),

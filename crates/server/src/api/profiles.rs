@@ -4,7 +4,8 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use prossimo_model::{Channel, MessageType, parse_timestamp};
-use prossimo_store::{EventPage, EventQuery, Profile360, ProfileKey, ProfileSummary};
+use prossimo_store::{EventPage, EventQuery, ProfileKey, ProfileSummary};
+use prossimo_view::CustomerView;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -20,10 +21,10 @@ pub async fn profile(
     State(state): State<AppState>,
     _admin: Admin,
     Path(raw): Path<String>,
-) -> Result<Json<Profile360>, ApiError> {
+) -> Result<Json<CustomerView>, ApiError> {
     let key = parse_key(&state, &raw)?;
     let store = state.store.clone();
-    tokio::task::spawn_blocking(move || store.profile(&key))
+    tokio::task::spawn_blocking(move || prossimo_view::customer(&store, &key))
         .await??
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("no profile for {raw}")))
@@ -100,7 +101,7 @@ pub async fn events(
         cursor: params.cursor,
     };
     let store = state.store.clone();
-    tokio::task::spawn_blocking(move || store.events(&key, &query))
+    tokio::task::spawn_blocking(move || prossimo_view::timeline(&store, &key, &query))
         .await??
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("no profile for {raw}")))

@@ -12,7 +12,7 @@ use prossimo_decide::{
     AudienceError, DRAFT_SLUG, DecideError, check_draft, delete_audience, preview, save_audience,
 };
 use prossimo_segments::{format, parse};
-use prossimo_store::{SegmentInput, SegmentRecord, Store};
+use prossimo_decide::audiences::{Audiences, SegmentInput, SegmentRecord};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -60,8 +60,8 @@ fn live(state: &AppState) -> bool {
     state.decider.as_ref().is_some_and(|d| d.status().ready)
 }
 
-fn with_size(store: &Store, record: &SegmentRecord) -> Result<Value, ApiError> {
-    let sizes = store.segment_sizes(record.id)?;
+fn with_size(audiences: &Audiences, record: &SegmentRecord) -> Result<Value, ApiError> {
+    let sizes = audiences.segment_sizes(record.id)?;
     let mut value = serde_json::to_value(record).map_err(|_| ApiError::Internal)?;
     value["size"] = json!(sizes.last().map_or(0, |&(_, n)| n));
     Ok(value)
@@ -70,10 +70,11 @@ fn with_size(store: &Store, record: &SegmentRecord) -> Result<Value, ApiError> {
 pub async fn list(State(state): State<AppState>, _admin: Admin) -> Result<Json<Value>, ApiError> {
     let store = state.store.clone();
     let segments = tokio::task::spawn_blocking(move || {
-        store
+        let audiences = Audiences::of(&store)?;
+        audiences
             .segments()?
             .iter()
-            .map(|s| with_size(&store, s))
+            .map(|s| with_size(&audiences, s))
             .collect::<Result<Vec<_>, ApiError>>()
     })
     .await??;
@@ -91,12 +92,13 @@ pub async fn get_one(
 ) -> Result<Json<Value>, ApiError> {
     let store = state.store.clone();
     let value = tokio::task::spawn_blocking(move || {
-        let record = store
+        let audiences = Audiences::of(&store)?;
+        let record = audiences
             .segment(&slug)?
             .ok_or_else(|| ApiError::NotFound(format!("no segment {slug:?}")))?;
-        let mut value = with_size(&store, &record)?;
+        let mut value = with_size(&audiences, &record)?;
         value["sizes"] = json!(
-            store
+            audiences
                 .segment_sizes(record.id)?
                 .into_iter()
                 .map(|(hour, size)| json!({"hour": prossimo_model::format_millis(hour), "size": size}))
@@ -234,7 +236,7 @@ pub async fn preview_draft(
             .sample
             .iter()
             .map(|&id| {
-                store.profile(&prossimo_store::ProfileKey::Id(id)).map(|p| {
+                store.profile(&prossimo_store::ProfileKey::Id(id), &[]).map(|p| {
                     p.map(|p| {
                         json!({
                             "id": p.id,
@@ -267,7 +269,7 @@ pub struct PageParams {
 async fn segment_id(state: &AppState, slug: String) -> Result<i64, ApiError> {
     let store = state.store.clone();
     tokio::task::spawn_blocking(move || {
-        store
+        Audiences::of(&store)?
             .segment(&slug)?
             .map(|s| s.id)
             .ok_or_else(|| ApiError::NotFound(format!("no segment {slug:?}")))
@@ -287,7 +289,9 @@ pub async fn members(
     let id = segment_id(&state, slug).await?;
     let store = state.store.clone();
     let members =
-        tokio::task::spawn_blocking(move || store.segment_members(id, params.after, limit))
+        tokio::task::spawn_blocking(move || {
+            Audiences::of(&store)?.segment_members(id, params.after, limit)
+        })
             .await??;
     let next = (members.len() == limit)
         .then(|| members.last().map(|m| m.position))
@@ -312,7 +316,9 @@ pub async fn history(
     let id = segment_id(&state, slug).await?;
     let store = state.store.clone();
     let (records, next) =
-        tokio::task::spawn_blocking(move || store.segment_history(id, params.before, limit))
+        tokio::task::spawn_blocking(move || {
+            Audiences::of(&store)?.segment_history(id, params.before, limit)
+        })
             .await??;
     Ok(Json(json!({
         "history": records.iter().map(|m| json!({

@@ -4,8 +4,9 @@
 
 use prossimo_bus::{Bus, Definitions, Happened};
 use prossimo_segments::CatalogError;
-use prossimo_store::{SegmentInput, SegmentRecord, Store, StoreError, check_slug};
+use prossimo_store::{Store, StoreError};
 
+use super::{Audiences, SegmentInput, SegmentRecord, check_slug};
 use crate::{DecideError, check_catalog};
 
 /// Why an audience was not saved or deleted.
@@ -41,10 +42,11 @@ pub fn save_audience(
         DecideError::Store(e) => AudienceError::Store(e),
         other => AudienceError::Definition(other),
     })?;
+    let audiences = Audiences::of(store)?;
     let saved = match existing {
-        None => store.create_segment(input)?,
-        Some(slug) => store
-            .update_segment(slug, input)?
+        None => audiences.create(input)?,
+        Some(slug) => audiences
+            .update(slug, input)?
             .ok_or_else(|| AudienceError::NotFound(slug.to_owned()))?,
     };
     announce(bus);
@@ -53,7 +55,8 @@ pub fn save_audience(
 
 /// Deletes the segment `slug`, unless another segment refers to it.
 pub fn delete_audience(store: &Store, bus: Option<&Bus>, slug: &str) -> Result<(), AudienceError> {
-    if store.segment(slug)?.is_none() {
+    let audiences = Audiences::of(store)?;
+    if audiences.segment(slug)?.is_none() {
         return Err(AudienceError::NotFound(slug.to_owned()));
     }
     check_catalog(store, slug, None).map_err(|e| match e {
@@ -67,7 +70,7 @@ pub fn delete_audience(store: &Store, bus: Option<&Bus>, slug: &str) -> Result<(
         }
         other => AudienceError::Definition(other),
     })?;
-    store.delete_segment(slug)?;
+    audiences.delete(slug)?;
     announce(bus);
     Ok(())
 }
