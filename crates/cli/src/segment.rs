@@ -7,12 +7,12 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
+use prossimo_decide::audiences::{Audiences, SegmentInput};
 use prossimo_decide::{
     AudienceError, DRAFT_SLUG, DecideError, Engine, check_draft, delete_audience, preview,
     save_audience,
 };
 use prossimo_segments::{format, parse};
-use prossimo_decide::audiences::{Audiences, SegmentInput};
 use prossimo_store::{ProfileKey, Store};
 
 #[derive(Subcommand)]

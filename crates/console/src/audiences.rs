@@ -9,11 +9,11 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
+use prossimo_decide::audiences::{Audiences, SegmentInput, check_slug};
 use prossimo_decide::{
     AudienceError, DRAFT_SLUG, DecideError, check_catalog, delete_audience, preview, save_audience,
 };
 use prossimo_segments::{format, parse};
-use prossimo_decide::audiences::{Audiences, SegmentInput, check_slug};
 use prossimo_store::{ProfileKey, Store, StoreError};
 
 use crate::users::Role;
@@ -275,7 +275,8 @@ pub async fn edit_form(
     let t = lang.texts();
     let store = state.store.clone();
     let wanted = slug.clone();
-    let Some(record) = blocking(lang, move || Audiences::of(&store)?.segment(&wanted)).await? else {
+    let Some(record) = blocking(lang, move || Audiences::of(&store)?.segment(&wanted)).await?
+    else {
         return Err(PageError::not_found(lang, t.audience_not_found));
     };
     let chrome = Chrome::signed(

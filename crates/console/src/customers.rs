@@ -245,7 +245,12 @@ pub async fn customer(
         };
         let page = prossimo_view::timeline(&store, &key, &events_query)?;
         // The customer's group in words, from the clustering report.
-        let group = match customer.profile.computed.get("cluster").and_then(Value::as_i64) {
+        let group = match customer
+            .profile
+            .computed
+            .get("cluster")
+            .and_then(Value::as_i64)
+        {
             Some(cluster) => store.analysis("clusters")?.and_then(|a| {
                 a.result
                     .get("clusters")?

@@ -583,7 +583,11 @@ async fn an_audience_is_checked_previewed_saved_listed_and_deleted() {
     );
     assert!(previewed.body.contains("Anna Rossi"));
     assert!(
-        Audiences::of(&c.store).unwrap().segment("buyers").unwrap().is_none(),
+        Audiences::of(&c.store)
+            .unwrap()
+            .segment("buyers")
+            .unwrap()
+            .is_none(),
         "a preview saves nothing"
     );
 
@@ -604,7 +608,15 @@ async fn an_audience_is_checked_previewed_saved_listed_and_deleted() {
         (saved.status, saved.location()),
         (StatusCode::SEE_OTHER, "/audiences/buyers")
     );
-    assert_eq!(Audiences::of(&c.store).unwrap().segment("buyers").unwrap().unwrap().name, "Buyers");
+    assert_eq!(
+        Audiences::of(&c.store)
+            .unwrap()
+            .segment("buyers")
+            .unwrap()
+            .unwrap()
+            .name,
+        "Buyers"
+    );
     let again = c
         .post(
             "/audiences",
@@ -659,7 +671,13 @@ async fn an_audience_is_checked_previewed_saved_listed_and_deleted() {
         (deleted.status, deleted.location()),
         (StatusCode::SEE_OTHER, "/audiences")
     );
-    assert!(Audiences::of(&c.store).unwrap().segment("vip").unwrap().is_none());
+    assert!(
+        Audiences::of(&c.store)
+            .unwrap()
+            .segment("vip")
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(
         c.post("/audiences/buyers/delete", &session, "csrf=forged")
             .await
@@ -691,7 +709,13 @@ async fn viewers_check_but_cannot_save_and_the_live_check_needs_the_token() {
         )
         .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
-    assert!(Audiences::of(&c.store).unwrap().segment("x").unwrap().is_none());
+    assert!(
+        Audiences::of(&c.store)
+            .unwrap()
+            .segment("x")
+            .unwrap()
+            .is_none()
+    );
 
     let check = |token: &str, definition: &str| {
         Request::post("/audiences/check")

@@ -5,12 +5,12 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use prossimo_act::NewDelivery;
+use prossimo_bus::MembershipChange;
 use prossimo_identity::ProfileId;
 use prossimo_segments::{
     Catalog, Change, EventFacts, ProfileAggregates, ProfileView, SegmentId, SegmentSet, Source,
 };
 use prossimo_store::sql::Conn;
-use prossimo_bus::MembershipChange;
 use prossimo_store::{EventScan, LogPosition, LoggedEvent, ProfileFacts, Store, StoreError};
 use rayon::prelude::*;
 use serde_json::Map;
@@ -301,8 +301,8 @@ impl Engine {
             .filter_map(|s| self.catalog.id(&s.slug).map(|id| (s.id, id)))
             .collect();
         let profiles = &mut self.profiles;
-        Audiences::of(&self.store)?
-            .for_each_membership_change(&mut |segment, profile, entered| {
+        Audiences::of(&self.store)?.for_each_membership_change(
+            &mut |segment, profile, entered| {
                 if let Some(&id) = by_db_id.get(&segment) {
                     let members = &mut profiles.entry(profile).or_default().members;
                     if entered {
@@ -311,7 +311,8 @@ impl Engine {
                         members.remove(id);
                     }
                 }
-            })?;
+            },
+        )?;
 
         let mut deliveries = Vec::new();
         // Events stored while the engine was down are still owed to event destinations

@@ -4,9 +4,9 @@
 use std::collections::BTreeSet;
 
 use prossimo_act::destinations::{DestinationKind, DestinationRecord, Destinations, NewDelivery};
+use prossimo_bus::MembershipChange;
 use prossimo_model::format_millis;
 use prossimo_segments::{Catalog, EventFacts};
-use prossimo_bus::MembershipChange;
 use prossimo_store::{LoggedEvent, Store};
 use serde_json::{Map, Value, json};
 

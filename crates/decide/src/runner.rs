@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
+use prossimo_bus::MembershipChange;
 use prossimo_bus::{Bus, Happened, Subscription, Topic};
 use prossimo_identity::ProfileId;
-use prossimo_bus::MembershipChange;
 use prossimo_store::Store;
 use serde::Serialize;
 

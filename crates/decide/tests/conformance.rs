@@ -53,7 +53,6 @@ fn segment_sizes_from_a_time_start_with_the_size_then_in_force(store: &Store) {
     assert_eq!(audiences.segment_sizes(segment.id).unwrap().len(), 3);
 }
 
-
 /// Membership changes are stored as a log: current members, a profile's intervals, a
 /// segment's history and the timeline's `Segment Entered` / `Segment Exited` events (merged
 /// with stored events by time, paged across equal instants) all read from it.
@@ -81,15 +80,14 @@ fn memberships_are_a_log_of_changes_shown_on_the_timeline(store: &Store) {
             .unwrap()
     };
     let (vip, fresh) = (segment("vip"), segment("fresh"));
-    let change =
-        |s: &SegmentRecord, entered: bool, at: i64, first_fill: bool| MembershipChange {
-            segment_id: s.id,
-            segment_slug: s.slug.clone(),
-            profile_id: profile,
-            entered,
-            at,
-            first_fill,
-        };
+    let change = |s: &SegmentRecord, entered: bool, at: i64, first_fill: bool| MembershipChange {
+        segment_id: s.id,
+        segment_slug: s.slug.clone(),
+        profile_id: profile,
+        entered,
+        at,
+        first_fill,
+    };
     let steps = [
         vec![change(&vip, true, minute(1), true)],
         vec![
@@ -224,7 +222,6 @@ fn memberships_are_a_log_of_changes_shown_on_the_timeline(store: &Store) {
         .collect();
     assert_eq!(left, ["fresh"]);
 }
-
 
 /// A decide step's read position is saved with its writes and read back.
 fn a_decide_step_saves_its_read_position(store: &Store) {

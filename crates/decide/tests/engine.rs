@@ -7,10 +7,10 @@
 use std::sync::Arc;
 
 use prossimo_act::destinations::{DeliveryStatus, DestinationInput, DestinationKind, Destinations};
+use prossimo_decide::audiences::{Audiences, SegmentInput};
 use prossimo_decide::{Engine, preview};
 use prossimo_model::ManualClock;
 use prossimo_store::testsuite::{Fixture, incoming};
-use prossimo_decide::audiences::{Audiences, SegmentInput};
 use prossimo_store::{EventQuery, ProfileKey, Store};
 use serde_json::{Value, json};
 
@@ -395,11 +395,20 @@ fn a_failed_write_is_made_good_by_a_rebuild() {
         engine.step().unwrap().changes.is_empty(),
         "a plain retry writes nothing"
     );
-    assert!(Audiences::of(&impatient).unwrap().current_memberships().unwrap().is_empty());
+    assert!(
+        Audiences::of(&impatient)
+            .unwrap()
+            .current_memberships()
+            .unwrap()
+            .is_empty()
+    );
 
     let report = engine.rebuild().unwrap();
     assert_eq!(report.changes.len(), 1);
-    let stored = Audiences::of(&impatient).unwrap().current_memberships().unwrap();
+    let stored = Audiences::of(&impatient)
+        .unwrap()
+        .current_memberships()
+        .unwrap();
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].1, person);
     assert_eq!(
@@ -408,7 +417,14 @@ fn a_failed_write_is_made_good_by_a_rebuild() {
         "on the timeline too"
     );
     drain(&mut engine);
-    assert_eq!(Audiences::of(&impatient).unwrap().current_memberships().unwrap().len(), 1);
+    assert_eq!(
+        Audiences::of(&impatient)
+            .unwrap()
+            .current_memberships()
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 /// The decider thread hands each step to its writer thread; when that write fails (the
@@ -456,11 +472,22 @@ fn the_decider_recovers_from_a_failed_write() {
     let held = hold_decisions(&fixture);
     committed();
     wait_for("the write fails", &|| decider.status().last_error.is_some());
-    assert!(Audiences::of(&impatient).unwrap().current_memberships().unwrap().is_empty());
+    assert!(
+        Audiences::of(&impatient)
+            .unwrap()
+            .current_memberships()
+            .unwrap()
+            .is_empty()
+    );
     drop(held);
     committed();
     wait_for("stored after a rebuild", &|| {
-        Audiences::of(&impatient).unwrap().current_memberships().unwrap().len() == 1
+        Audiences::of(&impatient)
+            .unwrap()
+            .current_memberships()
+            .unwrap()
+            .len()
+            == 1
     });
 }
 
@@ -508,7 +535,11 @@ fn webhooks_are_committed_before_the_rest_of_their_step() {
                 stored,
                 deliveries,
                 owed,
-                Audiences::of(store).unwrap().current_memberships().unwrap().len(),
+                Audiences::of(store)
+                    .unwrap()
+                    .current_memberships()
+                    .unwrap()
+                    .len(),
             ));
         })
         .unwrap();

@@ -4,9 +4,7 @@
 //! waits at most one chunk for the write lock.
 
 use prossimo_identity::ProfileId;
-use prossimo_model::{
-    Channel, NetOrder, ORDER_CANCELLED, ORDER_COMPLETED, ORDER_REFUNDED, OrderBook, fold_orders,
-};
+use prossimo_model::{Channel, NetOrder, OrderBook, fold_orders};
 use serde_json::{Map, Value};
 
 use crate::read::order_record;
@@ -82,32 +80,7 @@ impl Store {
 
     /// Every stored event as (root profile, time, channel), streamed into `each`.
     pub fn for_each_touchpoint(&self, each: &mut dyn FnMut(Touchpoint)) -> Result<(), StoreError> {
-        let mut pooled = self.conn()?;
-        pooled.conn().for_each_row(
-            "SELECT COALESCE(p.merged_into, e.profile_id), e.ts, e.channel,
-                    CASE WHEN e.type = 'track' AND e.event IN ($1, $2, $3) THEN 1 ELSE 0 END
-             FROM events e JOIN profiles p ON p.id = e.profile_id",
-            &[
-                Val::from(ORDER_COMPLETED),
-                Val::from(ORDER_REFUNDED),
-                Val::from(ORDER_CANCELLED),
-            ],
-            &mut |row| {
-                let channel = row[2].text().and_then(|c| c.parse::<Channel>().ok());
-                match (row[0].int(), row[1].int(), channel, row[3].int()) {
-                    (Some(profile_id), Some(ts), Some(channel), Some(order)) => {
-                        each(Touchpoint {
-                            profile_id,
-                            ts,
-                            channel,
-                            is_order_event: order == 1,
-                        });
-                        Ok(())
-                    }
-                    _ => Err(StoreError::Corrupt(format!("event row {row:?}"))),
-                }
-            },
-        )
+        self.events.touchpoints(self.conn()?.conn(), each)
     }
 
     /// Replaces the named computed traits of each profile, keeping its other computed

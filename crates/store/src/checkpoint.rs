@@ -162,8 +162,8 @@ mod tests {
         use std::sync::Arc;
         use std::sync::atomic::{AtomicBool, Ordering};
 
-        use crate::sql::{SqliteManager, Val};
         use crate::WriteGates;
+        use crate::sql::{SqliteManager, Val};
 
         let dir = tempfile::tempdir().expect("temporary directory");
         let files = SqliteManager::new(

@@ -9,6 +9,7 @@ use prossimo_identity::{
 };
 use prossimo_model::{AmountProblem, Message, Money, MoneyError, OrderEventKind};
 
+use crate::events::{EventLog, NewEvent};
 use crate::sql::{Conn, ROWS_PER_STATEMENT, Val, placeholders};
 use crate::{Store, StoreError, WriteDomain};
 
@@ -127,7 +128,13 @@ impl Store {
             return Ok(IngestReport::default());
         }
         let report = self.write_transaction(WriteDomain::Customers, |conn| {
-            write_batch(conn, &self.identity, batch, self.now_ms())
+            write_batch(
+                conn,
+                self.events.as_ref(),
+                &self.identity,
+                batch,
+                self.now_ms(),
+            )
         })?;
         if let Some(schedule) = &self.statistics
             && schedule.due(report.stored)
@@ -189,11 +196,12 @@ impl StatisticsSchedule {
 
 fn write_batch(
     conn: &mut dyn Conn,
+    events: &dyn EventLog,
     identity: &IdentityConfig,
     batch: &[Incoming],
     now: i64,
 ) -> Result<IngestReport, StoreError> {
-    let fresh = new_messages(conn, batch)?;
+    let fresh = new_messages(conn, events, batch)?;
     let mut report = IngestReport {
         duplicates: batch.len() - fresh.len(),
         stored: fresh.len(),
@@ -227,7 +235,7 @@ fn write_batch(
     write_profiles(conn, &changes, now)?;
     write_identifiers(conn, &changes, now)?;
     write_log(conn, &changes, now)?;
-    write_events(conn, &fresh, &assigned, &changes)?;
+    write_events(conn, events, &fresh, &assigned, &changes)?;
     write_order_events(conn, &fresh, &assigned, &changes)?;
     Ok(report)
 }
@@ -235,6 +243,7 @@ fn write_batch(
 /// The messages of the batch not stored before, first occurrence wins within the batch.
 fn new_messages<'a>(
     conn: &mut dyn Conn,
+    events: &dyn EventLog,
     batch: &'a [Incoming],
 ) -> Result<Vec<&'a Incoming>, StoreError> {
     let mut by_source: BTreeMap<i64, Vec<&str>> = BTreeMap::new();
@@ -246,19 +255,12 @@ fn new_messages<'a>(
     }
     let mut known: HashSet<(i64, String)> = HashSet::new();
     for (source, ids) in by_source {
-        for chunk in ids.chunks(CHUNK) {
-            let sql = format!(
-                "SELECT message_id FROM events WHERE source_id = $1 AND message_id IN ({})",
-                placeholders(chunk.len(), 2)
-            );
-            let mut params = vec![Val::Int(source)];
-            params.extend(chunk.iter().map(|&id| Val::from(id)));
-            for row in conn.query(&sql, &params)? {
-                if let Some(id) = row.into_iter().next().and_then(Val::into_text) {
-                    known.insert((source, id));
-                }
-            }
-        }
+        known.extend(
+            events
+                .stored(conn, source, &ids)?
+                .into_iter()
+                .map(|id| (source, id)),
+        );
     }
     Ok(batch
         .iter()
@@ -419,36 +421,42 @@ fn write_log(conn: &mut dyn Conn, changes: &Changeset, now: i64) -> Result<(), S
 
 fn write_events(
     conn: &mut dyn Conn,
+    events: &dyn EventLog,
     fresh: &[&Incoming],
     assigned: &[ProfileId],
     changes: &Changeset,
 ) -> Result<(), StoreError> {
-    let mut params = Vec::with_capacity(fresh.len() * 11);
-    for (m, &profile) in fresh.iter().zip(assigned) {
-        let msg = &m.message;
-        let order = msg
-            .order_event()
-            .filter(|o| o.kind == OrderEventKind::Completed);
-        params.extend([
-            Val::Int(m.source_id),
-            Val::from(msg.message_id.as_str()),
-            Val::Int(changes.root(profile)),
-            Val::from(msg.kind.as_str()),
-            Val::from(msg.event.as_deref()),
-            Val::from(msg.channel.as_str()),
-            Val::Int(msg.timestamp.timestamp_millis()),
-            Val::Int(msg.received_at.timestamp_millis()),
-            order.as_ref().and_then(|o| o.amount).into(),
-            order.and_then(|o| o.currency).into(),
-            Val::from(m.body.as_str()),
-        ]);
-    }
-    conn.insert_rows(
-        "INSERT INTO events (source_id, message_id, profile_id, type, event, channel, ts, received_at, revenue, currency, body)",
-        11,
-        &params,
-        "",
-    )
+    // A completed order's amount and currency go beside the event.
+    let orders: Vec<_> = fresh
+        .iter()
+        .map(|m| {
+            m.message
+                .order_event()
+                .filter(|o| o.kind == OrderEventKind::Completed)
+        })
+        .collect();
+    let new: Vec<NewEvent<'_>> = fresh
+        .iter()
+        .zip(assigned)
+        .zip(&orders)
+        .map(|((m, &profile), order)| {
+            let msg = &m.message;
+            NewEvent {
+                source_id: m.source_id,
+                message_id: &msg.message_id,
+                profile_id: changes.root(profile),
+                kind: msg.kind.as_str(),
+                event: msg.event.as_deref(),
+                channel: msg.channel.as_str(),
+                ts: msg.timestamp.timestamp_millis(),
+                received_at: msg.received_at.timestamp_millis(),
+                revenue: order.as_ref().and_then(|o| o.amount),
+                currency: order.as_ref().and_then(|o| o.currency.as_deref()),
+                body: &m.body,
+            }
+        })
+        .collect();
+    events.append(conn, &new)
 }
 
 fn write_order_events(

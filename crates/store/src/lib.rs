@@ -10,6 +10,7 @@
 mod analytics;
 mod checkpoint;
 mod error;
+mod events;
 mod ingest;
 mod keys;
 mod lease;
@@ -17,11 +18,11 @@ mod log;
 mod read;
 mod schema;
 pub mod sql;
-mod timeline;
 #[cfg(any(test, feature = "testsuite"))]
 // Test support: a failing assertion or unwrap is the report.
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 pub mod testsuite;
+mod timeline;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -32,6 +33,7 @@ pub use analytics::{StoredAnalysis, Touchpoint};
 pub use error::{
     MAX_DEFINITION_BYTES, MAX_DESCRIPTION_BYTES, MAX_NAME_BYTES, MAX_URL_BYTES, StoreError, bounded,
 };
+pub use events::{EventLog, NewEvent, SqlEventLog};
 use ingest::StatisticsSchedule;
 pub use ingest::{Incoming, IngestReport, OrderLine};
 pub use keys::{Bootstrap, Source, TokenInfo, hash_token, normalise_origin, random_key};
@@ -43,10 +45,10 @@ pub use read::{
     EventPage, EventQuery, MAX_SEARCH_OFFSET, Profile360, ProfileKey, ProfileSummary, SearchPage,
 };
 pub use schema::Schema;
-pub use timeline::{Bound, EntryKind, TimelineEntry, TimelineSource};
 use sql::Commit;
 pub use sql::WriteDomain;
 use sql::{PgManager, Pooled, SqliteManager};
+pub use timeline::{Bound, EntryKind, TimelineEntry, TimelineSource};
 
 mod migrations {
     pub mod sqlite {
@@ -121,6 +123,8 @@ pub struct Store {
     migrated: schema::Migrated,
     /// Where every write and every feature reads "now" from.
     clock: Arc<dyn Clock>,
+    /// Where events are appended and read back.
+    events: Arc<dyn EventLog>,
 }
 
 /// How the store talks to its backend.
@@ -169,7 +173,14 @@ impl Store {
             lock_wait: options.lock_wait,
             migrated: schema::Migrated::default(),
             clock: Arc::new(SystemClock),
+            events: Arc::new(SqlEventLog),
         })
+    }
+
+    /// The store with its events in `events` instead of the `events` table: the seam a
+    /// faster event engine plugs into (see [`EventLog`]).
+    pub fn with_event_log(self, events: Arc<dyn EventLog>) -> Store {
+        Store { events, ..self }
     }
 
     /// The reporting currency and conversion rates orders are valued with.
@@ -656,21 +667,23 @@ mod migration_tests {
             IdentityConfig::default(),
         )
         .expect("migrates");
-        let rows = |sql: &str| -> Vec<Vec<Val>> {
-            store.read(|conn| conn.query(sql, &[])).expect("read")
-        };
+        let rows =
+            |sql: &str| -> Vec<Vec<Val>> { store.read(|conn| conn.query(sql, &[])).expect("read") };
         // Intervals became entries and exits in the order they happened; the first entry
         // (which had no timeline event) is a first member's.
         assert_eq!(
-            rows("SELECT segment_id, profile_id, entered, at, first_fill FROM decisions.membership_changes ORDER BY id"),
-            [(1, t + 60_000, 1), (0, t + 120_000, 0), (1, t + 180_000, 0)]
-                .map(|(entered, at, first_fill)| vec![
+            rows(
+                "SELECT segment_id, profile_id, entered, at, first_fill FROM decisions.membership_changes ORDER BY id"
+            ),
+            [(1, t + 60_000, 1), (0, t + 120_000, 0), (1, t + 180_000, 0)].map(
+                |(entered, at, first_fill)| vec![
                     Val::Int(3),
                     Val::Int(7),
                     Val::Int(entered),
                     Val::Int(at),
                     Val::Int(first_fill)
-                ])
+                ]
+            )
         );
         let timeline = store
             .timeline(
@@ -697,7 +710,10 @@ mod migration_tests {
             rows("SELECT event_seq, log_id FROM decisions.decide_position"),
             [vec![Val::Int(1), Val::Int(0)]]
         );
-        assert_eq!(rows("SELECT slug FROM decisions.segments"), [vec![Val::from("vip")]]);
+        assert_eq!(
+            rows("SELECT slug FROM decisions.segments"),
+            [vec![Val::from("vip")]]
+        );
         let left_behind = store
             .conn()
             .unwrap()

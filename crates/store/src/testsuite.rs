@@ -717,7 +717,10 @@ pub fn computed_traits_and_analyses_round_trip(store: &Store) {
     store
         .write_computed_traits(&[(id, traits(json!({"cluster": 2, "p_alive": 0.8})))])
         .unwrap();
-    let p = store.profile(&key(store, "user_id:1"), &[]).unwrap().unwrap();
+    let p = store
+        .profile(&key(store, "user_id:1"), &[])
+        .unwrap()
+        .unwrap();
     assert_eq!(
         Value::Object(p.computed),
         json!({"rfm_segment": "champions", "p_alive": 0.8, "cluster": 2})

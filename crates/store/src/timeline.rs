@@ -12,7 +12,7 @@ use prossimo_identity::ProfileId;
 use serde_json::Value;
 
 use crate::read::{EventPage, EventQuery, ProfileKey, members, resolve};
-use crate::sql::{Conn, Val, placeholders};
+use crate::sql::{Conn, Val};
 use crate::{Store, StoreError};
 
 /// Something a feature shows on customers' timelines.
@@ -164,11 +164,12 @@ impl Store {
             .transpose()?;
         let limit = query.limit.clamp(1, 1000);
         let bound = |rank| cursor.map(|c| c.bound_for(rank));
-        let mut entries: Vec<(usize, TimelineEntry)> =
-            stored_events(conn, &ids, query, bound(0), limit + 1)?
-                .into_iter()
-                .map(|e| (0, e))
-                .collect();
+        let mut entries: Vec<(usize, TimelineEntry)> = self
+            .events
+            .page(conn, &ids, query, bound(0), limit + 1)?
+            .into_iter()
+            .map(|e| (0, e))
+            .collect();
         for (i, source) in sources.iter().enumerate() {
             let rank = i + 1;
             let page = source.page(conn, &ids, query, bound(rank), limit + 1)?;
@@ -211,60 +212,4 @@ impl Store {
             next_cursor,
         }))
     }
-}
-
-/// Up to `limit` stored events of these profiles within `bound`, newest first.
-fn stored_events(
-    conn: &mut dyn Conn,
-    ids: &[ProfileId],
-    query: &EventQuery,
-    bound: Option<Bound>,
-    limit: usize,
-) -> Result<Vec<TimelineEntry>, StoreError> {
-    let mut params: Vec<Val> = ids.iter().map(|&i| Val::Int(i)).collect();
-    let mut sql = format!(
-        "SELECT seq, ts, body FROM events WHERE profile_id IN ({})",
-        placeholders(ids.len(), 1)
-    );
-    let mut filter = |column: &str, op: &str, value: Val, params: &mut Vec<Val>| {
-        params.push(value);
-        sql.push_str(&format!(" AND {column} {op} ${}", params.len()));
-    };
-    if let Some(kind) = &query.kind {
-        filter("type", "=", kind.as_str().into(), &mut params);
-    }
-    if let Some(event) = &query.event {
-        filter("event", "=", event.as_str().into(), &mut params);
-    }
-    if let Some(channel) = &query.channel {
-        filter("channel", "=", channel.as_str().into(), &mut params);
-    }
-    if let Some(since) = query.since {
-        filter("ts", ">=", Val::Int(since), &mut params);
-    }
-    if let Some(until) = query.until {
-        filter("ts", "<", Val::Int(until), &mut params);
-    }
-    if let Some(bound) = bound {
-        bound.restrict(&mut sql, &mut params, "ts", "seq");
-    }
-    params.push(Val::Int(limit as i64));
-    sql.push_str(&format!(
-        " ORDER BY ts DESC, seq DESC LIMIT ${}",
-        params.len()
-    ));
-    let rows = conn.query(&sql, &params)?;
-    rows.into_iter()
-        .map(|row| {
-            let (Some(seq), Some(ts), Some(body)) = (row[0].int(), row[1].int(), row[2].text())
-            else {
-                return Err(StoreError::Corrupt("event row without body".into()));
-            };
-            Ok(TimelineEntry {
-                ts,
-                position: seq,
-                body: serde_json::from_str(body)?,
-            })
-        })
-        .collect()
 }

@@ -93,7 +93,10 @@ fn cdnow_master_imports_as_orders_and_a_rerun_changes_nothing() {
     assert_eq!(store.profile_count().unwrap(), 23_570);
     // Customer 00001 of CDNOW: one purchase on 1997-01-01 of $11.77.
     let p = store
-        .profile(&ProfileKey::parse("user_id:00001", store.identity()).unwrap(), &[])
+        .profile(
+            &ProfileKey::parse("user_id:00001", store.identity()).unwrap(),
+            &[],
+        )
         .unwrap()
         .unwrap();
     assert_eq!(p.orders.count, 1);
@@ -198,7 +201,10 @@ fn bad_rows_are_reported_with_line_and_field_and_good_rows_are_kept() {
 
     let store = Store::open(&Location::DataDir(data), IdentityConfig::default()).unwrap();
     let p = store
-        .profile(&ProfileKey::parse("user_id:c7", store.identity()).unwrap(), &[])
+        .profile(
+            &ProfileKey::parse("user_id:c7", store.identity()).unwrap(),
+            &[],
+        )
         .unwrap()
         .unwrap();
     assert_eq!(
@@ -259,7 +265,10 @@ fn customers_and_ndjson_events_import_through_identity_resolution() {
     prossimo(&data, &["import", "events", events.to_str().unwrap()]);
     let store = Store::open(&Location::DataDir(data), IdentityConfig::default()).unwrap();
     let p = store
-        .profile(&ProfileKey::parse("anonymous_id:web-9", store.identity()).unwrap(), &[])
+        .profile(
+            &ProfileKey::parse("anonymous_id:web-9", store.identity()).unwrap(),
+            &[],
+        )
         .unwrap()
         .unwrap();
     assert_eq!(p.name.as_deref(), Some("Anna Neri"));

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prossimo_decide::Engine;
+use prossimo_decide::audiences::{Audiences, SegmentInput};
 use prossimo_identity::{IdentityConfig, ProfileId};
 use prossimo_model::ManualClock;
-use prossimo_decide::audiences::{Audiences, SegmentInput};
 use prossimo_store::{Location, Store};
 
 use crate::common::binary;

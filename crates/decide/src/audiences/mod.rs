@@ -283,16 +283,17 @@ impl<'a> Audiences<'a> {
 
     /// Deletes a segment with its memberships and size history; false when there was none.
     pub fn delete(&self, slug: &str) -> Result<bool, StoreError> {
-        self.store.write_transaction(WriteDomain::Decisions, |conn| {
-            let Some(segment) = segment_by_slug(conn, slug)? else {
-                return Ok(false);
-            };
-            let id = [Val::Int(segment.id)];
-            conn.execute("DELETE FROM membership_changes WHERE segment_id = $1", &id)?;
-            conn.execute("DELETE FROM segment_sizes WHERE segment_id = $1", &id)?;
-            conn.execute("DELETE FROM segments WHERE id = $1", &id)?;
-            Ok(true)
-        })
+        self.store
+            .write_transaction(WriteDomain::Decisions, |conn| {
+                let Some(segment) = segment_by_slug(conn, slug)? else {
+                    return Ok(false);
+                };
+                let id = [Val::Int(segment.id)];
+                conn.execute("DELETE FROM membership_changes WHERE segment_id = $1", &id)?;
+                conn.execute("DELETE FROM segment_sizes WHERE segment_id = $1", &id)?;
+                conn.execute("DELETE FROM segments WHERE id = $1", &id)?;
+                Ok(true)
+            })
     }
 
     /// The position saved by the last decide step (zero before the first).

@@ -8,11 +8,11 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
+use prossimo_decide::audiences::{Audiences, SegmentInput, SegmentRecord};
 use prossimo_decide::{
     AudienceError, DRAFT_SLUG, DecideError, check_draft, delete_audience, preview, save_audience,
 };
 use prossimo_segments::{format, parse};
-use prossimo_decide::audiences::{Audiences, SegmentInput, SegmentRecord};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -236,16 +236,18 @@ pub async fn preview_draft(
             .sample
             .iter()
             .map(|&id| {
-                store.profile(&prossimo_store::ProfileKey::Id(id), &[]).map(|p| {
-                    p.map(|p| {
-                        json!({
-                            "id": p.id,
-                            "name": p.name,
-                            "email": p.traits.get("email"),
-                            "last_seen": p.last_seen,
+                store
+                    .profile(&prossimo_store::ProfileKey::Id(id), &[])
+                    .map(|p| {
+                        p.map(|p| {
+                            json!({
+                                "id": p.id,
+                                "name": p.name,
+                                "email": p.traits.get("email"),
+                                "last_seen": p.last_seen,
+                            })
                         })
                     })
-                })
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok::<_, ApiError>((result, profiles))
@@ -288,11 +290,10 @@ pub async fn members(
     let limit = limit_param(params.limit.as_deref(), 100, 1000)?;
     let id = segment_id(&state, slug).await?;
     let store = state.store.clone();
-    let members =
-        tokio::task::spawn_blocking(move || {
-            Audiences::of(&store)?.segment_members(id, params.after, limit)
-        })
-            .await??;
+    let members = tokio::task::spawn_blocking(move || {
+        Audiences::of(&store)?.segment_members(id, params.after, limit)
+    })
+    .await??;
     let next = (members.len() == limit)
         .then(|| members.last().map(|m| m.position))
         .flatten();
@@ -315,11 +316,10 @@ pub async fn history(
     let limit = limit_param(params.limit.as_deref(), 100, 1000)?;
     let id = segment_id(&state, slug).await?;
     let store = state.store.clone();
-    let (records, next) =
-        tokio::task::spawn_blocking(move || {
-            Audiences::of(&store)?.segment_history(id, params.before, limit)
-        })
-            .await??;
+    let (records, next) = tokio::task::spawn_blocking(move || {
+        Audiences::of(&store)?.segment_history(id, params.before, limit)
+    })
+    .await??;
     Ok(Json(json!({
         "history": records.iter().map(|m| json!({
             "profile_id": m.profile_id,
