@@ -10,7 +10,7 @@ use prossimo_bus::Happened;
 use prossimo_store::StoredAnalysis;
 
 use crate::users::Role;
-use prossimo_understand::LAST_RUN;
+use prossimo_understand::{LAST_RUN, Problem};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -43,13 +43,12 @@ struct LastRun {
 
 impl LastRun {
     /// From the stored summary; `None` when the run went through without a problem.
-    fn worth_showing(summary: &StoredAnalysis) -> Option<LastRun> {
+    fn worth_showing(summary: &StoredAnalysis, lang: Lang) -> Option<LastRun> {
         let r = &summary.result;
         let failed = r.get("ok").and_then(Value::as_bool) == Some(false);
         let problems: Vec<String> = array(r, "problems")
             .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_owned)
+            .filter_map(|p| problem_text(p, lang))
             .collect();
         (failed || !problems.is_empty()).then(|| LastRun {
             failed,
@@ -62,6 +61,42 @@ impl LastRun {
             problems,
         })
     }
+}
+
+/// A stored problem of a run in the reader's language (runs before problems had kinds
+/// stored them as English sentences).
+fn problem_text(stored: &Value, lang: Lang) -> Option<String> {
+    if let Some(sentence) = stored.as_str() {
+        return Some(sentence.to_owned());
+    }
+    let problem: Problem = serde_json::from_value(stored.clone()).ok()?;
+    Some(match (lang, &problem) {
+        (Lang::En, _) => problem.message().to_owned(),
+        (
+            Lang::It,
+            Problem::OrdersSkipped {
+                count,
+                profile_id,
+                order_id,
+                value,
+                time,
+                ..
+            },
+        ) => format!(
+            "ordini: {count} esclusi da ogni analisi perché il valore o la data non si possono contare \
+             (ad esempio cliente {profile_id}, ordine {order_id:?}: valore {value}, data {time})"
+        ),
+        (Lang::It, Problem::TouchpointsTooEarly { count, .. }) => format!(
+            "punti di contatto: {count} eventi datati prima del 1900 esclusi da coorti e dinamiche"
+        ),
+        (Lang::It, Problem::ClvNotConverged { .. }) => {
+            "clv: BG/NBD o Gamma-Gamma non arrivano a convergenza su questi dati; previsioni non aggiornate"
+                .to_owned()
+        }
+        (Lang::It, Problem::AnalysisFailed { analysis, error, .. }) => {
+            format!("{analysis}: calcolo non riuscito ({error})")
+        }
+    })
 }
 
 /// One chart with its words; exactly one of `bars`, `lines`, `grid` is drawn, or `missing`
@@ -157,7 +192,9 @@ pub async fn page(
     .await?;
     let [dynamics, cohorts, rfm, clv, evaluation, last_run]: [Option<StoredAnalysis>; 6] =
         reports.try_into().map_err(|_| PageError::internal(lang))?;
-    let last_run = last_run.as_ref().and_then(LastRun::worth_showing);
+    let last_run = last_run
+        .as_ref()
+        .and_then(|run| LastRun::worth_showing(run, lang));
     let t = lang.texts();
     let currency = state.store.money().reporting().to_owned();
     let result = |a: &Option<StoredAnalysis>| a.as_ref().map(|a| a.result.clone());

@@ -9,11 +9,11 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
-use prossimo_decide::audiences::{Audiences, SegmentInput, check_slug};
+use prossimo_decide::audiences::{Audiences, SegmentInput};
 use prossimo_decide::{
     AudienceError, DRAFT_SLUG, DecideError, check_catalog, delete_audience, preview, save_audience,
 };
-use prossimo_segments::{format, parse};
+use prossimo_segments::{CatalogError, format, parse};
 use prossimo_store::{ProfileKey, Store, StoreError};
 
 use crate::users::Role;
@@ -141,20 +141,75 @@ fn check(
     store: &Store,
     slug: &str,
     definition: &str,
+    lang: Lang,
 ) -> Result<Result<String, EditorError>, StoreError> {
     match check_catalog(store, slug, Some(definition)) {
         Ok(_) => Ok(parse(definition)
             .map(|expr| format(&expr))
-            .map_err(|e| EditorError::Definition(problem(&e, definition)))),
+            .map_err(|e| EditorError::Definition(problem(&e, definition, lang)))),
         Err(DecideError::Store(e)) => Err(e),
         Err(e) => Ok(Err(match e.definition_error(slug) {
-            Some(error) => EditorError::Definition(problem(error, definition)),
-            None => EditorError::Other(e.to_string()),
+            Some(error) => EditorError::Definition(problem(error, definition, lang)),
+            None => EditorError::Other(decide_refusal(&e, lang)),
         })),
     }
 }
 
-fn problem(error: &prossimo_segments::Error, definition: &str) -> DefinitionProblem {
+/// Why the audiences refused something, in the page's language.
+fn refusal(e: &AudienceError, lang: Lang) -> String {
+    match (e, lang) {
+        (AudienceError::Definition(e), _) => decide_refusal(e, lang),
+        (AudienceError::InUse { slug, user, reason }, Lang::It) => format!(
+            "il segmento \"{user}\" fa riferimento a \"{slug}\" ({}): modificalo prima",
+            reason.message_in(lang.segments())
+        ),
+        (AudienceError::Store(e), Lang::It) => store_refusal_it(e),
+        (e, _) => e.to_string(),
+    }
+}
+
+fn decide_refusal(e: &DecideError, lang: Lang) -> String {
+    let language = lang.segments();
+    match (e, lang) {
+        (DecideError::Catalog(CatalogError::Definition { slug, error }), Lang::It) => format!(
+            "segmento \"{slug}\": {} alla riga {}, colonna {}",
+            error.message_in(language),
+            error.line(),
+            error.column()
+        ),
+        (DecideError::Catalog(CatalogError::Cycle { path }), Lang::It) => format!(
+            "ciclo di appartenenza: segmento {}",
+            path.iter()
+                .map(|s| format!("\"{s}\""))
+                .collect::<Vec<_>>()
+                .join(" -> ")
+        ),
+        (DecideError::Catalog(CatalogError::InvalidSlug(slug)), _) => {
+            match prossimo_segments::check_slug(slug) {
+                Err(why) => why.get(language).to_owned(),
+                Ok(()) => e.to_string(),
+            }
+        }
+        (DecideError::Catalog(CatalogError::DuplicateSlug(slug)), Lang::It) => {
+            format!("il segmento \"{slug}\" è definito due volte")
+        }
+        (DecideError::Store(e), Lang::It) => store_refusal_it(e),
+        (e, _) => e.to_string(),
+    }
+}
+
+/// What the store refused when saving an audience, in Italian.
+fn store_refusal_it(e: &StoreError) -> String {
+    match e {
+        StoreError::Conflict(_) => "esiste già un segmento con questo slug".to_owned(),
+        StoreError::TooLong { field, bytes, max } => {
+            format!("{field}: {bytes} byte, al massimo {max}")
+        }
+        other => other.to_string(),
+    }
+}
+
+fn problem(error: &prossimo_segments::Error, definition: &str, lang: Lang) -> DefinitionProblem {
     let line = definition
         .split('\n')
         .nth((error.line() as usize).saturating_sub(1))
@@ -166,7 +221,7 @@ fn problem(error: &prossimo_segments::Error, definition: &str) -> DefinitionProb
         .map(|c| if c == '\t' { '\t' } else { ' ' })
         .collect();
     DefinitionProblem {
-        message: error.message().to_owned(),
+        message: error.message_in(lang.segments()).to_owned(),
         line: error.line(),
         column: error.column(),
         excerpt: format!("{line}\n{pad}^"),
@@ -375,11 +430,11 @@ async fn submit(
     let started = Instant::now();
     let outcome = blocking(lang, move || {
         if action == "save"
-            && let Err(e) = check_slug(&input.slug)
+            && let Err(why) = prossimo_segments::check_slug(&input.slug)
         {
-            return Ok(Outcome::Refused(e.to_string()));
+            return Ok(Outcome::Refused(why.get(lang.segments()).to_owned()));
         }
-        let canonical = match check(&store, &slug_for_check, &definition)? {
+        let canonical = match check(&store, &slug_for_check, &definition, lang)? {
             Ok(canonical) => canonical,
             Err(e) => return Ok(Outcome::Invalid(e)),
         };
@@ -387,20 +442,22 @@ async fn submit(
             "save" => match save_audience(&store, Some(&bus), &input, existing.as_deref()) {
                 Ok(record) => Ok(Outcome::Saved(record.slug)),
                 Err(AudienceError::NotFound(_)) => Ok(Outcome::Missing),
-                Err(AudienceError::Store(
-                    e @ (StoreError::Conflict(_)
-                    | StoreError::Invalid(_)
-                    | StoreError::TooLong { .. }),
-                )) => Ok(Outcome::Refused(e.to_string())),
+                Err(
+                    e @ AudienceError::Store(
+                        StoreError::Conflict(_)
+                        | StoreError::Invalid(_)
+                        | StoreError::TooLong { .. },
+                    ),
+                ) => Ok(Outcome::Refused(refusal(&e, lang))),
                 Err(AudienceError::Store(e)) => Err(e),
-                Err(e) => Ok(Outcome::Refused(e.to_string())),
+                Err(e) => Ok(Outcome::Refused(refusal(&e, lang))),
             },
             "preview" => {
                 let now = store.now_ms();
                 let result = match preview(&store, &definition, now, PREVIEW_SAMPLE) {
                     Ok(result) => result,
                     Err(DecideError::Store(e)) => return Err(e),
-                    Err(e) => return Ok(Outcome::Refused(e.to_string())),
+                    Err(e) => return Ok(Outcome::Refused(decide_refusal(&e, lang))),
                 };
                 let mut sample = Vec::new();
                 for id in result.sample {
@@ -503,7 +560,7 @@ pub async fn check_json(
         .slug
         .filter(|s| !s.trim().is_empty())
         .unwrap_or_else(|| DRAFT_SLUG.to_owned());
-    let verdict = blocking(lang, move || check(&store, &slug, &body.definition)).await?;
+    let verdict = blocking(lang, move || check(&store, &slug, &body.definition, lang)).await?;
     Ok(Json(match verdict {
         Ok(canonical) => json!({"valid": true, "canonical": canonical}),
         Err(EditorError::Definition(problem)) => json!({"valid": false, "problem": problem}),
@@ -666,7 +723,7 @@ pub async fn delete(
             Ok(()) => Ok(None),
             Err(AudienceError::NotFound(_)) => Ok(Some(None)),
             Err(AudienceError::Store(e)) => Err(e),
-            Err(e) => Ok(Some(Some(e.to_string()))),
+            Err(e) => Ok(Some(Some(refusal(&e, lang)))),
         }
     })
     .await?;

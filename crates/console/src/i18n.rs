@@ -15,6 +15,14 @@ pub enum Lang {
 }
 
 impl Lang {
+    /// The language of the segment language's messages.
+    pub fn segments(self) -> prossimo_segments::Language {
+        match self {
+            Lang::En => prossimo_segments::Language::English,
+            Lang::It => prossimo_segments::Language::Italian,
+        }
+    }
+
     /// Thousands and decimal separators: 1,234.50 in English, 1.234,50 in Italian.
     fn separators(self) -> (char, char) {
         match self {

@@ -748,6 +748,16 @@ async fn viewers_check_but_cannot_save_and_the_live_check_needs_the_token() {
         (Some(1), Some(16))
     );
     assert!(bad["problem"]["excerpt"].as_str().unwrap().ends_with("^"));
+    // The editor speaks the reader's language.
+    let mut italian = check(&csrf, "traits.city == ");
+    italian
+        .headers_mut()
+        .insert(header::ACCEPT_LANGUAGE, "it-IT,it;q=0.9".parse().unwrap());
+    let italian: serde_json::Value = serde_json::from_str(&c.send(italian).await.body).unwrap();
+    assert_eq!(
+        italian["problem"]["message"], "atteso: un valore dopo ==; trovato: la fine del testo",
+        "{italian}"
+    );
 }
 
 /// The CDNOW sample's orders through the store, then every analysis and a calibration run,
@@ -1203,11 +1213,30 @@ async fn a_failed_analysis_run_shows_with_its_problems_and_admins_can_run_again(
     c.store
         .save_analysis(
             prossimo_understand::LAST_RUN,
-            &json!({"ok": true, "seconds": 1.5, "problems": ["orders: 1 left out of every analysis"]}),
+            &json!({"ok": true, "seconds": 1.5, "problems": [
+                // A run from before problems had kinds stored English sentences.
+                "orders: 1 left out of every analysis",
+                {"kind": "touchpoints_too_early", "count": 3,
+                 "message": "touchpoints: 3 events dated before 1900 left out of cohorts and dynamics"},
+            ]}),
         )
         .unwrap();
     let admin = c.session("admin@example.it").await;
+    let english = c.get("/analytics", &admin).await;
+    assert!(
+        english
+            .body
+            .contains("touchpoints: 3 events dated before 1900 left out"),
+        "{}",
+        english.body
+    );
     let page = c.get("/analytics?lang=it", &admin).await;
+    assert!(
+        page.body
+            .contains("punti di contatto: 3 eventi datati prima del 1900 esclusi"),
+        "{}",
+        page.body
+    );
     assert!(
         page.body
             .contains("L&#39;ultima analisi non ha potuto calcolare tutto")

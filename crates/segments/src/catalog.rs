@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use crate::ast::{Aggregate, Expr, Source, Span, Spanned};
 use crate::check::{Lowering, Resolver, Schema, closest};
-use crate::error::Error;
+use crate::error::{Error, text};
 use crate::format::aggregate_text;
 use crate::lowered::{Node, Op};
 use crate::parser::parse;
@@ -173,7 +173,10 @@ impl Resolver for Interner<'_> {
                 Some(t) if t.text == text => Ok(i),
                 // Two texts, one 64-bit hash: refuse rather than mix their states.
                 _ => Err(Error::typing(
-                    format!("term key {key} is shared by two different aggregates"),
+                    text!(
+                        "term key {key} is shared by two different aggregates",
+                        "la chiave {key} è condivisa da due aggregati diversi"
+                    ),
                     span,
                 )),
             };
@@ -193,12 +196,16 @@ impl Resolver for Interner<'_> {
             return Ok(i);
         }
         let known = self.by_slug.keys().map(String::as_str);
-        let message = match closest(&slug.node, known) {
-            Some(near) => format!(
-                "unknown segment \"{}\"; did you mean \"{near}\"?",
-                slug.node
+        let slug_text = &slug.node;
+        let message = match closest(slug_text, known) {
+            Some(near) => text!(
+                "unknown segment \"{slug_text}\"; did you mean \"{near}\"?",
+                "segmento \"{slug_text}\" sconosciuto; forse intendevi \"{near}\"?"
             ),
-            None => format!("unknown segment \"{}\"", slug.node),
+            None => text!(
+                "unknown segment \"{slug_text}\"",
+                "segmento \"{slug_text}\" sconosciuto"
+            ),
         };
         Err(Error::typing(message, slug.span))
     }

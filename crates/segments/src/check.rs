@@ -7,7 +7,8 @@ use crate::ast::{
     AggFunc, Aggregate, Builtin, Expr, Field, Literal, Operand, PathRoot, Span, Spanned, TextOp,
     TimeRef,
 };
-use crate::error::Error;
+use crate::error::Language::{English, Italian};
+use crate::error::{Error, Text, text};
 use crate::format::{write_literal, write_operand};
 use crate::lowered::{Lit, Node, Op};
 use crate::parser::parse;
@@ -26,15 +27,18 @@ pub enum Type {
 }
 
 impl Type {
-    fn article(self) -> &'static str {
+    fn article(self) -> Text {
         match self {
-            Type::Number => "a number",
-            Type::String => "a string",
-            Type::Bool => "a true/false value",
-            Type::Date => "a date",
-            Type::Duration => "a duration",
-            Type::List => "a list",
-            Type::Dynamic => "a trait or property value",
+            Type::Number => text!("a number", "un numero"),
+            Type::String => text!("a string", "una stringa"),
+            Type::Bool => text!("a true/false value", "un valore true/false"),
+            Type::Date => text!("a date", "una data"),
+            Type::Duration => text!("a duration", "una durata"),
+            Type::List => text!("a list", "una lista"),
+            Type::Dynamic => text!(
+                "a trait or property value",
+                "il valore di un tratto o di una proprietà"
+            ),
         }
     }
 }
@@ -126,8 +130,21 @@ enum Ctx {
     Filter,
 }
 
-const A_VALUE: &str = "a value (a number, a string, true/false or a date)";
-const FILTER_SEES: &str = "a filter sees only the event (properties.<path>, channel, event, type)";
+fn a_value() -> Text {
+    text!(
+        "a value (a number, a string, true/false or a date)",
+        "un valore (un numero, una stringa, true/false o una data)"
+    )
+}
+
+/// `what` where a filter is: a filter sees only the event.
+fn outside_filter(what: &Text) -> Text {
+    let (en, it) = (what.get(English), what.get(Italian));
+    text!(
+        "{en} cannot be used inside where: a filter sees only the event (properties.<path>, channel, event, type)",
+        "{it} non si può usare dentro where: un filtro vede solo l'evento (properties.<path>, channel, event, type)"
+    )
+}
 
 /// The checker's walk: types every node and builds its [`Node`].
 pub(crate) struct Lowering<'a, R: Resolver + ?Sized> {
@@ -147,8 +164,9 @@ fn describe(operand: &Operand) -> String {
     }
 }
 
-fn found(ty: Type, operand: &Operand) -> String {
-    format!("{} ({})", ty.article(), describe(operand))
+fn found(ty: Type, operand: &Operand) -> Text {
+    ty.article()
+        .then(&Text::same(format!(" ({})", describe(operand))))
 }
 
 impl<R: Resolver + ?Sized> Lowering<'_, R> {
@@ -163,56 +181,69 @@ impl<R: Resolver + ?Sized> Lowering<'_, R> {
                 Node::And(Box::new(self.expr(l, ctx)?), Box::new(self.expr(r, ctx)?))
             }
             Expr::Not(inner) => Node::Not(Box::new(self.expr(inner, ctx)?)),
+            condition => self.condition(condition, ctx)?,
+        })
+    }
+
+    /// A condition other than and, or, not. A frame of its own, with the messages'
+    /// temporaries, so that the recursion through long chains of and/or stays shallow
+    /// on the stack.
+    #[inline(never)]
+    fn condition(&mut self, expr: &Expr, ctx: Ctx) -> Result<Node, Error> {
+        Ok(match expr {
+            Expr::Or(..) | Expr::And(..) | Expr::Not(..) => self.expr(expr, ctx)?,
             Expr::Segment(slug) => {
                 if ctx == Ctx::Filter {
                     return Err(Error::typing(
-                        format!(
-                            "segment \"{}\" cannot be used inside where: {FILTER_SEES}",
-                            slug.node
-                        ),
+                        outside_filter(&Text::same(format!("segment \"{}\"", slug.node))),
                         slug.span,
                     ));
                 }
                 Node::Member(self.resolver.segment(slug)?)
             }
             Expr::Test(operand) => {
-                let (op, ty) = self.operand(operand, ctx, "a condition")?;
+                let (op, ty) =
+                    self.operand(operand, ctx, text!("a condition", "una condizione"))?;
                 if !matches!(ty, Type::Bool | Type::Dynamic) {
+                    let want = text!(
+                        "a condition (a comparison, or a true/false value)",
+                        "una condizione (un confronto, o un valore true/false)"
+                    );
                     return Err(Error::typing(
-                        format!(
-                            "expected a condition (a comparison, or a true/false value), found {}",
-                            found(ty, &operand.node)
-                        ),
+                        Text::expected(&want, &found(ty, &operand.node)),
                         operand.span,
                     ));
                 }
                 Node::Test(op)
             }
             Expr::Compare { left, op, right } => {
-                let (lop, lt) = self.operand(left, ctx, A_VALUE)?;
+                let (lop, lt) = self.operand(left, ctx, a_value())?;
                 self.comparable(left, lt, op.symbol())?;
                 let want = if lt == Type::Dynamic {
-                    A_VALUE.to_owned()
+                    a_value()
                 } else {
-                    format!("{} to compare with {}", lt.article(), describe(&left.node))
+                    let d = describe(&left.node);
+                    lt.article()
+                        .then(&text!(" to compare with {d}", " da confrontare con {d}"))
                 };
-                let (rop, rt) = self.operand(right, ctx, &want)?;
+                let (rop, rt) = self.operand(right, ctx, want.clone())?;
                 self.comparable(right, rt, op.symbol())?;
                 if lt != Type::Dynamic && rt != Type::Dynamic && lt != rt {
                     return Err(Error::typing(
-                        format!("expected {want}, found {}", found(rt, &right.node)),
+                        Text::expected(&want, &found(rt, &right.node)),
                         right.span,
                     ));
                 }
                 if op.is_ordering() {
                     for (side, ty) in [(left, lt), (right, rt)] {
                         if matches!(ty, Type::String | Type::Bool) {
+                            let symbol = op.symbol();
+                            let want = text!(
+                                "a number or a date on both sides of {symbol}",
+                                "un numero o una data ai due lati di {symbol}"
+                            );
                             return Err(Error::typing(
-                                format!(
-                                    "expected a number or a date on both sides of {}, found {}",
-                                    op.symbol(),
-                                    found(ty, &side.node)
-                                ),
+                                Text::expected(&want, &found(ty, &side.node)),
                                 side.span,
                             ));
                         }
@@ -225,12 +256,14 @@ impl<R: Resolver + ?Sized> Lowering<'_, R> {
                 negated,
                 list,
             } => {
-                let (lop, lt) = self.operand(left, ctx, A_VALUE)?;
+                let (lop, lt) = self.operand(left, ctx, a_value())?;
                 self.comparable(left, lt, "in")?;
                 let want = if lt == Type::Dynamic {
-                    A_VALUE.to_owned()
+                    a_value()
                 } else {
-                    format!("{} in the list for {}", lt.article(), describe(&left.node))
+                    let d = describe(&left.node);
+                    lt.article()
+                        .then(&text!(" in the list for {d}", " nella lista per {d}"))
                 };
                 let mut items = Vec::with_capacity(list.len());
                 for item in list {
@@ -240,48 +273,47 @@ impl<R: Resolver + ?Sized> Lowering<'_, R> {
                         _ => {
                             let mut text = String::new();
                             write_literal(&mut text, &item.node);
-                            return Err(Error::typing(
-                                format!("expected {want}, found {} ({text})", ty.article()),
-                                item.span,
-                            ));
+                            let found = ty.article().then(&Text::same(format!(" ({text})")));
+                            return Err(Error::typing(Text::expected(&want, &found), item.span));
                         }
                     }
                 }
                 Node::In(lop, items, *negated)
             }
             Expr::Exists { operand, negated } => {
-                let (op, _) = self.operand(operand, ctx, A_VALUE)?;
+                let (op, _) = self.operand(operand, ctx, a_value())?;
                 Node::Exists(op, *negated)
             }
             Expr::Text { left, op, right } => {
                 let contains = *op == TextOp::Contains;
                 let left_ok = if contains {
-                    "a string or a list"
+                    text!("a string or a list", "una stringa o una lista")
                 } else {
-                    "a string"
+                    text!("a string", "una stringa")
                 };
-                let (lop, lt) = self.operand(left, ctx, left_ok)?;
+                let (lop, lt) = self.operand(left, ctx, left_ok.clone())?;
                 let allowed = match lt {
                     Type::String | Type::Dynamic => true,
                     Type::List => contains,
                     _ => false,
                 };
+                let keyword = op.keyword();
                 if !allowed {
+                    let want = left_ok.then(&text!(
+                        " on the left of {keyword}",
+                        " a sinistra di {keyword}"
+                    ));
                     return Err(Error::typing(
-                        format!(
-                            "expected {left_ok} on the left of {}, found {}",
-                            op.keyword(),
-                            found(lt, &left.node)
-                        ),
+                        Text::expected(&want, &found(lt, &left.node)),
                         left.span,
                     ));
                 }
                 let want = if lt == Type::String || !contains {
-                    format!("a string after {}", op.keyword())
+                    text!("a string after {keyword}", "una stringa dopo {keyword}")
                 } else {
-                    format!("a value after {}", op.keyword())
+                    text!("a value after {keyword}", "un valore dopo {keyword}")
                 };
-                let (rop, rt) = self.operand(right, ctx, &want)?;
+                let (rop, rt) = self.operand(right, ctx, want.clone())?;
                 let right_ok = match rt {
                     Type::String | Type::Dynamic => true,
                     Type::Number | Type::Bool | Type::Date => contains && lt != Type::String,
@@ -289,21 +321,22 @@ impl<R: Resolver + ?Sized> Lowering<'_, R> {
                 };
                 if !right_ok {
                     return Err(Error::typing(
-                        format!("expected {want}, found {}", found(rt, &right.node)),
+                        Text::expected(&want, &found(rt, &right.node)),
                         right.span,
                     ));
                 }
                 Node::Text(lop, *op, rop)
             }
             Expr::Time { left, op, right } => {
-                let (lop, lt) = self.operand(left, ctx, "a date")?;
+                let (lop, lt) = self.operand(left, ctx, text!("a date", "una data"))?;
+                let keyword = op.keyword();
                 if !matches!(lt, Type::Date | Type::Dynamic) {
+                    let want = text!(
+                        "a date on the left of {keyword}",
+                        "una data a sinistra di {keyword}"
+                    );
                     return Err(Error::typing(
-                        format!(
-                            "expected a date on the left of {}, found {}",
-                            op.keyword(),
-                            found(lt, &left.node)
-                        ),
+                        Text::expected(&want, &found(lt, &left.node)),
                         left.span,
                     ));
                 }
@@ -311,9 +344,9 @@ impl<R: Resolver + ?Sized> Lowering<'_, R> {
                 // condition relative to "now" would have to be re-decided later.
                 if ctx == Ctx::Filter && matches!(right, TimeRef::Ago(_)) {
                     return Err(Error::typing(
-                        format!(
-                            "inside where, {} needs a date such as 2026-01-01 (use within for a time window)",
-                            op.keyword()
+                        text!(
+                            "inside where, {keyword} needs a date such as 2026-01-01 (use within for a time window)",
+                            "dentro where, {keyword} vuole una data come 2026-01-01 (usa within per una finestra di tempo)"
                         ),
                         left.span,
                     ));
@@ -325,21 +358,17 @@ impl<R: Resolver + ?Sized> Lowering<'_, R> {
 
     /// Lists and durations have no comparison.
     fn comparable(&self, side: &Spanned<Operand>, ty: Type, op: &str) -> Result<(), Error> {
+        let want = a_value().then(&text!(" for {op}", " per {op}"));
+        let refused = Text::expected(&want, &found(ty, &side.node));
         match ty {
             Type::List => Err(Error::typing(
-                format!(
-                    "expected {A_VALUE} for {op}, found {} (use contains to look inside a list)",
-                    found(ty, &side.node)
-                ),
+                refused.then(&text!(
+                    " (use contains to look inside a list)",
+                    " (usa contains per cercare dentro una lista)"
+                )),
                 side.span,
             )),
-            Type::Duration => Err(Error::typing(
-                format!(
-                    "expected {A_VALUE} for {op}, found {}",
-                    found(ty, &side.node)
-                ),
-                side.span,
-            )),
+            Type::Duration => Err(Error::typing(refused, side.span)),
             _ => Ok(()),
         }
     }
@@ -348,15 +377,10 @@ impl<R: Resolver + ?Sized> Lowering<'_, R> {
         &mut self,
         operand: &Spanned<Operand>,
         ctx: Ctx,
-        expected: &str,
+        expected: Text,
     ) -> Result<(Op, Type), Error> {
         let span = operand.span;
-        let outside_filter = |what: &str| {
-            Error::typing(
-                format!("{what} cannot be used inside where: {FILTER_SEES}"),
-                span,
-            )
-        };
+        let outside_filter = |what: Text| Error::typing(outside_filter(&what), span);
         Ok(match &operand.node {
             Operand::Literal(l) => {
                 let ty = literal_type(l);
@@ -364,15 +388,18 @@ impl<R: Resolver + ?Sized> Lowering<'_, R> {
                     Some(l) => (Op::Lit(l), ty),
                     None => {
                         let hint = if ty == Type::Duration {
-                            "durations follow within, before or after"
+                            text!(
+                                "; durations follow within, before or after",
+                                "; le durate seguono within, before o after"
+                            )
                         } else {
-                            "to test membership write <value> in [...]"
+                            text!(
+                                "; to test membership write <value> in [...]",
+                                "; per verificare l'appartenenza scrivi <valore> in [...]"
+                            )
                         };
                         return Err(Error::typing(
-                            format!(
-                                "expected {expected}, found {}; {hint}",
-                                found(ty, &operand.node)
-                            ),
+                            Text::expected(&expected, &found(ty, &operand.node)).then(&hint),
                             span,
                         ));
                     }
@@ -384,13 +411,14 @@ impl<R: Resolver + ?Sized> Lowering<'_, R> {
                     (Op::Property(path.keys.clone()), Type::Dynamic)
                 }
                 (PathRoot::Traits, Ctx::Filter) => {
-                    return Err(outside_filter(&describe(&operand.node)));
+                    return Err(outside_filter(Text::same(describe(&operand.node))));
                 }
                 (PathRoot::Properties, Ctx::Profile) => {
+                    let d = describe(&operand.node);
                     return Err(Error::typing(
-                        format!(
-                            "{} can only be used inside where or as the property of sum, avg, min or max",
-                            describe(&operand.node)
+                        text!(
+                            "{d} can only be used inside where or as the property of sum, avg, min or max",
+                            "{d} si può usare solo dentro where o come proprietà di sum, avg, min o max"
                         ),
                         span,
                     ));
@@ -398,7 +426,7 @@ impl<R: Resolver + ?Sized> Lowering<'_, R> {
             },
             Operand::Name(name) => {
                 if ctx == Ctx::Filter {
-                    return Err(outside_filter(name));
+                    return Err(outside_filter(Text::same(name.as_str())));
                 }
                 match self.schema.get(name) {
                     Some(ty) => (Op::Computed(name.clone()), ty),
@@ -407,7 +435,7 @@ impl<R: Resolver + ?Sized> Lowering<'_, R> {
             }
             Operand::Builtin(b) => {
                 if ctx == Ctx::Filter {
-                    return Err(outside_filter(b.name()));
+                    return Err(outside_filter(Text::same(b.name())));
                 }
                 match b {
                     Builtin::FirstSeen => (Op::FirstSeen, Type::Date),
@@ -418,16 +446,20 @@ impl<R: Resolver + ?Sized> Lowering<'_, R> {
             Operand::Field(f) => {
                 if ctx == Ctx::Profile {
                     let hint = if *f == Field::Channel {
-                        "; the profile's first channel is first_channel"
+                        text!(
+                            "; the profile's first channel is first_channel",
+                            "; il primo canale del profilo è first_channel"
+                        )
                     } else {
-                        ""
+                        Text::same("")
                     };
+                    let name = f.name();
                     return Err(Error::typing(
-                        format!(
-                            "{} can only be used inside where (count(event \"...\" where {} == ...)){hint}",
-                            f.name(),
-                            f.name()
-                        ),
+                        text!(
+                            "{name} can only be used inside where (count(event \"...\" where {name} == ...))",
+                            "{name} si può usare solo dentro where (count(event \"...\" where {name} == ...))"
+                        )
+                        .then(&hint),
                         span,
                     ));
                 }
@@ -440,9 +472,10 @@ impl<R: Resolver + ?Sized> Lowering<'_, R> {
             }
             Operand::Aggregate(a) => {
                 if ctx == Ctx::Filter {
-                    return Err(outside_filter(&format!(
-                        "an aggregate ({})",
-                        describe(&operand.node)
+                    let d = describe(&operand.node);
+                    return Err(outside_filter(text!(
+                        "an aggregate ({d})",
+                        "un aggregato ({d})"
                     )));
                 }
                 if let Some(p) = a.func.property()
@@ -450,11 +483,13 @@ impl<R: Resolver + ?Sized> Lowering<'_, R> {
                 {
                     let mut text = String::new();
                     crate::format::write_path(&mut text, &p.node);
+                    let name = a.func.name();
+                    let want = text!(
+                        "a property path (properties.<path>) in {name}(...)",
+                        "il percorso di una proprietà (properties.<path>) in {name}(...)"
+                    );
                     return Err(Error::typing(
-                        format!(
-                            "expected a property path (properties.<path>) in {}(...), found {text}",
-                            a.func.name()
-                        ),
+                        Text::expected(&want, &Text::same(text)),
                         p.span,
                     ));
                 }
@@ -471,7 +506,7 @@ impl<R: Resolver + ?Sized> Lowering<'_, R> {
         })
     }
 
-    fn unknown_name(&self, name: &str) -> String {
+    fn unknown_name(&self, name: &str) -> Text {
         let builtins = [
             Builtin::FirstSeen.name(),
             Builtin::LastSeen.name(),
@@ -479,16 +514,20 @@ impl<R: Resolver + ?Sized> Lowering<'_, R> {
         ];
         let known = self.schema.names().chain(builtins);
         match closest(name, known) {
-            Some(near) => format!("unknown name \"{name}\"; did you mean {near}?"),
+            Some(near) => text!(
+                "unknown name \"{name}\"; did you mean {near}?",
+                "nome \"{name}\" sconosciuto; forse intendevi {near}?"
+            ),
             None => {
                 let computed: Vec<&str> = self.schema.names().collect();
-                format!(
-                    "unknown name \"{name}\" (a profile trait is written traits.{name}; computed traits: {}; built-ins: first_seen, last_seen, first_channel)",
-                    if computed.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        computed.join(", ")
-                    }
+                let (en, it) = if computed.is_empty() {
+                    ("none".to_owned(), "nessuno".to_owned())
+                } else {
+                    (computed.join(", "), computed.join(", "))
+                };
+                text!(
+                    "unknown name \"{name}\" (a profile trait is written traits.{name}; computed traits: {en}; built-ins: first_seen, last_seen, first_channel)",
+                    "nome \"{name}\" sconosciuto (un tratto del profilo si scrive traits.{name}; tratti calcolati: {it}; predefiniti: first_seen, last_seen, first_channel)"
                 )
             }
         }

@@ -2,6 +2,70 @@ use std::fmt;
 
 use crate::ast::Span;
 
+/// The languages the console speaks; a definition's errors are written in each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Language {
+    English,
+    Italian,
+}
+
+/// A message written in every [`Language`]: the people who write definitions read the
+/// console in Italian, and the API and the CLI speak English.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Text {
+    en: String,
+    it: String,
+}
+
+impl Text {
+    pub(crate) fn new(en: impl Into<String>, it: impl Into<String>) -> Text {
+        Text {
+            en: en.into(),
+            it: it.into(),
+        }
+    }
+
+    /// The same words in every language: source text, names, operators.
+    pub(crate) fn same(words: impl Into<String>) -> Text {
+        let words = words.into();
+        Text {
+            en: words.clone(),
+            it: words,
+        }
+    }
+
+    /// "expected …, found …" in every language.
+    pub(crate) fn expected(want: &Text, found: &Text) -> Text {
+        Text {
+            en: format!("expected {}, found {}", want.en, found.en),
+            it: format!("atteso: {}; trovato: {}", want.it, found.it),
+        }
+    }
+
+    /// This text followed by `more` (already punctuated) in every language.
+    pub(crate) fn then(mut self, more: &Text) -> Text {
+        self.en.push_str(&more.en);
+        self.it.push_str(&more.it);
+        self
+    }
+
+    pub fn get(&self, language: Language) -> &str {
+        match language {
+            Language::English => &self.en,
+            Language::Italian => &self.it,
+        }
+    }
+}
+
+/// A [`Text`] from an English and an Italian format string, each with the same
+/// arguments in scope: `text!("expected {what}", "atteso {what}")`.
+macro_rules! text {
+    ($en:literal, $it:literal $(,)?) => {
+        $crate::error::Text::new(format!($en), format!($it))
+    };
+}
+pub(crate) use text;
+
 /// Whether the text could not be read at all, or was read but makes no sense.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -17,25 +81,25 @@ pub enum ErrorKind {
 #[error("{}", self.render())]
 pub struct Error {
     kind: ErrorKind,
-    message: String,
+    message: Text,
     span: Span,
     source_line: Option<String>,
 }
 
 impl Error {
-    pub(crate) fn syntax(message: impl Into<String>, span: Span) -> Self {
+    pub(crate) fn syntax(message: Text, span: Span) -> Self {
         Error {
             kind: ErrorKind::Syntax,
-            message: message.into(),
+            message,
             span,
             source_line: None,
         }
     }
 
-    pub(crate) fn typing(message: impl Into<String>, span: Span) -> Self {
+    pub(crate) fn typing(message: Text, span: Span) -> Self {
         Error {
             kind: ErrorKind::Type,
-            message: message.into(),
+            message,
             span,
             source_line: None,
         }
@@ -55,9 +119,14 @@ impl Error {
         self.kind
     }
 
-    /// What went wrong, without the position.
+    /// What went wrong, without the position (in English).
     pub fn message(&self) -> &str {
-        &self.message
+        self.message.get(Language::English)
+    }
+
+    /// What went wrong, without the position, in `language`.
+    pub fn message_in(&self, language: Language) -> &str {
+        self.message.get(language)
     }
 
     pub fn line(&self) -> u32 {
@@ -72,7 +141,9 @@ impl Error {
     pub fn summary(&self) -> String {
         format!(
             "{} at line {}, column {}",
-            self.message, self.span.line, self.span.column
+            self.message(),
+            self.span.line,
+            self.span.column
         )
     }
 

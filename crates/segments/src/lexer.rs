@@ -3,7 +3,7 @@
 
 use crate::ast::{CmpOp, Duration, DurationUnit, Span};
 use crate::dates;
-use crate::error::Error;
+use crate::error::{Error, text};
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Tok {
@@ -180,7 +180,10 @@ impl<'a> Lexer<'a> {
             match self.bump() {
                 None | Some('\n') => {
                     return Err(Error::syntax(
-                        "unterminated string (a string ends with \" on the same line)",
+                        text!(
+                            "unterminated string (a string ends with \" on the same line)",
+                            "stringa non chiusa (una stringa finisce con \" sulla stessa riga)"
+                        ),
                         open,
                     ));
                 }
@@ -195,8 +198,9 @@ impl<'a> Lexer<'a> {
     fn escape(&mut self, at: Span) -> Result<char, Error> {
         let unknown = |what: String| {
             Error::syntax(
-                format!(
-                    "unknown escape {what} in a string (use \\\", \\\\, \\n, \\t, \\r or \\u{{...}})"
+                text!(
+                    "unknown escape {what} in a string (use \\\", \\\\, \\n, \\t, \\r or \\u{{...}})",
+                    "sequenza di escape {what} sconosciuta in una stringa (usa \\\", \\\\, \\n, \\t, \\r o \\u{{...}})"
                 ),
                 at,
             )
@@ -210,7 +214,10 @@ impl<'a> Lexer<'a> {
             Some('u') => {
                 let bad = || {
                     Error::syntax(
-                        "invalid unicode escape (write \\u{...} with 1 to 6 hex digits of a valid character)",
+                        text!(
+                            "invalid unicode escape (write \\u{{...}} with 1 to 6 hex digits of a valid character)",
+                            "escape unicode non valido (scrivi \\u{{...}} con da 1 a 6 cifre esadecimali di un carattere valido)"
+                        ),
                         at,
                     )
                 };
@@ -249,7 +256,10 @@ impl<'a> Lexer<'a> {
             if self.take_while(|c| c.is_ascii_digit()).is_empty() {
                 let text = &self.src[start..self.pos];
                 return Err(Error::syntax(
-                    format!("invalid number \"{text}\" (digits must follow the decimal point)"),
+                    text!(
+                        "invalid number \"{text}\" (digits must follow the decimal point)",
+                        "numero \"{text}\" non valido (dopo il punto decimale servono delle cifre)"
+                    ),
                     span,
                 ));
             }
@@ -261,7 +271,10 @@ impl<'a> Lexer<'a> {
             return match text.parse::<f64>() {
                 Ok(n) if n.is_finite() => Ok(Tok::Num(n)),
                 _ => Err(Error::syntax(
-                    format!("number \"{text}\" is out of range"),
+                    text!(
+                        "number \"{text}\" is out of range",
+                        "il numero \"{text}\" è fuori dall'intervallo ammesso"
+                    ),
                     span,
                 )),
             };
@@ -269,24 +282,27 @@ impl<'a> Lexer<'a> {
         let text = &self.src[start..self.pos];
         let Some(unit) = DurationUnit::from_suffix(unit) else {
             return Err(Error::syntax(
-                format!(
-                    "unknown duration unit \"{unit}\" in \"{text}\" (use m, h, d or w, as in 90d)"
+                text!(
+                    "unknown duration unit \"{unit}\" in \"{text}\" (use m, h, d or w, as in 90d)",
+                    "unità di durata \"{unit}\" sconosciuta in \"{text}\" (usa m, h, d o w, come in 90d)"
                 ),
                 span,
             ));
         };
         if negative || fraction {
             return Err(Error::syntax(
-                format!(
-                    "invalid duration \"{text}\" (a duration is a positive whole number followed by m, h, d or w)"
+                text!(
+                    "invalid duration \"{text}\" (a duration is a positive whole number followed by m, h, d or w)",
+                    "durata \"{text}\" non valida (una durata è un numero intero positivo seguito da m, h, d o w)"
                 ),
                 span,
             ));
         }
         let too_long = || {
             Error::syntax(
-                format!(
-                    "duration {text} is too long (at most 10 years: 3653d, 521w, 87672h or 5260320m)"
+                text!(
+                    "duration {text} is too long (at most 10 years: 3653d, 521w, 87672h or 5260320m)",
+                    "la durata {text} è troppo lunga (al massimo 10 anni: 3653d, 521w, 87672h o 5260320m)"
                 ),
                 span,
             )
@@ -297,10 +313,13 @@ impl<'a> Lexer<'a> {
         let duration = Duration::new(amount, unit);
         if amount == 0 {
             return Err(Error::syntax(
-                format!(
-                    "duration {text} is zero (a duration is at least 1{})",
-                    unit.suffix()
-                ),
+                {
+                    let unit = unit.suffix();
+                    text!(
+                        "duration {text} is zero (a duration is at least 1{unit})",
+                        "la durata {text} è zero (una durata è almeno 1{unit})"
+                    )
+                },
                 span,
             ));
         }
@@ -322,8 +341,9 @@ impl<'a> Lexer<'a> {
         match dates::parse(text) {
             Some(ms) => Ok(Tok::Date(ms)),
             None => Err(Error::syntax(
-                format!(
-                    "invalid date \"{text}\" (write YYYY-MM-DD or an RFC 3339 timestamp such as 2026-01-31T09:30:00Z, years 0001 to 9999)"
+                text!(
+                    "invalid date \"{text}\" (write YYYY-MM-DD or an RFC 3339 timestamp such as 2026-01-31T09:30:00Z, years 0001 to 9999)",
+                    "data \"{text}\" non valida (scrivi AAAA-MM-GG o un timestamp RFC 3339 come 2026-01-31T09:30:00Z, anni da 0001 a 9999)"
                 ),
                 span,
             )),
@@ -346,8 +366,9 @@ impl<'a> Lexer<'a> {
             };
             if key.is_empty() {
                 return Err(Error::syntax(
-                    format!(
-                        "expected a key after \"{word}.\" (a name, or any text in double quotes)"
+                    text!(
+                        "expected a key after \"{word}.\" (a name, or any text in double quotes)",
+                        "dopo \"{word}.\" serve una chiave (un nome, o un testo qualsiasi tra virgolette doppie)"
                     ),
                     at,
                 ));

@@ -52,7 +52,7 @@ pub use ast::{
 };
 pub use catalog::{Catalog, CatalogError, Change, SegmentId, SegmentSet};
 pub use check::{Schema, Type, check, compile};
-pub use error::{Error, ErrorKind};
+pub use error::{Error, ErrorKind, Language, Text};
 pub use eval::{Memberships, ProfileView};
 pub use format::format;
 pub use lowered::AggValue;

@@ -4,7 +4,7 @@ use crate::ast::{
     AggFunc, Aggregate, Builtin, Expr, Field, Literal, Operand, Path, PathRoot, Source, Span,
     Spanned, TextOp, TimeOp, TimeRef,
 };
-use crate::error::Error;
+use crate::error::{Error, Text, text};
 use crate::lexer::{Tok, Token, lex};
 
 /// Deepest nesting of parentheses, `not` and aggregates: bounds the recursion.
@@ -66,7 +66,12 @@ fn parse_inner(src: &str) -> Result<Expr, Error> {
     };
     let expr = p.expr()?;
     if !matches!(p.peek().tok, Tok::End) {
-        return Err(p.unexpected("and, or or the end of the definition"));
+        return Err(p.unexpected(|| {
+            text!(
+                "and, or or the end of the definition",
+                "and, or o la fine della definizione"
+            )
+        }));
     }
     Ok(expr)
 }
@@ -106,29 +111,29 @@ impl Parser<'_> {
     }
 
     /// How a token is quoted in "found …".
-    fn describe(&self, t: &Token) -> String {
+    fn describe(&self, t: &Token) -> Text {
         let text = self.src.get(t.start..t.end).unwrap_or("");
         match t.tok {
-            Tok::End => "the end of the input".to_owned(),
-            Tok::Str(_) => format!("the string {text}"),
-            _ => format!("\"{text}\""),
+            Tok::End => text!("the end of the input", "la fine del testo"),
+            Tok::Str(_) => text!("the string {text}", "la stringa {text}"),
+            _ => text!("\"{text}\"", "\"{text}\""),
         }
     }
 
-    fn unexpected(&self, expected: &str) -> Error {
+    /// `expected` is only called for the error: the parser's recursion keeps its frames
+    /// small (no message is built on the way down).
+    fn unexpected(&self, expected: impl FnOnce() -> Text) -> Error {
         let t = self.peek();
-        Error::syntax(
-            format!("expected {expected}, found {}", self.describe(t)),
-            t.span,
-        )
+        Error::syntax(Text::expected(&expected(), &self.describe(t)), t.span)
     }
 
     fn node(&mut self) -> Result<(), Error> {
         self.nodes += 1;
         if self.nodes > MAX_NODES {
             return Err(Error::syntax(
-                format!(
-                    "the definition is too long (at most {MAX_NODES} conditions and operators)"
+                text!(
+                    "the definition is too long (at most {MAX_NODES} conditions and operators)",
+                    "la definizione è troppo lunga (al massimo {MAX_NODES} condizioni e operatori)"
                 ),
                 self.peek().span,
             ));
@@ -141,8 +146,9 @@ impl Parser<'_> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             return Err(Error::syntax(
-                format!(
-                    "nested too deeply (at most {MAX_DEPTH} levels of parentheses, not and aggregates)"
+                text!(
+                    "nested too deeply (at most {MAX_DEPTH} levels of parentheses, not and aggregates)",
+                    "annidamento troppo profondo (al massimo {MAX_DEPTH} livelli di parentesi, not e aggregati)"
                 ),
                 at,
             ));
@@ -192,10 +198,13 @@ impl Parser<'_> {
                 let inner = self.expr()?;
                 self.depth -= 1;
                 if !matches!(self.peek().tok, Tok::RParen) {
-                    return Err(self.unexpected(&format!(
-                        "\")\" to close the \"(\" at line {}, column {}",
-                        start.span.line, start.span.column
-                    )));
+                    let (line, column) = (start.span.line, start.span.column);
+                    return Err(self.unexpected(|| {
+                        text!(
+                            "\")\" to close the \"(\" at line {line}, column {column}",
+                            "\")\" per chiudere la \"(\" alla riga {line}, colonna {column}"
+                        )
+                    }));
                 }
                 self.advance();
                 Ok(inner)
@@ -208,13 +217,19 @@ impl Parser<'_> {
                         self.advance();
                         Ok(Expr::Segment(Spanned::at(slug, t.span)))
                     }
-                    _ => Err(self.unexpected("a segment slug in double quotes after segment")),
+                    _ => Err(self.unexpected(|| {
+                        text!(
+                            "a segment slug in double quotes after segment",
+                            "lo slug di un segmento tra virgolette doppie dopo segment"
+                        )
+                    })),
                 }
             }
             _ => {
-                let left = self.operand(
+                let left = self.operand(|| text!(
                     "a condition (a comparison such as p_alive < 0.4, segment \"...\", not ..., or (...))",
-                )?;
+                    "una condizione (un confronto come p_alive < 0.4, segment \"...\", not ... o (...))"
+                ))?;
                 self.predicate(left)
             }
         }
@@ -227,7 +242,9 @@ impl Parser<'_> {
             Tok::Cmp(op) => {
                 let op = *op;
                 self.advance();
-                let right = self.operand(&format!("a value after {}", op.symbol()))?;
+                let symbol = op.symbol();
+                let right =
+                    self.operand(|| text!("a value after {symbol}", "un valore dopo {symbol}"))?;
                 Ok(Expr::Compare { left, op, right })
             }
             Tok::Word(w) => match w.as_str() {
@@ -255,7 +272,8 @@ impl Parser<'_> {
                             negated: true,
                         })
                     } else {
-                        Err(self.unexpected("in or exists after not"))
+                        Err(self
+                            .unexpected(|| text!("in or exists after not", "in o exists dopo not")))
                     }
                 }
                 "exists" => {
@@ -272,7 +290,9 @@ impl Parser<'_> {
                         _ => TextOp::EndsWith,
                     };
                     self.advance();
-                    let right = self.operand(&format!("a value after {}", op.keyword()))?;
+                    let keyword = op.keyword();
+                    let right = self
+                        .operand(|| text!("a value after {keyword}", "un valore dopo {keyword}"))?;
                     Ok(Expr::Text { left, op, right })
                 }
                 "before" | "after" => {
@@ -286,9 +306,10 @@ impl Parser<'_> {
                         Tok::Dur(d) => TimeRef::Ago(d),
                         Tok::Date(ms) => TimeRef::At(ms),
                         _ => {
-                            return Err(self.unexpected(&format!(
-                                "a duration (like 60d) or a date (like 2026-01-01) after {}",
-                                op.keyword()
+                            let keyword = op.keyword();
+                            return Err(self.unexpected(|| text!(
+                                "a duration (like 60d) or a date (like 2026-01-01) after {keyword}",
+                                "una durata (come 60d) o una data (come 2026-01-01) dopo {keyword}"
                             )));
                         }
                     };
@@ -304,11 +325,16 @@ impl Parser<'_> {
     }
 
     fn expected_operator(&self) -> Error {
-        self.unexpected(&format!("a comparison operator ({COMPARISON_OPERATORS})"))
+        self.unexpected(|| {
+            text!(
+                "a comparison operator ({COMPARISON_OPERATORS})",
+                "un operatore di confronto ({COMPARISON_OPERATORS})"
+            )
+        })
     }
 
     /// A value; `expected` says what the position wants, for the error.
-    fn operand(&mut self, expected: &str) -> Result<Spanned<Operand>, Error> {
+    fn operand(&mut self, expected: impl Fn() -> Text) -> Result<Spanned<Operand>, Error> {
         let t = self.peek().clone();
         let operand = match t.tok {
             Tok::Str(s) => Operand::Literal(Literal::String(s)),
@@ -325,10 +351,11 @@ impl Parser<'_> {
                     "traits" => PathRoot::Traits,
                     "properties" => PathRoot::Properties,
                     _ => {
+                        let path = self.src.get(t.start..t.end).unwrap_or("");
                         return Err(Error::syntax(
-                            format!(
-                                "unknown path \"{}\" (paths start with traits. or properties.)",
-                                self.src.get(t.start..t.end).unwrap_or("")
+                            text!(
+                                "unknown path \"{path}\" (paths start with traits. or properties.)",
+                                "percorso \"{path}\" sconosciuto (i percorsi iniziano con traits. o properties.)"
                             ),
                             t.span,
                         ));
@@ -352,12 +379,14 @@ impl Parser<'_> {
                 }
                 "traits" | "properties" => {
                     self.advance();
-                    return Err(self.unexpected(&format!("\".\" and a key after {w}")));
+                    return Err(self.unexpected(|| {
+                        text!("\".\" and a key after {w}", "\".\" e una chiave dopo {w}")
+                    }));
                 }
-                _ if KEYWORDS.contains(&w.as_str()) => return Err(self.unexpected(expected)),
+                _ if KEYWORDS.contains(&w.as_str()) => return Err(self.unexpected(&expected)),
                 _ => Operand::Name(w),
             },
-            _ => return Err(self.unexpected(expected)),
+            _ => return Err(self.unexpected(&expected)),
         };
         self.advance();
         Ok(Spanned::at(operand, t.span))
@@ -367,7 +396,10 @@ impl Parser<'_> {
     fn list(&mut self) -> Result<Vec<Spanned<Literal>>, Error> {
         let open = self.advance();
         if matches!(self.peek().tok, Tok::RBracket) {
-            return Err(Error::syntax("a list cannot be empty", open.span));
+            return Err(Error::syntax(
+                text!("a list cannot be empty", "una lista non può essere vuota"),
+                open.span,
+            ));
         }
         let mut items = Vec::new();
         loop {
@@ -380,11 +412,18 @@ impl Parser<'_> {
                 Tok::Word(w) if w == "true" || w == "false" => Literal::Bool(w == "true"),
                 Tok::LBracket => {
                     return Err(Error::syntax(
-                        "a list holds literals (strings, numbers, true/false, dates), not lists",
+                        text!(
+                            "a list holds literals (strings, numbers, true/false, dates), not lists",
+                            "una lista contiene valori (stringhe, numeri, true/false, date), non liste"
+                        ),
                         t.span,
                     ));
                 }
-                _ => return Err(self.unexpected("a literal in the list")),
+                _ => {
+                    return Err(
+                        self.unexpected(|| text!("a literal in the list", "un valore nella lista"))
+                    );
+                }
             };
             self.advance();
             items.push(Spanned::at(literal, t.span));
@@ -396,14 +435,23 @@ impl Parser<'_> {
                     self.advance();
                     return Ok(items);
                 }
-                _ => return Err(self.unexpected("\",\" or \"]\" in the list")),
+                _ => {
+                    return Err(self.unexpected(|| {
+                        text!("\",\" or \"]\" in the list", "\",\" o \"]\" nella lista")
+                    }));
+                }
             }
         }
     }
 
     fn in_list(&mut self) -> Result<Vec<Spanned<Literal>>, Error> {
         if !matches!(self.peek().tok, Tok::LBracket) {
-            return Err(self.unexpected("a list such as [\"a\", \"b\"] after in"));
+            return Err(self.unexpected(|| {
+                text!(
+                    "a list such as [\"a\", \"b\"] after in",
+                    "una lista come [\"a\", \"b\"] dopo in"
+                )
+            }));
         }
         self.list()
     }
@@ -411,7 +459,7 @@ impl Parser<'_> {
     /// The parenthesised part of an aggregate; its name was just read.
     fn aggregate(&mut self, name: &str) -> Result<Aggregate, Error> {
         if !matches!(self.peek().tok, Tok::LParen) {
-            return Err(self.unexpected(&format!("\"(\" after {name}")));
+            return Err(self.unexpected(|| text!("\"(\" after {name}", "\"(\" dopo {name}")));
         }
         let open = self.advance();
         self.enter(open.span)?;
@@ -422,19 +470,26 @@ impl Parser<'_> {
             "last" => AggFunc::Last,
             _ => {
                 if !matches!(self.peek().tok, Tok::Comma) {
-                    return Err(self.unexpected(&format!(
-                        "\",\" and a property (like properties.revenue) after the source of {name}"
+                    return Err(self.unexpected(|| text!(
+                        "\",\" and a property (like properties.revenue) after the source of {name}",
+                        "\",\" e una proprietà (come properties.revenue) dopo la sorgente di {name}"
                     )));
                 }
                 self.advance();
                 let t = self.peek().clone();
+                let property = || {
+                    text!(
+                        "a property path (like properties.revenue)",
+                        "il percorso di una proprietà (come properties.revenue)"
+                    )
+                };
                 let Tok::Path(root, keys) = t.tok else {
-                    return Err(self.unexpected("a property path (like properties.revenue)"));
+                    return Err(self.unexpected(property));
                 };
                 let root = match root.as_str() {
                     "properties" => PathRoot::Properties,
                     "traits" => PathRoot::Traits,
-                    _ => return Err(self.unexpected("a property path (like properties.revenue)")),
+                    _ => return Err(self.unexpected(property)),
                 };
                 self.advance();
                 let path = Spanned::at(Path { root, keys }, t.span);
@@ -457,18 +512,31 @@ impl Parser<'_> {
                     self.advance();
                     Some(d)
                 }
-                _ => return Err(self.unexpected("a duration (like 90d) after within")),
+                _ => {
+                    return Err(self.unexpected(|| {
+                        text!(
+                            "a duration (like 90d) after within",
+                            "una durata (come 90d) dopo within"
+                        )
+                    }));
+                }
             }
         } else {
             None
         };
         if !matches!(self.peek().tok, Tok::RParen) {
-            let next = match (&filter, &within) {
-                (_, Some(_)) => "\")\"",
-                (Some(_), None) => "and, or, within or \")\"",
-                (None, None) => "where, within or \")\"",
+            let expected = match (&filter, &within) {
+                (_, Some(_)) => text!("\")\" in {name}(...)", "\")\" in {name}(...)"),
+                (Some(_), None) => text!(
+                    "and, or, within or \")\" in {name}(...)",
+                    "and, or, within o \")\" in {name}(...)"
+                ),
+                (None, None) => text!(
+                    "where, within or \")\" in {name}(...)",
+                    "where, within o \")\" in {name}(...)"
+                ),
             };
-            return Err(self.unexpected(&format!("{next} in {name}(...)")));
+            return Err(self.unexpected(|| expected));
         }
         self.advance();
         self.depth -= 1;
@@ -481,7 +549,7 @@ impl Parser<'_> {
     }
 
     fn source(&mut self, name: &str) -> Result<Source, Error> {
-        let quoted = |p: &mut Self, what: &str| match p.peek().tok.clone() {
+        let quoted = |p: &mut Self, what: fn() -> Text| match p.peek().tok.clone() {
             Tok::Str(s) => {
                 p.advance();
                 Ok(s)
@@ -489,20 +557,34 @@ impl Parser<'_> {
             _ => Err(p.unexpected(what)),
         };
         if self.eat_word("event") {
-            return quoted(self, "the event name in double quotes after event").map(Source::Event);
+            let what = || {
+                text!(
+                    "the event name in double quotes after event",
+                    "il nome dell'evento tra virgolette doppie dopo event"
+                )
+            };
+            return quoted(self, what).map(Source::Event);
         }
         if self.eat_word("channel") {
-            return quoted(self, "the channel name in double quotes after channel")
-                .map(Source::Channel);
+            let what = || {
+                text!(
+                    "the channel name in double quotes after channel",
+                    "il nome del canale tra virgolette doppie dopo channel"
+                )
+            };
+            return quoted(self, what).map(Source::Channel);
         }
         if self.eat_word("any") {
             if !self.eat_word("event") {
-                return Err(self.unexpected("event after any"));
+                return Err(self.unexpected(|| text!("event after any", "event dopo any")));
             }
             return Ok(Source::AnyEvent);
         }
-        Err(self.unexpected(&format!(
-            "a source (event \"<name>\", channel \"<name>\" or any event) after {name}("
-        )))
+        Err(self.unexpected(|| {
+            text!(
+                "a source (event \"<name>\", channel \"<name>\" or any event) after {name}(",
+                "una sorgente (event \"<nome>\", channel \"<nome>\" o any event) dopo {name}("
+            )
+        }))
     }
 }

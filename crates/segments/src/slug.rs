@@ -1,6 +1,8 @@
 //! The one slug rule. A slug names a segment in URLs, in `segment "slug"` and in the
 //! console's pages; the store, the catalog, the API, the console and the CLI all ask here.
 
+use crate::error::{Text, text};
+
 /// The slug a definition being checked or previewed stands under (never a saved one's:
 /// saved slugs start with a letter or digit).
 pub const DRAFT_SLUG: &str = "_draft";
@@ -13,10 +15,11 @@ pub const MAX_SLUG_BYTES: usize = 64;
 
 /// A slug: 1 to 64 lowercase letters, digits, `-` and `_`, starting with a letter or
 /// digit, and not a console page's name. The error says what to write instead.
-pub fn check_slug(slug: &str) -> Result<(), String> {
+pub fn check_slug(slug: &str) -> Result<(), Text> {
     if RESERVED_SLUGS.contains(&slug) {
-        return Err(format!(
-            "segment slug {slug:?} is reserved (the console's /audiences/{slug} page); choose another"
+        return Err(text!(
+            "segment slug {slug:?} is reserved (the console's /audiences/{slug} page); choose another",
+            "lo slug {slug:?} è riservato (la pagina /audiences/{slug} della console); scegline un altro"
         ));
     }
     let valid = !slug.is_empty()
@@ -31,8 +34,9 @@ pub fn check_slug(slug: &str) -> Result<(), String> {
     if valid {
         Ok(())
     } else {
-        Err(format!(
-            "segment slug {slug:?}: use 1 to {MAX_SLUG_BYTES} lowercase letters, digits, '-' or '_', starting with a letter or digit"
+        Err(text!(
+            "segment slug {slug:?}: use 1 to {MAX_SLUG_BYTES} lowercase letters, digits, '-' or '_', starting with a letter or digit",
+            "slug {slug:?}: usa da 1 a {MAX_SLUG_BYTES} lettere minuscole, cifre, '-' o '_', iniziando con una lettera o una cifra"
         ))
     }
 }

@@ -40,7 +40,7 @@ pub struct AnalystStatus {
     /// Why the last run failed as a whole (storage trouble), when it did.
     pub last_error: Option<String>,
     /// What the last run could not compute or had to leave out; the rest was computed.
-    pub last_problems: Vec<String>,
+    pub last_problems: Vec<prossimo_understand::Problem>,
     /// Customers re-scored after a new order since start.
     pub live_rescored: u64,
 }

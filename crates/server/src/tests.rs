@@ -473,7 +473,12 @@ async fn absurd_values_are_refused_with_their_field_and_change_nothing() {
     // One customer is too few for the CLV models; nothing else is a problem.
     assert_eq!(
         index["last_run"]["problems"],
-        json!(["clv: clv: not enough data: no repeat customers with positive spend"]),
+        json!([{
+            "kind": "analysis_failed",
+            "analysis": "clv",
+            "error": "clv: not enough data: no repeat customers with positive spend",
+            "message": "clv: clv: not enough data: no repeat customers with positive spend",
+        }]),
         "{index}"
     );
 }

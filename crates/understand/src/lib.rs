@@ -18,8 +18,8 @@ pub const LAST_RUN: &str = "last_run";
 
 pub use live::LiveScorer;
 pub use run::{
-    CLV_EVALUATION, ClustersReport, ClvReport, CountFit, DynamicsSection, Outcome, RfmBreakpoints,
-    RfmReport, SpendFit, run,
+    CLV_EVALUATION, ClustersReport, ClvReport, CountFit, DynamicsSection, Outcome, Problem,
+    RfmBreakpoints, RfmReport, SpendFit, run,
 };
 pub use spread::{ClvBand, PredictionSpread, RecencyBand, prediction_spread};
 

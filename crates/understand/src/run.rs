@@ -40,7 +40,53 @@ pub struct Outcome {
     /// Seconds per stage, in order.
     pub timings: Vec<(String, f64)>,
     /// Analyses that could not be computed, and why; the others still were.
-    pub problems: Vec<String>,
+    pub problems: Vec<Problem>,
+}
+
+/// Something a run could not compute or had to leave out; the rest was computed. Stored
+/// with the run's summary as `{"kind": …, "message": …, …}`: `message` in English for the
+/// API and the logs, the fields for the console to say it in its reader's language.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Problem {
+    /// Orders whose value or time cannot be counted, left out of every analysis; one of
+    /// them as an example.
+    OrdersSkipped {
+        count: usize,
+        profile_id: i64,
+        order_id: String,
+        value: f64,
+        time: String,
+        message: String,
+    },
+    /// Events dated before 1900, left out of cohorts and dynamics.
+    TouchpointsTooEarly { count: usize, message: String },
+    /// BG/NBD or Gamma-Gamma did not converge: predictions were not updated.
+    ClvNotConverged { message: String },
+    /// One analysis failed; the others were computed.
+    AnalysisFailed {
+        analysis: String,
+        error: String,
+        message: String,
+    },
+}
+
+impl Problem {
+    /// In English.
+    pub fn message(&self) -> &str {
+        match self {
+            Problem::OrdersSkipped { message, .. }
+            | Problem::TouchpointsTooEarly { message, .. }
+            | Problem::ClvNotConverged { message }
+            | Problem::AnalysisFailed { message, .. } => message,
+        }
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.message())
+    }
 }
 
 /// RFM: the segments and the quintile breakpoints live scoring uses between runs.
@@ -270,10 +316,10 @@ pub fn run(
                 // Parameters at a boundary (a, b or q running off to infinity) score
                 // nothing reliable, and their hypergeometric series cost minutes: the
                 // report shows the fits, the profiles keep their previous predictions.
-                outcome.problems.push(
-                    "clv: BG/NBD or Gamma-Gamma did not converge on this data; predictions not updated"
+                outcome.problems.push(Problem::ClvNotConverged {
+                    message: "clv: BG/NBD or Gamma-Gamma did not converge on this data; predictions not updated"
                         .into(),
-                );
+                });
             }
             if evaluation.is_none() && trusted {
                 let scores = score_customers(
@@ -419,9 +465,13 @@ pub fn run(
 }
 
 /// A failed analysis does not stop the others: it is logged and reported.
-fn report_problem(problems: &mut Vec<String>, analysis: &str, e: UnderstandError) {
+fn report_problem(problems: &mut Vec<Problem>, analysis: &str, e: UnderstandError) {
     tracing::warn!(analysis, error = %e, "analysis failed");
-    problems.push(format!("{analysis}: {e}"));
+    problems.push(Problem::AnalysisFailed {
+        analysis: analysis.to_owned(),
+        error: e.to_string(),
+        message: format!("{analysis}: {e}"),
+    });
 }
 
 /// The fitted models of a run.
@@ -591,20 +641,27 @@ fn churn_after(granularity: Granularity) -> u32 {
 fn countable_orders(
     orders: Vec<NetOrder>,
     money: &Money,
-    problems: &mut Vec<String>,
+    problems: &mut Vec<Problem>,
 ) -> Vec<NetOrder> {
     let (usable, skipped): (Vec<NetOrder>, Vec<NetOrder>) =
         orders.into_iter().partition(|o| is_countable(o, money));
     if let Some(first) = skipped.first() {
-        problems.push(format!(
-            "orders: {} left out of every analysis because their value or time cannot be counted \
-             (for example customer {}, order {:?}: value {}, time {})",
-            skipped.len(),
-            first.profile_id,
-            first.order_id,
-            first.value,
-            prossimo_model::format_millis(first.ts).unwrap_or_else(|| first.ts.to_string()),
-        ));
+        let time = prossimo_model::format_millis(first.ts).unwrap_or_else(|| first.ts.to_string());
+        problems.push(Problem::OrdersSkipped {
+            count: skipped.len(),
+            profile_id: first.profile_id,
+            order_id: first.order_id.clone(),
+            value: first.value,
+            message: format!(
+                "orders: {} left out of every analysis because their value or time cannot be counted \
+                 (for example customer {}, order {:?}: value {}, time {time})",
+                skipped.len(),
+                first.profile_id,
+                first.order_id,
+                first.value,
+            ),
+            time,
+        });
     }
     usable
 }
@@ -622,7 +679,7 @@ fn interactions(
     store: &Store,
     orders: &[NetOrder],
     as_of_ms: i64,
-    problems: &mut Vec<String>,
+    problems: &mut Vec<Problem>,
 ) -> Result<Vec<Interaction>, UnderstandError> {
     let earliest = earliest_event_time().timestamp_millis();
     let mut too_early = 0usize;
@@ -649,9 +706,12 @@ fn interactions(
         }
     })?;
     if too_early > 0 {
-        problems.push(format!(
-            "touchpoints: {too_early} events dated before 1900 left out of cohorts and dynamics"
-        ));
+        problems.push(Problem::TouchpointsTooEarly {
+            count: too_early,
+            message: format!(
+                "touchpoints: {too_early} events dated before 1900 left out of cohorts and dynamics"
+            ),
+        });
     }
     Ok(out)
 }

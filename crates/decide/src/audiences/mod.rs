@@ -13,6 +13,7 @@ mod timeline;
 
 use prossimo_bus::MembershipChange;
 use prossimo_identity::ProfileId;
+use prossimo_segments::Language;
 use prossimo_store::sql::{Commit, Conn, Row, Val};
 use prossimo_store::{
     LogPosition, MAX_DEFINITION_BYTES, MAX_DESCRIPTION_BYTES, MAX_NAME_BYTES, Store, StoreError,
@@ -103,7 +104,8 @@ fn iso_opt<S: serde::Serializer>(ms: &Option<i64>, s: S) -> Result<S::Ok, S::Err
 /// A slug names a segment in URLs and in `segment "slug"`: the one rule,
 /// [`prossimo_segments::check_slug`].
 pub fn check_slug(slug: &str) -> Result<(), StoreError> {
-    prossimo_segments::check_slug(slug).map_err(StoreError::Invalid)
+    prossimo_segments::check_slug(slug)
+        .map_err(|e| StoreError::Invalid(e.get(Language::English).to_owned()))
 }
 
 /// The lengths a person may type into a segment's fields.

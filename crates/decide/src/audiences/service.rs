@@ -17,12 +17,13 @@ pub enum AudienceError {
     Definition(DecideError),
     #[error("no segment {0:?}")]
     NotFound(String),
-    /// Another segment refers to the one to delete.
-    #[error("segment {user:?} refers to {slug:?} ({reason}); change it first")]
+    /// Another segment refers to the one to delete: without it, `user`'s definition
+    /// would fail with `reason`.
+    #[error("segment {user:?} refers to {slug:?} ({}); change it first", .reason.message())]
     InUse {
         slug: String,
         user: String,
-        reason: String,
+        reason: Box<prossimo_segments::Error>,
     },
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -65,7 +66,7 @@ pub fn delete_audience(store: &Store, bus: Option<&Bus>, slug: &str) -> Result<(
             AudienceError::InUse {
                 slug: slug.to_owned(),
                 user,
-                reason: error.message().to_owned(),
+                reason: Box::new(error),
             }
         }
         other => AudienceError::Definition(other),

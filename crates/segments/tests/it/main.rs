@@ -5,6 +5,7 @@
 
 mod catalog;
 mod eval;
+mod italian;
 mod oracle;
 mod roundtrip;
 mod syntax;
