@@ -7,10 +7,9 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use prossimo_bus::Happened;
-use prossimo_store::StoredAnalysis;
 
 use crate::users::Role;
-use prossimo_understand::{LAST_RUN, Problem};
+use prossimo_understand::{LAST_RUN, Problem, Reports, StoredAnalysis};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -176,6 +175,7 @@ pub async fn page(
     let lang = Lang::choose(query.lang.as_deref(), &headers);
     let store = state.store.clone();
     let reports = blocking(lang, move || {
+        let reports = Reports::of(&store)?;
         let mut out = Vec::new();
         for name in [
             "dynamics",
@@ -185,7 +185,7 @@ pub async fn page(
             "clv_evaluation",
             LAST_RUN,
         ] {
-            out.push(store.analysis(name)?);
+            out.push(reports.get(name)?);
         }
         Ok(out)
     })

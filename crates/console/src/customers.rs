@@ -6,6 +6,7 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use prossimo_model::{Channel, MessageType};
 use prossimo_store::{EventQuery, MAX_SEARCH_OFFSET, Profile360, ProfileKey, ProfileSummary};
+use prossimo_understand::Reports;
 use prossimo_view::CustomerView;
 use serde::Deserialize;
 use serde_json::Value;
@@ -251,7 +252,7 @@ pub async fn customer(
             .get("cluster")
             .and_then(Value::as_i64)
         {
-            Some(cluster) => store.analysis("clusters")?.and_then(|a| {
+            Some(cluster) => Reports::of(&store)?.get("clusters")?.and_then(|a| {
                 a.result
                     .get("clusters")?
                     .as_array()?

@@ -1186,8 +1186,9 @@ async fn scripts_get_401_json_error_pages_carry_the_security_headers_and_odd_pos
 #[tokio::test]
 async fn a_failed_analysis_run_shows_with_its_problems_and_admins_can_run_again() {
     let c = console();
-    c.store
-        .save_analysis(
+    prossimo_understand::Reports::of(&c.store)
+        .unwrap()
+        .save(
             prossimo_understand::LAST_RUN,
             &json!({"ok": false, "seconds": 1.5, "error": "storage unavailable: locked", "problems": []}),
         )
@@ -1210,8 +1211,9 @@ async fn a_failed_analysis_run_shows_with_its_problems_and_admins_can_run_again(
         .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
 
-    c.store
-        .save_analysis(
+    prossimo_understand::Reports::of(&c.store)
+        .unwrap()
+        .save(
             prossimo_understand::LAST_RUN,
             &json!({"ok": true, "seconds": 1.5, "problems": [
                 // A run from before problems had kinds stored English sentences.

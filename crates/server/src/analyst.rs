@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use prossimo_bus::{Bus, Happened, Subscription, Topic};
 use prossimo_identity::Identifier;
 use prossimo_store::{ProfileKey, Store};
-use prossimo_understand::{LiveScorer, Options, UnderstandError, run};
+use prossimo_understand::{LiveScorer, Options, Reports, UnderstandError, run};
 
 use crate::service_thread::ServiceThread;
 use serde::Serialize;
@@ -173,8 +173,8 @@ impl Worker {
         });
         // A store that was never analysed, or not for a whole interval, is analysed at once.
         let mut next_run = config.refresh_every.map(|every| {
-            let stale = store
-                .analysis("rfm")
+            let stale = Reports::of(store)
+                .and_then(|r| r.get("rfm"))
                 .ok()
                 .flatten()
                 .is_none_or(|a| store.now_ms() - a.computed_at >= every.as_millis() as i64);
@@ -245,7 +245,7 @@ impl Worker {
                 "ok": false, "seconds": seconds, "error": e.to_string(), "problems": [],
             }),
         };
-        if let Err(e) = store.save_analysis(LAST_RUN, &summary) {
+        if let Err(e) = Reports::of(store).and_then(|r| r.save(LAST_RUN, &summary)) {
             tracing::warn!(error = %e, "cannot record the analysis run");
         }
         match outcome {

@@ -1,7 +1,7 @@
 //! What analyses read from the store (orders, touchpoints, each resolved to its root
-//! profile) and what they write back (computed traits per profile, the latest result of
-//! each analysis). Reads stream rows; writes go in bounded transactions so that ingestion
-//! waits at most one chunk for the write lock.
+//! profile) and what they write back onto profiles (computed traits). Reads stream rows;
+//! writes go in bounded transactions so that ingestion waits at most one chunk for the
+//! write lock.
 
 use prossimo_identity::ProfileId;
 use prossimo_model::{Channel, NetOrder, OrderBook, fold_orders};
@@ -22,14 +22,6 @@ pub struct Touchpoint {
     pub channel: Channel,
     /// An `Order Completed|Refunded|Cancelled` event (analyses count its net order instead).
     pub is_order_event: bool,
-}
-
-/// The latest stored result of an analysis.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredAnalysis {
-    pub result: Value,
-    /// Unix milliseconds.
-    pub computed_at: i64,
 }
 
 impl Store {
@@ -108,36 +100,6 @@ impl Store {
         match row.as_ref().and_then(|r| r[0].text()) {
             Some(text) => Ok(serde_json::from_str(text)?),
             None => Ok(Map::new()),
-        }
-    }
-
-    pub fn save_analysis(&self, name: &str, result: &Value) -> Result<(), StoreError> {
-        let mut pooled = self.conn()?;
-        pooled.conn().execute(
-            "INSERT INTO analyses (name, result, computed_at) VALUES ($1, $2, $3)
-             ON CONFLICT (name) DO UPDATE SET result = excluded.result, computed_at = excluded.computed_at",
-            &[
-                Val::from(name),
-                Val::Text(serde_json::to_string(result)?),
-                Val::Int(self.now_ms()),
-            ],
-        )?;
-        Ok(())
-    }
-
-    pub fn analysis(&self, name: &str) -> Result<Option<StoredAnalysis>, StoreError> {
-        let mut pooled = self.conn()?;
-        let row = pooled.conn().query_one(
-            "SELECT result, computed_at FROM analyses WHERE name = $1",
-            &[Val::from(name)],
-        )?;
-        let Some(row) = row else { return Ok(None) };
-        match (row[0].text(), row[1].int()) {
-            (Some(text), Some(computed_at)) => Ok(Some(StoredAnalysis {
-                result: serde_json::from_str(text)?,
-                computed_at,
-            })),
-            _ => Err(StoreError::Corrupt(format!("analysis {name}"))),
         }
     }
 }

@@ -29,7 +29,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use analytics::{StoredAnalysis, Touchpoint};
+pub use analytics::Touchpoint;
 pub use error::{
     MAX_DEFINITION_BYTES, MAX_DESCRIPTION_BYTES, MAX_NAME_BYTES, MAX_URL_BYTES, StoreError, bounded,
 };

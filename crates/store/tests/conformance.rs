@@ -14,7 +14,7 @@ prossimo_store::conformance_cases!(
     keys_bootstrap_and_revoke,
     sources_keep_the_pages_allowed_to_send,
     orders_net_refunds_follow_merges_and_refuse_unknown_currencies,
-    computed_traits_and_analyses_round_trip,
+    computed_traits_merge_key_by_key,
     a_deferred_commit_defers_only_itself,
     names_taken_at_the_same_moment_conflict_cleanly;
     leases_are_exclusive,

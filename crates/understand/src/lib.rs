@@ -9,6 +9,7 @@
 //! and RFM breakpoints of the latest full run.
 
 mod live;
+pub mod reports;
 mod run;
 mod spread;
 
@@ -17,6 +18,7 @@ mod spread;
 pub const LAST_RUN: &str = "last_run";
 
 pub use live::LiveScorer;
+pub use reports::{Reports, StoredAnalysis};
 pub use run::{
     CLV_EVALUATION, ClustersReport, ClvReport, CountFit, DynamicsSection, Outcome, Problem,
     RfmBreakpoints, RfmReport, SpendFit, run,

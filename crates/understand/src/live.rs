@@ -11,6 +11,7 @@ use prossimo_store::Store;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use crate::reports::Reports;
 use crate::run::{RfmBreakpoints, score_options, score_traits};
 use crate::{Analysis, UnderstandError, analytics_error};
 
@@ -52,11 +53,11 @@ struct StoredFit<M> {
 impl LiveScorer {
     /// From the reports of the latest full run; empty (scoring nothing) before the first.
     pub fn load(store: &Store) -> Result<LiveScorer, UnderstandError> {
-        let rfm = match store.analysis(Analysis::Rfm.as_str())? {
+        let rfm = match Reports::of(store)?.get(Analysis::Rfm.as_str())? {
             Some(stored) => Some(serde_json::from_value::<StoredRfm>(stored.result)?.breakpoints),
             None => None,
         };
-        let clv = match store.analysis(Analysis::Clv.as_str())? {
+        let clv = match Reports::of(store)?.get(Analysis::Clv.as_str())? {
             Some(stored) => {
                 let c: StoredClv = serde_json::from_value(stored.result)?;
                 // Only converged fits score customers (see `run`).

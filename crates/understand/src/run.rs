@@ -22,6 +22,7 @@ use prossimo_store::Store;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+use crate::reports::Reports;
 use crate::{Analysis, EXPECTED_PURCHASES_DAYS, Options, UnderstandError, analytics_error};
 
 /// Calibration frequencies 0..7 get a bucket each, 7+ the last (as in the papers' tables).
@@ -454,7 +455,7 @@ pub fn run(
         } else {
             Analysis::Clv.as_str()
         };
-        store.save_analysis(name, &serde_json::to_value(clv)?)?;
+        Reports::of(store)?.save(name, &serde_json::to_value(clv)?)?;
     }
     save(store, Analysis::Cohorts, outcome.cohorts.as_ref())?;
     save(store, Analysis::Dynamics, outcome.dynamics.as_ref())?;
@@ -795,7 +796,7 @@ fn save<T: Serialize>(
     result: Option<&T>,
 ) -> Result<(), UnderstandError> {
     if let Some(result) = result {
-        store.save_analysis(analysis.as_str(), &serde_json::to_value(result)?)?;
+        Reports::of(store)?.save(analysis.as_str(), &serde_json::to_value(result)?)?;
     }
     Ok(())
 }

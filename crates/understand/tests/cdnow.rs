@@ -94,8 +94,9 @@ fn cdnow_through_the_store_gives_lifetimes_fits_and_traits() {
     assert_eq!(holdout[0].actual_total, 1_882.0);
     // The evaluation wrote no traits and is stored apart from the live parameters.
     assert_eq!(outcome.profiles_updated, 0);
-    assert!(store.analysis("clv").unwrap().is_none());
-    assert!(store.analysis("clv_evaluation").unwrap().is_some());
+    let reports = prossimo_understand::Reports::of(store).unwrap();
+    assert!(reports.get("clv").unwrap().is_none());
+    assert!(reports.get("clv_evaluation").unwrap().is_some());
 
     // Full run as of the end of the data: every analysis, traits on every buyer.
     let mut options = Options::new(OBSERVATION_END);

@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use prossimo_understand::{Analysis, CLV_EVALUATION};
+use prossimo_understand::{Analysis, CLV_EVALUATION, Reports};
 use serde_json::{Value, json};
 
 use crate::analyst::{LAST_RUN, RunRequest};
@@ -28,16 +28,17 @@ fn iso(ms: i64) -> Value {
 pub async fn index(State(state): State<AppState>, _admin: Admin) -> Result<Json<Value>, ApiError> {
     let store = state.store.clone();
     let (analyses, last_run) = tokio::task::spawn_blocking(move || {
+        let reports = Reports::of(&store)?;
         let analyses = names()
             .into_iter()
             .map(|name| {
                 Ok(json!({
                     "name": name,
-                    "computed_at": store.analysis(name)?.map(|a| iso(a.computed_at)),
+                    "computed_at": reports.get(name)?.map(|a| iso(a.computed_at)),
                 }))
             })
             .collect::<Result<Vec<Value>, prossimo_store::StoreError>>()?;
-        let last_run = store.analysis(LAST_RUN)?.map(|run| {
+        let last_run = reports.get(LAST_RUN)?.map(|run| {
             let mut summary = run.result;
             summary["finished_at"] = iso(run.computed_at);
             summary
@@ -65,7 +66,7 @@ pub async fn analysis(
     }
     let store = state.store.clone();
     let lookup = name.clone();
-    match tokio::task::spawn_blocking(move || store.analysis(&lookup)).await?? {
+    match tokio::task::spawn_blocking(move || Reports::of(&store)?.get(&lookup)).await?? {
         Some(a) => Ok(Json(json!({
             "name": name,
             "computed_at": iso(a.computed_at),
