@@ -966,3 +966,86 @@ macro_rules! conformance_cases {
         }
     };
 }
+
+/// Lays out in `dir` a SQLite store as the core's migrations up to `version` left it: an
+/// install from before later migrations (and before features owned their tables), for
+/// upgrade tests.
+pub fn sqlite_store_at_version(dir: &std::path::Path, version: i32) {
+    let mut conn = crate::sql::open_sqlite(
+        &dir.join(crate::DATABASE_FILE),
+        std::time::Duration::from_secs(5),
+    )
+    .expect("open");
+    crate::migrations::sqlite::migrations::runner()
+        .set_target(refinery::Target::Version(version))
+        .run(&mut conn)
+        .expect("migrate to the old version");
+}
+
+/// Every table and index of a SQLite store (both files) as the database would create it
+/// now, as `file kind name: sql` by file and name; migration history tables left out.
+pub fn sqlite_schema(store: &Store) -> Vec<String> {
+    let rows = store
+        .read(|conn| {
+            conn.query(
+                "SELECT 'main', type, name, COALESCE(sql, '') FROM main.sqlite_master
+                 UNION ALL
+                 SELECT 'decisions', type, name, COALESCE(sql, '') FROM decisions.sqlite_master
+                 ORDER BY 1, 3",
+                &[],
+            )
+        })
+        .expect("the schema");
+    schema_lines(&rows)
+}
+
+/// What a feature's SQLite migrations create when run alone on an empty database, in the
+/// form of [`sqlite_schema`] (under the file of the feature's write domain).
+pub fn sqlite_schema_of(schema: &crate::Schema) -> Vec<String> {
+    let mut conn = rusqlite::Connection::open_in_memory().expect("an empty database");
+    let mut runner = (schema.sqlite)();
+    runner.set_migration_table_name(schema.history_table());
+    runner.run(&mut conn).expect("the feature's migrations");
+    let file = match schema.domain {
+        crate::WriteDomain::Customers => "main",
+        crate::WriteDomain::Decisions => "decisions",
+    };
+    let mut statement = conn
+        .prepare("SELECT type, name, COALESCE(sql, '') FROM sqlite_master ORDER BY name")
+        .expect("prepare");
+    let rows: Vec<Vec<crate::sql::Val>> = statement
+        .query_map([], |row| {
+            Ok(vec![
+                crate::sql::Val::from(file),
+                crate::sql::Val::Text(row.get(0)?),
+                crate::sql::Val::Text(row.get(1)?),
+                crate::sql::Val::Text(row.get(2)?),
+            ])
+        })
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    schema_lines(&rows)
+}
+
+/// `file kind name: sql`, whitespace folded and `IF NOT EXISTS` dropped (a feature's
+/// first migration adopts with it what the core once created without it).
+fn schema_lines(rows: &[Vec<crate::sql::Val>]) -> Vec<String> {
+    rows.iter()
+        .filter_map(|row| {
+            let texts: Vec<&str> = row.iter().filter_map(|v| v.text()).collect();
+            let [file, kind, name, sql] = texts[..] else {
+                return None;
+            };
+            let history = name.ends_with("_migrations") || name.starts_with("refinery_");
+            (!history && !name.starts_with("sqlite_")).then(|| {
+                let sql = sql
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .replace(" IF NOT EXISTS", "");
+                format!("{file} {kind} {name}: {sql}")
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,62 @@
+//! The tables of a store, however it got them (SQLite, both files): an upgraded store ends
+//! with the same tables and indexes as a new one once every feature has brought its own
+//! up to date, and a feature's migrations alone create exactly the shapes the store has,
+//! so its first migration truly adopts the tables the core made before it owned them.
+// Tests: a failing unwrap is the report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use prossimo_identity::IdentityConfig;
+use prossimo_runtime::FEATURE_SCHEMAS;
+use prossimo_store::testsuite::{sqlite_schema, sqlite_schema_of, sqlite_store_at_version};
+use prossimo_store::{Location, Store};
+
+fn open_with_features(dir: &std::path::Path) -> Store {
+    let store = Store::open(
+        &Location::DataDir(dir.to_owned()),
+        IdentityConfig::default(),
+    )
+    .expect("open");
+    for schema in FEATURE_SCHEMAS {
+        store.migrate(schema).expect("the feature's migrations");
+    }
+    store
+}
+
+#[test]
+fn an_upgraded_store_has_the_schema_of_a_new_one() {
+    let new = tempfile::tempdir().unwrap();
+    let expected = sqlite_schema(&open_with_features(new.path()));
+    assert!(
+        expected.iter().any(|t| t.contains("membership_changes")),
+        "{expected:#?}"
+    );
+    // Version 3: orders and computed traits, before audiences, destinations and users.
+    // Version 5: console users, memberships still intervals, every table in one file.
+    for version in [3, 5] {
+        let old = tempfile::tempdir().unwrap();
+        sqlite_store_at_version(old.path(), version);
+        let upgraded = sqlite_schema(&open_with_features(old.path()));
+        assert_eq!(upgraded, expected, "upgraded from version {version}");
+    }
+}
+
+#[test]
+fn a_features_migrations_alone_make_the_tables_it_adopted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite_schema(&open_with_features(dir.path()));
+    for schema in FEATURE_SCHEMAS {
+        let alone = sqlite_schema_of(schema);
+        assert!(!alone.is_empty(), "{} creates nothing", schema.name);
+        for line in &alone {
+            assert!(
+                store.contains(line),
+                "{}: {line}\nis not in the store as\n{:#?}",
+                schema.name,
+                store
+                    .iter()
+                    .filter(|s| s.split(':').next() == line.split(':').next())
+                    .collect::<Vec<_>>()
+            );
+        }
+    }
+}
