@@ -74,6 +74,11 @@ fn build_test_app(
         .unwrap(),
     );
     let boot = store.bootstrap(None, None).unwrap();
+    // Every feature's tables up to date before any service starts, as `Runtime::start`
+    // does: a test's held write lock must meet the services' writes, not a migration.
+    prossimo_understand::Reports::of(&store).unwrap();
+    prossimo_decide::audiences::Audiences::of(&store).unwrap();
+    prossimo_act::destinations::Destinations::of(&store).unwrap();
     let bus = prossimo_bus::Bus::new();
     // The tests' webhook receivers listen on this machine.
     let targets = Arc::new(prossimo_act::TargetPolicy::allowing(&["127.0.0.1".into()]).unwrap());
