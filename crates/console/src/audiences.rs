@@ -13,7 +13,7 @@ use prossimo_decide::audiences::{Audiences, SegmentInput};
 use prossimo_decide::{
     AudienceError, DRAFT_SLUG, DecideError, check_catalog, delete_audience, preview, save_audience,
 };
-use prossimo_segments::{CatalogError, format, parse};
+use prossimo_segments::{format, parse};
 use prossimo_store::{ProfileKey, Store, StoreError};
 
 use crate::users::Role;
@@ -169,30 +169,8 @@ fn refusal(e: &AudienceError, lang: Lang) -> String {
 }
 
 fn decide_refusal(e: &DecideError, lang: Lang) -> String {
-    let language = lang.segments();
     match (e, lang) {
-        (DecideError::Catalog(CatalogError::Definition { slug, error }), Lang::It) => format!(
-            "segmento \"{slug}\": {} alla riga {}, colonna {}",
-            error.message_in(language),
-            error.line(),
-            error.column()
-        ),
-        (DecideError::Catalog(CatalogError::Cycle { path }), Lang::It) => format!(
-            "ciclo di appartenenza: segmento {}",
-            path.iter()
-                .map(|s| format!("\"{s}\""))
-                .collect::<Vec<_>>()
-                .join(" -> ")
-        ),
-        (DecideError::Catalog(CatalogError::InvalidSlug(slug)), _) => {
-            match prossimo_segments::check_slug(slug) {
-                Err(why) => why.get(language).to_owned(),
-                Ok(()) => e.to_string(),
-            }
-        }
-        (DecideError::Catalog(CatalogError::DuplicateSlug(slug)), Lang::It) => {
-            format!("il segmento \"{slug}\" è definito due volte")
-        }
+        (DecideError::Catalog(e), _) => e.message_in(lang.segments()),
         (DecideError::Store(e), Lang::It) => store_refusal_it(e),
         (e, _) => e.to_string(),
     }

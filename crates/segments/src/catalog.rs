@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use crate::ast::{Aggregate, Expr, Source, Span, Spanned};
 use crate::check::{Lowering, Resolver, Schema, closest};
-use crate::error::{Error, text};
+use crate::error::{Error, Language, text};
 use crate::format::aggregate_text;
 use crate::lowered::{Node, Op};
 use crate::parser::parse;
@@ -111,6 +111,33 @@ pub enum CatalogError {
     /// The path is the cycle, with its first segment repeated at the end.
     #[error("membership cycle: segment {}", quote_path(.path))]
     Cycle { path: Vec<String> },
+}
+
+impl CatalogError {
+    /// What went wrong in `language`: in English, the error's display.
+    pub fn message_in(&self, language: Language) -> String {
+        if language == Language::English {
+            return self.to_string();
+        }
+        match self {
+            CatalogError::Definition { slug, error } => format!(
+                "segmento \"{slug}\": {} alla riga {}, colonna {}",
+                error.message_in(language),
+                error.line(),
+                error.column()
+            ),
+            CatalogError::InvalidSlug(slug) => match check_slug(slug) {
+                Err(why) => why.get(language).to_owned(),
+                Ok(()) => format!("lo slug {slug:?} non è valido"),
+            },
+            CatalogError::DuplicateSlug(slug) => {
+                format!("il segmento \"{slug}\" è definito due volte")
+            }
+            CatalogError::Cycle { path } => {
+                format!("ciclo di appartenenza: segmento {}", quote_path(path))
+            }
+        }
+    }
 }
 
 fn quote_path(path: &[String]) -> String {

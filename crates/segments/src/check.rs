@@ -380,7 +380,7 @@ impl<R: Resolver + ?Sized> Lowering<'_, R> {
         expected: Text,
     ) -> Result<(Op, Type), Error> {
         let span = operand.span;
-        let outside_filter = |what: Text| Error::typing(outside_filter(&what), span);
+        let refused_in_filter = |what: Text| Error::typing(outside_filter(&what), span);
         Ok(match &operand.node {
             Operand::Literal(l) => {
                 let ty = literal_type(l);
@@ -411,7 +411,7 @@ impl<R: Resolver + ?Sized> Lowering<'_, R> {
                     (Op::Property(path.keys.clone()), Type::Dynamic)
                 }
                 (PathRoot::Traits, Ctx::Filter) => {
-                    return Err(outside_filter(Text::same(describe(&operand.node))));
+                    return Err(refused_in_filter(Text::same(describe(&operand.node))));
                 }
                 (PathRoot::Properties, Ctx::Profile) => {
                     let d = describe(&operand.node);
@@ -426,7 +426,7 @@ impl<R: Resolver + ?Sized> Lowering<'_, R> {
             },
             Operand::Name(name) => {
                 if ctx == Ctx::Filter {
-                    return Err(outside_filter(Text::same(name.as_str())));
+                    return Err(refused_in_filter(Text::same(name.as_str())));
                 }
                 match self.schema.get(name) {
                     Some(ty) => (Op::Computed(name.clone()), ty),
@@ -435,7 +435,7 @@ impl<R: Resolver + ?Sized> Lowering<'_, R> {
             }
             Operand::Builtin(b) => {
                 if ctx == Ctx::Filter {
-                    return Err(outside_filter(Text::same(b.name())));
+                    return Err(refused_in_filter(Text::same(b.name())));
                 }
                 match b {
                     Builtin::FirstSeen => (Op::FirstSeen, Type::Date),
@@ -473,7 +473,7 @@ impl<R: Resolver + ?Sized> Lowering<'_, R> {
             Operand::Aggregate(a) => {
                 if ctx == Ctx::Filter {
                     let d = describe(&operand.node);
-                    return Err(outside_filter(text!(
+                    return Err(refused_in_filter(text!(
                         "an aggregate ({d})",
                         "un aggregato ({d})"
                     )));

@@ -1,7 +1,7 @@
 //! The customer 360 read side: one profile with everything known about it, its timeline,
 //! and search by identifier or name.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use prossimo_identity::{Identifier, IdentityConfig, ProfileId, ProfileState, kinds};
 use serde::Serialize;
@@ -201,28 +201,19 @@ fn counts(
     ids: &[ProfileId],
     sources: &[&dyn TimelineSource],
 ) -> Result<(Counts, Counts, Counts), StoreError> {
-    let mut groups: HashMap<(String, Option<String>, String), u64> = HashMap::new();
-    for (kind, n) in events.counts(conn, ids)? {
-        *groups
-            .entry((kind.kind, kind.event, kind.channel))
-            .or_insert(0) += n;
-    }
+    let mut entries = events.counts(conn, ids)?;
     // What features show on the timeline counts as what it shows.
     for source in sources {
-        for (kind, n) in source.counts(conn, ids)? {
-            *groups
-                .entry((kind.kind, kind.event, kind.channel))
-                .or_insert(0) += n;
-        }
+        entries.extend(source.counts(conn, ids)?);
     }
     let (mut by_type, mut by_event, mut by_channel) =
         (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
-    for ((kind, event, channel), n) in groups {
-        *by_type.entry(kind).or_insert(0) += n;
-        if let Some(event) = event {
+    for (entry, n) in entries {
+        *by_type.entry(entry.kind).or_insert(0) += n;
+        if let Some(event) = entry.event {
             *by_event.entry(event).or_insert(0) += n;
         }
-        *by_channel.entry(channel).or_insert(0) += n;
+        *by_channel.entry(entry.channel).or_insert(0) += n;
     }
     Ok((by_type, by_event, by_channel))
 }

@@ -142,3 +142,22 @@ fn a_catalog_names_an_unknown_segment_in_italian() {
         "segmento \"vipp\" sconosciuto; forse intendevi \"vip\"?"
     );
 }
+
+/// A catalog's own refusals read in Italian too; in English they are the display.
+#[test]
+fn a_cycle_is_named_in_italian() {
+    let refused = Catalog::new(
+        [("a", "segment \"b\""), ("b", "segment \"a\"")],
+        &Schema::product_default(),
+    )
+    .unwrap_err();
+    assert_eq!(refused.message_in(Language::English), refused.to_string());
+    assert_eq!(
+        refused.message_in(Language::Italian),
+        refused.to_string().replace(
+            "membership cycle: segment",
+            "ciclo di appartenenza: segmento"
+        )
+    );
+    assert!(matches!(refused, CatalogError::Cycle { .. }), "{refused:?}");
+}
