@@ -36,17 +36,30 @@ pub(crate) struct Migrated(parking_lot::Mutex<HashSet<&'static str>>);
 
 /// Runs `runner` on PostgreSQL under one advisory lock, the core's migrations and every
 /// feature's alike: nodes starting together must not run the same migration twice.
+///
+/// The wait for that lock is not the store's `lock_wait` (meant for a write behind another
+/// writer, answered with a 503): a node starting beside another that is migrating waits
+/// for it, up to [`MIGRATION_WAIT`].
 pub(crate) fn migrate_postgres(
     conn: &mut postgres::Client,
     runner: &refinery::Runner,
 ) -> Result<(), StoreError> {
-    const MIGRATION_LOCK: i64 = 1886547820;
-    conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
+    conn.batch_execute(&format!(
+        "SET lock_timeout = {}; SELECT pg_advisory_lock({MIGRATION_LOCK})",
+        MIGRATION_WAIT.as_millis()
+    ))?;
     let migrated = runner.run(conn);
-    conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))?;
+    conn.batch_execute(&format!(
+        "SELECT pg_advisory_unlock({MIGRATION_LOCK}); RESET lock_timeout"
+    ))?;
     migrated?;
     Ok(())
 }
+
+const MIGRATION_LOCK: i64 = 1886547820;
+
+/// How long opening a store waits for another node's migrations on PostgreSQL.
+const MIGRATION_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
 
 impl Store {
     /// Brings `schema`'s tables up to date, once per opened store: a feature calls this
@@ -126,4 +139,62 @@ macro_rules! feature_schema {
             postgres: migrations::postgres::migrations::runner,
         };
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{IdentityConfig, Location, StoreOptions};
+
+    /// A node opening its store while another migrates waits for it, however short its
+    /// `lock_wait` (CI once saw a 200 ms handle fail beside parallel tests' migrations).
+    #[test]
+    fn opening_waits_for_another_nodes_migrations_beyond_lock_wait() {
+        let Ok(url) = std::env::var("PROSSIMO_TEST_DATABASE_URL") else {
+            eprintln!("skipped: PROSSIMO_TEST_DATABASE_URL is not set");
+            return;
+        };
+        let mut other_node = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+        other_node
+            .batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+            .expect("the migration lock");
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(600));
+            other_node
+                .batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+                .expect("unlock");
+        });
+        let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let opened = crate::Store::open_with(
+            &Location::Postgres {
+                url,
+                schema: Some(schema),
+            },
+            IdentityConfig::default(),
+            StoreOptions {
+                lock_wait: std::time::Duration::from_millis(100),
+            },
+        );
+        release.join().expect("release");
+        opened.expect("opened once the other node's migrations were done");
+    }
+
+    /// A pooled connection keeps the store's `lock_wait` after running a feature's
+    /// migrations with the longer wait.
+    #[test]
+    fn migrating_gives_the_connection_its_lock_wait_back() {
+        let Ok(url) = std::env::var("PROSSIMO_TEST_DATABASE_URL") else {
+            eprintln!("skipped: PROSSIMO_TEST_DATABASE_URL is not set");
+            return;
+        };
+        let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let mut config: postgres::Config = url.parse().expect("a URL");
+        config.options(&format!("-c lock_timeout=100 -c search_path={schema}"));
+        let mut conn = config.connect(postgres::NoTls).expect("connect");
+        conn.batch_execute(&format!("CREATE SCHEMA {schema}"))
+            .expect("a schema for the migration history");
+        migrate_postgres(&mut conn, &refinery::Runner::new(&[])).expect("nothing to migrate");
+        let row = conn.query_one("SHOW lock_timeout", &[]).expect("show");
+        assert_eq!(row.get::<_, String>(0), "100ms");
+    }
 }
