@@ -628,4 +628,18 @@ mod tests {
             "channel=store&event=Order%20Completed&"
         );
     }
+
+    #[test]
+    fn numbers_are_written_one_way_per_language() {
+        assert_eq!(Lang::En.number(1234567.0), "1,234,567");
+        assert_eq!(Lang::It.number(1234567.0), "1.234.567");
+        assert_eq!(Lang::En.number(1234.5), "1,234.50");
+        assert_eq!(Lang::It.number(1234.5), "1.234,50");
+        assert_eq!(Lang::It.number(-0.004), "0,00");
+        assert_eq!(Lang::It.number(-12.5), "-12,50");
+        assert_eq!(Lang::It.count(1000), "1.000");
+        assert_eq!(Lang::En.percent(0.123), "12%");
+        assert_eq!(money(Lang::It, -1234.5, "EUR"), "-1.234,50 €");
+        assert_eq!(money(Lang::En, -1234.5, "EUR"), "-€ 1,234.50");
+    }
 }

@@ -1037,6 +1037,7 @@ pub fn cluster_name(lang: Lang, distinctive: &[serde_json::Value]) -> String {
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
+    use serde_json::json;
 
     #[test]
     fn the_query_wins_then_the_cookie_then_the_browser() {
@@ -1080,5 +1081,27 @@ mod tests {
             assert!(rfm_segment(Lang::En, code).is_some(), "{code}");
             assert!(rfm_segment(Lang::It, code).is_some(), "{code}");
         }
+    }
+
+    #[test]
+    fn customer_groups_are_named_by_what_sets_them_apart() {
+        let features = json!([
+            {"feature": "frequency", "z": 1.9},
+            {"feature": "monetary", "z": 1.1},
+            {"feature": "recency_days", "z": -0.7},
+            {"feature": "p_alive", "z": 0.2}
+        ]);
+        let features = features.as_array().unwrap();
+        assert_eq!(cluster_name(Lang::En, features), "Frequent, big baskets");
+        assert_eq!(
+            cluster_name(Lang::It, features),
+            "Frequenti, scontrino alto"
+        );
+        let average = json!([{"feature": "frequency", "z": 0.1}]);
+        assert_eq!(
+            cluster_name(Lang::It, average.as_array().unwrap()),
+            "Clienti nella media"
+        );
+        assert_eq!(cluster_name(Lang::En, &[]), "Typical customers");
     }
 }

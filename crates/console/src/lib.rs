@@ -30,7 +30,7 @@ use prossimo_store::{Store, StoreError};
 use serde::Deserialize;
 use users::{Role, UserRecord, Users};
 
-pub use auth::TrustedProxies;
+pub use auth::{LOGIN_CSRF_COOKIE, MAX_FAILURES, SESSION_COOKIE, TrustedProxies};
 use auth::{LoginLimiter, Signed};
 pub use auth::{MIN_PASSWORD, PasswordError, hash_password, verify_password};
 pub use i18n::Lang;
@@ -427,6 +427,3 @@ async fn logout(
     }
     Ok(response)
 }
-
-#[cfg(test)]
-mod tests;

@@ -97,6 +97,15 @@ impl AppState {
         }
     }
 
+    /// How long a source's write key is remembered before the store is asked again: a
+    /// revoked key stops working within it (5 s unless set).
+    pub fn with_key_cache(self, ttl: std::time::Duration) -> AppState {
+        AppState {
+            sources: Arc::new(api::tracking::SourceCache::expiring_after(ttl)),
+            ..self
+        }
+    }
+
     pub fn with_decider(self, decider: Decider) -> AppState {
         AppState {
             decider: Some(decider),
