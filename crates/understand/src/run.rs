@@ -468,10 +468,17 @@ pub fn run(
 /// A failed analysis does not stop the others: it is logged and reported.
 fn report_problem(problems: &mut Vec<Problem>, analysis: &str, e: UnderstandError) {
     tracing::warn!(analysis, error = %e, "analysis failed");
+    let error = e.to_string();
+    // Most errors already name their analysis ("clv: not enough data …").
+    let message = if error.starts_with(&format!("{analysis}:")) {
+        error.clone()
+    } else {
+        format!("{analysis}: {error}")
+    };
     problems.push(Problem::AnalysisFailed {
         analysis: analysis.to_owned(),
-        error: e.to_string(),
-        message: format!("{analysis}: {e}"),
+        error,
+        message,
     });
 }
 
@@ -659,12 +666,22 @@ fn countable_orders(
                 skipped.len(),
                 first.profile_id,
                 first.order_id,
-                first.value,
+                readable_amount(first.value),
             ),
             time,
         });
     }
     usable
+}
+
+/// An amount as a person reads it: an absurd one (the reason it was left out) in
+/// scientific notation rather than 300 digits.
+fn readable_amount(value: f64) -> String {
+    if value.is_finite() && value.abs() < 1e15 {
+        value.to_string()
+    } else {
+        format!("{value:e}")
+    }
 }
 
 /// Whether an analysis can use this order (see [`countable_orders`]).

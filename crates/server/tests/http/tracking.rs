@@ -292,7 +292,7 @@ async fn absurd_values_are_refused_with_their_field_and_change_nothing() {
             "kind": "analysis_failed",
             "analysis": "clv",
             "error": "clv: not enough data: no repeat customers with positive spend",
-            "message": "clv: clv: not enough data: no repeat customers with positive spend",
+            "message": "clv: not enough data: no repeat customers with positive spend",
         }]),
         "{index}"
     );
