@@ -32,14 +32,16 @@ impl Default for AnalystConfig {
 }
 
 /// What the analyst has done, for `/v1/analytics` and `/metrics`.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct AnalystStatus {
     pub running: bool,
     pub runs: u64,
     pub last_run_seconds: Option<f64>,
     /// Why the last run failed as a whole (storage trouble), when it did.
     pub last_error: Option<String>,
-    /// What the last run could not compute or had to leave out; the rest was computed.
+    /// What the last run could not compute or had to leave out; the rest was computed
+    /// (each `{kind, message, …}`).
+    #[schema(value_type = Vec<Object>)]
     pub last_problems: Vec<prossimo_understand::Problem>,
     /// Customers re-scored after a new order since start.
     pub live_rescored: u64,

@@ -13,15 +13,11 @@ mod serve;
 mod service_thread;
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 pub use analyst::{Analyst, AnalystConfig, AnalystStatus, RunRequest};
 pub use api::browser::PublicUrl;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::extract::DefaultBodyLimit;
 pub use error::ApiError;
 pub use pipeline::{Pipeline, PipelineConfig, PipelineStats, SubmitError};
 use prossimo_act::TargetPolicy;
@@ -114,8 +110,18 @@ impl AppState {
     }
 }
 
-/// The OpenAPI description of every endpoint.
-pub const OPENAPI: &str = include_str!("openapi.json");
+/// The OpenAPI document of every endpoint, generated with the router from the handlers'
+/// own annotations and types.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api::router_and_document().1
+}
+
+/// [`openapi`] as pretty JSON, as `/openapi.json` serves it.
+pub fn openapi_json() -> String {
+    openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
 
 pub fn app(state: AppState) -> Router {
     // Compressed bodies are limited again after decompression (see `api::tracking::body`).
@@ -127,47 +133,14 @@ pub fn app(state: AppState) -> Router {
         trusted_proxies: state.trusted_proxies.clone(),
         live: state.live.clone(),
     });
-    api::areas()
-        .into_iter()
-        .fold(Router::new(), |router, area| router.merge(area.router))
-        .route("/health", get(|| async { "ok" }))
-        .route("/ready", get(ready))
-        .route("/metrics", get(metrics))
-        .route(
-            "/openapi.json",
-            get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
-        )
-        .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
+    let (api, _) = api::router_and_document();
+    api.fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
         .merge(console)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::middleware::from_fn(serve::json_errors))
         .layer(axum::middleware::from_fn(serve::request_limits))
-}
-
-async fn ready(State(state): State<AppState>) -> impl IntoResponse {
-    let store = state.store.clone();
-    match tokio::task::spawn_blocking(move || store.ping()).await {
-        Ok(Ok(())) => (StatusCode::OK, "ready"),
-        _ => (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable"),
-    }
-}
-
-/// Prometheus text exposition of the ingest counters.
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let s = &state.pipeline.stats;
-    let body = format!(
-        "# HELP prossimo_commits_total Group commits written.\n# TYPE prossimo_commits_total counter\nprossimo_commits_total {}\n\
-         # HELP prossimo_messages_stored_total Messages durably stored.\n# TYPE prossimo_messages_stored_total counter\nprossimo_messages_stored_total {}\n\
-         # HELP prossimo_messages_duplicate_total Messages recognised as retries and not stored again.\n# TYPE prossimo_messages_duplicate_total counter\nprossimo_messages_duplicate_total {}\n\
-         # HELP prossimo_commit_failures_total Group commits that failed.\n# TYPE prossimo_commit_failures_total counter\nprossimo_commit_failures_total {}\n",
-        s.commits.load(Ordering::Relaxed),
-        s.messages_stored.load(Ordering::Relaxed),
-        s.duplicates.load(Ordering::Relaxed),
-        s.failed_commits.load(Ordering::Relaxed),
-    );
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }
 
 #[cfg(test)]

@@ -16,7 +16,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prossimo_store::Source;
 use serde::Serialize;
+use utoipa::ToSchema;
 
+use crate::api::doc::ErrorBody;
 use crate::{ApiError, AppState};
 
 /// Request headers the SDK sends (`X-Retry-Count` on retries) or a server SDK may add.
@@ -117,24 +119,28 @@ pub async fn readable_errors(request: Request, next: Next) -> Response {
 /// The settings document `AnalyticsBrowser.load({ writeKey, cdnURL })` reads. Only the
 /// Segment.io destination is described (no device-mode integrations, no remote plugins or
 /// middleware to download), pointed at this server; the SDK's own metrics are off.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct SdkSettings {
+pub struct SdkSettings {
     integrations: Integrations,
+    #[schema(value_type = Object)]
     plan: serde_json::Value,
     metrics: Metrics,
+    #[schema(value_type = Vec<Object>)]
     remote_plugins: [(); 0],
+    #[schema(value_type = Object)]
     enabled_middleware: serde_json::Value,
+    #[schema(value_type = Object)]
     middleware_settings: serde_json::Value,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Integrations {
     #[serde(rename = "Segment.io")]
     segment_io: SegmentIo,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct SegmentIo {
     api_key: String,
@@ -143,7 +149,7 @@ struct SegmentIo {
     protocol: &'static str,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Metrics {
     /// The SDK would otherwise report its own counters to Segment's servers.
@@ -183,7 +189,15 @@ impl PublicUrl {
     }
 }
 
-/// `GET /v1/projects/{writeKey}/settings`.
+/// The settings the browser SDK loads (`AnalyticsBrowser.load({writeKey, cdnURL})`),
+/// pointing it at this server.
+#[utoipa::path(get, path = "/v1/projects/{writeKey}/settings", tag = "tracking",
+    params(("writeKey" = String, Path, description = "The source's write key")),
+    responses(
+        (status = 200, description = "The settings (cacheable for a minute)", body = SdkSettings),
+        (status = 401, description = "Unknown or revoked write key", body = ErrorBody),
+        (status = 403, description = "A page the source does not accept (CORS)", body = ErrorBody),
+    ))]
 pub async fn settings(
     State(state): State<AppState>,
     Path(write_key): Path<String>,
@@ -232,6 +246,20 @@ pub async fn settings(
         HeaderValue::from_static("public, max-age=60"),
     );
     Ok(response)
+}
+
+/// The browser SDK's CORS preflight of its settings.
+#[utoipa::path(options, path = "/v1/projects/{writeKey}/settings", tag = "tracking",
+    params(("writeKey" = String, Path)),
+    responses(
+        (status = 204, description = "Allowed: Access-Control-Allow-* headers"),
+        (status = 403, description = "No source accepts pages from that origin", body = ErrorBody),
+    ))]
+pub async fn settings_preflight(
+    state: State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    preflight(state, headers).await
 }
 
 /// Every active source, remembered as long as a write key is (the preflight of every send

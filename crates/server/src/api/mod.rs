@@ -1,46 +1,46 @@
-//! The HTTP API, one module an area; each owns its handlers and its routes.
+//! The HTTP API, one module an area; each owns its handlers, its answers' types and its
+//! routes, and documents each handler with `#[utoipa::path]` beside it.
 
 use axum::Router;
-use axum::routing::MethodRouter;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::AppState;
 
 pub(crate) mod analytics;
 pub(crate) mod browser;
 pub(crate) mod destinations;
+pub(crate) mod doc;
 pub(crate) mod profiles;
 pub(crate) mod segments;
+pub(crate) mod service;
 pub(crate) mod tracking;
 
-/// An area's routes, with their paths remembered so the OpenAPI document can be checked
-/// against what is served.
-pub(crate) struct Routes {
-    pub(crate) router: Router<AppState>,
-    pub(crate) paths: Vec<&'static str>,
-}
-
-impl Routes {
-    pub(crate) fn new() -> Routes {
-        Routes {
-            router: Router::new(),
-            paths: Vec::new(),
-        }
-    }
-
-    pub(crate) fn at(mut self, path: &'static str, handler: MethodRouter<AppState>) -> Routes {
-        self.router = self.router.route(path, handler);
-        self.paths.push(path);
-        self
-    }
-}
+/// An area's routes with their documentation: added only through `utoipa_axum::routes!`,
+/// so nothing is served undocumented.
+pub(crate) type Area = OpenApiRouter<AppState>;
 
 /// Every area of the API.
-pub(crate) fn areas() -> [Routes; 5] {
+fn areas() -> [Area; 6] {
     [
         tracking::routes(),
         profiles::routes(),
         analytics::routes(),
         segments::routes(),
         destinations::routes(),
+        service::routes(),
     ]
+}
+
+/// The API's router and the OpenAPI document describing exactly it.
+pub(crate) fn router_and_document() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, mut document) = areas()
+        .into_iter()
+        .fold(
+            OpenApiRouter::with_openapi(doc::ApiDoc::openapi()),
+            Area::merge,
+        )
+        .split_for_parts();
+    doc::add_edge_answers(&mut document);
+    (router, document)
 }

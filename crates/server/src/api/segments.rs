@@ -7,17 +7,19 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use prossimo_decide::audiences::{Audiences, SegmentInput, SegmentRecord};
 use prossimo_decide::{
-    AudienceError, DRAFT_SLUG, DecideError, check_draft, delete_audience, preview, save_audience,
+    AudienceError, DRAFT_SLUG, DecideError, DeciderStatus, check_draft, delete_audience, preview,
+    save_audience,
 };
 use prossimo_segments::{format, parse};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::routes;
 
-use crate::api::Routes;
+use crate::api::Area;
+use crate::api::doc::ErrorBody;
 use crate::api::profiles::limit_param;
 use crate::extract::Admin;
 use crate::{ApiError, AppState};
@@ -60,62 +62,147 @@ fn live(state: &AppState) -> bool {
     state.decider.as_ref().is_some_and(|d| d.status().ready)
 }
 
-fn with_size(audiences: &Audiences, record: &SegmentRecord) -> Result<Value, ApiError> {
-    let sizes = audiences.segment_sizes(record.id)?;
-    let mut value = serde_json::to_value(record).map_err(|_| ApiError::Internal)?;
-    value["size"] = json!(sizes.last().map_or(0, |&(_, n)| n));
-    Ok(value)
+/// A saved segment. Times in milliseconds since the epoch.
+#[derive(Serialize, ToSchema)]
+pub struct Segment {
+    id: i64,
+    /// Lowercase letters, digits, - and _ (1-64); fixed once created.
+    slug: String,
+    name: String,
+    description: String,
+    /// In the segment language (docs/segments.md), as saved.
+    definition: String,
+    created_at: i64,
+    updated_at: i64,
 }
 
-pub async fn list(State(state): State<AppState>, _admin: Admin) -> Result<Json<Value>, ApiError> {
+impl From<SegmentRecord> for Segment {
+    fn from(r: SegmentRecord) -> Segment {
+        Segment {
+            id: r.id,
+            slug: r.slug,
+            name: r.name,
+            description: r.description,
+            definition: r.definition,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+/// A segment with its current size.
+#[derive(Serialize, ToSchema)]
+pub struct SizedSegment {
+    #[serde(flatten)]
+    segment: Segment,
+    /// Members at the latest evaluation (0 before the first).
+    size: u64,
+}
+
+/// A segment with its size over time.
+#[derive(Serialize, ToSchema)]
+pub struct SegmentDetail {
+    #[serde(flatten)]
+    segment: SizedSegment,
+    /// Hourly, oldest first.
+    sizes: Vec<SizeAt>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SizeAt {
+    hour: Option<String>,
+    size: u64,
+}
+
+fn sized(audiences: &Audiences, record: SegmentRecord) -> Result<SizedSegment, ApiError> {
+    let sizes = audiences.segment_sizes(record.id)?;
+    Ok(SizedSegment {
+        segment: record.into(),
+        size: sizes.last().map_or(0, |&(_, n)| n),
+    })
+}
+
+/// Every segment, and whether memberships are live here.
+#[derive(Serialize, ToSchema)]
+pub struct SegmentList {
+    segments: Vec<SizedSegment>,
+    /// The decider runs in this server and is ready: sizes and memberships are current.
+    live: bool,
+    /// What the decider is doing (`ready`, `standby`, `rebuilding`, `last_error`,
+    /// `tracked_profiles`, `changes_written`, `next_boundary`); null when it does not run here.
+    #[schema(value_type = Option<Object>)]
+    decider: Option<DeciderStatus>,
+}
+
+/// Every segment with its current size, and the decider's status.
+#[utoipa::path(get, path = "/v1/segments", tag = "segments", security(("adminToken" = [])),
+    responses((status = 200, description = "The segments", body = SegmentList)))]
+pub async fn list(
+    State(state): State<AppState>,
+    _admin: Admin,
+) -> Result<Json<SegmentList>, ApiError> {
     let store = state.store.clone();
     let segments = tokio::task::spawn_blocking(move || {
         let audiences = Audiences::of(&store)?;
         audiences
             .segments()?
-            .iter()
-            .map(|s| with_size(&audiences, s))
+            .into_iter()
+            .map(|s| sized(&audiences, s))
             .collect::<Result<Vec<_>, ApiError>>()
     })
     .await??;
-    Ok(Json(json!({
-        "segments": segments,
-        "live": live(&state),
-        "decider": state.decider.as_ref().map(|d| d.status()),
-    })))
+    Ok(Json(SegmentList {
+        segments,
+        live: live(&state),
+        decider: state.decider.as_ref().map(|d| d.status()),
+    }))
 }
 
+/// One segment with its size over time (hourly).
+#[utoipa::path(get, path = "/v1/segments/{slug}", tag = "segments", security(("adminToken" = [])),
+    params(("slug" = String, Path)),
+    responses(
+        (status = 200, description = "The segment", body = SegmentDetail),
+        (status = 404, description = "No such segment", body = ErrorBody),
+    ))]
 pub async fn get_one(
     State(state): State<AppState>,
     _admin: Admin,
     Path(slug): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SegmentDetail>, ApiError> {
     let store = state.store.clone();
-    let value = tokio::task::spawn_blocking(move || {
+    let detail = tokio::task::spawn_blocking(move || {
         let audiences = Audiences::of(&store)?;
         let record = audiences
             .segment(&slug)?
             .ok_or_else(|| ApiError::NotFound(format!("no segment {slug:?}")))?;
-        let mut value = with_size(&audiences, &record)?;
-        value["sizes"] = json!(
-            audiences
-                .segment_sizes(record.id)?
+        let id = record.id;
+        Ok::<_, ApiError>(SegmentDetail {
+            segment: sized(&audiences, record)?,
+            sizes: audiences
+                .segment_sizes(id)?
                 .into_iter()
-                .map(|(hour, size)| json!({"hour": prossimo_model::format_millis(hour), "size": size}))
-                .collect::<Vec<_>>()
-        );
-        Ok::<_, ApiError>(value)
+                .map(|(hour, size)| SizeAt {
+                    hour: prossimo_model::format_millis(hour),
+                    size,
+                })
+                .collect(),
+        })
     })
     .await??;
-    Ok(Json(value))
+    Ok(Json(detail))
 }
 
-#[derive(Deserialize)]
-struct SegmentBody {
+/// A segment as saved: `slug` (on create; on update it must match the path's, or be left
+/// out), `name` (the slug when empty), `description` and `definition`.
+#[derive(Deserialize, ToSchema)]
+pub struct SegmentBody {
+    /// Lowercase letters, digits, - and _ (1-64); fixed once created.
     slug: Option<String>,
     name: Option<String>,
     #[serde(default)]
     description: String,
+    /// In the segment language; see docs/segments.md.
     definition: String,
 }
 
@@ -124,7 +211,7 @@ async fn save(
     state: AppState,
     body: Bytes,
     existing: Option<String>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Segment>), ApiError> {
     let body: SegmentBody = json_body(&body)?;
     let slug = match (&existing, body.slug) {
         (Some(path), Some(given)) if *path != given => {
@@ -156,29 +243,52 @@ async fn save(
             .map_err(|e| audience_error(e, &input.slug))
     })
     .await??;
-    Ok((
-        status,
-        Json(serde_json::to_value(record).map_err(|_| ApiError::Internal)?),
-    ))
+    Ok((status, Json(record.into())))
 }
 
+/// Saves a new segment; the decider starts keeping its members.
+#[utoipa::path(post, path = "/v1/segments", tag = "segments", security(("adminToken" = [])),
+    request_body = SegmentBody,
+    responses(
+        (status = 201, description = "Saved", body = Segment),
+        (status = 400, description = "A definition that does not parse or type-check (code invalid_definition, details [{field, reason, line, column}]), or a bad slug or name", body = ErrorBody),
+        (status = 409, description = "The slug is taken", body = ErrorBody),
+    ))]
 pub async fn create(
     State(state): State<AppState>,
     _admin: Admin,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Segment>), ApiError> {
     save(state, body, None).await
 }
 
+/// Replaces a segment's name, description and definition.
+#[utoipa::path(put, path = "/v1/segments/{slug}", tag = "segments", security(("adminToken" = [])),
+    params(("slug" = String, Path)),
+    request_body = SegmentBody,
+    responses(
+        (status = 200, description = "Saved", body = Segment),
+        (status = 400, description = "A definition that does not parse or type-check, or a slug other than the path's", body = ErrorBody),
+        (status = 404, description = "No such segment", body = ErrorBody),
+        (status = 409, description = "The new definition would make segments refer to each other in a circle", body = ErrorBody),
+    ))]
 pub async fn update(
     State(state): State<AppState>,
     _admin: Admin,
     Path(slug): Path<String>,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Segment>), ApiError> {
     save(state, body, Some(slug)).await
 }
 
+/// Deletes a segment with its memberships.
+#[utoipa::path(delete, path = "/v1/segments/{slug}", tag = "segments", security(("adminToken" = [])),
+    params(("slug" = String, Path)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such segment", body = ErrorBody),
+        (status = 409, description = "Another segment refers to it", body = ErrorBody),
+    ))]
 pub async fn delete(
     State(state): State<AppState>,
     _admin: Admin,
@@ -192,19 +302,36 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
-struct DraftBody {
+/// A definition to check or preview, unsaved.
+#[derive(Deserialize, ToSchema)]
+pub struct DraftBody {
+    /// In the segment language; see docs/segments.md.
     definition: String,
+    /// How many matching profiles to show (preview; 10 by default, at most 100).
     #[serde(default)]
     sample: Option<usize>,
 }
 
-/// `POST /v1/segments/validate`: the canonical form, or where the definition goes wrong.
+/// A definition that parses and type-checks.
+#[derive(Serialize, ToSchema)]
+pub struct Checked {
+    valid: bool,
+    /// The definition as Prossimo writes it.
+    canonical: String,
+}
+
+/// Checks a definition; answers its canonical form, or where it goes wrong.
+#[utoipa::path(post, path = "/v1/segments/validate", tag = "segments", security(("adminToken" = [])),
+    request_body = DraftBody,
+    responses(
+        (status = 200, description = "Valid", body = Checked),
+        (status = 400, description = "Where the definition goes wrong (code invalid_definition, details [{field, reason, line, column}])", body = ErrorBody),
+    ))]
 pub async fn validate(
     State(state): State<AppState>,
     _admin: Admin,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Checked>, ApiError> {
     let draft: DraftBody = json_body(&body)?;
     let store = state.store.clone();
     let canonical = tokio::task::spawn_blocking(move || {
@@ -214,15 +341,42 @@ pub async fn validate(
             .map_err(|_| ApiError::Internal)
     })
     .await??;
-    Ok(Json(json!({"valid": true, "canonical": canonical})))
+    Ok(Json(Checked {
+        valid: true,
+        canonical,
+    }))
 }
 
-/// `POST /v1/segments/preview`: how many profiles match now, and a sample, without saving.
+/// How many profiles a definition selects now, and some of them.
+#[derive(Serialize, ToSchema)]
+pub struct PreviewAnswer {
+    count: u64,
+    profiles_evaluated: u64,
+    sample: Vec<Sampled>,
+    took_ms: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Sampled {
+    id: i64,
+    name: Option<String>,
+    #[schema(value_type = Option<String>)]
+    email: Option<serde_json::Value>,
+    last_seen: Option<String>,
+}
+
+/// Counts and samples the profiles a definition selects now, without saving it.
+#[utoipa::path(post, path = "/v1/segments/preview", tag = "segments", security(("adminToken" = [])),
+    request_body = DraftBody,
+    responses(
+        (status = 200, description = "The count and a sample", body = PreviewAnswer),
+        (status = 400, description = "Where the definition goes wrong", body = ErrorBody),
+    ))]
 pub async fn preview_draft(
     State(state): State<AppState>,
     _admin: Admin,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PreviewAnswer>, ApiError> {
     let draft: DraftBody = json_body(&body)?;
     let sample = draft.sample.unwrap_or(10).min(100);
     let store = state.store.clone();
@@ -239,13 +393,11 @@ pub async fn preview_draft(
                 store
                     .profile(&prossimo_store::ProfileKey::Id(id), &[])
                     .map(|p| {
-                        p.map(|p| {
-                            json!({
-                                "id": p.id,
-                                "name": p.name,
-                                "email": p.traits.get("email"),
-                                "last_seen": p.last_seen,
-                            })
+                        p.map(|p| Sampled {
+                            id: p.id,
+                            name: p.name,
+                            email: p.traits.get("email").cloned(),
+                            last_seen: p.last_seen,
                         })
                     })
             })
@@ -253,19 +405,55 @@ pub async fn preview_draft(
         Ok::<_, ApiError>((result, profiles))
     })
     .await??;
-    Ok(Json(json!({
-        "count": result.count,
-        "profiles_evaluated": result.profiles,
-        "sample": profiles.into_iter().flatten().collect::<Vec<_>>(),
-        "took_ms": started.elapsed().as_millis() as u64,
-    })))
+    Ok(Json(PreviewAnswer {
+        count: result.count,
+        profiles_evaluated: result.profiles,
+        sample: profiles.into_iter().flatten().collect(),
+        took_ms: started.elapsed().as_millis() as u64,
+    }))
 }
 
-#[derive(Deserialize)]
+/// Where a page starts, and how long it is.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageParams {
+    /// Members: the previous page's `next_after`.
     after: Option<i64>,
+    /// History: the previous page's `next_before`.
     before: Option<i64>,
+    /// 1 to 1000; 100 by default.
+    #[param(value_type = Option<u32>)]
     limit: Option<String>,
+}
+
+/// A page of current members, in the order they entered.
+#[derive(Serialize, ToSchema)]
+pub struct MembersPage {
+    members: Vec<Member>,
+    /// Pass as `after` for the next page; null on the last.
+    next_after: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Member {
+    profile_id: i64,
+    entered_at: Option<String>,
+}
+
+/// A page of entries and exits, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct HistoryPage {
+    history: Vec<Stay>,
+    /// Pass as `before` for the next page; null on the last.
+    next_before: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Stay {
+    profile_id: i64,
+    entered_at: Option<String>,
+    /// Null while the person is still a member.
+    exited_at: Option<String>,
 }
 
 async fn segment_id(state: &AppState, slug: String) -> Result<i64, ApiError> {
@@ -279,14 +467,20 @@ async fn segment_id(state: &AppState, slug: String) -> Result<i64, ApiError> {
     .await?
 }
 
-/// `GET /v1/segments/{slug}/members?after=&limit=`: current members in the order they
-/// entered; `next_after` is where the next page starts.
+/// Current members in the order they entered; a page's `next_after` is where the next
+/// starts.
+#[utoipa::path(get, path = "/v1/segments/{slug}/members", tag = "segments", security(("adminToken" = [])),
+    params(("slug" = String, Path), PageParams),
+    responses(
+        (status = 200, description = "A page of members", body = MembersPage),
+        (status = 404, description = "No such segment", body = ErrorBody),
+    ))]
 pub async fn members(
     State(state): State<AppState>,
     _admin: Admin,
     Path(slug): Path<String>,
     Query(params): Query<PageParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<MembersPage>, ApiError> {
     let limit = limit_param(params.limit.as_deref(), 100, 1000)?;
     let id = segment_id(&state, slug).await?;
     let store = state.store.clone();
@@ -297,22 +491,31 @@ pub async fn members(
     let next = (members.len() == limit)
         .then(|| members.last().map(|m| m.position))
         .flatten();
-    Ok(Json(json!({
-        "members": members.iter().map(|m| json!({
-            "profile_id": m.profile_id,
-            "entered_at": prossimo_model::format_millis(m.entered_at),
-        })).collect::<Vec<_>>(),
-        "next_after": next,
-    })))
+    Ok(Json(MembersPage {
+        members: members
+            .iter()
+            .map(|m| Member {
+                profile_id: m.profile_id,
+                entered_at: prossimo_model::format_millis(m.entered_at),
+            })
+            .collect(),
+        next_after: next,
+    }))
 }
 
-/// `GET /v1/segments/{slug}/history?before=&limit=`: entries and exits, newest first.
+/// Entries and exits, newest first; a page's `next_before` is where the next starts.
+#[utoipa::path(get, path = "/v1/segments/{slug}/history", tag = "segments", security(("adminToken" = [])),
+    params(("slug" = String, Path), PageParams),
+    responses(
+        (status = 200, description = "A page of the history", body = HistoryPage),
+        (status = 404, description = "No such segment", body = ErrorBody),
+    ))]
 pub async fn history(
     State(state): State<AppState>,
     _admin: Admin,
     Path(slug): Path<String>,
     Query(params): Query<PageParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<HistoryPage>, ApiError> {
     let limit = limit_param(params.limit.as_deref(), 100, 1000)?;
     let id = segment_id(&state, slug).await?;
     let store = state.store.clone();
@@ -320,25 +523,25 @@ pub async fn history(
         Audiences::of(&store)?.segment_history(id, params.before, limit)
     })
     .await??;
-    Ok(Json(json!({
-        "history": records.iter().map(|m| json!({
-            "profile_id": m.profile_id,
-            "entered_at": prossimo_model::format_millis(m.entered_at),
-            "exited_at": m.exited_at.and_then(prossimo_model::format_millis),
-        })).collect::<Vec<_>>(),
-        "next_before": next,
-    })))
+    Ok(Json(HistoryPage {
+        history: records
+            .iter()
+            .map(|m| Stay {
+                profile_id: m.profile_id,
+                entered_at: prossimo_model::format_millis(m.entered_at),
+                exited_at: m.exited_at.and_then(prossimo_model::format_millis),
+            })
+            .collect(),
+        next_before: next,
+    }))
 }
 
-pub(crate) fn routes() -> Routes {
-    Routes::new()
-        .at("/v1/segments", get(list).post(create))
-        .at("/v1/segments/validate", post(validate))
-        .at("/v1/segments/preview", post(preview_draft))
-        .at(
-            "/v1/segments/{slug}",
-            get(get_one).put(update).delete(delete),
-        )
-        .at("/v1/segments/{slug}/members", get(members))
-        .at("/v1/segments/{slug}/history", get(history))
+pub(crate) fn routes() -> Area {
+    Area::new()
+        .routes(routes!(list, create))
+        .routes(routes!(validate))
+        .routes(routes!(preview_draft))
+        .routes(routes!(get_one, update, delete))
+        .routes(routes!(members))
+        .routes(routes!(history))
 }

@@ -10,7 +10,6 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get, post};
 use base64::Engine;
 use chrono::Utc;
 use flate2::read::GzDecoder;
@@ -18,10 +17,13 @@ use prossimo_model::{
     BatchError, ErrorCode, FieldError, MessageType, Payload, parse_batch, parse_single,
 };
 use prossimo_store::{Incoming, Source};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::routes;
 
-use crate::api::Routes;
+use crate::api::Area;
 use crate::api::browser;
+use crate::api::doc::{ErrorBody, SegmentBatch, SegmentMessage};
 use crate::error::batch_error;
 use crate::{ApiError, AppState};
 
@@ -283,7 +285,7 @@ async fn ingest_request(
         state.pipeline.submit(batch).await?;
         state.live.accepted(sample);
     }
-    let mut response = Json(json!({ "success": true })).into_response();
+    let mut response = Json(Stored { success: true }).into_response();
     if let Some(allow) = browser::allow_origin_for(&headers, &source) {
         response
             .headers_mut()
@@ -292,61 +294,190 @@ async fn ingest_request(
     Ok(response)
 }
 
-macro_rules! single_endpoint {
-    ($name:ident, $kind:expr) => {
-        pub async fn $name(
+/// Stored durably, or already stored: a retry of the same `messageId` is not stored twice.
+#[derive(Serialize, ToSchema)]
+pub struct Stored {
+    success: bool,
+}
+
+/// A write-key endpoint at `$path`: `$send` takes its messages (one of `$kind`, or a batch
+/// when `None`), `$preflight` answers browsers' preflights.
+macro_rules! tracking_endpoint {
+    ($send:ident, $preflight:ident, $path:literal, $kind:expr, $summary:literal, $body:ty) => {
+        #[doc = $summary]
+        #[utoipa::path(post, path = $path, tag = "tracking", security(("writeKey" = [])),
+            request_body(content((
+                $body = "application/json"), ($body = "text/plain")),
+                description = "JSON, sent as application/json or (the browser SDK) text/plain; gzip with Content-Encoding"),
+            responses(
+                (status = 200, description = "Stored durably (or already stored: retries are idempotent)", body = Stored),
+                (status = 400, description = "Invalid input (details name each message's field); nothing from the request was stored", body = ErrorBody),
+                (status = 403, description = "A browser request from a page the source does not accept (CORS)", body = ErrorBody),
+                (status = 429, description = "Overloaded; retry after Retry-After seconds. Nothing was stored", body = ErrorBody),
+            ))]
+        pub async fn $send(
             State(state): State<AppState>,
             headers: HeaderMap,
             raw: Result<Bytes, BytesRejection>,
         ) -> Result<Response, ApiError> {
-            ingest(state, headers, raw, Some($kind)).await
+            ingest(state, headers, raw, $kind).await
+        }
+
+        /// The browser SDK's CORS preflight.
+        #[utoipa::path(options, path = $path, tag = "tracking", responses(
+            (status = 204, description = "Allowed: Access-Control-Allow-* headers (or, without Origin, Allow)"),
+            (status = 403, description = "No source accepts pages from that origin", body = ErrorBody),
+        ))]
+        pub async fn $preflight(
+            state: State<AppState>,
+            headers: HeaderMap,
+        ) -> Result<Response, ApiError> {
+            browser::preflight(state, headers).await
         }
     };
 }
 
-single_endpoint!(identify, MessageType::Identify);
-single_endpoint!(track, MessageType::Track);
-single_endpoint!(page, MessageType::Page);
-single_endpoint!(screen, MessageType::Screen);
-single_endpoint!(group, MessageType::Group);
-single_endpoint!(alias, MessageType::Alias);
-
-pub async fn batch(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    raw: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    ingest(state, headers, raw, None).await
-}
+tracking_endpoint!(
+    identify,
+    identify_preflight,
+    "/v1/identify",
+    Some(MessageType::Identify),
+    "Identifies a person and sets traits.",
+    SegmentMessage
+);
+tracking_endpoint!(
+    identify_short,
+    identify_short_preflight,
+    "/v1/i",
+    Some(MessageType::Identify),
+    "Identifies a person and sets traits (the browser SDK's short path).",
+    SegmentMessage
+);
+tracking_endpoint!(
+    track,
+    track_preflight,
+    "/v1/track",
+    Some(MessageType::Track),
+    "Records an event.",
+    SegmentMessage
+);
+tracking_endpoint!(
+    track_short,
+    track_short_preflight,
+    "/v1/t",
+    Some(MessageType::Track),
+    "Records an event (the browser SDK's short path).",
+    SegmentMessage
+);
+tracking_endpoint!(
+    page,
+    page_preflight,
+    "/v1/page",
+    Some(MessageType::Page),
+    "Records a page view.",
+    SegmentMessage
+);
+tracking_endpoint!(
+    page_short,
+    page_short_preflight,
+    "/v1/p",
+    Some(MessageType::Page),
+    "Records a page view (the browser SDK's short path).",
+    SegmentMessage
+);
+tracking_endpoint!(
+    screen,
+    screen_preflight,
+    "/v1/screen",
+    Some(MessageType::Screen),
+    "Records an app screen view.",
+    SegmentMessage
+);
+tracking_endpoint!(
+    screen_short,
+    screen_short_preflight,
+    "/v1/s",
+    Some(MessageType::Screen),
+    "Records an app screen view (the browser SDK's short path).",
+    SegmentMessage
+);
+tracking_endpoint!(
+    group,
+    group_preflight,
+    "/v1/group",
+    Some(MessageType::Group),
+    "Associates a person with a group (an account).",
+    SegmentMessage
+);
+tracking_endpoint!(
+    group_short,
+    group_short_preflight,
+    "/v1/g",
+    Some(MessageType::Group),
+    "Associates a person with a group (the browser SDK's short path).",
+    SegmentMessage
+);
+tracking_endpoint!(
+    alias,
+    alias_preflight,
+    "/v1/alias",
+    Some(MessageType::Alias),
+    "Links a previous id to a user id.",
+    SegmentMessage
+);
+tracking_endpoint!(
+    alias_short,
+    alias_short_preflight,
+    "/v1/a",
+    Some(MessageType::Alias),
+    "Links a previous id to a user id (the browser SDK's short path).",
+    SegmentMessage
+);
+tracking_endpoint!(
+    batch,
+    batch_preflight,
+    "/v1/batch",
+    None,
+    "Sends up to 2,500 messages at once.",
+    SegmentBatch
+);
+tracking_endpoint!(
+    batch_short,
+    batch_short_preflight,
+    "/v1/b",
+    None,
+    "Sends up to 2,500 messages at once (the browser SDK's short path).",
+    SegmentBatch
+);
+tracking_endpoint!(
+    import,
+    import_preflight,
+    "/v1/import",
+    None,
+    "Sends historical messages, like /v1/batch.",
+    SegmentBatch
+);
 
 /// The write-key endpoints, under Segment's paths and the browser SDK's short ones
-/// (`{apiHost}/t|i|p|s|g|a|b`), each answering browsers' preflights, with the settings the
-/// SDK loads.
-pub(crate) fn routes() -> Routes {
-    // Each answers browsers' preflights, and errors a page's SDK can read.
-    let send = |handler: MethodRouter<AppState>| {
-        handler
-            .options(browser::preflight)
-            .layer(axum::middleware::from_fn(browser::readable_errors))
-    };
-    Routes::new()
-        .at("/v1/identify", send(post(identify)))
-        .at("/v1/i", send(post(identify)))
-        .at("/v1/track", send(post(track)))
-        .at("/v1/t", send(post(track)))
-        .at("/v1/page", send(post(page)))
-        .at("/v1/p", send(post(page)))
-        .at("/v1/screen", send(post(screen)))
-        .at("/v1/s", send(post(screen)))
-        .at("/v1/group", send(post(group)))
-        .at("/v1/g", send(post(group)))
-        .at("/v1/alias", send(post(alias)))
-        .at("/v1/a", send(post(alias)))
-        .at("/v1/batch", send(post(batch)))
-        .at("/v1/b", send(post(batch)))
-        .at("/v1/import", send(post(batch)))
-        .at(
-            "/v1/projects/{write_key}/settings",
-            send(get(browser::settings)),
-        )
+/// (`{apiHost}/t|i|p|s|g|a|b`), each answering browsers' preflights and errors a page's
+/// SDK can read, with the settings the SDK loads.
+pub(crate) fn routes() -> Area {
+    Area::new()
+        .routes(routes!(identify, identify_preflight))
+        .routes(routes!(identify_short, identify_short_preflight))
+        .routes(routes!(track, track_preflight))
+        .routes(routes!(track_short, track_short_preflight))
+        .routes(routes!(page, page_preflight))
+        .routes(routes!(page_short, page_short_preflight))
+        .routes(routes!(screen, screen_preflight))
+        .routes(routes!(screen_short, screen_short_preflight))
+        .routes(routes!(group, group_preflight))
+        .routes(routes!(group_short, group_short_preflight))
+        .routes(routes!(alias, alias_preflight))
+        .routes(routes!(alias_short, alias_short_preflight))
+        .routes(routes!(batch, batch_preflight))
+        .routes(routes!(batch_short, batch_short_preflight))
+        .routes(routes!(import, import_preflight))
+        .routes(routes!(browser::settings, browser::settings_preflight))
+        .layer(axum::middleware::from_fn(browser::readable_errors))
 }
