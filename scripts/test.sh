@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Prossimo's whole test suite, as CI runs it:
 #   1. every Rust test (pure crates, both storage backends, the HTTP API, the real binary);
-#   2. the official Segment Python SDK sending to a running `prossimo serve`;
+#   2. the official Segment Python SDK sending to a running `prossimo serve`, and a
+#      property-based fuzzer (schemathesis) driving every operation of its OpenAPI
+#      document: no 5xx, no undocumented status;
 #   3. the Standard Webhooks reference library verifying the server's signed deliveries;
 #      the official browser SDK (@segment/analytics-next) in Chromium on another origin;
 #   4. the segment-language parser under cargo-fuzz for 30 seconds;
@@ -14,6 +16,7 @@ source scripts/postgres.sh
 
 cargo test --workspace --locked
 bash tests/sdk/python_sdk.sh
+bash tests/api/fuzz.sh
 bash tests/sdk/webhooks.sh
 bash tests/sdk/browser_sdk.sh
 bash scripts/fuzz-segments.sh 30
