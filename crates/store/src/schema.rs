@@ -159,6 +159,7 @@ mod tests {
             .batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
             .expect("the migration lock");
         let release = std::thread::spawn(move || {
+            #[allow(clippy::disallowed_methods)] // a thread of the test's own
             std::thread::sleep(std::time::Duration::from_millis(600));
             other_node
                 .batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
