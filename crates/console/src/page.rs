@@ -238,18 +238,27 @@ impl PageError {
         }
     }
 
+    /// A store error as a page, with the status the API would answer it with
+    /// ([`StoreError::code`]).
     pub fn store(lang: Lang, e: StoreError) -> PageError {
-        match e {
-            StoreError::Invalid(_) | StoreError::TooLong { .. } => PageError::bad_request(lang),
-            StoreError::NotFound(_) => PageError::not_found(lang, lang.texts().not_found),
-            e if e.is_transient() => {
+        use prossimo_model::ErrorCode;
+        let code = e.code();
+        match code {
+            ErrorCode::BadRequest | ErrorCode::InvalidField => PageError::bad_request(lang),
+            ErrorCode::NotFound => PageError::not_found(lang, lang.texts().not_found),
+            ErrorCode::Conflict => PageError {
+                status: StatusCode::CONFLICT,
+                lang,
+                message: lang.texts().conflict.into(),
+            },
+            ErrorCode::Unavailable => {
                 tracing::warn!(error = %e, "console: storage unavailable");
                 PageError {
                     status: StatusCode::SERVICE_UNAVAILABLE,
                     ..PageError::internal(lang)
                 }
             }
-            e => {
+            _ => {
                 tracing::error!(error = %e, "console: storage error");
                 PageError::internal(lang)
             }

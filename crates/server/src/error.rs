@@ -135,19 +135,19 @@ impl IntoResponse for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Invalid(msg) => ApiError::BadRequest(msg),
-            StoreError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
-            StoreError::Conflict(msg) => ApiError::Conflict(msg),
-            e @ StoreError::TooLong { field, .. } => ApiError::Field {
+        match (e.code(), e) {
+            (_, StoreError::Invalid(msg)) => ApiError::BadRequest(msg),
+            (_, StoreError::NotFound(what)) => ApiError::NotFound(format!("{what} not found")),
+            (_, StoreError::Conflict(msg)) => ApiError::Conflict(msg),
+            (_, e @ StoreError::TooLong { field, .. }) => ApiError::Field {
                 field,
                 reason: e.to_string(),
             },
-            e if e.is_transient() => {
+            (ErrorCode::Unavailable, e) => {
                 tracing::warn!(error = %e, "storage unavailable");
                 ApiError::Unavailable
             }
-            e => {
+            (_, e) => {
                 tracing::error!(error = %e, "storage error");
                 ApiError::Internal
             }

@@ -72,6 +72,23 @@ impl StoreError {
     }
 }
 
+impl StoreError {
+    /// The catalogue's code for this error wherever it reaches a person: the HTTP API's
+    /// answer and the console's page take their status from it, so a store error means
+    /// the same thing at both (a taken name is 409 in both, a held lock 503).
+    pub fn code(&self) -> prossimo_model::ErrorCode {
+        use prossimo_model::ErrorCode;
+        match self {
+            StoreError::Invalid(_) => ErrorCode::BadRequest,
+            StoreError::TooLong { .. } => ErrorCode::InvalidField,
+            StoreError::Conflict(_) => ErrorCode::Conflict,
+            StoreError::NotFound(_) => ErrorCode::NotFound,
+            e if e.is_transient() => ErrorCode::Unavailable,
+            _ => ErrorCode::Internal,
+        }
+    }
+}
+
 impl From<serde_json::Error> for StoreError {
     fn from(e: serde_json::Error) -> Self {
         StoreError::Corrupt(e.to_string())
@@ -99,4 +116,36 @@ pub fn bounded(field: &'static str, value: &str, max: usize) -> Result<(), Store
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use prossimo_model::ErrorCode;
+
+    use super::*;
+
+    #[test]
+    fn each_store_error_has_one_code_at_every_edge() {
+        let cases = [
+            (StoreError::Invalid("x".into()), ErrorCode::BadRequest),
+            (
+                StoreError::TooLong {
+                    field: "name",
+                    bytes: 300,
+                    max: 200,
+                },
+                ErrorCode::InvalidField,
+            ),
+            (StoreError::Conflict("taken".into()), ErrorCode::Conflict),
+            (StoreError::NotFound("segment".into()), ErrorCode::NotFound),
+            (
+                StoreError::Unavailable("locked".into()),
+                ErrorCode::Unavailable,
+            ),
+            (StoreError::Corrupt("row".into()), ErrorCode::Internal),
+        ];
+        for (error, code) in cases {
+            assert_eq!(error.code(), code, "{error}");
+        }
+    }
 }
