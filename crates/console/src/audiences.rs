@@ -17,8 +17,7 @@ use prossimo_segments::{format, parse};
 use prossimo_store::{ProfileKey, Store, StoreError};
 
 use crate::users::Role;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 use crate::ConsoleState;
 use crate::auth::Signed;
@@ -540,11 +539,34 @@ pub async fn check_json(
         .unwrap_or_else(|| DRAFT_SLUG.to_owned());
     let verdict = blocking(lang, move || check(&store, &slug, &body.definition, lang)).await?;
     Ok(Json(match verdict {
-        Ok(canonical) => json!({"valid": true, "canonical": canonical}),
-        Err(EditorError::Definition(problem)) => json!({"valid": false, "problem": problem}),
-        Err(EditorError::Other(message)) => json!({"valid": false, "message": message}),
+        Ok(canonical) => Verdict {
+            valid: true,
+            canonical: Some(canonical),
+            ..Verdict::default()
+        },
+        Err(EditorError::Definition(problem)) => Verdict {
+            problem: Some(problem),
+            ..Verdict::default()
+        },
+        Err(EditorError::Other(message)) => Verdict {
+            message: Some(message),
+            ..Verdict::default()
+        },
     })
     .into_response())
+}
+
+/// The editor's check as you type: the canonical form of a valid definition, or where it
+/// goes wrong (`problem`), or why it cannot be saved (`message`), in the reader's language.
+#[derive(Serialize, Default)]
+struct Verdict {
+    valid: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    canonical: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problem: Option<DefinitionProblem>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]

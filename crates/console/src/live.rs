@@ -258,6 +258,24 @@ pub async fn page(
     ))
 }
 
+/// What the live page's polling gets: entries newer than it had, and whether the feed
+/// started over (the page then clears its list).
+#[derive(Serialize)]
+struct EntriesPage {
+    entries: Vec<ShownEntry>,
+    reset: bool,
+}
+
+/// An entry with what the page shows beside it, in the reader's language.
+#[derive(Serialize)]
+struct ShownEntry {
+    #[serde(flatten)]
+    entry: LiveEntry,
+    time: String,
+    channel_label: String,
+    icon: &'static str,
+}
+
 /// `GET /live/entries?after=N`: newer entries as JSON, for the page's polling.
 pub async fn entries(
     State(state): State<ConsoleState>,
@@ -267,18 +285,16 @@ pub async fn entries(
 ) -> Response {
     let lang = Lang::choose(query.lang.as_deref(), &headers);
     let (entries, reset) = state.live.newer(query.after);
-    let entries: Vec<serde_json::Value> = entries
+    let entries: Vec<ShownEntry> = entries
         .into_iter()
-        .map(|e| {
-            let mut value = serde_json::to_value(&e).unwrap_or_default();
-            value["time"] = human_time_seconds(&e.at).into();
-            value["channel_label"] = i18n::channel(lang, &e.channel).into();
-            value["icon"] = i18n::channel_icon(&e.channel).into();
-            value
+        .map(|e| ShownEntry {
+            time: human_time_seconds(&e.at),
+            channel_label: i18n::channel(lang, &e.channel).to_owned(),
+            icon: i18n::channel_icon(&e.channel),
+            entry: e,
         })
         .collect();
-    let mut response =
-        Json(serde_json::json!({ "entries": entries, "reset": reset })).into_response();
+    let mut response = Json(EntriesPage { entries, reset }).into_response();
     response.headers_mut().insert(
         axum::http::header::CACHE_CONTROL,
         axum::http::HeaderValue::from_static("no-store"),

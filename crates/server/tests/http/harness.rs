@@ -480,7 +480,7 @@ macro_rules! assert_answer {
     };
     ($name:expr, $value:expr, { $($selector:expr => $replacement:expr),* $(,)? }) => {
         insta::with_settings!({
-            snapshot_path => "snapshots",
+            snapshot_path => concat!(env!("CARGO_MANIFEST_DIR"), "/tests/http/snapshots"),
             prepend_module_to_snapshot => false,
             omit_expression => true,
         }, {

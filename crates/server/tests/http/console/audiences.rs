@@ -221,6 +221,7 @@ async fn viewers_check_but_cannot_save_and_the_live_check_needs_the_token() {
         (Some(1), Some(16))
     );
     assert!(bad["problem"]["excerpt"].as_str().unwrap().ends_with("^"));
+    assert_answer!("console_definition_problem", bad);
     // The editor speaks the reader's language.
     let mut italian = check(&csrf, "traits.city == ");
     italian

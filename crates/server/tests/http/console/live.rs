@@ -48,4 +48,5 @@ async fn live_events_show_what_was_accepted_and_refused() {
     assert_eq!(newer["entries"].as_array().unwrap().len(), 1);
     assert_eq!(newer["entries"][0]["source"], "till");
     assert_eq!(newer["entries"][0]["accepted"], false);
+    assert_answer!("console_live_entries", newer, { ".entries[].time" => "[now]" });
 }
