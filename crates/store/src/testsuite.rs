@@ -1049,3 +1049,96 @@ fn schema_lines(rows: &[Vec<crate::sql::Val>]) -> Vec<String> {
         })
         .collect()
 }
+
+/// A schema of its own on the test database (`PROSSIMO_TEST_DATABASE_URL`), not yet created;
+/// `None` when the variable is unset.
+pub fn postgres_location() -> Option<Location> {
+    let url = std::env::var("PROSSIMO_TEST_DATABASE_URL").ok()?;
+    Some(Location::Postgres {
+        url,
+        schema: Some(format!("t_{}", uuid::Uuid::new_v4().simple())),
+    })
+}
+
+/// A client whose search path is `location`'s schema, created if need be.
+fn postgres_client(location: &Location) -> (postgres::Client, String) {
+    let Location::Postgres {
+        url,
+        schema: Some(schema),
+    } = location
+    else {
+        panic!("a PostgreSQL location with a schema of its own");
+    };
+    let mut admin = postgres::Client::connect(url, postgres::NoTls).expect("connect");
+    admin
+        .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+        .expect("the schema");
+    let mut config: postgres::Config = url.parse().expect("a URL");
+    config.options(&format!("-c search_path={schema}"));
+    (
+        config.connect(postgres::NoTls).expect("connect"),
+        schema.clone(),
+    )
+}
+
+/// Lays out at `location` a PostgreSQL store as the core's migrations up to `version`
+/// left it, for upgrade tests (see [`sqlite_store_at_version`]).
+pub fn postgres_store_at_version(location: &Location, version: i32) {
+    let (mut client, _) = postgres_client(location);
+    crate::migrations::postgres::migrations::runner()
+        .set_target(refinery::Target::Version(version))
+        .run(&mut client)
+        .expect("migrate to the old version");
+}
+
+/// Every column, index and check or foreign-key constraint of the PostgreSQL store at
+/// `location`, as `kind table name: definition` sorted; migration history tables left out.
+/// Columns are compared by name, so one added later by `ALTER TABLE` matches one created
+/// with its table.
+pub fn postgres_schema(location: &Location) -> Vec<String> {
+    let (mut client, schema) = postgres_client(location);
+    let rows = client
+        .query(
+            "SELECT 'column', c.table_name, c.column_name,
+                    c.data_type || CASE WHEN c.is_nullable = 'NO' THEN ' not null' ELSE '' END
+                      || COALESCE(' default ' || c.column_default, '')
+               FROM information_schema.columns c WHERE c.table_schema = current_schema()
+             UNION ALL
+             SELECT 'index', tablename, indexname, indexdef
+               FROM pg_indexes WHERE schemaname = current_schema()
+             UNION ALL
+             SELECT 'constraint', conrelid::regclass::text, conname, pg_get_constraintdef(oid)
+               FROM pg_constraint
+              WHERE connamespace = current_schema()::regnamespace AND contype IN ('c', 'f')",
+            &[],
+        )
+        .expect("the schema");
+    let qualified = format!("{schema}.");
+    let mut lines: Vec<String> = rows
+        .iter()
+        .filter_map(|row| {
+            let (kind, table, name, definition): (String, String, String, String) =
+                (row.get(0), row.get(1), row.get(2), row.get(3));
+            let history = table.ends_with("_migrations") || table.starts_with("refinery_");
+            (!history).then(|| {
+                format!(
+                    "{kind} {table} {name}: {}",
+                    definition.replace(&qualified, "")
+                )
+            })
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// What a feature's PostgreSQL migrations create when run alone in an empty schema, in the
+/// form of [`postgres_schema`]; `None` when `PROSSIMO_TEST_DATABASE_URL` is unset.
+pub fn postgres_schema_of(schema: &crate::Schema) -> Option<Vec<String>> {
+    let location = postgres_location()?;
+    let (mut client, _) = postgres_client(&location);
+    let mut runner = (schema.postgres)();
+    runner.set_migration_table_name(schema.history_table());
+    runner.run(&mut client).expect("the feature's migrations");
+    Some(postgres_schema(&location))
+}
