@@ -38,6 +38,23 @@ impl<T: PartialEq> PartialEq for Spanned<T> {
     }
 }
 
+impl Expr {
+    /// The segments the expression names (`segment "vip"`), in order, with their
+    /// positions. Aggregates' filters cannot name one, so only and/or/not are walked.
+    pub fn segment_references(&self) -> Vec<&Spanned<String>> {
+        match self {
+            Expr::Or(a, b) | Expr::And(a, b) => {
+                let mut all = a.segment_references();
+                all.extend(b.segment_references());
+                all
+            }
+            Expr::Not(inner) => inner.segment_references(),
+            Expr::Segment(slug) => vec![slug],
+            _ => Vec::new(),
+        }
+    }
+}
+
 /// A boolean expression: the whole definition, or the filter of an aggregate.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {

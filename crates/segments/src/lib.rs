@@ -56,6 +56,6 @@ pub use error::{Error, ErrorKind, Language, Text};
 pub use eval::{Memberships, ProfileView};
 pub use format::format;
 pub use lowered::AggValue;
-pub use parser::{KEYWORDS, parse};
+pub use parser::{KEYWORDS, parse, parse_duration};
 pub use slug::{DRAFT_SLUG, MAX_SLUG_BYTES, check_slug};
 pub use terms::{EventFacts, Term, TermKey};

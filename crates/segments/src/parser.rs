@@ -1,8 +1,8 @@
 //! Recursive-descent parser: `or` < `and` < `not` < comparison.
 
 use crate::ast::{
-    AggFunc, Aggregate, Builtin, Expr, Field, Literal, Operand, Path, PathRoot, Source, Span,
-    Spanned, TextOp, TimeOp, TimeRef,
+    AggFunc, Aggregate, Builtin, Duration, Expr, Field, Literal, Operand, Path, PathRoot, Source,
+    Span, Spanned, TextOp, TimeOp, TimeRef,
 };
 use crate::error::{Error, Text, text};
 use crate::lexer::{Tok, Token, lex};
@@ -53,6 +53,31 @@ pub const KEYWORDS: &[&str] = &[
 /// Parses one definition. Errors carry the line and column and the source line.
 pub fn parse(src: &str) -> Result<Expr, Error> {
     parse_inner(src).map_err(|e| e.with_source(src))
+}
+
+/// Reads a duration written as the language writes one (`90d`, `1h`, `30m`, `2w`), with
+/// the language's rules (a positive whole number, at most 10 years) and its errors: the
+/// one duration syntax of the product, wherever a duration is set (journeys' delays and
+/// timeouts among them).
+pub fn parse_duration(src: &str) -> Result<Duration, Error> {
+    let tokens = lex(src).map_err(|e| e.with_source(src))?;
+    match tokens.as_slice() {
+        [
+            Token {
+                tok: Tok::Dur(duration),
+                ..
+            },
+            Token { tok: Tok::End, .. },
+        ] => Ok(*duration),
+        _ => Err(Error::syntax(
+            text!(
+                "{src:?} is not a duration (a positive whole number followed by m, h, d or w, as 90d)",
+                "{src:?} non è una durata (un numero intero positivo seguito da m, h, d o w, come 90d)"
+            ),
+            tokens.first().map(|t| t.span).unwrap_or_default(),
+        )
+        .with_source(src)),
+    }
 }
 
 fn parse_inner(src: &str) -> Result<Expr, Error> {

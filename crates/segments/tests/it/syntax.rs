@@ -458,3 +458,23 @@ fn the_reference_examples_compile() {
         }
     }
 }
+
+/// A duration set outside a definition (a journey's delay) follows the language's rules
+/// and says what is wrong in its words.
+#[test]
+fn durations_alone_read_as_in_a_definition() {
+    use prossimo_segments::{DurationUnit, Language, parse_duration};
+    let d = parse_duration("90d").unwrap();
+    assert_eq!((d.amount, d.unit), (90, DurationUnit::Days));
+    assert_eq!(parse_duration(" 1h ").unwrap().ms(), 3_600_000);
+    for bad in ["", "1 hour", "0d", "1.5h", "-1d", "90d 1h", "99999w"] {
+        let error = parse_duration(bad).unwrap_err();
+        assert!(!error.message().is_empty(), "{bad:?}");
+    }
+    let error = parse_duration("1 ora").unwrap_err();
+    assert!(
+        error.message_in(Language::Italian).contains("durata"),
+        "{}",
+        error.message_in(Language::Italian)
+    );
+}

@@ -1,0 +1,33 @@
+//! Journeys: what happens to a customer after a trigger, step by step (wait, branch, split,
+//! send, set a trait), until a goal, an exit criterion or the last step ends it.
+//!
+//! The crate is pure: no I/O, no clock, no threads. The product stores definitions and
+//! instances, hears events and timers on the bus, and hands each instance's inputs to
+//! [`advance`], which answers what to do ([`Action`]s) and where the instance now stands.
+//! `docs/journeys.md` is the reference for the JSON. The modules, in the order a journey
+//! goes through them:
+//!
+//! - `definition`: the JSON a person writes ([`Definition`], [`Trigger`], [`Step`], …).
+//! - `check`: [`check`] turns a definition into a [`Journey`], or lists every [`Problem`]
+//!   with the step and field it is in; conditions are the segment language's, checked by
+//!   its checker with its errors.
+//! - `entry`: whether a person may enter again ([`may_enter`]) and the instance a trigger
+//!   belongs to ([`instance_key`]).
+//! - `machine`: [`advance`], one instance's state machine.
+//! - `window`: [`next_allowed`], the next instant inside a local time window, in the
+//!   customer's time zone, across daylight-saving changes.
+
+mod check;
+mod definition;
+mod entry;
+mod machine;
+mod window;
+
+pub use check::{CheckContext, Journey, Problem, check};
+pub use definition::{
+    Arm, Branch, Channel, DateTrigger, Definition, Delay, Entry, EventMatch, Reentry, Step,
+    StepKind, Trigger, Until, Window,
+};
+pub use entry::{EarlierInstance, EntryRefusal, instance_key, may_enter};
+pub use machine::{Action, EventSeen, ExitReason, Facts, Input, Instance, Position, advance};
+pub use window::{LocalWindow, next_allowed};
