@@ -128,8 +128,11 @@ impl Dispatcher {
             "dispatcher",
             &[Topic::OutboxWritten, Topic::DefinitionsChanged],
             move |happened| match happened {
-                Happened::DefinitionsChanged(Definitions::Segments) => {}
-                _ => woken.wake.notify_waiters(),
+                Happened::OutboxWritten
+                | Happened::DefinitionsChanged(Definitions::Destinations) => {
+                    woken.wake.notify_waiters()
+                }
+                _ => {}
             },
         );
         let supervisor = tokio::spawn(supervise(Arc::clone(&shared)));

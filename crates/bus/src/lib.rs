@@ -52,6 +52,7 @@ pub enum Happened {
 pub enum Definitions {
     Segments,
     Destinations,
+    Journeys,
 }
 
 /// What a subscriber can ask for: one per kind of [`Happened`].

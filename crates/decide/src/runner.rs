@@ -9,7 +9,7 @@ use std::thread;
 use std::time::Duration;
 
 use prossimo_bus::MembershipChange;
-use prossimo_bus::{Bus, Happened, Subscription, Topic};
+use prossimo_bus::{Bus, Definitions, Happened, Subscription, Topic};
 use prossimo_identity::ProfileId;
 use prossimo_store::Store;
 use serde::Serialize;
@@ -100,6 +100,8 @@ impl Decider {
                     Happened::ComputedTraitsChanged { profiles } => {
                         Signal::Computed(profiles.as_ref().map(|p| p.to_vec()))
                     }
+                    // Journeys are not the decider's: nothing of its own changed.
+                    Happened::DefinitionsChanged(Definitions::Journeys) => return,
                     _ => Signal::Reload,
                 };
                 // A stopped decider has nothing to be woken for.

@@ -16,11 +16,20 @@
 //! - `machine`: [`advance`], one instance's state machine.
 //! - `window`: [`next_allowed`], the next instant inside a local time window, in the
 //!   customer's time zone, across daylight-saving changes.
+//! - `lifecycle`: a journey's states (draft, published, paused, archived) and what may be
+//!   done in each ([`transition`]).
+//!
+//! Beside the pure core, the part that touches the store: `stored` ([`Journeys`]: the
+//! tables, their migrations in `migrations/`) and `service` (save, check, publish, pause,
+//! resume, archive; what the API, the console and the CLI call).
 
 mod check;
 mod definition;
 mod entry;
+mod lifecycle;
 mod machine;
+mod service;
+mod stored;
 mod window;
 
 pub use check::{CheckContext, Journey, Problem, check};
@@ -29,5 +38,13 @@ pub use definition::{
     StepKind, Trigger, Until, Window,
 };
 pub use entry::{EarlierInstance, EntryRefusal, instance_key, may_enter};
+pub use lifecycle::{JourneyState, LifecycleAction, LifecycleError, transition};
 pub use machine::{Action, EventSeen, ExitReason, Facts, Input, Instance, Position, advance};
+pub use service::{
+    JourneyError, change_journey_state, check_definition, parse_definition, publish_journey,
+    save_journey,
+};
+pub use stored::{
+    ChangeRecord, JourneyInput, JourneyRecord, Journeys, MAX_JOURNEY_BYTES, SCHEMA, VersionRecord,
+};
 pub use window::{LocalWindow, next_allowed};

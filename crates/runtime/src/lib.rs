@@ -55,11 +55,12 @@ pub enum RuntimeError {
 /// The tables of every feature, brought up to date before any service starts (each
 /// feature would also do it on first use; at start a failed migration stops the server
 /// instead of failing its first request).
-pub const FEATURE_SCHEMAS: [&prossimo_store::Schema; 4] = [
+pub const FEATURE_SCHEMAS: [&prossimo_store::Schema; 5] = [
     &prossimo_console::users::SCHEMA,
     &prossimo_act::destinations::SCHEMA,
     &prossimo_decide::audiences::SCHEMA,
     &prossimo_understand::reports::SCHEMA,
+    &prossimo_journeys::SCHEMA,
 ];
 
 /// The running services.

@@ -40,6 +40,9 @@ pub enum ApiError {
         line: u32,
         column: u32,
     },
+    /// A journey with problems, each naming its step and field.
+    #[error("{} problem(s) in the journey; the first: {}", .0.len(), .0.first().map(ToString::to_string).unwrap_or_default())]
+    Journey(Vec<prossimo_journeys::Problem>),
     /// The request clashes with the current state (a taken name, a server not set up
     /// for it).
     #[error("{0}")]
@@ -55,11 +58,13 @@ pub enum ApiError {
     Internal,
 }
 
-/// One problem: a field of a message in a batch, or a position in a definition.
+/// One problem: a field of a message in a batch, a position in a definition, or a
+/// journey's step and field.
 #[derive(Serialize)]
 #[serde(untagged)]
 enum Detail {
     Field(FieldError),
+    Journey(prossimo_journeys::Problem),
     Position {
         field: &'static str,
         reason: String,
@@ -83,7 +88,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
             ApiError::Field { .. } => ErrorCode::InvalidField,
             ApiError::Http { code, .. } => *code,
-            ApiError::Definition { .. } => ErrorCode::InvalidDefinition,
+            ApiError::Definition { .. } | ApiError::Journey(_) => ErrorCode::InvalidDefinition,
             ApiError::Conflict(_) => ErrorCode::Conflict,
             ApiError::OriginNotAllowed(_) => ErrorCode::OriginNotAllowed,
             ApiError::Overloaded => ErrorCode::Overloaded,
@@ -114,6 +119,7 @@ impl IntoResponse for ApiError {
                 line: *line,
                 column: *column,
             }],
+            ApiError::Journey(problems) => problems.iter().cloned().map(Detail::Journey).collect(),
             ApiError::Field { field, reason } => vec![Detail::Field(FieldError {
                 index: None,
                 field: (*field).to_owned(),

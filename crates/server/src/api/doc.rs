@@ -61,10 +61,11 @@ impl PartialSchema for ErrorBody {
         let codes: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
         let detail = ObjectBuilder::new()
             .description(Some(
-                "One problem: a message's field (index: its place in the batch), or a \
-                 position in a definition (line, column).",
+                "One problem: a message's field (index: its place in the batch), a \
+                 position in a definition (line, column), or a journey's step and field.",
             ))
             .property("index", integer())
+            .property("step", string())
             .property("field", string())
             .property("reason", string())
             .property("line", integer())

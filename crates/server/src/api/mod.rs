@@ -11,6 +11,7 @@ pub(crate) mod analytics;
 pub(crate) mod browser;
 pub(crate) mod destinations;
 pub(crate) mod doc;
+pub(crate) mod journeys;
 pub(crate) mod profiles;
 pub(crate) mod segments;
 pub(crate) mod service;
@@ -21,13 +22,14 @@ pub(crate) mod tracking;
 pub(crate) type Area = OpenApiRouter<AppState>;
 
 /// Every area of the API.
-fn areas() -> [Area; 6] {
+fn areas() -> [Area; 7] {
     [
         tracking::routes(),
         profiles::routes(),
         analytics::routes(),
         segments::routes(),
         destinations::routes(),
+        journeys::routes(),
         service::routes(),
     ]
 }

@@ -10,5 +10,6 @@ mod connections;
 mod console;
 mod edge;
 mod harness;
+mod journeys;
 mod profiles;
 mod tracking;

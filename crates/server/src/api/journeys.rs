@@ -1,0 +1,411 @@
+//! Journeys over HTTP: save drafts, check them, publish, pause, resume and archive.
+//! Behind an admin token. (Running instances come with the journey runtime.)
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use prossimo_journeys::{
+    ChangeRecord, JourneyError, JourneyInput, JourneyRecord, Journeys, LifecycleAction,
+    VersionRecord, change_journey_state, check_definition, publish_journey, save_journey,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use utoipa_axum::routes;
+
+use crate::api::Area;
+use crate::api::doc::ErrorBody;
+use crate::api::segments::json_body;
+use crate::extract::Admin;
+use crate::{ApiError, AppState};
+
+/// Who the history names for what the API did.
+const ACTOR: &str = "api";
+
+impl From<JourneyError> for ApiError {
+    fn from(e: JourneyError) -> ApiError {
+        match e {
+            JourneyError::Shape(reason) => ApiError::Field {
+                field: "definition",
+                reason,
+            },
+            JourneyError::Problems(problems) => ApiError::Journey(problems),
+            JourneyError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// A journey: its draft and which version is live. Times in milliseconds since the epoch.
+#[derive(Serialize, ToSchema)]
+pub struct Journey {
+    id: i64,
+    slug: String,
+    name: String,
+    description: String,
+    /// draft, published, paused or archived.
+    state: String,
+    /// The definition being edited (docs/journeys.md); it goes live when published.
+    #[schema(value_type = Object)]
+    draft: Value,
+    /// The version new instances enter; null until first published.
+    live_version: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl From<JourneyRecord> for Journey {
+    fn from(r: JourneyRecord) -> Journey {
+        Journey {
+            id: r.id,
+            slug: r.slug,
+            name: r.name,
+            description: r.description,
+            state: r.state.as_str().to_owned(),
+            draft: r.draft,
+            live_version: r.live_version,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+/// A journey with its published versions and what was done to it.
+#[derive(Serialize, ToSchema)]
+pub struct JourneyDetail {
+    #[serde(flatten)]
+    journey: Journey,
+    /// Newest first.
+    versions: Vec<Version>,
+    /// Oldest first.
+    history: Vec<Change>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Version {
+    version: i64,
+    #[schema(value_type = Object)]
+    definition: Value,
+    published_at: i64,
+}
+
+impl From<VersionRecord> for Version {
+    fn from(v: VersionRecord) -> Version {
+        Version {
+            version: v.version,
+            definition: v.definition,
+            published_at: v.published_at,
+        }
+    }
+}
+
+/// Something done to a journey: edit, publish (with the version), pause, resume,
+/// archive; by whom (`api`, `cli`, a console user's e-mail).
+#[derive(Serialize, ToSchema)]
+pub struct Change {
+    action: String,
+    version: Option<i64>,
+    actor: String,
+    at: i64,
+}
+
+impl From<ChangeRecord> for Change {
+    fn from(c: ChangeRecord) -> Change {
+        Change {
+            action: c.action,
+            version: c.version,
+            actor: c.actor,
+            at: c.at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct JourneyList {
+    journeys: Vec<Journey>,
+}
+
+/// Every journey.
+#[utoipa::path(get, path = "/v1/journeys", tag = "journeys", security(("adminToken" = [])),
+    responses((status = 200, description = "The journeys", body = JourneyList)))]
+pub async fn list(
+    State(state): State<AppState>,
+    _admin: Admin,
+) -> Result<Json<JourneyList>, ApiError> {
+    let store = state.store.clone();
+    let all = tokio::task::spawn_blocking(move || Journeys::of(&store)?.list()).await??;
+    Ok(Json(JourneyList {
+        journeys: all.into_iter().map(Journey::from).collect(),
+    }))
+}
+
+/// A journey as saved: `slug` (on create; on update it must match the path's, or be left
+/// out), `name` (on create the slug when absent; on update the journey's stays when
+/// absent), `description` and `definition`.
+#[derive(Deserialize, ToSchema)]
+pub struct JourneyBody {
+    slug: Option<String>,
+    name: Option<String>,
+    #[serde(default)]
+    description: String,
+    /// The journey's JSON (docs/journeys.md). A draft may have problems; publishing
+    /// checks it whole.
+    #[schema(value_type = Object)]
+    definition: Value,
+}
+
+async fn save(
+    state: AppState,
+    body: Bytes,
+    existing: Option<String>,
+) -> Result<(StatusCode, Json<Journey>), ApiError> {
+    let body: JourneyBody = json_body(&body)?;
+    let slug = match (&existing, body.slug) {
+        (Some(path), Some(given)) if *path != given => {
+            return Err(ApiError::BadRequest(format!(
+                "slug {given:?} differs from the path's {path:?}; a journey's slug cannot change"
+            )));
+        }
+        (Some(path), _) => path.clone(),
+        (None, Some(given)) => given,
+        (None, None) => return Err(ApiError::BadRequest("slug: required".into())),
+    };
+    let status = if existing.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    let (store, bus) = (state.store.clone(), state.bus.clone());
+    let record = tokio::task::spawn_blocking(move || {
+        // An update without a name keeps the journey's; a new one is named by its slug.
+        let name = match body.name.filter(|n| !n.trim().is_empty()) {
+            Some(name) => name,
+            None => Journeys::of(&store)?
+                .get(&slug)?
+                .filter(|_| existing.is_some())
+                .map_or_else(|| slug.clone(), |journey| journey.name),
+        };
+        let input = JourneyInput {
+            name,
+            slug,
+            description: body.description,
+            definition: body.definition,
+        };
+        save_journey(&store, Some(&bus), &input, existing.is_some(), ACTOR)
+    })
+    .await??;
+    Ok((status, Json(record.into())))
+}
+
+/// Saves a new journey as a draft.
+#[utoipa::path(post, path = "/v1/journeys", tag = "journeys", security(("adminToken" = [])),
+    request_body = JourneyBody,
+    responses(
+        (status = 201, description = "Saved as a draft", body = Journey),
+        (status = 400, description = "Not a journey's JSON (code invalid_field, naming the field), a bad slug, a name or definition too long", body = ErrorBody),
+        (status = 409, description = "The slug is taken", body = ErrorBody),
+    ))]
+pub async fn create(
+    State(state): State<AppState>,
+    _admin: Admin,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Journey>), ApiError> {
+    save(state, body, None).await
+}
+
+/// Replaces a journey's name, description and draft; the live version stays until the
+/// draft is published.
+#[utoipa::path(put, path = "/v1/journeys/{slug}", tag = "journeys", security(("adminToken" = [])),
+    params(("slug" = String, Path)),
+    request_body = JourneyBody,
+    responses(
+        (status = 200, description = "Saved", body = Journey),
+        (status = 400, description = "Not a journey's JSON, or a slug other than the path's", body = ErrorBody),
+        (status = 404, description = "No such journey", body = ErrorBody),
+        (status = 409, description = "The journey is archived", body = ErrorBody),
+    ))]
+pub async fn update(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(slug): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Journey>), ApiError> {
+    save(state, body, Some(slug)).await
+}
+
+/// One journey with its versions and history.
+#[utoipa::path(get, path = "/v1/journeys/{slug}", tag = "journeys", security(("adminToken" = [])),
+    params(("slug" = String, Path)),
+    responses(
+        (status = 200, description = "The journey", body = JourneyDetail),
+        (status = 404, description = "No such journey", body = ErrorBody),
+    ))]
+pub async fn get_one(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(slug): Path<String>,
+) -> Result<Json<JourneyDetail>, ApiError> {
+    let store = state.store.clone();
+    let detail = tokio::task::spawn_blocking(move || {
+        let journeys = Journeys::of(&store)?;
+        let journey = journeys
+            .get(&slug)?
+            .ok_or_else(|| ApiError::NotFound(format!("no journey {slug:?}")))?;
+        Ok::<_, ApiError>(JourneyDetail {
+            versions: journeys
+                .versions(journey.id)?
+                .into_iter()
+                .map(Version::from)
+                .collect(),
+            history: journeys
+                .history(journey.id)?
+                .into_iter()
+                .map(Change::from)
+                .collect(),
+            journey: journey.into(),
+        })
+    })
+    .await??;
+    Ok(Json(detail))
+}
+
+/// A definition to check, unsaved.
+#[derive(Deserialize, ToSchema)]
+pub struct CheckBody {
+    #[schema(value_type = Object)]
+    definition: Value,
+}
+
+/// A definition with no problem.
+#[derive(Serialize, ToSchema)]
+pub struct Checked {
+    valid: bool,
+    steps: usize,
+}
+
+/// Checks a definition whole against the audiences and computed traits that exist.
+#[utoipa::path(post, path = "/v1/journeys/validate", tag = "journeys", security(("adminToken" = [])),
+    request_body = CheckBody,
+    responses(
+        (status = 200, description = "No problem", body = Checked),
+        (status = 400, description = "Every problem (code invalid_definition, details [{step, field, reason, line, column}]), or not a journey's JSON (invalid_field)", body = ErrorBody),
+    ))]
+pub async fn validate(
+    State(state): State<AppState>,
+    _admin: Admin,
+    body: Bytes,
+) -> Result<Json<Checked>, ApiError> {
+    let body: CheckBody = json_body(&body)?;
+    let store = state.store.clone();
+    let journey =
+        tokio::task::spawn_blocking(move || check_definition(&store, &body.definition)).await??;
+    Ok(Json(Checked {
+        valid: true,
+        steps: journey.definition.steps.len(),
+    }))
+}
+
+/// A publication.
+#[derive(Serialize, ToSchema)]
+pub struct Published {
+    journey: Journey,
+    /// The new live version.
+    version: i64,
+}
+
+/// Checks the draft whole and publishes it as the next version, live at once for new
+/// instances (running ones stay on theirs).
+#[utoipa::path(post, path = "/v1/journeys/{slug}/publish", tag = "journeys", security(("adminToken" = [])),
+    params(("slug" = String, Path)),
+    responses(
+        (status = 200, description = "Published", body = Published),
+        (status = 400, description = "The draft's problems, each with its step and field (code invalid_definition)", body = ErrorBody),
+        (status = 404, description = "No such journey", body = ErrorBody),
+        (status = 409, description = "Archived, or edited while being published", body = ErrorBody),
+    ))]
+pub async fn publish(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(slug): Path<String>,
+) -> Result<Json<Published>, ApiError> {
+    let (store, bus) = (state.store.clone(), state.bus.clone());
+    let (journey, version) =
+        tokio::task::spawn_blocking(move || publish_journey(&store, Some(&bus), &slug, ACTOR))
+            .await??;
+    Ok(Json(Published {
+        journey: journey.into(),
+        version,
+    }))
+}
+
+async fn change(
+    state: AppState,
+    slug: String,
+    action: LifecycleAction,
+) -> Result<Json<Journey>, ApiError> {
+    let (store, bus) = (state.store.clone(), state.bus.clone());
+    let record = tokio::task::spawn_blocking(move || {
+        change_journey_state(&store, Some(&bus), &slug, action, ACTOR)
+    })
+    .await??;
+    Ok(Json(record.into()))
+}
+
+/// Pauses a published journey: nobody enters, instances wait where they are.
+#[utoipa::path(post, path = "/v1/journeys/{slug}/pause", tag = "journeys", security(("adminToken" = [])),
+    params(("slug" = String, Path)),
+    responses(
+        (status = 200, description = "Paused", body = Journey),
+        (status = 404, description = "No such journey", body = ErrorBody),
+        (status = 409, description = "Not published", body = ErrorBody),
+    ))]
+pub async fn pause(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(slug): Path<String>,
+) -> Result<Json<Journey>, ApiError> {
+    change(state, slug, LifecycleAction::Pause).await
+}
+
+/// Resumes a paused journey.
+#[utoipa::path(post, path = "/v1/journeys/{slug}/resume", tag = "journeys", security(("adminToken" = [])),
+    params(("slug" = String, Path)),
+    responses(
+        (status = 200, description = "Published again", body = Journey),
+        (status = 404, description = "No such journey", body = ErrorBody),
+        (status = 409, description = "Not paused", body = ErrorBody),
+    ))]
+pub async fn resume(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(slug): Path<String>,
+) -> Result<Json<Journey>, ApiError> {
+    change(state, slug, LifecycleAction::Resume).await
+}
+
+/// Archives a journey for good: nobody enters again; kept with its history.
+#[utoipa::path(post, path = "/v1/journeys/{slug}/archive", tag = "journeys", security(("adminToken" = [])),
+    params(("slug" = String, Path)),
+    responses(
+        (status = 200, description = "Archived", body = Journey),
+        (status = 404, description = "No such journey", body = ErrorBody),
+        (status = 409, description = "Already archived", body = ErrorBody),
+    ))]
+pub async fn archive(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(slug): Path<String>,
+) -> Result<Json<Journey>, ApiError> {
+    change(state, slug, LifecycleAction::Archive).await
+}
+
+pub(crate) fn routes() -> Area {
+    Area::new()
+        .routes(routes!(list, create))
+        .routes(routes!(validate))
+        .routes(routes!(get_one, update))
+        .routes(routes!(publish))
+        .routes(routes!(pause))
+        .routes(routes!(resume))
+        .routes(routes!(archive))
+}
