@@ -4,6 +4,7 @@ mod analyze;
 mod config;
 mod demo;
 mod import;
+mod journey;
 mod layered;
 mod segment;
 mod users;
@@ -81,6 +82,10 @@ enum Command {
     /// Audiences in the segment language: validate, preview, save, list, members.
     #[command(subcommand)]
     Segment(segment::SegmentCommand),
+    /// Journeys (docs/journeys.md): validate, save, publish, list, show, pause, resume,
+    /// archive.
+    #[command(subcommand)]
+    Journey(journey::JourneyCommand),
     /// Console users: list, create, set-password, set-role, disable, enable.
     #[command(subcommand)]
     Users(users::UsersCommand),
@@ -246,6 +251,7 @@ fn run() -> Result<()> {
         Command::Demo(args) => demo::run(&store, &file, args),
         Command::Analyze(args) => analyze::run_command(&store, args),
         Command::Segment(cmd) => segment::run(&store, cmd),
+        Command::Journey(cmd) => journey::run(&store, cmd),
         Command::Users(cmd) => users::run(&store, cmd),
         Command::Config => Ok(()),
         Command::Profile { key } => {

@@ -24,6 +24,14 @@ pub fn prossimo(data_dir: &Path, args: &[&str]) -> Output {
         .expect("run prossimo")
 }
 
+/// A command's standard output and error, as text.
+pub fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// A running `prossimo serve` on a free port.
 pub struct Server {
     pub child: Child,

@@ -6,5 +6,6 @@
 mod common;
 mod durability;
 mod import;
+mod journeys;
 mod segments;
 mod serve;

@@ -164,16 +164,9 @@ fn incremental_memberships_equal_a_full_recompute_on_the_demo() {
     assert!(after["store-regulars"].is_empty(), "no orders for 100 days");
 }
 
-fn text(out: &std::process::Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn segment_command_validates_previews_saves_and_recomputes() {
-    use crate::common::prossimo;
+    use crate::common::{prossimo, text};
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
     assert!(
