@@ -20,12 +20,15 @@
 //!   done in each ([`transition`]).
 //!
 //! Beside the pure core, the part that touches the store: `stored` ([`Journeys`]: the
-//! tables, their migrations in `migrations/`) and `service` (save, check, publish, pause,
-//! resume, archive; what the API, the console and the CLI call).
+//! tables, their migrations in `migrations/`), `instances` ([`Instances`], [`enter`] and
+//! [`record`]: who is where, their timers, the steps they took and what they sent, once
+//! per instance and step) and `service` (save, check, publish, pause, resume, archive;
+//! what the API, the console and the CLI call).
 
 mod check;
 mod definition;
 mod entry;
+mod instances;
 mod lifecycle;
 mod machine;
 mod service;
@@ -38,6 +41,7 @@ pub use definition::{
     StepKind, Trigger, Until, Window,
 };
 pub use entry::{EarlierInstance, EntryRefusal, instance_key, may_enter};
+pub use instances::{Instances, SendRecord, StepRecord, StoredInstance, enter, record};
 pub use lifecycle::{JourneyState, LifecycleAction, LifecycleError, transition};
 pub use machine::{Action, EventSeen, ExitReason, Facts, Input, Instance, Position, advance};
 pub use service::{

@@ -3,10 +3,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use prossimo_journeys::{
-    JourneyError, JourneyInput, JourneyState, Journeys, LifecycleAction, MAX_JOURNEY_BYTES,
-    publish_journey, save_journey,
+    EntryRefusal, EventSeen, Facts, Input, Instances, JourneyError, JourneyInput, JourneyState,
+    Journeys, LifecycleAction, MAX_JOURNEY_BYTES, Position, advance, check_definition, enter,
+    publish_journey, record, save_journey,
 };
-use prossimo_store::{Store, StoreError};
+use prossimo_store::{Store, StoreError, WriteDomain};
 use serde_json::{Value, json};
 
 prossimo_store::conformance_cases!(
@@ -14,6 +15,7 @@ prossimo_store::conformance_cases!(
     published_versions_never_change,
     publishing_checks_the_draft_whole_and_publishes_nothing_wrong,
     slugs_names_and_sizes_are_checked,
+    instances_wait_fire_in_order_and_never_send_twice,
 );
 
 fn welcome() -> Value {
@@ -199,4 +201,133 @@ fn slugs_names_and_sizes_are_checked(store: &Store) {
         Err(StoreError::NotFound(_))
     ));
     assert_eq!(journeys.list().unwrap().len(), 1);
+}
+
+/// A person for whom no condition holds, in Rome.
+struct Nobody;
+
+impl Facts for Nobody {
+    fn holds(&self, _: &str) -> bool {
+        false
+    }
+    fn passes(&self, _: &str, _: &EventSeen) -> bool {
+        true
+    }
+    fn zone(&self) -> chrono_tz::Tz {
+        chrono_tz::Europe::Rome
+    }
+    fn date_trait(&self, _: &str) -> Option<i64> {
+        None
+    }
+}
+
+fn instances_wait_fire_in_order_and_never_send_twice(store: &Store) {
+    let definition = json!({
+        "trigger": {"event": {"name": "Checkout Started"}},
+        "entry": {"instance_key": "properties.cart_id", "reentry": "always"},
+        "steps": [
+            {"id": "an-hour", "type": "wait", "timeout": "1h", "on_timeout": "mail",
+             "until": {"event": {"name": "Order Completed", "same_instance": true}}},
+            {"id": "mail", "type": "send", "channel": "email", "message": "cart-reminder", "topic": "offers"}
+        ]
+    });
+    save_journey(
+        store,
+        None,
+        &input("cart", definition.clone()),
+        false,
+        "cli",
+    )
+    .unwrap();
+    let (record_of, version) = publish_journey(store, None, "cart", "cli").unwrap();
+    let journey = check_definition(store, &definition).unwrap();
+    let hour = 3_600_000;
+    let t0 = 1_800_000_000_000;
+    let start = |profile: i64, key: &str, at: i64| {
+        store
+            .write_transaction(WriteDomain::Decisions, |conn| {
+                let entered = enter(
+                    conn,
+                    &journey,
+                    record_of.id,
+                    version,
+                    profile,
+                    Some(key),
+                    at,
+                )?;
+                let Ok(mut stored) = entered else {
+                    return Ok(entered.map(|_| Vec::new()));
+                };
+                let actions = advance(&journey, &mut stored.instance, Input::Enter, at, &Nobody);
+                record(conn, &stored, &actions, at)?;
+                Ok(Ok(actions))
+            })
+            .unwrap()
+    };
+    assert!(start(1, "c1", t0).is_ok());
+    assert_eq!(start(1, "c1", t0 + 1), Err(EntryRefusal::AlreadyIn));
+    assert!(start(1, "c2", t0 + 2).is_ok());
+    assert!(start(2, "c9", t0 - 10).is_ok());
+
+    let instances = Instances::of(store).unwrap();
+    assert_eq!(instances.next_due().unwrap(), Some(t0 - 10 + hour));
+    assert!(instances.due(t0 + hour - 11, 10).unwrap().is_empty());
+    let due = instances.due(t0 + hour + 2, 10).unwrap();
+    let order: Vec<(i64, Option<String>)> = due
+        .iter()
+        .map(|d| (d.profile_id, d.instance.key.clone()))
+        .collect();
+    assert_eq!(
+        order,
+        vec![
+            (2, Some("c9".into())),
+            (1, Some("c1".into())),
+            (1, Some("c2".into()))
+        ],
+        "earliest first"
+    );
+
+    // Firing one timer sends once; the same input again (a restart before the position
+    // was known to be saved) sends nothing more.
+    let mut first = due[0].clone();
+    let now = t0 + hour + 2;
+    let actions = advance(&journey, &mut first.instance, Input::Due, now, &Nobody);
+    let owed = store
+        .write_transaction(WriteDomain::Decisions, |conn| {
+            record(conn, &first, &actions, now)
+        })
+        .unwrap();
+    assert_eq!(owed.len(), 1);
+    assert_eq!(
+        owed[0].idempotency_key,
+        format!("{}/mail", first.instance.id)
+    );
+    let again = store
+        .write_transaction(WriteDomain::Decisions, |conn| {
+            record(conn, &first, &actions, now)
+        })
+        .unwrap();
+    assert!(again.is_empty(), "sent twice: {again:?}");
+    assert_eq!(instances.sends_to(2).unwrap().len(), 1);
+
+    let stored = instances.of_profile(2).unwrap();
+    assert!(matches!(
+        stored[0].instance.position,
+        Position::Ended { .. }
+    ));
+    let steps: Vec<(String, String)> = instances
+        .steps(stored[0].row)
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.step, s.outcome))
+        .collect();
+    assert_eq!(
+        steps,
+        [("an-hour", "timeout"), ("mail", "sent")].map(|(a, b)| (a.to_owned(), b.to_owned()))
+    );
+    assert_eq!(instances.running_for(1).unwrap().len(), 2);
+    assert_eq!(instances.running_for(2).unwrap().len(), 0);
+    let counts = instances.step_counts(record_of.id).unwrap();
+    assert_eq!(counts["an-hour"]["timeout"], 1);
+    assert_eq!(counts["mail"]["sent"], 1);
 }

@@ -1,0 +1,392 @@
+//! Instances in the store: who is where in which version of a journey, their timers, the
+//! steps they took (the audit trail and the counts per step) and what they sent. The
+//! writes take the caller's write transaction of the decisions domain, so that what an
+//! input caused (a position, its steps, its sends) commits whole or not at all.
+
+use std::collections::BTreeMap;
+
+use prossimo_identity::ProfileId;
+use prossimo_store::sql::{Conn, Row, Val};
+use prossimo_store::{Store, StoreError};
+use serde::Serialize;
+
+use crate::check::Journey;
+use crate::entry::{EarlierInstance, EntryRefusal, may_enter};
+use crate::machine::{Action, ExitReason, Instance, Position};
+use crate::stored::SCHEMA;
+
+/// An instance as stored: its row, its journey and version, whose it is, and the
+/// machine's view of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredInstance {
+    pub row: i64,
+    pub journey_id: i64,
+    pub version: i64,
+    pub profile_id: ProfileId,
+    pub instance: Instance,
+}
+
+/// One step an instance took, for the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StepRecord {
+    pub step: String,
+    pub outcome: String,
+    pub at: i64,
+}
+
+/// A send owed to a channel, recorded once per instance and step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SendRecord {
+    pub idempotency_key: String,
+    pub instance: i64,
+    pub journey_id: i64,
+    pub profile_id: ProfileId,
+    pub step: String,
+    pub channel: String,
+    pub message: String,
+    pub topic: Option<String>,
+    pub transactional: bool,
+    pub status: String,
+    pub created_at: i64,
+}
+
+const COLUMNS: &str = "id, journey_id, version, profile_id, instance_key, entered_at, state, step, due, exit_reason, ended_at";
+
+fn instance_from(row: &Row) -> Result<StoredInstance, StoreError> {
+    let corrupt = || StoreError::Corrupt("journey instance row".into());
+    let id = row[0].int().ok_or_else(corrupt)?;
+    let step = row[7].text().map(str::to_owned);
+    let position = match row[6].text().ok_or_else(corrupt)? {
+        "entering" => Position::Entering,
+        "waiting" => Position::Waiting {
+            step: step.ok_or_else(corrupt)?,
+            due: row[8].int().ok_or_else(corrupt)?,
+        },
+        "ended" => Position::Ended {
+            reason: exit_reason(row[9].text().ok_or_else(corrupt)?).ok_or_else(corrupt)?,
+            step,
+            at: row[10].int().ok_or_else(corrupt)?,
+        },
+        _ => return Err(corrupt()),
+    };
+    Ok(StoredInstance {
+        row: id,
+        journey_id: row[1].int().ok_or_else(corrupt)?,
+        version: row[2].int().ok_or_else(corrupt)?,
+        profile_id: row[3].int().ok_or_else(corrupt)?,
+        instance: Instance {
+            id: instance_id(id),
+            key: row[4].text().map(str::to_owned),
+            entered_at: row[5].int().ok_or_else(corrupt)?,
+            position,
+        },
+    })
+}
+
+/// The machine's id of the instance in row `row`: the split's draw and the sends'
+/// idempotency keys derive from it.
+fn instance_id(row: i64) -> String {
+    format!("i{row}")
+}
+
+fn exit_reason(text: &str) -> Option<ExitReason> {
+    [
+        ExitReason::Completed,
+        ExitReason::Goal,
+        ExitReason::ExitCriterion,
+        ExitReason::Holdout,
+    ]
+    .into_iter()
+    .find(|r| r.as_str() == text)
+}
+
+/// Enters `profile_id` into version `version` of journey `journey_id` (checked as
+/// `journey`) at `now`, with instance key `key`, if its re-entry policy allows: the new
+/// instance (about to run its first step), or why not.
+pub fn enter(
+    conn: &mut dyn Conn,
+    journey: &Journey,
+    journey_id: i64,
+    version: i64,
+    profile_id: ProfileId,
+    key: Option<&str>,
+    now: i64,
+) -> Result<Result<StoredInstance, EntryRefusal>, StoreError> {
+    let earlier: Vec<EarlierInstance> = conn
+        .query(
+            "SELECT instance_key, entered_at, state FROM journey_instances WHERE journey_id = $1 AND profile_id = $2",
+            &[Val::Int(journey_id), Val::Int(profile_id)],
+        )?
+        .iter()
+        .map(|row| EarlierInstance {
+            key: row[0].text().map(str::to_owned),
+            entered_at: row[1].int().unwrap_or(0),
+            active: row[2].text() != Some("ended"),
+        })
+        .collect();
+    if let Err(refusal) = may_enter(journey, key, &earlier, now) {
+        return Ok(Err(refusal));
+    }
+    let row = conn
+        .query_one(
+            "INSERT INTO journey_instances (journey_id, version, profile_id, instance_key, entered_at, state)
+             VALUES ($1, $2, $3, $4, $5, 'entering') RETURNING id",
+            &[
+                Val::Int(journey_id),
+                Val::Int(version),
+                Val::Int(profile_id),
+                Val::from(key),
+                Val::Int(now),
+            ],
+        )?
+        .and_then(|row| row[0].int())
+        .ok_or_else(|| StoreError::Corrupt("no id for a new journey instance".into()))?;
+    Ok(Ok(StoredInstance {
+        row,
+        journey_id,
+        version,
+        profile_id,
+        instance: Instance {
+            id: instance_id(row),
+            key: key.map(str::to_owned),
+            entered_at: now,
+            position: Position::Entering,
+        },
+    }))
+}
+
+/// Writes what [`advance`](crate::advance) did to `stored` (whose `instance` it moved)
+/// and the `actions` it answered: the new position, the steps taken, and the sends owed.
+/// Recording the same actions again changes nothing: a step is recorded once per
+/// instance, and a send whose idempotency key is recorded is not owed again. The sends
+/// newly owed.
+pub fn record(
+    conn: &mut dyn Conn,
+    stored: &StoredInstance,
+    actions: &[Action],
+    now: i64,
+) -> Result<Vec<SendRecord>, StoreError> {
+    let (state, step, due, reason, ended_at) = match &stored.instance.position {
+        Position::Entering => ("entering", None, None, None, None),
+        Position::Waiting { step, due } => ("waiting", Some(step.as_str()), Some(*due), None, None),
+        Position::Ended { reason, step, at } => (
+            "ended",
+            step.as_deref(),
+            None,
+            Some(reason.as_str()),
+            Some(*at),
+        ),
+    };
+    conn.execute(
+        "UPDATE journey_instances SET state = $1, step = $2, due = $3, exit_reason = $4, ended_at = $5 WHERE id = $6",
+        &[
+            Val::from(state),
+            Val::from(step),
+            due.map_or(Val::Null, Val::Int),
+            Val::from(reason),
+            ended_at.map_or(Val::Null, Val::Int),
+            Val::Int(stored.row),
+        ],
+    )?;
+    let mut owed = Vec::new();
+    for action in actions {
+        match action {
+            Action::StepCompleted { step, outcome } => {
+                conn.execute(
+                    "INSERT INTO journey_steps (instance_id, journey_id, profile_id, step, outcome, at) VALUES ($1, $2, $3, $4, $5, $6)
+                     ON CONFLICT (instance_id, step) DO NOTHING",
+                    &[
+                        Val::Int(stored.row),
+                        Val::Int(stored.journey_id),
+                        Val::Int(stored.profile_id),
+                        Val::from(step.as_str()),
+                        Val::from(outcome.as_str()),
+                        Val::Int(now),
+                    ],
+                )?;
+            }
+            Action::Send {
+                step,
+                channel,
+                message,
+                topic,
+                transactional,
+                idempotency_key,
+            } => {
+                let send = SendRecord {
+                    idempotency_key: idempotency_key.clone(),
+                    instance: stored.row,
+                    journey_id: stored.journey_id,
+                    profile_id: stored.profile_id,
+                    step: step.clone(),
+                    channel: channel.as_str().to_owned(),
+                    message: message.clone(),
+                    topic: topic.clone(),
+                    transactional: *transactional,
+                    status: "owed".into(),
+                    created_at: now,
+                };
+                let inserted = conn.execute(
+                    "INSERT INTO journey_sends (idempotency_key, instance_id, journey_id, profile_id, step, channel, message, topic, transactional, status, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'owed', $10)
+                     ON CONFLICT (idempotency_key) DO NOTHING",
+                    &[
+                        Val::from(send.idempotency_key.as_str()),
+                        Val::Int(send.instance),
+                        Val::Int(send.journey_id),
+                        Val::Int(send.profile_id),
+                        Val::from(send.step.as_str()),
+                        Val::from(send.channel.as_str()),
+                        Val::from(send.message.as_str()),
+                        Val::from(send.topic.as_deref()),
+                        Val::Int(i64::from(send.transactional)),
+                        Val::Int(now),
+                    ],
+                )?;
+                if inserted > 0 {
+                    owed.push(send);
+                }
+            }
+            Action::SetTrait { .. } | Action::Schedule { .. } | Action::Ended { .. } => {}
+        }
+    }
+    Ok(owed)
+}
+
+/// Reads of the instances of a store.
+pub struct Instances<'a> {
+    store: &'a Store,
+}
+
+impl<'a> Instances<'a> {
+    /// The instances of `store`, their tables brought up to date first.
+    pub fn of(store: &'a Store) -> Result<Instances<'a>, StoreError> {
+        store.migrate(&SCHEMA)?;
+        Ok(Instances { store })
+    }
+
+    /// The instances still running for `profile_id` (in every journey), oldest first.
+    pub fn running_for(&self, profile_id: ProfileId) -> Result<Vec<StoredInstance>, StoreError> {
+        self.rows(
+            &format!(
+                "SELECT {COLUMNS} FROM journey_instances WHERE profile_id = $1 AND state <> 'ended' ORDER BY id"
+            ),
+            &[Val::Int(profile_id)],
+        )
+    }
+
+    /// Every instance of `profile_id`, newest first (the customer's 360).
+    pub fn of_profile(&self, profile_id: ProfileId) -> Result<Vec<StoredInstance>, StoreError> {
+        self.rows(
+            &format!(
+                "SELECT {COLUMNS} FROM journey_instances WHERE profile_id = $1 ORDER BY id DESC"
+            ),
+            &[Val::Int(profile_id)],
+        )
+    }
+
+    /// Waiting instances whose timer is due at `now`, earliest first, at most `limit`.
+    pub fn due(&self, now: i64, limit: usize) -> Result<Vec<StoredInstance>, StoreError> {
+        self.rows(
+            &format!(
+                "SELECT {COLUMNS} FROM journey_instances WHERE state = 'waiting' AND due <= $1 ORDER BY due, id LIMIT $2"
+            ),
+            &[Val::Int(now), Val::Int(i64::try_from(limit).unwrap_or(i64::MAX))],
+        )
+    }
+
+    /// When the next timer is due, if any instance waits.
+    pub fn next_due(&self) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .store
+            .read(|conn| {
+                conn.query_one(
+                    "SELECT MIN(due) FROM journey_instances WHERE state = 'waiting'",
+                    &[],
+                )
+            })?
+            .and_then(|row| row[0].int()))
+    }
+
+    /// The steps an instance took, in order.
+    pub fn steps(&self, row: i64) -> Result<Vec<StepRecord>, StoreError> {
+        self.store
+            .read(|conn| {
+                conn.query(
+                    "SELECT step, outcome, at FROM journey_steps WHERE instance_id = $1 ORDER BY id",
+                    &[Val::Int(row)],
+                )
+            })?
+            .iter()
+            .map(|r| {
+                let corrupt = || StoreError::Corrupt("journey step row".into());
+                Ok(StepRecord {
+                    step: r[0].text().ok_or_else(corrupt)?.to_owned(),
+                    outcome: r[1].text().ok_or_else(corrupt)?.to_owned(),
+                    at: r[2].int().ok_or_else(corrupt)?,
+                })
+            })
+            .collect()
+    }
+
+    /// How many instances of a journey took each step each way: step → outcome → count.
+    pub fn step_counts(
+        &self,
+        journey_id: i64,
+    ) -> Result<BTreeMap<String, BTreeMap<String, u64>>, StoreError> {
+        let mut counts: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+        for row in self.store.read(|conn| {
+            conn.query(
+                "SELECT step, outcome, COUNT(*) FROM journey_steps WHERE journey_id = $1 GROUP BY step, outcome",
+                &[Val::Int(journey_id)],
+            )
+        })? {
+            if let (Some(step), Some(outcome), Some(n)) = (row[0].text(), row[1].text(), row[2].int()) {
+                counts
+                    .entry(step.to_owned())
+                    .or_default()
+                    .insert(outcome.to_owned(), u64::try_from(n).unwrap_or(0));
+            }
+        }
+        Ok(counts)
+    }
+
+    /// The sends recorded for `profile_id`, oldest first.
+    pub fn sends_to(&self, profile_id: ProfileId) -> Result<Vec<SendRecord>, StoreError> {
+        self.store
+            .read(|conn| {
+                conn.query(
+                    "SELECT idempotency_key, instance_id, journey_id, profile_id, step, channel, message, topic, transactional, status, created_at
+                     FROM journey_sends WHERE profile_id = $1 ORDER BY created_at, idempotency_key",
+                    &[Val::Int(profile_id)],
+                )
+            })?
+            .iter()
+            .map(|r| {
+                let corrupt = || StoreError::Corrupt("journey send row".into());
+                let text = |i: usize| r[i].text().map(str::to_owned).ok_or_else(corrupt);
+                Ok(SendRecord {
+                    idempotency_key: text(0)?,
+                    instance: r[1].int().ok_or_else(corrupt)?,
+                    journey_id: r[2].int().ok_or_else(corrupt)?,
+                    profile_id: r[3].int().ok_or_else(corrupt)?,
+                    step: text(4)?,
+                    channel: text(5)?,
+                    message: text(6)?,
+                    topic: r[7].text().map(str::to_owned),
+                    transactional: r[8].int().ok_or_else(corrupt)? != 0,
+                    status: text(9)?,
+                    created_at: r[10].int().ok_or_else(corrupt)?,
+                })
+            })
+            .collect()
+    }
+
+    fn rows(&self, sql: &str, params: &[Val]) -> Result<Vec<StoredInstance>, StoreError> {
+        self.store
+            .read(|conn| conn.query(sql, params))?
+            .iter()
+            .map(instance_from)
+            .collect()
+    }
+}
