@@ -21,8 +21,8 @@ mod runner;
 
 pub use audiences::{AudienceError, delete_audience, save_audience};
 pub use engine::{Engine, PendingWrite, StepReport, TermScan, facts};
-pub use preview::{DRAFT_SLUG, Preview, check_catalog, check_draft, preview};
-pub use routing::check_event_filter;
+pub use preview::{Conditions, DRAFT_SLUG, Preview, check_catalog, check_draft, preview};
+pub use routing::{EventFilter, check_event_filter};
 pub use runner::{Decider, DeciderConfig, DeciderStatus};
 
 use prossimo_segments::Schema;

@@ -135,3 +135,97 @@ pub fn preview(
     })?;
     Ok(result)
 }
+
+/// Conditions in the segment language evaluated for one person at a time: the journeys'
+/// entry conditions, branches, waits and exit criteria. Saved segments named in them
+/// (`segment "vip"`) read the person's stored memberships, as in a preview.
+pub struct Conditions {
+    catalog: Catalog,
+    /// The catalog's id of each condition, by its text.
+    ids: HashMap<String, prossimo_segments::SegmentId>,
+    /// The saved segments' catalog ids, by their store id.
+    saved: HashMap<i64, prossimo_segments::SegmentId>,
+}
+
+impl Conditions {
+    /// Compiles `conditions` (checked already) beside the saved segments.
+    pub fn new<'c>(
+        store: &Store,
+        conditions: impl IntoIterator<Item = &'c str>,
+    ) -> Result<Conditions, DecideError> {
+        let (_, saved) = load_catalog(Audiences::of(store)?.segments()?)?;
+        let texts: Vec<&str> = {
+            let mut seen = std::collections::BTreeSet::new();
+            conditions.into_iter().filter(|c| seen.insert(*c)).collect()
+        };
+        // Named like segments (the catalog's rule), apart from every saved one.
+        let taken: std::collections::HashSet<&str> =
+            saved.iter().map(|s| s.slug.as_str()).collect();
+        let slugs: Vec<String> = (0..texts.len())
+            .map(|i| {
+                let mut slug = format!("condition-{i}");
+                while taken.contains(slug.as_str()) {
+                    slug.push_str("-x");
+                }
+                slug
+            })
+            .collect();
+        let mut definitions: Vec<(&str, &str)> = saved
+            .iter()
+            .map(|s| (s.slug.as_str(), "first_seen exists"))
+            .collect();
+        definitions.extend(slugs.iter().map(String::as_str).zip(texts.iter().copied()));
+        let catalog = Catalog::new(definitions, &schema())?;
+        let ids = texts
+            .iter()
+            .zip(&slugs)
+            .filter_map(|(text, slug)| Some(((*text).to_owned(), catalog.id(slug)?)))
+            .collect();
+        let saved = saved
+            .iter()
+            .filter_map(|s| Some((s.id, catalog.id(&s.slug)?)))
+            .collect();
+        Ok(Conditions {
+            catalog,
+            ids,
+            saved,
+        })
+    }
+
+    /// The conditions that hold for `profile` (a root) at `now_ms`, from its stored events,
+    /// traits and computed traits, and its current memberships.
+    pub fn holding_for(
+        &self,
+        store: &Store,
+        profile: ProfileId,
+        now_ms: i64,
+    ) -> Result<std::collections::BTreeSet<String>, DecideError> {
+        let Some(person) = store.profile_facts(&[profile])?.into_iter().next() else {
+            return Ok(Default::default());
+        };
+        let mut aggregates = ProfileAggregates::new();
+        if !self.catalog.terms().is_empty() {
+            for e in store.events_of(profile)? {
+                aggregates.observe(&self.catalog, &facts(&e), now_ms);
+            }
+        }
+        let mut members = SegmentSet::new();
+        for m in Audiences::of(store)?.memberships_of(profile)? {
+            if m.exited_at.is_none()
+                && let Some(&id) = self.saved.get(&m.segment_id)
+            {
+                members.insert(id);
+            }
+        }
+        let evaluated = self
+            .catalog
+            .evaluate(&view_of(&person, &aggregates, &members), now_ms, None)
+            .members;
+        Ok(self
+            .ids
+            .iter()
+            .filter(|(_, id)| evaluated.contains(**id))
+            .map(|(text, _)| text.clone())
+            .collect())
+    }
+}

@@ -43,6 +43,21 @@ pub fn check_event_filter(filter: &str) -> Result<(), DecideError> {
     filter_catalog(filter).map(|_| ())
 }
 
+/// An event filter ready to test events with (`properties.total > 50 and channel ==
+/// "web"`, the inside of an aggregate's `where`): a journey's trigger, wait or goal.
+pub struct EventFilter(Catalog);
+
+impl EventFilter {
+    /// Compiles the `where` of an event match (the segment language's filter).
+    pub fn new(filter: &str) -> Result<EventFilter, DecideError> {
+        filter_catalog(&format!("any event where\n{filter}")).map(EventFilter)
+    }
+
+    pub fn accepts(&self, event: &LoggedEvent) -> bool {
+        self.0.matching_terms(&crate::facts(event)).next().is_some()
+    }
+}
+
 struct SegmentRoute {
     destination_id: i64,
     /// None: every segment.

@@ -295,6 +295,38 @@ impl<'a> Instances<'a> {
         )
     }
 
+    /// [`Instances::due`] of published journeys only: a paused journey's instances wait
+    /// where they are, their timers held, until it is resumed.
+    pub fn due_live(&self, now: i64, limit: usize) -> Result<Vec<StoredInstance>, StoreError> {
+        self.rows(
+            &format!(
+                "SELECT {COLUMNS} FROM journey_instances
+                 WHERE state = 'waiting' AND due <= $1
+                   AND journey_id IN (SELECT id FROM journeys WHERE state = 'published')
+                 ORDER BY due, id LIMIT $2"
+            ),
+            &[
+                Val::Int(now),
+                Val::Int(i64::try_from(limit).unwrap_or(i64::MAX)),
+            ],
+        )
+    }
+
+    /// When the next timer of a published journey is due.
+    pub fn next_due_live(&self) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .store
+            .read(|conn| {
+                conn.query_one(
+                    "SELECT MIN(due) FROM journey_instances
+                     WHERE state = 'waiting'
+                       AND journey_id IN (SELECT id FROM journeys WHERE state = 'published')",
+                    &[],
+                )
+            })?
+            .and_then(|row| row[0].int()))
+    }
+
     /// When the next timer is due, if any instance waits.
     pub fn next_due(&self) -> Result<Option<i64>, StoreError> {
         Ok(self

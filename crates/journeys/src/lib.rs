@@ -23,7 +23,8 @@
 //! tables, their migrations in `migrations/`), `instances` ([`Instances`], [`enter`] and
 //! [`record`]: who is where, their timers, the steps they took and what they sent, once
 //! per instance and step) and `service` (save, check, publish, pause, resume, archive;
-//! what the API, the console and the CLI call).
+//! what the API, the console and the CLI call), and `runner` ([`JourneyRunner`]: the
+//! service that runs instances on the bus).
 
 mod check;
 mod definition;
@@ -31,6 +32,7 @@ mod entry;
 mod instances;
 mod lifecycle;
 mod machine;
+mod runner;
 mod service;
 mod stored;
 mod window;
@@ -44,6 +46,7 @@ pub use entry::{EarlierInstance, EntryRefusal, instance_key, may_enter};
 pub use instances::{Instances, SendRecord, StepRecord, StoredInstance, enter, record};
 pub use lifecycle::{JourneyState, LifecycleAction, LifecycleError, transition};
 pub use machine::{Action, EventSeen, ExitReason, Facts, Input, Instance, Position, advance};
+pub use runner::{DEFAULT_ZONE, JourneyRunner, RunnerConfig, RunnerStatus};
 pub use service::{
     JourneyError, change_journey_state, check_definition, parse_definition, publish_journey,
     save_journey,

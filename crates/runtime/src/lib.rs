@@ -21,6 +21,7 @@ use prossimo_act::{ActError, DispatchConfig, Dispatcher};
 use prossimo_bus::Bus;
 use prossimo_console::TrustedProxies;
 use prossimo_decide::{Decider, DeciderConfig};
+use prossimo_journeys::{JourneyRunner, RunnerConfig};
 use prossimo_model::Limits;
 use prossimo_server::{
     Analyst, AnalystConfig, AppState, Pipeline, PipelineConfig, PublicUrl, ServeConfig,
@@ -70,6 +71,7 @@ pub struct Runtime {
     pipeline: Pipeline,
     analyst: Analyst,
     decider: Decider,
+    journeys: JourneyRunner,
     dispatcher: Dispatcher,
     config: RuntimeConfig,
 }
@@ -81,6 +83,7 @@ pub struct Runtime {
 pub struct Stopped {
     pub writer_drained: bool,
     pub decider_stopped: bool,
+    pub journeys_stopped: bool,
     pub dispatcher_stopped: bool,
     pub analyst_stopped: bool,
 }
@@ -90,6 +93,7 @@ impl Stopped {
     pub fn all(&self) -> bool {
         self.writer_drained
             && self.decider_stopped
+            && self.journeys_stopped
             && self.dispatcher_stopped
             && self.analyst_stopped
     }
@@ -110,6 +114,12 @@ impl Runtime {
             config.decider.clone(),
             bus.clone(),
         );
+        let journeys = JourneyRunner::spawn(
+            Arc::clone(&store),
+            store.clock(),
+            RunnerConfig::default(),
+            &bus,
+        );
         let analyst = Analyst::start(Arc::clone(&store), config.analyst, &bus)?;
         let pipeline = Pipeline::start(Arc::clone(&store), config.pipeline, bus.clone())?;
         Ok(Runtime {
@@ -118,6 +128,7 @@ impl Runtime {
             pipeline,
             analyst,
             decider,
+            journeys,
             dispatcher,
             config,
         })
@@ -156,7 +167,8 @@ impl Runtime {
 
     /// Stops the services in the order data flows through them: the writer commits what
     /// was queued (every request is answered by now), the decider writes what it computed
-    /// and gives its lease back, the dispatcher records the rounds in flight and gives its
+    /// and gives its lease back, the journey runner writes its batch under way and gives its
+    /// lease back, the dispatcher records the rounds in flight and gives its
     /// lease back, the analyst stops after its current work. Each gets at most the
     /// configured grace.
     pub async fn stop(self) -> Stopped {
@@ -165,12 +177,18 @@ impl Runtime {
             pipeline,
             analyst,
             decider,
+            journeys,
             dispatcher,
             ..
         } = self;
         let writer_drained = blocking(grace, move || pipeline.drain(grace)).await;
         let decider_stopped = blocking(grace, move || {
             decider.stop();
+            true
+        })
+        .await;
+        let journeys_stopped = blocking(grace, move || {
+            journeys.stop();
             true
         })
         .await;
@@ -183,6 +201,7 @@ impl Runtime {
         let stopped = Stopped {
             writer_drained,
             decider_stopped,
+            journeys_stopped,
             dispatcher_stopped,
             analyst_stopped,
         };

@@ -6,7 +6,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use prossimo_journeys::{
-    ChangeRecord, JourneyError, JourneyInput, JourneyRecord, Journeys, LifecycleAction,
+    ChangeRecord, Instances, JourneyError, JourneyInput, JourneyRecord, Journeys, LifecycleAction,
     VersionRecord, change_journey_state, check_definition, publish_journey, save_journey,
 };
 use serde::{Deserialize, Serialize};
@@ -79,6 +79,9 @@ pub struct JourneyDetail {
     versions: Vec<Version>,
     /// Oldest first.
     history: Vec<Change>,
+    /// How many instances took each step, by the way it went (`sent`, `timeout`,
+    /// `branch 1`, an arm's name, …): step → outcome → count.
+    steps: std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -262,6 +265,7 @@ pub async fn get_one(
                 .into_iter()
                 .map(Change::from)
                 .collect(),
+            steps: Instances::of(&store)?.step_counts(journey.id)?,
             journey: journey.into(),
         })
     })

@@ -1,0 +1,730 @@
+//! The journey runner: one thread per store (a lease), woken on the bus. It reads the
+//! event log after its cursor, starts instances of the published journeys an event
+//! triggers and hands the event to the instances that wait for it, fires the timers that
+//! are due in order, and tells instances whose conditions may have changed. Each batch
+//! commits with the cursor, in one write transaction of the decisions domain: after a
+//! crash it reads again exactly what was not done, and sends are owed once per instance
+//! and step whatever happens.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use prossimo_bus::{Bus, Definitions, Happened, Subscription, Topic};
+use prossimo_decide::{Conditions, EventFilter};
+use prossimo_identity::ProfileId;
+use prossimo_model::Clock;
+use prossimo_store::sql::{Conn, Val};
+use prossimo_store::{LoggedEvent, ProfileKey, Store, StoreError, WriteDomain};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::check::Journey;
+use crate::definition::{EventMatch, StepKind, Trigger, Until};
+use crate::entry::instance_key;
+use crate::instances::{Instances, StoredInstance, enter, record};
+use crate::lifecycle::JourneyState;
+use crate::machine::{EventSeen, Facts, Input, advance};
+use crate::service::check_definition;
+use crate::stored::{Journeys, SCHEMA};
+
+/// The zone of a person with no `timezone` trait.
+pub const DEFAULT_ZONE: Tz = chrono_tz::Europe::Rome;
+
+/// How the runner paces itself.
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    /// The longest it sleeps without being woken (it reloads definitions then too).
+    pub poll: Duration,
+}
+
+impl Default for RunnerConfig {
+    fn default() -> Self {
+        RunnerConfig {
+            poll: Duration::from_secs(1),
+        }
+    }
+}
+
+/// What the runner has done since start, for `/v1/journeys` and the console.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunnerStatus {
+    pub ready: bool,
+    /// Another process sharing the store runs journeys; this one takes over if it stops.
+    pub standby: bool,
+    pub live_journeys: usize,
+    pub instances_started: u64,
+    pub timers_fired: u64,
+    pub sends_owed: u64,
+    pub last_error: Option<String>,
+}
+
+enum Signal {
+    Wake,
+    Reload,
+    Changed(Vec<ProfileId>),
+    Stop,
+}
+
+/// Handle on the runner thread; [`JourneyRunner::stop`] stops it and waits.
+#[derive(Clone)]
+pub struct JourneyRunner {
+    handle: Arc<Handle>,
+}
+
+struct Handle {
+    signals: mpsc::Sender<Signal>,
+    status: Arc<Mutex<RunnerStatus>>,
+    thread: Mutex<Option<thread::JoinHandle<()>>>,
+    _subscription: Subscription,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        let _ = self.signals.send(Signal::Stop);
+    }
+}
+
+impl JourneyRunner {
+    /// Starts the thread, subscribed to commits, membership and computed-trait changes and
+    /// journeys' definitions on `bus`.
+    pub fn spawn(
+        store: Arc<Store>,
+        clock: Arc<dyn Clock>,
+        config: RunnerConfig,
+        bus: &Bus,
+    ) -> JourneyRunner {
+        let (signals, inbox) = mpsc::channel();
+        let status = Arc::new(Mutex::new(RunnerStatus::default()));
+        let heard = signals.clone();
+        let subscription = bus.subscribe(
+            "journeys",
+            &[
+                Topic::EventsCommitted,
+                Topic::MembershipsChanged,
+                Topic::ComputedTraitsChanged,
+                Topic::DefinitionsChanged,
+            ],
+            move |happened| {
+                let signal = match happened {
+                    Happened::EventsCommitted { .. } => Signal::Wake,
+                    Happened::DefinitionsChanged(Definitions::Journeys)
+                    | Happened::DefinitionsChanged(Definitions::Segments) => Signal::Reload,
+                    Happened::MembershipsChanged { changes } => {
+                        Signal::Changed(changes.iter().map(|c| c.profile_id).collect())
+                    }
+                    Happened::ComputedTraitsChanged {
+                        profiles: Some(profiles),
+                    } => Signal::Changed(profiles.to_vec()),
+                    _ => Signal::Wake,
+                };
+                let _ = heard.send(signal);
+            },
+        );
+        let thread_status = Arc::clone(&status);
+        let thread = thread::Builder::new()
+            .name("prossimo-journeys".into())
+            .spawn(move || run(store, clock, config, inbox, thread_status))
+            .map_err(|e| tracing::error!(error = %e, "cannot start the journey runner"))
+            .ok();
+        JourneyRunner {
+            handle: Arc::new(Handle {
+                signals,
+                status,
+                thread: Mutex::new(thread),
+                _subscription: subscription,
+            }),
+        }
+    }
+
+    /// Stops the thread once the batch under way is written, and waits for it.
+    pub fn stop(&self) {
+        let _ = self.handle.signals.send(Signal::Stop);
+        let thread = self.handle.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(thread) = thread
+            && thread.join().is_err()
+        {
+            tracing::error!("the journey runner panicked");
+        }
+    }
+
+    pub fn status(&self) -> RunnerStatus {
+        self.handle
+            .status
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default()
+    }
+}
+
+fn run(
+    store: Arc<Store>,
+    clock: Arc<dyn Clock>,
+    config: RunnerConfig,
+    inbox: mpsc::Receiver<Signal>,
+    status: Arc<Mutex<RunnerStatus>>,
+) {
+    let set_status = |update: &dyn Fn(&mut RunnerStatus)| {
+        if let Ok(mut s) = status.lock() {
+            update(&mut s);
+        }
+    };
+    let _lease = loop {
+        match store.try_lease("journeys") {
+            Ok(Some(lease)) => break lease,
+            Ok(None) => set_status(&|s| s.standby = true),
+            Err(e) => set_status(&|s| s.last_error = Some(e.to_string())),
+        }
+        match inbox.recv_timeout(config.poll * 5) {
+            Ok(Signal::Stop) | Err(RecvTimeoutError::Disconnected) => return,
+            _ => {}
+        }
+    };
+    set_status(&|s| s.standby = false);
+    let mut runner = loop {
+        match Runner::open(Arc::clone(&store)) {
+            Ok(runner) => break runner,
+            Err(e) => {
+                tracing::error!(error = %e, "journey runner cannot start; retrying");
+                set_status(&|s| s.last_error = Some(e.to_string()));
+                match inbox.recv_timeout(config.poll * 5) {
+                    Ok(Signal::Stop) | Err(RecvTimeoutError::Disconnected) => return,
+                    _ => continue,
+                }
+            }
+        }
+    };
+    set_status(&|s| {
+        s.ready = true;
+        s.live_journeys = runner.live.len();
+    });
+    let mut last_reload = std::time::Instant::now();
+    loop {
+        let now = clock.now_ms();
+        let wait = runner
+            .next_due
+            .map(|due| Duration::from_millis(u64::try_from((due - now).max(0)).unwrap_or(0)))
+            .map_or(config.poll, |until| config.poll.min(until));
+        let first = match inbox.recv_timeout(wait) {
+            Ok(signal) => Some(signal),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
+        let mut reload = last_reload.elapsed() >= config.poll;
+        let mut changed: HashSet<ProfileId> = HashSet::new();
+        for signal in first.into_iter().chain(inbox.try_iter()) {
+            match signal {
+                Signal::Stop => return,
+                Signal::Reload => reload = true,
+                Signal::Changed(profiles) => changed.extend(profiles),
+                Signal::Wake => {}
+            }
+        }
+        let result = (|| {
+            if reload {
+                runner.reload()?;
+                last_reload = std::time::Instant::now();
+            }
+            let mut done = Done::default();
+            runner.read_events(clock.as_ref(), &mut done)?;
+            runner.fire_timers(clock.as_ref(), &mut done)?;
+            runner.changed(changed.into_iter().collect(), clock.as_ref(), &mut done)?;
+            runner.next_due = Instances::of(&runner.store)?.next_due_live()?;
+            Ok::<_, StoreError>(done)
+        })();
+        match result {
+            Ok(done) => set_status(&|s| {
+                s.live_journeys = runner.live.len();
+                s.instances_started += done.started;
+                s.timers_fired += done.fired;
+                s.sends_owed += done.owed;
+                s.last_error = None;
+            }),
+            Err(e) => {
+                tracing::error!(error = %e, "journey runner step failed; retrying");
+                set_status(&|s| s.last_error = Some(e.to_string()));
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Done {
+    started: u64,
+    fired: u64,
+    owed: u64,
+}
+
+/// A published version ready to run.
+struct Live {
+    journey_id: i64,
+    version: i64,
+    state: JourneyState,
+    journey: Journey,
+}
+
+/// What the runner holds between batches.
+struct Runner {
+    store: Arc<Store>,
+    /// The live version of each published or paused journey.
+    live: Vec<Live>,
+    /// Every version instances may be on, by journey and version.
+    versions: HashMap<(i64, i64), Arc<Journey>>,
+    conditions: Conditions,
+    filters: HashMap<String, EventFilter>,
+    next_due: Option<i64>,
+}
+
+/// The most events read, timers fired or changes handled in one transaction.
+const BATCH: usize = 500;
+
+impl Runner {
+    fn open(store: Arc<Store>) -> Result<Runner, StoreError> {
+        store.migrate(&SCHEMA)?;
+        // A first start begins at the log's head: journeys react to what happens from
+        // now on, not to history.
+        let head = store.log_heads()?.event_seq;
+        store.write_transaction(WriteDomain::Decisions, |conn| {
+            conn.execute(
+                "INSERT INTO journey_cursor (id, event_seq) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
+                &[Val::Int(head)],
+            )?;
+            Ok(())
+        })?;
+        let mut runner = Runner {
+            conditions: Conditions::new(&store, std::iter::empty()).map_err(decide_error)?,
+            store,
+            live: Vec::new(),
+            versions: HashMap::new(),
+            filters: HashMap::new(),
+            next_due: None,
+        };
+        runner.reload()?;
+        runner.next_due = Instances::of(&runner.store)?.next_due_live()?;
+        Ok(runner)
+    }
+
+    /// Loads the live versions and compiles every condition and filter they use.
+    fn reload(&mut self) -> Result<(), StoreError> {
+        let journeys = Journeys::of(&self.store)?;
+        let mut live = Vec::new();
+        for record in journeys.list()? {
+            let (Some(version), true) = (
+                record.live_version,
+                matches!(record.state, JourneyState::Published | JourneyState::Paused),
+            ) else {
+                continue;
+            };
+            if let Some(journey) = self.version(record.id, version)? {
+                live.push(Live {
+                    journey_id: record.id,
+                    version,
+                    state: record.state,
+                    journey: (*journey).clone(),
+                });
+            }
+        }
+        self.live = live;
+        self.compile()
+    }
+
+    /// Compiles every condition and filter of the versions loaded.
+    fn compile(&mut self) -> Result<(), StoreError> {
+        let mut conditions = BTreeSet::new();
+        let mut filters = BTreeSet::new();
+        for journey in self.versions.values() {
+            uses(journey, &mut conditions, &mut filters);
+        }
+        self.conditions = Conditions::new(&self.store, conditions.iter().map(String::as_str))
+            .map_err(decide_error)?;
+        self.filters = filters
+            .into_iter()
+            .filter_map(|f| Some((f.clone(), EventFilter::new(&f).ok()?)))
+            .collect();
+        Ok(())
+    }
+
+    /// Version `version` of journey `journey_id`, checked; cached, since versions never
+    /// change.
+    fn version(
+        &mut self,
+        journey_id: i64,
+        version: i64,
+    ) -> Result<Option<Arc<Journey>>, StoreError> {
+        if let Some(journey) = self.versions.get(&(journey_id, version)) {
+            return Ok(Some(Arc::clone(journey)));
+        }
+        let Some(stored) = Journeys::of(&self.store)?.version(journey_id, version)? else {
+            return Ok(None);
+        };
+        match check_definition(&self.store, &stored.definition) {
+            Ok(journey) => {
+                let journey = Arc::new(journey);
+                self.versions
+                    .insert((journey_id, version), Arc::clone(&journey));
+                // Its conditions must be known before its instances are asked about.
+                self.compile()?;
+                Ok(Some(journey))
+            }
+            Err(e) => {
+                // An audience it names was deleted since: its instances wait until it
+                // is back or the journey is archived.
+                tracing::warn!(journey_id, version, error = %e, "a journey version no longer checks");
+                Ok(None)
+            }
+        }
+    }
+
+    /// The person as the machine asks about them, at `now`, seeing `event` if any.
+    fn person<'a>(
+        &'a self,
+        profile: ProfileId,
+        now: i64,
+        event: Option<&'a LoggedEvent>,
+    ) -> Result<Person<'a>, StoreError> {
+        let holding = self
+            .conditions
+            .holding_for(&self.store, profile, now)
+            .map_err(decide_error)?;
+        let traits = self
+            .store
+            .profile_facts(&[profile])?
+            .into_iter()
+            .next()
+            .map(|f| f.traits)
+            .unwrap_or_default();
+        Ok(Person {
+            holding,
+            traits,
+            filters: &self.filters,
+            event,
+        })
+    }
+
+    fn root(&self, profile: ProfileId) -> Result<ProfileId, StoreError> {
+        Ok(self
+            .store
+            .resolve_profile(&ProfileKey::Id(profile))?
+            .unwrap_or(profile))
+    }
+
+    /// Reads the events after the cursor, a batch at a time.
+    fn read_events(&mut self, clock: &dyn Clock, done: &mut Done) -> Result<(), StoreError> {
+        loop {
+            let cursor = self
+                .store
+                .read(|conn| {
+                    conn.query_one("SELECT event_seq FROM journey_cursor WHERE id = 1", &[])
+                })?
+                .and_then(|row| row[0].int())
+                .unwrap_or(0);
+            let events: Vec<LoggedEvent> = self
+                .store
+                .events_after(cursor)?
+                .into_iter()
+                .take(BATCH)
+                .collect();
+            let Some(last) = events.last().map(|e| e.seq) else {
+                return Ok(());
+            };
+            let now = clock.now_ms();
+            // Decided before the transaction: what each event does to whom.
+            let mut work = Vec::new();
+            for event in &events {
+                let profile = self.root(event.profile_id)?;
+                let running = Instances::of(&self.store)?.running_for(profile)?;
+                for stored in &running {
+                    self.version(stored.journey_id, stored.version)?;
+                }
+                work.push((event, profile, running));
+            }
+            let store = Arc::clone(&self.store);
+            let owed = store.write_transaction(WriteDomain::Decisions, |conn| {
+                let mut owed = 0;
+                for (event, profile, running) in &work {
+                    owed += self.on_event(conn, event, *profile, running, now, done)?;
+                }
+                conn.execute(
+                    "UPDATE journey_cursor SET event_seq = $1 WHERE id = 1",
+                    &[Val::Int(last)],
+                )?;
+                Ok(owed)
+            })?;
+            done.owed += owed;
+        }
+    }
+
+    /// One event: to the instances that wait for it, then the journeys it triggers.
+    fn on_event(
+        &self,
+        conn: &mut dyn Conn,
+        event: &LoggedEvent,
+        profile: ProfileId,
+        running: &[StoredInstance],
+        now: i64,
+        done: &mut Done,
+    ) -> Result<u64, StoreError> {
+        let message = message_of(event);
+        let person = self.person(profile, now, Some(event))?;
+        let mut owed = 0;
+        for stored in running {
+            let Some(journey) = self.versions.get(&(stored.journey_id, stored.version)) else {
+                continue;
+            };
+            if self.paused(stored.journey_id) {
+                continue;
+            }
+            let key = journey
+                .definition
+                .entry
+                .instance_key
+                .as_deref()
+                .and_then(|path| instance_key(path, &message));
+            let seen = EventSeen {
+                name: event.event.as_deref().unwrap_or(&event.kind),
+                instance_key: key.as_deref(),
+                message: &message,
+            };
+            let mut moved = stored.clone();
+            let actions = advance(
+                journey,
+                &mut moved.instance,
+                Input::Event(seen),
+                now,
+                &person,
+            );
+            if !actions.is_empty() {
+                owed += record(conn, &moved, &actions, now)?.len() as u64;
+            }
+        }
+        for live in &self.live {
+            if live.state != JourneyState::Published {
+                continue;
+            }
+            let Trigger::Event(trigger) = &live.journey.definition.trigger else {
+                continue;
+            };
+            if !self.triggers(trigger, event) {
+                continue;
+            }
+            let entry = &live.journey.definition.entry;
+            if entry.condition.as_ref().is_some_and(|c| !person.holds(c)) {
+                continue;
+            }
+            let key = entry
+                .instance_key
+                .as_deref()
+                .and_then(|path| instance_key(path, &message));
+            let Ok(mut stored) = enter(
+                conn,
+                &live.journey,
+                live.journey_id,
+                live.version,
+                profile,
+                key.as_deref(),
+                now,
+            )?
+            else {
+                continue;
+            };
+            done.started += 1;
+            let actions = advance(
+                &live.journey,
+                &mut stored.instance,
+                Input::Enter,
+                now,
+                &person,
+            );
+            owed += record(conn, &stored, &actions, now)?.len() as u64;
+        }
+        Ok(owed)
+    }
+
+    fn paused(&self, journey_id: i64) -> bool {
+        self.live
+            .iter()
+            .any(|l| l.journey_id == journey_id && l.state == JourneyState::Paused)
+    }
+
+    fn triggers(&self, trigger: &EventMatch, event: &LoggedEvent) -> bool {
+        event.event.as_deref() == Some(trigger.name.as_str())
+            && trigger.filter.as_ref().is_none_or(|f| {
+                self.filters
+                    .get(f)
+                    .is_some_and(|filter| filter.accepts(event))
+            })
+    }
+
+    /// Fires the timers due now, earliest first.
+    fn fire_timers(&mut self, clock: &dyn Clock, done: &mut Done) -> Result<(), StoreError> {
+        loop {
+            let now = clock.now_ms();
+            let due = Instances::of(&self.store)?.due_live(now, BATCH)?;
+            if due.is_empty() {
+                return Ok(());
+            }
+            let mut work = Vec::new();
+            for stored in due {
+                let journey = self.version(stored.journey_id, stored.version)?;
+                work.push((stored, journey));
+            }
+            let store = Arc::clone(&self.store);
+            let (fired, owed) = store.write_transaction(WriteDomain::Decisions, |conn| {
+                let (mut fired, mut owed) = (0, 0);
+                for (stored, journey) in &work {
+                    let Some(journey) = journey else {
+                        continue;
+                    };
+                    let person = self.person(stored.profile_id, now, None)?;
+                    let mut moved = stored.clone();
+                    let actions = advance(journey, &mut moved.instance, Input::Due, now, &person);
+                    owed += record(conn, &moved, &actions, now)?.len() as u64;
+                    fired += 1;
+                }
+                Ok((fired, owed))
+            })?;
+            done.fired += fired;
+            done.owed += owed;
+            if fired == 0 {
+                // Every due instance is on a version that no longer checks: they wait.
+                return Ok(());
+            }
+        }
+    }
+
+    /// Tells the running instances of `profiles` that their conditions may have changed.
+    fn changed(
+        &mut self,
+        profiles: Vec<ProfileId>,
+        clock: &dyn Clock,
+        done: &mut Done,
+    ) -> Result<(), StoreError> {
+        for chunk in profiles.chunks(BATCH) {
+            let now = clock.now_ms();
+            let mut work = Vec::new();
+            for &profile in chunk {
+                let profile = self.root(profile)?;
+                let running = Instances::of(&self.store)?.running_for(profile)?;
+                for stored in &running {
+                    self.version(stored.journey_id, stored.version)?;
+                }
+                work.push((profile, running));
+            }
+            let store = Arc::clone(&self.store);
+            let owed = store.write_transaction(WriteDomain::Decisions, |conn| {
+                let mut owed = 0;
+                for (profile, running) in &work {
+                    if running.is_empty() {
+                        continue;
+                    }
+                    let person = self.person(*profile, now, None)?;
+                    for stored in running {
+                        let Some(journey) = self.versions.get(&(stored.journey_id, stored.version))
+                        else {
+                            continue;
+                        };
+                        if self.paused(stored.journey_id) {
+                            continue;
+                        }
+                        let mut moved = stored.clone();
+                        let actions =
+                            advance(journey, &mut moved.instance, Input::Changed, now, &person);
+                        if !actions.is_empty() {
+                            owed += record(conn, &moved, &actions, now)?.len() as u64;
+                        }
+                    }
+                }
+                Ok(owed)
+            })?;
+            done.owed += owed;
+        }
+        Ok(())
+    }
+}
+
+/// Every condition and event filter a journey uses.
+fn uses(journey: &Journey, conditions: &mut BTreeSet<String>, filters: &mut BTreeSet<String>) {
+    let definition = &journey.definition;
+    let mut waits: Vec<&Until> = definition
+        .goal
+        .iter()
+        .chain(definition.exit_when.iter())
+        .collect();
+    for step in &definition.steps {
+        match &step.kind {
+            StepKind::Wait { until, .. } => waits.push(until),
+            StepKind::Branch { branches, .. } => {
+                conditions.extend(branches.iter().map(|b| b.condition.clone()));
+            }
+            _ => {}
+        }
+    }
+    for until in waits {
+        match until {
+            Until::Condition(c) => {
+                conditions.insert(c.clone());
+            }
+            Until::Event(e) => filters.extend(e.filter.clone()),
+        }
+    }
+    conditions.extend(definition.entry.condition.clone());
+    if let Trigger::Event(trigger) = &definition.trigger {
+        filters.extend(trigger.filter.clone());
+    }
+}
+
+/// The stored event as an instance key's path and a filter read it.
+fn message_of(event: &LoggedEvent) -> Value {
+    json!({
+        "type": event.kind,
+        "event": event.event,
+        "channel": event.channel,
+        "properties": event.properties,
+    })
+}
+
+fn decide_error(e: prossimo_decide::DecideError) -> StoreError {
+    match e {
+        prossimo_decide::DecideError::Store(e) => e,
+        other => StoreError::Invalid(other.to_string()),
+    }
+}
+
+/// One person, as [`advance`] asks about them.
+struct Person<'a> {
+    holding: BTreeSet<String>,
+    traits: serde_json::Map<String, Value>,
+    filters: &'a HashMap<String, EventFilter>,
+    event: Option<&'a LoggedEvent>,
+}
+
+impl Facts for Person<'_> {
+    fn holds(&self, condition: &str) -> bool {
+        self.holding.contains(condition)
+    }
+
+    fn passes(&self, filter: &str, _: &EventSeen) -> bool {
+        match (self.filters.get(filter), self.event) {
+            (Some(filter), Some(event)) => filter.accepts(event),
+            _ => false,
+        }
+    }
+
+    fn zone(&self) -> Tz {
+        self.traits
+            .get("timezone")
+            .and_then(Value::as_str)
+            .and_then(|zone| zone.parse().ok())
+            .unwrap_or(DEFAULT_ZONE)
+    }
+
+    fn date_trait(&self, name: &str) -> Option<i64> {
+        let text = self.traits.get(name)?.as_str()?;
+        prossimo_model::parse_timestamp(text)
+            .ok()
+            .map(|t| t.timestamp_millis())
+    }
+}

@@ -1,0 +1,151 @@
+//! The journey runner on a real store (SQLite, and PostgreSQL when
+//! `PROSSIMO_TEST_DATABASE_URL` is set): events start instances and end their waits,
+//! timers fire on the clock, entry conditions are the person's, and a restart neither
+//! loses a timer nor sends anything twice.
+// Tests: a failing unwrap is the report, and a test thread may sleep.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use prossimo_bus::{Bus, Happened};
+use prossimo_journeys::{
+    Instances, JourneyInput, JourneyRunner, Position, RunnerConfig, publish_journey, save_journey,
+};
+use prossimo_model::ManualClock;
+use prossimo_store::Store;
+use prossimo_store::testsuite::{Fixture, incoming, key};
+use serde_json::{Value, json};
+
+const HOUR: i64 = 3_600_000;
+
+fn runs_a_journey_from_events_and_timers(fixture: &Fixture) {
+    let store = &fixture.store;
+    let source = store.bootstrap(None, None).unwrap().source.id;
+    let definition = json!({
+        "trigger": {"event": {"name": "Checkout Started", "where": "properties.total > 10"}},
+        "entry": {"condition": "traits.email exists", "instance_key": "properties.cart_id", "reentry": "always"},
+        "steps": [
+            {"id": "an-hour", "type": "wait", "timeout": "1h", "on_timeout": "mail",
+             "until": {"event": {"name": "Order Completed", "same_instance": true}}},
+            {"id": "mail", "type": "send", "channel": "email", "message": "cart-reminder", "topic": "offers"}
+        ]
+    });
+    save_journey(
+        store,
+        None,
+        &JourneyInput {
+            slug: "cart".into(),
+            name: "Cart".into(),
+            description: String::new(),
+            definition,
+        },
+        false,
+        "test",
+    )
+    .unwrap();
+    publish_journey(store, None, "cart", "test").unwrap();
+
+    let t0 = 1_800_000_000_000;
+    let clock = Arc::new(ManualClock::at(t0));
+    let bus = Bus::new();
+    let config = RunnerConfig {
+        poll: Duration::from_millis(50),
+    };
+    let runner = JourneyRunner::spawn(Arc::clone(store), clock.clone(), config.clone(), &bus);
+    wait_until("the runner is ready", || runner.status().ready);
+
+    let send = |messages: Vec<Value>| {
+        store.ingest(&incoming(store, source, messages)).unwrap();
+        bus.publish(Happened::EventsCommitted {
+            buyers: Arc::from([]),
+        });
+    };
+    send(vec![
+        json!({"type": "identify", "userId": "anna", "traits": {"email": "anna@example.it"}}),
+        json!({"type": "track", "userId": "anna", "event": "Checkout Started", "properties": {"cart_id": "c1", "total": 80}}),
+        json!({"type": "track", "userId": "anna", "event": "Checkout Started", "properties": {"cart_id": "small", "total": 5}}),
+        json!({"type": "track", "userId": "bruno", "event": "Checkout Started", "properties": {"cart_id": "c2", "total": 80}}),
+    ]);
+    let anna = profile(store, "user_id:anna");
+    let instances = Instances::of(store).unwrap();
+    wait_until("anna's cart c1 waits", || {
+        instances.running_for(anna).unwrap().len() == 1
+    });
+    let running = instances.running_for(anna).unwrap();
+    assert_eq!(
+        running[0].instance.key.as_deref(),
+        Some("c1"),
+        "the filter keeps the small cart out"
+    );
+    assert!(
+        instances
+            .of_profile(profile(store, "user_id:bruno"))
+            .unwrap()
+            .is_empty(),
+        "bruno has no e-mail: the entry condition keeps him out"
+    );
+
+    // Buying that cart ends its wait; a second cart waits for its hour.
+    send(vec![
+        json!({"type": "track", "userId": "anna", "event": "Order Completed", "properties": {"cart_id": "c1", "order_id": "o1", "revenue": 80}}),
+        json!({"type": "track", "userId": "anna", "event": "Checkout Started", "properties": {"cart_id": "c3", "total": 40}}),
+    ]);
+    wait_until("c1 ended and c3 waits", || {
+        let all = instances.of_profile(anna).unwrap();
+        all.len() == 2
+            && all.iter().any(|i| {
+                i.instance.key.as_deref() == Some("c1")
+                    && matches!(i.instance.position, Position::Ended { .. })
+            })
+    });
+    assert!(instances.sends_to(anna).unwrap().is_empty());
+
+    // A restart before the hour: nothing lost, nothing started twice.
+    runner.stop();
+    clock.advance(HOUR + 1);
+    let runner = JourneyRunner::spawn(Arc::clone(store), clock.clone(), config, &bus);
+    wait_until("the timer fired after the restart", || {
+        instances.sends_to(anna).unwrap().len() == 1
+    });
+    let sends = instances.sends_to(anna).unwrap();
+    assert_eq!(
+        (
+            sends[0].message.as_str(),
+            sends[0].step.as_str(),
+            sends[0].status.as_str()
+        ),
+        ("cart-reminder", "mail", "owed")
+    );
+    assert_eq!(instances.of_profile(anna).unwrap().len(), 2);
+    // Quiet for a while: still one send.
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(instances.sends_to(anna).unwrap().len(), 1);
+    assert_eq!(runner.status().timers_fired, 1);
+    runner.stop();
+}
+
+fn profile(store: &Store, k: &str) -> i64 {
+    store.resolve_profile(&key(store, k)).unwrap().unwrap()
+}
+
+fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "never: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn sqlite_runs_a_journey_from_events_and_timers() {
+    runs_a_journey_from_events_and_timers(&Fixture::sqlite());
+}
+
+#[test]
+fn postgres_runs_a_journey_from_events_and_timers() {
+    match Fixture::postgres() {
+        Some(fixture) => runs_a_journey_from_events_and_timers(&fixture),
+        None => eprintln!("skipped: PROSSIMO_TEST_DATABASE_URL is not set"),
+    }
+}
