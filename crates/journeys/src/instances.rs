@@ -253,6 +253,23 @@ pub fn record(
     Ok(owed)
 }
 
+/// The instances still running for `profile_id` (in every journey), oldest first, as
+/// `conn` sees them: inside a write transaction, with what it wrote already.
+pub fn running(
+    conn: &mut dyn Conn,
+    profile_id: ProfileId,
+) -> Result<Vec<StoredInstance>, StoreError> {
+    conn.query(
+        &format!(
+            "SELECT {COLUMNS} FROM journey_instances WHERE profile_id = $1 AND state <> 'ended' ORDER BY id"
+        ),
+        &[Val::Int(profile_id)],
+    )?
+    .iter()
+    .map(instance_from)
+    .collect()
+}
+
 /// Reads of the instances of a store.
 pub struct Instances<'a> {
     store: &'a Store,
@@ -267,12 +284,7 @@ impl<'a> Instances<'a> {
 
     /// The instances still running for `profile_id` (in every journey), oldest first.
     pub fn running_for(&self, profile_id: ProfileId) -> Result<Vec<StoredInstance>, StoreError> {
-        self.rows(
-            &format!(
-                "SELECT {COLUMNS} FROM journey_instances WHERE profile_id = $1 AND state <> 'ended' ORDER BY id"
-            ),
-            &[Val::Int(profile_id)],
-        )
+        self.store.read(|conn| running(conn, profile_id))
     }
 
     /// Every instance of `profile_id`, newest first (the customer's 360).

@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 use crate::check::Journey;
 use crate::definition::{EventMatch, StepKind, Trigger, Until};
 use crate::entry::instance_key;
-use crate::instances::{Instances, StoredInstance, enter, record};
+use crate::instances::{Instances, StoredInstance, enter, record, running};
 use crate::lifecycle::JourneyState;
 use crate::machine::{EventSeen, Facts, Input, advance};
 use crate::service::check_definition;
@@ -431,21 +431,24 @@ impl Runner {
                 return Ok(());
             };
             let now = clock.now_ms();
-            // Decided before the transaction: what each event does to whom.
+            // The versions the people of this batch are on, loaded before the transaction;
+            // instances started inside it are on live versions, loaded already.
             let mut work = Vec::new();
             for event in &events {
                 let profile = self.root(event.profile_id)?;
-                let running = Instances::of(&self.store)?.running_for(profile)?;
-                for stored in &running {
+                for stored in Instances::of(&self.store)?.running_for(profile)? {
                     self.version(stored.journey_id, stored.version)?;
                 }
-                work.push((event, profile, running));
+                work.push((event, profile));
             }
             let store = Arc::clone(&self.store);
             let owed = store.write_transaction(WriteDomain::Decisions, |conn| {
                 let mut owed = 0;
-                for (event, profile, running) in &work {
-                    owed += self.on_event(conn, event, *profile, running, now, done)?;
+                for (event, profile) in &work {
+                    // Read in the transaction: an instance an earlier event of the batch
+                    // started or moved is seen as it is now.
+                    let running = running(conn, *profile)?;
+                    owed += self.on_event(conn, event, *profile, &running, now, done)?;
                 }
                 conn.execute(
                     "UPDATE journey_cursor SET event_seq = $1 WHERE id = 1",

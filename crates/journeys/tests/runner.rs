@@ -101,6 +101,19 @@ fn runs_a_journey_from_events_and_timers(fixture: &Fixture) {
     });
     assert!(instances.sends_to(anna).unwrap().is_empty());
 
+    // A cart abandoned and bought in the same batch: the order ends the wait the checkout
+    // just started.
+    send(vec![
+        json!({"type": "track", "userId": "anna", "event": "Checkout Started", "properties": {"cart_id": "c4", "total": 30}}),
+        json!({"type": "track", "userId": "anna", "event": "Order Completed", "properties": {"cart_id": "c4", "order_id": "o4", "revenue": 30}}),
+    ]);
+    wait_until("c4 started and ended in one batch", || {
+        instances.of_profile(anna).unwrap().iter().any(|i| {
+            i.instance.key.as_deref() == Some("c4")
+                && matches!(i.instance.position, Position::Ended { .. })
+        })
+    });
+
     // A restart before the hour: nothing lost, nothing started twice.
     runner.stop();
     clock.advance(HOUR + 1);
@@ -117,7 +130,7 @@ fn runs_a_journey_from_events_and_timers(fixture: &Fixture) {
         ),
         ("cart-reminder", "mail", "owed")
     );
-    assert_eq!(instances.of_profile(anna).unwrap().len(), 2);
+    assert_eq!(instances.of_profile(anna).unwrap().len(), 3);
     // Quiet for a while: still one send.
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(instances.sends_to(anna).unwrap().len(), 1);
