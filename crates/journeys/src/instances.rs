@@ -100,6 +100,37 @@ fn exit_reason(text: &str) -> Option<ExitReason> {
     .find(|r| r.as_str() == text)
 }
 
+/// The events of an instance on the customer's timeline.
+pub const JOURNEY_ENTERED: &str = "Journey Entered";
+pub const JOURNEY_STEP_COMPLETED: &str = "Journey Step Completed";
+pub const JOURNEY_EXITED: &str = "Journey Exited";
+
+/// Records what happened to an instance (once per instance, event and step).
+fn log(
+    conn: &mut dyn Conn,
+    stored: &StoredInstance,
+    at: i64,
+    event: &str,
+    step: &str,
+    outcome: &str,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO journey_events (instance_id, journey_id, profile_id, at, event, step, outcome)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (instance_id, event, step) DO NOTHING",
+        &[
+            Val::Int(stored.row),
+            Val::Int(stored.journey_id),
+            Val::Int(stored.profile_id),
+            Val::Int(at),
+            Val::from(event),
+            Val::from(step),
+            Val::from(outcome),
+        ],
+    )?;
+    Ok(())
+}
+
 /// Enters `profile_id` into version `version` of journey `journey_id` (checked as
 /// `journey`) at `now`, with instance key `key`, if its re-entry policy allows: the new
 /// instance (about to run its first step), or why not.
@@ -141,7 +172,7 @@ pub fn enter(
         )?
         .and_then(|row| row[0].int())
         .ok_or_else(|| StoreError::Corrupt("no id for a new journey instance".into()))?;
-    Ok(Ok(StoredInstance {
+    let stored = StoredInstance {
         row,
         journey_id,
         version,
@@ -152,7 +183,9 @@ pub fn enter(
             entered_at: now,
             position: Position::Entering,
         },
-    }))
+    };
+    log(conn, &stored, now, JOURNEY_ENTERED, "", key.unwrap_or(""))?;
+    Ok(Ok(stored))
 }
 
 /// Writes what [`advance`](crate::advance) did to `stored` (whose `instance` it moved)
@@ -192,17 +225,16 @@ pub fn record(
     for action in actions {
         match action {
             Action::StepCompleted { step, outcome } => {
-                conn.execute(
-                    "INSERT INTO journey_steps (instance_id, journey_id, profile_id, step, outcome, at) VALUES ($1, $2, $3, $4, $5, $6)
-                     ON CONFLICT (instance_id, step) DO NOTHING",
-                    &[
-                        Val::Int(stored.row),
-                        Val::Int(stored.journey_id),
-                        Val::Int(stored.profile_id),
-                        Val::from(step.as_str()),
-                        Val::from(outcome.as_str()),
-                        Val::Int(now),
-                    ],
+                log(conn, stored, now, JOURNEY_STEP_COMPLETED, step, outcome)?;
+            }
+            Action::Ended { reason, step } => {
+                log(
+                    conn,
+                    stored,
+                    now,
+                    JOURNEY_EXITED,
+                    step.as_deref().unwrap_or(""),
+                    reason.as_str(),
                 )?;
             }
             Action::Send {
@@ -247,7 +279,7 @@ pub fn record(
                     owed.push(send);
                 }
             }
-            Action::SetTrait { .. } | Action::Schedule { .. } | Action::Ended { .. } => {}
+            Action::SetTrait { .. } | Action::Schedule { .. } => {}
         }
     }
     Ok(owed)
@@ -357,8 +389,8 @@ impl<'a> Instances<'a> {
         self.store
             .read(|conn| {
                 conn.query(
-                    "SELECT step, outcome, at FROM journey_steps WHERE instance_id = $1 ORDER BY id",
-                    &[Val::Int(row)],
+                    "SELECT step, outcome, at FROM journey_events WHERE instance_id = $1 AND event = $2 ORDER BY id",
+                    &[Val::Int(row), Val::from(JOURNEY_STEP_COMPLETED)],
                 )
             })?
             .iter()
@@ -381,8 +413,8 @@ impl<'a> Instances<'a> {
         let mut counts: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
         for row in self.store.read(|conn| {
             conn.query(
-                "SELECT step, outcome, COUNT(*) FROM journey_steps WHERE journey_id = $1 GROUP BY step, outcome",
-                &[Val::Int(journey_id)],
+                "SELECT step, outcome, COUNT(*) FROM journey_events WHERE journey_id = $1 AND event = $2 GROUP BY step, outcome",
+                &[Val::Int(journey_id), Val::from(JOURNEY_STEP_COMPLETED)],
             )
         })? {
             if let (Some(step), Some(outcome), Some(n)) = (row[0].text(), row[1].text(), row[2].int()) {

@@ -35,6 +35,7 @@ mod machine;
 mod runner;
 mod service;
 mod stored;
+mod timeline;
 mod window;
 
 pub use check::{CheckContext, Journey, Problem, check};
@@ -44,6 +45,7 @@ pub use definition::{
 };
 pub use entry::{EarlierInstance, EntryRefusal, instance_key, may_enter};
 pub use instances::{Instances, SendRecord, StepRecord, StoredInstance, enter, record};
+pub use instances::{JOURNEY_ENTERED, JOURNEY_EXITED, JOURNEY_STEP_COMPLETED};
 pub use lifecycle::{JourneyState, LifecycleAction, LifecycleError, transition};
 pub use machine::{Action, EventSeen, ExitReason, Facts, Input, Instance, Position, advance};
 pub use runner::{DEFAULT_ZONE, JourneyRunner, RunnerConfig, RunnerStatus};
@@ -54,4 +56,5 @@ pub use service::{
 pub use stored::{
     ChangeRecord, JourneyInput, JourneyRecord, Journeys, MAX_JOURNEY_BYTES, SCHEMA, VersionRecord,
 };
+pub use timeline::JourneyTimeline;
 pub use window::{LocalWindow, next_allowed};

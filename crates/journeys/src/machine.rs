@@ -171,7 +171,7 @@ impl Run<'_> {
             return;
         }
         match (waiting_at, input) {
-            (None, Input::Enter) => self.run_from(Some(0)),
+            (None, Input::Enter) => self.run_from(Some(0), None),
             (None, _) => {}
             (Some((index, due)), input) => self.resume(index, due, input),
         }
@@ -216,7 +216,7 @@ impl Run<'_> {
             (Plan::Delay { next, .. }, Input::Due) if self.now >= due => {
                 let next = *next;
                 self.completed(index, "elapsed");
-                self.run_from(next);
+                self.run_from(next, Some(index));
             }
             (
                 Plan::Wait {
@@ -226,7 +226,7 @@ impl Run<'_> {
             ) if self.now >= due => {
                 let next = *next;
                 self.completed(index, "timeout");
-                self.run_from(next);
+                self.run_from(next, Some(index));
             }
             (
                 Plan::Wait {
@@ -238,7 +238,7 @@ impl Run<'_> {
             ) if self.matches(wanted, &event) => {
                 let next = *next;
                 self.completed(index, "happened");
-                self.run_from(next);
+                self.run_from(next, Some(index));
             }
             (
                 Plan::Wait {
@@ -250,17 +250,19 @@ impl Run<'_> {
             ) if self.facts.holds(condition) => {
                 let next = *next;
                 self.completed(index, "happened");
-                self.run_from(next);
+                self.run_from(next, Some(index));
             }
             _ => {}
         }
     }
 
-    /// Runs steps from `start` until one waits or the instance ends. The graph has no
-    /// loops (checked), so this takes at most one pass over the steps.
-    fn run_from(&mut self, start: Option<usize>) {
+    /// Runs steps from `start` (after step `after`, if one led here) until one waits or
+    /// the instance ends; an instance that ends for want of a next step ends at the last
+    /// step it took. The graph has no loops (checked), so this takes at most one pass over
+    /// the steps.
+    fn run_from(&mut self, start: Option<usize>, after: Option<usize>) {
         let mut current = start;
-        let mut last = None;
+        let mut last = after;
         for _ in 0..=self.journey.plans.len() {
             let Some(index) = current else {
                 self.end(ExitReason::Completed, last);

@@ -1,7 +1,7 @@
 //! The journey runner on a real store (SQLite, and PostgreSQL when
 //! `PROSSIMO_TEST_DATABASE_URL` is set): events start instances and end their waits,
 //! timers fire on the clock, entry conditions are the person's, and a restart neither
-//! loses a timer nor sends anything twice.
+//! loses a timer nor sends anything twice; the customer's timeline shows it all.
 // Tests: a failing unwrap is the report, and a test thread may sleep.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
@@ -10,11 +10,12 @@ use std::time::{Duration, Instant};
 
 use prossimo_bus::{Bus, Happened};
 use prossimo_journeys::{
-    Instances, JourneyInput, JourneyRunner, Position, RunnerConfig, publish_journey, save_journey,
+    Instances, JOURNEY_ENTERED, JOURNEY_EXITED, JOURNEY_STEP_COMPLETED, JourneyInput,
+    JourneyRunner, JourneyTimeline, Position, RunnerConfig, publish_journey, save_journey,
 };
 use prossimo_model::ManualClock;
 use prossimo_store::Store;
-use prossimo_store::testsuite::{Fixture, incoming, key};
+use prossimo_store::testsuite::{Fixture, incoming, key, whole_timeline};
 use serde_json::{Value, json};
 
 const HOUR: i64 = 3_600_000;
@@ -136,6 +137,38 @@ fn runs_a_journey_from_events_and_timers(fixture: &Fixture) {
     assert_eq!(instances.sends_to(anna).unwrap().len(), 1);
     assert_eq!(runner.status().timers_fired, 1);
     runner.stop();
+
+    // Every instance's way is on anna's timeline, newest first.
+    let source = JourneyTimeline::of(store).unwrap();
+    let journey: Vec<(String, Value)> =
+        whole_timeline(store, &key(store, "user_id:anna"), 3, &[&source])
+            .into_iter()
+            .filter(|e| {
+                e["event"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("Journey "))
+            })
+            .map(|e| {
+                (
+                    e["event"].as_str().unwrap().to_owned(),
+                    e["properties"].clone(),
+                )
+            })
+            .collect();
+    let entered: Vec<&Value> = journey
+        .iter()
+        .filter(|(e, _)| e == JOURNEY_ENTERED)
+        .map(|(_, p)| &p["instance_key"])
+        .collect();
+    assert_eq!(entered, [&json!("c4"), &json!("c3"), &json!("c1")]);
+    assert!(journey.contains(&(
+        JOURNEY_STEP_COMPLETED.to_owned(),
+        json!({"journey": "cart", "journey_name": "Cart", "step": "mail", "outcome": "sent"})
+    )));
+    assert!(journey.contains(&(
+        JOURNEY_EXITED.to_owned(),
+        json!({"journey": "cart", "journey_name": "Cart", "step": "an-hour", "reason": "completed"})
+    )));
 }
 
 fn profile(store: &Store, k: &str) -> i64 {

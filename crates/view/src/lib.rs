@@ -24,7 +24,10 @@ pub struct CustomerView {
 /// Every feature's timeline source, in the order entries of one instant are shown (after
 /// the stored events).
 pub fn timeline_sources(store: &Store) -> Result<Vec<Box<dyn TimelineSource>>, StoreError> {
-    Ok(vec![Box::new(Audiences::of(store)?.timeline())])
+    Ok(vec![
+        Box::new(Audiences::of(store)?.timeline()),
+        Box::new(prossimo_journeys::JourneyTimeline::of(store)?),
+    ])
 }
 
 fn with_sources<T>(
