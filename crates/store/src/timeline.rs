@@ -1,6 +1,6 @@
 //! A customer's timeline, assembled in one place: the events the customer's touchpoints
-//! sent, and what features add to it ([`TimelineSource`]: membership changes today,
-//! messages and journey steps later), merged newest first.
+//! sent, and what features add to it ([`TimelineSource`]: membership changes and journey
+//! steps today, messages later), merged newest first.
 //!
 //! Entries are ordered by time; at the same instant stored events come first, then each
 //! source in the order given; within one source by its own position, descending. A page's
