@@ -192,17 +192,19 @@ impl Conditions {
         })
     }
 
-    /// The conditions that hold for `profile` (a root) at `now_ms`, from its stored events,
-    /// traits and computed traits, and its current memberships.
+    /// The conditions that hold for `person` (a root profile, whose facts the caller has
+    /// read) at `now_ms`, from its stored events, traits and computed traits, and its
+    /// current memberships.
     pub fn holding_for(
         &self,
         store: &Store,
-        profile: ProfileId,
+        person: &prossimo_store::ProfileFacts,
         now_ms: i64,
     ) -> Result<std::collections::BTreeSet<String>, DecideError> {
-        let Some(person) = store.profile_facts(&[profile])?.into_iter().next() else {
+        if self.ids.is_empty() {
             return Ok(Default::default());
-        };
+        }
+        let profile = person.id;
         let mut aggregates = ProfileAggregates::new();
         if !self.catalog.terms().is_empty() {
             for e in store.events_of(profile)? {
@@ -219,7 +221,7 @@ impl Conditions {
         }
         let evaluated = self
             .catalog
-            .evaluate(&view_of(&person, &aggregates, &members), now_ms, None)
+            .evaluate(&view_of(person, &aggregates, &members), now_ms, None)
             .members;
         Ok(self
             .ids

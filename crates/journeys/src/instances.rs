@@ -319,6 +319,21 @@ impl<'a> Instances<'a> {
         self.store.read(|conn| running(conn, profile_id))
     }
 
+    /// The (journey, version) pairs some instance still runs on.
+    pub fn running_versions(&self) -> Result<Vec<(i64, i64)>, StoreError> {
+        Ok(self
+            .store
+            .read(|conn| {
+                conn.query(
+                    "SELECT DISTINCT journey_id, version FROM journey_instances WHERE state <> 'ended'",
+                    &[],
+                )
+            })?
+            .iter()
+            .filter_map(|row| Some((row[0].int()?, row[1].int()?)))
+            .collect())
+    }
+
     /// Every instance of `profile_id`, newest first (the customer's 360).
     pub fn of_profile(&self, profile_id: ProfileId) -> Result<Vec<StoredInstance>, StoreError> {
         self.rows(

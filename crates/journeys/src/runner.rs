@@ -302,6 +302,7 @@ impl Runner {
             filters: HashMap::new(),
             next_due: None,
         };
+        runner.load_running_versions()?;
         runner.reload()?;
         runner.next_due = Instances::of(&runner.store)?.next_due_live()?;
         Ok(runner)
@@ -348,7 +349,7 @@ impl Runner {
     }
 
     /// Version `version` of journey `journey_id`, checked; cached, since versions never
-    /// change.
+    /// change. The caller compiles its conditions ([`Runner::compile`]) before asking.
     fn version(
         &mut self,
         journey_id: i64,
@@ -365,8 +366,6 @@ impl Runner {
                 let journey = Arc::new(journey);
                 self.versions
                     .insert((journey_id, version), Arc::clone(&journey));
-                // Its conditions must be known before its instances are asked about.
-                self.compile()?;
                 Ok(Some(journey))
             }
             Err(e) => {
@@ -378,6 +377,15 @@ impl Runner {
         }
     }
 
+    /// Loads every version some instance still runs on (at start: instances started
+    /// afterwards are on live versions, which `reload` loads).
+    fn load_running_versions(&mut self) -> Result<(), StoreError> {
+        for (journey_id, version) in Instances::of(&self.store)?.running_versions()? {
+            self.version(journey_id, version)?;
+        }
+        Ok(())
+    }
+
     /// The person as the machine asks about them, at `now`, seeing `event` if any.
     fn person<'a>(
         &'a self,
@@ -385,20 +393,21 @@ impl Runner {
         now: i64,
         event: Option<&'a LoggedEvent>,
     ) -> Result<Person<'a>, StoreError> {
+        let Some(facts) = self.store.profile_facts(&[profile])?.into_iter().next() else {
+            return Ok(Person {
+                holding: BTreeSet::new(),
+                traits: serde_json::Map::new(),
+                filters: &self.filters,
+                event,
+            });
+        };
         let holding = self
             .conditions
-            .holding_for(&self.store, profile, now)
+            .holding_for(&self.store, &facts, now)
             .map_err(decide_error)?;
-        let traits = self
-            .store
-            .profile_facts(&[profile])?
-            .into_iter()
-            .next()
-            .map(|f| f.traits)
-            .unwrap_or_default();
         Ok(Person {
             holding,
-            traits,
+            traits: facts.traits,
             filters: &self.filters,
             event,
         })
@@ -431,15 +440,11 @@ impl Runner {
                 return Ok(());
             };
             let now = clock.now_ms();
-            // The versions the people of this batch are on, loaded before the transaction;
-            // instances started inside it are on live versions, loaded already.
+            // The versions instances run on are loaded: those from before the start by
+            // `open`, the live ones (every instance started since is on one) by `reload`.
             let mut work = Vec::new();
             for event in &events {
-                let profile = self.root(event.profile_id)?;
-                for stored in Instances::of(&self.store)?.running_for(profile)? {
-                    self.version(stored.journey_id, stored.version)?;
-                }
-                work.push((event, profile));
+                work.push((event, self.root(event.profile_id)?));
             }
             let store = Arc::clone(&self.store);
             let owed = store.write_transaction(WriteDomain::Decisions, |conn| {
@@ -470,16 +475,32 @@ impl Runner {
         now: i64,
         done: &mut Done,
     ) -> Result<u64, StoreError> {
+        // Most events concern no journey: the person (their conditions, read from every
+        // event they have) is read only for the instances and journeys this one concerns.
+        let waiting: Vec<(&StoredInstance, &Arc<Journey>)> = running
+            .iter()
+            .filter(|stored| !self.paused(stored.journey_id))
+            .filter_map(|stored| {
+                let journey = self.versions.get(&(stored.journey_id, stored.version))?;
+                Some((stored, journey))
+            })
+            .collect();
+        let triggered: Vec<&Live> = self
+            .live
+            .iter()
+            .filter(|live| live.state == JourneyState::Published)
+            .filter(|live| match &live.journey.definition.trigger {
+                Trigger::Event(trigger) => self.triggers(trigger, event),
+                _ => false,
+            })
+            .collect();
+        if waiting.is_empty() && triggered.is_empty() {
+            return Ok(0);
+        }
         let message = message_of(event);
         let person = self.person(profile, now, Some(event))?;
         let mut owed = 0;
-        for stored in running {
-            let Some(journey) = self.versions.get(&(stored.journey_id, stored.version)) else {
-                continue;
-            };
-            if self.paused(stored.journey_id) {
-                continue;
-            }
+        for (stored, journey) in waiting {
             let key = journey
                 .definition
                 .entry
@@ -503,16 +524,7 @@ impl Runner {
                 owed += record(conn, &moved, &actions, now)?.len() as u64;
             }
         }
-        for live in &self.live {
-            if live.state != JourneyState::Published {
-                continue;
-            }
-            let Trigger::Event(trigger) = &live.journey.definition.trigger else {
-                continue;
-            };
-            if !self.triggers(trigger, event) {
-                continue;
-            }
+        for live in triggered {
             let entry = &live.journey.definition.entry;
             if entry.condition.as_ref().is_some_and(|c| !person.holds(c)) {
                 continue;
@@ -569,10 +581,15 @@ impl Runner {
             if due.is_empty() {
                 return Ok(());
             }
+            let loaded = self.versions.len();
             let mut work = Vec::new();
             for stored in due {
                 let journey = self.version(stored.journey_id, stored.version)?;
                 work.push((stored, journey));
+            }
+            // A version met only now: its conditions before its instances are asked.
+            if self.versions.len() != loaded {
+                self.compile()?;
             }
             let store = Arc::clone(&self.store);
             let (fired, owed) = store.write_transaction(WriteDomain::Decisions, |conn| {
@@ -610,11 +627,7 @@ impl Runner {
             let mut work = Vec::new();
             for &profile in chunk {
                 let profile = self.root(profile)?;
-                let running = Instances::of(&self.store)?.running_for(profile)?;
-                for stored in &running {
-                    self.version(stored.journey_id, stored.version)?;
-                }
-                work.push((profile, running));
+                work.push((profile, Instances::of(&self.store)?.running_for(profile)?));
             }
             let store = Arc::clone(&self.store);
             let owed = store.write_transaction(WriteDomain::Decisions, |conn| {
