@@ -16,7 +16,7 @@ use utoipa_axum::routes;
 
 use crate::api::Area;
 use crate::api::doc::ErrorBody;
-use crate::api::segments::json_body;
+use crate::api::segments::{json_body, saved_slug};
 use crate::extract::Admin;
 use crate::{ApiError, AppState};
 
@@ -163,16 +163,7 @@ async fn save(
     existing: Option<String>,
 ) -> Result<(StatusCode, Json<Journey>), ApiError> {
     let body: JourneyBody = json_body(&body)?;
-    let slug = match (&existing, body.slug) {
-        (Some(path), Some(given)) if *path != given => {
-            return Err(ApiError::BadRequest(format!(
-                "slug {given:?} differs from the path's {path:?}; a journey's slug cannot change"
-            )));
-        }
-        (Some(path), _) => path.clone(),
-        (None, Some(given)) => given,
-        (None, None) => return Err(ApiError::BadRequest("slug: required".into())),
-    };
+    let slug = saved_slug(existing.as_deref(), body.slug, "journey")?;
     let status = if existing.is_some() {
         StatusCode::OK
     } else {

@@ -24,6 +24,23 @@ use crate::api::profiles::limit_param;
 use crate::extract::Admin;
 use crate::{ApiError, AppState};
 
+/// The slug a save is for: the path's on an update (a body may repeat it, not change it),
+/// the body's on a create. `what` names the thing saved in the refusal.
+pub(crate) fn saved_slug(
+    path: Option<&str>,
+    given: Option<String>,
+    what: &str,
+) -> Result<String, ApiError> {
+    match (path, given) {
+        (Some(path), Some(given)) if path != given => Err(ApiError::BadRequest(format!(
+            "slug {given:?} differs from the path's {path:?}; a {what}'s slug cannot change"
+        ))),
+        (Some(path), _) => Ok(path.to_owned()),
+        (None, Some(given)) => Ok(given),
+        (None, None) => Err(ApiError::BadRequest("slug: required".into())),
+    }
+}
+
 /// Parses a JSON request body into `T`, or a 400 that says what is wrong with it.
 pub(crate) fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| ApiError::BadRequest(format!("request body: {e}")))
@@ -213,16 +230,7 @@ async fn save(
     existing: Option<String>,
 ) -> Result<(StatusCode, Json<Segment>), ApiError> {
     let body: SegmentBody = json_body(&body)?;
-    let slug = match (&existing, body.slug) {
-        (Some(path), Some(given)) if *path != given => {
-            return Err(ApiError::BadRequest(format!(
-                "slug {given:?} differs from the path's {path:?}; a segment's slug cannot change"
-            )));
-        }
-        (Some(path), _) => path.clone(),
-        (None, Some(given)) => given,
-        (None, None) => return Err(ApiError::BadRequest("slug: required".into())),
-    };
+    let slug = saved_slug(existing.as_deref(), body.slug, "segment")?;
     let input = SegmentInput {
         name: body
             .name
