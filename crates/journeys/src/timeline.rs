@@ -5,7 +5,7 @@
 use prossimo_identity::ProfileId;
 use prossimo_store::sql::{Conn, Val, placeholders};
 use prossimo_store::{
-    Bound, EntryKind, EventQuery, Store, StoreError, TimelineEntry, TimelineSource,
+    Bound, EntryKind, EventQuery, PageSql, Store, StoreError, TimelineEntry, TimelineSource,
 };
 use serde_json::{Value, json};
 
@@ -46,35 +46,17 @@ impl TimelineSource for JourneyTimeline {
         {
             return Ok(Vec::new());
         }
-        let mut params: Vec<Val> = profiles.iter().map(|&p| Val::Int(p)).collect();
-        let mut sql = format!(
+        let mut page = PageSql::new(
             "SELECT e.id, e.at, e.event, e.step, e.outcome, j.slug, j.name
-             FROM journey_events e JOIN journeys j ON j.id = e.journey_id
-             WHERE e.profile_id IN ({})",
-            placeholders(profiles.len(), 1)
+             FROM journey_events e JOIN journeys j ON j.id = e.journey_id",
+            "e.profile_id",
+            profiles,
         );
-        let mut filter = |condition: &str, value: Val, params: &mut Vec<Val>| {
-            params.push(value);
-            sql.push_str(&format!(" AND {condition} ${}", params.len()));
-        };
         if let Some(event) = &query.event {
-            filter("e.event =", Val::from(event.as_str()), &mut params);
+            page.and("e.event", "=", Val::from(event.as_str()));
         }
-        if let Some(since) = query.since {
-            filter("e.at >=", Val::Int(since), &mut params);
-        }
-        if let Some(until) = query.until {
-            filter("e.at <", Val::Int(until), &mut params);
-        }
-        if let Some(bound) = bound {
-            bound.restrict(&mut sql, &mut params, "e.at", "e.id");
-        }
-        params.push(Val::Int(i64::try_from(limit).unwrap_or(i64::MAX)));
-        sql.push_str(&format!(
-            " ORDER BY e.at DESC, e.id DESC LIMIT ${}",
-            params.len()
-        ));
-        conn.query(&sql, &params)?
+        page.window(query, "e.at");
+        page.run(conn, bound, "e.at", "e.id", limit)?
             .iter()
             .map(|row| {
                 let corrupt = || StoreError::Corrupt("journey event row".into());

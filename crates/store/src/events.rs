@@ -22,7 +22,7 @@ use crate::analytics::Touchpoint;
 use crate::log::{EventScan, LoggedEvent};
 use crate::read::EventQuery;
 use crate::sql::{Conn, ROWS_PER_STATEMENT, Val, placeholders};
-use crate::timeline::{Bound, EntryKind, TimelineEntry};
+use crate::timeline::{Bound, EntryKind, PageSql, TimelineEntry};
 
 /// An event to append: a message resolved to its profile's root.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -382,39 +382,18 @@ impl EventLog for SqlEventLog {
         bound: Option<Bound>,
         limit: usize,
     ) -> Result<Vec<TimelineEntry>, StoreError> {
-        let mut params: Vec<Val> = profiles.iter().map(|&i| Val::Int(i)).collect();
-        let mut sql = format!(
-            "SELECT seq, ts, body FROM events WHERE profile_id IN ({})",
-            placeholders(profiles.len(), 1)
-        );
-        let mut filter = |column: &str, op: &str, value: Val, params: &mut Vec<Val>| {
-            params.push(value);
-            sql.push_str(&format!(" AND {column} {op} ${}", params.len()));
-        };
+        let mut page = PageSql::new("SELECT seq, ts, body FROM events", "profile_id", profiles);
         if let Some(kind) = &query.kind {
-            filter("type", "=", kind.as_str().into(), &mut params);
+            page.and("type", "=", kind.as_str().into());
         }
         if let Some(event) = &query.event {
-            filter("event", "=", event.as_str().into(), &mut params);
+            page.and("event", "=", event.as_str().into());
         }
         if let Some(channel) = &query.channel {
-            filter("channel", "=", channel.as_str().into(), &mut params);
+            page.and("channel", "=", channel.as_str().into());
         }
-        if let Some(since) = query.since {
-            filter("ts", ">=", Val::Int(since), &mut params);
-        }
-        if let Some(until) = query.until {
-            filter("ts", "<", Val::Int(until), &mut params);
-        }
-        if let Some(bound) = bound {
-            bound.restrict(&mut sql, &mut params, "ts", "seq");
-        }
-        params.push(Val::Int(limit as i64));
-        sql.push_str(&format!(
-            " ORDER BY ts DESC, seq DESC LIMIT ${}",
-            params.len()
-        ));
-        let rows = conn.query(&sql, &params)?;
+        page.window(query, "ts");
+        let rows = page.run(conn, bound, "ts", "seq", limit)?;
         rows.into_iter()
             .map(|row| {
                 let (Some(seq), Some(ts), Some(body)) = (row[0].int(), row[1].int(), row[2].text())

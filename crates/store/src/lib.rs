@@ -48,7 +48,7 @@ pub use schema::Schema;
 use sql::Commit;
 pub use sql::WriteDomain;
 use sql::{PgManager, Pooled, SqliteManager};
-pub use timeline::{Bound, EntryKind, TimelineEntry, TimelineSource};
+pub use timeline::{Bound, EntryKind, PageSql, TimelineEntry, TimelineSource};
 
 mod migrations {
     pub mod sqlite {

@@ -92,6 +92,75 @@ impl Bound {
     }
 }
 
+/// The SQL of one source's page, built up the way every source builds it: the rows of
+/// these profiles, the source's own conditions, the query's time window, then the page's
+/// bound, newest first, at most a page.
+pub struct PageSql {
+    sql: String,
+    params: Vec<Val>,
+}
+
+impl PageSql {
+    /// `select` (`SELECT … FROM …`) restricted to rows whose `profile` column is one of
+    /// `profiles`.
+    pub fn new(select: &str, profile: &str, profiles: &[ProfileId]) -> PageSql {
+        PageSql {
+            sql: format!(
+                "{select} WHERE {profile} IN ({})",
+                crate::sql::placeholders(profiles.len(), 1)
+            ),
+            params: profiles.iter().map(|&p| Val::Int(p)).collect(),
+        }
+    }
+
+    /// Adds `AND {condition}`, written out (no parameter).
+    pub fn and_sql(&mut self, condition: &str) -> &mut PageSql {
+        self.sql.push_str(&format!(" AND {condition}"));
+        self
+    }
+
+    /// Adds `AND {column} {op} value`.
+    pub fn and(&mut self, column: &str, op: &str, value: Val) -> &mut PageSql {
+        self.params.push(value);
+        self.sql
+            .push_str(&format!(" AND {column} {op} ${}", self.params.len()));
+        self
+    }
+
+    /// Keeps the rows from the query's `since` to before its `until`, by the `time` column.
+    pub fn window(&mut self, query: &EventQuery, time: &str) -> &mut PageSql {
+        if let Some(since) = query.since {
+            self.and(time, ">=", Val::Int(since));
+        }
+        if let Some(until) = query.until {
+            self.and(time, "<", Val::Int(until));
+        }
+        self
+    }
+
+    /// Runs it: the rows `bound` leaves, newest first by `time` then `position`, at most
+    /// `limit`.
+    pub fn run(
+        mut self,
+        conn: &mut dyn Conn,
+        bound: Option<Bound>,
+        time: &str,
+        position: &str,
+        limit: usize,
+    ) -> Result<Vec<crate::sql::Row>, StoreError> {
+        if let Some(bound) = bound {
+            bound.restrict(&mut self.sql, &mut self.params, time, position);
+        }
+        self.params
+            .push(Val::Int(i64::try_from(limit).unwrap_or(i64::MAX)));
+        self.sql.push_str(&format!(
+            " ORDER BY {time} DESC, {position} DESC LIMIT ${}",
+            self.params.len()
+        ));
+        conn.query(&self.sql, &self.params)
+    }
+}
+
 /// Where a page stopped: the time, which source (0: the stored events, `n`: the `n`th
 /// source) and the position in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use prossimo_bus::MembershipChange;
 use prossimo_identity::ProfileId;
 use prossimo_store::sql::{Conn, Val, placeholders};
 use prossimo_store::{
-    Bound, EntryKind, EventQuery, LoggedEvent, StoreError, TimelineEntry, TimelineSource,
+    Bound, EntryKind, EventQuery, LoggedEvent, PageSql, StoreError, TimelineEntry, TimelineSource,
 };
 use serde_json::{Value, json};
 
@@ -158,34 +158,18 @@ impl TimelineSource for MembershipTimeline {
         {
             return Ok(Vec::new());
         }
-        let mut params: Vec<Val> = profiles.iter().map(|&i| Val::Int(i)).collect();
-        let mut sql = format!(
-            "SELECT {CHANGE_COLUMNS} WHERE c.profile_id IN ({}) AND c.first_fill = 0",
-            placeholders(profiles.len(), 1)
+        let mut page = PageSql::new(
+            &format!("SELECT {CHANGE_COLUMNS}"),
+            "c.profile_id",
+            profiles,
         );
-        let mut filter = |condition: &str, value: Val, params: &mut Vec<Val>| {
-            params.push(value);
-            sql.push_str(&format!(" AND {condition} ${}", params.len()));
-        };
+        page.and_sql("c.first_fill = 0");
         if let Some(entered) = entered {
-            filter("c.entered =", Val::Int(entered), &mut params);
+            page.and("c.entered", "=", Val::Int(entered));
         }
-        if let Some(since) = query.since {
-            filter("c.at >=", Val::Int(since), &mut params);
-        }
-        if let Some(until) = query.until {
-            filter("c.at <", Val::Int(until), &mut params);
-        }
-        if let Some(bound) = bound {
-            bound.restrict(&mut sql, &mut params, "c.at", "c.id");
-        }
-        params.push(Val::Int(limit as i64));
-        sql.push_str(&format!(
-            " ORDER BY c.at DESC, c.id DESC LIMIT ${}",
-            params.len()
-        ));
+        page.window(query, "c.at");
         let mut out = Vec::new();
-        for row in conn.query(&sql, &params)? {
+        for row in page.run(conn, bound, "c.at", "c.id", limit)? {
             let (id, change) = change_from(&row)?;
             if let Some(body) = event_body(&change) {
                 out.push(TimelineEntry {
