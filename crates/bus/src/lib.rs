@@ -45,6 +45,8 @@ pub enum Happened {
     OutboxWritten,
     /// Someone asked for a full analysis run (the console's "run again").
     AnalysisRequested,
+    /// Messages were owed (a journey's send step, a test send).
+    MessagesOwed,
 }
 
 /// The kinds of definitions a person edits.
@@ -53,6 +55,7 @@ pub enum Definitions {
     Segments,
     Destinations,
     Journeys,
+    Messages,
 }
 
 /// What a subscriber can ask for: one per kind of [`Happened`].
@@ -64,6 +67,7 @@ pub enum Topic {
     DefinitionsChanged,
     OutboxWritten,
     AnalysisRequested,
+    MessagesOwed,
 }
 
 impl Happened {
@@ -75,6 +79,7 @@ impl Happened {
             Happened::DefinitionsChanged(_) => Topic::DefinitionsChanged,
             Happened::OutboxWritten => Topic::OutboxWritten,
             Happened::AnalysisRequested => Topic::AnalysisRequested,
+            Happened::MessagesOwed => Topic::MessagesOwed,
         }
     }
 }

@@ -92,12 +92,8 @@ fn journey_by_slug(conn: &mut dyn Conn, slug: &str) -> Result<Option<JourneyReco
 }
 
 fn check_input(input: &JourneyInput) -> Result<String, StoreError> {
-    prossimo_segments::check_slug(&input.slug).map_err(|e| {
-        StoreError::Invalid(
-            e.get(prossimo_segments::Language::English)
-                .replace("segment slug", "journey slug"),
-        )
-    })?;
+    prossimo_segments::check_slug_of(prossimo_segments::SlugKind::JOURNEY, &input.slug)
+        .map_err(|e| StoreError::Invalid(e.get(prossimo_segments::Language::English).to_owned()))?;
     bounded("name", &input.name, MAX_NAME_BYTES)?;
     bounded("description", &input.description, MAX_DESCRIPTION_BYTES)?;
     let definition = serde_json::to_string(&input.definition)?;

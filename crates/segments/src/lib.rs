@@ -57,5 +57,5 @@ pub use eval::{Memberships, ProfileView};
 pub use format::format;
 pub use lowered::AggValue;
 pub use parser::{KEYWORDS, parse, parse_duration};
-pub use slug::{DRAFT_SLUG, MAX_SLUG_BYTES, check_slug};
+pub use slug::{DRAFT_SLUG, MAX_SLUG_BYTES, SlugKind, check_slug, check_slug_of};
 pub use terms::{EventFacts, Term, TermKey};

@@ -7,19 +7,59 @@ use crate::error::{Text, text};
 /// saved slugs start with a letter or digit).
 pub const DRAFT_SLUG: &str = "_draft";
 
-/// Slugs that name console pages under `/audiences/`.
-const RESERVED_SLUGS: [&str; 2] = ["new", "check"];
+/// What a slug names: how the error calls it in both languages, and the console pages
+/// under its path that a slug may not take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlugKind {
+    pub english: &'static str,
+    pub italian: &'static str,
+    /// The console's path of this kind (`/audiences`), whose page names are reserved.
+    pub path: &'static str,
+    pub reserved: &'static [&'static str],
+}
+
+impl SlugKind {
+    pub const SEGMENT: SlugKind = SlugKind {
+        english: "segment",
+        italian: "segmento",
+        path: "/audiences",
+        reserved: &["new", "check"],
+    };
+    pub const JOURNEY: SlugKind = SlugKind {
+        english: "journey",
+        italian: "percorso",
+        path: "/journeys",
+        reserved: &["new", "check"],
+    };
+    pub const MESSAGE: SlugKind = SlugKind {
+        english: "message",
+        italian: "messaggio",
+        path: "/messages",
+        reserved: &["new", "check", "preview"],
+    };
+}
 
 /// The longest slug, in bytes.
 pub const MAX_SLUG_BYTES: usize = 64;
 
-/// A slug: 1 to 64 lowercase letters, digits, `-` and `_`, starting with a letter or
-/// digit, and not a console page's name. The error says what to write instead.
+/// A segment's slug: see [`check_slug_of`].
 pub fn check_slug(slug: &str) -> Result<(), Text> {
-    if RESERVED_SLUGS.contains(&slug) {
+    check_slug_of(SlugKind::SEGMENT, slug)
+}
+
+/// A slug of `kind`: 1 to 64 lowercase letters, digits, `-` and `_`, starting with a
+/// letter or digit, and not a console page's name. The error says what to write instead.
+pub fn check_slug_of(kind: SlugKind, slug: &str) -> Result<(), Text> {
+    let SlugKind {
+        english,
+        italian,
+        path,
+        reserved,
+    } = kind;
+    if reserved.contains(&slug) {
         return Err(text!(
-            "segment slug {slug:?} is reserved (the console's /audiences/{slug} page); choose another",
-            "lo slug {slug:?} è riservato (la pagina /audiences/{slug} della console); scegline un altro"
+            "{english} slug {slug:?} is reserved (the console's {path}/{slug} page); choose another",
+            "lo slug {slug:?} di un {italian} è riservato (la pagina {path}/{slug} della console); scegline un altro"
         ));
     }
     let valid = !slug.is_empty()
@@ -35,8 +75,8 @@ pub fn check_slug(slug: &str) -> Result<(), Text> {
         Ok(())
     } else {
         Err(text!(
-            "segment slug {slug:?}: use 1 to {MAX_SLUG_BYTES} lowercase letters, digits, '-' or '_', starting with a letter or digit",
-            "slug {slug:?}: usa da 1 a {MAX_SLUG_BYTES} lettere minuscole, cifre, '-' o '_', iniziando con una lettera o una cifra"
+            "{english} slug {slug:?}: use 1 to {MAX_SLUG_BYTES} lowercase letters, digits, '-' or '_', starting with a letter or digit",
+            "slug {slug:?} di un {italian}: usa da 1 a {MAX_SLUG_BYTES} lettere minuscole, cifre, '-' o '_', iniziando con una lettera o una cifra"
         ))
     }
 }

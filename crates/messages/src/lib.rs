@@ -1,0 +1,38 @@
+//! Messages: what a journey (and later a broadcast) sends, and how it reaches the
+//! customer.
+//!
+//! - `template` (pure): a message's content ([`Content`]: Liquid subject and body, MJML,
+//!   HTML or text), checked and compiled ([`Template::compile`], every [`Problem`] with
+//!   its field, line and column) and rendered per person ([`Template::render`]);
+//!   `context` is what Liquid reads (missing values are nil, as marketers expect).
+//! - `email` (pure): the bytes of an e-mail (text and HTML parts, a `Message-ID` derived
+//!   from the send's idempotency key, one-click unsubscribe), signed by `dkim`.
+//! - `stored`: the messages marketers write ([`Messages`]), this crate's tables and
+//!   migrations ([`SCHEMA`]).
+//! - `outbox`: every send owed, once per idempotency key ([`owe`], in the caller's
+//!   transaction), and what became of it ([`Outbox`]).
+//! - `mailer`: where e-mails go: an SMTP server, or a folder of `.eml` files.
+//! - `sender`: the service that claims due sends, hands them over, retries what was
+//!   refused for now and puts every outcome on the customer's timeline
+//!   ([`MessageSender`]).
+
+mod context;
+mod dkim;
+mod email;
+mod mailer;
+mod outbox;
+mod sender;
+mod stored;
+mod template;
+
+pub use context::Context;
+pub use dkim::{DkimError, DkimSigner};
+pub use email::{Composed, EmailError, Outgoing, Sender, compose, message_id};
+pub use mailer::{Handed, Mailer, MailerError};
+pub use outbox::{NewSend, Origin, Outbox, Outcome, SendRecord, SendStatus, owe};
+pub use sender::{
+    Channels, EmailChannel, MessageSender, SendRetry, SenderConfig, SenderStatus, outcome_event,
+    render_context,
+};
+pub use stored::{MAX_BODY_BYTES, MessageError, MessageInput, MessageRecord, Messages, SCHEMA};
+pub use template::{Channel, Content, Format, Problem, Rendered, Template};

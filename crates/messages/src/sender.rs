@@ -1,0 +1,594 @@
+//! The sender: one per store (a lease), woken on the bus when messages are owed. It
+//! claims the sends that are due, renders each for its person, hands it to its channel,
+//! records the outcome (retrying what was refused for now, with backoff), and puts each
+//! outcome on the customer's timeline as an event (`Message Sent`, `Message Skipped`,
+//! `Message Failed`), once.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use prossimo_bus::{Bus, Definitions, Happened, Subscription, Topic};
+use prossimo_identity::ProfileId;
+use prossimo_store::{PlatformEvent, ProfileFacts, Store, StoreError};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use tokio::sync::{Notify, Semaphore, watch};
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::context::Context;
+use crate::email::{Outgoing, Sender, compose};
+use crate::mailer::{Handed, Mailer};
+use crate::outbox::{Outbox, Outcome, SendRecord, SendStatus};
+use crate::stored::Messages;
+use crate::template::{Channel, Template};
+
+/// The e-mail channel: who sends, and through what.
+#[derive(Debug)]
+pub struct EmailChannel {
+    pub sender: Sender,
+    pub mailer: Mailer,
+}
+
+/// The channels configured; a send to a channel that is not is skipped
+/// (`channel_not_configured`).
+#[derive(Debug, Default)]
+pub struct Channels {
+    pub email: Option<EmailChannel>,
+}
+
+/// When to try a send refused for now again, and when to give up on it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SendRetry {
+    /// Attempts in all, the first included; then the send fails (`gave_up`).
+    pub max_attempts: u32,
+    pub first_delay: Duration,
+    pub factor: u32,
+    pub max_delay: Duration,
+}
+
+impl Default for SendRetry {
+    /// 6 attempts over about 3 hours: 30 s, 2 min, 8 min, 32 min, 2 h.
+    fn default() -> Self {
+        SendRetry {
+            max_attempts: 6,
+            first_delay: Duration::from_secs(30),
+            factor: 4,
+            max_delay: Duration::from_secs(2 * 3600),
+        }
+    }
+}
+
+impl SendRetry {
+    /// What becomes of a send whose `attempts`-th attempt was refused for now at `now`.
+    pub fn after(&self, attempts: u32, now: i64, detail: String) -> Outcome {
+        if attempts >= self.max_attempts {
+            return Outcome::Failed {
+                reason: "gave_up".into(),
+                detail: format!("refused {attempts} times; last: {detail}"),
+            };
+        }
+        let growth = f64::from(self.factor).powi(attempts.saturating_sub(1) as i32);
+        let delay = (self.first_delay.as_secs_f64() * growth).min(self.max_delay.as_secs_f64());
+        Outcome::Retry {
+            at: now + (delay * 1000.0) as i64,
+            detail,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SenderConfig {
+    pub retry: SendRetry,
+    /// Sends handed to channels at once.
+    pub concurrency: usize,
+    /// Sends claimed per round.
+    pub batch: usize,
+    /// The longest it sleeps without being woken.
+    pub poll: Duration,
+}
+
+impl Default for SenderConfig {
+    fn default() -> Self {
+        SenderConfig {
+            retry: SendRetry::default(),
+            concurrency: 32,
+            batch: 500,
+            poll: Duration::from_secs(1),
+        }
+    }
+}
+
+/// What the sender has done since start.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SenderStatus {
+    pub ready: bool,
+    pub standby: bool,
+    pub sent: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    pub retried: u64,
+    pub last_error: Option<String>,
+}
+
+struct Shared {
+    store: Arc<Store>,
+    channels: Arc<Channels>,
+    config: SenderConfig,
+    bus: Bus,
+    wake: Notify,
+    stopping: watch::Sender<bool>,
+    status: Mutex<SenderStatus>,
+}
+
+/// Handle on the sender; [`MessageSender::stop`] stops it.
+#[derive(Clone)]
+pub struct MessageSender {
+    shared: Arc<Shared>,
+    task: Arc<Mutex<Option<JoinHandle<()>>>>,
+    _subscription: Arc<Subscription>,
+}
+
+impl MessageSender {
+    /// Starts sending, woken when messages are owed; must be called inside a Tokio
+    /// runtime.
+    pub fn start(
+        store: Arc<Store>,
+        channels: Arc<Channels>,
+        config: SenderConfig,
+        bus: &Bus,
+    ) -> MessageSender {
+        let shared = Arc::new(Shared {
+            store,
+            channels,
+            config,
+            bus: bus.clone(),
+            wake: Notify::new(),
+            stopping: watch::Sender::new(false),
+            status: Mutex::new(SenderStatus::default()),
+        });
+        let woken = Arc::clone(&shared);
+        let subscription = bus.subscribe(
+            "sender",
+            &[Topic::MessagesOwed, Topic::DefinitionsChanged],
+            move |happened| match happened {
+                Happened::MessagesOwed | Happened::DefinitionsChanged(Definitions::Messages) => {
+                    woken.wake.notify_one()
+                }
+                _ => {}
+            },
+        );
+        let task = tokio::spawn(run(Arc::clone(&shared)));
+        MessageSender {
+            shared,
+            task: Arc::new(Mutex::new(Some(task))),
+            _subscription: Arc::new(subscription),
+        }
+    }
+
+    pub fn status(&self) -> SenderStatus {
+        self.shared
+            .status
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default()
+    }
+
+    /// Stops claiming, lets the round in flight be handed over and recorded, gives the
+    /// lease back.
+    pub async fn stop(&self) {
+        self.shared.stopping.send_replace(true);
+        self.shared.wake.notify_one();
+        let task = self.task.lock().ok().and_then(|mut t| t.take());
+        if let Some(task) = task
+            && let Err(e) = task.await
+        {
+            tracing::error!(error = %e, "the sender failed");
+        }
+    }
+}
+
+fn stopping(shared: &Shared) -> bool {
+    *shared.stopping.borrow()
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|e| Err(StoreError::Invalid(format!("store task failed: {e}"))))
+}
+
+fn note_error(shared: &Shared, error: &StoreError) {
+    tracing::warn!(error = %error, "the sender will try again");
+    if let Ok(mut status) = shared.status.lock() {
+        status.last_error = Some(error.to_string());
+    }
+}
+
+async fn run(shared: Arc<Shared>) {
+    let mut stop = shared.stopping.subscribe();
+    // One sender per store, or two nodes would send every message twice.
+    let _lease = loop {
+        if stopping(&shared) {
+            return;
+        }
+        let store = Arc::clone(&shared.store);
+        match blocking(move || store.try_lease("sender")).await {
+            Ok(Some(lease)) => break lease,
+            Ok(None) => {
+                if let Ok(mut status) = shared.status.lock() {
+                    status.standby = true;
+                }
+            }
+            Err(e) => note_error(&shared, &e),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(shared.config.poll * 5) => {}
+            _ = stop.changed() => {}
+        }
+    };
+    let store = Arc::clone(&shared.store);
+    let settled = blocking(move || {
+        let now = store.now_ms();
+        Outbox::of(&store)?.settle_interrupted(now)
+    })
+    .await;
+    match settled {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(sends = n, "sends interrupted by a stop are marked uncertain, not sent again"),
+        Err(e) => note_error(&shared, &e),
+    }
+    if let Ok(mut status) = shared.status.lock() {
+        status.ready = true;
+        status.standby = false;
+    }
+    while !stopping(&shared) {
+        let notified = shared.wake.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if let Err(e) = log_outcomes(&shared).await {
+            note_error(&shared, &e);
+        }
+        let (store, batch) = (Arc::clone(&shared.store), shared.config.batch);
+        let claimed = blocking(move || {
+            let now = store.now_ms();
+            Outbox::of(&store)?.claim(now, batch)
+        })
+        .await;
+        let sends = match claimed {
+            Ok(sends) => sends,
+            Err(e) => {
+                note_error(&shared, &e);
+                tokio::time::sleep(shared.config.poll).await;
+                continue;
+            }
+        };
+        if sends.is_empty() {
+            let store = Arc::clone(&shared.store);
+            let next = blocking(move || Outbox::of(&store)?.next_due()).await.ok().flatten();
+            let now = shared.store.now_ms();
+            let poll = shared.config.poll.as_millis() as i64;
+            let wait = next.map_or(poll, |at| (at - now).clamp(1, poll));
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = tokio::time::sleep(Duration::from_millis(wait as u64)) => {}
+                _ = stop.changed() => {}
+            }
+            continue;
+        }
+        // A claimed round is always handed over and recorded, even when stopping.
+        let outcomes = hand_round(&shared, sends).await;
+        let store = Arc::clone(&shared.store);
+        let count = outcomes.len();
+        let recorded = blocking(move || {
+            let now = store.now_ms();
+            Outbox::of(&store)?.record(&outcomes, now)
+        })
+        .await;
+        if let Err(e) = recorded {
+            // The sends stay `sending`: after a restart they are uncertain, never sent twice.
+            note_error(&shared, &e);
+        } else {
+            tracing::debug!(sends = count, "round recorded");
+        }
+    }
+    if let Err(e) = log_outcomes(&shared).await {
+        note_error(&shared, &e);
+    }
+    tracing::info!("sender stopped");
+}
+
+/// What every send of a round needs from the store, read once.
+struct RoundFacts {
+    templates: HashMap<String, Result<Arc<Template>, String>>,
+    people: HashMap<ProfileId, ProfileFacts>,
+}
+
+fn read_round(store: &Store, sends: &[SendRecord]) -> Result<RoundFacts, StoreError> {
+    let messages = Messages::of(store)?;
+    let mut templates = HashMap::new();
+    for slug in sends.iter().map(|s| s.template.as_str()).collect::<HashSet<_>>() {
+        let compiled = match messages.get(slug)? {
+            Some(record) => Template::compile(&record.content)
+                .map(Arc::new)
+                .map_err(|problems| {
+                    problems
+                        .iter()
+                        .map(|p| format!("{}: {}", p.field, p.reason))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                }),
+            None => Err(format!("no message {slug:?}")),
+        };
+        templates.insert(slug.to_owned(), compiled);
+    }
+    let ids: Vec<ProfileId> = sends.iter().map(|s| s.profile_id).collect();
+    let roots = store.roots(&ids)?;
+    let root_ids: Vec<ProfileId> = roots.values().copied().collect();
+    let facts: HashMap<ProfileId, ProfileFacts> = store
+        .profile_facts(&root_ids)?
+        .into_iter()
+        .map(|f| (f.id, f))
+        .collect();
+    let people = ids
+        .iter()
+        .filter_map(|id| Some((*id, facts.get(roots.get(id)?)?.clone())))
+        .collect();
+    Ok(RoundFacts { templates, people })
+}
+
+async fn hand_round(shared: &Arc<Shared>, sends: Vec<SendRecord>) -> Vec<(i64, Outcome)> {
+    let store = Arc::clone(&shared.store);
+    let ids: Vec<i64> = sends.iter().map(|s| s.id).collect();
+    let (round, sends) = match blocking(move || {
+        let round = read_round(&store, &sends)?;
+        Ok((round, sends))
+    })
+    .await
+    {
+        Ok(read) => read,
+        Err(e) => {
+            note_error(shared, &e);
+            let now = shared.store.now_ms();
+            return ids
+                .into_iter()
+                .map(|id| {
+                    (
+                        id,
+                        Outcome::Retry {
+                            at: now + shared.config.retry.first_delay.as_millis() as i64,
+                            detail: format!("cannot read the store: {e}"),
+                        },
+                    )
+                })
+                .collect();
+        }
+    };
+    let round = Arc::new(round);
+    let permits = Arc::new(Semaphore::new(shared.config.concurrency.max(1)));
+    let mut in_flight = JoinSet::new();
+    for send in sends {
+        let (shared, round, permits) = (Arc::clone(shared), Arc::clone(&round), Arc::clone(&permits));
+        in_flight.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            let id = send.id;
+            (id, hand_one(&shared, &round, send).await)
+        });
+    }
+    let mut outcomes = Vec::new();
+    while let Some(done) = in_flight.join_next().await {
+        match done {
+            Ok(outcome) => outcomes.push(outcome),
+            Err(e) => tracing::error!(error = %e, "a send's task failed"),
+        }
+    }
+    if let Ok(mut status) = shared.status.lock() {
+        for (_, outcome) in &outcomes {
+            match outcome {
+                Outcome::Sent { .. } => status.sent += 1,
+                Outcome::Skipped { .. } => status.skipped += 1,
+                Outcome::Failed { .. } => status.failed += 1,
+                Outcome::Retry { .. } => status.retried += 1,
+            }
+        }
+    }
+    outcomes
+}
+
+fn skipped(reason: &str, detail: impl Into<String>) -> Outcome {
+    Outcome::Skipped {
+        reason: reason.into(),
+        detail: detail.into(),
+    }
+}
+
+/// What a message is rendered over: the person (`profile`: traits, `computed`: RFM, CLV,
+/// P(alive)…) and what the send carries (`event`: what triggered it, `journey`).
+pub fn render_context(facts: &ProfileFacts, send_context: &Value) -> Context {
+    let mut root = match send_context {
+        Value::Object(fields) => fields.clone(),
+        _ => Map::new(),
+    };
+    root.insert("profile".into(), Value::Object(facts.traits.clone()));
+    root.insert("computed".into(), Value::Object(facts.computed.clone()));
+    Context::from_json(&Value::Object(root))
+}
+
+async fn hand_one(shared: &Shared, round: &RoundFacts, send: SendRecord) -> Outcome {
+    let template = match round.templates.get(&send.template) {
+        Some(Ok(template)) => template,
+        Some(Err(why)) => return skipped("message_missing", why.clone()),
+        None => return skipped("message_missing", format!("no message {:?}", send.template)),
+    };
+    let Some(person) = round.people.get(&send.profile_id) else {
+        return skipped("profile_missing", "the customer no longer exists");
+    };
+    if template.content().channel != send.channel {
+        return Outcome::Failed {
+            reason: "wrong_channel".into(),
+            detail: format!(
+                "message {:?} is for {}, the send for {}",
+                send.template,
+                template.content().channel.as_str(),
+                send.channel.as_str()
+            ),
+        };
+    }
+    match send.channel {
+        Channel::Email => {}
+        Channel::Sms | Channel::Webhook => {
+            return skipped(
+                "channel_not_configured",
+                format!("no {} channel is configured", send.channel.as_str()),
+            );
+        }
+    }
+    let Some(email) = &shared.channels.email else {
+        return skipped("channel_not_configured", "no e-mail channel is configured");
+    };
+    let Some(address) = person.traits.get("email").and_then(Value::as_str) else {
+        return skipped("no_address", "the customer has no `email` trait");
+    };
+    let rendered = match template.render(&render_context(person, &send.context)) {
+        Ok(rendered) => rendered,
+        Err(problem) => {
+            return Outcome::Failed {
+                reason: "template_error".into(),
+                detail: format!("{}: {}", problem.field, problem.reason),
+            };
+        }
+    };
+    let composed = match compose(
+        &email.sender,
+        &Outgoing {
+            to: address,
+            rendered: &rendered,
+            idempotency_key: &send.idempotency_key,
+            unsubscribe_url: None,
+            date: shared.store.now_ms(),
+        },
+    ) {
+        Ok(composed) => composed,
+        Err(e) => return skipped("bad_address", e.to_string()),
+    };
+    match email.mailer.hand(&composed).await {
+        Handed::Accepted(detail) => Outcome::Sent {
+            recipient: composed.to.to_string(),
+            message_id: composed.message_id,
+            detail,
+        },
+        Handed::Permanent(detail) => Outcome::Failed {
+            reason: "refused".into(),
+            detail,
+        },
+        Handed::Transient(detail) => {
+            shared
+                .config
+                .retry
+                .after(send.attempts, shared.store.now_ms(), detail)
+        }
+    }
+}
+
+/// The timeline event of a send's outcome: its name, and what it says.
+pub fn outcome_event(send: &SendRecord) -> Option<(&'static str, Value)> {
+    let name = match send.status {
+        SendStatus::Sent => "Message Sent",
+        SendStatus::Skipped => "Message Skipped",
+        SendStatus::Failed => "Message Failed",
+        SendStatus::Owed | SendStatus::Sending | SendStatus::Uncertain => return None,
+    };
+    let mut properties = json!({
+        "message": send.template,
+        "channel": send.channel.as_str(),
+        "send": send.idempotency_key,
+        "transactional": send.transactional,
+    });
+    let fields = [
+        ("topic", send.topic.as_deref()),
+        ("reason", send.reason.as_deref()),
+        ("detail", send.detail.as_deref()),
+        ("message_id", send.message_id.as_deref()),
+    ];
+    if let Value::Object(map) = &mut properties {
+        for (key, value) in fields {
+            if let Some(value) = value {
+                map.insert(key.into(), Value::from(value));
+            }
+        }
+        if let crate::outbox::Origin::Journey { journey_id, step } = &send.origin {
+            map.insert("journey_id".into(), Value::from(*journey_id));
+            map.insert("step".into(), Value::from(step.as_str()));
+            if let Some(journey) = send.context.get("journey").and_then(|j| j.get("slug")) {
+                map.insert("journey".into(), journey.clone());
+            }
+        }
+    }
+    Some((name, properties))
+}
+
+/// Puts the outcomes not yet on the timeline there, once each.
+async fn log_outcomes(shared: &Shared) -> Result<(), StoreError> {
+    loop {
+        let store = Arc::clone(&shared.store);
+        let stored = blocking(move || {
+            let outbox = Outbox::of(&store)?;
+            let sends = outbox.unlogged(1000)?;
+            let events: Vec<PlatformEvent> = sends
+                .iter()
+                .filter_map(|send| {
+                    let (name, properties) = outcome_event(send)?;
+                    Some(PlatformEvent {
+                        message_id: format!("{}/{}", send.idempotency_key, send.status.as_str()),
+                        profile_id: send.profile_id,
+                        event: name.into(),
+                        channel: send.channel.touchpoint(),
+                        ts: send.updated_at,
+                        properties,
+                    })
+                })
+                .collect();
+            let stored = store.record_platform_events(&events)?;
+            let ids: Vec<i64> = sends.iter().map(|s| s.id).collect();
+            outbox.mark_logged(&ids)?;
+            Ok((ids.len(), stored))
+        })
+        .await?;
+        if stored.1 > 0 {
+            shared.bus.publish(Happened::EventsCommitted {
+                buyers: Arc::from([]),
+            });
+        }
+        if stored.0 < 1000 {
+            return Ok(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transient_refusals_back_off_then_give_up() {
+        let retry = SendRetry::default();
+        assert_eq!(
+            retry.after(1, 0, "451".into()),
+            Outcome::Retry { at: 30_000, detail: "451".into() }
+        );
+        assert_eq!(
+            retry.after(2, 0, "451".into()),
+            Outcome::Retry { at: 120_000, detail: "451".into() }
+        );
+        assert_eq!(
+            retry.after(5, 0, "451".into()),
+            Outcome::Retry { at: 2 * 3600 * 1000, detail: "451".into() }
+        );
+        assert!(matches!(
+            retry.after(6, 0, "451".into()),
+            Outcome::Failed { reason, .. } if reason == "gave_up"
+        ));
+    }
+}
