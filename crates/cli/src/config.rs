@@ -13,6 +13,7 @@ use prossimo_act::targets::parse_networks;
 use prossimo_act::{DispatchConfig, TargetPolicy};
 use prossimo_console::TrustedProxies;
 use prossimo_identity::IdentityConfig;
+use prossimo_messages::{DkimKey, EmailConfig};
 use prossimo_model::{DEFAULT_MAX_AMOUNT, Limits, Money};
 use prossimo_server::{AnalystConfig, PipelineConfig, ServeConfig};
 use prossimo_store::{Location, StoreOptions};
@@ -40,6 +41,7 @@ pub struct Settings {
     pub money: MoneySection,
     pub analytics: AnalyticsSection,
     pub destinations: DestinationsSection,
+    pub email: EmailSection,
 }
 
 impl Default for Settings {
@@ -57,6 +59,41 @@ impl Default for Settings {
             money: MoneySection::default(),
             analytics: AnalyticsSection::default(),
             destinations: DestinationsSection::default(),
+            email: EmailSection::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailSection {
+    /// The sender of every e-mail, e.g. "Negozio <news@negozio.it>".
+    pub from: String,
+    /// The SMTP server, e.g. "smtp://user:password@smtp.example.com:587?tls=required" or
+    /// "smtps://user:password@smtp.example.com:465". Without one, e-mails are written as
+    /// .eml files to <data_dir>/mail.
+    pub smtp_url: Option<String>,
+    /// SMTP connections kept open.
+    pub connections: u32,
+    /// Per SMTP exchange.
+    pub timeout_seconds: f64,
+    /// DKIM: the domain and selector the public key is published under
+    /// (<selector>._domainkey.<domain>), and the file of the RSA private key (PEM).
+    pub dkim_domain: Option<String>,
+    pub dkim_selector: Option<String>,
+    pub dkim_key_file: Option<PathBuf>,
+}
+
+impl Default for EmailSection {
+    fn default() -> Self {
+        EmailSection {
+            from: "Prossimo <prossimo@localhost>".into(),
+            smtp_url: None,
+            connections: 8,
+            timeout_seconds: 30.0,
+            dkim_domain: None,
+            dkim_selector: None,
+            dkim_key_file: None,
         }
     }
 }
@@ -332,6 +369,7 @@ impl Settings {
     pub fn to_redacted_toml(&self) -> Result<String> {
         let mut shown = self.clone();
         shown.database = shown.database.as_deref().map(redact_password);
+        shown.email.smtp_url = shown.email.smtp_url.as_deref().map(redact_password);
         Ok(toml::to_string_pretty(&shown)?)
     }
 
@@ -378,6 +416,35 @@ impl Settings {
                 .map_err(|e| anyhow::anyhow!("[destinations] allowed_private_networks: {e}"))?,
         );
         Ok(config)
+    }
+
+    /// How e-mail goes out: the SMTP server, or the folder `<data_dir>/mail`.
+    pub fn email(&self) -> Result<EmailConfig> {
+        let e = &self.email;
+        if e.connections == 0 {
+            anyhow::bail!("[email] connections must be at least 1");
+        }
+        let dkim = match (&e.dkim_domain, &e.dkim_selector, &e.dkim_key_file) {
+            (None, None, None) => None,
+            (Some(domain), Some(selector), Some(file)) => Some(DkimKey {
+                domain: domain.clone(),
+                selector: selector.clone(),
+                pem: std::fs::read_to_string(file).with_context(|| {
+                    format!("[email] dkim_key_file: cannot read {}", file.display())
+                })?,
+            }),
+            _ => anyhow::bail!(
+                "[email] DKIM needs dkim_domain, dkim_selector and dkim_key_file together"
+            ),
+        };
+        Ok(EmailConfig {
+            from: e.from.clone(),
+            smtp_url: e.smtp_url.clone().filter(|url| !url.trim().is_empty()),
+            folder: self.data_dir.join("mail"),
+            connections: e.connections,
+            timeout: positive_seconds("email", "timeout_seconds", e.timeout_seconds)?,
+            dkim,
+        })
     }
 
     pub fn store_options(&self) -> Result<StoreOptions> {

@@ -300,6 +300,8 @@ fn serve(store: Arc<Store>, file: &Settings, args: ServeArgs) -> Result<()> {
         serve: file.serve()?,
         public_url,
         trusted_proxies: file.trusted_proxies()?,
+        email: Some(file.email()?),
+        sender: prossimo_messages::SenderConfig::default(),
     };
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

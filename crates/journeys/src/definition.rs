@@ -230,24 +230,8 @@ pub struct Arm {
     pub next: Option<String>,
 }
 
-/// Where a send goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Channel {
-    Email,
-    Sms,
-    Webhook,
-}
-
-impl Channel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::Email => "email",
-            Channel::Sms => "sms",
-            Channel::Webhook => "webhook",
-        }
-    }
-}
+/// Where a send goes: the messages' channels.
+pub use prossimo_messages::Channel;
 
 impl StepKind {
     /// The steps this one may lead to, with the field that names each.

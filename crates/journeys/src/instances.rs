@@ -6,9 +6,11 @@
 use std::collections::BTreeMap;
 
 use prossimo_identity::ProfileId;
+use prossimo_messages::{NewSend, Origin, owe};
 use prossimo_store::sql::{Conn, Row, Val};
 use prossimo_store::{Store, StoreError};
 use serde::Serialize;
+use serde_json::{Value, json};
 
 use crate::check::Journey;
 use crate::entry::{EarlierInstance, EntryRefusal, may_enter};
@@ -24,6 +26,9 @@ pub struct StoredInstance {
     pub version: i64,
     pub profile_id: ProfileId,
     pub instance: Instance,
+    /// What started it (the event's type, name, channel and properties): messages render
+    /// over it (`{{ event.properties.… }}`).
+    pub trigger: Value,
 }
 
 /// One step an instance took, for the audit trail.
@@ -34,23 +39,7 @@ pub struct StepRecord {
     pub at: i64,
 }
 
-/// A send owed to a channel, recorded once per instance and step.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SendRecord {
-    pub idempotency_key: String,
-    pub instance: i64,
-    pub journey_id: i64,
-    pub profile_id: ProfileId,
-    pub step: String,
-    pub channel: String,
-    pub message: String,
-    pub topic: Option<String>,
-    pub transactional: bool,
-    pub status: String,
-    pub created_at: i64,
-}
-
-const COLUMNS: &str = "id, journey_id, version, profile_id, instance_key, entered_at, state, step, due, exit_reason, ended_at";
+const COLUMNS: &str = "id, journey_id, version, profile_id, instance_key, entered_at, state, step, due, exit_reason, ended_at, trigger_event";
 
 fn instance_from(row: &Row) -> Result<StoredInstance, StoreError> {
     let corrupt = || StoreError::Corrupt("journey instance row".into());
@@ -74,6 +63,11 @@ fn instance_from(row: &Row) -> Result<StoredInstance, StoreError> {
         journey_id: row[1].int().ok_or_else(corrupt)?,
         version: row[2].int().ok_or_else(corrupt)?,
         profile_id: row[3].int().ok_or_else(corrupt)?,
+        trigger: row[11]
+            .text()
+            .map(serde_json::from_str)
+            .transpose()?
+            .unwrap_or(Value::Null),
         instance: Instance {
             id: instance_id(id),
             key: row[4].text().map(str::to_owned),
@@ -131,18 +125,33 @@ fn log(
     Ok(())
 }
 
-/// Enters `profile_id` into version `version` of journey `journey_id` (checked as
-/// `journey`) at `now`, with instance key `key`, if its re-entry policy allows: the new
-/// instance (about to run its first step), or why not.
+/// Who enters which version of a journey, as which instance, and what triggered it.
+#[derive(Debug, Clone, Copy)]
+pub struct Entrant<'a> {
+    pub journey_id: i64,
+    pub version: i64,
+    pub profile_id: ProfileId,
+    /// The instance key (one instance per value).
+    pub key: Option<&'a str>,
+    /// What started it (the event's type, name, channel and properties).
+    pub trigger: &'a Value,
+}
+
+/// Enters `entrant` into its version of `journey` at `now`, if its re-entry policy
+/// allows: the new instance (about to run its first step), or why not.
 pub fn enter(
     conn: &mut dyn Conn,
     journey: &Journey,
-    journey_id: i64,
-    version: i64,
-    profile_id: ProfileId,
-    key: Option<&str>,
+    entrant: &Entrant<'_>,
     now: i64,
 ) -> Result<Result<StoredInstance, EntryRefusal>, StoreError> {
+    let Entrant {
+        journey_id,
+        version,
+        profile_id,
+        key,
+        trigger,
+    } = *entrant;
     let earlier: Vec<EarlierInstance> = conn
         .query(
             "SELECT instance_key, entered_at, state FROM journey_instances WHERE journey_id = $1 AND profile_id = $2",
@@ -160,14 +169,15 @@ pub fn enter(
     }
     let row = conn
         .query_one(
-            "INSERT INTO journey_instances (journey_id, version, profile_id, instance_key, entered_at, state)
-             VALUES ($1, $2, $3, $4, $5, 'entering') RETURNING id",
+            "INSERT INTO journey_instances (journey_id, version, profile_id, instance_key, entered_at, state, trigger_event)
+             VALUES ($1, $2, $3, $4, $5, 'entering', $6) RETURNING id",
             &[
                 Val::Int(journey_id),
                 Val::Int(version),
                 Val::Int(profile_id),
                 Val::from(key),
                 Val::Int(now),
+                Val::Text(trigger.to_string()),
             ],
         )?
         .and_then(|row| row[0].int())
@@ -177,6 +187,7 @@ pub fn enter(
         journey_id,
         version,
         profile_id,
+        trigger: trigger.clone(),
         instance: Instance {
             id: instance_id(row),
             key: key.map(str::to_owned),
@@ -189,16 +200,16 @@ pub fn enter(
 }
 
 /// Writes what [`advance`](crate::advance) did to `stored` (whose `instance` it moved)
-/// and the `actions` it answered: the new position, the steps taken, and the sends owed.
-/// Recording the same actions again changes nothing: a step is recorded once per
-/// instance, and a send whose idempotency key is recorded is not owed again. The sends
-/// newly owed.
+/// and the `actions` it answered: the new position, the steps taken, and the sends owed
+/// (to the messages' outbox, in the same transaction). Recording the same actions again
+/// changes nothing: a step is recorded once per instance, and a send whose idempotency
+/// key is owed already is not owed again. How many sends were newly owed.
 pub fn record(
     conn: &mut dyn Conn,
     stored: &StoredInstance,
     actions: &[Action],
     now: i64,
-) -> Result<Vec<SendRecord>, StoreError> {
+) -> Result<usize, StoreError> {
     let (state, step, due, reason, ended_at) = match &stored.instance.position {
         Position::Entering => ("entering", None, None, None, None),
         Position::Waiting { step, due } => ("waiting", Some(step.as_str()), Some(*due), None, None),
@@ -221,7 +232,7 @@ pub fn record(
             Val::Int(stored.row),
         ],
     )?;
-    let mut owed = Vec::new();
+    let mut owed = 0;
     for action in actions {
         match action {
             Action::StepCompleted { step, outcome } => {
@@ -245,38 +256,30 @@ pub fn record(
                 transactional,
                 idempotency_key,
             } => {
-                let send = SendRecord {
+                let slug = conn
+                    .query_one(
+                        "SELECT slug FROM journeys WHERE id = $1",
+                        &[Val::Int(stored.journey_id)],
+                    )?
+                    .and_then(|row| row[0].text().map(str::to_owned));
+                let send = NewSend {
                     idempotency_key: idempotency_key.clone(),
-                    instance: stored.row,
-                    journey_id: stored.journey_id,
                     profile_id: stored.profile_id,
-                    step: step.clone(),
-                    channel: channel.as_str().to_owned(),
-                    message: message.clone(),
+                    origin: Origin::Journey {
+                        journey_id: stored.journey_id,
+                        step: step.clone(),
+                    },
+                    channel: *channel,
+                    template: message.clone(),
                     topic: topic.clone(),
                     transactional: *transactional,
-                    status: "owed".into(),
-                    created_at: now,
+                    context: json!({
+                        "event": stored.trigger,
+                        "journey": {"slug": slug, "step": step},
+                    }),
                 };
-                let inserted = conn.execute(
-                    "INSERT INTO journey_sends (idempotency_key, instance_id, journey_id, profile_id, step, channel, message, topic, transactional, status, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'owed', $10)
-                     ON CONFLICT (idempotency_key) DO NOTHING",
-                    &[
-                        Val::from(send.idempotency_key.as_str()),
-                        Val::Int(send.instance),
-                        Val::Int(send.journey_id),
-                        Val::Int(send.profile_id),
-                        Val::from(send.step.as_str()),
-                        Val::from(send.channel.as_str()),
-                        Val::from(send.message.as_str()),
-                        Val::from(send.topic.as_deref()),
-                        Val::Int(i64::from(send.transactional)),
-                        Val::Int(now),
-                    ],
-                )?;
-                if inserted > 0 {
-                    owed.push(send);
+                if owe(conn, &send, now)? {
+                    owed += 1;
                 }
             }
             Action::SetTrait { .. } | Action::Schedule { .. } => {}
@@ -310,6 +313,7 @@ pub struct Instances<'a> {
 impl<'a> Instances<'a> {
     /// The instances of `store`, their tables brought up to date first.
     pub fn of(store: &'a Store) -> Result<Instances<'a>, StoreError> {
+        store.migrate(&prossimo_messages::SCHEMA)?;
         store.migrate(&SCHEMA)?;
         Ok(Instances { store })
     }
@@ -440,37 +444,6 @@ impl<'a> Instances<'a> {
             }
         }
         Ok(counts)
-    }
-
-    /// The sends recorded for `profile_id`, oldest first.
-    pub fn sends_to(&self, profile_id: ProfileId) -> Result<Vec<SendRecord>, StoreError> {
-        self.store
-            .read(|conn| {
-                conn.query(
-                    "SELECT idempotency_key, instance_id, journey_id, profile_id, step, channel, message, topic, transactional, status, created_at
-                     FROM journey_sends WHERE profile_id = $1 ORDER BY created_at, idempotency_key",
-                    &[Val::Int(profile_id)],
-                )
-            })?
-            .iter()
-            .map(|r| {
-                let corrupt = || StoreError::Corrupt("journey send row".into());
-                let text = |i: usize| r[i].text().map(str::to_owned).ok_or_else(corrupt);
-                Ok(SendRecord {
-                    idempotency_key: text(0)?,
-                    instance: r[1].int().ok_or_else(corrupt)?,
-                    journey_id: r[2].int().ok_or_else(corrupt)?,
-                    profile_id: r[3].int().ok_or_else(corrupt)?,
-                    step: text(4)?,
-                    channel: text(5)?,
-                    message: text(6)?,
-                    topic: r[7].text().map(str::to_owned),
-                    transactional: r[8].int().ok_or_else(corrupt)? != 0,
-                    status: text(9)?,
-                    created_at: r[10].int().ok_or_else(corrupt)?,
-                })
-            })
-            .collect()
     }
 
     fn rows(&self, sql: &str, params: &[Val]) -> Result<Vec<StoredInstance>, StoreError> {

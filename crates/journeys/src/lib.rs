@@ -44,7 +44,7 @@ pub use definition::{
     StepKind, Trigger, Until, Window,
 };
 pub use entry::{EarlierInstance, EntryRefusal, instance_key, may_enter};
-pub use instances::{Instances, SendRecord, StepRecord, StoredInstance, enter, record};
+pub use instances::{Entrant, Instances, StepRecord, StoredInstance, enter, record};
 pub use instances::{JOURNEY_ENTERED, JOURNEY_EXITED, JOURNEY_STEP_COMPLETED};
 pub use lifecycle::{JourneyState, LifecycleAction, LifecycleError, transition};
 pub use machine::{Action, EventSeen, ExitReason, Facts, Input, Instance, Position, advance};

@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 use crate::check::Journey;
 use crate::definition::{EventMatch, StepKind, Trigger, Until};
 use crate::entry::instance_key;
-use crate::instances::{Instances, StoredInstance, enter, record, running};
+use crate::instances::{Entrant, Instances, StoredInstance, enter, record, running};
 use crate::lifecycle::JourneyState;
 use crate::machine::{EventSeen, Facts, Input, advance};
 use crate::service::check_definition;
@@ -127,7 +127,10 @@ impl JourneyRunner {
         let thread_status = Arc::clone(&status);
         let thread = thread::Builder::new()
             .name("prossimo-journeys".into())
-            .spawn(move || run(store, clock, config, inbox, thread_status))
+            .spawn({
+                let bus = bus.clone();
+                move || run(store, clock, config, inbox, thread_status, bus)
+            })
             .map_err(|e| tracing::error!(error = %e, "cannot start the journey runner"))
             .ok();
         JourneyRunner {
@@ -166,6 +169,7 @@ fn run(
     config: RunnerConfig,
     inbox: mpsc::Receiver<Signal>,
     status: Arc<Mutex<RunnerStatus>>,
+    bus: Bus,
 ) {
     let set_status = |update: &dyn Fn(&mut RunnerStatus)| {
         if let Ok(mut s) = status.lock() {
@@ -236,13 +240,18 @@ fn run(
             Ok::<_, StoreError>(done)
         })();
         match result {
-            Ok(done) => set_status(&|s| {
-                s.live_journeys = runner.live.len();
-                s.instances_started += done.started;
-                s.timers_fired += done.fired;
-                s.sends_owed += done.owed;
-                s.last_error = None;
-            }),
+            Ok(done) => {
+                if done.owed > 0 {
+                    bus.publish(Happened::MessagesOwed);
+                }
+                set_status(&|s| {
+                    s.live_journeys = runner.live.len();
+                    s.instances_started += done.started;
+                    s.timers_fired += done.fired;
+                    s.sends_owed += done.owed;
+                    s.last_error = None;
+                })
+            }
             Err(e) => {
                 tracing::error!(error = %e, "journey runner step failed; retrying");
                 set_status(&|s| s.last_error = Some(e.to_string()));
@@ -521,7 +530,7 @@ impl Runner {
                 &person,
             );
             if !actions.is_empty() {
-                owed += record(conn, &moved, &actions, now)?.len() as u64;
+                owed += record(conn, &moved, &actions, now)? as u64;
             }
         }
         for live in triggered {
@@ -533,16 +542,14 @@ impl Runner {
                 .instance_key
                 .as_deref()
                 .and_then(|path| instance_key(path, &message));
-            let Ok(mut stored) = enter(
-                conn,
-                &live.journey,
-                live.journey_id,
-                live.version,
-                profile,
-                key.as_deref(),
-                now,
-            )?
-            else {
+            let entrant = Entrant {
+                journey_id: live.journey_id,
+                version: live.version,
+                profile_id: profile,
+                key: key.as_deref(),
+                trigger: &message,
+            };
+            let Ok(mut stored) = enter(conn, &live.journey, &entrant, now)? else {
                 continue;
             };
             done.started += 1;
@@ -553,7 +560,7 @@ impl Runner {
                 now,
                 &person,
             );
-            owed += record(conn, &stored, &actions, now)?.len() as u64;
+            owed += record(conn, &stored, &actions, now)? as u64;
         }
         Ok(owed)
     }
@@ -601,7 +608,7 @@ impl Runner {
                     let person = self.person(stored.profile_id, now, None)?;
                     let mut moved = stored.clone();
                     let actions = advance(journey, &mut moved.instance, Input::Due, now, &person);
-                    owed += record(conn, &moved, &actions, now)?.len() as u64;
+                    owed += record(conn, &moved, &actions, now)? as u64;
                     fired += 1;
                 }
                 Ok((fired, owed))
@@ -649,7 +656,7 @@ impl Runner {
                         let actions =
                             advance(journey, &mut moved.instance, Input::Changed, now, &person);
                         if !actions.is_empty() {
-                            owed += record(conn, &moved, &actions, now)?.len() as u64;
+                            owed += record(conn, &moved, &actions, now)? as u64;
                         }
                     }
                 }

@@ -3,9 +3,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use prossimo_journeys::{
-    EntryRefusal, EventSeen, Facts, Input, Instances, JourneyError, JourneyInput, JourneyState,
-    Journeys, LifecycleAction, MAX_JOURNEY_BYTES, Position, advance, check_definition, enter,
-    publish_journey, record, save_journey,
+    Entrant, EntryRefusal, EventSeen, Facts, Input, Instances, JourneyError, JourneyInput,
+    JourneyState, Journeys, LifecycleAction, MAX_JOURNEY_BYTES, Position, advance,
+    check_definition, enter, publish_journey, record, save_journey,
 };
 use prossimo_store::{Store, StoreError, WriteDomain};
 use serde_json::{Value, json};
@@ -246,15 +246,16 @@ fn instances_wait_fire_in_order_and_never_send_twice(store: &Store) {
     let start = |profile: i64, key: &str, at: i64| {
         store
             .write_transaction(WriteDomain::Decisions, |conn| {
-                let entered = enter(
-                    conn,
-                    &journey,
-                    record_of.id,
+                let trigger =
+                    serde_json::json!({"event": "Checkout Started", "properties": {"cart_id": key}});
+                let entrant = Entrant {
+                    journey_id: record_of.id,
                     version,
-                    profile,
-                    Some(key),
-                    at,
-                )?;
+                    profile_id: profile,
+                    key: Some(key),
+                    trigger: &trigger,
+                };
+                let entered = enter(conn, &journey, &entrant, at)?;
                 let Ok(mut stored) = entered else {
                     return Ok(entered.map(|_| Vec::new()));
                 };
@@ -297,18 +298,20 @@ fn instances_wait_fire_in_order_and_never_send_twice(store: &Store) {
             record(conn, &first, &actions, now)
         })
         .unwrap();
-    assert_eq!(owed.len(), 1);
-    assert_eq!(
-        owed[0].idempotency_key,
-        format!("{}/mail", first.instance.id)
-    );
+    assert_eq!(owed, 1);
+    let outbox = prossimo_messages::Outbox::of(store).unwrap();
+    let send = outbox
+        .by_key(&format!("{}/mail", first.instance.id))
+        .unwrap()
+        .expect("owed under the instance and step");
+    assert_eq!(send.context["event"]["properties"]["cart_id"], "c9");
     let again = store
         .write_transaction(WriteDomain::Decisions, |conn| {
             record(conn, &first, &actions, now)
         })
         .unwrap();
-    assert!(again.is_empty(), "sent twice: {again:?}");
-    assert_eq!(instances.sends_to(2).unwrap().len(), 1);
+    assert_eq!(again, 0, "owed twice");
+    assert_eq!(outbox.of_profile(2).unwrap().len(), 1);
 
     let stored = instances.of_profile(2).unwrap();
     assert!(matches!(

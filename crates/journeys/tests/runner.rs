@@ -100,7 +100,13 @@ fn runs_a_journey_from_events_and_timers(fixture: &Fixture) {
                     && matches!(i.instance.position, Position::Ended { .. })
             })
     });
-    assert!(instances.sends_to(anna).unwrap().is_empty());
+    assert!(
+        prossimo_messages::Outbox::of(store)
+            .unwrap()
+            .of_profile(anna)
+            .unwrap()
+            .is_empty()
+    );
 
     // A cart abandoned and bought in the same batch: the order ends the wait the checkout
     // just started.
@@ -120,21 +126,45 @@ fn runs_a_journey_from_events_and_timers(fixture: &Fixture) {
     clock.advance(HOUR + 1);
     let runner = JourneyRunner::spawn(Arc::clone(store), clock.clone(), config, &bus);
     wait_until("the timer fired after the restart", || {
-        instances.sends_to(anna).unwrap().len() == 1
+        prossimo_messages::Outbox::of(store)
+            .unwrap()
+            .of_profile(anna)
+            .unwrap()
+            .len()
+            == 1
     });
-    let sends = instances.sends_to(anna).unwrap();
+    let sends = prossimo_messages::Outbox::of(store)
+        .unwrap()
+        .of_profile(anna)
+        .unwrap();
+    assert_eq!(
+        (sends[0].template.as_str(), sends[0].status),
+        ("cart-reminder", prossimo_messages::SendStatus::Owed)
+    );
+    assert!(
+        matches!(&sends[0].origin, prossimo_messages::Origin::Journey { step, .. } if step == "mail"),
+        "{:?}",
+        sends[0].origin
+    );
     assert_eq!(
         (
-            sends[0].message.as_str(),
-            sends[0].step.as_str(),
-            sends[0].status.as_str()
+            &sends[0].context["event"]["properties"]["cart_id"],
+            &sends[0].context["journey"]["slug"]
         ),
-        ("cart-reminder", "mail", "owed")
+        (&json!("c3"), &json!("cart")),
+        "the send carries what triggered its instance, for the message to render"
     );
     assert_eq!(instances.of_profile(anna).unwrap().len(), 3);
     // Quiet for a while: still one send.
     std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(instances.sends_to(anna).unwrap().len(), 1);
+    assert_eq!(
+        prossimo_messages::Outbox::of(store)
+            .unwrap()
+            .of_profile(anna)
+            .unwrap()
+            .len(),
+        1
+    );
     assert_eq!(runner.status().timers_fired, 1);
     runner.stop();
 

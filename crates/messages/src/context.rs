@@ -36,9 +36,7 @@ impl Context {
                     .map(|(k, v)| (KString::from_ref(k), Context::from_json(v)))
                     .collect(),
             ),
-            scalar => Context::Scalar(
-                liquid::model::to_value(scalar).unwrap_or(LiquidValue::Nil),
-            ),
+            scalar => Context::Scalar(liquid::model::to_value(scalar).unwrap_or(LiquidValue::Nil)),
         }
     }
 

@@ -177,7 +177,9 @@ fn header_fields(head: &[u8]) -> Vec<(&str, &[u8])> {
 /// unfolded, runs of whitespace made one space, none around the colon or at the end.
 fn relaxed_header(field: &[u8]) -> Vec<u8> {
     let colon = field.iter().position(|&b| b == b':').unwrap_or(field.len());
-    let name = String::from_utf8_lossy(&field[..colon]).trim().to_ascii_lowercase();
+    let name = String::from_utf8_lossy(&field[..colon])
+        .trim()
+        .to_ascii_lowercase();
     let value = field.get(colon + 1..).unwrap_or_default();
     let mut out = name.into_bytes();
     out.push(b':');
@@ -244,10 +246,7 @@ mod tests {
     fn canonicalises_as_the_rfc_example() {
         assert_eq!(relaxed_header(b"A: X"), b"a:X");
         assert_eq!(relaxed_header(b"B : Y\t\r\n\tZ  "), b"b:Y Z");
-        assert_eq!(
-            relaxed_body(b" C \r\nD \t E\r\n\r\n\r\n"),
-            b" C\r\nD E\r\n"
-        );
+        assert_eq!(relaxed_body(b" C \r\nD \t E\r\n\r\n\r\n"), b" C\r\nD E\r\n");
         assert_eq!(relaxed_body(b""), b"");
         assert_eq!(relaxed_body(b"\r\n\r\n"), b"");
         assert_eq!(relaxed_body(b"x"), b"x\r\n");
@@ -263,8 +262,14 @@ mod tests {
 
     #[test]
     fn a_key_that_is_not_pem_or_not_rsa_is_refused() {
-        assert!(matches!(DkimSigner::from_pem("d", "s", "nope"), Err(DkimError::Pem(_))));
+        assert!(matches!(
+            DkimSigner::from_pem("d", "s", "nope"),
+            Err(DkimError::Pem(_))
+        ));
         let not_a_key = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
-        assert!(matches!(DkimSigner::from_pem("d", "s", not_a_key), Err(DkimError::Key(_))));
+        assert!(matches!(
+            DkimSigner::from_pem("d", "s", not_a_key),
+            Err(DkimError::Key(_))
+        ));
     }
 }

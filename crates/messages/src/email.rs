@@ -91,7 +91,10 @@ pub fn compose(sender: &Sender, outgoing: &Outgoing<'_>) -> Result<Composed, Ema
     if let Some(url) = outgoing.unsubscribe_url {
         builder = builder
             .raw_header(header("List-Unsubscribe", format!("<{url}>"))?)
-            .raw_header(header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click".into())?);
+            .raw_header(header(
+                "List-Unsubscribe-Post",
+                "List-Unsubscribe=One-Click".into(),
+            )?);
     }
     let text = SinglePart::builder()
         .header(ContentType::TEXT_PLAIN)
@@ -140,8 +143,14 @@ mod tests {
 
     #[test]
     fn the_same_send_always_has_the_same_message_id() {
-        assert_eq!(message_id("i7/email-1", "shop.example"), message_id("i7/email-1", "shop.example"));
-        assert_ne!(message_id("i7/email-1", "shop.example"), message_id("i8/email-1", "shop.example"));
+        assert_eq!(
+            message_id("i7/email-1", "shop.example"),
+            message_id("i7/email-1", "shop.example")
+        );
+        assert_ne!(
+            message_id("i7/email-1", "shop.example"),
+            message_id("i8/email-1", "shop.example")
+        );
         assert!(message_id("k", "shop.example").ends_with("@shop.example>"));
     }
 
@@ -161,11 +170,23 @@ mod tests {
         )
         .expect("composed");
         let text = String::from_utf8(composed.bytes).expect("utf-8");
-        assert!(text.contains("List-Unsubscribe: <https://p.example/u/abc>"), "{text}");
-        assert!(text.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"), "{text}");
+        assert!(
+            text.contains("List-Unsubscribe: <https://p.example/u/abc>"),
+            "{text}"
+        );
+        assert!(
+            text.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"),
+            "{text}"
+        );
         assert!(text.contains("multipart/alternative"), "{text}");
-        assert!(text.contains(&format!("Message-ID: {}", composed.message_id)), "{text}");
-        assert!(text.contains("=?utf-8?b?w6g=?="), "non-ASCII words are encoded: {text}");
+        assert!(
+            text.contains(&format!("Message-ID: {}", composed.message_id)),
+            "{text}"
+        );
+        assert!(
+            text.contains("=?utf-8?b?w6g=?="),
+            "non-ASCII words are encoded: {text}"
+        );
         assert_eq!(composed.to.to_string(), "giulia@example.it");
     }
 

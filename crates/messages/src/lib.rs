@@ -31,8 +31,8 @@ pub use email::{Composed, EmailError, Outgoing, Sender, compose, message_id};
 pub use mailer::{Handed, Mailer, MailerError};
 pub use outbox::{NewSend, Origin, Outbox, Outcome, SendRecord, SendStatus, owe};
 pub use sender::{
-    Channels, EmailChannel, MessageSender, SendRetry, SenderConfig, SenderStatus, outcome_event,
-    render_context,
+    ChannelError, Channels, DkimKey, EmailChannel, EmailConfig, MessageSender, SendRetry,
+    SenderConfig, SenderStatus, outcome_event, render_context,
 };
 pub use stored::{MAX_BODY_BYTES, MessageError, MessageInput, MessageRecord, Messages, SCHEMA};
 pub use template::{Channel, Content, Format, Problem, Rendered, Template};

@@ -73,7 +73,8 @@ impl Mailer {
     pub async fn hand(&self, email: &Composed) -> Handed {
         match self {
             Mailer::Smtp(transport) => {
-                let envelope = match Envelope::new(Some(email.from.clone()), vec![email.to.clone()]) {
+                let envelope = match Envelope::new(Some(email.from.clone()), vec![email.to.clone()])
+                {
                     Ok(envelope) => envelope,
                     Err(e) => return Handed::Permanent(e.to_string()),
                 };
@@ -106,7 +107,13 @@ fn write_eml(dir: &Path, email: &Composed) -> std::io::Result<PathBuf> {
         .message_id
         .trim_matches(['<', '>'])
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let path = dir.join(format!("{name}.eml"));
     let partial = dir.join(format!(".{name}.partial"));

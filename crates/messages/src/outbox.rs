@@ -168,7 +168,10 @@ fn send_from(row: &Row) -> Result<SendRecord, StoreError> {
         topic: text(8),
         transactional: row[9].int().ok_or_else(corrupt)? != 0,
         context: serde_json::from_str(row[10].text().ok_or_else(corrupt)?)?,
-        status: row[11].text().and_then(SendStatus::parse).ok_or_else(corrupt)?,
+        status: row[11]
+            .text()
+            .and_then(SendStatus::parse)
+            .ok_or_else(corrupt)?,
         attempts: u32::try_from(row[12].int().ok_or_else(corrupt)?).unwrap_or(u32::MAX),
         due: row[13].int().ok_or_else(corrupt)?,
         recipient: text(14),
@@ -196,13 +199,13 @@ impl<'a> Outbox<'a> {
     /// holder of the sender's lease may call it (no other process is sending then).
     pub fn settle_interrupted(&self, now: i64) -> Result<u64, StoreError> {
         self.store.write_transaction(WriteDomain::Decisions, |conn| {
-            Ok(conn.execute(
+            conn.execute(
                 "UPDATE message_sends SET status = 'uncertain', reason = 'interrupted',
                         detail = 'the process stopped while handing it to its channel; not sent again so as never to send it twice',
                         updated_at = $1
                  WHERE status = 'sending'",
                 &[Val::Int(now)],
-            )? as u64)
+            )
         })
     }
 
@@ -287,26 +290,32 @@ impl<'a> Outbox<'a> {
 
     /// Marks sends' outcomes as on the timeline.
     pub fn mark_logged(&self, ids: &[i64]) -> Result<(), StoreError> {
-        self.store.write_transaction(WriteDomain::Decisions, |conn| {
-            for chunk in ids.chunks(prossimo_store::sql::ROWS_PER_STATEMENT) {
-                let params: Vec<Val> = chunk.iter().map(|&id| Val::Int(id)).collect();
-                conn.execute(
-                    &format!(
-                        "UPDATE message_sends SET logged = 1 WHERE id IN ({})",
-                        placeholders(chunk.len(), 1)
-                    ),
-                    &params,
-                )?;
-            }
-            Ok(())
-        })
+        self.store
+            .write_transaction(WriteDomain::Decisions, |conn| {
+                for chunk in ids.chunks(prossimo_store::sql::ROWS_PER_STATEMENT) {
+                    let params: Vec<Val> = chunk.iter().map(|&id| Val::Int(id)).collect();
+                    conn.execute(
+                        &format!(
+                            "UPDATE message_sends SET logged = 1 WHERE id IN ({})",
+                            placeholders(chunk.len(), 1)
+                        ),
+                        &params,
+                    )?;
+                }
+                Ok(())
+            })
     }
 
     /// When the next owed send is due.
     pub fn next_due(&self) -> Result<Option<i64>, StoreError> {
         Ok(self
             .store
-            .read(|conn| conn.query_one("SELECT MIN(due) FROM message_sends WHERE status = 'owed'", &[]))?
+            .read(|conn| {
+                conn.query_one(
+                    "SELECT MIN(due) FROM message_sends WHERE status = 'owed'",
+                    &[],
+                )
+            })?
             .and_then(|row| row[0].int()))
     }
 

@@ -37,6 +37,69 @@ pub struct Channels {
     pub email: Option<EmailChannel>,
 }
 
+/// How e-mail is sent (`[email]` in `prossimo.toml`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmailConfig {
+    /// The sender of every e-mail (`Negozio <news@negozio.it>`).
+    pub from: String,
+    /// An SMTP server (see [`Mailer::smtp`]); without one, e-mails are written to `folder`.
+    pub smtp_url: Option<String>,
+    pub folder: std::path::PathBuf,
+    /// SMTP connections kept open.
+    pub connections: u32,
+    pub timeout: Duration,
+    pub dkim: Option<DkimKey>,
+}
+
+/// A DKIM key: the domain and selector it is published under, and the private key (PEM).
+#[derive(Clone, PartialEq)]
+pub struct DkimKey {
+    pub domain: String,
+    pub selector: String,
+    pub pem: String,
+}
+
+impl std::fmt::Debug for DkimKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DkimKey")
+            .field("domain", &self.domain)
+            .field("selector", &self.selector)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    #[error("[email] {0}")]
+    Email(String),
+}
+
+impl Channels {
+    /// The channels `email` configures; must be called inside a Tokio runtime (SMTP
+    /// connections are pooled on it).
+    pub fn open(email: Option<&EmailConfig>) -> Result<Channels, ChannelError> {
+        let Some(config) = email else {
+            return Ok(Channels::default());
+        };
+        let fail = |e: &dyn std::fmt::Display| ChannelError::Email(e.to_string());
+        let dkim = config
+            .dkim
+            .as_ref()
+            .map(|key| crate::dkim::DkimSigner::from_pem(&key.domain, &key.selector, &key.pem))
+            .transpose()
+            .map_err(|e| fail(&e))?;
+        let sender = Sender::new(&config.from, dkim).map_err(|e| fail(&e))?;
+        let mailer = match &config.smtp_url {
+            Some(url) => Mailer::smtp(url, config.connections, config.timeout),
+            None => Mailer::folder(&config.folder),
+        }
+        .map_err(|e| fail(&e))?;
+        Ok(Channels {
+            email: Some(EmailChannel { sender, mailer }),
+        })
+    }
+}
+
 /// When to try a send refused for now again, and when to give up on it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SendRetry {
@@ -237,7 +300,10 @@ async fn run(shared: Arc<Shared>) {
     .await;
     match settled {
         Ok(0) => {}
-        Ok(n) => tracing::warn!(sends = n, "sends interrupted by a stop are marked uncertain, not sent again"),
+        Ok(n) => tracing::warn!(
+            sends = n,
+            "sends interrupted by a stop are marked uncertain, not sent again"
+        ),
         Err(e) => note_error(&shared, &e),
     }
     if let Ok(mut status) = shared.status.lock() {
@@ -267,7 +333,10 @@ async fn run(shared: Arc<Shared>) {
         };
         if sends.is_empty() {
             let store = Arc::clone(&shared.store);
-            let next = blocking(move || Outbox::of(&store)?.next_due()).await.ok().flatten();
+            let next = blocking(move || Outbox::of(&store)?.next_due())
+                .await
+                .ok()
+                .flatten();
             let now = shared.store.now_ms();
             let poll = shared.config.poll.as_millis() as i64;
             let wait = next.map_or(poll, |at| (at - now).clamp(1, poll));
@@ -309,7 +378,11 @@ struct RoundFacts {
 fn read_round(store: &Store, sends: &[SendRecord]) -> Result<RoundFacts, StoreError> {
     let messages = Messages::of(store)?;
     let mut templates = HashMap::new();
-    for slug in sends.iter().map(|s| s.template.as_str()).collect::<HashSet<_>>() {
+    for slug in sends
+        .iter()
+        .map(|s| s.template.as_str())
+        .collect::<HashSet<_>>()
+    {
         let compiled = match messages.get(slug)? {
             Some(record) => Template::compile(&record.content)
                 .map(Arc::new)
@@ -370,7 +443,8 @@ async fn hand_round(shared: &Arc<Shared>, sends: Vec<SendRecord>) -> Vec<(i64, O
     let permits = Arc::new(Semaphore::new(shared.config.concurrency.max(1)));
     let mut in_flight = JoinSet::new();
     for send in sends {
-        let (shared, round, permits) = (Arc::clone(shared), Arc::clone(&round), Arc::clone(&permits));
+        let (shared, round, permits) =
+            (Arc::clone(shared), Arc::clone(&round), Arc::clone(&permits));
         in_flight.spawn(async move {
             let _permit = permits.acquire_owned().await;
             let id = send.id;
@@ -576,15 +650,24 @@ mod tests {
         let retry = SendRetry::default();
         assert_eq!(
             retry.after(1, 0, "451".into()),
-            Outcome::Retry { at: 30_000, detail: "451".into() }
+            Outcome::Retry {
+                at: 30_000,
+                detail: "451".into()
+            }
         );
         assert_eq!(
             retry.after(2, 0, "451".into()),
-            Outcome::Retry { at: 120_000, detail: "451".into() }
+            Outcome::Retry {
+                at: 120_000,
+                detail: "451".into()
+            }
         );
         assert_eq!(
             retry.after(5, 0, "451".into()),
-            Outcome::Retry { at: 2 * 3600 * 1000, detail: "451".into() }
+            Outcome::Retry {
+                at: 2 * 3600 * 1000,
+                detail: "451".into()
+            }
         );
         assert!(matches!(
             retry.after(6, 0, "451".into()),

@@ -172,11 +172,12 @@ impl<'a> Messages<'a> {
     /// Deletes a message; whether it existed. Sends still owed for it are then skipped
     /// (`message_missing`).
     pub fn delete(&self, slug: &str) -> Result<bool, StoreError> {
-        self.store.write_transaction(WriteDomain::Decisions, |conn| {
-            Ok(conn.execute(
-                "DELETE FROM message_templates WHERE slug = $1",
-                &[Val::from(slug)],
-            )? > 0)
-        })
+        self.store
+            .write_transaction(WriteDomain::Decisions, |conn| {
+                Ok(conn.execute(
+                    "DELETE FROM message_templates WHERE slug = $1",
+                    &[Val::from(slug)],
+                )? > 0)
+            })
     }
 }

@@ -150,7 +150,9 @@ impl Template {
         let parser = parser().map_err(|p| vec![p])?;
         let mut problems = Vec::new();
         match (content.channel, &content.subject) {
-            (Channel::Email, None) => problems.push(Problem::new("subject", "an e-mail needs a subject")),
+            (Channel::Email, None) => {
+                problems.push(Problem::new("subject", "an e-mail needs a subject"))
+            }
             (Channel::Email, Some(s)) if s.trim().is_empty() => {
                 problems.push(Problem::new("subject", "an e-mail needs a subject"))
             }
@@ -163,13 +165,21 @@ impl Template {
         if content.channel != Channel::Email && content.format != Format::Html {
             problems.push(Problem::new(
                 "format",
-                format!("only an e-mail has a format; a {} message is text", content.channel.as_str()),
+                format!(
+                    "only an e-mail has a format; a {} message is text",
+                    content.channel.as_str()
+                ),
             ));
         }
         if content.body.trim().is_empty() {
             problems.push(Problem::new("body", "the body is empty"));
         }
-        let subject = match content.subject.as_deref().map(|s| parser.parse(s)).transpose() {
+        let subject = match content
+            .subject
+            .as_deref()
+            .map(|s| parser.parse(s))
+            .transpose()
+        {
             Ok(subject) => subject,
             Err(e) => {
                 problems.push(Problem::liquid("subject", &e));
@@ -210,7 +220,10 @@ impl Template {
         let subject = self
             .subject
             .as_ref()
-            .map(|s| s.render(context).map_err(|e| Problem::liquid("subject", &e)))
+            .map(|s| {
+                s.render(context)
+                    .map_err(|e| Problem::liquid("subject", &e))
+            })
             .transpose()?
             .map(|s| one_line(&s));
         let body = self
@@ -234,7 +247,11 @@ impl Template {
                 .map_err(|e| Problem::new("body", format!("cannot make its text part: {e}")))?,
             None => body,
         };
-        Ok(Rendered { subject, html, text })
+        Ok(Rendered {
+            subject,
+            html,
+            text,
+        })
     }
 }
 
@@ -303,14 +320,25 @@ mod tests {
             {% for p in event.properties.products %}<mj-text>{{ p.name }} — € {{ p.price }}</mj-text>{% endfor %}
             <mj-button href="https://shop.example/cart">Torna al carrello</mj-button>
         </mj-column></mj-section></mj-body></mjml>"#;
-        let t = Template::compile(&email("{{ profile.first_name }},   il tuo carrello", body, Format::Mjml))
-            .expect("compiles");
+        let t = Template::compile(&email(
+            "{{ profile.first_name }},   il tuo carrello",
+            body,
+            Format::Mjml,
+        ))
+        .expect("compiles");
         let out = t.render(&context()).expect("renders");
         assert_eq!(out.subject.as_deref(), Some("Giulia, il tuo carrello"));
         let html = out.html.expect("html");
-        assert!(html.contains("<!doctype html>") && html.contains("Borsa — € 89.5"), "{html}");
+        assert!(
+            html.contains("<!doctype html>") && html.contains("Borsa — € 89.5"),
+            "{html}"
+        );
         assert!(out.text.contains("Sciarpa — € 25"), "{}", out.text);
-        assert!(out.text.contains("https://shop.example/cart"), "{}", out.text);
+        assert!(
+            out.text.contains("https://shop.example/cart"),
+            "{}",
+            out.text
+        );
         assert!(!out.text.contains('<'), "{}", out.text);
     }
 
@@ -324,10 +352,20 @@ mod tests {
         })
         .err()
         .expect("refused");
-        let fields: Vec<(&str, Option<u32>)> =
-            problems.iter().map(|p| (p.field.as_str(), p.line)).collect();
-        assert_eq!(fields, [("subject", Some(1)), ("body", Some(2))], "{problems:?}");
-        assert!(problems.iter().all(|p| !p.reason.is_empty() && !p.reason.contains("-->")));
+        let fields: Vec<(&str, Option<u32>)> = problems
+            .iter()
+            .map(|p| (p.field.as_str(), p.line))
+            .collect();
+        assert_eq!(
+            fields,
+            [("subject", Some(1)), ("body", Some(2))],
+            "{problems:?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .all(|p| !p.reason.is_empty() && !p.reason.contains("-->"))
+        );
 
         let no_subject = Template::compile(&Content {
             channel: Channel::Email,
@@ -358,11 +396,18 @@ mod tests {
 
     #[test]
     fn a_text_email_has_no_html_and_a_long_subject_is_cut() {
-        let t = Template::compile(&email(&"x ".repeat(400), "Solo testo {{ profile.first_name }}", Format::Text))
-            .expect("compiles");
+        let t = Template::compile(&email(
+            &"x ".repeat(400),
+            "Solo testo {{ profile.first_name }}",
+            Format::Text,
+        ))
+        .expect("compiles");
         let out = t.render(&context()).expect("renders");
         assert_eq!(out.html, None);
         assert_eq!(out.text, "Solo testo Giulia");
-        assert_eq!(out.subject.expect("subject").chars().count(), MAX_SUBJECT_CHARS);
+        assert_eq!(
+            out.subject.expect("subject").chars().count(),
+            MAX_SUBJECT_CHARS
+        );
     }
 }

@@ -8,6 +8,8 @@
 //! | writer     |                                                      | events committed (and buyers) |
 //! | analyst    | events committed (buyers: re-score at once)          | computed traits changed       |
 //! | decider    | events committed, computed traits, definitions       | memberships changed, outbox   |
+//! | journeys   | events, memberships, computed traits, definitions    | messages owed                 |
+//! | sender     | messages owed, messages changed                      | events committed (outcomes)   |
 //! | dispatcher | outbox written, destinations changed                 |                               |
 //! | HTTP edge  |                                                      | definitions changed, outbox   |
 //!
@@ -22,6 +24,7 @@ use prossimo_bus::Bus;
 use prossimo_console::TrustedProxies;
 use prossimo_decide::{Decider, DeciderConfig};
 use prossimo_journeys::{JourneyRunner, RunnerConfig};
+use prossimo_messages::{ChannelError, Channels, EmailConfig, MessageSender, SenderConfig};
 use prossimo_model::Limits;
 use prossimo_server::{
     Analyst, AnalystConfig, AppState, Pipeline, PipelineConfig, PublicUrl, ServeConfig,
@@ -41,6 +44,9 @@ pub struct RuntimeConfig {
     pub public_url: Option<PublicUrl>,
     /// Proxies whose `X-Forwarded-For` names the client (the console's sign-in limits).
     pub trusted_proxies: TrustedProxies,
+    /// How e-mail goes out; none: sends to e-mail are skipped (`channel_not_configured`).
+    pub email: Option<EmailConfig>,
+    pub sender: SenderConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +55,8 @@ pub enum RuntimeError {
     Thread(#[from] std::io::Error),
     #[error("cannot start the dispatcher: {0}")]
     Dispatcher(#[from] ActError),
+    #[error("cannot open a channel: {0}")]
+    Channel(#[from] ChannelError),
     #[error("cannot bring a feature's tables up to date: {0}")]
     Migration(#[from] prossimo_store::StoreError),
 }
@@ -56,11 +64,13 @@ pub enum RuntimeError {
 /// The tables of every feature, brought up to date before any service starts (each
 /// feature would also do it on first use; at start a failed migration stops the server
 /// instead of failing its first request).
-pub const FEATURE_SCHEMAS: [&prossimo_store::Schema; 5] = [
+pub const FEATURE_SCHEMAS: [&prossimo_store::Schema; 6] = [
     &prossimo_console::users::SCHEMA,
     &prossimo_act::destinations::SCHEMA,
     &prossimo_decide::audiences::SCHEMA,
     &prossimo_understand::reports::SCHEMA,
+    // Before journeys: a journey's step owes its sends to the messages' outbox.
+    &prossimo_messages::SCHEMA,
     &prossimo_journeys::SCHEMA,
 ];
 
@@ -72,6 +82,7 @@ pub struct Runtime {
     analyst: Analyst,
     decider: Decider,
     journeys: JourneyRunner,
+    sender: MessageSender,
     dispatcher: Dispatcher,
     config: RuntimeConfig,
 }
@@ -84,6 +95,7 @@ pub struct Stopped {
     pub writer_drained: bool,
     pub decider_stopped: bool,
     pub journeys_stopped: bool,
+    pub sender_stopped: bool,
     pub dispatcher_stopped: bool,
     pub analyst_stopped: bool,
 }
@@ -94,6 +106,7 @@ impl Stopped {
         self.writer_drained
             && self.decider_stopped
             && self.journeys_stopped
+            && self.sender_stopped
             && self.dispatcher_stopped
             && self.analyst_stopped
     }
@@ -107,6 +120,9 @@ impl Runtime {
             store.migrate(schema)?;
         }
         let bus = Bus::new();
+        let channels = Arc::new(Channels::open(config.email.as_ref())?);
+        let sender =
+            MessageSender::start(Arc::clone(&store), channels, config.sender.clone(), &bus);
         let dispatcher = Dispatcher::start(Arc::clone(&store), config.dispatch.clone(), &bus)?;
         let decider = Decider::spawn(
             Arc::clone(&store),
@@ -129,6 +145,7 @@ impl Runtime {
             analyst,
             decider,
             journeys,
+            sender,
             dispatcher,
             config,
         })
@@ -168,6 +185,7 @@ impl Runtime {
     /// Stops the services in the order data flows through them: the writer commits what
     /// was queued (every request is answered by now), the decider writes what it computed
     /// and gives its lease back, the journey runner writes its batch under way and gives its
+    /// lease back, the sender hands over and records its round in flight and gives its
     /// lease back, the dispatcher records the rounds in flight and gives its
     /// lease back, the analyst stops after its current work. Each gets at most the
     /// configured grace.
@@ -178,6 +196,7 @@ impl Runtime {
             analyst,
             decider,
             journeys,
+            sender,
             dispatcher,
             ..
         } = self;
@@ -192,6 +211,9 @@ impl Runtime {
             true
         })
         .await;
+        // A round of sends in flight is handed over and recorded (each SMTP exchange is
+        // bounded by its timeout).
+        let sender_stopped = tokio::time::timeout(grace, sender.stop()).await.is_ok();
         // A round in flight ends within one request timeout.
         let dispatcher_stopped = tokio::time::timeout(grace, dispatcher.stop()).await.is_ok();
         // A full analysis run may take minutes at a million customers: it is not waited
@@ -202,6 +224,7 @@ impl Runtime {
             writer_drained,
             decider_stopped,
             journeys_stopped,
+            sender_stopped,
             dispatcher_stopped,
             analyst_stopped,
         };

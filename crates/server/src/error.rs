@@ -43,6 +43,9 @@ pub enum ApiError {
     /// A journey with problems, each naming its step and field.
     #[error("{} problem(s) in the journey; the first: {}", .0.len(), .0.first().map(ToString::to_string).unwrap_or_default())]
     Journey(Vec<prossimo_journeys::Problem>),
+    /// A message (template) with problems, each naming its field and position.
+    #[error("{} problem(s) in the message; the first: {}", .0.len(), .0.first().map(|p| format!("{}: {}", p.field, p.reason)).unwrap_or_default())]
+    Message(Vec<prossimo_messages::Problem>),
     /// The request clashes with the current state (a taken name, a server not set up
     /// for it).
     #[error("{0}")]
@@ -65,6 +68,7 @@ pub enum ApiError {
 enum Detail {
     Field(FieldError),
     Journey(prossimo_journeys::Problem),
+    Message(prossimo_messages::Problem),
     Position {
         field: &'static str,
         reason: String,
@@ -88,7 +92,9 @@ impl ApiError {
             ApiError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
             ApiError::Field { .. } => ErrorCode::InvalidField,
             ApiError::Http { code, .. } => *code,
-            ApiError::Definition { .. } | ApiError::Journey(_) => ErrorCode::InvalidDefinition,
+            ApiError::Definition { .. } | ApiError::Journey(_) | ApiError::Message(_) => {
+                ErrorCode::InvalidDefinition
+            }
             ApiError::Conflict(_) => ErrorCode::Conflict,
             ApiError::OriginNotAllowed(_) => ErrorCode::OriginNotAllowed,
             ApiError::Overloaded => ErrorCode::Overloaded,
@@ -120,6 +126,7 @@ impl IntoResponse for ApiError {
                 column: *column,
             }],
             ApiError::Journey(problems) => problems.iter().cloned().map(Detail::Journey).collect(),
+            ApiError::Message(problems) => problems.iter().cloned().map(Detail::Message).collect(),
             ApiError::Field { field, reason } => vec![Detail::Field(FieldError {
                 index: None,
                 field: (*field).to_owned(),

@@ -39,8 +39,8 @@ use ingest::StatisticsSchedule;
 pub use ingest::{Incoming, IngestReport, OrderLine};
 pub use keys::{Bootstrap, Source, TokenInfo, hash_token, normalise_origin, random_key};
 pub use lease::Lease;
-pub use platform::{PLATFORM_SOURCE, PlatformEvent};
 pub use log::{EventScan, LogPosition, LoggedEvent, MergeRecord, ProfileFacts};
+pub use platform::{PLATFORM_SOURCE, PlatformEvent};
 use prossimo_identity::IdentityConfig;
 use prossimo_model::{Clock, Money, SystemClock};
 pub use read::{

@@ -12,6 +12,7 @@ pub(crate) mod browser;
 pub(crate) mod destinations;
 pub(crate) mod doc;
 pub(crate) mod journeys;
+pub(crate) mod messages;
 pub(crate) mod profiles;
 pub(crate) mod segments;
 pub(crate) mod service;
@@ -22,7 +23,7 @@ pub(crate) mod tracking;
 pub(crate) type Area = OpenApiRouter<AppState>;
 
 /// Every area of the API.
-fn areas() -> [Area; 7] {
+fn areas() -> [Area; 8] {
     [
         tracking::routes(),
         profiles::routes(),
@@ -30,6 +31,7 @@ fn areas() -> [Area; 7] {
         segments::routes(),
         destinations::routes(),
         journeys::routes(),
+        messages::routes(),
         service::routes(),
     ]
 }

@@ -11,5 +11,6 @@ mod console;
 mod edge;
 mod harness;
 mod journeys;
+mod messages;
 mod profiles;
 mod tracking;

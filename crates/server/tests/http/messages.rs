@@ -1,0 +1,166 @@
+//! Messages over HTTP: saved and checked, previewed for a customer, test-sent through the
+//! real outbox and sender to a folder of `.eml` files, the outcome on the timeline.
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use prossimo_messages::{
+    Channels, EmailChannel, Mailer, MessageSender, Outbox, SendStatus, Sender, SenderConfig,
+};
+use serde_json::json;
+
+use crate::harness::*;
+
+const CART: &str = r#"<mjml><mj-body><mj-section><mj-column>
+  <mj-text>Ciao {{ profile.first_name | default: "cliente" }}, il tuo carrello:</mj-text>
+  {% for p in event.properties.products %}<mj-text>{{ p.name }} — € {{ p.price }}</mj-text>{% endfor %}
+</mj-column></mj-section></mj-body></mjml>"#;
+
+#[tokio::test]
+async fn a_message_is_checked_previewed_and_test_sent_to_a_folder() {
+    let app = TestApp::new();
+    // Every problem, with its field and position.
+    let (status, body) = app
+        .admin(
+            "POST",
+            "/v1/messages",
+            Some(json!({"slug": "cart", "channel": "email", "subject": "Ciao {{ profile.first_name ", "body": "{% if x %}", "format": "html"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["code"], "invalid_definition");
+    let fields: Vec<&str> = body["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["subject", "body"], "{body}");
+    assert_eq!(body["details"][0]["line"], 1, "{body}");
+    let (status, body) = app
+        .admin(
+            "POST",
+            "/v1/messages",
+            Some(json!({"slug": "new", "channel": "email", "subject": "s", "body": "b"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("message slug"),
+        "{body}"
+    );
+
+    let (status, body) = app
+        .admin(
+            "POST",
+            "/v1/messages",
+            Some(json!({"slug": "cart", "name": "Carrello", "channel": "email", "subject": "{{ profile.first_name }}, hai dimenticato qualcosa?", "body": CART, "format": "mjml"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(
+        (body["format"].as_str(), body["channel"].as_str()),
+        (Some("mjml"), Some("email"))
+    );
+    let (status, _) = app
+        .admin(
+            "POST",
+            "/v1/messages",
+            Some(json!({"slug": "cart", "channel": "sms", "body": "x"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    let (status, body) = app
+        .post(
+            "/v1/identify",
+            json!({"userId": "giulia", "traits": {"first_name": "Giulia", "email": "giulia@example.it"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let event = json!({"properties": {"products": [{"name": "Borsa", "price": 89.5}]}});
+    let (status, preview) = app
+        .poll_admin(
+            "/v1/messages/cart/preview",
+            json!({"profile": "user_id:giulia", "event": event}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{preview}");
+    assert_eq!(preview["subject"], "Giulia, hai dimenticato qualcosa?");
+    assert!(
+        preview["html"].as_str().unwrap().contains("Borsa — € 89.5"),
+        "{preview}"
+    );
+    assert!(
+        preview["text"].as_str().unwrap().contains("Ciao Giulia"),
+        "{preview}"
+    );
+    let (status, body) = app
+        .admin(
+            "POST",
+            "/v1/messages/cart/preview",
+            Some(json!({"profile": "user_id:nobody"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+
+    // A test send goes through the outbox and the sender, to a folder of .eml files, and
+    // its outcome is an event on the customer's timeline.
+    let folder = app.dir.path().join("mail");
+    let channels = Channels {
+        email: Some(EmailChannel {
+            sender: Sender::new("Negozio <news@negozio.example>", None).unwrap(),
+            mailer: Mailer::folder(&folder).unwrap(),
+        }),
+    };
+    let sender = MessageSender::start(
+        Arc::clone(&app.store),
+        Arc::new(channels),
+        SenderConfig::default(),
+        &app.bus,
+    );
+    let (status, body) = app
+        .admin(
+            "POST",
+            "/v1/messages/cart/test",
+            Some(json!({"profile": "user_id:giulia", "event": event})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let key = body["send"].as_str().unwrap().to_owned();
+    let outbox = Outbox::of(&app.store).unwrap();
+    for _ in 0..300 {
+        if outbox
+            .by_key(&key)
+            .unwrap()
+            .is_some_and(|s| s.status == SendStatus::Sent)
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let send = outbox.by_key(&key).unwrap().unwrap();
+    assert_eq!(send.status, SendStatus::Sent, "{send:?}");
+    assert_eq!(send.recipient.as_deref(), Some("giulia@example.it"));
+    let files: Vec<_> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|f| f.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let eml = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(eml.contains("To: giulia@example.it"), "{eml}");
+    assert!(eml.contains(send.message_id.as_deref().unwrap()), "{eml}");
+    let timeline = app
+        .poll("/v1/profiles/user_id:giulia/events", |_, body| {
+            body.to_string().contains("Message Sent")
+        })
+        .await;
+    assert!(timeline.to_string().contains(&key), "{timeline}");
+    sender.stop().await;
+
+    let (status, _) = app.admin("DELETE", "/v1/messages/cart", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = app.admin("DELETE", "/v1/messages/cart", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
