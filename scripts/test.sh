@@ -4,7 +4,9 @@
 #   2. the official Segment Python SDK sending to a running `prossimo serve`, and a
 #      property-based fuzzer (schemathesis) driving every operation of its OpenAPI
 #      document: no 5xx, no undocumented status;
-#   3. the Standard Webhooks reference library verifying the server's signed deliveries;
+#   3. the Standard Webhooks reference library verifying the server's signed deliveries; a
+#      journey's e-mails through a real SMTP server (aiosmtpd), their MIME parsed and their
+#      DKIM signatures verified by dkimpy, a 451 retried and a 550 not;
 #      the official browser SDK (@segment/analytics-next) in Chromium on another origin;
 #   4. the segment-language parser under cargo-fuzz for 30 seconds;
 #   5. the web console in a real browser (Chromium) against the demo retailer.
@@ -18,6 +20,7 @@ cargo test --workspace --locked
 bash tests/sdk/python_sdk.sh
 bash tests/api/fuzz.sh
 bash tests/sdk/webhooks.sh
+bash tests/sdk/email.sh
 bash tests/sdk/browser_sdk.sh
 bash scripts/fuzz-segments.sh 30
 bash tests/console/run.sh

@@ -19,6 +19,8 @@ ADMIN_TOKEN=pat_sdk_test_admin_token
 # The tests' webhook receivers listen on this machine, which webhooks may not reach unless
 # allowed.
 printf '[destinations]\nallowed_private_networks = ["127.0.0.1"]\n' >"$DATA/prossimo.toml"
+# A test may add settings of its own (an [email] section).
+printf '%s\n' "${EXTRA_CONFIG:-}" >>"$DATA/prossimo.toml"
 PROSSIMO_WRITE_KEY=$WRITE_KEY PROSSIMO_ADMIN_TOKEN=$ADMIN_TOKEN PROSSIMO_LOG=${PROSSIMO_LOG:-warn} \
     target/debug/prossimo --config "$DATA/prossimo.toml" --data-dir "$DATA" serve --listen "127.0.0.1:$PORT" >"$DATA/server.log" 2>&1 &
 SERVER=$!

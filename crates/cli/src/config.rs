@@ -13,7 +13,7 @@ use prossimo_act::targets::parse_networks;
 use prossimo_act::{DispatchConfig, TargetPolicy};
 use prossimo_console::TrustedProxies;
 use prossimo_identity::IdentityConfig;
-use prossimo_messages::{DkimKey, EmailConfig};
+use prossimo_messages::{DkimKey, EmailConfig, SendRetry, SenderConfig};
 use prossimo_model::{DEFAULT_MAX_AMOUNT, Limits, Money};
 use prossimo_server::{AnalystConfig, PipelineConfig, ServeConfig};
 use prossimo_store::{Location, StoreOptions};
@@ -77,6 +77,11 @@ pub struct EmailSection {
     pub connections: u32,
     /// Per SMTP exchange.
     pub timeout_seconds: f64,
+    /// Attempts in all for an e-mail refused for now (a 4xx reply, a failed connection)
+    /// before it fails; each retry waits 4 times longer than the one before, from
+    /// first_retry_seconds, at most 2 hours.
+    pub max_attempts: u32,
+    pub first_retry_seconds: f64,
     /// DKIM: the domain and selector the public key is published under
     /// (<selector>._domainkey.<domain>), and the file of the RSA private key (PEM).
     pub dkim_domain: Option<String>,
@@ -91,6 +96,8 @@ impl Default for EmailSection {
             smtp_url: None,
             connections: 8,
             timeout_seconds: 30.0,
+            max_attempts: SendRetry::default().max_attempts,
+            first_retry_seconds: SendRetry::default().first_delay.as_secs_f64(),
             dkim_domain: None,
             dkim_selector: None,
             dkim_key_file: None,
@@ -445,6 +452,20 @@ impl Settings {
             timeout: positive_seconds("email", "timeout_seconds", e.timeout_seconds)?,
             dkim,
         })
+    }
+
+    /// How the sender paces itself and retries.
+    pub fn sender(&self) -> Result<SenderConfig> {
+        let e = &self.email;
+        if e.max_attempts == 0 {
+            anyhow::bail!("[email] max_attempts must be at least 1");
+        }
+        let mut config = SenderConfig::default();
+        config.retry.max_attempts = e.max_attempts;
+        config.retry.first_delay =
+            positive_seconds("email", "first_retry_seconds", e.first_retry_seconds)?;
+        config.concurrency = usize::try_from(e.connections).unwrap_or(8) * 4;
+        Ok(config)
     }
 
     pub fn store_options(&self) -> Result<StoreOptions> {

@@ -301,7 +301,7 @@ fn serve(store: Arc<Store>, file: &Settings, args: ServeArgs) -> Result<()> {
         public_url,
         trusted_proxies: file.trusted_proxies()?,
         email: Some(file.email()?),
-        sender: prossimo_messages::SenderConfig::default(),
+        sender: file.sender()?,
     };
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -1,0 +1,170 @@
+"""A journey e-mails a customer through a real SMTP server: the MIME is parsed, the DKIM
+signature verified by dkimpy against the public key, a 451 is retried and a 550 is not."""
+
+import argparse
+import base64
+import email
+import email.policy
+import json
+import subprocess
+import threading
+import time
+import urllib.request
+
+import dkim
+from aiosmtpd.controller import Controller
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--host", required=True)
+parser.add_argument("--write-key", required=True)
+parser.add_argument("--admin-token", required=True)
+parser.add_argument("--smtp-port", type=int, required=True)
+parser.add_argument("--dkim-key", required=True)
+args = parser.parse_args()
+
+received = []  # raw bytes of every e-mail accepted
+refusals = {"retry@example.it": 0, "bounce@example.it": 0}
+lock = threading.Lock()
+
+
+class Handler:
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        with lock:
+            if address == "bounce@example.it":
+                refusals[address] += 1
+                return "550 5.1.1 no such user"
+            if address == "retry@example.it" and refusals[address] == 0:
+                refusals[address] += 1
+                return "451 4.3.0 try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        with lock:
+            received.append(envelope.original_content)
+        return "250 Message accepted"
+
+
+controller = Controller(Handler(), hostname="127.0.0.1", port=args.smtp_port)
+controller.start()
+
+
+def call(method, path, body=None, admin=True):
+    request = urllib.request.Request(args.host + path, method=method)
+    if admin:
+        request.add_header("Authorization", "Bearer " + args.admin_token)
+    else:
+        key = base64.b64encode((args.write_key + ":").encode()).decode()
+        request.add_header("Authorization", "Basic " + key)
+    data = None
+    if body is not None:
+        request.add_header("Content-Type", "application/json")
+        data = json.dumps(body).encode()
+    with urllib.request.urlopen(request, data) as response:
+        text = response.read()
+        return json.loads(text) if text else None
+
+
+def wait(what, done, seconds=30):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        value = done()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise SystemExit(f"FAIL: {what} within {seconds} s")
+
+
+call("POST", "/v1/messages", {
+    "slug": "cart",
+    "name": "Carrello abbandonato",
+    "channel": "email",
+    "format": "mjml",
+    "subject": "{{ profile.first_name | default: 'Ciao' }}, il tuo carrello ti aspetta",
+    "body": """<mjml><mj-body><mj-section><mj-column>
+      <mj-text>Ciao {{ profile.first_name }}, nel carrello hai lasciato:</mj-text>
+      {% for p in event.properties.products %}<mj-text>{{ p.name }} a € {{ p.price }}</mj-text>{% endfor %}
+      <mj-button href="https://negozio.example/carrello">Completa l'ordine</mj-button>
+    </mj-column></mj-section></mj-body></mjml>""",
+})
+call("POST", "/v1/journeys", {
+    "slug": "abandoned-cart",
+    "name": "Carrello abbandonato",
+    "definition": {
+        "trigger": {"event": {"name": "Checkout Started"}},
+        "entry": {"instance_key": "properties.cart_id", "reentry": "always"},
+        "steps": [{"id": "mail", "type": "send", "channel": "email", "message": "cart"}],
+    },
+})
+call("POST", "/v1/journeys/abandoned-cart/publish")
+
+people = {"anna": "anna@example.it", "rita": "retry@example.it", "bruno": "bounce@example.it"}
+batch = []
+for user, address in people.items():
+    batch.append({"type": "identify", "userId": user,
+                  "traits": {"email": address, "first_name": user.capitalize()}})
+# The journey runner starts at the log's head when it starts: the checkouts come after the
+# journey is live.
+time.sleep(1.5)
+call("POST", "/v1/batch", {"batch": batch}, admin=False)
+time.sleep(1)
+call("POST", "/v1/batch", {"batch": [
+    {"type": "track", "userId": user, "event": "Checkout Started",
+     "properties": {"cart_id": f"c-{user}", "products": [{"name": "Borsa in pelle", "price": 89.5}]}}
+    for user in people
+]}, admin=False)
+
+wait("two e-mails accepted (anna's, and rita's after a 451)", lambda: len(received) >= 2, 60)
+by_recipient = {}
+for raw in received:
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    by_recipient[str(parsed["To"])] = (raw, parsed)
+assert set(by_recipient) == {"anna@example.it", "retry@example.it"}, by_recipient.keys()
+assert refusals == {"retry@example.it": 1, "bounce@example.it": 1}, refusals
+
+raw, anna = by_recipient["anna@example.it"]
+assert anna["Subject"] == "Anna, il tuo carrello ti aspetta", anna["Subject"]
+assert str(anna["From"]) == "Negozio Prossimo <news@negozio.example>", anna["From"]
+assert anna["Message-ID"].endswith("@negozio.example>"), anna["Message-ID"]
+assert anna.get_content_type() == "multipart/alternative", anna.get_content_type()
+text = anna.get_body(preferencelist=("plain",)).get_content()
+html = anna.get_body(preferencelist=("html",)).get_content()
+assert "Borsa in pelle a € 89.5" in text and "https://negozio.example/carrello" in text, text
+assert "<" not in text, text
+assert "Borsa in pelle a € 89.5" in html and "<!doctype html>" in html.lower(), html[:200]
+
+# DKIM, verified by dkimpy against the public key as DNS would publish it.
+public = subprocess.run(["openssl", "rsa", "-in", args.dkim_key, "-pubout", "-outform", "DER"],
+                        capture_output=True, check=True).stdout
+record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+
+
+def dns(name, timeout=5):
+    assert name == b"prossimo._domainkey.negozio.example.", name
+    return record
+
+
+for address, (raw, _) in by_recipient.items():
+    assert raw.startswith(b"DKIM-Signature:"), raw[:80]
+    assert dkim.verify(raw, dnsfunc=dns), f"DKIM signature of {address} does not verify"
+tampered = by_recipient["anna@example.it"][0].replace(b"Borsa in pelle", b"Borsa di carta", 1)
+assert not dkim.verify(tampered, dnsfunc=dns), "a changed body still verifies"
+
+# Outcomes on the timelines: sent; refused for good and not retried.
+def events(user):
+    return call("GET", f"/v1/profiles/user_id:{user}/events")["events"]
+
+
+def named(user, name):
+    return [e for e in events(user) if e.get("event") == name]
+
+
+wait("anna's Message Sent event", lambda: named("anna", "Message Sent"))
+failed = wait("bruno's Message Failed event", lambda: named("bruno", "Message Failed"))
+assert failed[0]["properties"]["reason"] == "refused", failed
+assert "550" in failed[0]["properties"]["detail"], failed
+time.sleep(2)
+assert refusals["bounce@example.it"] == 1, "a 550 was retried"
+assert len(received) == 2, "an e-mail was sent twice"
+controller.stop()
+print("email: 2 e-mails over SMTP with valid DKIM signatures, a 451 retried, a 550 not")
