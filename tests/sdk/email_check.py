@@ -93,7 +93,7 @@ call("POST", "/v1/journeys", {
     "definition": {
         "trigger": {"event": {"name": "Checkout Started"}},
         "entry": {"instance_key": "properties.cart_id", "reentry": "always"},
-        "steps": [{"id": "mail", "type": "send", "channel": "email", "message": "cart"}],
+        "steps": [{"id": "mail", "type": "send", "channel": "email", "message": "cart", "topic": "offers"}],
     },
 })
 call("POST", "/v1/journeys/abandoned-cart/publish")
@@ -166,5 +166,31 @@ assert "550" in failed[0]["properties"]["detail"], failed
 time.sleep(2)
 assert refusals["bounce@example.it"] == 1, "a 550 was retried"
 assert len(received) == 2, "an e-mail was sent twice"
+
+# One-click unsubscribe (RFC 8058), as a mail client does it: a POST to the header's URL.
+assert anna["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click", anna["List-Unsubscribe-Post"]
+url = str(anna["List-Unsubscribe"]).strip("<>")
+assert url.startswith(args.host + "/u/"), url
+with urllib.request.urlopen(urllib.request.Request(url, method="GET")) as page:
+    assert b"<form" in page.read(), "the page shows its button"
+assert call("GET", "/v1/profiles/user_id:anna/messages")["consent"] == [], "a GET changed nothing"
+one_click = urllib.request.Request(url, data=b"List-Unsubscribe=One-Click", method="POST")
+one_click.add_header("Content-Type", "application/x-www-form-urlencoded")
+with urllib.request.urlopen(one_click) as answer:
+    assert answer.status == 200, answer.status
+consent = call("GET", "/v1/profiles/user_id:anna/messages")["consent"]
+assert [(c["channel"], c["topic"], c["state"], c["source"]) for c in consent] == [
+    ("email", "offers", "opted_out", "one_click")], consent
+wait("anna's Message Unsubscribed event", lambda: named("anna", "Message Unsubscribed"))
+
+# Her next cart sends nothing: skipped, with the reason, on her timeline.
+call("POST", "/v1/batch", {"batch": [
+    {"type": "track", "userId": "anna", "event": "Checkout Started",
+     "properties": {"cart_id": "c-anna-2", "products": []}}]}, admin=False)
+skipped = wait("anna's Message Skipped event", lambda: named("anna", "Message Skipped"))
+assert skipped[0]["properties"]["reason"] == "unsubscribed", skipped
+time.sleep(1)
+assert len(received) == 2, "an unsubscribed customer got an e-mail"
 controller.stop()
-print("email: 2 e-mails over SMTP with valid DKIM signatures, a 451 retried, a 550 not")
+print("email: 2 e-mails over SMTP with valid DKIM signatures, a 451 retried, a 550 not,"
+      " one-click unsubscribe honoured")

@@ -13,7 +13,9 @@ use prossimo_act::targets::parse_networks;
 use prossimo_act::{DispatchConfig, TargetPolicy};
 use prossimo_console::TrustedProxies;
 use prossimo_identity::IdentityConfig;
-use prossimo_messages::{DkimKey, EmailConfig, SendRetry, SenderConfig};
+use prossimo_messages::{
+    DkimKey, EmailConfig, FrequencyCap, SendPolicy, SendRetry, SenderConfig, parse_quiet_hours,
+};
 use prossimo_model::{DEFAULT_MAX_AMOUNT, Limits, Money};
 use prossimo_server::{AnalystConfig, PipelineConfig, ServeConfig};
 use prossimo_store::{Location, StoreOptions};
@@ -41,6 +43,8 @@ pub struct Settings {
     pub money: MoneySection,
     pub analytics: AnalyticsSection,
     pub destinations: DestinationsSection,
+    pub time: TimeSection,
+    pub messages: MessagesSection,
     pub email: EmailSection,
 }
 
@@ -59,9 +63,38 @@ impl Default for Settings {
             money: MoneySection::default(),
             analytics: AnalyticsSection::default(),
             destinations: DestinationsSection::default(),
+            time: TimeSection::default(),
+            messages: MessagesSection::default(),
             email: EmailSection::default(),
         }
     }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TimeSection {
+    /// The workspace's time zone (IANA, e.g. "Europe/Rome"): the zone of a customer without
+    /// a `timezone` trait, for quiet hours and journeys' local times.
+    pub zone: String,
+}
+
+impl Default for TimeSection {
+    fn default() -> Self {
+        TimeSection {
+            zone: "Europe/Rome".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MessagesSection {
+    /// When marketing messages wait, in each customer's time zone, e.g. "21:00-08:00"
+    /// (overnight); empty: never. Transactional messages go at once.
+    pub quiet_hours: String,
+    /// Frequency caps on marketing messages, each "<max> [email|sms|webhook] per <n>d" (or
+    /// <n>h), e.g. ["3 email per 7d", "5 per 7d"]; a send over a cap is skipped.
+    pub caps: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -82,6 +115,9 @@ pub struct EmailSection {
     /// first_retry_seconds, at most 2 hours.
     pub max_attempts: u32,
     pub first_retry_seconds: f64,
+    /// Marketing e-mails go only to people who opted in to their topic or to e-mail (GDPR
+    /// opt-in); false: to everyone who did not opt out. Transactional sends always go.
+    pub require_opt_in: bool,
     /// DKIM: the domain and selector the public key is published under
     /// (<selector>._domainkey.<domain>), and the file of the RSA private key (PEM).
     pub dkim_domain: Option<String>,
@@ -98,6 +134,7 @@ impl Default for EmailSection {
             timeout_seconds: 30.0,
             max_attempts: SendRetry::default().max_attempts,
             first_retry_seconds: SendRetry::default().first_delay.as_secs_f64(),
+            require_opt_in: false,
             dkim_domain: None,
             dkim_selector: None,
             dkim_key_file: None,
@@ -425,6 +462,16 @@ impl Settings {
         Ok(config)
     }
 
+    /// The workspace's time zone.
+    pub fn zone(&self) -> Result<chrono_tz::Tz> {
+        self.time.zone.trim().parse().map_err(|_| {
+            anyhow::anyhow!(
+                "[time] zone: {:?} is not an IANA time zone such as \"Europe/Rome\"",
+                self.time.zone
+            )
+        })
+    }
+
     /// How e-mail goes out: the SMTP server, or the folder `<data_dir>/mail`.
     pub fn email(&self) -> Result<EmailConfig> {
         let e = &self.email;
@@ -451,6 +498,12 @@ impl Settings {
             connections: e.connections,
             timeout: positive_seconds("email", "timeout_seconds", e.timeout_seconds)?,
             dkim,
+            // Unsubscribe links lead where people reach the server.
+            links_base: Some(
+                self.public_url
+                    .clone()
+                    .unwrap_or_else(|| format!("http://{}", self.listen)),
+            ),
         })
     }
 
@@ -465,6 +518,22 @@ impl Settings {
         config.retry.first_delay =
             positive_seconds("email", "first_retry_seconds", e.first_retry_seconds)?;
         config.concurrency = usize::try_from(e.connections).unwrap_or(8) * 4;
+        config.require_opt_in = e.require_opt_in;
+        let m = &self.messages;
+        config.policy = SendPolicy {
+            caps: m
+                .caps
+                .iter()
+                .map(|cap| FrequencyCap::parse(cap))
+                .collect::<Result<_, _>>()
+                .map_err(|e| anyhow::anyhow!("[messages] caps: {e}"))?,
+            sending_hours: Some(m.quiet_hours.trim())
+                .filter(|q| !q.is_empty())
+                .map(parse_quiet_hours)
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("[messages] quiet_hours: {e}"))?,
+            zone: self.zone()?,
+        };
         Ok(config)
     }
 

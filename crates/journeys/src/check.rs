@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::definition::{
     Channel, Definition, Delay, EventMatch, Reentry, StepKind, Trigger, Until, Window,
 };
-use crate::window::LocalWindow;
+use prossimo_messages::LocalWindow;
 
 /// What a definition is checked against.
 pub struct CheckContext<'a> {
@@ -225,7 +225,7 @@ impl Checker<'_> {
                     self.problem(None, "trigger.date", "at most 366 days before or after");
                 }
                 if let Some(at) = &date.at
-                    && crate::window::minute_of_day(at).is_none()
+                    && prossimo_messages::minute_of_day(at).is_none()
                 {
                     self.problem(
                         None,
@@ -408,7 +408,15 @@ impl Checker<'_> {
             } => {
                 self.name(step, "message", message);
                 if let Some(topic) = topic {
-                    self.name(step, "topic", topic);
+                    if let Err(reason) = prossimo_messages::check_topic(topic).and_then(|()| {
+                        if topic == prossimo_messages::ALL_TOPICS {
+                            Err("\"*\" stands for every topic; a message belongs to one".into())
+                        } else {
+                            Ok(())
+                        }
+                    }) {
+                        self.problem(step, "topic", &reason);
+                    }
                     if *transactional {
                         self.problem(
                             step,
@@ -511,7 +519,7 @@ impl Checker<'_> {
     }
 
     fn window(&mut self, step: Option<&str>, window: &Window) -> Option<LocalWindow> {
-        match LocalWindow::parse(window) {
+        match LocalWindow::parse(&window.days, &window.from, &window.to) {
             Ok(w) => Some(w),
             Err((field, reason)) => {
                 self.problem(step, &format!("window.{field}"), reason);

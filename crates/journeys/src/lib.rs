@@ -14,8 +14,9 @@
 //! - `entry`: whether a person may enter again ([`may_enter`]) and the instance a trigger
 //!   belongs to ([`instance_key`]).
 //! - `machine`: [`advance`], one instance's state machine.
-//! - `window`: [`next_allowed`], the next instant inside a local time window, in the
-//!   customer's time zone, across daylight-saving changes.
+//! - [`next_allowed`] (from prossimo-messages, which also keeps its quiet hours): the next
+//!   instant inside a local time window, in the customer's time zone, across
+//!   daylight-saving changes.
 //! - `lifecycle`: a journey's states (draft, published, paused, archived) and what may be
 //!   done in each ([`transition`]).
 //!
@@ -36,7 +37,6 @@ mod runner;
 mod service;
 mod stored;
 mod timeline;
-mod window;
 
 pub use check::{CheckContext, Journey, Problem, check};
 pub use definition::{
@@ -48,6 +48,7 @@ pub use instances::{Entrant, Instances, StepRecord, StoredInstance, enter, recor
 pub use instances::{JOURNEY_ENTERED, JOURNEY_EXITED, JOURNEY_STEP_COMPLETED};
 pub use lifecycle::{JourneyState, LifecycleAction, LifecycleError, transition};
 pub use machine::{Action, EventSeen, ExitReason, Facts, Input, Instance, Position, advance};
+pub use prossimo_messages::{LocalWindow, next_allowed};
 pub use runner::{DEFAULT_ZONE, JourneyRunner, RunnerConfig, RunnerStatus};
 pub use service::{
     JourneyError, change_journey_state, check_definition, parse_definition, publish_journey,
@@ -57,4 +58,3 @@ pub use stored::{
     ChangeRecord, JourneyInput, JourneyRecord, Journeys, MAX_JOURNEY_BYTES, SCHEMA, VersionRecord,
 };
 pub use timeline::JourneyTimeline;
-pub use window::{LocalWindow, next_allowed};

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::check::{Journey, Plan, PlannedArm};
 use crate::definition::{Channel, EventMatch, Until};
-use crate::window::next_allowed;
+use prossimo_messages::next_allowed;
 
 /// What the machine asks of the world about the person.
 pub trait Facts {

@@ -10,7 +10,7 @@ use chrono_tz::Europe::Rome;
 use chrono_tz::Tz;
 use prossimo_journeys::{
     Action, CheckContext, Definition, EarlierInstance, EntryRefusal, EventSeen, ExitReason, Facts,
-    Input, Instance, Journey, LocalWindow, Position, Problem, Window, advance, check, instance_key,
+    Input, Instance, Journey, LocalWindow, Position, Problem, advance, check, instance_key,
     may_enter, next_allowed,
 };
 use prossimo_segments::Schema;
@@ -439,13 +439,11 @@ fn branches_take_the_first_condition_that_holds() {
 
 #[test]
 fn windows_keep_their_local_hours_across_the_change_to_summer_time() {
-    let window = LocalWindow::parse(&Window {
-        days: ["mon", "tue", "wed", "thu", "fri"]
-            .map(String::from)
-            .to_vec(),
-        from: "09:00".into(),
-        to: "20:00".into(),
-    })
+    let window = LocalWindow::parse(
+        &["mon", "tue", "wed", "thu", "fri"].map(String::from),
+        "09:00",
+        "20:00",
+    )
     .unwrap();
     // Saturday 2026-03-28 21:00 CET; clocks go forward on Sunday the 29th; Monday 09:00
     // is CEST, 07:00 UTC.
@@ -463,12 +461,7 @@ fn windows_keep_their_local_hours_across_the_change_to_summer_time() {
         "Friday 21:30 CEST; Monday 09:00 is CET again"
     );
     // A window opening inside the hour that does not exist starts when it exists.
-    let night = LocalWindow::parse(&Window {
-        days: vec![],
-        from: "02:30".into(),
-        to: "04:00".into(),
-    })
-    .unwrap();
+    let night = LocalWindow::parse(&[], "02:30", "04:00").unwrap();
     assert_eq!(
         next_allowed(ms(2026, 3, 28, 23, 0), Rome, &night),
         ms(2026, 3, 29, 1, 0),

@@ -7,32 +7,50 @@
 //!   `context` is what Liquid reads (missing values are nil, as marketers expect).
 //! - `email` (pure): the bytes of an e-mail (text and HTML parts, a `Message-ID` derived
 //!   from the send's idempotency key, one-click unsubscribe), signed by `dkim`.
+//! - `policy` (pure): frequency caps and quiet hours in the recipient's zone
+//!   ([`SendPolicy`]).
 //! - `stored`: the messages marketers write ([`Messages`]), this crate's tables and
 //!   migrations ([`SCHEMA`]).
 //! - `outbox`: every send owed, once per idempotency key ([`owe`], in the caller's
 //!   transaction), and what became of it ([`Outbox`]).
+//! - `consent`: whether a person may get a channel's messages of a topic ([`allows`]),
+//!   stored with its history ([`Consents`]), and the one-click unsubscribe.
+//! - `links`: links signed with the store's secret (the unsubscribe link of a send).
+//! - `window` (pure): local time windows and the next instant inside one, across
+//!   daylight-saving changes (journeys' delay windows, the hours messages may go out).
 //! - `mailer`: where e-mails go: an SMTP server, or a folder of `.eml` files.
 //! - `sender`: the service that claims due sends, hands them over, retries what was
 //!   refused for now and puts every outcome on the customer's timeline
 //!   ([`MessageSender`]).
 
+mod consent;
 mod context;
 mod dkim;
 mod email;
+mod links;
 mod mailer;
 mod outbox;
+mod policy;
 mod sender;
 mod stored;
 mod template;
+mod window;
 
+pub use consent::{
+    ALL_TOPICS, ConsentRecord, ConsentState, Consents, Refusal, Unsubscribed, allows, check_topic,
+    set_consent,
+};
 pub use context::Context;
 pub use dkim::{DkimError, DkimSigner};
 pub use email::{Composed, EmailError, Outgoing, Sender, compose, message_id};
+pub use links::Links;
 pub use mailer::{Handed, Mailer, MailerError};
 pub use outbox::{NewSend, Origin, Outbox, Outcome, SendRecord, SendStatus, owe};
+pub use policy::{FrequencyCap, SendPolicy, Verdict, parse_quiet_hours};
 pub use sender::{
     ChannelError, Channels, DkimKey, EmailChannel, EmailConfig, MessageSender, SendRetry,
     SenderConfig, SenderStatus, outcome_event, render_context,
 };
 pub use stored::{MAX_BODY_BYTES, MessageError, MessageInput, MessageRecord, Messages, SCHEMA};
 pub use template::{Channel, Content, Format, Problem, Rendered, Template};
+pub use window::{LocalWindow, minute_of_day, next_allowed};

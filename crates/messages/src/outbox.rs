@@ -115,6 +115,12 @@ pub enum Outcome {
     Failed { reason: String, detail: String },
     /// Refused for now (a 4xx reply, a connection that failed): tried again at `at`.
     Retry { at: i64, detail: String },
+    /// Held by the policy (quiet hours) until `at`: not an attempt.
+    Deferred {
+        at: i64,
+        reason: String,
+        detail: String,
+    },
 }
 
 /// Owes `send` in the caller's write transaction of the decisions domain, unless a send
@@ -250,6 +256,7 @@ impl<'a> Outbox<'a> {
     pub fn record(&self, outcomes: &[(i64, Outcome)], now: i64) -> Result<(), StoreError> {
         self.store.write_transaction(WriteDomain::Decisions, |conn| {
             for (id, outcome) in outcomes {
+                let not_an_attempt = matches!(outcome, Outcome::Deferred { .. });
                 let (status, due, recipient, message_id, reason, detail) = match outcome {
                     Outcome::Sent { recipient, message_id, detail } => {
                         ("sent", None, Some(recipient.as_str()), Some(message_id.as_str()), None, detail.as_str())
@@ -257,10 +264,14 @@ impl<'a> Outbox<'a> {
                     Outcome::Skipped { reason, detail } => ("skipped", None, None, None, Some(reason.as_str()), detail.as_str()),
                     Outcome::Failed { reason, detail } => ("failed", None, None, None, Some(reason.as_str()), detail.as_str()),
                     Outcome::Retry { at, detail } => ("owed", Some(*at), None, None, None, detail.as_str()),
+                    Outcome::Deferred { at, reason, detail } => {
+                        ("owed", Some(*at), None, None, Some(reason.as_str()), detail.as_str())
+                    }
                 };
                 conn.execute(
                     "UPDATE message_sends SET status = $1, due = COALESCE($2, due), recipient = COALESCE($3, recipient),
-                            message_id = COALESCE($4, message_id), reason = $5, detail = $6, updated_at = $7
+                            message_id = COALESCE($4, message_id), reason = $5, detail = $6, updated_at = $7,
+                            attempts = attempts - $9
                      WHERE id = $8",
                     &[
                         Val::from(status),
@@ -271,6 +282,7 @@ impl<'a> Outbox<'a> {
                         Val::from(detail),
                         Val::Int(now),
                         Val::Int(*id),
+                        Val::Int(i64::from(not_an_attempt)),
                     ],
                 )?;
             }
@@ -306,6 +318,40 @@ impl<'a> Outbox<'a> {
             })
     }
 
+    /// The marketing messages that went to `profiles` since `since`: (profile, channel,
+    /// when), for the frequency caps.
+    pub fn marketing_sent(
+        &self,
+        profiles: &[ProfileId],
+        since: i64,
+    ) -> Result<Vec<(ProfileId, Channel, i64)>, StoreError> {
+        let mut sent = Vec::new();
+        let unique: std::collections::BTreeSet<ProfileId> = profiles.iter().copied().collect();
+        let unique: Vec<ProfileId> = unique.into_iter().collect();
+        for chunk in unique.chunks(prossimo_store::sql::ROWS_PER_STATEMENT) {
+            let mut params = vec![Val::Int(since)];
+            params.extend(chunk.iter().map(|&p| Val::Int(p)));
+            let rows = self.store.read(|conn| {
+                conn.query(
+                    &format!(
+                        "SELECT profile_id, channel, updated_at FROM message_sends
+                         WHERE status = 'sent' AND transactional = 0 AND updated_at > $1 AND profile_id IN ({})",
+                        placeholders(chunk.len(), 2)
+                    ),
+                    &params,
+                )
+            })?;
+            sent.extend(rows.iter().filter_map(|row| {
+                Some((
+                    row[0].int()?,
+                    row[1].text().and_then(Channel::parse)?,
+                    row[2].int()?,
+                ))
+            }));
+        }
+        Ok(sent)
+    }
+
     /// When the next owed send is due.
     pub fn next_due(&self) -> Result<Option<i64>, StoreError> {
         Ok(self
@@ -325,6 +371,16 @@ impl<'a> Outbox<'a> {
             &format!("SELECT {COLUMNS} FROM message_sends WHERE profile_id = $1 ORDER BY id DESC"),
             &[Val::Int(profile_id)],
         )
+    }
+
+    /// The send with row id `id`.
+    pub fn by_id(&self, id: i64) -> Result<Option<SendRecord>, StoreError> {
+        Ok(self
+            .rows(
+                &format!("SELECT {COLUMNS} FROM message_sends WHERE id = $1"),
+                &[Val::Int(id)],
+            )?
+            .pop())
     }
 
     /// The send with `key`.

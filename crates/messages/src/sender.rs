@@ -16,18 +16,24 @@ use serde_json::{Map, Value, json};
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
+use crate::consent::{ConsentRecord, Consents, Refusal, allows};
 use crate::context::Context;
 use crate::email::{Outgoing, Sender, compose};
+use crate::links::Links;
 use crate::mailer::{Handed, Mailer};
 use crate::outbox::{Outbox, Outcome, SendRecord, SendStatus};
+use crate::policy::{SendPolicy, Verdict};
 use crate::stored::Messages;
 use crate::template::{Channel, Template};
 
-/// The e-mail channel: who sends, and through what.
+/// The e-mail channel: who sends, through what, and where its links lead.
 #[derive(Debug)]
 pub struct EmailChannel {
     pub sender: Sender,
     pub mailer: Mailer,
+    /// Where people reach this server (`https://crm.negozio.it`): the base of the
+    /// unsubscribe links; none, no links (and no List-Unsubscribe header).
+    pub links_base: Option<String>,
 }
 
 /// The channels configured; a send to a channel that is not is skipped
@@ -49,6 +55,8 @@ pub struct EmailConfig {
     pub connections: u32,
     pub timeout: Duration,
     pub dkim: Option<DkimKey>,
+    /// The base of the unsubscribe links (see [`EmailChannel::links_base`]).
+    pub links_base: Option<String>,
 }
 
 /// A DKIM key: the domain and selector it is published under, and the private key (PEM).
@@ -95,7 +103,11 @@ impl Channels {
         }
         .map_err(|e| fail(&e))?;
         Ok(Channels {
-            email: Some(EmailChannel { sender, mailer }),
+            email: Some(EmailChannel {
+                sender,
+                mailer,
+                links_base: config.links_base.clone(),
+            }),
         })
     }
 }
@@ -149,6 +161,11 @@ pub struct SenderConfig {
     pub batch: usize,
     /// The longest it sleeps without being woken.
     pub poll: Duration,
+    /// Marketing sends go only to people who opted in (else to everyone who did not opt
+    /// out).
+    pub require_opt_in: bool,
+    /// Frequency caps and quiet hours.
+    pub policy: SendPolicy,
 }
 
 impl Default for SenderConfig {
@@ -158,6 +175,8 @@ impl Default for SenderConfig {
             concurrency: 32,
             batch: 500,
             poll: Duration::from_secs(1),
+            require_opt_in: false,
+            policy: SendPolicy::default(),
         }
     }
 }
@@ -171,11 +190,15 @@ pub struct SenderStatus {
     pub skipped: u64,
     pub failed: u64,
     pub retried: u64,
+    /// Held for quiet hours.
+    pub deferred: u64,
     pub last_error: Option<String>,
 }
 
 struct Shared {
     store: Arc<Store>,
+    /// Signs the links of the messages; read once the lease is held.
+    links: std::sync::OnceLock<Links>,
     channels: Arc<Channels>,
     config: SenderConfig,
     bus: Bus,
@@ -203,6 +226,7 @@ impl MessageSender {
     ) -> MessageSender {
         let shared = Arc::new(Shared {
             store,
+            links: std::sync::OnceLock::new(),
             channels,
             config,
             bus: bus.clone(),
@@ -292,6 +316,20 @@ async fn run(shared: Arc<Shared>) {
             _ = stop.changed() => {}
         }
     };
+    loop {
+        let store = Arc::clone(&shared.store);
+        match blocking(move || Links::of(&store)).await {
+            Ok(links) => {
+                let _ = shared.links.set(links);
+                break;
+            }
+            Err(e) => note_error(&shared, &e),
+        }
+        if stopping(&shared) {
+            return;
+        }
+        tokio::time::sleep(shared.config.poll).await;
+    }
     let store = Arc::clone(&shared.store);
     let settled = blocking(move || {
         let now = store.now_ms();
@@ -373,9 +411,17 @@ async fn run(shared: Arc<Shared>) {
 struct RoundFacts {
     templates: HashMap<String, Result<Arc<Template>, String>>,
     people: HashMap<ProfileId, ProfileFacts>,
+    /// Consent of each send's person (their root and the profile the send names).
+    consent: HashMap<ProfileId, Vec<ConsentRecord>>,
+    /// The marketing messages that went to each send's person within the longest cap.
+    recent: HashMap<ProfileId, Vec<(Channel, i64)>>,
 }
 
-fn read_round(store: &Store, sends: &[SendRecord]) -> Result<RoundFacts, StoreError> {
+fn read_round(
+    store: &Store,
+    sends: &[SendRecord],
+    lookback_ms: i64,
+) -> Result<RoundFacts, StoreError> {
     let messages = Messages::of(store)?;
     let mut templates = HashMap::new();
     for slug in sends
@@ -409,14 +455,34 @@ fn read_round(store: &Store, sends: &[SendRecord]) -> Result<RoundFacts, StoreEr
         .iter()
         .filter_map(|id| Some((*id, facts.get(roots.get(id)?)?.clone())))
         .collect();
-    Ok(RoundFacts { templates, people })
+    let consents = Consents::of(store)?;
+    let mut consent = HashMap::new();
+    for id in ids.iter().copied().collect::<HashSet<_>>() {
+        let mut profiles = vec![id];
+        profiles.extend(roots.get(&id).filter(|root| **root != id));
+        consent.insert(id, consents.of_profiles(&profiles)?);
+    }
+    let mut recent: HashMap<ProfileId, Vec<(Channel, i64)>> = HashMap::new();
+    if lookback_ms > 0 {
+        let since = store.now_ms() - lookback_ms;
+        for (profile, channel, at) in Outbox::of(store)?.marketing_sent(&ids, since)? {
+            recent.entry(profile).or_default().push((channel, at));
+        }
+    }
+    Ok(RoundFacts {
+        templates,
+        people,
+        consent,
+        recent,
+    })
 }
 
 async fn hand_round(shared: &Arc<Shared>, sends: Vec<SendRecord>) -> Vec<(i64, Outcome)> {
     let store = Arc::clone(&shared.store);
     let ids: Vec<i64> = sends.iter().map(|s| s.id).collect();
+    let lookback = shared.config.policy.lookback_ms();
     let (round, sends) = match blocking(move || {
-        let round = read_round(&store, &sends)?;
+        let round = read_round(&store, &sends, lookback)?;
         Ok((round, sends))
     })
     .await
@@ -439,10 +505,30 @@ async fn hand_round(shared: &Arc<Shared>, sends: Vec<SendRecord>) -> Vec<(i64, O
                 .collect();
         }
     };
+    // Screened one after another, so two sends to one person in a round count against
+    // the same cap.
+    let now = shared.store.now_ms();
+    let mut recent = round.recent.clone();
+    let mut outcomes = Vec::new();
+    let mut cleared = Vec::new();
+    for send in sends {
+        match screen(shared, &round, &send, recent.get(&send.profile_id), now) {
+            Err(outcome) => outcomes.push((send.id, outcome)),
+            Ok(()) => {
+                if !send.transactional {
+                    recent
+                        .entry(send.profile_id)
+                        .or_default()
+                        .push((send.channel, now));
+                }
+                cleared.push(send);
+            }
+        }
+    }
     let round = Arc::new(round);
     let permits = Arc::new(Semaphore::new(shared.config.concurrency.max(1)));
     let mut in_flight = JoinSet::new();
-    for send in sends {
+    for send in cleared {
         let (shared, round, permits) =
             (Arc::clone(shared), Arc::clone(&round), Arc::clone(&permits));
         in_flight.spawn(async move {
@@ -451,7 +537,6 @@ async fn hand_round(shared: &Arc<Shared>, sends: Vec<SendRecord>) -> Vec<(i64, O
             (id, hand_one(&shared, &round, send).await)
         });
     }
-    let mut outcomes = Vec::new();
     while let Some(done) = in_flight.join_next().await {
         match done {
             Ok(outcome) => outcomes.push(outcome),
@@ -465,6 +550,7 @@ async fn hand_round(shared: &Arc<Shared>, sends: Vec<SendRecord>) -> Vec<(i64, O
                 Outcome::Skipped { .. } => status.skipped += 1,
                 Outcome::Failed { .. } => status.failed += 1,
                 Outcome::Retry { .. } => status.retried += 1,
+                Outcome::Deferred { .. } => status.deferred += 1,
             }
         }
     }
@@ -490,17 +576,30 @@ pub fn render_context(facts: &ProfileFacts, send_context: &Value) -> Context {
     Context::from_json(&Value::Object(root))
 }
 
-async fn hand_one(shared: &Shared, round: &RoundFacts, send: SendRecord) -> Outcome {
+/// What the send must pass before it is handed over: its message, its person, their
+/// consent and the send-time policy. `Err` is what becomes of it instead.
+fn screen(
+    shared: &Shared,
+    round: &RoundFacts,
+    send: &SendRecord,
+    recent: Option<&Vec<(Channel, i64)>>,
+    now: i64,
+) -> Result<(), Outcome> {
     let template = match round.templates.get(&send.template) {
         Some(Ok(template)) => template,
-        Some(Err(why)) => return skipped("message_missing", why.clone()),
-        None => return skipped("message_missing", format!("no message {:?}", send.template)),
+        Some(Err(why)) => return Err(skipped("message_missing", why.clone())),
+        None => {
+            return Err(skipped(
+                "message_missing",
+                format!("no message {:?}", send.template),
+            ));
+        }
     };
     let Some(person) = round.people.get(&send.profile_id) else {
-        return skipped("profile_missing", "the customer no longer exists");
+        return Err(skipped("profile_missing", "the customer no longer exists"));
     };
     if template.content().channel != send.channel {
-        return Outcome::Failed {
+        return Err(Outcome::Failed {
             reason: "wrong_channel".into(),
             detail: format!(
                 "message {:?} is for {}, the send for {}",
@@ -508,8 +607,59 @@ async fn hand_one(shared: &Shared, round: &RoundFacts, send: SendRecord) -> Outc
                 template.content().channel.as_str(),
                 send.channel.as_str()
             ),
-        };
+        });
     }
+    let consent = round
+        .consent
+        .get(&send.profile_id)
+        .map_or(&[][..], Vec::as_slice);
+    if let Err(refusal) = allows(
+        consent,
+        send.channel,
+        send.topic.as_deref(),
+        send.transactional,
+        shared.config.require_opt_in,
+    ) {
+        return Err(skipped(
+            refusal.reason(),
+            match refusal {
+                Refusal::Unsubscribed => format!(
+                    "the customer left {} of {}",
+                    send.topic
+                        .as_deref()
+                        .map_or("every topic".into(), |t| format!("topic {t:?}")),
+                    send.channel.as_str()
+                ),
+                Refusal::NoConsent => "opt-in is required and the customer never opted in".into(),
+            },
+        ));
+    }
+    let policy = &shared.config.policy;
+    let zone = policy.zone_of(&person.traits);
+    match policy.decide(
+        send.channel,
+        send.transactional,
+        zone,
+        recent.map_or(&[][..], Vec::as_slice),
+        now,
+    ) {
+        Verdict::Go => Ok(()),
+        Verdict::WaitUntil(at) => Err(Outcome::Deferred {
+            at,
+            reason: "quiet_hours".into(),
+            detail: format!("quiet hours in {zone}; it goes at the next allowed time"),
+        }),
+        Verdict::Skip { reason, detail } => Err(skipped(&reason, detail)),
+    }
+}
+
+async fn hand_one(shared: &Shared, round: &RoundFacts, send: SendRecord) -> Outcome {
+    let (Some(Ok(template)), Some(person)) = (
+        round.templates.get(&send.template),
+        round.people.get(&send.profile_id),
+    ) else {
+        return skipped("message_missing", "screened without its message or person");
+    };
     match send.channel {
         Channel::Email => {}
         Channel::Sms | Channel::Webhook => {
@@ -534,13 +684,20 @@ async fn hand_one(shared: &Shared, round: &RoundFacts, send: SendRecord) -> Outc
             };
         }
     };
+    // A receipt is not something to unsubscribe from.
+    let unsubscribe_url = match (&email.links_base, shared.links.get()) {
+        (Some(base), Some(links)) if !send.transactional => {
+            Some(links.unsubscribe_url(base, send.id))
+        }
+        _ => None,
+    };
     let composed = match compose(
         &email.sender,
         &Outgoing {
             to: address,
             rendered: &rendered,
             idempotency_key: &send.idempotency_key,
-            unsubscribe_url: None,
+            unsubscribe_url: unsubscribe_url.as_deref(),
             date: shared.store.now_ms(),
         },
     ) {

@@ -8,8 +8,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use prossimo_bus::{Definitions, Happened};
 use prossimo_messages::{
-    Content, MessageError, MessageInput, MessageRecord, Messages, NewSend, Origin, Outbox,
-    Rendered, Template, owe, render_context,
+    Consents, Content, MessageError, MessageInput, MessageRecord, Messages, NewSend, Origin,
+    Outbox, Rendered, Template, owe, render_context,
 };
 use prossimo_store::{ProfileKey, WriteDomain};
 use serde::{Deserialize, Serialize};
@@ -269,10 +269,11 @@ fn profile_of(state: &AppState, raw: &str) -> Result<i64, ApiError> {
         field: "profile",
         reason,
     })?;
-    state
+    let id = state
         .store
         .resolve_profile(&key)?
-        .ok_or_else(|| ApiError::NotFound(format!("no customer {raw:?}")))
+        .ok_or_else(|| ApiError::NotFound(format!("no customer {raw:?}")))?;
+    Ok(state.store.roots(&[id])?.get(&id).copied().unwrap_or(id))
 }
 
 /// Renders a message for a customer, as it would go to them now.
@@ -363,10 +364,213 @@ pub async fn test_send(
     Ok((StatusCode::ACCEPTED, Json(TestSend { send: key })))
 }
 
+/// A send to the customer and what became of it: the audit trail of "why did (or didn't)
+/// they get this message".
+#[derive(Serialize, ToSchema)]
+pub struct SendItem {
+    /// Its idempotency key (a journey's instance and step).
+    send: String,
+    /// The message's slug.
+    message: String,
+    channel: String,
+    topic: Option<String>,
+    transactional: bool,
+    /// owed, sending, sent, skipped, failed or uncertain.
+    status: String,
+    /// Why it was skipped or failed (`unsubscribed`, `no_address`, `refused`, …).
+    reason: Option<String>,
+    detail: Option<String>,
+    attempts: u32,
+    recipient: Option<String>,
+    message_id: Option<String>,
+    /// The journey and step that owed it, if any.
+    journey_id: Option<i64>,
+    step: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+/// A customer's consent for a channel and topic, or a change of it.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct Consent {
+    /// email, sms or webhook.
+    channel: String,
+    /// A subscription topic (`offers`, `newsletter`), or `*` for every topic.
+    topic: String,
+    /// opted_in or opted_out.
+    state: String,
+    /// Who or what set it (`api`, `unsubscribe_link`, `one_click`, `console`, …).
+    source: String,
+    detail: Option<String>,
+    at: i64,
+}
+
+impl From<prossimo_messages::ConsentRecord> for Consent {
+    fn from(r: prossimo_messages::ConsentRecord) -> Consent {
+        Consent {
+            channel: r.channel.as_str().to_owned(),
+            topic: r.topic,
+            state: r.state.as_str().to_owned(),
+            source: r.source,
+            detail: r.detail,
+            at: r.at,
+        }
+    }
+}
+
+/// A customer's messages and consent.
+#[derive(Serialize, ToSchema)]
+pub struct CustomerMessages {
+    /// Newest first.
+    sends: Vec<SendItem>,
+    /// As it stands, by channel and topic.
+    consent: Vec<Consent>,
+    /// Every change, newest first.
+    consent_history: Vec<Consent>,
+}
+
+fn customer_messages(state: &AppState, profile: i64) -> Result<CustomerMessages, ApiError> {
+    let sends = Outbox::of(&state.store)?
+        .of_profile(profile)?
+        .into_iter()
+        .map(|s| {
+            let (journey_id, step) = match s.origin {
+                Origin::Journey { journey_id, step } => (Some(journey_id), Some(step)),
+                Origin::Test => (None, None),
+            };
+            SendItem {
+                send: s.idempotency_key,
+                message: s.template,
+                channel: s.channel.as_str().to_owned(),
+                topic: s.topic,
+                transactional: s.transactional,
+                status: s.status.as_str().to_owned(),
+                reason: s.reason,
+                detail: s.detail,
+                attempts: s.attempts,
+                recipient: s.recipient,
+                message_id: s.message_id,
+                journey_id,
+                step,
+                created_at: s.created_at,
+                updated_at: s.updated_at,
+            }
+        })
+        .collect();
+    let consents = Consents::of(&state.store)?;
+    Ok(CustomerMessages {
+        sends,
+        consent: consents
+            .of_profiles(&[profile])?
+            .into_iter()
+            .map(Consent::from)
+            .collect(),
+        consent_history: consents
+            .history(profile)?
+            .into_iter()
+            .map(Consent::from)
+            .collect(),
+    })
+}
+
+/// A customer's messages (every send and what became of it) and consent (as it stands and
+/// its history).
+#[utoipa::path(get, path = "/v1/profiles/{key}/messages", tag = "messages", security(("adminToken" = [])),
+    params(("key" = String, Path, description = "A profile id or an identifier such as user_id:anna")),
+    responses(
+        (status = 200, description = "Their messages and consent", body = CustomerMessages),
+        (status = 400, description = "Not a profile key", body = ErrorBody),
+        (status = 404, description = "No such customer", body = ErrorBody),
+    ))]
+pub async fn of_customer(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(key): Path<String>,
+) -> Result<Json<CustomerMessages>, ApiError> {
+    let answer = tokio::task::spawn_blocking(move || {
+        let profile = profile_key(&state, &key)?;
+        customer_messages(&state, profile)
+    })
+    .await??;
+    Ok(Json(answer))
+}
+
+/// A consent change: `channel`, `topic` (`*` for every topic of the channel) and `state`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentChange {
+    #[schema(value_type = String)]
+    channel: prossimo_messages::Channel,
+    topic: String,
+    #[schema(value_type = String)]
+    state: prossimo_messages::ConsentState,
+    /// Who or what decided (a form, a till, a call): recorded in the history; `api` when
+    /// absent.
+    source: Option<String>,
+}
+
+/// Records a customer's choice (a sign-up form, a till, a call centre).
+#[utoipa::path(put, path = "/v1/profiles/{key}/consent", tag = "messages", security(("adminToken" = [])),
+    params(("key" = String, Path, description = "A profile id or an identifier such as user_id:anna")),
+    request_body = ConsentChange,
+    responses(
+        (status = 200, description = "Their messages and consent, the change included", body = CustomerMessages),
+        (status = 400, description = "Not a profile key, a channel, a topic or a state", body = ErrorBody),
+        (status = 404, description = "No such customer", body = ErrorBody),
+    ))]
+pub async fn set_consent(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> Result<Json<CustomerMessages>, ApiError> {
+    let change: ConsentChange = json_body(&body)?;
+    prossimo_messages::check_topic(&change.topic).map_err(|reason| ApiError::Field {
+        field: "topic",
+        reason,
+    })?;
+    let source = change.source.unwrap_or_else(|| "api".into());
+    if source.trim().is_empty() || source.len() > 100 {
+        return Err(ApiError::Field {
+            field: "source",
+            reason: "1 to 100 bytes".into(),
+        });
+    }
+    let answer = tokio::task::spawn_blocking(move || {
+        let profile = profile_key(&state, &key)?;
+        Consents::of(&state.store)?.set(
+            profile,
+            &prossimo_messages::ConsentRecord {
+                channel: change.channel,
+                topic: change.topic,
+                state: change.state,
+                source,
+                detail: None,
+                at: state.store.now_ms(),
+            },
+        )?;
+        customer_messages(&state, profile)
+    })
+    .await??;
+    Ok(Json(answer))
+}
+
+/// A profile key in a path: 400 when it is not one, 404 when nobody has it.
+fn profile_key(state: &AppState, raw: &str) -> Result<i64, ApiError> {
+    let key = ProfileKey::parse(raw, state.store.identity()).map_err(ApiError::BadRequest)?;
+    let id = state
+        .store
+        .resolve_profile(&key)?
+        .ok_or_else(|| ApiError::NotFound(format!("no customer {raw:?}")))?;
+    Ok(state.store.roots(&[id])?.get(&id).copied().unwrap_or(id))
+}
+
 pub(crate) fn routes() -> Area {
     Area::new()
         .routes(routes!(list, create))
         .routes(routes!(get_one, update, delete))
         .routes(routes!(preview))
         .routes(routes!(test_send))
+        .routes(routes!(of_customer))
+        .routes(routes!(set_consent))
 }

@@ -17,13 +17,14 @@ pub(crate) mod profiles;
 pub(crate) mod segments;
 pub(crate) mod service;
 pub(crate) mod tracking;
+pub(crate) mod unsubscribe;
 
 /// An area's routes with their documentation: added only through `utoipa_axum::routes!`,
 /// so nothing is served undocumented.
 pub(crate) type Area = OpenApiRouter<AppState>;
 
 /// Every area of the API.
-fn areas() -> [Area; 8] {
+fn areas() -> [Area; 9] {
     [
         tracking::routes(),
         profiles::routes(),
@@ -32,6 +33,7 @@ fn areas() -> [Area; 8] {
         destinations::routes(),
         journeys::routes(),
         messages::routes(),
+        unsubscribe::routes(),
         service::routes(),
     ]
 }

@@ -42,8 +42,18 @@ pub(crate) fn saved_slug(
 }
 
 /// Parses a JSON request body into `T`, or a 400 that says what is wrong with it.
+/// A JSON body; the error names the field it is about (`request body: channel: unknown
+/// variant …`).
 pub(crate) fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| ApiError::BadRequest(format!("request body: {e}")))
+    let mut json = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut json).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." {
+            ApiError::BadRequest(format!("request body: {}", e.inner()))
+        } else {
+            ApiError::BadRequest(format!("request body: {path}: {}", e.inner()))
+        }
+    })
 }
 
 /// Turns a definition problem into a 400 pointing at its line and column.

@@ -238,11 +238,11 @@ impl TestApp {
         panic!("{path} never reached the expected state");
     }
 
-    /// POSTs `body` with the admin token until the answer is not a 404 (what was just
+    /// Sends `body` with the admin token until the answer is not a 404 (what was just
     /// ingested may not be readable yet), for at most 30 s.
-    pub async fn poll_admin(&self, path: &str, body: Value) -> (StatusCode, Value) {
+    pub async fn poll_admin(&self, method: &str, path: &str, body: Value) -> (StatusCode, Value) {
         for _ in 0..300 {
-            let (status, answer) = self.admin("POST", path, Some(body.clone())).await;
+            let (status, answer) = self.admin(method, path, Some(body.clone())).await;
             if status != StatusCode::NOT_FOUND {
                 return (status, answer);
             }

@@ -81,6 +81,7 @@ async fn a_message_is_checked_previewed_and_test_sent_to_a_folder() {
     let event = json!({"properties": {"products": [{"name": "Borsa", "price": 89.5}]}});
     let (status, preview) = app
         .poll_admin(
+            "POST",
             "/v1/messages/cart/preview",
             json!({"profile": "user_id:giulia", "event": event}),
         )
@@ -111,6 +112,7 @@ async fn a_message_is_checked_previewed_and_test_sent_to_a_folder() {
         email: Some(EmailChannel {
             sender: Sender::new("Negozio <news@negozio.example>", None).unwrap(),
             mailer: Mailer::folder(&folder).unwrap(),
+            links_base: Some("https://crm.negozio.example".into()),
         }),
     };
     let sender = MessageSender::start(
@@ -157,10 +159,162 @@ async fn a_message_is_checked_previewed_and_test_sent_to_a_folder() {
         })
         .await;
     assert!(timeline.to_string().contains(&key), "{timeline}");
+    assert!(
+        !eml.contains("List-Unsubscribe"),
+        "a test send is transactional: nothing to unsubscribe from"
+    );
     sender.stop().await;
 
     let (status, _) = app.admin("DELETE", "/v1/messages/cart", None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _) = app.admin("DELETE", "/v1/messages/cart", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn consent_is_recorded_with_its_history_and_an_unsubscribe_link_changes_it() {
+    let app = TestApp::new();
+    let (status, body) = app
+        .post(
+            "/v1/identify",
+            json!({"userId": "marco", "traits": {"email": "marco@example.it"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app
+        .poll_admin(
+            "PUT",
+            "/v1/profiles/user_id:marco/consent",
+            json!({"channel": "email", "topic": "offers", "state": "opted_in", "source": "signup_form"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["consent"][0]["state"], "opted_in", "{body}");
+    assert_eq!(
+        body["consent_history"][0]["source"], "signup_form",
+        "{body}"
+    );
+    for (bad, field) in [
+        (
+            json!({"channel": "email", "topic": "Offerte!", "state": "opted_in"}),
+            "topic",
+        ),
+        (
+            json!({"channel": "fax", "topic": "offers", "state": "opted_in"}),
+            "channel",
+        ),
+        (
+            json!({"channel": "email", "topic": "offers", "state": "maybe"}),
+            "state",
+        ),
+    ] {
+        let (status, body) = app
+            .admin("PUT", "/v1/profiles/user_id:marco/consent", Some(bad))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{field}: {body}");
+        assert!(body.to_string().contains(field), "{field}: {body}");
+    }
+
+    // A marketing send's unsubscribe link: a GET shows the page and changes nothing; the
+    // mail client's one-click POST unsubscribes, once.
+    let profile = app
+        .store
+        .resolve_profile(
+            &prossimo_store::ProfileKey::parse("user_id:marco", app.store.identity()).unwrap(),
+        )
+        .unwrap()
+        .unwrap();
+    let send = prossimo_messages::NewSend {
+        idempotency_key: "i1/offer".into(),
+        profile_id: profile,
+        origin: prossimo_messages::Origin::Test,
+        channel: prossimo_messages::Channel::Email,
+        template: "offer".into(),
+        topic: Some("offers".into()),
+        transactional: false,
+        context: json!({}),
+    };
+    let now = app.store.now_ms();
+    app.store
+        .write_transaction(prossimo_store::WriteDomain::Decisions, |conn| {
+            prossimo_messages::owe(conn, &send, now)
+        })
+        .unwrap();
+    let id = Outbox::of(&app.store)
+        .unwrap()
+        .by_key("i1/offer")
+        .unwrap()
+        .unwrap()
+        .id;
+    let links = prossimo_messages::Links::of(&app.store).unwrap();
+    let url = links.unsubscribe_url("https://crm.negozio.example", id);
+    let path = url
+        .strip_prefix("https://crm.negozio.example")
+        .unwrap()
+        .to_owned();
+    let page = app
+        .browse(
+            axum::http::Request::get(&path)
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("<form method=\"post\">"),
+        "{}",
+        page.body
+    );
+    let (_, body) = app
+        .admin("GET", "/v1/profiles/user_id:marco/messages", None)
+        .await;
+    assert_eq!(
+        body["consent"][0]["state"], "opted_in",
+        "a GET changed nothing: {body}"
+    );
+    for _ in 0..2 {
+        let done = app
+            .browse(
+                axum::http::Request::post(&path)
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(axum::body::Body::from("List-Unsubscribe=One-Click"))
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    }
+    let (_, body) = app
+        .admin("GET", "/v1/profiles/user_id:marco/messages", None)
+        .await;
+    assert_eq!(body["consent"][0]["state"], "opted_out", "{body}");
+    assert_eq!(body["consent"][0]["source"], "one_click", "{body}");
+    assert_eq!(
+        body["consent_history"].as_array().unwrap().len(),
+        2,
+        "once: {body}"
+    );
+    assert_eq!(body["sends"][0]["send"], "i1/offer", "{body}");
+    let events = app
+        .poll("/v1/profiles/user_id:marco/events", |_, body| {
+            body.to_string().contains("Message Unsubscribed")
+        })
+        .await;
+    assert_eq!(
+        events.to_string().matches("Message Unsubscribed").count(),
+        1,
+        "{events}"
+    );
+
+    // A forged or unknown token is refused.
+    let forged = path.replacen(&format!("/u/{id}."), &format!("/u/{}.", id + 1), 1);
+    for bad in [forged.as_str(), "/u/1.00", "/u/nonsense"] {
+        let reply = app
+            .browse(
+                axum::http::Request::post(bad)
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{bad}");
+    }
 }

@@ -1,13 +1,12 @@
 //! Local time windows ("weekdays 09:00–20:00 in the customer's zone") and the next instant
-//! inside one. Days are the customer's calendar days, so a window keeps its local hours
-//! across daylight-saving changes.
+//! inside one: a journey's delay window, and the hours messages may go out (quiet hours
+//! are the rest of the day). Days are the customer's calendar days, so a window keeps its
+//! local hours across daylight-saving changes.
 
 use chrono::{Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 
-use crate::definition::Window;
-
-/// A parsed [`Window`]: allowed weekdays (Monday first) and minutes of the day
+/// A window: allowed weekdays (Monday first) and minutes of the day
 /// `[from, to)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LocalWindow {
@@ -19,7 +18,7 @@ pub struct LocalWindow {
 const DAY_NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
 /// `"09:00"` → 540; `"24:00"` (the end of the day) → 1440.
-pub(crate) fn minute_of_day(text: &str) -> Option<u32> {
+pub fn minute_of_day(text: &str) -> Option<u32> {
     let (hours, minutes) = text.split_once(':')?;
     if hours.len() != 2 || minutes.len() != 2 {
         return None;
@@ -33,10 +32,15 @@ pub(crate) fn minute_of_day(text: &str) -> Option<u32> {
 }
 
 impl LocalWindow {
-    /// Reads a window; the error names the field (`days`, `from`, `to`) and says why.
-    pub fn parse(window: &Window) -> Result<LocalWindow, (&'static str, String)> {
-        let mut days = [window.days.is_empty(); 7];
-        for day in &window.days {
+    /// Reads a window on `days` (`mon` … `sun`; every day when empty) from `from` to `to`
+    /// (`"09:00"`); the error names the field (`days`, `from`, `to`) and says why.
+    pub fn parse(
+        days_named: &[String],
+        from: &str,
+        to: &str,
+    ) -> Result<LocalWindow, (&'static str, String)> {
+        let mut days = [days_named.is_empty(); 7];
+        for day in days_named {
             let i = DAY_NAMES
                 .iter()
                 .position(|name| name.eq_ignore_ascii_case(day))
@@ -56,14 +60,11 @@ impl LocalWindow {
                 )
             })
         };
-        let (from_minute, to_minute) = (time("from", &window.from)?, time("to", &window.to)?);
+        let (from_minute, to_minute) = (time("from", from)?, time("to", to)?);
         if from_minute >= to_minute {
             return Err((
                 "to",
-                format!(
-                    "the window must end after it starts ({} to {})",
-                    window.from, window.to
-                ),
+                format!("the window must end after it starts ({from} to {to})"),
             ));
         }
         Ok(LocalWindow {
