@@ -85,6 +85,7 @@ call("POST", "/v1/messages", {
       <mj-text>Ciao {{ profile.first_name }}, nel carrello hai lasciato:</mj-text>
       {% for p in event.properties.products %}<mj-text>{{ p.name }} a € {{ p.price }}</mj-text>{% endfor %}
       <mj-button href="https://negozio.example/carrello">Completa l'ordine</mj-button>
+      <mj-text><a href="{{ unsubscribe_url }}">Disiscriviti</a></mj-text>
     </mj-column></mj-section></mj-body></mjml>""",
 })
 call("POST", "/v1/journeys", {
@@ -171,6 +172,7 @@ assert len(received) == 2, "an e-mail was sent twice"
 assert anna["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click", anna["List-Unsubscribe-Post"]
 url = str(anna["List-Unsubscribe"]).strip("<>")
 assert url.startswith(args.host + "/u/"), url
+assert url in html, "the body's unsubscribe link is the header's"
 with urllib.request.urlopen(urllib.request.Request(url, method="GET")) as page:
     assert b"<form" in page.read(), "the page shows its button"
 assert call("GET", "/v1/profiles/user_id:anna/messages")["consent"] == [], "a GET changed nothing"

@@ -4,6 +4,7 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
+use prossimo_messages::{ALL_TOPICS, ConsentState, Consents, Outbox};
 use prossimo_model::{Channel, MessageType};
 use prossimo_store::{EventQuery, MAX_SEARCH_OFFSET, Profile360, ProfileKey, ProfileSummary};
 use prossimo_understand::Reports;
@@ -153,6 +154,8 @@ struct CustomerPage {
     merged_profiles: String,
     insights: Vec<Insight>,
     segments: Vec<SegmentRow>,
+    consent: Vec<ConsentRow>,
+    sends: Vec<SendRow>,
     channels: Vec<ChannelBar>,
     filter: Filter,
     channel_options: Vec<(String, String)>,
@@ -174,6 +177,27 @@ struct SegmentRow {
     since: String,
     left: Option<String>,
 }
+
+/// A channel and topic the customer chose, and how they chose it.
+struct ConsentRow {
+    channel: String,
+    topic: String,
+    opted_in: bool,
+    source: String,
+    at: String,
+}
+
+/// A send to the customer and what became of it.
+struct SendRow {
+    at: String,
+    message: String,
+    channel: String,
+    status: String,
+    reason: String,
+}
+
+/// The most recent sends the 360 shows.
+const SENDS_SHOWN: usize = 20;
 
 struct ChannelBar {
     code: String,
@@ -245,6 +269,9 @@ pub async fn customer(
             return Ok(None);
         };
         let page = prossimo_view::timeline(&store, &key, &events_query)?;
+        let consent = Consents::of(&store)?.of_profiles(&[customer.profile.id])?;
+        let mut sends = Outbox::of(&store)?.of_profile(customer.profile.id)?;
+        sends.truncate(SENDS_SHOWN);
         // The customer's group in words, from the clustering report.
         let group = match customer
             .profile
@@ -264,10 +291,10 @@ pub async fn customer(
             }),
             None => None,
         };
-        Ok(Some((customer, page, group)))
+        Ok(Some((customer, page, group, consent, sends)))
     })
     .await?;
-    let Some((CustomerView { profile, segments }, page, group)) = loaded else {
+    let Some((CustomerView { profile, segments }, page, group, consent, sends)) = loaded else {
         return Err(PageError::not_found(lang, t.customer_not_found));
     };
     if profile.id != id {
@@ -344,6 +371,30 @@ pub async fn customer(
                 slug: m.slug.clone(),
                 since: human_millis(m.entered_at),
                 left: m.exited_at.map(human_millis),
+            })
+            .collect(),
+        consent: consent
+            .into_iter()
+            .map(|c| ConsentRow {
+                channel: i18n::channel(lang, c.channel.touchpoint().as_str()).to_owned(),
+                topic: if c.topic == ALL_TOPICS {
+                    t.every_topic.to_owned()
+                } else {
+                    c.topic
+                },
+                opted_in: c.state == ConsentState::OptedIn,
+                source: c.source.replace('_', " "),
+                at: human_millis(c.at),
+            })
+            .collect(),
+        sends: sends
+            .into_iter()
+            .map(|s| SendRow {
+                at: human_millis(s.updated_at),
+                message: s.template,
+                channel: i18n::channel(lang, s.channel.touchpoint().as_str()).to_owned(),
+                status: s.status.as_str().to_owned(),
+                reason: s.reason.unwrap_or_default().replace('_', " "),
             })
             .collect(),
         channels: channel_bars(&profile, lang),

@@ -675,7 +675,18 @@ async fn hand_one(shared: &Shared, round: &RoundFacts, send: SendRecord) -> Outc
     let Some(address) = person.traits.get("email").and_then(Value::as_str) else {
         return skipped("no_address", "the customer has no `email` trait");
     };
-    let rendered = match template.render(&render_context(person, &send.context)) {
+    // A receipt is not something to unsubscribe from.
+    let unsubscribe_url = match (&email.links_base, shared.links.get()) {
+        (Some(base), Some(links)) if !send.transactional => {
+            Some(links.unsubscribe_url(base, send.id))
+        }
+        _ => None,
+    };
+    let mut context = send.context.clone();
+    if let (Some(url), Value::Object(fields)) = (&unsubscribe_url, &mut context) {
+        fields.insert("unsubscribe_url".into(), Value::from(url.as_str()));
+    }
+    let rendered = match template.render(&render_context(person, &context)) {
         Ok(rendered) => rendered,
         Err(problem) => {
             return Outcome::Failed {
@@ -683,13 +694,6 @@ async fn hand_one(shared: &Shared, round: &RoundFacts, send: SendRecord) -> Outc
                 detail: format!("{}: {}", problem.field, problem.reason),
             };
         }
-    };
-    // A receipt is not something to unsubscribe from.
-    let unsubscribe_url = match (&email.links_base, shared.links.get()) {
-        (Some(base), Some(links)) if !send.transactional => {
-            Some(links.unsubscribe_url(base, send.id))
-        }
-        _ => None,
     };
     let composed = match compose(
         &email.sender,

@@ -84,6 +84,48 @@ async fn the_customer_page_shows_the_360_escaped_filtered_and_in_italian() {
         .unwrap();
     let page = c.page(&format!("/customers/{id}"), &session).await;
     assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("No choice recorded"), "no consent yet");
+    assert!(page.body.contains("No message sent yet."));
+    // Her consent and her messages, with what became of them.
+    let consents = prossimo_messages::Consents::of(&c.store).unwrap();
+    consents
+        .set(
+            id,
+            &prossimo_messages::ConsentRecord {
+                channel: prossimo_messages::Channel::Email,
+                topic: "offers".into(),
+                state: prossimo_messages::ConsentState::OptedOut,
+                source: "one_click".into(),
+                detail: None,
+                at: c.store.now_ms(),
+            },
+        )
+        .unwrap();
+    let send = prossimo_messages::NewSend {
+        idempotency_key: "i9/cart".into(),
+        profile_id: id,
+        origin: prossimo_messages::Origin::Test,
+        channel: prossimo_messages::Channel::Email,
+        template: "cart-reminder".into(),
+        topic: Some("offers".into()),
+        transactional: false,
+        context: serde_json::json!({}),
+    };
+    let now = c.store.now_ms();
+    c.store
+        .write_transaction(prossimo_store::WriteDomain::Decisions, |conn| {
+            prossimo_messages::owe(conn, &send, now)
+        })
+        .unwrap();
+    let page = c.page(&format!("/customers/{id}"), &session).await;
+    assert!(page.body.contains("data-consent=\"out\""), "{}", page.body);
+    assert!(page.body.contains("offers: opted out"), "{}", page.body);
+    assert!(
+        page.body.contains("<tr data-status=\"owed\">"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("<code>cart-reminder</code>"));
     for expected in [
         "<h1>Anna Rossi</h1>",
         "<html lang=\"en\">",
@@ -117,6 +159,10 @@ async fn the_customer_page_shows_the_360_escaped_filtered_and_in_italian() {
     assert!(italian.body.contains("<html lang=\"it\">"));
     assert!(italian.body.contains("1.234,50 €"));
     assert!(italian.body.contains("Cronologia"));
+    assert!(
+        italian.body.contains("offers: disiscritto"),
+        "consent in Italian"
+    );
     let remembered = italian.cookie("prossimo_lang").unwrap();
     let next = c
         .page(
