@@ -7,6 +7,8 @@ use chrono::{DateTime, Duration, Utc};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use prossimo_decide::audiences::{Audiences, SegmentInput};
+use prossimo_journeys::{JourneyInput, Journeys, publish_journey, save_journey};
+use prossimo_messages::{Content, MessageInput, Messages};
 use prossimo_model::{format_timestamp, parse_batch};
 use prossimo_store::{Incoming, IngestReport, Store};
 use rand::rngs::StdRng;
@@ -383,6 +385,12 @@ pub fn run(store: &Store, config: &Settings, args: DemoArgs) -> Result<()> {
     if saved > 0 {
         println!("demo: {saved} example audiences saved (prossimo segment list)");
     }
+    let (messages, journeys) = save_journeys(store)?;
+    if messages + journeys > 0 {
+        println!(
+            "demo: {messages} example messages and {journeys} example journeys saved (the abandoned cart is live: prossimo journey list)"
+        );
+    }
     evaluate_clv(store, until)?;
     if let Some(user) = &generator.showcase {
         println!("try:  prossimo profile user_id:{user}");
@@ -443,6 +451,90 @@ fn save_audiences(store: &Store) -> Result<usize> {
         saved += 1;
     }
     Ok(saved)
+}
+
+/// The example messages (docs/messages), as `POST /v1/messages` takes them.
+const MESSAGES: [&str; 3] = [
+    include_str!("../../../docs/messages/cart-reminder.json"),
+    include_str!("../../../docs/messages/cart-reminder-sms.json"),
+    include_str!("../../../docs/messages/we-miss-you.json"),
+];
+
+/// The example journeys (docs/journeys): slug, name, definition, and whether it goes live.
+/// The win-back journey starts when a customer enters an audience, which journeys do not
+/// hear yet: it is saved as a draft.
+const JOURNEYS: [(&str, &str, &str, bool); 2] = [
+    (
+        "abandoned-cart",
+        "Carrello abbandonato",
+        include_str!("../../../docs/journeys/abandoned-cart.json"),
+        true,
+    ),
+    (
+        "win-back",
+        "Riconquista",
+        include_str!("../../../docs/journeys/win-back.json"),
+        false,
+    ),
+];
+
+/// Saves the example messages and journeys, each checked like any other; one already
+/// there is left alone. How many messages and journeys were saved.
+fn save_journeys(store: &Store) -> Result<(usize, usize)> {
+    let messages = Messages::of(store)?;
+    let mut saved_messages = 0;
+    for text in MESSAGES {
+        let example: Value = serde_json::from_str(text).context("an example message")?;
+        let field = |name: &str| {
+            example
+                .get(name)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let slug = field("slug");
+        if messages.get(&slug)?.is_some() {
+            continue;
+        }
+        let content: Content = serde_json::from_value(json!({
+            "channel": example.get("channel"),
+            "subject": example.get("subject"),
+            "body": example.get("body"),
+            "format": example.get("format").cloned().unwrap_or(json!("html")),
+        }))
+        .with_context(|| format!("example message {slug}"))?;
+        messages
+            .create(&MessageInput {
+                slug: slug.clone(),
+                name: field("name"),
+                description: field("description"),
+                content,
+            })
+            .map_err(|e| anyhow::anyhow!("example message {slug}: {e}"))?;
+        saved_messages += 1;
+    }
+    let journeys = Journeys::of(store)?;
+    let mut saved_journeys = 0;
+    for (slug, name, definition, live) in JOURNEYS {
+        if journeys.get(slug)?.is_some() {
+            continue;
+        }
+        let input = JourneyInput {
+            slug: slug.into(),
+            name: name.into(),
+            description: "Example journey of the demo retailer".into(),
+            definition: serde_json::from_str(definition)
+                .with_context(|| format!("example journey {slug}"))?,
+        };
+        save_journey(store, None, &input, false, "demo")
+            .map_err(|e| anyhow::anyhow!("example journey {slug}: {e}"))?;
+        if live {
+            publish_journey(store, None, slug, "demo")
+                .map_err(|e| anyhow::anyhow!("example journey {slug}: {e}"))?;
+        }
+        saved_journeys += 1;
+    }
+    Ok((saved_messages, saved_journeys))
 }
 
 /// Fits the CLV models on all but the last 26 weeks and compares them with what happened,

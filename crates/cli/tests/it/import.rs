@@ -315,6 +315,21 @@ fn demo_fills_a_living_retailer_through_the_ingest_path() {
         "seeded ids make a re-run a no-op: {}",
         stdout(&again)
     );
+    assert!(
+        stdout(&out).contains("demo: 3 example messages and 2 example journeys saved"),
+        "{}",
+        stdout(&out)
+    );
+    let list = prossimo(&data, &["journey", "list"]);
+    let listed = stdout(&list);
+    assert!(
+        listed.contains("abandoned-cart") && listed.contains("published"),
+        "the abandoned cart is live: {listed}"
+    );
+    assert!(
+        listed.contains("win-back") && listed.contains("draft"),
+        "{listed}"
+    );
 
     let hint = stdout(&out)
         .lines()
