@@ -49,7 +49,7 @@ pub use instances::{JOURNEY_ENTERED, JOURNEY_EXITED, JOURNEY_STEP_COMPLETED};
 pub use lifecycle::{JourneyState, LifecycleAction, LifecycleError, transition};
 pub use machine::{Action, EventSeen, ExitReason, Facts, Input, Instance, Position, advance};
 pub use prossimo_messages::{LocalWindow, next_allowed};
-pub use runner::{DEFAULT_ZONE, JourneyRunner, RunnerConfig, RunnerStatus};
+pub use runner::{DEFAULT_ZONE, JOURNEY_TRIGGERED, JourneyRunner, RunnerConfig, RunnerStatus};
 pub use service::{
     JourneyError, change_journey_state, check_definition, parse_definition, publish_journey,
     save_journey,

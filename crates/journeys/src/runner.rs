@@ -18,7 +18,7 @@ use prossimo_decide::{Conditions, EventFilter};
 use prossimo_identity::ProfileId;
 use prossimo_model::Clock;
 use prossimo_store::sql::{Conn, Val};
-use prossimo_store::{LoggedEvent, ProfileKey, Store, StoreError, WriteDomain};
+use prossimo_store::{LoggedEvent, PLATFORM_SOURCE, ProfileKey, Store, StoreError, WriteDomain};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -270,6 +270,7 @@ struct Done {
 /// A published version ready to run.
 struct Live {
     journey_id: i64,
+    slug: String,
     version: i64,
     state: JourneyState,
     journey: Journey,
@@ -278,6 +279,10 @@ struct Live {
 /// What the runner holds between batches.
 struct Runner {
     store: Arc<Store>,
+    /// The platform's own source, once it exists: only its `Journey Triggered` events
+    /// (written by `POST /v1/journeys/{slug}/trigger`) start API-triggered journeys; the
+    /// same event sent with a write key starts nothing.
+    platform_source: Option<i64>,
     /// The live version of each published or paused journey.
     live: Vec<Live>,
     /// Every version instances may be on, by journey and version.
@@ -305,6 +310,7 @@ impl Runner {
         })?;
         let mut runner = Runner {
             conditions: Conditions::new(&store, std::iter::empty()).map_err(decide_error)?,
+            platform_source: store.source_by_name(PLATFORM_SOURCE)?.map(|s| s.id),
             store,
             live: Vec::new(),
             versions: HashMap::new(),
@@ -331,6 +337,7 @@ impl Runner {
             if let Some(journey) = self.version(record.id, version)? {
                 live.push(Live {
                     journey_id: record.id,
+                    slug: record.slug.clone(),
                     version,
                     state: record.state,
                     journey: (*journey).clone(),
@@ -448,6 +455,13 @@ impl Runner {
             let Some(last) = events.last().map(|e| e.seq) else {
                 return Ok(());
             };
+            if self.platform_source.is_none()
+                && events
+                    .iter()
+                    .any(|e| e.event.as_deref() == Some(JOURNEY_TRIGGERED))
+            {
+                self.platform_source = self.store.source_by_name(PLATFORM_SOURCE)?.map(|s| s.id);
+            }
             let now = clock.now_ms();
             // The versions instances run on are loaded: those from before the start by
             // `open`, the live ones (every instance started since is on one) by `reload`.
@@ -500,6 +514,9 @@ impl Runner {
             .filter(|live| live.state == JourneyState::Published)
             .filter(|live| match &live.journey.definition.trigger {
                 Trigger::Event(trigger) => self.triggers(trigger, event),
+                Trigger::Api => {
+                    api_trigger_of(event, self.platform_source) == Some(live.slug.as_str())
+                }
                 _ => false,
             })
             .collect();
@@ -700,6 +717,18 @@ fn uses(journey: &Journey, conditions: &mut BTreeSet<String>, filters: &mut BTre
 }
 
 /// The stored event as an instance key's path and a filter read it.
+/// The event that carries an API trigger: the journey's slug in `properties.journey`, the
+/// caller's data beside it.
+pub const JOURNEY_TRIGGERED: &str = "Journey Triggered";
+
+/// The journey an API trigger names, if `event` is one the platform wrote.
+fn api_trigger_of(event: &LoggedEvent, platform: Option<i64>) -> Option<&str> {
+    if event.event.as_deref() != Some(JOURNEY_TRIGGERED) || Some(event.source_id) != platform {
+        return None;
+    }
+    event.properties.get("journey").and_then(Value::as_str)
+}
+
 fn message_of(event: &LoggedEvent) -> Value {
     json!({
         "type": event.kind,

@@ -6,9 +6,11 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use prossimo_journeys::{
-    ChangeRecord, Instances, JourneyError, JourneyInput, JourneyRecord, Journeys, LifecycleAction,
-    VersionRecord, change_journey_state, check_definition, publish_journey, save_journey,
+    ChangeRecord, Instances, JOURNEY_TRIGGERED, JourneyError, JourneyInput, JourneyRecord,
+    Journeys, LifecycleAction, VersionRecord, change_journey_state, check_definition,
+    publish_journey, save_journey,
 };
+use prossimo_store::{PlatformEvent, ProfileKey};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -394,8 +396,125 @@ pub async fn archive(
     change(state, slug, LifecycleAction::Archive).await
 }
 
+/// A transactional trigger: whom (`profile`: a profile id or an identifier such as
+/// `user_id:anna`), with what (`data`, which the journey's messages read as
+/// `event.properties`), and an optional `idempotency_key` (the same key triggers once).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerBody {
+    profile: String,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    data: serde_json::Map<String, Value>,
+    idempotency_key: Option<String>,
+}
+
+/// A trigger accepted.
+#[derive(Serialize, ToSchema)]
+pub struct Triggered {
+    /// False when this idempotency key triggered the journey already (nothing new).
+    accepted: bool,
+    /// The trigger's key, as the `Journey Triggered` event on the customer's timeline.
+    trigger: String,
+}
+
+/// The longest idempotency key, in bytes.
+const MAX_IDEMPOTENCY_KEY_BYTES: usize = 200;
+
+/// Starts an API-triggered journey for a customer now (an order confirmation, a password
+/// reset): written to their timeline as a `Journey Triggered` event, which the journey
+/// runner takes from the log like any other, so an accepted trigger is never lost.
+#[utoipa::path(post, path = "/v1/journeys/{slug}/trigger", tag = "journeys", security(("adminToken" = [])),
+    params(("slug" = String, Path)),
+    request_body = TriggerBody,
+    responses(
+        (status = 202, description = "Accepted: the journey starts for them at once", body = Triggered),
+        (status = 400, description = "Not a profile key, or an idempotency key too long (code invalid_field)", body = ErrorBody),
+        (status = 404, description = "No such journey or customer", body = ErrorBody),
+        (status = 409, description = "The journey is not published, or not triggered by the API", body = ErrorBody),
+    ))]
+pub async fn trigger(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(slug): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Triggered>), ApiError> {
+    let body: TriggerBody = json_body(&body)?;
+    if let Some(key) = &body.idempotency_key
+        && (key.trim().is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_BYTES)
+    {
+        return Err(ApiError::Field {
+            field: "idempotency_key",
+            reason: format!("1 to {MAX_IDEMPOTENCY_KEY_BYTES} bytes"),
+        });
+    }
+    let store = state.store.clone();
+    let answer = tokio::task::spawn_blocking(move || {
+        let journey = Journeys::of(&store)?
+            .get(&slug)?
+            .ok_or_else(|| ApiError::NotFound(format!("no journey {slug:?}")))?;
+        if journey.state != prossimo_journeys::JourneyState::Published {
+            return Err(ApiError::Conflict(format!(
+                "journey {slug:?} is {}: only a published journey can be triggered",
+                journey.state.as_str()
+            )));
+        }
+        let live = journey
+            .live_version
+            .map(|v| Journeys::of(&store)?.version(journey.id, v))
+            .transpose()?
+            .flatten()
+            .ok_or_else(|| ApiError::Conflict(format!("journey {slug:?} has no live version")))?;
+        if live.definition.get("trigger").and_then(Value::as_str) != Some("api") {
+            return Err(ApiError::Conflict(format!(
+                "journey {slug:?} is not triggered by the API (its trigger is {})",
+                live.definition
+                    .get("trigger")
+                    .map(Value::to_string)
+                    .unwrap_or_default()
+            )));
+        }
+        let key = ProfileKey::parse(&body.profile, store.identity()).map_err(|reason| {
+            ApiError::Field {
+                field: "profile",
+                reason,
+            }
+        })?;
+        let profile = store
+            .resolve_profile(&key)?
+            .ok_or_else(|| ApiError::NotFound(format!("no customer {:?}", body.profile)))?;
+        let trigger = format!(
+            "trigger/{slug}/{}",
+            body.idempotency_key
+                .unwrap_or_else(|| prossimo_store::random_key("t_"))
+        );
+        let mut properties = body.data;
+        properties.insert("journey".into(), Value::from(slug.as_str()));
+        let stored = store.record_platform_events(&[PlatformEvent {
+            message_id: trigger.clone(),
+            profile_id: profile,
+            event: JOURNEY_TRIGGERED.into(),
+            channel: prossimo_model::Channel::Server,
+            ts: store.now_ms(),
+            properties: Value::Object(properties),
+        }])?;
+        Ok(Triggered {
+            accepted: stored > 0,
+            trigger,
+        })
+    })
+    .await??;
+    if answer.accepted {
+        state.bus.publish(prossimo_bus::Happened::EventsCommitted {
+            buyers: std::sync::Arc::from([]),
+        });
+    }
+    Ok((StatusCode::ACCEPTED, Json(answer)))
+}
+
 pub(crate) fn routes() -> Area {
     Area::new()
+        .routes(routes!(trigger))
         .routes(routes!(list, create))
         .routes(routes!(validate))
         .routes(routes!(get_one, update))

@@ -95,3 +95,156 @@ async fn a_journey_is_drafted_checked_published_and_paused_over_the_api() {
     assert!(body["message"].as_str().unwrap().contains("step"), "{body}");
     assert_eq!(app.get("/v1/journeys/typo").await.0, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_api_trigger_starts_a_transactional_journey_once_per_key() {
+    let app = TestApp::new();
+    let (status, body) = app
+        .admin(
+            "POST",
+            "/v1/messages",
+            Some(json!({"slug": "receipt", "channel": "email", "subject": "Ordine {{ event.properties.order_id }}", "body": "Grazie!", "format": "text"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let definition = json!({
+        "trigger": "api",
+        "steps": [{"id": "mail", "type": "send", "channel": "email", "message": "receipt", "transactional": true}]
+    });
+    for (slug, definition) in [
+        ("order-confirmation", definition),
+        (
+            "cart",
+            json!({"trigger": {"event": {"name": "Checkout Started"}}, "steps": [{"id": "x", "type": "exit"}]}),
+        ),
+    ] {
+        let (status, body) = app
+            .admin(
+                "POST",
+                "/v1/journeys",
+                Some(json!({"slug": slug, "definition": definition})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (status, body) = app
+        .admin(
+            "POST",
+            "/v1/journeys/order-confirmation/trigger",
+            Some(json!({"profile": "user_id:lia"})),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "a draft cannot be triggered: {body}"
+    );
+    for slug in ["order-confirmation", "cart"] {
+        let (status, body) = app
+            .admin("POST", &format!("/v1/journeys/{slug}/publish"), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let runner = prossimo_journeys::JourneyRunner::spawn(
+        std::sync::Arc::clone(&app.store),
+        app.store.clock(),
+        prossimo_journeys::RunnerConfig {
+            poll: std::time::Duration::from_millis(50),
+        },
+        &app.bus,
+    );
+    let (status, _) = app
+        .post(
+            "/v1/identify",
+            json!({"userId": "lia", "traits": {"email": "lia@example.it"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    for _ in 0..100 {
+        if runner.status().ready {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    let trigger =
+        json!({"profile": "user_id:lia", "data": {"order_id": "A1"}, "idempotency_key": "A1"});
+    let (status, body) = app
+        .poll_admin(
+            "POST",
+            "/v1/journeys/order-confirmation/trigger",
+            trigger.clone(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["accepted"], true, "{body}");
+    let (status, body) = app
+        .admin(
+            "POST",
+            "/v1/journeys/order-confirmation/trigger",
+            Some(trigger),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["accepted"]),
+        (StatusCode::ACCEPTED, &json!(false)),
+        "the same key again: {body}"
+    );
+    // The same event sent by anyone with a write key starts nothing.
+    let (status, _) = app
+        .post("/v1/track", json!({"userId": "lia", "event": "Journey Triggered", "properties": {"journey": "order-confirmation", "order_id": "FORGED"}}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let sends = app
+        .poll("/v1/profiles/user_id:lia/messages", |_, body| {
+            body["sends"].as_array().is_some_and(|s| !s.is_empty())
+        })
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (_, sends_now) = app.get("/v1/profiles/user_id:lia/messages").await;
+    assert_eq!(
+        sends_now["sends"].as_array().unwrap().len(),
+        1,
+        "once, and not for the forged event: {sends_now}"
+    );
+    assert_eq!(sends["sends"][0]["message"], "receipt");
+    assert_eq!(sends["sends"][0]["transactional"], true);
+    let outbox = prossimo_messages::Outbox::of(&app.store).unwrap();
+    let send = outbox
+        .by_key(sends["sends"][0]["send"].as_str().unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        send.context["event"]["properties"]["order_id"], "A1",
+        "{:?}",
+        send.context
+    );
+
+    for (path, body, expected) in [
+        (
+            "/v1/journeys/cart/trigger",
+            json!({"profile": "user_id:lia"}),
+            StatusCode::CONFLICT,
+        ),
+        (
+            "/v1/journeys/nope/trigger",
+            json!({"profile": "user_id:lia"}),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/v1/journeys/order-confirmation/trigger",
+            json!({"profile": "user_id:nobody"}),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/v1/journeys/order-confirmation/trigger",
+            json!({"profile": "user_id:lia", "idempotency_key": ""}),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let (status, answer) = app.admin("POST", path, Some(body)).await;
+        assert_eq!(status, expected, "{path}: {answer}");
+    }
+    runner.stop();
+}
