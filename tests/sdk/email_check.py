@@ -6,9 +6,11 @@ import base64
 import email
 import email.policy
 import json
+import re
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.request
 
 import dkim
@@ -168,11 +170,46 @@ time.sleep(2)
 assert refusals["bounce@example.it"] == 1, "a 550 was retried"
 assert len(received) == 2, "an e-mail was sent twice"
 
+# Opens and clicks: the pixel and the links go through the server. Apple's privacy proxy
+# (user agent exactly "Mozilla/5.0") is a machine; a person opening a while after the send
+# is not; a tracked link redirects to its target.
+pixel = re.search(r'<img src="([^"]+/o/[^"]+)"', html).group(1)
+cart_link = re.search(r'href="([^"]+/c/[^"]+)"', html).group(1).replace("&amp;", "&")
+
+
+def fetch(url, agent):
+    request = urllib.request.Request(url, headers={"User-Agent": agent})
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        with opener.open(request) as answer:
+            return answer.status, dict(answer.headers)
+    except urllib.error.HTTPError as redirect:
+        return redirect.code, dict(redirect.headers)
+
+
+SAFARI = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko)"
+assert fetch(pixel, "Mozilla/5.0")[0] == 200
+time.sleep(5.5)  # past the prefetch window after the send
+assert fetch(pixel, SAFARI)[0] == 200
+status, headers = fetch(cart_link, SAFARI)
+location = {k.lower(): v for k, v in headers.items()}.get("location")
+assert (status, location) == (302, "https://negozio.example/carrello"), (status, headers)
+opens = wait("anna's two opens", lambda: len(named("anna", "Message Opened")) == 2 and named("anna", "Message Opened"))
+assert sorted(o["properties"]["machine"] for o in opens) == [False, True], opens
+clicks = wait("anna's click", lambda: named("anna", "Message Clicked"))
+assert clicks[0]["properties"]["url"] == "https://negozio.example/carrello", clicks
+assert clicks[0]["properties"]["machine"] is False, clicks
+
 # One-click unsubscribe (RFC 8058), as a mail client does it: a POST to the header's URL.
 assert anna["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click", anna["List-Unsubscribe-Post"]
 url = str(anna["List-Unsubscribe"]).strip("<>")
 assert url.startswith(args.host + "/u/"), url
-assert url in html, "the body's unsubscribe link is the header's"
+assert url in html, "the body's unsubscribe link is the header's, not tracked"
 with urllib.request.urlopen(urllib.request.Request(url, method="GET")) as page:
     assert b"<form" in page.read(), "the page shows its button"
 assert call("GET", "/v1/profiles/user_id:anna/messages")["consent"] == [], "a GET changed nothing"
@@ -195,4 +232,4 @@ time.sleep(1)
 assert len(received) == 2, "an unsubscribed customer got an e-mail"
 controller.stop()
 print("email: 2 e-mails over SMTP with valid DKIM signatures, a 451 retried, a 550 not,"
-      " one-click unsubscribe honoured")
+      " opens (machine flagged) and clicks recorded, one-click unsubscribe honoured")

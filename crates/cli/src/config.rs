@@ -118,6 +118,9 @@ pub struct EmailSection {
     /// Marketing e-mails go only to people who opted in to their topic or to e-mail (GDPR
     /// opt-in); false: to everyone who did not opt out. Transactional sends always go.
     pub require_opt_in: bool,
+    /// HTML e-mails carry an open pixel and their links go through this server, recorded
+    /// as Message Opened and Message Clicked (machine fetches flagged).
+    pub track_opens_and_clicks: bool,
     /// DKIM: the domain and selector the public key is published under
     /// (<selector>._domainkey.<domain>), and the file of the RSA private key (PEM).
     pub dkim_domain: Option<String>,
@@ -135,6 +138,7 @@ impl Default for EmailSection {
             max_attempts: SendRetry::default().max_attempts,
             first_retry_seconds: SendRetry::default().first_delay.as_secs_f64(),
             require_opt_in: false,
+            track_opens_and_clicks: true,
             dkim_domain: None,
             dkim_selector: None,
             dkim_key_file: None,
@@ -498,6 +502,7 @@ impl Settings {
             connections: e.connections,
             timeout: positive_seconds("email", "timeout_seconds", e.timeout_seconds)?,
             dkim,
+            tracking: e.track_opens_and_clicks,
             // Unsubscribe links lead where people reach the server.
             links_base: Some(
                 self.public_url

@@ -18,6 +18,8 @@
 //! - `links`: links signed with the store's secret (the unsubscribe link of a send).
 //! - `window` (pure): local time windows and the next instant inside one, across
 //!   daylight-saving changes (journeys' delay windows, the hours messages may go out).
+//! - `tracking`: opens (a pixel) and clicks (links through this server) of sent e-mails,
+//!   machine fetches flagged rather than counted ([`Tracking`], [`is_machine`]).
 //! - `mailer`: where e-mails go: an SMTP server, or a folder of `.eml` files.
 //! - `sender`: the service that claims due sends, hands them over, retries what was
 //!   refused for now and puts every outcome on the customer's timeline
@@ -34,6 +36,7 @@ mod policy;
 mod sender;
 mod stored;
 mod template;
+mod tracking;
 mod window;
 
 pub use consent::{
@@ -43,14 +46,15 @@ pub use consent::{
 pub use context::Context;
 pub use dkim::{DkimError, DkimSigner};
 pub use email::{Composed, EmailError, Outgoing, Sender, compose, message_id};
-pub use links::Links;
+pub use links::{Links, track_html};
 pub use mailer::{Handed, Mailer, MailerError};
 pub use outbox::{NewSend, Origin, Outbox, Outcome, SendRecord, SendStatus, owe};
 pub use policy::{FrequencyCap, SendPolicy, Verdict, parse_quiet_hours};
 pub use sender::{
     ChannelError, Channels, DkimKey, EmailChannel, EmailConfig, MessageSender, SendRetry,
-    SenderConfig, SenderStatus, outcome_event, render_context,
+    SenderConfig, SenderStatus, outcome_event, render_context, send_properties,
 };
 pub use stored::{MAX_BODY_BYTES, MessageError, MessageInput, MessageRecord, Messages, SCHEMA};
 pub use template::{Channel, Content, Format, Problem, Rendered, Template};
+pub use tracking::{Fetch, Tracking, is_machine};
 pub use window::{LocalWindow, minute_of_day, next_allowed};

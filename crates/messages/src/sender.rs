@@ -12,14 +12,14 @@ use prossimo_bus::{Bus, Definitions, Happened, Subscription, Topic};
 use prossimo_identity::ProfileId;
 use prossimo_store::{PlatformEvent, ProfileFacts, Store, StoreError};
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::consent::{ConsentRecord, Consents, Refusal, allows};
 use crate::context::Context;
 use crate::email::{Outgoing, Sender, compose};
-use crate::links::Links;
+use crate::links::{Links, track_html};
 use crate::mailer::{Handed, Mailer};
 use crate::outbox::{Outbox, Outcome, SendRecord, SendStatus};
 use crate::policy::{SendPolicy, Verdict};
@@ -34,6 +34,8 @@ pub struct EmailChannel {
     /// Where people reach this server (`https://crm.negozio.it`): the base of the
     /// unsubscribe links; none, no links (and no List-Unsubscribe header).
     pub links_base: Option<String>,
+    /// HTML e-mails carry an open pixel and their links go through this server.
+    pub tracking: bool,
 }
 
 /// The channels configured; a send to a channel that is not is skipped
@@ -57,6 +59,8 @@ pub struct EmailConfig {
     pub dkim: Option<DkimKey>,
     /// The base of the unsubscribe links (see [`EmailChannel::links_base`]).
     pub links_base: Option<String>,
+    /// Opens and clicks are tracked (see [`EmailChannel::tracking`]).
+    pub tracking: bool,
 }
 
 /// A DKIM key: the domain and selector it is published under, and the private key (PEM).
@@ -107,6 +111,7 @@ impl Channels {
                 sender,
                 mailer,
                 links_base: config.links_base.clone(),
+                tracking: config.tracking,
             }),
         })
     }
@@ -686,7 +691,7 @@ async fn hand_one(shared: &Shared, round: &RoundFacts, send: SendRecord) -> Outc
     if let (Some(url), Value::Object(fields)) = (&unsubscribe_url, &mut context) {
         fields.insert("unsubscribe_url".into(), Value::from(url.as_str()));
     }
-    let rendered = match template.render(&render_context(person, &context)) {
+    let mut rendered = match template.render(&render_context(person, &context)) {
         Ok(rendered) => rendered,
         Err(problem) => {
             return Outcome::Failed {
@@ -695,6 +700,19 @@ async fn hand_one(shared: &Shared, round: &RoundFacts, send: SendRecord) -> Outc
             };
         }
     };
+    if let (true, Some(base), Some(links), Some(html)) = (
+        email.tracking,
+        &email.links_base,
+        shared.links.get(),
+        &rendered.html,
+    ) {
+        rendered.html = Some(track_html(
+            html,
+            unsubscribe_url.as_deref().unwrap_or_default(),
+            |target| links.click_url(base, send.id, target),
+            &links.open_url(base, send.id),
+        ));
+    }
     let composed = match compose(
         &email.sender,
         &Outgoing {
@@ -735,33 +753,39 @@ pub fn outcome_event(send: &SendRecord) -> Option<(&'static str, Value)> {
         SendStatus::Failed => "Message Failed",
         SendStatus::Owed | SendStatus::Sending | SendStatus::Uncertain => return None,
     };
-    let mut properties = json!({
-        "message": send.template,
-        "channel": send.channel.as_str(),
-        "send": send.idempotency_key,
-        "transactional": send.transactional,
-    });
+    let mut properties = send_properties(send);
     let fields = [
-        ("topic", send.topic.as_deref()),
         ("reason", send.reason.as_deref()),
         ("detail", send.detail.as_deref()),
         ("message_id", send.message_id.as_deref()),
     ];
-    if let Value::Object(map) = &mut properties {
-        for (key, value) in fields {
-            if let Some(value) = value {
-                map.insert(key.into(), Value::from(value));
-            }
-        }
-        if let crate::outbox::Origin::Journey { journey_id, step } = &send.origin {
-            map.insert("journey_id".into(), Value::from(*journey_id));
-            map.insert("step".into(), Value::from(step.as_str()));
-            if let Some(journey) = send.context.get("journey").and_then(|j| j.get("slug")) {
-                map.insert("journey".into(), journey.clone());
-            }
+    for (key, value) in fields {
+        if let Some(value) = value {
+            properties.insert(key.into(), Value::from(value));
         }
     }
-    Some((name, properties))
+    Some((name, Value::Object(properties)))
+}
+
+/// What every event about a send says of it: the message, channel, send key, topic,
+/// whether transactional, and the journey and step that owed it.
+pub fn send_properties(send: &SendRecord) -> Map<String, Value> {
+    let mut map = Map::new();
+    map.insert("message".into(), Value::from(send.template.as_str()));
+    map.insert("channel".into(), Value::from(send.channel.as_str()));
+    map.insert("send".into(), Value::from(send.idempotency_key.as_str()));
+    map.insert("transactional".into(), Value::from(send.transactional));
+    if let Some(topic) = &send.topic {
+        map.insert("topic".into(), Value::from(topic.as_str()));
+    }
+    if let crate::outbox::Origin::Journey { journey_id, step } = &send.origin {
+        map.insert("journey_id".into(), Value::from(*journey_id));
+        map.insert("step".into(), Value::from(step.as_str()));
+        if let Some(journey) = send.context.get("journey").and_then(|j| j.get("slug")) {
+            map.insert("journey".into(), journey.clone());
+        }
+    }
+    map
 }
 
 /// Puts the outcomes not yet on the timeline there, once each.

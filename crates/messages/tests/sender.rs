@@ -131,6 +131,7 @@ fn sends_by_the_policy(fixture: &Fixture) {
             sender: Sender::new("Negozio <news@negozio.example>", None).unwrap(),
             mailer: Mailer::folder(folder.path()).unwrap(),
             links_base: Some("https://crm.negozio.example".into()),
+            tracking: true,
         }),
     });
     let config = SenderConfig {

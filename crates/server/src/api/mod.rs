@@ -12,12 +12,12 @@ pub(crate) mod browser;
 pub(crate) mod destinations;
 pub(crate) mod doc;
 pub(crate) mod journeys;
+pub(crate) mod links;
 pub(crate) mod messages;
 pub(crate) mod profiles;
 pub(crate) mod segments;
 pub(crate) mod service;
 pub(crate) mod tracking;
-pub(crate) mod unsubscribe;
 
 /// An area's routes with their documentation: added only through `utoipa_axum::routes!`,
 /// so nothing is served undocumented.
@@ -33,7 +33,7 @@ fn areas() -> [Area; 9] {
         destinations::routes(),
         journeys::routes(),
         messages::routes(),
-        unsubscribe::routes(),
+        links::routes(),
         service::routes(),
     ]
 }

@@ -113,6 +113,7 @@ async fn a_message_is_checked_previewed_and_test_sent_to_a_folder() {
             sender: Sender::new("Negozio <news@negozio.example>", None).unwrap(),
             mailer: Mailer::folder(&folder).unwrap(),
             links_base: Some("https://crm.negozio.example".into()),
+            tracking: true,
         }),
     };
     let sender = MessageSender::start(
@@ -164,6 +165,76 @@ async fn a_message_is_checked_previewed_and_test_sent_to_a_folder() {
         "a test send is transactional: nothing to unsubscribe from"
     );
     sender.stop().await;
+
+    // Its links go through the server, which records opens and clicks: Apple's privacy
+    // proxy (user agent exactly "Mozilla/5.0") opens as a machine; a click redirects only
+    // to the target its token signs.
+    let html_part = eml.replace("=\r\n", "").replace("=3D", "=");
+    assert!(
+        html_part.contains("https://crm.negozio.example/o/"),
+        "an open pixel: {eml}"
+    );
+    let links = prossimo_messages::Links::of(&app.store).unwrap();
+    let base = "https://crm.negozio.example";
+    let id = send.id;
+    let pixel = links.open_url(base, id).replace(base, "");
+    let opened = app
+        .browse(
+            axum::http::Request::get(&pixel)
+                .header("user-agent", "Mozilla/5.0")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(opened.status, StatusCode::OK);
+    assert_eq!(opened.headers["content-type"], "image/gif");
+    let click = links
+        .click_url(base, id, "https://shop.example/cart?x=1&y=2")
+        .replace(base, "");
+    let clicked = app
+        .browse(
+            axum::http::Request::get(&click)
+                .header(
+                    "user-agent",
+                    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15",
+                )
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(clicked.status, StatusCode::FOUND);
+    assert_eq!(
+        clicked.headers["location"],
+        "https://shop.example/cart?x=1&y=2"
+    );
+    let forged = click.replace("x%3D1", "x%3D2");
+    let refused = app
+        .browse(
+            axum::http::Request::get(&forged)
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::NOT_FOUND,
+        "never an open redirect"
+    );
+    let events = app
+        .poll("/v1/profiles/user_id:giulia/events", |_, body| {
+            let text = body.to_string();
+            text.contains("Message Opened") && text.contains("Message Clicked")
+        })
+        .await;
+    let opened: Vec<&serde_json::Value> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "Message Opened")
+        .collect();
+    assert_eq!(opened.len(), 1, "{events}");
+    assert_eq!(opened[0]["properties"]["machine"], true, "{events}");
+    assert_eq!(opened[0]["properties"]["message"], "cart");
 
     let (status, _) = app.admin("DELETE", "/v1/messages/cart", None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);

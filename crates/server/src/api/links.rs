@@ -1,13 +1,19 @@
-//! The one-click unsubscribe of a message (RFC 8058): the link in its `List-Unsubscribe`
-//! header and in its body. A GET shows the page and its button (a link opened by a
-//! scanner or a prefetching proxy changes nothing); a POST, from the button or from the
-//! mail client's one-click, unsubscribes. No sign-in: the signed token is the key.
+//! The links in messages, signed by the store's secret; no sign-in, the token is the key.
+//!
+//! - `/u/{token}`: the one-click unsubscribe (RFC 8058), in the `List-Unsubscribe` header
+//!   and the body. A GET shows the page and its button (a link opened by a scanner or a
+//!   prefetching proxy changes nothing); a POST, from the button or from the mail
+//!   client's one-click, unsubscribes.
+//! - `/o/{token}`: the open pixel.
+//! - `/c/{token}?u=…`: a tracked link, redirected to its target when the token signs it.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::Html;
-use prossimo_messages::{Consents, Links, Unsubscribed};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use prossimo_messages::{Consents, Fetch, Links, Tracking, Unsubscribed};
+use serde::Deserialize;
+use utoipa::IntoParams;
 use utoipa_axum::routes;
 
 use crate::api::Area;
@@ -121,6 +127,88 @@ pub async fn unsubscribe(
     ))
 }
 
+/// A transparent 1×1 GIF.
+const PIXEL: &[u8] = &[
+    0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00,
+    0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b,
+];
+
+fn fetch(state: &AppState, headers: &HeaderMap) -> Fetch {
+    Fetch {
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        at: state.store.now_ms(),
+    }
+}
+
+/// The open pixel: records `Message Opened` (with `machine`) and answers the image.
+#[utoipa::path(get, path = "/o/{token}", tag = "messages",
+    params(("token" = String, Path, description = "The signed token of a send's open pixel")),
+    responses(
+        (status = 200, description = "A transparent 1×1 GIF (also for a token that is not ours, recording nothing)", content_type = "image/gif", body = Vec<u8>),
+    ))]
+pub async fn open(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let fetch = fetch(&state, &headers);
+    let store = state.store.clone();
+    let recorded =
+        tokio::task::spawn_blocking(move || Tracking::of(&store)?.open(&token, &fetch)).await??;
+    if recorded {
+        state.bus.publish(prossimo_bus::Happened::EventsCommitted {
+            buyers: std::sync::Arc::from([]),
+        });
+    }
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/gif"),
+            (header::CACHE_CONTROL, "no-store, max-age=0"),
+        ],
+        PIXEL,
+    )
+        .into_response())
+}
+
+/// Where a tracked link leads.
+#[derive(Deserialize, IntoParams)]
+pub struct ClickQuery {
+    /// The link's target, as the message had it.
+    u: String,
+}
+
+/// A tracked link: records `Message Clicked` (with the URL and `machine`) and redirects to
+/// the target, only when the token signs that very target.
+#[utoipa::path(get, path = "/c/{token}", tag = "messages",
+    params(("token" = String, Path, description = "The signed token of a send's link"), ClickQuery),
+    responses(
+        (status = 302, description = "Redirected to the link's target"),
+        (status = 404, description = "Not one of our links", content_type = "text/html", body = String),
+    ))]
+pub async fn click(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    Query(query): Query<ClickQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let fetch = fetch(&state, &headers);
+    let store = state.store.clone();
+    let target =
+        tokio::task::spawn_blocking(move || Tracking::of(&store)?.click(&token, &query.u, &fetch))
+            .await??;
+    let Some(target) = target else {
+        return Ok(not_ours().into_response());
+    };
+    state.bus.publish(prossimo_bus::Happened::EventsCommitted {
+        buyers: std::sync::Arc::from([]),
+    });
+    Ok((StatusCode::FOUND, [(header::LOCATION, target)]).into_response())
+}
+
 fn html_escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -129,5 +217,8 @@ fn html_escape(text: &str) -> String {
 }
 
 pub(crate) fn routes() -> Area {
-    Area::new().routes(routes!(show, unsubscribe))
+    Area::new()
+        .routes(routes!(show, unsubscribe))
+        .routes(routes!(open))
+        .routes(routes!(click))
 }
