@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use chrono_tz::Tz;
 use prossimo_bus::{Bus, Definitions, Happened, Subscription, Topic};
+use prossimo_decide::audiences::Audiences;
 use prossimo_decide::{Conditions, EventFilter};
 use prossimo_identity::ProfileId;
 use prossimo_model::Clock;
@@ -234,6 +235,7 @@ fn run(
             }
             let mut done = Done::default();
             runner.read_events(clock.as_ref(), &mut done)?;
+            runner.read_memberships(clock.as_ref(), &mut done)?;
             runner.fire_timers(clock.as_ref(), &mut done)?;
             runner.changed(changed.into_iter().collect(), clock.as_ref(), &mut done)?;
             runner.next_due = Instances::of(&runner.store)?.next_due_live()?;
@@ -301,10 +303,15 @@ impl Runner {
         // A first start begins at the log's head: journeys react to what happens from
         // now on, not to history.
         let head = store.log_heads()?.event_seq;
+        let changes_head = Audiences::of(&store)?.last_change()?;
         store.write_transaction(WriteDomain::Decisions, |conn| {
             conn.execute(
                 "INSERT INTO journey_cursor (id, event_seq) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
                 &[Val::Int(head)],
+            )?;
+            conn.execute(
+                "UPDATE journey_cursor SET membership_seq = $1 WHERE id = 1 AND membership_seq IS NULL",
+                &[Val::Int(changes_head)],
             )?;
             Ok(())
         })?;
@@ -580,6 +587,101 @@ impl Runner {
             owed += record(conn, &stored, &actions, now)? as u64;
         }
         Ok(owed)
+    }
+
+    /// Starts the published journeys that people's audience changes trigger (entering or
+    /// leaving an audience; not a new audience's first members), reading the audiences'
+    /// change log after its cursor, saved in the same transaction.
+    fn read_memberships(&mut self, clock: &dyn Clock, done: &mut Done) -> Result<(), StoreError> {
+        let audience_journeys = self.live.iter().any(|live| {
+            matches!(
+                live.journey.definition.trigger,
+                Trigger::AudienceEntered(_) | Trigger::AudienceExited(_)
+            )
+        });
+        loop {
+            let cursor = self
+                .store
+                .read(|conn| {
+                    conn.query_one(
+                        "SELECT membership_seq FROM journey_cursor WHERE id = 1",
+                        &[],
+                    )
+                })?
+                .and_then(|row| row[0].int())
+                .unwrap_or(0);
+            let changes = Audiences::of(&self.store)?.changes_after(cursor, BATCH)?;
+            let Some(last) = changes.last().map(|(id, _)| *id) else {
+                return Ok(());
+            };
+            let now = clock.now_ms();
+            let mut work = Vec::new();
+            if audience_journeys {
+                for (_, change) in changes.iter().filter(|(_, c)| !c.first_fill) {
+                    let starts: Vec<&Live> = self
+                        .live
+                        .iter()
+                        .filter(|live| live.state == JourneyState::Published)
+                        .filter(|live| match &live.journey.definition.trigger {
+                            Trigger::AudienceEntered(slug) => {
+                                change.entered && *slug == change.segment_slug
+                            }
+                            Trigger::AudienceExited(slug) => {
+                                !change.entered && *slug == change.segment_slug
+                            }
+                            _ => false,
+                        })
+                        .collect();
+                    if !starts.is_empty() {
+                        let person = self.person(change.profile_id, now, None)?;
+                        work.push((change, starts, person));
+                    }
+                }
+            }
+            let store = Arc::clone(&self.store);
+            let (started, owed) = store.write_transaction(WriteDomain::Decisions, |conn| {
+                let (mut started, mut owed) = (0, 0);
+                for (change, starts, person) in &work {
+                    let trigger = json!({
+                        "type": "audience",
+                        "event": if change.entered { "Segment Entered" } else { "Segment Exited" },
+                        "properties": {"segment": change.segment_slug},
+                    });
+                    for live in starts {
+                        let entry = &live.journey.definition.entry;
+                        if entry.condition.as_ref().is_some_and(|c| !person.holds(c)) {
+                            continue;
+                        }
+                        let entrant = Entrant {
+                            journey_id: live.journey_id,
+                            version: live.version,
+                            profile_id: change.profile_id,
+                            key: None,
+                            trigger: &trigger,
+                        };
+                        let Ok(mut stored) = enter(conn, &live.journey, &entrant, now)? else {
+                            continue;
+                        };
+                        started += 1;
+                        let actions = advance(
+                            &live.journey,
+                            &mut stored.instance,
+                            Input::Enter,
+                            now,
+                            person,
+                        );
+                        owed += record(conn, &stored, &actions, now)? as u64;
+                    }
+                }
+                conn.execute(
+                    "UPDATE journey_cursor SET membership_seq = $1 WHERE id = 1",
+                    &[Val::Int(last)],
+                )?;
+                Ok((started, owed))
+            })?;
+            done.started += started;
+            done.owed += owed;
+        }
     }
 
     fn paused(&self, journey_id: i64) -> bool {

@@ -225,3 +225,119 @@ fn postgres_runs_a_journey_from_events_and_timers() {
         None => eprintln!("skipped: PROSSIMO_TEST_DATABASE_URL is not set"),
     }
 }
+
+/// A journey triggered by entering an audience: the decider's changes start it (not a
+/// new audience's first members, and not someone who stays out), once per change.
+fn starts_a_journey_when_someone_enters_an_audience(fixture: &Fixture) {
+    let store = &fixture.store;
+    let source = store.bootstrap(None, None).unwrap().source.id;
+    store
+        .ingest(&incoming(
+            store,
+            source,
+            vec![json!({"type": "identify", "userId": "old", "traits": {"vip": true}})],
+        ))
+        .unwrap();
+    prossimo_decide::save_audience(
+        store,
+        None,
+        &prossimo_decide::audiences::SegmentInput {
+            slug: "vip".into(),
+            name: "VIP".into(),
+            description: String::new(),
+            definition: "traits.vip == true".into(),
+        },
+        None,
+    )
+    .unwrap();
+    save_journey(
+        store,
+        None,
+        &JourneyInput {
+            slug: "welcome-vip".into(),
+            name: "Welcome, VIP".into(),
+            description: String::new(),
+            definition: json!({
+                "trigger": {"audience_entered": "vip"},
+                "steps": [{"id": "hello", "type": "send", "channel": "email", "message": "vip-welcome", "topic": "news"}]
+            }),
+        },
+        false,
+        "test",
+    )
+    .unwrap();
+    publish_journey(store, None, "welcome-vip", "test").unwrap();
+
+    let bus = Bus::new();
+    let clock: Arc<dyn prossimo_model::Clock> = Arc::new(prossimo_model::SystemClock);
+    let decider = prossimo_decide::Decider::spawn(
+        Arc::clone(store),
+        Arc::clone(&clock),
+        prossimo_decide::DeciderConfig::default(),
+        bus.clone(),
+    );
+    let runner = JourneyRunner::spawn(
+        Arc::clone(store),
+        clock,
+        RunnerConfig {
+            poll: Duration::from_millis(50),
+        },
+        &bus,
+    );
+    wait_until("the runner is ready", || runner.status().ready);
+    store
+        .ingest(&incoming(
+            store,
+            source,
+            vec![
+                json!({"type": "identify", "userId": "anna", "traits": {"vip": true, "email": "anna@example.it"}}),
+                json!({"type": "identify", "userId": "bruno", "traits": {"vip": false}}),
+            ],
+        ))
+        .unwrap();
+    bus.publish(Happened::EventsCommitted {
+        buyers: Arc::from([]),
+    });
+    let anna = profile(store, "user_id:anna");
+    let outbox = prossimo_messages::Outbox::of(store).unwrap();
+    wait_until("anna's welcome is owed", || {
+        !outbox.of_profile(anna).unwrap().is_empty()
+    });
+    let sends = outbox.of_profile(anna).unwrap();
+    assert_eq!(sends[0].template, "vip-welcome");
+    assert_eq!(sends[0].context["event"]["properties"]["segment"], "vip");
+    std::thread::sleep(Duration::from_millis(300));
+    for other in ["user_id:old", "user_id:bruno"] {
+        assert!(
+            Instances::of(store)
+                .unwrap()
+                .of_profile(profile(store, other))
+                .unwrap()
+                .is_empty(),
+            "{other}: a first member of the new audience, or never in it"
+        );
+    }
+    assert_eq!(
+        Instances::of(store)
+            .unwrap()
+            .of_profile(anna)
+            .unwrap()
+            .len(),
+        1
+    );
+    runner.stop();
+    decider.stop();
+}
+
+#[test]
+fn sqlite_starts_a_journey_when_someone_enters_an_audience() {
+    starts_a_journey_when_someone_enters_an_audience(&Fixture::sqlite());
+}
+
+#[test]
+fn postgres_starts_a_journey_when_someone_enters_an_audience() {
+    match Fixture::postgres() {
+        Some(fixture) => starts_a_journey_when_someone_enters_an_audience(&fixture),
+        None => eprintln!("skipped: PROSSIMO_TEST_DATABASE_URL is not set"),
+    }
+}

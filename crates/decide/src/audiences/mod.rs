@@ -392,6 +392,38 @@ impl<'a> Audiences<'a> {
         })
     }
 
+    /// Up to `limit` membership changes after the one numbered `after`, oldest first, each
+    /// with its number and attributed to the root of its profile now (changes of a deleted
+    /// segment are left out).
+    pub fn changes_after(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, MembershipChange)>, StoreError> {
+        self.store
+            .read(|conn| {
+                conn.query(
+                    &format!("SELECT {CHANGE_COLUMNS} WHERE c.id > $1 ORDER BY c.id LIMIT $2"),
+                    &[
+                        Val::Int(after),
+                        Val::Int(i64::try_from(limit).unwrap_or(i64::MAX)),
+                    ],
+                )
+            })?
+            .iter()
+            .map(|row| change_from(row))
+            .collect()
+    }
+
+    /// The number of the latest membership change (0 when none).
+    pub fn last_change(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .store
+            .read(|conn| conn.query_one("SELECT MAX(id) FROM membership_changes", &[]))?
+            .and_then(|row| row[0].int())
+            .unwrap_or(0))
+    }
+
     /// Every current membership as `(segment_id, profile_id)`.
     pub fn current_memberships(&self) -> Result<Vec<(i64, ProfileId)>, StoreError> {
         let mut current = std::collections::HashSet::new();
