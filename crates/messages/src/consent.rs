@@ -208,6 +208,37 @@ impl<'a> Consents<'a> {
         Ok(all)
     }
 
+    /// The consent of many profiles as it stands, by profile (one query per chunk: what a
+    /// round of sends reads).
+    pub fn of_many(
+        &self,
+        ids: &[ProfileId],
+    ) -> Result<std::collections::HashMap<ProfileId, Vec<ConsentRecord>>, StoreError> {
+        let mut by_profile: std::collections::HashMap<ProfileId, Vec<ConsentRecord>> =
+            std::collections::HashMap::new();
+        let unique: std::collections::BTreeSet<ProfileId> = ids.iter().copied().collect();
+        let unique: Vec<ProfileId> = unique.into_iter().collect();
+        for chunk in unique.chunks(prossimo_store::sql::ROWS_PER_STATEMENT) {
+            let params: Vec<Val> = chunk.iter().map(|&id| Val::Int(id)).collect();
+            let rows = self.store.read(|conn| {
+                conn.query(
+                    &format!(
+                        "SELECT channel, topic, state, source, NULL, at, profile_id FROM consents WHERE profile_id IN ({})",
+                        prossimo_store::sql::placeholders(chunk.len(), 1)
+                    ),
+                    &params,
+                )
+            })?;
+            for row in &rows {
+                let profile = row[6]
+                    .int()
+                    .ok_or_else(|| StoreError::Corrupt("consent row".into()))?;
+                by_profile.entry(profile).or_default().push(record_from(row)?);
+            }
+        }
+        Ok(by_profile)
+    }
+
     /// Every change of a person's consent, newest first.
     pub fn history(&self, profile_id: ProfileId) -> Result<Vec<ConsentRecord>, StoreError> {
         self.store

@@ -460,12 +460,17 @@ fn read_round(
         .iter()
         .filter_map(|id| Some((*id, facts.get(roots.get(id)?)?.clone())))
         .collect();
-    let consents = Consents::of(store)?;
+    // Each send's person's consent: of the profile it names and of their root now.
+    let mut asked: Vec<ProfileId> = ids.clone();
+    asked.extend(roots.values().copied());
+    let stored = Consents::of(store)?.of_many(&asked)?;
     let mut consent = HashMap::new();
     for id in ids.iter().copied().collect::<HashSet<_>>() {
-        let mut profiles = vec![id];
-        profiles.extend(roots.get(&id).filter(|root| **root != id));
-        consent.insert(id, consents.of_profiles(&profiles)?);
+        let mut records = stored.get(&id).cloned().unwrap_or_default();
+        if let Some(root) = roots.get(&id).filter(|root| **root != id) {
+            records.extend(stored.get(root).cloned().unwrap_or_default());
+        }
+        consent.insert(id, records);
     }
     let mut recent: HashMap<ProfileId, Vec<(Channel, i64)>> = HashMap::new();
     if lookback_ms > 0 {
