@@ -5,7 +5,6 @@ import argparse
 import base64
 import email
 import email.policy
-import json
 import re
 import subprocess
 import threading
@@ -15,6 +14,7 @@ import urllib.request
 
 import dkim
 from aiosmtpd.controller import Controller
+from server_api import Server
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--host", required=True)
@@ -51,20 +51,7 @@ controller = Controller(Handler(), hostname="127.0.0.1", port=args.smtp_port)
 controller.start()
 
 
-def call(method, path, body=None, admin=True):
-    request = urllib.request.Request(args.host + path, method=method)
-    if admin:
-        request.add_header("Authorization", "Bearer " + args.admin_token)
-    else:
-        key = base64.b64encode((args.write_key + ":").encode()).decode()
-        request.add_header("Authorization", "Basic " + key)
-    data = None
-    if body is not None:
-        request.add_header("Content-Type", "application/json")
-        data = json.dumps(body).encode()
-    with urllib.request.urlopen(request, data) as response:
-        text = response.read()
-        return json.loads(text) if text else None
+call = Server(args.host, args.write_key, args.admin_token).call
 
 
 def wait(what, done, seconds=30):

@@ -2,14 +2,12 @@
 the audience, and verifies every delivery with the Standard Webhooks reference library."""
 
 import argparse
-import base64
-import json
 import threading
 import time
-import urllib.request
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+from server_api import Server
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--host", required=True)
@@ -35,20 +33,7 @@ receiver = HTTPServer(("127.0.0.1", 0), Receiver)
 threading.Thread(target=receiver.serve_forever, daemon=True).start()
 
 
-def call(method, path, body=None, admin=True):
-    request = urllib.request.Request(args.host + path, method=method)
-    if admin:
-        request.add_header("Authorization", "Bearer " + args.admin_token)
-    else:
-        key = base64.b64encode((args.write_key + ":").encode()).decode()
-        request.add_header("Authorization", "Basic " + key)
-    data = None
-    if body is not None:
-        request.add_header("Content-Type", "application/json")
-        data = json.dumps(body).encode()
-    with urllib.request.urlopen(request, data) as response:
-        text = response.read()
-        return json.loads(text) if text else None
+call = Server(args.host, args.write_key, args.admin_token).call
 
 
 call("POST", "/v1/segments", {

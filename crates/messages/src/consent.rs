@@ -233,7 +233,10 @@ impl<'a> Consents<'a> {
                 let profile = row[6]
                     .int()
                     .ok_or_else(|| StoreError::Corrupt("consent row".into()))?;
-                by_profile.entry(profile).or_default().push(record_from(row)?);
+                by_profile
+                    .entry(profile)
+                    .or_default()
+                    .push(record_from(row)?);
             }
         }
         Ok(by_profile)

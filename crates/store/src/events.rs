@@ -455,11 +455,14 @@ impl EventLog for SqlEventLog {
         conn.for_each_row(
             "SELECT COALESCE(p.merged_into, e.profile_id), e.ts, e.channel,
                     CASE WHEN e.type = 'track' AND e.event IN ($1, $2, $3) THEN 1 ELSE 0 END
-             FROM events e JOIN profiles p ON p.id = e.profile_id",
+             FROM events e JOIN profiles p ON p.id = e.profile_id
+             WHERE e.source_id NOT IN (SELECT id FROM sources WHERE name = $4)",
             &[
                 Val::from(ORDER_COMPLETED),
                 Val::from(ORDER_REFUNDED),
                 Val::from(ORDER_CANCELLED),
+                // What the platform did (a message sent) is not something the customer did.
+                Val::from(crate::platform::PLATFORM_SOURCE),
             ],
             &mut |row| {
                 let channel = row[2].text().and_then(|c| c.parse::<Channel>().ok());
