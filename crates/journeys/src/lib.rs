@@ -17,6 +17,8 @@
 //! - [`next_allowed`] (from prossimo-messages, which also keeps its quiet hours): the next
 //!   instant inside a local time window, in the customer's time zone, across
 //!   daylight-saving changes.
+//! - `dates`: when a date in a trait comes round ([`occurrence_between`]), in the
+//!   person's zone.
 //! - `lifecycle`: a journey's states (draft, published, paused, archived) and what may be
 //!   done in each ([`transition`]).
 //!
@@ -28,6 +30,7 @@
 //! service that runs instances on the bus).
 
 mod check;
+mod dates;
 mod definition;
 mod entry;
 mod instances;
@@ -39,6 +42,7 @@ mod stored;
 mod timeline;
 
 pub use check::{CheckContext, Journey, Problem, check};
+pub use dates::{DEFAULT_AT_MINUTE, occurrence_between, trait_date};
 pub use definition::{
     Arm, Branch, Channel, DateTrigger, Definition, Delay, Entry, EventMatch, Reentry, Step,
     StepKind, Trigger, Until, Window,

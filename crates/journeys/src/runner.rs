@@ -24,7 +24,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::check::Journey;
-use crate::definition::{EventMatch, StepKind, Trigger, Until};
+use crate::dates::{DEFAULT_AT_MINUTE, occurrence_between};
+use crate::definition::{DateTrigger, EventMatch, StepKind, Trigger, Until};
 use crate::entry::instance_key;
 use crate::instances::{Entrant, Instances, StoredInstance, enter, record, running};
 use crate::lifecycle::JourneyState;
@@ -40,12 +41,16 @@ pub const DEFAULT_ZONE: Tz = chrono_tz::Europe::Rome;
 pub struct RunnerConfig {
     /// The longest it sleeps without being woken (it reloads definitions then too).
     pub poll: Duration,
+    /// How often it looks through every profile's traits for dates that came round (date
+    /// triggers start within this long of their time).
+    pub date_scan_every: Duration,
 }
 
 impl Default for RunnerConfig {
     fn default() -> Self {
         RunnerConfig {
             poll: Duration::from_secs(1),
+            date_scan_every: Duration::from_secs(5 * 60),
         }
     }
 }
@@ -236,6 +241,7 @@ fn run(
             let mut done = Done::default();
             runner.read_events(clock.as_ref(), &mut done)?;
             runner.read_memberships(clock.as_ref(), &mut done)?;
+            runner.scan_dates(clock.as_ref(), config.date_scan_every, &mut done)?;
             runner.fire_timers(clock.as_ref(), &mut done)?;
             runner.changed(changed.into_iter().collect(), clock.as_ref(), &mut done)?;
             runner.next_due = Instances::of(&runner.store)?.next_due_live()?;
@@ -277,6 +283,9 @@ struct Live {
     state: JourneyState,
     journey: Journey,
 }
+
+/// How late a date trigger may still start (after a stop, say): a day.
+const DATE_STALE_AFTER_MS: i64 = 24 * 3_600_000;
 
 /// What the runner holds between batches.
 struct Runner {
@@ -682,6 +691,134 @@ impl Runner {
             done.started += started;
             done.owed += owed;
         }
+    }
+
+    /// Starts the published journeys whose date trigger came round for someone since the
+    /// last scan (at most every `every`): one pass over every profile's traits, then one
+    /// transaction with the scan's time. Each occurrence is its own instance key
+    /// (`birthday:2027-05-17`), so a date starts a person's journey once.
+    fn scan_dates(
+        &mut self,
+        clock: &dyn Clock,
+        every: Duration,
+        done: &mut Done,
+    ) -> Result<(), StoreError> {
+        let dated: Vec<(&Live, &DateTrigger, u32)> = self
+            .live
+            .iter()
+            .filter(|live| live.state == JourneyState::Published)
+            .filter_map(|live| match &live.journey.definition.trigger {
+                Trigger::Date(trigger) => {
+                    let at = trigger
+                        .at
+                        .as_deref()
+                        .and_then(prossimo_messages::minute_of_day)
+                        .unwrap_or(DEFAULT_AT_MINUTE);
+                    Some((live, trigger, at))
+                }
+                _ => None,
+            })
+            .collect();
+        if dated.is_empty() {
+            return Ok(());
+        }
+        let now = clock.now_ms();
+        let last = self
+            .store
+            .read(|conn| {
+                conn.query_one(
+                    "SELECT dates_scanned_at FROM journey_cursor WHERE id = 1",
+                    &[],
+                )
+            })?
+            .and_then(|row| row[0].int());
+        let Some(last) = last else {
+            // The first scan begins now: dates that came round before are history.
+            return self
+                .store
+                .write_transaction(WriteDomain::Decisions, |conn| {
+                    conn.execute(
+                        "UPDATE journey_cursor SET dates_scanned_at = $1 WHERE id = 1",
+                        &[Val::Int(now)],
+                    )?;
+                    Ok(())
+                });
+        };
+        if now - last < i64::try_from(every.as_millis()).unwrap_or(i64::MAX) {
+            return Ok(());
+        }
+        // After a long stop, a date more than a day past is history: a birthday greeting
+        // months late would be wrong.
+        let from = last.max(now - DATE_STALE_AFTER_MS);
+        let mut hits: Vec<(ProfileId, usize, String, Value)> = Vec::new();
+        self.store.for_each_profile_facts(&mut |facts| {
+            let zone = facts
+                .traits
+                .get("timezone")
+                .and_then(Value::as_str)
+                .and_then(|zone| zone.parse().ok())
+                .unwrap_or(DEFAULT_ZONE);
+            for (i, (_, trigger, at)) in dated.iter().enumerate() {
+                let Some(value) = facts.traits.get(&trigger.trait_name) else {
+                    continue;
+                };
+                if let Some((day, _)) = occurrence_between(trigger, *at, value, zone, from, now) {
+                    hits.push((
+                        facts.id,
+                        i,
+                        format!("{}:{day}", trigger.trait_name),
+                        json!({
+                            "type": "date",
+                            "event": "Date Reached",
+                            "properties": {"trait": trigger.trait_name, "date": day.to_string()},
+                        }),
+                    ));
+                }
+            }
+            Ok(())
+        })?;
+        let mut work = Vec::new();
+        for (profile, i, key, trigger) in hits {
+            let person = self.person(profile, now, None)?;
+            work.push((profile, dated[i].0, key, trigger, person));
+        }
+        let store = Arc::clone(&self.store);
+        let (started, owed) = store.write_transaction(WriteDomain::Decisions, |conn| {
+            let (mut started, mut owed) = (0, 0);
+            for (profile, live, key, trigger, person) in &work {
+                let entry = &live.journey.definition.entry;
+                if entry.condition.as_ref().is_some_and(|c| !person.holds(c)) {
+                    continue;
+                }
+                let entrant = Entrant {
+                    journey_id: live.journey_id,
+                    version: live.version,
+                    profile_id: *profile,
+                    key: Some(key),
+                    trigger,
+                };
+                let Ok(mut stored) = enter(conn, &live.journey, &entrant, now)? else {
+                    continue;
+                };
+                started += 1;
+                let actions = advance(
+                    &live.journey,
+                    &mut stored.instance,
+                    Input::Enter,
+                    now,
+                    person,
+                );
+                owed += record(conn, &stored, &actions, now)? as u64;
+            }
+            conn.execute(
+                "UPDATE journey_cursor SET dates_scanned_at = $1 WHERE id = 1",
+                &[Val::Int(now)],
+            )?;
+            Ok((started, owed))
+        })?;
+        done.started += started;
+        done.owed += owed;
+        Ok(())
     }
 
     fn paused(&self, journey_id: i64) -> bool {

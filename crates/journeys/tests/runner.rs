@@ -52,6 +52,7 @@ fn runs_a_journey_from_events_and_timers(fixture: &Fixture) {
     let bus = Bus::new();
     let config = RunnerConfig {
         poll: Duration::from_millis(50),
+        ..RunnerConfig::default()
     };
     let runner = JourneyRunner::spawn(Arc::clone(store), clock.clone(), config.clone(), &bus);
     wait_until("the runner is ready", || runner.status().ready);
@@ -281,6 +282,7 @@ fn starts_a_journey_when_someone_enters_an_audience(fixture: &Fixture) {
         clock,
         RunnerConfig {
             poll: Duration::from_millis(50),
+            ..RunnerConfig::default()
         },
         &bus,
     );
@@ -338,6 +340,106 @@ fn sqlite_starts_a_journey_when_someone_enters_an_audience() {
 fn postgres_starts_a_journey_when_someone_enters_an_audience() {
     match Fixture::postgres() {
         Some(fixture) => starts_a_journey_when_someone_enters_an_audience(&fixture),
+        None => eprintln!("skipped: PROSSIMO_TEST_DATABASE_URL is not set"),
+    }
+}
+
+/// A yearly date trigger: a birthday starts the journey once, at 09:00 in Rome, and again
+/// the next year; a date more than a day past when the runner looks (bruno's, in the year
+/// the clock skipped) is history, and no date starts nothing.
+fn starts_a_journey_when_a_date_comes_round(fixture: &Fixture) {
+    let store = &fixture.store;
+    let source = store.bootstrap(None, None).unwrap().source.id;
+    let rome = chrono_tz::Europe::Rome;
+    let at = |y, m, d, h, min| {
+        use chrono::TimeZone;
+        rome.with_ymd_and_hms(y, m, d, h, min, 0)
+            .unwrap()
+            .timestamp_millis()
+    };
+    store
+        .ingest(&incoming(
+            store,
+            source,
+            vec![
+                json!({"type": "identify", "userId": "anna", "traits": {"birthday": "1990-05-17", "email": "anna@example.it"}}),
+                json!({"type": "identify", "userId": "bruno", "traits": {"birthday": "1985-12-01"}}),
+                json!({"type": "identify", "userId": "carla", "traits": {"city": "Bari"}}),
+            ],
+        ))
+        .unwrap();
+    save_journey(
+        store,
+        None,
+        &JourneyInput {
+            slug: "birthday".into(),
+            name: "Birthday".into(),
+            description: String::new(),
+            definition: json!({
+                "trigger": {"date": {"trait": "birthday", "yearly": true, "at": "09:00"}},
+                "steps": [{"id": "wishes", "type": "send", "channel": "email", "message": "birthday-wishes", "topic": "newsletter"}]
+            }),
+        },
+        false,
+        "test",
+    )
+    .unwrap();
+    publish_journey(store, None, "birthday", "test").unwrap();
+    let clock = Arc::new(ManualClock::at(at(2026, 5, 16, 12, 0)));
+    let bus = Bus::new();
+    let runner = JourneyRunner::spawn(
+        Arc::clone(store),
+        clock.clone(),
+        RunnerConfig {
+            poll: Duration::from_millis(20),
+            date_scan_every: Duration::from_millis(1),
+        },
+        &bus,
+    );
+    wait_until("the runner is ready", || runner.status().ready);
+    std::thread::sleep(Duration::from_millis(100));
+    let anna = profile(store, "user_id:anna");
+    let outbox = prossimo_messages::Outbox::of(store).unwrap();
+    assert!(
+        outbox.of_profile(anna).unwrap().is_empty(),
+        "not yet her birthday"
+    );
+
+    clock.set(at(2026, 5, 17, 9, 30));
+    wait_until("anna's wishes are owed", || {
+        outbox.of_profile(anna).unwrap().len() == 1
+    });
+    let send = &outbox.of_profile(anna).unwrap()[0];
+    assert_eq!(send.context["event"]["properties"]["date"], "2026-05-17");
+    clock.set(at(2026, 5, 17, 11, 0));
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(outbox.of_profile(anna).unwrap().len(), 1, "once on the day");
+    clock.set(at(2027, 5, 17, 9, 1));
+    wait_until("next year's wishes", || {
+        outbox.of_profile(anna).unwrap().len() == 2
+    });
+    for other in ["user_id:bruno", "user_id:carla"] {
+        assert!(
+            Instances::of(store)
+                .unwrap()
+                .of_profile(profile(store, other))
+                .unwrap()
+                .is_empty(),
+            "{other}"
+        );
+    }
+    runner.stop();
+}
+
+#[test]
+fn sqlite_starts_a_journey_when_a_date_comes_round() {
+    starts_a_journey_when_a_date_comes_round(&Fixture::sqlite());
+}
+
+#[test]
+fn postgres_starts_a_journey_when_a_date_comes_round() {
+    match Fixture::postgres() {
+        Some(fixture) => starts_a_journey_when_a_date_comes_round(&fixture),
         None => eprintln!("skipped: PROSSIMO_TEST_DATABASE_URL is not set"),
     }
 }

@@ -150,6 +150,7 @@ async fn an_api_trigger_starts_a_transactional_journey_once_per_key() {
         app.store.clock(),
         prossimo_journeys::RunnerConfig {
             poll: std::time::Duration::from_millis(50),
+            ..prossimo_journeys::RunnerConfig::default()
         },
         &app.bus,
     );
