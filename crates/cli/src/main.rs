@@ -302,6 +302,10 @@ fn serve(store: Arc<Store>, file: &Settings, args: ServeArgs) -> Result<()> {
         trusted_proxies: file.trusted_proxies()?,
         email: Some(file.email()?),
         sender: file.sender()?,
+        journeys: prossimo_journeys::RunnerConfig {
+            zone: file.zone()?,
+            ..prossimo_journeys::RunnerConfig::default()
+        },
     };
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -33,7 +33,7 @@ use crate::machine::{EventSeen, Facts, Input, advance};
 use crate::service::check_definition;
 use crate::stored::{Journeys, SCHEMA};
 
-/// The zone of a person with no `timezone` trait.
+/// The zone of a person with no `timezone` trait, unless `[time] zone` says otherwise.
 pub const DEFAULT_ZONE: Tz = chrono_tz::Europe::Rome;
 
 /// How the runner paces itself.
@@ -44,6 +44,8 @@ pub struct RunnerConfig {
     /// How often it looks through every profile's traits for dates that came round (date
     /// triggers start within this long of their time).
     pub date_scan_every: Duration,
+    /// The zone of a person without a valid `timezone` trait (`[time] zone`).
+    pub zone: Tz,
 }
 
 impl Default for RunnerConfig {
@@ -51,6 +53,7 @@ impl Default for RunnerConfig {
         RunnerConfig {
             poll: Duration::from_secs(1),
             date_scan_every: Duration::from_secs(5 * 60),
+            zone: DEFAULT_ZONE,
         }
     }
 }
@@ -195,7 +198,7 @@ fn run(
     };
     set_status(&|s| s.standby = false);
     let mut runner = loop {
-        match Runner::open(Arc::clone(&store)) {
+        match Runner::open(Arc::clone(&store), config.zone) {
             Ok(runner) => break runner,
             Err(e) => {
                 tracing::error!(error = %e, "journey runner cannot start; retrying");
@@ -290,6 +293,8 @@ const DATE_STALE_AFTER_MS: i64 = 24 * 3_600_000;
 /// What the runner holds between batches.
 struct Runner {
     store: Arc<Store>,
+    /// The workspace's zone (`[time] zone`).
+    zone: Tz,
     /// The platform's own source, once it exists: only its `Journey Triggered` events
     /// (written by `POST /v1/journeys/{slug}/trigger`) start API-triggered journeys; the
     /// same event sent with a write key starts nothing.
@@ -307,7 +312,7 @@ struct Runner {
 const BATCH: usize = 500;
 
 impl Runner {
-    fn open(store: Arc<Store>) -> Result<Runner, StoreError> {
+    fn open(store: Arc<Store>, zone: Tz) -> Result<Runner, StoreError> {
         store.migrate(&SCHEMA)?;
         // A first start begins at the log's head: journeys react to what happens from
         // now on, not to history.
@@ -327,6 +332,7 @@ impl Runner {
         let mut runner = Runner {
             conditions: Conditions::new(&store, std::iter::empty()).map_err(decide_error)?,
             platform_source: store.source_by_name(PLATFORM_SOURCE)?.map(|s| s.id),
+            zone,
             store,
             live: Vec::new(),
             versions: HashMap::new(),
@@ -428,6 +434,7 @@ impl Runner {
         let Some(facts) = self.store.profile_facts(&[profile])?.into_iter().next() else {
             return Ok(Person {
                 holding: BTreeSet::new(),
+                zone: self.zone,
                 traits: serde_json::Map::new(),
                 filters: &self.filters,
                 event,
@@ -439,6 +446,7 @@ impl Runner {
             .map_err(decide_error)?;
         Ok(Person {
             holding,
+            zone: self.zone,
             traits: facts.traits,
             filters: &self.filters,
             event,
@@ -757,7 +765,7 @@ impl Runner {
                 .get("timezone")
                 .and_then(Value::as_str)
                 .and_then(|zone| zone.parse().ok())
-                .unwrap_or(DEFAULT_ZONE);
+                .unwrap_or(self.zone);
             for (i, (_, trigger, at)) in dated.iter().enumerate() {
                 let Some(value) = facts.traits.get(&trigger.trait_name) else {
                     continue;
@@ -987,6 +995,8 @@ fn decide_error(e: prossimo_decide::DecideError) -> StoreError {
 /// One person, as [`advance`] asks about them.
 struct Person<'a> {
     holding: BTreeSet<String>,
+    /// The workspace's zone, for a person without a `timezone` trait.
+    zone: Tz,
     traits: serde_json::Map<String, Value>,
     filters: &'a HashMap<String, EventFilter>,
     event: Option<&'a LoggedEvent>,
@@ -1009,7 +1019,7 @@ impl Facts for Person<'_> {
             .get("timezone")
             .and_then(Value::as_str)
             .and_then(|zone| zone.parse().ok())
-            .unwrap_or(DEFAULT_ZONE)
+            .unwrap_or(self.zone)
     }
 
     fn date_trait(&self, name: &str) -> Option<i64> {

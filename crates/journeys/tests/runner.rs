@@ -393,6 +393,7 @@ fn starts_a_journey_when_a_date_comes_round(fixture: &Fixture) {
         RunnerConfig {
             poll: Duration::from_millis(20),
             date_scan_every: Duration::from_millis(1),
+            zone: rome,
         },
         &bus,
     );

@@ -47,6 +47,7 @@ pub struct RuntimeConfig {
     /// How e-mail goes out; none: sends to e-mail are skipped (`channel_not_configured`).
     pub email: Option<EmailConfig>,
     pub sender: SenderConfig,
+    pub journeys: RunnerConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -133,7 +134,7 @@ impl Runtime {
         let journeys = JourneyRunner::spawn(
             Arc::clone(&store),
             store.clock(),
-            RunnerConfig::default(),
+            config.journeys.clone(),
             &bus,
         );
         let analyst = Analyst::start(Arc::clone(&store), config.analyst, &bus)?;
