@@ -89,6 +89,7 @@ fn exit_reason(text: &str) -> Option<ExitReason> {
         ExitReason::Goal,
         ExitReason::ExitCriterion,
         ExitReason::Holdout,
+        ExitReason::Archived,
     ]
     .into_iter()
     .find(|r| r.as_str() == text)
@@ -286,6 +287,44 @@ pub fn record(
         }
     }
     Ok(owed)
+}
+
+/// Ends every running instance of `journey_id` (its journey archived) at `now`, each with
+/// its `Journey Exited` (`archived`) on the customer's timeline; their owed sends are left
+/// to the outbox. How many ended.
+pub fn end_all(conn: &mut dyn Conn, journey_id: i64, now: i64) -> Result<u64, StoreError> {
+    let running: Vec<StoredInstance> = conn
+        .query(
+            &format!(
+                "SELECT {COLUMNS} FROM journey_instances WHERE journey_id = $1 AND state <> 'ended'"
+            ),
+            &[Val::Int(journey_id)],
+        )?
+        .iter()
+        .map(instance_from)
+        .collect::<Result<_, _>>()?;
+    for stored in &running {
+        let step = match &stored.instance.position {
+            Position::Waiting { step, .. } => Some(step.clone()),
+            _ => None,
+        };
+        let mut ended = stored.clone();
+        ended.instance.position = Position::Ended {
+            reason: ExitReason::Archived,
+            step: step.clone(),
+            at: now,
+        };
+        record(
+            conn,
+            &ended,
+            &[Action::Ended {
+                reason: ExitReason::Archived,
+                step,
+            }],
+            now,
+        )?;
+    }
+    Ok(running.len() as u64)
 }
 
 /// The instances still running for `profile_id` (in every journey), oldest first, as

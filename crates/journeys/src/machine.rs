@@ -72,6 +72,8 @@ pub enum ExitReason {
     ExitCriterion,
     /// Drawn into a split's holdout arm: sent nothing, on purpose.
     Holdout,
+    /// Its journey was archived while it ran.
+    Archived,
 }
 
 impl ExitReason {
@@ -81,6 +83,7 @@ impl ExitReason {
             ExitReason::Goal => "goal",
             ExitReason::ExitCriterion => "exit_criterion",
             ExitReason::Holdout => "holdout",
+            ExitReason::Archived => "archived",
         }
     }
 }

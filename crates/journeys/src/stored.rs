@@ -277,7 +277,7 @@ impl<'a> Journeys<'a> {
     }
 
     /// Pauses, resumes or archives `slug` ([`StoreError::Conflict`] when its state does
-    /// not allow it).
+    /// not allow it); archiving ends its running instances (`archived`).
     pub fn change_state(
         &self,
         slug: &str,
@@ -305,6 +305,10 @@ impl<'a> Journeys<'a> {
                     ],
                 )?;
                 record_change(conn, journey.id, action.as_str(), None, actor, now)?;
+                // Archived for good: whoever is still on the way leaves now.
+                if action == LifecycleAction::Archive {
+                    crate::instances::end_all(conn, journey.id, now)?;
+                }
                 journey_by_slug(conn, slug)?
                     .ok_or_else(|| StoreError::NotFound(format!("journey {slug:?}")))
             })

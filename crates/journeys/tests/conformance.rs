@@ -333,4 +333,21 @@ fn instances_wait_fire_in_order_and_never_send_twice(store: &Store) {
     let counts = instances.step_counts(record_of.id).unwrap();
     assert_eq!(counts["an-hour"]["timeout"], 1);
     assert_eq!(counts["mail"]["sent"], 1);
+
+    // Archiving the journey ends whoever is still on the way, where they waited.
+    Journeys::of(store)
+        .unwrap()
+        .change_state("cart", LifecycleAction::Archive, "test")
+        .unwrap();
+    assert!(instances.running_for(1).unwrap().is_empty());
+    for stored in instances.of_profile(1).unwrap() {
+        assert!(
+            matches!(
+                &stored.instance.position,
+                Position::Ended { reason: prossimo_journeys::ExitReason::Archived, step: Some(step), .. } if step == "an-hour"
+            ),
+            "{:?}",
+            stored.instance.position
+        );
+    }
 }
