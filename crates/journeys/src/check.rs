@@ -8,7 +8,7 @@ use prossimo_segments::{Schema, compile, parse_duration};
 use serde::Serialize;
 
 use crate::definition::{
-    Channel, Definition, Delay, EventMatch, Reentry, StepKind, Trigger, Until, Window,
+    Channel, Definition, Delay, EventMatch, InQuietHours, Reentry, StepKind, Trigger, Until, Window,
 };
 use prossimo_messages::LocalWindow;
 
@@ -82,6 +82,7 @@ pub(crate) enum Plan {
         message: String,
         topic: Option<String>,
         transactional: bool,
+        in_quiet_hours: InQuietHours,
         next: Option<usize>,
     },
     SetTrait {
@@ -404,6 +405,7 @@ impl Checker<'_> {
                 message,
                 topic,
                 transactional,
+                in_quiet_hours,
                 next,
             } => {
                 self.name(step, "message", message);
@@ -430,6 +432,7 @@ impl Checker<'_> {
                     message: message.clone(),
                     topic: topic.clone(),
                     transactional: *transactional,
+                    in_quiet_hours: *in_quiet_hours,
                     next: target(self, "next", next),
                 }
             }

@@ -159,6 +159,10 @@ pub enum StepKind {
         /// A receipt or a password reset: exempt from frequency caps and topics' consent.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         transactional: bool,
+        /// What a send that falls in quiet hours does: `wait` for the next allowed time
+        /// (the default) or `skip` (a flash sale that is over by morning).
+        #[serde(default, skip_serializing_if = "InQuietHours::is_wait")]
+        in_quiet_hours: InQuietHours,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         next: Option<String>,
     },
@@ -232,6 +236,8 @@ pub struct Arm {
 
 /// Where a send goes: the messages' channels.
 pub use prossimo_messages::Channel;
+/// What a send in quiet hours does: the messages' choice.
+pub use prossimo_messages::InQuietHours;
 
 impl StepKind {
     /// The steps this one may lead to, with the field that names each.

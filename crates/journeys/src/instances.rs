@@ -255,6 +255,7 @@ pub fn record(
                 message,
                 topic,
                 transactional,
+                in_quiet_hours,
                 idempotency_key,
             } => {
                 let slug = conn
@@ -274,6 +275,7 @@ pub fn record(
                     template: message.clone(),
                     topic: topic.clone(),
                     transactional: *transactional,
+                    in_quiet_hours: *in_quiet_hours,
                     context: json!({
                         "event": stored.trigger,
                         "journey": {"slug": slug, "step": step},

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::check::{Journey, Plan, PlannedArm};
-use crate::definition::{Channel, EventMatch, Until};
+use crate::definition::{Channel, EventMatch, InQuietHours, Until};
 use prossimo_messages::next_allowed;
 
 /// What the machine asks of the world about the person.
@@ -116,6 +116,7 @@ pub enum Action {
         message: String,
         topic: Option<String>,
         transactional: bool,
+        in_quiet_hours: InQuietHours,
         idempotency_key: String,
     },
     SetTrait {
@@ -355,6 +356,7 @@ impl Run<'_> {
                     message,
                     topic,
                     transactional,
+                    in_quiet_hours,
                     next,
                 } => {
                     let step = self.journey.step_id(index).to_owned();
@@ -365,6 +367,7 @@ impl Run<'_> {
                         message: message.clone(),
                         topic: topic.clone(),
                         transactional: *transactional,
+                        in_quiet_hours: *in_quiet_hours,
                     });
                     self.completed(index, "sent");
                     *next

@@ -48,7 +48,7 @@ pub use dkim::{DkimError, DkimSigner};
 pub use email::{Composed, EmailError, Outgoing, Sender, compose, message_id};
 pub use links::{Links, track_html};
 pub use mailer::{Handed, Mailer, MailerError};
-pub use outbox::{NewSend, Origin, Outbox, Outcome, SendRecord, SendStatus, owe};
+pub use outbox::{InQuietHours, NewSend, Origin, Outbox, Outcome, SendRecord, SendStatus, owe};
 pub use policy::{FrequencyCap, SendPolicy, Verdict, parse_quiet_hours};
 pub use sender::{
     ChannelError, Channels, DkimKey, EmailChannel, EmailConfig, MessageSender, SendRetry,

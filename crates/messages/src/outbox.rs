@@ -22,6 +22,23 @@ pub enum Origin {
     Test,
 }
 
+/// What a send that falls in quiet hours does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InQuietHours {
+    /// Wait for the next allowed time.
+    #[default]
+    Wait,
+    /// Be skipped (`quiet_hours`): a message that is stale by morning.
+    Skip,
+}
+
+impl InQuietHours {
+    pub fn is_wait(&self) -> bool {
+        *self == InQuietHours::Wait
+    }
+}
+
 /// A send to owe.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewSend {
@@ -33,6 +50,7 @@ pub struct NewSend {
     pub template: String,
     pub topic: Option<String>,
     pub transactional: bool,
+    pub in_quiet_hours: InQuietHours,
     /// What the message is rendered over beside the customer (`event`: what triggered it).
     pub context: Value,
 }
@@ -88,6 +106,7 @@ pub struct SendRecord {
     pub template: String,
     pub topic: Option<String>,
     pub transactional: bool,
+    pub in_quiet_hours: InQuietHours,
     pub context: Value,
     pub status: SendStatus,
     pub attempts: u32,
@@ -131,8 +150,8 @@ pub fn owe(conn: &mut dyn Conn, send: &NewSend, now: i64) -> Result<bool, StoreE
         Origin::Test => (None, None, "test"),
     };
     let inserted = conn.execute(
-        "INSERT INTO message_sends (idempotency_key, profile_id, origin, journey_id, step, channel, template, topic, transactional, context, status, due, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'owed', $11, $11, $11)
+        "INSERT INTO message_sends (idempotency_key, profile_id, origin, journey_id, step, channel, template, topic, transactional, context, status, due, created_at, updated_at, skip_in_quiet_hours)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'owed', $11, $11, $11, $12)
          ON CONFLICT (idempotency_key) DO NOTHING",
         &[
             Val::from(send.idempotency_key.as_str()),
@@ -146,12 +165,13 @@ pub fn owe(conn: &mut dyn Conn, send: &NewSend, now: i64) -> Result<bool, StoreE
             Val::Int(i64::from(send.transactional)),
             Val::from(send.context.to_string().as_str()),
             Val::Int(now),
+            Val::Int(i64::from(send.in_quiet_hours == InQuietHours::Skip)),
         ],
     )?;
     Ok(inserted > 0)
 }
 
-const COLUMNS: &str = "id, idempotency_key, profile_id, origin, journey_id, step, channel, template, topic, transactional, context, status, attempts, due, recipient, message_id, reason, detail, created_at, updated_at";
+const COLUMNS: &str = "id, idempotency_key, profile_id, origin, journey_id, step, channel, template, topic, transactional, context, status, attempts, due, recipient, message_id, reason, detail, created_at, updated_at, skip_in_quiet_hours";
 
 fn send_from(row: &Row) -> Result<SendRecord, StoreError> {
     let corrupt = || StoreError::Corrupt("message send row".into());
@@ -173,6 +193,11 @@ fn send_from(row: &Row) -> Result<SendRecord, StoreError> {
         template: text(7).ok_or_else(corrupt)?,
         topic: text(8),
         transactional: row[9].int().ok_or_else(corrupt)? != 0,
+        in_quiet_hours: if row[20].int().ok_or_else(corrupt)? != 0 {
+            InQuietHours::Skip
+        } else {
+            InQuietHours::Wait
+        },
         context: serde_json::from_str(row[10].text().ok_or_else(corrupt)?)?,
         status: row[11]
             .text()

@@ -21,7 +21,7 @@ use crate::context::Context;
 use crate::email::{Outgoing, Sender, compose};
 use crate::links::{Links, track_html};
 use crate::mailer::{Handed, Mailer};
-use crate::outbox::{Outbox, Outcome, SendRecord, SendStatus};
+use crate::outbox::{InQuietHours, Outbox, Outcome, SendRecord, SendStatus};
 use crate::policy::{SendPolicy, Verdict};
 use crate::stored::Messages;
 use crate::template::{Channel, Template};
@@ -654,6 +654,10 @@ fn screen(
         now,
     ) {
         Verdict::Go => Ok(()),
+        Verdict::WaitUntil(_) if send.in_quiet_hours == InQuietHours::Skip => Err(skipped(
+            "quiet_hours",
+            format!("quiet hours in {zone}, and the step skips rather than waits"),
+        )),
         Verdict::WaitUntil(at) => Err(Outcome::Deferred {
             at,
             reason: "quiet_hours".into(),

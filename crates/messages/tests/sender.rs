@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 use chrono::TimeZone;
 use prossimo_bus::{Bus, Happened};
 use prossimo_messages::{
-    Channel, Channels, Content, EmailChannel, Format, FrequencyCap, Mailer, MessageInput,
-    MessageSender, Messages, NewSend, Origin, Outbox, SendPolicy, SendStatus, Sender, SenderConfig,
-    owe, parse_quiet_hours,
+    Channel, Channels, Content, EmailChannel, Format, FrequencyCap, InQuietHours, Mailer,
+    MessageInput, MessageSender, Messages, NewSend, Origin, Outbox, SendPolicy, SendStatus, Sender,
+    SenderConfig, owe, parse_quiet_hours,
 };
 use prossimo_model::ManualClock;
 use prossimo_store::testsuite::{Fixture, incoming, key};
@@ -23,6 +23,16 @@ use prossimo_store::{Store, WriteDomain};
 use serde_json::json;
 
 fn owe_now(store: &Store, key_: &str, profile: i64, transactional: bool) {
+    owe_choosing(store, key_, profile, transactional, InQuietHours::Wait);
+}
+
+fn owe_choosing(
+    store: &Store,
+    key_: &str,
+    profile: i64,
+    transactional: bool,
+    in_quiet_hours: InQuietHours,
+) {
     let send = NewSend {
         idempotency_key: key_.into(),
         profile_id: profile,
@@ -31,6 +41,7 @@ fn owe_now(store: &Store, key_: &str, profile: i64, transactional: bool) {
         template: "promo".into(),
         topic: (!transactional).then(|| "offers".into()),
         transactional,
+        in_quiet_hours,
         context: json!({}),
     };
     let now = store.now_ms();
@@ -149,11 +160,20 @@ fn sends_by_the_policy(fixture: &Fixture) {
     owe_now(&store, "anna/promo-1", anna, false);
     owe_now(&store, "anna/receipt", anna, true);
     owe_now(&store, "joe/promo-1", joe, false);
+    // A flash sale over by morning skips quiet hours instead of waiting them out.
+    owe_choosing(&store, "anna/flash", anna, false, InQuietHours::Skip);
     bus.publish(Happened::MessagesOwed);
     until("the receipt and joe's promo went", || {
         status(&store, "anna/receipt").0 == SendStatus::Sent
             && status(&store, "joe/promo-1").0 == SendStatus::Sent
     });
+    until("the flash sale was skipped", || {
+        status(&store, "anna/flash").0 == SendStatus::Skipped
+    });
+    assert_eq!(
+        status(&store, "anna/flash").1.as_deref(),
+        Some("quiet_hours")
+    );
     assert_eq!(
         status(&store, "anna/promo-1"),
         (SendStatus::Owed, Some("quiet_hours".into()), morning),
@@ -202,8 +222,8 @@ fn sends_by_the_policy(fixture: &Fixture) {
     );
     assert_eq!(
         names.iter().filter(|n| **n == "Message Skipped").count(),
-        1,
-        "{names:?}"
+        2,
+        "the flash sale and the cap: {names:?}"
     );
 
     // A send left `sending` by a process that stopped is uncertain, never sent again.

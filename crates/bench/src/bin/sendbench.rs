@@ -125,6 +125,7 @@ fn main() -> Result<()> {
                         template: "season".into(),
                         topic: Some("offers".into()),
                         transactional: false,
+                        in_quiet_hours: prossimo_messages::InQuietHours::Wait,
                         context: json!({}),
                     },
                     now,

@@ -352,6 +352,7 @@ pub async fn test_send(
             template: record.slug,
             topic: None,
             transactional: true,
+            in_quiet_hours: prossimo_messages::InQuietHours::Wait,
             context: json!({ "event": body.event }),
         };
         state

@@ -303,6 +303,7 @@ async fn consent_is_recorded_with_its_history_and_an_unsubscribe_link_changes_it
         template: "offer".into(),
         topic: Some("offers".into()),
         transactional: false,
+        in_quiet_hours: prossimo_messages::InQuietHours::Wait,
         context: json!({}),
     };
     let now = app.store.now_ms();

@@ -109,6 +109,7 @@ async fn the_customer_page_shows_the_360_escaped_filtered_and_in_italian() {
         template: "cart-reminder".into(),
         topic: Some("offers".into()),
         transactional: false,
+        in_quiet_hours: prossimo_messages::InQuietHours::Wait,
         context: serde_json::json!({}),
     };
     let now = c.store.now_ms();
