@@ -575,33 +575,18 @@ impl Runner {
             }
         }
         for live in triggered {
-            let entry = &live.journey.definition.entry;
-            if entry.condition.as_ref().is_some_and(|c| !person.holds(c)) {
-                continue;
-            }
-            let key = entry
+            let key = live
+                .journey
+                .definition
+                .entry
                 .instance_key
                 .as_deref()
                 .and_then(|path| instance_key(path, &message));
-            let entrant = Entrant {
-                journey_id: live.journey_id,
-                version: live.version,
-                profile_id: profile,
-                key: key.as_deref(),
-                trigger: &message,
-            };
-            let Ok(mut stored) = enter(conn, &live.journey, &entrant, now)? else {
-                continue;
-            };
-            done.started += 1;
-            let actions = advance(
-                &live.journey,
-                &mut stored.instance,
-                Input::Enter,
-                now,
-                &person,
-            );
-            owed += record(conn, &stored, &actions, now)? as u64;
+            if let Some(sent) = start(conn, live, &person, profile, key.as_deref(), &message, now)?
+            {
+                done.started += 1;
+                owed += sent;
+            }
         }
         Ok(owed)
     }
@@ -665,29 +650,13 @@ impl Runner {
                         "properties": {"segment": change.segment_slug},
                     });
                     for live in starts {
-                        let entry = &live.journey.definition.entry;
-                        if entry.condition.as_ref().is_some_and(|c| !person.holds(c)) {
-                            continue;
-                        }
-                        let entrant = Entrant {
-                            journey_id: live.journey_id,
-                            version: live.version,
-                            profile_id: change.profile_id,
-                            key: None,
-                            trigger: &trigger,
-                        };
-                        let Ok(mut stored) = enter(conn, &live.journey, &entrant, now)? else {
+                        let Some(sent) =
+                            start(conn, live, person, change.profile_id, None, &trigger, now)?
+                        else {
                             continue;
                         };
                         started += 1;
-                        let actions = advance(
-                            &live.journey,
-                            &mut stored.instance,
-                            Input::Enter,
-                            now,
-                            person,
-                        );
-                        owed += record(conn, &stored, &actions, now)? as u64;
+                        owed += sent;
                     }
                 }
                 conn.execute(
@@ -760,12 +729,7 @@ impl Runner {
         let from = last.max(now - DATE_STALE_AFTER_MS);
         let mut hits: Vec<(ProfileId, usize, String, Value)> = Vec::new();
         self.store.for_each_profile_facts(&mut |facts| {
-            let zone = facts
-                .traits
-                .get("timezone")
-                .and_then(Value::as_str)
-                .and_then(|zone| zone.parse().ok())
-                .unwrap_or(self.zone);
+            let zone = prossimo_messages::person_zone(&facts.traits, self.zone);
             for (i, (_, trigger, at)) in dated.iter().enumerate() {
                 let Some(value) = facts.traits.get(&trigger.trait_name) else {
                     continue;
@@ -794,29 +758,10 @@ impl Runner {
         let (started, owed) = store.write_transaction(WriteDomain::Decisions, |conn| {
             let (mut started, mut owed) = (0, 0);
             for (profile, live, key, trigger, person) in &work {
-                let entry = &live.journey.definition.entry;
-                if entry.condition.as_ref().is_some_and(|c| !person.holds(c)) {
-                    continue;
+                if let Some(sent) = start(conn, live, person, *profile, Some(key), trigger, now)? {
+                    started += 1;
+                    owed += sent;
                 }
-                let entrant = Entrant {
-                    journey_id: live.journey_id,
-                    version: live.version,
-                    profile_id: *profile,
-                    key: Some(key),
-                    trigger,
-                };
-                let Ok(mut stored) = enter(conn, &live.journey, &entrant, now)? else {
-                    continue;
-                };
-                started += 1;
-                let actions = advance(
-                    &live.journey,
-                    &mut stored.instance,
-                    Input::Enter,
-                    now,
-                    person,
-                );
-                owed += record(conn, &stored, &actions, now)? as u64;
             }
             conn.execute(
                 "UPDATE journey_cursor SET dates_scanned_at = $1 WHERE id = 1",
@@ -964,6 +909,42 @@ fn uses(journey: &Journey, conditions: &mut BTreeSet<String>, filters: &mut BTre
 }
 
 /// The stored event as an instance key's path and a filter read it.
+/// Starts `live` for `profile` (as `person`, with instance key `key`, triggered by
+/// `trigger`) if its entry condition holds and its re-entry policy allows, and runs its
+/// first steps: the sends it owed, or `None` when it did not start.
+fn start(
+    conn: &mut dyn Conn,
+    live: &Live,
+    person: &Person<'_>,
+    profile: ProfileId,
+    key: Option<&str>,
+    trigger: &Value,
+    now: i64,
+) -> Result<Option<u64>, StoreError> {
+    let entry = &live.journey.definition.entry;
+    if entry.condition.as_ref().is_some_and(|c| !person.holds(c)) {
+        return Ok(None);
+    }
+    let entrant = Entrant {
+        journey_id: live.journey_id,
+        version: live.version,
+        profile_id: profile,
+        key,
+        trigger,
+    };
+    let Ok(mut stored) = enter(conn, &live.journey, &entrant, now)? else {
+        return Ok(None);
+    };
+    let actions = advance(
+        &live.journey,
+        &mut stored.instance,
+        Input::Enter,
+        now,
+        person,
+    );
+    Ok(Some(record(conn, &stored, &actions, now)? as u64))
+}
+
 /// The event that carries an API trigger: the journey's slug in `properties.journey`, the
 /// caller's data beside it.
 pub const JOURNEY_TRIGGERED: &str = "Journey Triggered";
@@ -1015,11 +996,7 @@ impl Facts for Person<'_> {
     }
 
     fn zone(&self) -> Tz {
-        self.traits
-            .get("timezone")
-            .and_then(Value::as_str)
-            .and_then(|zone| zone.parse().ok())
-            .unwrap_or(self.zone)
+        prossimo_messages::person_zone(&self.traits, self.zone)
     }
 
     fn date_trait(&self, name: &str) -> Option<i64> {

@@ -57,4 +57,4 @@ pub use sender::{
 pub use stored::{MAX_BODY_BYTES, MessageError, MessageInput, MessageRecord, Messages, SCHEMA};
 pub use template::{Channel, Content, Format, Problem, Rendered, Template};
 pub use tracking::{Fetch, Tracking, is_machine};
-pub use window::{LocalWindow, minute_of_day, next_allowed};
+pub use window::{LocalWindow, minute_of_day, next_allowed, person_zone};

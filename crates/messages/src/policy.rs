@@ -8,7 +8,7 @@ use chrono_tz::Tz;
 use serde_json::{Map, Value};
 
 use crate::template::Channel;
-use crate::window::{LocalWindow, minute_of_day, next_allowed};
+use crate::window::{LocalWindow, minute_of_day, next_allowed, person_zone};
 
 /// At most `max` marketing messages (of `channel`, or of every channel) per `window_ms`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,11 +120,7 @@ impl SendPolicy {
     /// A person's zone: their `timezone` trait (`Europe/Rome`, `America/New_York`) when it
     /// names one, else the workspace's.
     pub fn zone_of(&self, traits: &Map<String, Value>) -> Tz {
-        traits
-            .get("timezone")
-            .and_then(Value::as_str)
-            .and_then(|name| name.trim().parse().ok())
-            .unwrap_or(self.zone)
+        person_zone(traits, self.zone)
     }
 
     /// The longest cap's window: how far back a person's sends matter.

@@ -6,6 +6,17 @@
 use chrono::{Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 
+/// A person's time zone: their `timezone` trait (`Europe/Rome`, `America/New_York`) when
+/// it names one, else `default` (the workspace's `[time] zone`). Quiet hours, journeys'
+/// windows and date triggers all read it here.
+pub fn person_zone(traits: &serde_json::Map<String, serde_json::Value>, default: Tz) -> Tz {
+    traits
+        .get("timezone")
+        .and_then(serde_json::Value::as_str)
+        .and_then(|name| name.trim().parse().ok())
+        .unwrap_or(default)
+}
+
 /// A window: allowed weekdays (Monday first) and minutes of the day
 /// `[from, to)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
