@@ -56,6 +56,8 @@ pub enum DestinationKind {
     Segments,
     /// The raw event stream, through a filter.
     Events,
+    /// Only the webhook messages journeys send to it (see `prossimo-messages`).
+    Messages,
 }
 
 impl DestinationKind {
@@ -63,6 +65,7 @@ impl DestinationKind {
         match self {
             DestinationKind::Segments => "segments",
             DestinationKind::Events => "events",
+            DestinationKind::Messages => "messages",
         }
     }
 
@@ -70,6 +73,7 @@ impl DestinationKind {
         match raw {
             "segments" => Some(DestinationKind::Segments),
             "events" => Some(DestinationKind::Events),
+            "messages" => Some(DestinationKind::Messages),
             _ => None,
         }
     }

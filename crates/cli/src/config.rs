@@ -14,7 +14,8 @@ use prossimo_act::{DispatchConfig, TargetPolicy};
 use prossimo_console::TrustedProxies;
 use prossimo_identity::IdentityConfig;
 use prossimo_messages::{
-    DkimKey, EmailConfig, FrequencyCap, SendPolicy, SendRetry, SenderConfig, parse_quiet_hours,
+    DkimKey, EmailConfig, FrequencyCap, ProviderConfig, SendPolicy, SendRetry, SenderConfig,
+    SmsConfig, parse_quiet_hours,
 };
 use prossimo_model::{DEFAULT_MAX_AMOUNT, Limits, Money};
 use prossimo_server::{AnalystConfig, PipelineConfig, ServeConfig};
@@ -46,6 +47,7 @@ pub struct Settings {
     pub time: TimeSection,
     pub messages: MessagesSection,
     pub email: EmailSection,
+    pub sms: SmsSection,
 }
 
 impl Default for Settings {
@@ -66,6 +68,7 @@ impl Default for Settings {
             time: TimeSection::default(),
             messages: MessagesSection::default(),
             email: EmailSection::default(),
+            sms: SmsSection::default(),
         }
     }
 }
@@ -142,6 +145,45 @@ impl Default for EmailSection {
             dkim_domain: None,
             dkim_selector: None,
             dkim_key_file: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmsSection {
+    /// The sender: a number ("+393331234567") or an alphanumeric id of 1–11 letters and
+    /// digits ("Negozio").
+    pub from: String,
+    /// The sender per recipient country, e.g. { IT = "Negozio", US = "+14155550100" }
+    /// (alphanumeric ids are not allowed everywhere).
+    pub sender_ids: BTreeMap<String, String>,
+    /// The country of numbers written without their country code (ISO, e.g. "IT");
+    /// empty: [identity] phone_region.
+    pub default_country: String,
+    /// Longer texts are not sent (each segment is billed).
+    pub max_segments: u32,
+    /// An SMS provider with Twilio's Messages API: its base URL, account and auth token
+    /// (the auth token also checks the signature of its status callbacks). Without an
+    /// account_sid, texts are written as .txt files to <data_dir>/sms.
+    pub provider_url: String,
+    pub account_sid: Option<String>,
+    pub auth_token: Option<String>,
+    /// Per request to the provider.
+    pub timeout_seconds: f64,
+}
+
+impl Default for SmsSection {
+    fn default() -> Self {
+        SmsSection {
+            from: "Prossimo".into(),
+            sender_ids: BTreeMap::new(),
+            default_country: String::new(),
+            max_segments: 6,
+            provider_url: "https://api.twilio.com".into(),
+            account_sid: None,
+            auth_token: None,
+            timeout_seconds: 15.0,
         }
     }
 }
@@ -418,6 +460,9 @@ impl Settings {
         let mut shown = self.clone();
         shown.database = shown.database.as_deref().map(redact_password);
         shown.email.smtp_url = shown.email.smtp_url.as_deref().map(redact_password);
+        if shown.sms.auth_token.is_some() {
+            shown.sms.auth_token = Some("********".into());
+        }
         Ok(toml::to_string_pretty(&shown)?)
     }
 
@@ -504,12 +549,55 @@ impl Settings {
             dkim,
             tracking: e.track_opens_and_clicks,
             // Unsubscribe links lead where people reach the server.
-            links_base: Some(
-                self.public_url
-                    .clone()
-                    .unwrap_or_else(|| format!("http://{}", self.listen)),
-            ),
+            links_base: Some(self.links_base()),
         })
+    }
+
+    /// How SMS go out: the provider, or the folder `<data_dir>/sms`.
+    pub fn sms(&self) -> Result<SmsConfig> {
+        let s = &self.sms;
+        let country = match s.default_country.trim() {
+            "" => self.identity.phone_region.clone(),
+            code => Some(code.to_owned()),
+        };
+        let default_country = country
+            .map(|code| {
+                code.trim().to_ascii_uppercase().parse().map_err(|_| {
+                    anyhow::anyhow!(
+                        "[sms] default_country: {code:?} is not an ISO 3166 country code (e.g. IT)"
+                    )
+                })
+            })
+            .transpose()?;
+        if s.max_segments == 0 {
+            anyhow::bail!("[sms] max_segments must be at least 1");
+        }
+        let provider = match (&s.account_sid, &s.auth_token) {
+            (None, _) => None,
+            (Some(account_sid), Some(auth_token)) => Some(ProviderConfig {
+                api_url: s.provider_url.clone(),
+                account_sid: account_sid.clone(),
+                auth_token: auth_token.clone(),
+                timeout: positive_seconds("sms", "timeout_seconds", s.timeout_seconds)?,
+            }),
+            (Some(_), None) => anyhow::bail!("[sms] account_sid needs its auth_token"),
+        };
+        Ok(SmsConfig {
+            provider,
+            folder: self.data_dir.join("sms"),
+            from: s.from.clone(),
+            sender_ids: s.sender_ids.clone(),
+            default_country,
+            max_segments: usize::try_from(s.max_segments).unwrap_or(usize::MAX),
+            links_base: Some(self.links_base()),
+        })
+    }
+
+    /// Where people (and providers' callbacks) reach the server.
+    fn links_base(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
     }
 
     /// How the sender paces itself and retries.

@@ -301,6 +301,7 @@ fn serve(store: Arc<Store>, file: &Settings, args: ServeArgs) -> Result<()> {
         public_url,
         trusted_proxies: file.trusted_proxies()?,
         email: Some(file.email()?),
+        sms: Some(file.sms()?),
         sender: file.sender()?,
         journeys: prossimo_journeys::RunnerConfig {
             zone: file.zone()?,

@@ -114,6 +114,8 @@ impl Routes {
                     tracing::error!(destination = %d.name, error = %e, "destination skipped")
                 }
             },
+            // Sent to by journeys' webhook messages, not routed here.
+            DestinationKind::Messages => {}
         }
     }
 

@@ -40,6 +40,38 @@ impl Context {
         }
     }
 
+    /// The value at `path` (`["event", "properties", "products"]`) as JSON: null when
+    /// missing.
+    pub fn json_at(&self, path: &[String]) -> Value {
+        let mut at = self;
+        for key in path {
+            at = match at {
+                Context::Object(fields) => fields.get(key.as_str()).unwrap_or(&MISSING),
+                Context::Array(_) => key
+                    .parse::<i64>()
+                    .ok()
+                    .and_then(|i| at.item(i))
+                    .unwrap_or(&MISSING),
+                _ => &MISSING,
+            };
+        }
+        at.to_json()
+    }
+
+    fn to_json(&self) -> Value {
+        match self {
+            Context::Missing => Value::Null,
+            Context::Scalar(v) => serde_json::to_value(v).unwrap_or(Value::Null),
+            Context::Array(items) => Value::Array(items.iter().map(Context::to_json).collect()),
+            Context::Object(fields) => Value::Object(
+                fields
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_json()))
+                    .collect(),
+            ),
+        }
+    }
+
     fn to_liquid(&self) -> LiquidValue {
         match self {
             Context::Missing => LiquidValue::Nil,

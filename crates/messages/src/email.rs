@@ -138,6 +138,7 @@ mod tests {
             subject: Some("Il tuo carrello è ancora qui".into()),
             html: html.map(str::to_owned),
             text: "Ciao Giulia".into(),
+            payload: None,
         }
     }
 

@@ -21,12 +21,20 @@
 //! - `tracking`: opens (a pixel) and clicks (links through this server) of sent e-mails,
 //!   machine fetches flagged rather than counted ([`Tracking`], [`is_machine`]).
 //! - `mailer`: where e-mails go: an SMTP server, or a folder of `.eml` files.
+//! - `sms` (pure): GSM-7/UCS-2 segments, E.164 numbers, the sender per country;
+//!   `country` (pure): a number's country and a country's zone.
+//! - `texter`: where SMS go: a provider with Twilio's API (its status callbacks signed
+//!   and checked), or a folder of `.txt` files.
+//! - `delivery`: what channels report after a send (`Message Delivered`, `Message
+//!   Bounced`; a hard bounce opts the person out of the channel).
 //! - `sender`: the service that claims due sends, hands them over, retries what was
 //!   refused for now and puts every outcome on the customer's timeline
 //!   ([`MessageSender`]).
 
 mod consent;
 mod context;
+mod country;
+mod delivery;
 mod dkim;
 mod email;
 mod links;
@@ -34,8 +42,10 @@ mod mailer;
 mod outbox;
 mod policy;
 mod sender;
+mod sms;
 mod stored;
 mod template;
+mod texter;
 mod tracking;
 mod window;
 
@@ -44,6 +54,8 @@ pub use consent::{
     set_consent,
 };
 pub use context::Context;
+pub use country::{country_of_phone, zone_of_country};
+pub use delivery::{Bounce, Deliveries, Report, sms_report};
 pub use dkim::{DkimError, DkimSigner};
 pub use email::{Composed, EmailError, Outgoing, Sender, compose, message_id};
 pub use links::{Links, track_html};
@@ -52,9 +64,12 @@ pub use outbox::{InQuietHours, NewSend, Origin, Outbox, Outcome, SendRecord, Sen
 pub use policy::{FrequencyCap, SendPolicy, Verdict, parse_quiet_hours};
 pub use sender::{
     ChannelError, Channels, DkimKey, EmailChannel, EmailConfig, MessageSender, SendRetry,
-    SenderConfig, SenderStatus, outcome_event, render_context, send_properties,
+    SenderConfig, SenderStatus, SmsChannel, SmsConfig, outcome_event, render_context,
+    send_properties,
 };
+pub use sms::{Encoding, PhoneError, Segments, SenderIds, normalize_phone, segments};
 pub use stored::{MAX_BODY_BYTES, MessageError, MessageInput, MessageRecord, Messages, SCHEMA};
 pub use template::{Channel, Content, Format, Problem, Rendered, Template};
+pub use texter::{ProviderConfig, Text, Texted, Texter, signature, verify_signature};
 pub use tracking::{Fetch, Tracking, is_machine};
 pub use window::{LocalWindow, minute_of_day, next_allowed, person_zone};

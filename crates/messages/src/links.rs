@@ -99,6 +99,21 @@ impl Links {
         self.verify(token, |id| format!("open:{id}"))
     }
 
+    /// Where the SMS provider reports the delivery of send `send_id` under `base`.
+    pub fn sms_status_url(&self, base: &str, send_id: i64) -> String {
+        let tag = hmac::sign(&self.key, format!("sms-status:{send_id}").as_bytes());
+        format!(
+            "{}/hooks/sms/{send_id}.{}",
+            base.trim_end_matches('/'),
+            hex::encode(tag.as_ref())
+        )
+    }
+
+    /// The send an SMS status callback's token names, if its signature holds.
+    pub fn verify_sms_status(&self, token: &str) -> Option<i64> {
+        self.verify(token, |id| format!("sms-status:{id}"))
+    }
+
     /// A link of send `send_id` to `target`, through this server (which records the click
     /// and redirects): only a target signed here is ever redirected to.
     pub fn click_url(&self, base: &str, send_id: i64, target: &str) -> String {

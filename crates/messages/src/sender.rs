@@ -8,23 +8,26 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use prossimo_act::destinations::{DestinationKind, Destinations, NewDelivery};
 use prossimo_bus::{Bus, Definitions, Happened, Subscription, Topic};
 use prossimo_identity::ProfileId;
-use prossimo_store::{PlatformEvent, ProfileFacts, Store, StoreError};
+use prossimo_store::{PlatformEvent, ProfileFacts, Store, StoreError, WriteDomain};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::consent::{ConsentRecord, Consents, Refusal, allows};
+use crate::consent::{ALL_TOPICS, ConsentRecord, ConsentState, Consents, Refusal, allows};
 use crate::context::Context;
 use crate::email::{Outgoing, Sender, compose};
 use crate::links::{Links, track_html};
 use crate::mailer::{Handed, Mailer};
 use crate::outbox::{InQuietHours, Outbox, Outcome, SendRecord, SendStatus};
 use crate::policy::{SendPolicy, Verdict};
+use crate::sms::{SenderIds, normalize_phone, segments};
 use crate::stored::Messages;
-use crate::template::{Channel, Template};
+use crate::template::{Channel, Rendered, Template};
+use crate::texter::{BAD_NUMBER_CODES, ProviderConfig, Text, Texted, Texter, UNSUBSCRIBED_CODE};
 
 /// The e-mail channel: who sends, through what, and where its links lead.
 #[derive(Debug)]
@@ -38,11 +41,43 @@ pub struct EmailChannel {
     pub tracking: bool,
 }
 
+/// The SMS channel: through what, from whom, and how long a text may be.
+#[derive(Debug)]
+pub struct SmsChannel {
+    pub texter: Texter,
+    pub senders: SenderIds,
+    /// The country of numbers written without their country code.
+    pub default_country: Option<phonenumber::country::Id>,
+    /// A text longer than this many segments is not sent (`too_long`).
+    pub max_segments: usize,
+    /// Where people and the provider reach this server: the base of the status
+    /// callbacks and of `{{ unsubscribe_url }}`.
+    pub links_base: Option<String>,
+}
+
 /// The channels configured; a send to a channel that is not is skipped
-/// (`channel_not_configured`).
+/// (`channel_not_configured`). Webhook messages need no channel: they go to the
+/// store's destinations of kind `messages`.
 #[derive(Debug, Default)]
 pub struct Channels {
     pub email: Option<EmailChannel>,
+    pub sms: Option<SmsChannel>,
+}
+
+/// How SMS go out (`[sms]` in `prossimo.toml`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SmsConfig {
+    /// A provider with Twilio's API; without one, texts are written to `folder`.
+    pub provider: Option<ProviderConfig>,
+    pub folder: std::path::PathBuf,
+    /// The sender: a number (`+39…`) or an alphanumeric id (`Negozio`).
+    pub from: String,
+    /// Per recipient country (`IT`): the sender shown there.
+    pub sender_ids: std::collections::BTreeMap<String, String>,
+    /// The country of numbers written without their country code (`IT`).
+    pub default_country: Option<phonenumber::country::Id>,
+    pub max_segments: usize,
+    pub links_base: Option<String>,
 }
 
 /// How e-mail is sent (`[email]` in `prossimo.toml`).
@@ -84,15 +119,42 @@ impl std::fmt::Debug for DkimKey {
 pub enum ChannelError {
     #[error("[email] {0}")]
     Email(String),
+    #[error("[sms] {0}")]
+    Sms(String),
 }
 
 impl Channels {
-    /// The channels `email` configures; must be called inside a Tokio runtime (SMTP
-    /// connections are pooled on it).
-    pub fn open(email: Option<&EmailConfig>) -> Result<Channels, ChannelError> {
-        let Some(config) = email else {
-            return Ok(Channels::default());
-        };
+    /// The channels `email` and `sms` configure; must be called inside a Tokio runtime
+    /// (SMTP connections are pooled on it).
+    pub fn open(
+        email: Option<&EmailConfig>,
+        sms: Option<&SmsConfig>,
+    ) -> Result<Channels, ChannelError> {
+        Ok(Channels {
+            email: email.map(open_email).transpose()?,
+            sms: sms.map(open_sms).transpose()?,
+        })
+    }
+}
+
+fn open_sms(config: &SmsConfig) -> Result<SmsChannel, ChannelError> {
+    let texter = match &config.provider {
+        Some(provider) => Texter::provider(provider.clone()),
+        None => Texter::folder(&config.folder),
+    }
+    .map_err(ChannelError::Sms)?;
+    Ok(SmsChannel {
+        texter,
+        senders: SenderIds::new(&config.from, config.sender_ids.clone())
+            .map_err(ChannelError::Sms)?,
+        default_country: config.default_country,
+        max_segments: config.max_segments.max(1),
+        links_base: config.links_base.clone(),
+    })
+}
+
+fn open_email(config: &EmailConfig) -> Result<EmailChannel, ChannelError> {
+    {
         let fail = |e: &dyn std::fmt::Display| ChannelError::Email(e.to_string());
         let dkim = config
             .dkim
@@ -106,13 +168,11 @@ impl Channels {
             None => Mailer::folder(&config.folder),
         }
         .map_err(|e| fail(&e))?;
-        Ok(Channels {
-            email: Some(EmailChannel {
-                sender,
-                mailer,
-                links_base: config.links_base.clone(),
-                tracking: config.tracking,
-            }),
+        Ok(EmailChannel {
+            sender,
+            mailer,
+            links_base: config.links_base.clone(),
+            tracking: config.tracking,
         })
     }
 }
@@ -675,39 +735,59 @@ async fn hand_one(shared: &Shared, round: &RoundFacts, send: SendRecord) -> Outc
         return skipped("message_missing", "screened without its message or person");
     };
     match send.channel {
-        Channel::Email => {}
-        Channel::Sms | Channel::Webhook => {
-            return skipped(
-                "channel_not_configured",
-                format!("no {} channel is configured", send.channel.as_str()),
-            );
-        }
+        Channel::Email => hand_email(shared, template, person, &send).await,
+        Channel::Sms => hand_sms(shared, template, person, &send).await,
+        Channel::Webhook => hand_webhook(shared, template, person, &send).await,
     }
+}
+
+/// `template` rendered for `person` and `send`, with `{{ unsubscribe_url }}` when the
+/// send has one.
+fn render_for(
+    template: &Template,
+    person: &ProfileFacts,
+    send: &SendRecord,
+    unsubscribe_url: Option<&str>,
+) -> Result<Rendered, Outcome> {
+    let mut context = send.context.clone();
+    if let (Some(url), Value::Object(fields)) = (unsubscribe_url, &mut context) {
+        fields.insert("unsubscribe_url".into(), Value::from(url));
+    }
+    template
+        .render(&render_context(person, &context))
+        .map_err(|problem| Outcome::Failed {
+            reason: "template_error".into(),
+            detail: format!("{}: {}", problem.field, problem.reason),
+        })
+}
+
+/// The unsubscribe link of a marketing send (a receipt is not something to unsubscribe
+/// from).
+fn unsubscribe_link(shared: &Shared, base: Option<&String>, send: &SendRecord) -> Option<String> {
+    match (base, shared.links.get()) {
+        (Some(base), Some(links)) if !send.transactional => {
+            Some(links.unsubscribe_url(base, send.id))
+        }
+        _ => None,
+    }
+}
+
+async fn hand_email(
+    shared: &Shared,
+    template: &Template,
+    person: &ProfileFacts,
+    send: &SendRecord,
+) -> Outcome {
     let Some(email) = &shared.channels.email else {
         return skipped("channel_not_configured", "no e-mail channel is configured");
     };
     let Some(address) = person.traits.get("email").and_then(Value::as_str) else {
         return skipped("no_address", "the customer has no `email` trait");
     };
-    // A receipt is not something to unsubscribe from.
-    let unsubscribe_url = match (&email.links_base, shared.links.get()) {
-        (Some(base), Some(links)) if !send.transactional => {
-            Some(links.unsubscribe_url(base, send.id))
-        }
-        _ => None,
-    };
-    let mut context = send.context.clone();
-    if let (Some(url), Value::Object(fields)) = (&unsubscribe_url, &mut context) {
-        fields.insert("unsubscribe_url".into(), Value::from(url.as_str()));
-    }
-    let mut rendered = match template.render(&render_context(person, &context)) {
+    let unsubscribe_url = unsubscribe_link(shared, email.links_base.as_ref(), send);
+    let mut rendered = match render_for(template, person, send, unsubscribe_url.as_deref()) {
         Ok(rendered) => rendered,
-        Err(problem) => {
-            return Outcome::Failed {
-                reason: "template_error".into(),
-                detail: format!("{}: {}", problem.field, problem.reason),
-            };
-        }
+        Err(outcome) => return outcome,
     };
     if let (true, Some(base), Some(links), Some(html)) = (
         email.tracking,
@@ -750,6 +830,208 @@ async fn hand_one(shared: &Shared, round: &RoundFacts, send: SendRecord) -> Outc
                 .config
                 .retry
                 .after(send.attempts, shared.store.now_ms(), detail)
+        }
+    }
+}
+
+async fn hand_sms(
+    shared: &Shared,
+    template: &Template,
+    person: &ProfileFacts,
+    send: &SendRecord,
+) -> Outcome {
+    let Some(sms) = &shared.channels.sms else {
+        return skipped("channel_not_configured", "no SMS channel is configured");
+    };
+    let Some(raw) = person.traits.get("phone").and_then(Value::as_str) else {
+        return skipped("no_address", "the customer has no `phone` trait");
+    };
+    let to = match normalize_phone(raw, sms.default_country) {
+        Ok(to) => to,
+        Err(e) => return skipped("bad_address", e.to_string()),
+    };
+    let unsubscribe_url = unsubscribe_link(shared, sms.links_base.as_ref(), send);
+    let rendered = match render_for(template, person, send, unsubscribe_url.as_deref()) {
+        Ok(rendered) => rendered,
+        Err(outcome) => return outcome,
+    };
+    let cost = segments(&rendered.text);
+    if cost.count == 0 {
+        return skipped("empty", "the text is empty once written for this customer");
+    }
+    if cost.count > sms.max_segments {
+        return Outcome::Failed {
+            reason: "too_long".into(),
+            detail: format!(
+                "{} segments ({}), more than the {} allowed",
+                cost.count,
+                cost.encoding.as_str(),
+                sms.max_segments
+            ),
+        };
+    }
+    let status_callback = match (&sms.links_base, shared.links.get()) {
+        (Some(base), Some(links)) => Some(links.sms_status_url(base, send.id)),
+        _ => None,
+    };
+    let text = Text {
+        to: &to,
+        from: sms.senders.for_recipient(&to),
+        body: &rendered.text,
+        key: &send.idempotency_key,
+        status_callback: status_callback.as_deref(),
+    };
+    match sms.texter.hand(&text).await {
+        Texted::Accepted { sid, detail } => Outcome::Sent {
+            recipient: to.clone(),
+            message_id: sid,
+            detail: format!(
+                "{detail}; {} segment(s), {}",
+                cost.count,
+                cost.encoding.as_str()
+            ),
+        },
+        Texted::Transient(detail) => {
+            shared
+                .config
+                .retry
+                .after(send.attempts, shared.store.now_ms(), detail)
+        }
+        Texted::Permanent {
+            code: Some(UNSUBSCRIBED_CODE),
+            detail,
+        } => {
+            // They replied STOP to the provider: so be it here too.
+            let (store, profile, key) = (
+                Arc::clone(&shared.store),
+                send.profile_id,
+                send.idempotency_key.clone(),
+            );
+            let detail_kept = detail.clone();
+            let recorded = blocking(move || {
+                let root = store
+                    .roots(&[profile])?
+                    .get(&profile)
+                    .copied()
+                    .unwrap_or(profile);
+                Consents::of(&store)?.set(
+                    root,
+                    &ConsentRecord {
+                        channel: Channel::Sms,
+                        topic: ALL_TOPICS.to_owned(),
+                        state: ConsentState::OptedOut,
+                        source: "provider".into(),
+                        detail: Some(format!("{key}: {detail_kept}")),
+                        at: store.now_ms(),
+                    },
+                )
+            })
+            .await;
+            if let Err(e) = recorded {
+                note_error(shared, &e);
+            }
+            skipped("unsubscribed", detail)
+        }
+        Texted::Permanent {
+            code: Some(code),
+            detail,
+        } if BAD_NUMBER_CODES.contains(&code) => skipped("bad_address", detail),
+        Texted::Permanent { detail, .. } => Outcome::Failed {
+            reason: "refused".into(),
+            detail,
+        },
+        Texted::Unknown(detail) => Outcome::Failed {
+            reason: "no_answer".into(),
+            detail: format!("{detail}; not sent again: it may have gone out"),
+        },
+    }
+}
+
+/// A webhook message goes into the outbox of its destination (of kind `messages`),
+/// which the dispatcher delivers with Standard Webhooks' signature and retries; the
+/// webhook id is the send's, so a receiver can tell a retry from a new message.
+async fn hand_webhook(
+    shared: &Shared,
+    template: &Template,
+    person: &ProfileFacts,
+    send: &SendRecord,
+) -> Outcome {
+    let Some(destination) = template.content().destination.clone() else {
+        return skipped("destination_missing", "the message names no destination");
+    };
+    let rendered = match render_for(template, person, send, None) {
+        Ok(rendered) => rendered,
+        Err(outcome) => return outcome,
+    };
+    let mut data = send_properties(send);
+    data.insert("profile_id".into(), Value::from(send.profile_id));
+    data.insert(
+        "body".into(),
+        rendered.payload.unwrap_or(Value::Object(Map::new())),
+    );
+    let store = Arc::clone(&shared.store);
+    let send_key = send.idempotency_key.clone();
+    let profile_id = send.profile_id;
+    let queued = blocking(move || {
+        let Some(target) = Destinations::of(&store)?.by_name(&destination)? else {
+            return Ok(Err(skipped(
+                "destination_missing",
+                format!("no destination {destination:?}"),
+            )));
+        };
+        if target.kind != DestinationKind::Messages {
+            return Ok(Err(skipped(
+                "destination_missing",
+                format!(
+                    "destination {destination:?} receives {}, not messages",
+                    target.kind.as_str()
+                ),
+            )));
+        }
+        if !target.enabled {
+            return Ok(Err(skipped(
+                "destination_disabled",
+                format!("destination {destination:?} is disabled"),
+            )));
+        }
+        let now = store.now_ms();
+        let webhook_id = format!("msg_send_{send_key}");
+        let payload = serde_json::json!({
+            "type": "message",
+            "timestamp": prossimo_model::format_millis(now).unwrap_or_default(),
+            "data": Value::Object(data),
+        });
+        store.write_transaction(WriteDomain::Decisions, |conn| {
+            prossimo_act::destinations::enqueue(
+                conn,
+                &[NewDelivery {
+                    destination_id: target.id,
+                    profile_id,
+                    webhook_id: webhook_id.clone(),
+                    payload,
+                }],
+                now,
+            )
+        })?;
+        Ok(Ok((destination, webhook_id)))
+    })
+    .await;
+    match queued {
+        Ok(Ok((destination, webhook_id))) => {
+            shared.bus.publish(Happened::OutboxWritten);
+            Outcome::Sent {
+                recipient: destination.clone(),
+                message_id: webhook_id,
+                detail: format!("queued for destination {destination:?}"),
+            }
+        }
+        Ok(Err(outcome)) => outcome,
+        Err(e) => {
+            note_error(shared, &e);
+            shared
+                .config
+                .retry
+                .after(send.attempts, shared.store.now_ms(), e.to_string())
         }
     }
 }

@@ -59,10 +59,14 @@ pub struct Content {
     /// E-mail only: the subject line (Liquid).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
-    /// The body (Liquid): MJML, HTML or text for an e-mail, text for an SMS.
+    /// The body (Liquid): MJML, HTML or text for an e-mail, text for an SMS; for a
+    /// webhook, a JSON object whose strings are Liquid (see [`Template::compile`]).
     pub body: String,
     #[serde(default)]
     pub format: Format,
+    /// Webhook only: the destination (of kind `messages`) that receives it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination: Option<String>,
 }
 
 /// What is wrong with a message, where.
@@ -125,13 +129,112 @@ pub struct Rendered {
     pub html: Option<String>,
     /// The text part of an e-mail (from its HTML when not written as text), or the SMS.
     pub text: String,
+    /// A webhook's JSON body.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload: Option<serde_json::Value>,
 }
 
 /// A message compiled once, rendered for many.
 pub struct Template {
     content: Content,
     subject: Option<liquid::Template>,
-    body: liquid::Template,
+    body: Body,
+}
+
+enum Body {
+    Liquid(liquid::Template),
+    Json(JsonTemplate),
+}
+
+/// A webhook's body: JSON whose strings are Liquid, so that no value a customer has can
+/// break its syntax (Liquid writing JSON text would, with a quote in a name). A string
+/// that is only `{{ a.path }}` becomes the value found there, whatever its type (a price
+/// stays a number, the cart's products a list).
+enum JsonTemplate {
+    Literal(serde_json::Value),
+    Text(Box<liquid::Template>),
+    Path(Vec<String>),
+    Array(Vec<JsonTemplate>),
+    Object(Vec<(String, JsonTemplate)>),
+}
+
+impl JsonTemplate {
+    fn compile(
+        value: &serde_json::Value,
+        parser: &liquid::Parser,
+        problems: &mut Vec<Problem>,
+    ) -> JsonTemplate {
+        use serde_json::Value;
+        match value {
+            Value::String(text) => {
+                if let Some(path) = lone_path(text) {
+                    return JsonTemplate::Path(path);
+                }
+                if !text.contains("{{") && !text.contains("{%") {
+                    return JsonTemplate::Literal(value.clone());
+                }
+                match parser.parse(text) {
+                    Ok(template) => JsonTemplate::Text(Box::new(template)),
+                    Err(e) => {
+                        problems.push(Problem::liquid("body", &e));
+                        JsonTemplate::Literal(Value::Null)
+                    }
+                }
+            }
+            Value::Array(items) => JsonTemplate::Array(
+                items
+                    .iter()
+                    .map(|item| JsonTemplate::compile(item, parser, problems))
+                    .collect(),
+            ),
+            Value::Object(fields) => JsonTemplate::Object(
+                fields
+                    .iter()
+                    .map(|(k, v)| (k.clone(), JsonTemplate::compile(v, parser, problems)))
+                    .collect(),
+            ),
+            other => JsonTemplate::Literal(other.clone()),
+        }
+    }
+
+    fn render(&self, context: &Context) -> Result<serde_json::Value, Problem> {
+        use serde_json::Value;
+        Ok(match self {
+            JsonTemplate::Literal(value) => value.clone(),
+            JsonTemplate::Text(template) => Value::String(
+                template
+                    .render(context)
+                    .map_err(|e| Problem::liquid("body", &e))?,
+            ),
+            JsonTemplate::Path(path) => context.json_at(path),
+            JsonTemplate::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|item| item.render(context))
+                    .collect::<Result<_, _>>()?,
+            ),
+            JsonTemplate::Object(fields) => Value::Object(
+                fields
+                    .iter()
+                    .map(|(k, v)| Ok((k.clone(), v.render(context)?)))
+                    .collect::<Result<_, Problem>>()?,
+            ),
+        })
+    }
+}
+
+/// `{{ event.properties.products }}` → its path; `None` for anything more (a filter,
+/// text around it).
+fn lone_path(text: &str) -> Option<Vec<String>> {
+    let inner = text.trim().strip_prefix("{{")?.strip_suffix("}}")?.trim();
+    let path: Vec<String> = inner.split('.').map(str::to_owned).collect();
+    let is_name = |part: &String| {
+        !part.is_empty()
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    };
+    path.iter().all(is_name).then_some(path)
 }
 
 /// The longest subject line once rendered, in characters (longer is cut: mail clients
@@ -174,6 +277,24 @@ impl Template {
         if content.body.trim().is_empty() {
             problems.push(Problem::new("body", "the body is empty"));
         }
+        match (content.channel, &content.destination) {
+            (Channel::Webhook, None) => problems.push(Problem::new(
+                "destination",
+                "a webhook message names the destination that receives it",
+            )),
+            (Channel::Webhook, Some(d)) if d.trim().is_empty() => problems.push(Problem::new(
+                "destination",
+                "a webhook message names the destination that receives it",
+            )),
+            (Channel::Email | Channel::Sms, Some(_)) => problems.push(Problem::new(
+                "destination",
+                format!(
+                    "only a webhook message has a destination; a {} message goes to the customer",
+                    content.channel.as_str()
+                ),
+            )),
+            _ => {}
+        }
         let subject = match content
             .subject
             .as_deref()
@@ -186,11 +307,15 @@ impl Template {
                 None
             }
         };
-        let body = match parser.parse(&content.body) {
-            Ok(body) => Some(body),
-            Err(e) => {
-                problems.push(Problem::liquid("body", &e));
-                None
+        let body = if content.channel == Channel::Webhook {
+            json_body(&content.body, &parser, &mut problems).map(Body::Json)
+        } else {
+            match parser.parse(&content.body) {
+                Ok(body) => Some(Body::Liquid(body)),
+                Err(e) => {
+                    problems.push(Problem::liquid("body", &e));
+                    None
+                }
             }
         };
         let (Some(body), true) = (body, problems.is_empty()) else {
@@ -226,15 +351,26 @@ impl Template {
             })
             .transpose()?
             .map(|s| one_line(&s));
-        let body = self
-            .body
-            .render(context)
-            .map_err(|e| Problem::liquid("body", &e))?;
+        let body = match &self.body {
+            Body::Liquid(body) => body
+                .render(context)
+                .map_err(|e| Problem::liquid("body", &e))?,
+            Body::Json(json) => {
+                let payload = json.render(context)?;
+                return Ok(Rendered {
+                    subject: None,
+                    html: None,
+                    text: payload.to_string(),
+                    payload: Some(payload),
+                });
+            }
+        };
         if self.content.channel != Channel::Email {
             return Ok(Rendered {
                 subject: None,
                 html: None,
                 text: body.trim().to_owned(),
+                payload: None,
             });
         }
         let html = match self.content.format {
@@ -251,7 +387,34 @@ impl Template {
             subject,
             html,
             text,
+            payload: None,
         })
+    }
+}
+
+/// A webhook's body: a JSON object, its strings compiled as Liquid.
+fn json_body(
+    body: &str,
+    parser: &liquid::Parser,
+    problems: &mut Vec<Problem>,
+) -> Option<JsonTemplate> {
+    match serde_json::from_str::<serde_json::Value>(body) {
+        Ok(value @ serde_json::Value::Object(_)) => {
+            Some(JsonTemplate::compile(&value, parser, problems))
+        }
+        Ok(_) => {
+            problems.push(Problem::new("body", "a webhook's body is a JSON object"));
+            None
+        }
+        Err(e) => {
+            problems.push(Problem {
+                field: "body".into(),
+                reason: format!("a webhook's body is a JSON object: {e}"),
+                line: u32::try_from(e.line()).ok(),
+                column: u32::try_from(e.column()).ok(),
+            });
+            None
+        }
     }
 }
 
@@ -285,6 +448,7 @@ mod tests {
             subject: Some(subject.into()),
             body: body.into(),
             format,
+            destination: None,
         }
     }
 
@@ -305,6 +469,7 @@ mod tests {
             subject: None,
             body: "Ciao {{ profile.nickname | default: profile.first_name }}{{ event.coupon }}, {% if profile.vip %}VIP{% else %}cliente{% endif %} di {{ profile.traits.city }}; {{ nobody.at.all | default: \"-\" }}".into(),
             format: Format::Html,
+            destination: None,
         })
         .expect("compiles");
         assert_eq!(
@@ -349,6 +514,7 @@ mod tests {
             subject: Some("Ciao {{ profile.first_name ".into()),
             body: "riga uno\n{% if x %}manca la fine".into(),
             format: Format::Html,
+            destination: None,
         })
         .err()
         .expect("refused");
@@ -372,6 +538,7 @@ mod tests {
             subject: None,
             body: "x".into(),
             format: Format::Text,
+            destination: None,
         })
         .err()
         .expect("refused");
@@ -388,6 +555,7 @@ mod tests {
             subject: Some("x".into()),
             body: "x".into(),
             format: Format::Html,
+            destination: None,
         })
         .err()
         .expect("refused");
@@ -409,5 +577,65 @@ mod tests {
             out.subject.expect("subject").chars().count(),
             MAX_SUBJECT_CHARS
         );
+    }
+
+    fn webhook(body: &str) -> Content {
+        Content {
+            channel: Channel::Webhook,
+            subject: None,
+            body: body.into(),
+            format: Format::Html,
+            destination: Some("crm".into()),
+        }
+    }
+
+    #[test]
+    fn a_webhook_body_is_json_whose_strings_are_liquid_and_no_value_breaks_it() {
+        let t = Template::compile(&webhook(
+            r#"{"greeting": "Ciao {{ profile.first_name }}", "products": "{{ event.properties.products }}",
+                "first": "{{ event.properties.products.0.price }}", "coupon": "{{ event.coupon }}",
+                "fixed": [1, "due", {"tre": true}]}"#,
+        ))
+        .expect("compiles");
+        let quoted = Context::from_json(&json!({
+            "profile": {"first_name": "Gi\"ulia\n"},
+            "event": {"properties": {"products": [{"name": "Borsa", "price": 89.5}]}}
+        }));
+        let out = t.render(&quoted).expect("renders");
+        assert_eq!(
+            out.payload,
+            Some(json!({
+                "greeting": "Ciao Gi\"ulia\n",
+                "products": [{"name": "Borsa", "price": 89.5}],
+                "first": 89.5,
+                "coupon": null,
+                "fixed": [1, "due", {"tre": true}]
+            }))
+        );
+        let parsed: serde_json::Value = serde_json::from_str(&out.text).expect("text is the JSON");
+        assert_eq!(Some(parsed), out.payload);
+    }
+
+    #[test]
+    fn a_webhook_needs_a_destination_and_a_json_object_and_says_where_it_is_not() {
+        let bad = Template::compile(&webhook("{\n  \"a\": 1,\n  oops\n}"))
+            .err()
+            .expect("refused");
+        assert_eq!(bad[0].field, "body");
+        assert_eq!((bad[0].line, bad[0].column), (Some(3), Some(3)));
+        let list = Template::compile(&webhook("[1]")).err().expect("refused");
+        assert!(list[0].reason.contains("JSON object"), "{list:?}");
+        let mut nowhere = webhook("{}");
+        nowhere.destination = None;
+        let problems = Template::compile(&nowhere).err().expect("refused");
+        assert_eq!(problems[0].field, "destination");
+        let mut sms = webhook("Ciao");
+        sms.channel = Channel::Sms;
+        let problems = Template::compile(&sms).err().expect("refused");
+        assert_eq!(problems[0].field, "destination");
+        let liquid = Template::compile(&webhook(r#"{"a": "{% if %}"}"#))
+            .err()
+            .expect("refused");
+        assert_eq!(liquid[0].field, "body");
     }
 }

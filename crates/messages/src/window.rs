@@ -7,13 +7,18 @@ use chrono::{Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, TimeZone
 use chrono_tz::Tz;
 
 /// A person's time zone: their `timezone` trait (`Europe/Rome`, `America/New_York`) when
-/// it names one, else `default` (the workspace's `[time] zone`). Quiet hours, journeys'
-/// windows and date triggers all read it here.
+/// it names one, else that of their `country` trait (`IT`) or of their `phone` number's
+/// country (`+39…`) when that country has one zone, else `default` (the workspace's
+/// `[time] zone`). Quiet hours, journeys' windows and date triggers all read it here.
 pub fn person_zone(traits: &serde_json::Map<String, serde_json::Value>, default: Tz) -> Tz {
-    traits
-        .get("timezone")
-        .and_then(serde_json::Value::as_str)
+    let text = |key: &str| traits.get(key).and_then(serde_json::Value::as_str);
+    text("timezone")
         .and_then(|name| name.trim().parse().ok())
+        .or_else(|| text("country").and_then(crate::country::zone_of_country))
+        .or_else(|| {
+            let phone = crate::sms::normalize_phone(text("phone")?, None).ok()?;
+            crate::country::zone_of_country(crate::country::country_of_phone(&phone)?.as_ref())
+        })
         .unwrap_or(default)
 }
 

@@ -132,6 +132,7 @@ fn sends_by_the_policy(fixture: &Fixture) {
                 subject: Some("Per te, {{ profile.first_name | default: 'cliente' }}".into()),
                 body: "Sconto del 10%".into(),
                 format: Format::Text,
+                destination: None,
             },
         })
         .unwrap();
@@ -144,6 +145,7 @@ fn sends_by_the_policy(fixture: &Fixture) {
             links_base: Some("https://crm.negozio.example".into()),
             tracking: true,
         }),
+        sms: None,
     });
     let config = SenderConfig {
         poll: Duration::from_millis(50),

@@ -24,10 +24,13 @@ use prossimo_bus::Bus;
 use prossimo_console::TrustedProxies;
 use prossimo_decide::{Decider, DeciderConfig};
 use prossimo_journeys::{JourneyRunner, RunnerConfig};
-use prossimo_messages::{ChannelError, Channels, EmailConfig, MessageSender, SenderConfig};
+use prossimo_messages::{
+    ChannelError, Channels, EmailConfig, MessageSender, SenderConfig, SmsConfig,
+};
 use prossimo_model::Limits;
 use prossimo_server::{
     Analyst, AnalystConfig, AppState, Pipeline, PipelineConfig, PublicUrl, ServeConfig,
+    SmsCallbacks,
 };
 use prossimo_store::Store;
 use tokio::net::TcpListener;
@@ -46,6 +49,8 @@ pub struct RuntimeConfig {
     pub trusted_proxies: TrustedProxies,
     /// How e-mail goes out; none: sends to e-mail are skipped (`channel_not_configured`).
     pub email: Option<EmailConfig>,
+    /// How SMS go out; none: sends to SMS are skipped (`channel_not_configured`).
+    pub sms: Option<SmsConfig>,
     pub sender: SenderConfig,
     pub journeys: RunnerConfig,
 }
@@ -121,7 +126,7 @@ impl Runtime {
             store.migrate(schema)?;
         }
         let bus = Bus::new();
-        let channels = Arc::new(Channels::open(config.email.as_ref())?);
+        let channels = Arc::new(Channels::open(config.email.as_ref(), config.sms.as_ref())?);
         let sender =
             MessageSender::start(Arc::clone(&store), channels, config.sender.clone(), &bus);
         let dispatcher = Dispatcher::start(Arc::clone(&store), config.dispatch.clone(), &bus)?;
@@ -169,6 +174,12 @@ impl Runtime {
         .with_trusted_proxies(self.config.trusted_proxies.clone())
         .with_analyst(self.analyst.clone())
         .with_decider(self.decider.clone())
+        .with_sms_callbacks(self.config.sms.as_ref().and_then(|sms| {
+            Some(SmsCallbacks {
+                auth_token: sms.provider.as_ref()?.auth_token.clone(),
+                base: sms.links_base.clone()?,
+            })
+        }))
     }
 
     /// Serves the API and the console on `listener` until `shutdown` resolves, then stops

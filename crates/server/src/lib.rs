@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 pub use analyst::{Analyst, AnalystConfig, AnalystStatus, RunRequest};
 pub use api::browser::PublicUrl;
+pub use api::hooks::SmsCallbacks;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 pub use error::ApiError;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub targets: Arc<TargetPolicy>,
     /// Proxies whose `X-Forwarded-For` names the client (the console's sign-in limits).
     pub trusted_proxies: prossimo_console::TrustedProxies,
+    /// How the SMS provider's status callbacks are checked, when one is configured.
+    pub sms_callbacks: Option<SmsCallbacks>,
 }
 
 impl AppState {
@@ -65,6 +68,14 @@ impl AppState {
             public_url: None,
             targets: Arc::default(),
             trusted_proxies: prossimo_console::TrustedProxies::default(),
+            sms_callbacks: None,
+        }
+    }
+
+    pub fn with_sms_callbacks(self, sms_callbacks: Option<SmsCallbacks>) -> AppState {
+        AppState {
+            sms_callbacks,
+            ..self
         }
     }
 

@@ -107,6 +107,7 @@ fn main() -> Result<()> {
                 subject: Some("{{ profile.first_name }}, le novità della stagione".into()),
                 body: BODY.into(),
                 format: Format::Mjml,
+                destination: None,
             },
         })
         .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -170,7 +171,7 @@ fn main() -> Result<()> {
     let started = Instant::now();
     let sender = {
         let _inside = tokio.enter();
-        let channels = Arc::new(Channels::open(Some(&email))?);
+        let channels = Arc::new(Channels::open(Some(&email), None)?);
         MessageSender::start(
             Arc::clone(&store),
             channels,

@@ -24,6 +24,17 @@ use crate::extract::Admin;
 use crate::{ApiError, AppState};
 
 fn check_filter(input: &DestinationInput) -> Result<(), ApiError> {
+    let has_filter = input
+        .filter
+        .as_deref()
+        .is_some_and(|f| !f.trim().is_empty());
+    if input.kind == DestinationKind::Messages && has_filter {
+        return Err(ApiError::Field {
+            field: "filter",
+            reason: "a messages destination receives what journeys send it; it has no filter"
+                .into(),
+        });
+    }
     if input.kind != DestinationKind::Events {
         return Ok(());
     }
@@ -64,6 +75,8 @@ pub enum Kind {
     Segments,
     /// The event stream, through the filter.
     Events,
+    /// Only the webhook messages journeys send to it (docs/messages.md).
+    Messages,
 }
 
 impl From<Kind> for DestinationKind {
@@ -71,6 +84,7 @@ impl From<Kind> for DestinationKind {
         match kind {
             Kind::Segments => DestinationKind::Segments,
             Kind::Events => DestinationKind::Events,
+            Kind::Messages => DestinationKind::Messages,
         }
     }
 }
@@ -80,6 +94,7 @@ impl From<DestinationKind> for Kind {
         match kind {
             DestinationKind::Segments => Kind::Segments,
             DestinationKind::Events => Kind::Events,
+            DestinationKind::Messages => Kind::Messages,
         }
     }
 }

@@ -47,6 +47,9 @@ pub struct Message {
     body: String,
     /// mjml, html or text (e-mail).
     format: String,
+    /// Webhook only: the destination (of kind `messages`) that receives it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    destination: Option<String>,
     created_at: i64,
     updated_at: i64,
 }
@@ -66,6 +69,7 @@ impl From<MessageRecord> for Message {
             subject: r.content.subject,
             body: r.content.body,
             format,
+            destination: r.content.destination,
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
@@ -95,6 +99,8 @@ pub struct MessageBody {
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     format: prossimo_messages::Format,
+    /// Webhook only: the destination (of kind `messages`) that receives it.
+    destination: Option<String>,
 }
 
 /// Every message.
@@ -135,6 +141,7 @@ async fn save(
             subject: body.subject,
             body: body.body,
             format: body.format,
+            destination: body.destination,
         },
     };
     let store = state.store.clone();

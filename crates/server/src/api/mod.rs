@@ -11,6 +11,7 @@ pub(crate) mod analytics;
 pub(crate) mod browser;
 pub(crate) mod destinations;
 pub(crate) mod doc;
+pub(crate) mod hooks;
 pub(crate) mod journeys;
 pub(crate) mod links;
 pub(crate) mod messages;
@@ -24,7 +25,7 @@ pub(crate) mod tracking;
 pub(crate) type Area = OpenApiRouter<AppState>;
 
 /// Every area of the API.
-fn areas() -> [Area; 9] {
+fn areas() -> [Area; 10] {
     [
         tracking::routes(),
         profiles::routes(),
@@ -34,6 +35,7 @@ fn areas() -> [Area; 9] {
         journeys::routes(),
         messages::routes(),
         links::routes(),
+        hooks::routes(),
         service::routes(),
     ]
 }

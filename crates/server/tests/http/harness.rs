@@ -39,6 +39,11 @@ pub struct TestApp {
     _dispatcher: Option<prossimo_act::Dispatcher>,
 }
 
+/// The auth token of the SMS provider whose status callbacks the test app checks, and the
+/// base its callback URLs are under.
+pub const SMS_AUTH_TOKEN: &str = "sms-provider-token";
+pub const LINKS_BASE: &str = "https://crm.negozio.example";
+
 /// Which services a [`TestApp`] runs besides the API and the ingest pipeline.
 #[derive(Default)]
 pub struct Services {
@@ -127,6 +132,10 @@ impl TestApp {
         let mut state = AppState::new(store.clone(), pipeline, Limits::default(), bus.clone())
             .with_targets(targets)
             .with_key_cache(KEY_CACHE_TTL)
+            .with_sms_callbacks(Some(prossimo_server::SmsCallbacks {
+                auth_token: SMS_AUTH_TOKEN.into(),
+                base: LINKS_BASE.into(),
+            }))
             .with_trusted_proxies(TrustedProxies(Arc::from(["127.0.0.1/32"
                 .parse::<ipnet::IpNet>()
                 .unwrap()])));

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use prossimo_messages::{
-    Channels, EmailChannel, Mailer, MessageSender, Outbox, SendStatus, Sender, SenderConfig,
+    Channel, Channels, EmailChannel, InQuietHours, Links, Mailer, MessageSender, NewSend, Origin,
+    Outbox, SendStatus, Sender, SenderConfig, owe, signature,
 };
 use serde_json::json;
 
@@ -115,6 +116,7 @@ async fn a_message_is_checked_previewed_and_test_sent_to_a_folder() {
             links_base: Some("https://crm.negozio.example".into()),
             tracking: true,
         }),
+        sms: None,
     };
     let sender = MessageSender::start(
         Arc::clone(&app.store),
@@ -389,4 +391,113 @@ async fn consent_is_recorded_with_its_history_and_an_unsubscribe_link_changes_it
             .await;
         assert_eq!(reply.status, StatusCode::NOT_FOUND, "{bad}");
     }
+}
+
+/// An SMS provider's status callback: signed by the provider (`X-Twilio-Signature` over
+/// the URL and the form), recorded once as `Message Delivered` on the timeline; unsigned,
+/// forged or not ours, refused and nothing recorded.
+#[tokio::test]
+async fn sms_status_callbacks_are_checked_and_recorded_once() {
+    let app = TestApp::new();
+    let (status, _) = app
+        .post(
+            "/v1/batch",
+            json!({"batch": [{"type": "identify", "userId": "anna", "traits": {"phone": "+393471234567"}}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let store = Arc::clone(&app.store);
+    let (url, anna) = tokio::task::spawn_blocking(move || {
+        let anna = store
+            .resolve_profile(&prossimo_store::testsuite::key(&store, "user_id:anna"))
+            .unwrap()
+            .unwrap();
+        let now = store.now_ms();
+        let send = NewSend {
+            idempotency_key: "anna/sms".into(),
+            profile_id: anna,
+            origin: Origin::Test,
+            channel: Channel::Sms,
+            template: "cart-sms".into(),
+            topic: None,
+            transactional: false,
+            in_quiet_hours: InQuietHours::Wait,
+            context: json!({}),
+        };
+        store
+            .write_transaction(prossimo_store::WriteDomain::Decisions, |conn| {
+                owe(conn, &send, now)
+            })
+            .unwrap();
+        let id = Outbox::of(&store)
+            .unwrap()
+            .by_key("anna/sms")
+            .unwrap()
+            .unwrap()
+            .id;
+        (
+            Links::of(&store).unwrap().sms_status_url(LINKS_BASE, id),
+            anna,
+        )
+    })
+    .await
+    .unwrap();
+    let path = url.strip_prefix(LINKS_BASE).unwrap().to_owned();
+    let fields = [
+        ("MessageSid", "SM0001"),
+        ("MessageStatus", "delivered"),
+        ("To", "+393471234567"),
+        ("AccountSid", "AC0001"),
+    ];
+    let form = form_encode(&fields);
+    let owned: Vec<(String, String)> = fields
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let post = |path: String, signed: Option<String>| {
+        let mut request = axum::http::Request::post(path)
+            .header("content-type", "application/x-www-form-urlencoded");
+        if let Some(signed) = signed {
+            request = request.header("x-twilio-signature", signed);
+        }
+        request.body(axum::body::Body::from(form.clone())).unwrap()
+    };
+    let (status, body) = app.send(post(path.clone(), None)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let (status, _) = app
+        .send(post(
+            path.clone(),
+            Some(signature("another-token", &url, &owned)),
+        ))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let forged = format!("{LINKS_BASE}/hooks/sms/1.00");
+    let (status, _) = app
+        .send(post(
+            "/hooks/sms/1.00".into(),
+            Some(signature(SMS_AUTH_TOKEN, &forged, &owned)),
+        ))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "signed, but not one of ours");
+    for _ in 0..2 {
+        let (status, body) = app
+            .send(post(
+                path.clone(),
+                Some(signature(SMS_AUTH_TOKEN, &url, &owned)),
+            ))
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    }
+    let store = Arc::clone(&app.store);
+    let delivered = tokio::task::spawn_blocking(move || {
+        store
+            .events_of(anna)
+            .unwrap()
+            .iter()
+            .filter(|e| e.event.as_deref() == Some("Message Delivered"))
+            .count()
+    })
+    .await
+    .unwrap();
+    assert_eq!(delivered, 1, "reported twice, recorded once");
 }
