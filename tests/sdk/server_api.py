@@ -2,6 +2,7 @@
 
 import base64
 import json
+import urllib.error
 import urllib.request
 
 
@@ -23,6 +24,9 @@ class Server:
         if body is not None:
             request.add_header("Content-Type", "application/json")
             data = json.dumps(body).encode()
-        with urllib.request.urlopen(request, data) as response:
-            text = response.read()
-            return json.loads(text) if text else None
+        try:
+            with urllib.request.urlopen(request, data) as response:
+                text = response.read()
+                return json.loads(text) if text else None
+        except urllib.error.HTTPError as refused:
+            raise SystemExit(f"FAIL: {method} {path}: {refused.code} {refused.read().decode()}")

@@ -997,7 +997,7 @@ async fn hand_webhook(
         let now = store.now_ms();
         let webhook_id = format!("msg_send_{send_key}");
         let payload = serde_json::json!({
-            "type": "message",
+            "type": "message.webhook",
             "timestamp": prossimo_model::format_millis(now).unwrap_or_default(),
             "data": Value::Object(data),
         });

@@ -411,7 +411,7 @@ fn sms_and_webhooks(fixture: &Fixture) {
     let queued = destinations.deliveries(crm.id, None, None, 10).unwrap();
     assert_eq!(queued.len(), 1);
     assert_eq!(queued[0].webhook_id, "msg_send_anna/crm");
-    assert_eq!(queued[0].payload["type"], "message");
+    assert_eq!(queued[0].payload["type"], "message.webhook");
     assert_eq!(queued[0].payload["data"]["message"], "to-crm");
     assert_eq!(
         queued[0].payload["data"]["body"],
