@@ -129,6 +129,13 @@ pub struct EmailSection {
     pub dkim_domain: Option<String>,
     pub dkim_selector: Option<String>,
     pub dkim_key_file: Option<PathBuf>,
+    /// The envelope sender (MAIL FROM) bounces return to, e.g. "bounces@negozio.it";
+    /// empty: the address of `from`.
+    pub return_path: String,
+    /// Where an inbound SMTP listener takes the bounces (DSNs) and complaints (ARF
+    /// reports) that come back, e.g. "127.0.0.1:2525" (route the return path's mail
+    /// there from your MTA); empty: none.
+    pub bounce_listen: String,
 }
 
 impl Default for EmailSection {
@@ -145,6 +152,8 @@ impl Default for EmailSection {
             dkim_domain: None,
             dkim_selector: None,
             dkim_key_file: None,
+            return_path: String::new(),
+            bounce_listen: String::new(),
         }
     }
 }
@@ -548,6 +557,8 @@ impl Settings {
             timeout: positive_seconds("email", "timeout_seconds", e.timeout_seconds)?,
             dkim,
             tracking: e.track_opens_and_clicks,
+            return_path: Some(e.return_path.trim().to_owned()).filter(|r| !r.is_empty()),
+            bounce_listen: Some(e.bounce_listen.trim().to_owned()).filter(|b| !b.is_empty()),
             // Unsubscribe links lead where people reach the server.
             links_base: Some(self.links_base()),
         })

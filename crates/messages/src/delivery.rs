@@ -1,8 +1,9 @@
-//! What happens after a send is handed over, as its channel reports it: delivered, or
+//! What happens after a send is handed over, as its channel reports it: delivered,
 //! bounced (hard: the address or number does not exist, it gets nothing more on that
-//! channel; soft: not this time). Each report is a `Message Delivered` or `Message
-//! Bounced` event on the customer's timeline, once per send, and a hard bounce opts the
-//! person out of the channel (source `hard_bounce`), so no later send tries again.
+//! channel; soft: not this time), or complained of (marked as spam). Each report is a
+//! `Message Delivered`, `Message Bounced` or `Message Complained` event on the customer's
+//! timeline, once per send; a hard bounce or a complaint opts the person out of the
+//! channel (source `hard_bounce`, `complaint`), so no later send tries again.
 
 use prossimo_store::{PlatformEvent, Store, StoreError, WriteDomain};
 use serde_json::Value;
@@ -35,6 +36,10 @@ pub enum Report {
         bounce: Bounce,
         code: Option<String>,
         detail: String,
+    },
+    /// The customer marked it as spam (a provider's feedback loop).
+    Complained {
+        feedback_type: String,
     },
 }
 
@@ -78,6 +83,24 @@ impl<'a> Deliveries<'a> {
         })
     }
 
+    /// Records what an inbound e-mail (a DSN, an ARF report) says, when it is about one
+    /// of our sends: the send, and whether the report was new. `None` when it is not
+    /// ours or says nothing to record.
+    pub fn record_inbound(
+        &self,
+        inbound: &crate::inbound::InboundReport,
+        at: i64,
+    ) -> Result<Option<(SendRecord, bool)>, StoreError> {
+        let (Some(about), Some(report)) = (&inbound.about, &inbound.report) else {
+            return Ok(None);
+        };
+        let Some(send) = Outbox::of(self.store)?.by_message_id(about)? else {
+            return Ok(None);
+        };
+        let new = self.record(&send, report, at)?;
+        Ok(Some((send, new)))
+    }
+
     /// The send an SMS status callback's `token` names, if it is one of ours.
     pub fn sms_send(&self, token: &str) -> Result<Option<SendRecord>, StoreError> {
         match self.links.verify_sms_status(token) {
@@ -105,6 +128,10 @@ impl<'a> Deliveries<'a> {
                 }
                 ("Message Bounced", "bounced")
             }
+            Report::Complained { feedback_type } => {
+                properties.insert("feedback_type".into(), Value::from(feedback_type.as_str()));
+                ("Message Complained", "complained")
+            }
         };
         let root = self
             .store
@@ -120,21 +147,31 @@ impl<'a> Deliveries<'a> {
             ts: at,
             properties: Value::Object(properties),
         }])?;
-        if let Report::Bounced {
-            bounce: Bounce::Hard,
-            code,
-            detail,
-        } = report
-        {
+        let opt_out = match report {
+            Report::Bounced {
+                bounce: Bounce::Hard,
+                code,
+                detail,
+            } => Some((
+                "hard_bounce",
+                match code {
+                    Some(code) => format!("{}: {code} {detail}", send.idempotency_key),
+                    None => format!("{}: {detail}", send.idempotency_key),
+                },
+            )),
+            Report::Complained { feedback_type } => Some((
+                "complaint",
+                format!("{}: {feedback_type}", send.idempotency_key),
+            )),
+            _ => None,
+        };
+        if let Some((source, detail)) = opt_out {
             let change = ConsentRecord {
                 channel: send.channel,
                 topic: ALL_TOPICS.to_owned(),
                 state: ConsentState::OptedOut,
-                source: "hard_bounce".into(),
-                detail: Some(match code {
-                    Some(code) => format!("{}: {code} {detail}", send.idempotency_key),
-                    None => format!("{}: {detail}", send.idempotency_key),
-                }),
+                source: source.into(),
+                detail: Some(detail),
                 at,
             };
             self.store

@@ -25,18 +25,22 @@
 //!   `country` (pure): a number's country and a country's zone.
 //! - `texter`: where SMS go: a provider with Twilio's API (its status callbacks signed
 //!   and checked), or a folder of `.txt` files.
+//! - `inbound` (pure): DSNs (RFC 3464) and ARF complaints (RFC 5965) read with
+//!   `mail-parser`; `bounces`: the inbound SMTP listener that records them.
 //! - `delivery`: what channels report after a send (`Message Delivered`, `Message
 //!   Bounced`; a hard bounce opts the person out of the channel).
 //! - `sender`: the service that claims due sends, hands them over, retries what was
 //!   refused for now and puts every outcome on the customer's timeline
 //!   ([`MessageSender`]).
 
+mod bounces;
 mod consent;
 mod context;
 mod country;
 mod delivery;
 mod dkim;
 mod email;
+mod inbound;
 mod links;
 mod mailer;
 mod outbox;
@@ -49,6 +53,7 @@ mod texter;
 mod tracking;
 mod window;
 
+pub use bounces::{BounceListener, MAX_CONNECTIONS, MAX_REPORT_BYTES};
 pub use consent::{
     ALL_TOPICS, ConsentRecord, ConsentState, Consents, Refusal, Unsubscribed, allows, check_topic,
     set_consent,
@@ -58,6 +63,7 @@ pub use country::{country_of_phone, zone_of_country};
 pub use delivery::{Bounce, Deliveries, Report, sms_report};
 pub use dkim::{DkimError, DkimSigner};
 pub use email::{Composed, EmailError, Outgoing, Sender, compose, message_id};
+pub use inbound::{InboundReport, read_report};
 pub use links::{Links, track_html};
 pub use mailer::{Handed, Mailer, MailerError};
 pub use outbox::{InQuietHours, NewSend, Origin, Outbox, Outcome, SendRecord, SendStatus, owe};

@@ -418,6 +418,23 @@ impl<'a> Outbox<'a> {
             .pop())
     }
 
+    /// The send whose channel gave it `message_id` (an e-mail's `Message-ID`, with or
+    /// without its `<>`; an SMS provider's sid).
+    pub fn by_message_id(&self, message_id: &str) -> Result<Option<SendRecord>, StoreError> {
+        let bare = message_id
+            .trim()
+            .trim_start_matches('<')
+            .trim_end_matches('>');
+        Ok(self
+            .rows(
+                &format!(
+                    "SELECT {COLUMNS} FROM message_sends WHERE message_id IN ($1, $2) ORDER BY id LIMIT 1"
+                ),
+                &[Val::from(bare), Val::Text(format!("<{bare}>"))],
+            )?
+            .pop())
+    }
+
     fn rows(&self, sql: &str, params: &[Val]) -> Result<Vec<SendRecord>, StoreError> {
         self.store
             .read(|conn| conn.query(sql, params))?

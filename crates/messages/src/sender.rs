@@ -39,6 +39,8 @@ pub struct EmailChannel {
     pub links_base: Option<String>,
     /// HTML e-mails carry an open pixel and their links go through this server.
     pub tracking: bool,
+    /// The envelope sender (`MAIL FROM`) that bounces return to, when not the `From`.
+    pub return_path: Option<lettre::Address>,
 }
 
 /// The SMS channel: through what, from whom, and how long a text may be.
@@ -96,6 +98,11 @@ pub struct EmailConfig {
     pub links_base: Option<String>,
     /// Opens and clicks are tracked (see [`EmailChannel::tracking`]).
     pub tracking: bool,
+    /// See [`EmailChannel::return_path`].
+    pub return_path: Option<String>,
+    /// Where the inbound SMTP listener for bounces and complaints listens
+    /// (`127.0.0.1:2525`); none: not started.
+    pub bounce_listen: Option<String>,
 }
 
 /// A DKIM key: the domain and selector it is published under, and the private key (PEM).
@@ -168,11 +175,22 @@ fn open_email(config: &EmailConfig) -> Result<EmailChannel, ChannelError> {
             None => Mailer::folder(&config.folder),
         }
         .map_err(|e| fail(&e))?;
+        let return_path = config
+            .return_path
+            .as_deref()
+            .map(|address| {
+                address
+                    .trim()
+                    .parse::<lettre::Address>()
+                    .map_err(|e| ChannelError::Email(format!("return_path {address:?}: {e}")))
+            })
+            .transpose()?;
         Ok(EmailChannel {
             sender,
             mailer,
             links_base: config.links_base.clone(),
             tracking: config.tracking,
+            return_path,
         })
     }
 }
@@ -802,7 +820,7 @@ async fn hand_email(
             &links.open_url(base, send.id),
         ));
     }
-    let composed = match compose(
+    let mut composed = match compose(
         &email.sender,
         &Outgoing {
             to: address,
@@ -815,6 +833,9 @@ async fn hand_email(
         Ok(composed) => composed,
         Err(e) => return skipped("bad_address", e.to_string()),
     };
+    if let Some(return_path) = &email.return_path {
+        composed.from = return_path.clone();
+    }
     match email.mailer.hand(&composed).await {
         Handed::Accepted(detail) => Outcome::Sent {
             recipient: composed.to.to_string(),

@@ -144,6 +144,7 @@ fn sends_by_the_policy(fixture: &Fixture) {
             mailer: Mailer::folder(folder.path()).unwrap(),
             links_base: Some("https://crm.negozio.example".into()),
             tracking: true,
+            return_path: None,
         }),
         sms: None,
     });

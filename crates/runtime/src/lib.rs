@@ -10,6 +10,7 @@
 //! | decider    | events committed, computed traits, definitions       | memberships changed, outbox   |
 //! | journeys   | events, memberships, computed traits, definitions    | messages owed                 |
 //! | sender     | messages owed, messages changed                      | events committed (outcomes)   |
+//! | bounces    | (SMTP: DSNs and complaints)                          | events committed (reports)    |
 //! | dispatcher | outbox written, destinations changed                 |                               |
 //! | HTTP edge  |                                                      | definitions changed, outbox   |
 //!
@@ -25,7 +26,7 @@ use prossimo_console::TrustedProxies;
 use prossimo_decide::{Decider, DeciderConfig};
 use prossimo_journeys::{JourneyRunner, RunnerConfig};
 use prossimo_messages::{
-    ChannelError, Channels, EmailConfig, MessageSender, SenderConfig, SmsConfig,
+    BounceListener, ChannelError, Channels, EmailConfig, MessageSender, SenderConfig, SmsConfig,
 };
 use prossimo_model::Limits;
 use prossimo_server::{
@@ -63,6 +64,11 @@ pub enum RuntimeError {
     Dispatcher(#[from] ActError),
     #[error("cannot open a channel: {0}")]
     Channel(#[from] ChannelError),
+    #[error("[email] bounce_listen: cannot listen on {address}: {source}")]
+    BounceListen {
+        address: String,
+        source: std::io::Error,
+    },
     #[error("cannot bring a feature's tables up to date: {0}")]
     Migration(#[from] prossimo_store::StoreError),
 }
@@ -90,6 +96,7 @@ pub struct Runtime {
     journeys: JourneyRunner,
     sender: MessageSender,
     dispatcher: Dispatcher,
+    bounces: Option<BounceListener>,
     config: RuntimeConfig,
 }
 
@@ -129,6 +136,19 @@ impl Runtime {
         let channels = Arc::new(Channels::open(config.email.as_ref(), config.sms.as_ref())?);
         let sender =
             MessageSender::start(Arc::clone(&store), channels, config.sender.clone(), &bus);
+        let bounces = config
+            .email
+            .as_ref()
+            .and_then(|email| email.bounce_listen.as_deref())
+            .map(|address| {
+                BounceListener::start(Arc::clone(&store), address, bus.clone()).map_err(|source| {
+                    RuntimeError::BounceListen {
+                        address: address.to_owned(),
+                        source,
+                    }
+                })
+            })
+            .transpose()?;
         let dispatcher = Dispatcher::start(Arc::clone(&store), config.dispatch.clone(), &bus)?;
         let decider = Decider::spawn(
             Arc::clone(&store),
@@ -153,6 +173,7 @@ impl Runtime {
             journeys,
             sender,
             dispatcher,
+            bounces,
             config,
         })
     }
@@ -210,8 +231,17 @@ impl Runtime {
             journeys,
             sender,
             dispatcher,
+            bounces,
             ..
         } = self;
+        // Sessions under way finish on their own: each report is recorded before its 250.
+        if let Some(bounces) = bounces {
+            blocking(grace, move || {
+                bounces.stop();
+                true
+            })
+            .await;
+        }
         let writer_drained = blocking(grace, move || pipeline.drain(grace)).await;
         let decider_stopped = blocking(grace, move || {
             decider.stop();

@@ -165,6 +165,8 @@ fn main() -> Result<()> {
         dkim,
         links_base: Some("https://crm.negozio.example".into()),
         tracking: true,
+        return_path: None,
+        bounce_listen: None,
     };
     let bus = Bus::new();
     let cpu_before = cpu_seconds();

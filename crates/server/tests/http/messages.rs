@@ -115,6 +115,7 @@ async fn a_message_is_checked_previewed_and_test_sent_to_a_folder() {
             mailer: Mailer::folder(&folder).unwrap(),
             links_base: Some("https://crm.negozio.example".into()),
             tracking: true,
+            return_path: None,
         }),
         sms: None,
     };
