@@ -346,6 +346,23 @@ pub fn running(
     .collect()
 }
 
+/// A journey's instances in sum.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct JourneyTotals {
+    pub entered: u64,
+    /// Not ended yet.
+    pub active: u64,
+    /// Ended, by reason (`completed`, `goal`: converted, `exit_criterion`, `holdout`, …).
+    pub exits: BTreeMap<String, u64>,
+}
+
+impl JourneyTotals {
+    /// Ended on the goal.
+    pub fn converted(&self) -> u64 {
+        self.exits.get("goal").copied().unwrap_or(0)
+    }
+}
+
 /// Reads of the instances of a store.
 pub struct Instances<'a> {
     store: &'a Store,
@@ -485,6 +502,47 @@ impl<'a> Instances<'a> {
             }
         }
         Ok(counts)
+    }
+
+    /// Every journey's instances in sum: how many entered, are under way, and how the
+    /// others ended.
+    pub fn totals(&self) -> Result<BTreeMap<i64, JourneyTotals>, StoreError> {
+        let mut totals: BTreeMap<i64, JourneyTotals> = BTreeMap::new();
+        for row in self.store.read(|conn| {
+            conn.query(
+                "SELECT journey_id, exit_reason, COUNT(*) FROM journey_instances GROUP BY journey_id, exit_reason",
+                &[],
+            )
+        })? {
+            let (Some(journey), Some(n)) = (row[0].int(), row[2].int()) else {
+                continue;
+            };
+            let n = u64::try_from(n).unwrap_or(0);
+            let entry = totals.entry(journey).or_default();
+            entry.entered += n;
+            match row[1].text() {
+                None => entry.active += n,
+                Some(reason) => {
+                    *entry.exits.entry(reason.to_owned()).or_default() += n;
+                }
+            }
+        }
+        Ok(totals)
+    }
+
+    /// Where a journey's instances under way are now: step → how many wait there.
+    pub fn waiting_by_step(&self, journey_id: i64) -> Result<BTreeMap<String, u64>, StoreError> {
+        Ok(self
+            .store
+            .read(|conn| {
+                conn.query(
+                    "SELECT step, COUNT(*) FROM journey_instances WHERE journey_id = $1 AND exit_reason IS NULL AND step IS NOT NULL GROUP BY step",
+                    &[Val::Int(journey_id)],
+                )
+            })?
+            .iter()
+            .filter_map(|r| Some((r[0].text()?.to_owned(), u64::try_from(r[1].int()?).ok()?)))
+            .collect())
     }
 
     fn rows(&self, sql: &str, params: &[Val]) -> Result<Vec<StoredInstance>, StoreError> {

@@ -19,6 +19,8 @@
 //!   daylight-saving changes.
 //! - `dates`: when a date in a trait comes round ([`occurrence_between`]), in the
 //!   person's zone.
+//! - `graph`: a journey laid out to draw ([`layout`]: layers, slots, arrows named by the
+//!   outcome that takes them).
 //! - `lifecycle`: a journey's states (draft, published, paused, archived) and what may be
 //!   done in each ([`transition`]).
 //!
@@ -33,6 +35,7 @@ mod check;
 mod dates;
 mod definition;
 mod entry;
+mod graph;
 mod instances;
 mod lifecycle;
 mod machine;
@@ -47,8 +50,11 @@ pub use definition::{
     Arm, Branch, Channel, DateTrigger, Definition, Delay, Entry, EventMatch, Reentry, Step,
     StepKind, Trigger, Until, Window,
 };
+pub use graph::{Graph, GraphEdge, GraphNode, layout, outcome_of};
 pub use entry::{EarlierInstance, EntryRefusal, instance_key, may_enter};
-pub use instances::{Entrant, Instances, StepRecord, StoredInstance, enter, record};
+pub use instances::{
+    Entrant, Instances, JourneyTotals, StepRecord, StoredInstance, enter, record,
+};
 pub use instances::{JOURNEY_ENTERED, JOURNEY_EXITED, JOURNEY_STEP_COMPLETED};
 pub use lifecycle::{JourneyState, LifecycleAction, LifecycleError, transition};
 pub use machine::{Action, EventSeen, ExitReason, Facts, Input, Instance, Position, advance};
