@@ -8,7 +8,7 @@
 # e-mail opt-out (source hard_bounce), and Postfix's log shows it delivered the DSN there.
 #
 # Postfix comes from Debian's package, installed here if missing with debconf's "No
-# configuration" (no /etc/postfix/main.cf, no system instance started). The test runs a
+# configuration" (no /etc/postfix/main.cf written, so no system instance). The test runs a
 # private instance of its own, as root: `postfix -c DIR start` with a main.cf and
 # master.cf written below (config, queue and data directories under
 # target/bounce-test/postfix, log in its maillog, SMTP on 127.0.0.1 and a free port, no
@@ -62,6 +62,9 @@ myorigin = negozio.example
 # Nothing is delivered here: the customers' domain goes to the destination server, the
 # return path's domain to Prossimo's bounce listener, anything else fails.
 mydestination =
+alias_maps =
+alias_database =
+local_recipient_maps =
 mynetworks = 127.0.0.0/8
 transport_maps = inline:{ example.it=smtp:[127.0.0.1]:$DEST_PORT, bounces.negozio.example=smtp:[127.0.0.1]:$BOUNCE_PORT }
 default_transport = error:5.1.2 this test relays only to example.it and bounces.negozio.example
@@ -91,13 +94,20 @@ anvil     unix  - - n -  1 anvil
 scache    unix  - - n -  1 scache
 postlog   unix-dgram n - n - 1 postlogd
 EOF
+$SUDO chown -R root: "$PF"
 $SUDO chown postfix "$PF/data"
-trap 'status=$?; stop_postfix; [ $status = 0 ] || echo "Postfix'"'"'s log: $PF/maillog" >&2' EXIT
-# `start` runs `postfix check` first, which creates the queue's directories.
-if ! $SUDO "$POSTFIX" -c "$PF/etc" start; then
-    cat "$PF/maillog" >&2 || true
-    exit 1
-fi
+on_exit() {
+    local status=$?
+    stop_postfix
+    if [ "$status" != 0 ] && [ -f "$PF/maillog" ]; then
+        echo "--- the end of Postfix's log, $PF/maillog:" >&2
+        tail -n 40 "$PF/maillog" >&2
+    fi
+}
+trap on_exit EXIT
+# `start` runs `postfix check` first, which creates the queue's directories; a failure
+# is in the log, which on_exit shows.
+$SUDO "$POSTFIX" -c "$PF/etc" start
 
 EXTRA_CONFIG=$(printf '[email]\nfrom = "Negozio Prossimo <news@negozio.example>"\nsmtp_url = "smtp://127.0.0.1:%s"\nfirst_retry_seconds = 1\nmax_attempts = 3\nreturn_path = "bounces@bounces.negozio.example"\nbounce_listen = "127.0.0.1:%s"\n' "$MTA_PORT" "$BOUNCE_PORT")
 export EXTRA_CONFIG

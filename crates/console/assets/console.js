@@ -206,3 +206,111 @@
     window.history.replaceState(null, "", "/settings#tokens");
   }
 })();
+
+// The journey editor: check the JSON as you type, every problem with its step and field.
+(function () {
+  const editor = document.getElementById("journey-editor");
+  if (!editor) return;
+  const definition = editor.querySelector("#definition");
+  const status = document.getElementById("definition-status");
+  const csrf = document.body.dataset.csrf || "";
+  let timer = null;
+  let asked = 0;
+
+  function line(className, text) {
+    const box = document.createElement("div");
+    box.className = className;
+    const strong = document.createElement("strong");
+    if (className === "problem") strong.className = "error";
+    strong.textContent = text;
+    box.appendChild(strong);
+    return box;
+  }
+
+  function show(result) {
+    status.textContent = "";
+    if (result.valid) {
+      status.appendChild(line("ok", status.dataset.valid + " " + result.steps + " " + status.dataset.steps));
+      definition.removeAttribute("aria-invalid");
+      return;
+    }
+    for (const p of result.problems) {
+      let text = (p.step ? p.step + " › " : "") + p.field + ": " + p.reason;
+      if (p.line) text += " (" + status.dataset.line + " " + p.line + (p.column ? ", " + status.dataset.column + " " + p.column : "") + ")";
+      status.appendChild(line("problem", text));
+    }
+    definition.setAttribute("aria-invalid", "true");
+  }
+
+  async function check() {
+    const text = definition.value;
+    if (!text.trim()) return;
+    const ticket = ++asked;
+    try {
+      const response = await fetch("/journeys/check", {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "application/json", "x-csrf-token": csrf },
+        body: JSON.stringify({ definition: text }),
+      });
+      if (response.status === 401) {
+        window.location.assign("/login");
+        return;
+      }
+      if (!response.ok || ticket !== asked) return;
+      show(await response.json());
+    } catch (_) {
+      // Offline or the server went away: the button still checks on submit.
+    }
+  }
+
+  definition.addEventListener("input", function () {
+    clearTimeout(timer);
+    timer = setTimeout(check, 300);
+  });
+})();
+
+// A journey's page: the counts on its steps and arrows follow customers as they flow.
+(function () {
+  const figure = document.querySelector(".journey-graph[data-counts]");
+  if (!figure) return;
+  const url = figure.dataset.counts;
+
+  function set(selector, value) {
+    for (const node of document.querySelectorAll(selector)) {
+      if (node.textContent !== String(value)) node.textContent = String(value);
+    }
+  }
+
+  async function poll() {
+    if (!document.hidden) {
+      try {
+        const response = await fetch(url, { headers: { accept: "application/json" } });
+        if (response.ok) {
+          const counts = await response.json();
+          set('[data-total="entered"]', counts.entered);
+          set('[data-total="active"]', counts.active);
+          set('[data-total="converted"]', counts.exits.goal || 0);
+          for (const node of document.querySelectorAll("[data-waiting]")) {
+            const step = counts.steps[node.dataset.waiting];
+            node.textContent = String(step ? step.waiting : 0);
+          }
+          for (const node of document.querySelectorAll("[data-passed]")) {
+            const step = counts.steps[node.dataset.passed];
+            let passed = 0;
+            if (step) for (const n of Object.values(step.outcomes)) passed += n;
+            node.textContent = String(passed);
+          }
+          for (const node of document.querySelectorAll("[data-edge]")) {
+            const [from, outcome] = node.dataset.edge.split("|");
+            const step = counts.steps[from];
+            node.textContent = String((step && step.outcomes[outcome]) || 0);
+          }
+        }
+      } catch (_) {
+        // The server went away for a moment: try again at the next tick.
+      }
+    }
+    setTimeout(poll, 3000);
+  }
+  setTimeout(poll, 3000);
+})();

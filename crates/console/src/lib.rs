@@ -11,6 +11,7 @@ mod auth;
 mod charts;
 mod customers;
 mod i18n;
+mod journeys;
 mod live;
 mod page;
 mod settings;
@@ -152,6 +153,19 @@ pub fn router(services: Services) -> Router {
         .route(
             "/audiences/{slug}/delete",
             axum::routing::post(audiences::delete),
+        )
+        .route("/journeys", get(journeys::list).post(journeys::submit_new))
+        .route("/journeys/new", get(journeys::new_form))
+        .route("/journeys/check", axum::routing::post(journeys::check_json))
+        .route("/journeys/{slug}", get(journeys::show))
+        .route("/journeys/{slug}/counts", get(journeys::live_counts))
+        .route(
+            "/journeys/{slug}/edit",
+            get(journeys::edit_form).post(journeys::submit_edit),
+        )
+        .route(
+            "/journeys/{slug}/state",
+            axum::routing::post(journeys::change_state),
         )
         .route("/assets/console.js", get(script))
         .route("/assets/console.css", get(stylesheet))

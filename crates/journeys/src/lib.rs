@@ -50,11 +50,9 @@ pub use definition::{
     Arm, Branch, Channel, DateTrigger, Definition, Delay, Entry, EventMatch, Reentry, Step,
     StepKind, Trigger, Until, Window,
 };
-pub use graph::{Graph, GraphEdge, GraphNode, layout, outcome_of};
 pub use entry::{EarlierInstance, EntryRefusal, instance_key, may_enter};
-pub use instances::{
-    Entrant, Instances, JourneyTotals, StepRecord, StoredInstance, enter, record,
-};
+pub use graph::{Graph, GraphEdge, GraphNode, layout, outcome_of};
+pub use instances::{Entrant, Instances, JourneyTotals, StepRecord, StoredInstance, enter, record};
 pub use instances::{JOURNEY_ENTERED, JOURNEY_EXITED, JOURNEY_STEP_COMPLETED};
 pub use lifecycle::{JourneyState, LifecycleAction, LifecycleError, transition};
 pub use machine::{Action, EventSeen, ExitReason, Facts, Input, Instance, Position, advance};

@@ -4,5 +4,6 @@ mod analytics;
 mod audiences;
 mod auth;
 mod customers;
+mod journeys;
 mod live;
 mod settings;
