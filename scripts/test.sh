@@ -6,7 +6,8 @@
 #      document: no 5xx, no undocumented status;
 #   3. the Standard Webhooks reference library verifying the server's signed deliveries; a
 #      journey's e-mails through a real SMTP server (aiosmtpd), their MIME parsed and their
-#      DKIM signatures verified by dkimpy, a 451 retried and a 550 not; its SMS through a
+#      DKIM signatures verified by dkimpy, a 451 retried and a 550 not; a bounce written
+#      by a real Postfix as a DSN, recorded by the inbound listener; its SMS through a
 #      provider with Twilio's API whose delivery callbacks Twilio's own library signs, and
 #      its webhook messages verified by standardwebhooks;
 #      the official browser SDK (@segment/analytics-next) in Chromium on another origin;
@@ -23,6 +24,7 @@ bash tests/sdk/python_sdk.sh
 bash tests/api/fuzz.sh
 bash tests/sdk/webhooks.sh
 bash tests/sdk/email.sh
+bash tests/sdk/bounces.sh
 bash tests/sdk/channels.sh
 bash tests/sdk/browser_sdk.sh
 bash scripts/fuzz-segments.sh 30

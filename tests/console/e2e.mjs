@@ -1148,6 +1148,69 @@ const STEPS = [
     },
   },
   {
+    title: 'm3. journeys: the abandoned cart is drawn, a checkout flows in live, the editor checks as you type',
+    async run(ctx) {
+      const { page } = ctx;
+      if (!WRITE_KEY) throw new Skip('no WRITE_KEY: no checkout can be sent');
+      let res = await visit(page, '/journeys');
+      check(res && res.status() === 200, '/journeys answers 200', `got ${res?.status()}`);
+      check((await page.locator('#journeys tr[data-slug="abandoned-cart"] .state-published').count()) === 1,
+        'the demo\'s abandoned cart is listed as live');
+      check((await page.locator('#journeys tr[data-slug="win-back"] .state-draft').count()) === 1,
+        'the demo\'s win-back is listed as a draft');
+      res = await visit(page, '/journeys/abandoned-cart');
+      check(res && res.status() === 200, '/journeys/abandoned-cart answers 200', `got ${res?.status()}`);
+      const steps = await page.locator('.journey-graph g.step').count();
+      check(steps === 6, 'its graph draws its 6 steps', `${steps} drawn`);
+      check((await page.locator('.journey-graph [data-edge="give-them-an-hour|timeout"]').count()) === 1,
+        'the wait\'s timeout arrow is drawn with its count');
+      const entered = await numberIn(page.locator('[data-total="entered"]'));
+      await page.evaluate(() => { window.__e2eJourney = true; });
+      const user = `e2e-cart-${Date.now()}`;
+      const who = await ingestApi(ROUTES.batch, { batch: [
+        { type: 'identify', userId: user, traits: { email: `${user}@example.it`, first_name: 'Prova' } },
+      ] });
+      check(who.status === 200, 'the customer is identified', who.text.slice(0, 200));
+      await new Promise((r) => setTimeout(r, 500));
+      const cart = await ingestApi(ROUTES.track, {
+        userId: user, event: 'Checkout Started', properties: { cart_id: `${user}-1`, total: 89.5 },
+      });
+      check(cart.status === 200, 'the checkout is accepted', cart.text.slice(0, 200));
+      const sent = Date.now();
+      let waiting = 0;
+      await poll(20_000, async () => {
+        // An SVG tspan has no innerText: read its text.
+        waiting = Number(await page.locator('[data-waiting="give-them-an-hour"]').first().textContent());
+        return (await numberIn(page.locator('[data-total="entered"]'))) > entered && waiting >= 1;
+      }, 250);
+      const now = await numberIn(page.locator('[data-total="entered"]'));
+      check(now === entered + 1, `entered goes from ${entered} to ${entered + 1} without a reload`, `it shows ${now}`);
+      check(waiting >= 1, 'the customer shows waiting at the first step', `it shows ${waiting}`);
+      check(await page.evaluate(() => window.__e2eJourney === true), 'the page was not reloaded');
+      note(`the page showed the new instance after ${Date.now() - sent} ms (it polls every 3 s)`);
+      await shot(page, 'journey.png');
+
+      res = await visit(page, '/journeys/abandoned-cart/edit');
+      check(res && res.status() === 200, 'the editor answers 200', `got ${res?.status()}`);
+      const original = await page.locator('#journey-editor #definition').inputValue();
+      const checked = () => page.waitForResponse(
+        (r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/journeys/check');
+      let answer = checked();
+      await page.locator('#journey-editor #definition').fill(original.replace('"on_timeout": "holdout"', '"on_timeout": "nowhere"'));
+      await answer;
+      const problem = page.locator('#definition-status .problem');
+      await problem.first().waitFor({ timeout: 5_000 });
+      const text = squash(await problem.first().innerText());
+      check(/give-them-an-hour › on_timeout/.test(text), 'the live check names the step and field', text);
+      answer = checked();
+      await page.locator('#journey-editor #definition').fill(original);
+      await answer;
+      await page.locator('#definition-status .ok').first().waitFor({ timeout: 5_000 });
+      check(true, 'the original definition checks as valid');
+      await shot(page, 'journey-editor.png');
+    },
+  },
+  {
     title: 'n1. settings: the admin adds a viewer and an admin token that works on the API',
     async run(ctx) {
       const { page } = ctx;
