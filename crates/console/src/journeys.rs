@@ -345,18 +345,30 @@ pub async fn show(
         exits: counts.exits.clone(),
     };
     let can_edit = signed.role().allows(Role::Marketer);
-    let actions = match journey.state {
-        JourneyState::Draft => vec![("publish", t.publish), ("archive", t.archive)],
-        JourneyState::Published => vec![
-            ("publish", t.publish),
-            ("pause", t.journey_pause),
-            ("archive", t.archive),
-        ],
-        JourneyState::Paused => vec![
-            ("resume", t.journey_resume),
-            ("publish", t.publish),
-            ("archive", t.archive),
-        ],
+    let draft_differs = live.is_some_and(|v| v.definition != journey.draft);
+    // Publishing again only when there is something new to publish.
+    let publish = (live.is_none() || draft_differs).then_some(("publish", t.publish));
+    let actions: Vec<(&'static str, &'static str)> = match journey.state {
+        JourneyState::Draft => [publish, Some(("archive", t.archive))]
+            .into_iter()
+            .flatten()
+            .collect(),
+        JourneyState::Published => [
+            publish,
+            Some(("pause", t.journey_pause)),
+            Some(("archive", t.archive)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
+        JourneyState::Paused => [
+            Some(("resume", t.journey_resume)),
+            publish,
+            Some(("archive", t.archive)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
         JourneyState::Archived => Vec::new(),
     };
     let page = ShowPage {
@@ -367,7 +379,7 @@ pub async fn show(
             "journeys",
             &path_and_query(&uri),
         ),
-        draft_differs: live.is_some_and(|v| v.definition != journey.draft),
+        draft_differs,
         drawn,
         drawing,
         converted: totals.converted(),
