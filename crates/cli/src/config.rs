@@ -14,8 +14,8 @@ use prossimo_act::{DispatchConfig, TargetPolicy};
 use prossimo_console::TrustedProxies;
 use prossimo_identity::IdentityConfig;
 use prossimo_messages::{
-    DkimKey, EmailConfig, FrequencyCap, ProviderConfig, SendPolicy, SendRetry, SenderConfig,
-    SmsConfig, parse_quiet_hours,
+    DkimKey, EmailConfig, FrequencyCap, Holidays, ProviderConfig, SendPolicy, SendRetry,
+    SenderConfig, SmsConfig, parse_quiet_hours,
 };
 use prossimo_model::{DEFAULT_MAX_AMOUNT, Limits, Money};
 use prossimo_server::{AnalystConfig, PipelineConfig, ServeConfig};
@@ -98,6 +98,9 @@ pub struct MessagesSection {
     /// Frequency caps on marketing messages, each "<max> [email|sms|webhook] per <n>d" (or
     /// <n>h), e.g. ["3 email per 7d", "5 per 7d"]; a send over a cap is skipped.
     pub caps: Vec<String>,
+    /// Days marketing messages wait out, in each customer's calendar: "MM-DD" every year,
+    /// "YYYY-MM-DD", "easter_monday", or "IT" for Italy's public holidays.
+    pub holidays: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -637,6 +640,8 @@ impl Settings {
                 .transpose()
                 .map_err(|e| anyhow::anyhow!("[messages] quiet_hours: {e}"))?,
             zone: self.zone()?,
+            holidays: Holidays::parse(&m.holidays)
+                .map_err(|e| anyhow::anyhow!("[messages] holidays: {e}"))?,
         };
         Ok(config)
     }

@@ -7,8 +7,8 @@
 //!   `context` is what Liquid reads (missing values are nil, as marketers expect).
 //! - `email` (pure): the bytes of an e-mail (text and HTML parts, a `Message-ID` derived
 //!   from the send's idempotency key, one-click unsubscribe), signed by `dkim`.
-//! - `policy` (pure): frequency caps and quiet hours in the recipient's zone
-//!   ([`SendPolicy`]).
+//! - `policy` (pure): frequency caps, quiet hours and holidays in the recipient's zone
+//!   ([`SendPolicy`]); `holidays` (pure): the days, Easter Monday and Italy's included.
 //! - `stored`: the messages marketers write ([`Messages`]), this crate's tables and
 //!   migrations ([`SCHEMA`]).
 //! - `outbox`: every send owed, once per idempotency key ([`owe`], in the caller's
@@ -40,6 +40,7 @@ mod country;
 mod delivery;
 mod dkim;
 mod email;
+mod holidays;
 mod inbound;
 mod links;
 mod mailer;
@@ -63,6 +64,7 @@ pub use country::{country_of_phone, zone_of_country};
 pub use delivery::{Bounce, Deliveries, Report, sms_report};
 pub use dkim::{DkimError, DkimSigner};
 pub use email::{Composed, EmailError, Outgoing, Sender, compose, message_id};
+pub use holidays::{Holidays, easter_sunday};
 pub use inbound::{InboundReport, read_report};
 pub use links::{Links, track_html};
 pub use mailer::{Handed, Mailer, MailerError};

@@ -7,8 +7,9 @@
 use chrono_tz::Tz;
 use serde_json::{Map, Value};
 
+use crate::holidays::Holidays;
 use crate::template::Channel;
-use crate::window::{LocalWindow, minute_of_day, next_allowed, person_zone};
+use crate::window::{LocalWindow, instant, minute_of_day, next_allowed, person_zone};
 
 /// At most `max` marketing messages (of `channel`, or of every channel) per `window_ms`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,6 +103,8 @@ pub struct SendPolicy {
     pub caps: Vec<FrequencyCap>,
     /// When messages may go out, in the recipient's zone; none: any time.
     pub sending_hours: Option<LocalWindow>,
+    /// Days they do not go out on, in the recipient's calendar.
+    pub holidays: Holidays,
     /// The zone of a person without a valid `timezone` trait (`[time] zone`).
     pub zone: Tz,
 }
@@ -111,6 +114,7 @@ impl Default for SendPolicy {
         SendPolicy {
             caps: Vec::new(),
             sending_hours: None,
+            holidays: Holidays::default(),
             zone: chrono_tz::Europe::Rome,
         }
     }
@@ -158,13 +162,37 @@ impl SendPolicy {
                 };
             }
         }
-        if let Some(hours) = &self.sending_hours {
-            let next = next_allowed(now, zone, hours);
-            if next > now {
-                return Verdict::WaitUntil(next);
+        let next = self.next_sending_time(now, zone);
+        if next > now {
+            Verdict::WaitUntil(next)
+        } else {
+            Verdict::Go
+        }
+    }
+
+    /// The first instant at or after `now` inside the sending hours of a day that is not
+    /// a holiday, in `zone`.
+    fn next_sending_time(&self, now: i64, zone: Tz) -> i64 {
+        let mut at = now;
+        // A month of holidays in a row is a mistake in the configuration: stop there.
+        for _ in 0..31 {
+            if let Some(hours) = &self.sending_hours {
+                at = next_allowed(at, zone, hours);
+            }
+            let Some(day) = chrono::DateTime::from_timestamp_millis(at)
+                .map(|t| t.with_timezone(&zone).date_naive())
+            else {
+                return at;
+            };
+            if !self.holidays.contains(day) {
+                return at;
+            }
+            match day.succ_opt().and_then(|next| instant(zone, next, 0)) {
+                Some(midnight) => at = midnight,
+                None => return at,
             }
         }
-        Verdict::Go
+        at
     }
 }
 
@@ -304,6 +332,45 @@ mod tests {
         let junk: Map<String, Value> =
             serde_json::from_value(serde_json::json!({"timezone": "Mars/Olympus"})).unwrap();
         assert_eq!(policy.zone_of(&junk), rome);
+    }
+
+    #[test]
+    fn a_holiday_holds_marketing_until_the_next_working_morning() {
+        let policy = SendPolicy {
+            sending_hours: Some(parse_quiet_hours("21:00-08:00").unwrap()),
+            holidays: Holidays::parse(&["IT".into()]).unwrap(),
+            ..SendPolicy::default()
+        };
+        let rome = chrono_tz::Europe::Rome;
+        let at = |m: u32, d: u32, h: u32| {
+            rome.with_ymd_and_hms(2026, m, d, h, 0, 0)
+                .unwrap()
+                .timestamp_millis()
+        };
+        // Christmas noon: St Stephen's is a holiday too, so the 27th at 08:00.
+        assert_eq!(
+            policy.decide(Channel::Email, false, rome, &[], at(12, 25, 12)),
+            Verdict::WaitUntil(at(12, 27, 8))
+        );
+        // Easter Sunday night (not listed), then Easter Monday: Tuesday morning.
+        assert_eq!(
+            policy.decide(Channel::Email, false, rome, &[], at(4, 5, 22)),
+            Verdict::WaitUntil(at(4, 7, 8))
+        );
+        assert_eq!(
+            policy.decide(Channel::Email, true, rome, &[], at(12, 25, 12)),
+            Verdict::Go,
+            "a receipt goes on Christmas"
+        );
+        // Without quiet hours, a holiday waits for the next day's start.
+        let no_hours = SendPolicy {
+            holidays: Holidays::parse(&["12-25".into()]).unwrap(),
+            ..SendPolicy::default()
+        };
+        assert_eq!(
+            no_hours.decide(Channel::Sms, false, rome, &[], at(12, 25, 12)),
+            Verdict::WaitUntil(at(12, 26, 0))
+        );
     }
 
     #[test]

@@ -123,7 +123,7 @@ pub fn next_allowed(at_ms: i64, zone: Tz, window: &LocalWindow) -> i64 {
 
 /// The instant of `minute` of `day` in `zone`: the earlier of two when clocks go back, the
 /// first minute after the gap when they go forward.
-fn instant(zone: Tz, day: NaiveDate, minute: u32) -> Option<i64> {
+pub(crate) fn instant(zone: Tz, day: NaiveDate, minute: u32) -> Option<i64> {
     let midnight: NaiveDateTime = day.and_hms_opt(0, 0, 0)?;
     let mut local = midnight + Duration::minutes(i64::from(minute));
     for _ in 0..=180 {

@@ -154,6 +154,7 @@ fn sends_by_the_policy(fixture: &Fixture) {
             caps: vec![FrequencyCap::parse("1 email per 7d").unwrap()],
             sending_hours: Some(parse_quiet_hours("21:00-08:00").unwrap()),
             zone: rome,
+            ..SendPolicy::default()
         },
         ..SenderConfig::default()
     };
