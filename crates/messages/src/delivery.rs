@@ -3,7 +3,8 @@
 //! channel; soft: not this time), or complained of (marked as spam). Each report is a
 //! `Message Delivered`, `Message Bounced` or `Message Complained` event on the customer's
 //! timeline, once per send; a hard bounce or a complaint opts the person out of the
-//! channel (source `hard_bounce`, `complaint`), so no later send tries again.
+//! channel (source `hard_bounce`, `complaint`) and puts the address on the channel's
+//! suppression list, so no later send tries again, to them or to whoever has it next.
 
 use prossimo_store::{PlatformEvent, Store, StoreError, WriteDomain};
 use serde_json::Value;
@@ -12,6 +13,7 @@ use crate::consent::{ALL_TOPICS, ConsentRecord, ConsentState, set_consent};
 use crate::links::Links;
 use crate::outbox::{Outbox, SendRecord};
 use crate::sender::send_properties;
+use crate::suppressions::suppress;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Bounce {
@@ -174,8 +176,24 @@ impl<'a> Deliveries<'a> {
                 detail: Some(detail),
                 at,
             };
+            // The address too, whoever has it next (a webhook's "address" is its
+            // destination, never suppressed).
+            let address = send
+                .recipient
+                .clone()
+                .filter(|_| send.channel != crate::template::Channel::Webhook);
             self.store
                 .write_transaction(WriteDomain::Decisions, |conn| {
+                    if let Some(address) = &address {
+                        suppress(
+                            conn,
+                            send.channel,
+                            address,
+                            source,
+                            change.detail.as_deref(),
+                            at,
+                        )?;
+                    }
                     set_consent(conn, root, &change)
                 })?;
         }

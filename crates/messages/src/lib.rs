@@ -13,6 +13,8 @@
 //!   migrations ([`SCHEMA`]).
 //! - `outbox`: every send owed, once per idempotency key ([`owe`], in the caller's
 //!   transaction), and what became of it ([`Outbox`]).
+//! - `suppressions`: addresses and numbers that get nothing on a channel, whoever has
+//!   them ([`Suppressions`]); hard bounces and complaints add to it.
 //! - `consent`: whether a person may get a channel's messages of a topic ([`allows`]),
 //!   stored with its history ([`Consents`]), and the one-click unsubscribe.
 //! - `links`: links signed with the store's secret (the unsubscribe link of a send).
@@ -49,6 +51,7 @@ mod policy;
 mod sender;
 mod sms;
 mod stored;
+mod suppressions;
 mod template;
 mod texter;
 mod tracking;
@@ -77,6 +80,9 @@ pub use sender::{
 };
 pub use sms::{Encoding, PhoneError, Segments, SenderIds, normalize_phone, segments};
 pub use stored::{MAX_BODY_BYTES, MessageError, MessageInput, MessageRecord, Messages, SCHEMA};
+pub use suppressions::{
+    MAX_SUPPRESSIONS_PER_CALL, Suppression, Suppressions, suppress, suppression_key,
+};
 pub use template::{Channel, Content, Format, Problem, Rendered, Template};
 pub use texter::{ProviderConfig, Text, Texted, Texter, signature, verify_signature};
 pub use tracking::{Fetch, Tracking, is_machine};

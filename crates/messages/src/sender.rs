@@ -26,6 +26,7 @@ use crate::outbox::{InQuietHours, Outbox, Outcome, SendRecord, SendStatus};
 use crate::policy::{SendPolicy, Verdict};
 use crate::sms::{SenderIds, normalize_phone, segments};
 use crate::stored::Messages;
+use crate::suppressions::Suppressions;
 use crate::template::{Channel, Rendered, Template};
 use crate::texter::{BAD_NUMBER_CODES, ProviderConfig, Text, Texted, Texter, UNSUBSCRIBED_CODE};
 
@@ -498,10 +499,33 @@ struct RoundFacts {
     consent: HashMap<ProfileId, Vec<ConsentRecord>>,
     /// The marketing messages that went to each send's person within the longest cap.
     recent: HashMap<ProfileId, Vec<(Channel, i64)>>,
+    /// The round's addresses that are on their channel's suppression list.
+    suppressed: HashSet<(Channel, String)>,
+}
+
+/// Where a send to a person goes on `channel`: their `email` trait, their `phone` trait
+/// in E.164; none for a webhook (it goes to a destination) or when they have none.
+fn address_of(
+    channels: &Channels,
+    channel: Channel,
+    traits: &Map<String, Value>,
+) -> Option<String> {
+    match channel {
+        Channel::Email => traits
+            .get("email")
+            .and_then(Value::as_str)
+            .map(|a| crate::suppressions::suppression_key(channel, a)),
+        Channel::Sms => {
+            let raw = traits.get("phone").and_then(Value::as_str)?;
+            normalize_phone(raw, channels.sms.as_ref().and_then(|s| s.default_country)).ok()
+        }
+        Channel::Webhook => None,
+    }
 }
 
 fn read_round(
     store: &Store,
+    channels: &Channels,
     sends: &[SendRecord],
     lookback_ms: i64,
 ) -> Result<RoundFacts, StoreError> {
@@ -534,7 +558,7 @@ fn read_round(
         .into_iter()
         .map(|f| (f.id, f))
         .collect();
-    let people = ids
+    let people: HashMap<ProfileId, ProfileFacts> = ids
         .iter()
         .filter_map(|id| Some((*id, facts.get(roots.get(id)?)?.clone())))
         .collect();
@@ -557,11 +581,23 @@ fn read_round(
             recent.entry(profile).or_default().push((channel, at));
         }
     }
+    let addresses: Vec<(Channel, String)> = sends
+        .iter()
+        .filter_map(|send| {
+            let person: &ProfileFacts = people.get(&send.profile_id)?;
+            Some((
+                send.channel,
+                address_of(channels, send.channel, &person.traits)?,
+            ))
+        })
+        .collect();
+    let suppressed = Suppressions::of(store)?.suppressed(&addresses)?;
     Ok(RoundFacts {
         templates,
         people,
         consent,
         recent,
+        suppressed,
     })
 }
 
@@ -569,8 +605,9 @@ async fn hand_round(shared: &Arc<Shared>, sends: Vec<SendRecord>) -> Vec<(i64, O
     let store = Arc::clone(&shared.store);
     let ids: Vec<i64> = sends.iter().map(|s| s.id).collect();
     let lookback = shared.config.policy.lookback_ms();
+    let channels = Arc::clone(&shared.channels);
     let (round, sends) = match blocking(move || {
-        let round = read_round(&store, &sends, lookback)?;
+        let round = read_round(&store, &channels, &sends, lookback)?;
         Ok((round, sends))
     })
     .await
@@ -696,6 +733,17 @@ fn screen(
                 send.channel.as_str()
             ),
         });
+    }
+    if let Some(address) = address_of(&shared.channels, send.channel, &person.traits)
+        && round.suppressed.contains(&(send.channel, address.clone()))
+    {
+        return Err(skipped(
+            "suppressed",
+            format!(
+                "{address} is on the {} suppression list",
+                send.channel.as_str()
+            ),
+        ));
     }
     let consent = round
         .consent

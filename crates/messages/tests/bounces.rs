@@ -135,6 +135,19 @@ fn bounces_and_complaints(fixture: &Fixture) {
     let complained = events(&store, carla, "Message Complained");
     assert_eq!(complained.len(), 1);
     assert_eq!(complained[0]["feedback_type"], "abuse");
+    let on_list = prossimo_messages::Suppressions::of(&store)
+        .unwrap()
+        .suppressed(&[
+            (Channel::Email, "Bruno@Example.it".into()),
+            (Channel::Email, "carla@example.it".into()),
+            (Channel::Email, "anna@example.it".into()),
+        ])
+        .unwrap();
+    assert_eq!(
+        on_list.len(),
+        2,
+        "the bounced and the complaining addresses, whatever their case: {on_list:?}"
+    );
     let consents = Consents::of(&store).unwrap();
     for (profile, source) in [(bruno, "hard_bounce"), (carla, "complaint")] {
         let consent = consents.of_profiles(&[profile]).unwrap();

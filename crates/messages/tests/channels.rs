@@ -457,6 +457,17 @@ fn sms_and_webhooks(fixture: &Fixture) {
     assert!(consent.iter().any(|c| c.channel == Channel::Sms
         && c.state == ConsentState::OptedOut
         && c.source == "hard_bounce"));
+    // The number is now on the SMS suppression list: the next text is not even screened
+    // for consent.
+    owe_message(&store, "pierre/again", pierre, Channel::Sms, "cart-sms");
+    bus.publish(Happened::MessagesOwed);
+    until("pierre's next text was skipped", || {
+        outcome(&store, "pierre/again").0 == SendStatus::Skipped
+    });
+    assert_eq!(
+        outcome(&store, "pierre/again").1.as_deref(),
+        Some("suppressed")
+    );
     tokio.block_on(sender.stop());
 
     let names = |profile: i64| -> Vec<String> {

@@ -18,6 +18,7 @@ pub(crate) mod messages;
 pub(crate) mod profiles;
 pub(crate) mod segments;
 pub(crate) mod service;
+pub(crate) mod suppressions;
 pub(crate) mod tracking;
 
 /// An area's routes with their documentation: added only through `utoipa_axum::routes!`,
@@ -25,7 +26,7 @@ pub(crate) mod tracking;
 pub(crate) type Area = OpenApiRouter<AppState>;
 
 /// Every area of the API.
-fn areas() -> [Area; 10] {
+fn areas() -> [Area; 11] {
     [
         tracking::routes(),
         profiles::routes(),
@@ -36,6 +37,7 @@ fn areas() -> [Area; 10] {
         messages::routes(),
         links::routes(),
         hooks::routes(),
+        suppressions::routes(),
         service::routes(),
     ]
 }

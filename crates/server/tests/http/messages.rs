@@ -502,3 +502,89 @@ async fn sms_status_callbacks_are_checked_and_recorded_once() {
     .unwrap();
     assert_eq!(delivered, 1, "reported twice, recorded once");
 }
+
+/// Suppression lists: added (an e-mail lowercased, a number in E.164), listed by page,
+/// taken off; an entry that is not an address refuses the whole call.
+#[tokio::test]
+async fn suppression_lists_are_added_listed_and_taken_off() {
+    let app = TestApp::new();
+    let (status, body) = app
+        .admin(
+            "POST",
+            "/v1/suppressions",
+            Some(json!({"entries": [
+                {"channel": "email", "address": "Info@Negozio.example"},
+                {"channel": "sms", "address": "+39 347 123 4567"},
+                {"channel": "email", "address": "info@negozio.example"}
+            ], "reason": "import"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["added"], 2, "the same address twice is one entry");
+    let (status, body) = app
+        .admin(
+            "POST",
+            "/v1/suppressions",
+            Some(json!({"entries": [
+                {"channel": "email", "address": "ok@example.it"},
+                {"channel": "email", "address": "not an address"}
+            ]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("entries[1].address"),
+        "{body}"
+    );
+    let (status, body) = app
+        .admin(
+            "POST",
+            "/v1/suppressions",
+            Some(json!({"entries": [{"channel": "webhook", "address": "crm"}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = app.admin("GET", "/v1/suppressions?limit=1", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["suppressions"][0]["address"], "+393471234567");
+    assert_eq!(body["suppressions"][0]["reason"], "import");
+    let next = body["next"].as_str().unwrap().to_owned();
+    let (_, body) = app
+        .admin(
+            "GET",
+            &format!(
+                "/v1/suppressions?limit=1&after={}",
+                next.replace('+', "%2B")
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(
+        body["suppressions"][0]["address"], "info@negozio.example",
+        "{body}"
+    );
+    assert_eq!(body["next"], serde_json::Value::Null);
+    let (_, body) = app
+        .admin("GET", "/v1/suppressions?channel=email", None)
+        .await;
+    assert_eq!(body["suppressions"].as_array().unwrap().len(), 1, "{body}");
+    let (status, _) = app
+        .admin(
+            "DELETE",
+            "/v1/suppressions/email/INFO@negozio.example",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = app
+        .admin(
+            "DELETE",
+            "/v1/suppressions/email/info@negozio.example",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+}
