@@ -13,6 +13,7 @@ use prossimo_decide::audiences::{Audiences, SegmentInput};
 use prossimo_decide::{
     AudienceError, DRAFT_SLUG, DecideError, check_catalog, delete_audience, preview, save_audience,
 };
+use prossimo_messages::{BroadcastInput, Broadcasts, InQuietHours, MessageError, Messages};
 use prossimo_segments::{format, parse};
 use prossimo_store::{ProfileKey, Store, StoreError};
 
@@ -588,6 +589,16 @@ struct HistoryRow {
     exited: String,
 }
 
+struct BroadcastRow {
+    id: i64,
+    name: String,
+    owed: u64,
+    /// `sent 5 · skipped 1`.
+    outcomes: String,
+    created: String,
+    by: String,
+}
+
 #[derive(Template)]
 #[template(path = "audience.html")]
 struct ShowPage {
@@ -603,6 +614,9 @@ struct ShowPage {
     history: Vec<HistoryRow>,
     can_edit: bool,
     status: String,
+    /// The messages a broadcast may send: (slug, "name (channel)").
+    message_choices: Vec<(String, String)>,
+    broadcasts: Vec<BroadcastRow>,
 }
 
 pub async fn show(
@@ -650,15 +664,44 @@ pub async fn show(
                     .unwrap_or_else(|| format!("#{}", h.profile_id)),
             );
         }
+        let messages = Messages::of(&store)?
+            .list()?
+            .into_iter()
+            .map(|m| {
+                let label = format!("{} ({})", m.name, m.content.channel.as_str());
+                (m.slug, label)
+            })
+            .collect::<Vec<_>>();
+        let broadcasts = Broadcasts::of(&store)?;
+        let mut sent = Vec::new();
+        for b in broadcasts.list(Some(&record.slug), 10)? {
+            let outcomes = broadcasts
+                .outcomes(b.id)?
+                .iter()
+                .map(|(status, n)| format!("{status} {n}"))
+                .collect::<Vec<_>>()
+                .join(" · ");
+            sent.push(BroadcastRow {
+                id: b.id,
+                name: b.name,
+                owed: b.owed,
+                outcomes,
+                created: human_millis(b.created_at),
+                by: b.created_by,
+            });
+        }
         Ok(Some((
             record,
             sizes,
             (member_rows, next_after),
             history.into_iter().zip(names).collect::<Vec<_>>(),
+            (messages, sent),
         )))
     })
     .await?;
-    let Some((record, sizes, (members, next_after), history)) = loaded else {
+    let Some((record, sizes, (members, next_after), history, (message_choices, broadcasts))) =
+        loaded
+    else {
         return Err(PageError::not_found(lang, t.audience_not_found));
     };
     let next_members = next_after.map(|after| format!("/audiences/{slug}?after={after}"));
@@ -691,11 +734,66 @@ pub async fn show(
             .collect(),
         can_edit: signed.role().allows(Role::Marketer),
         status: decider_status(&state, lang),
+        message_choices,
+        broadcasts,
     };
     Ok(remember_lang(
         render(StatusCode::OK, &page, lang)?,
         query.lang.as_deref(),
     ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct BroadcastForm {
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    topic: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /audiences/{slug}/broadcast`: sends a message to the audience's members.
+pub async fn broadcast(
+    State(state): State<ConsoleState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    signed: Signed,
+    form: axum::Form<BroadcastForm>,
+) -> Result<Response, PageError> {
+    let lang = Lang::choose(None, &headers);
+    if !signed.csrf_ok(&form.csrf) || !signed.role().allows(Role::Marketer) {
+        return Err(PageError::forbidden(lang));
+    }
+    let topic = Some(form.topic.trim().to_owned()).filter(|t| !t.is_empty());
+    let input = BroadcastInput {
+        name: String::new(),
+        audience: slug.clone(),
+        message: form.message.trim().to_owned(),
+        topic,
+        transactional: false,
+        in_quiet_hours: InQuietHours::Wait,
+        created_by: signed.email().to_owned(),
+    };
+    let store = state.store.clone();
+    let created = blocking(lang, move || match Broadcasts::of(&store)?.create(&input) {
+        Ok(record) => Ok(Ok(record)),
+        Err(MessageError::Store(e)) => Err(e),
+        Err(MessageError::Problems(problems)) => Ok(Err(problems
+            .iter()
+            .map(|p| format!("{}: {}", p.field, p.reason))
+            .collect::<Vec<_>>()
+            .join("; "))),
+    })
+    .await?;
+    match created {
+        Ok(record) => {
+            state.bus.publish(prossimo_bus::Happened::MessagesOwed);
+            tracing::info!(user = %signed.email(), audience = %slug, broadcast = record.id, "broadcast started in the console");
+            Ok(Redirect::to(&format!("/audiences/{slug}#broadcasts")).into_response())
+        }
+        Err(message) => Err(PageError::conflict(lang, message)),
+    }
 }
 
 #[derive(Debug, Deserialize)]

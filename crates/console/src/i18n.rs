@@ -413,6 +413,15 @@ pub struct Texts {
     pub drawing_version: &'static str,
     pub draft_differs: &'static str,
     pub by: &'static str,
+    pub send_message: &'static str,
+    pub send_message_hint: &'static str,
+    pub message_word: &'static str,
+    pub topic_word: &'static str,
+    pub send_now: &'static str,
+    pub broadcasts_title: &'static str,
+    pub no_message_written: &'static str,
+    pub start_journey: &'static str,
+    pub owed_word: &'static str,
 }
 
 pub static EN: Texts = Texts {
@@ -682,6 +691,15 @@ pub static EN: Texts = Texts {
     drawing_version: "The live version",
     draft_differs: "The draft differs from the live version.",
     by: "by",
+    send_message: "Send a message",
+    send_message_hint: "Sent once to each member now in the audience, through consent, caps, quiet hours and holidays.",
+    message_word: "Message",
+    topic_word: "Topic",
+    send_now: "Send to the audience",
+    broadcasts_title: "Messages sent to this audience",
+    no_message_written: "No message written yet: write one with POST /v1/messages.",
+    start_journey: "Start a journey",
+    owed_word: "owed",
 };
 
 pub static IT: Texts = Texts {
@@ -951,6 +969,15 @@ pub static IT: Texts = Texts {
     drawing_version: "La versione attiva",
     draft_differs: "La bozza è diversa dalla versione attiva.",
     by: "da",
+    send_message: "Invia un messaggio",
+    send_message_hint: "Inviato una volta a ogni membro attuale del segmento, nel rispetto di consensi, limiti di frequenza, orari di silenzio e festività.",
+    message_word: "Messaggio",
+    topic_word: "Argomento",
+    send_now: "Invia al segmento",
+    broadcasts_title: "Messaggi inviati a questo segmento",
+    no_message_written: "Ancora nessun messaggio: scrivine uno con POST /v1/messages.",
+    start_journey: "Avvia una journey",
+    owed_word: "dovuti",
 };
 
 /// The RFM segment codes from the best customers to the lost ones, as the analyses list them.

@@ -31,6 +31,8 @@ use crate::users::Role;
 #[derive(Debug, Deserialize, Default)]
 pub struct LangQuery {
     lang: Option<String>,
+    /// A new journey started from an audience's page: triggered by entering it.
+    audience: Option<String>,
 }
 
 fn state_name(state: JourneyState, t: &Texts) -> &'static str {
@@ -615,6 +617,20 @@ const STARTER: &str = r#"{
   ]
 }"#;
 
+/// A new journey for the people who enter `audience`: an e-mail two days later, in the
+/// daytime.
+fn from_audience(audience: &str) -> String {
+    let definition = serde_json::json!({
+        "trigger": {"audience_entered": audience},
+        "steps": [
+            {"id": "two-days", "type": "delay", "for": "2d",
+             "window": {"from": "09:00", "to": "19:00"}, "next": "email"},
+            {"id": "email", "type": "send", "channel": "email", "message": "MESSAGE-SLUG", "topic": "offers"}
+        ]
+    });
+    serde_json::to_string_pretty(&definition).unwrap_or_default()
+}
+
 pub async fn new_form(
     Query(query): Query<LangQuery>,
     headers: HeaderMap,
@@ -633,7 +649,10 @@ pub async fn new_form(
         ),
         editing: None,
         form: EditorForm {
-            definition: STARTER.into(),
+            definition: match query.audience.as_deref().map(str::trim) {
+                Some(audience) if !audience.is_empty() => from_audience(audience),
+                _ => STARTER.into(),
+            },
             ..EditorForm::default()
         },
         verdict: None,

@@ -151,6 +151,10 @@ pub fn router(services: Services) -> Router {
             get(audiences::edit_form).post(audiences::submit_edit),
         )
         .route(
+            "/audiences/{slug}/broadcast",
+            axum::routing::post(audiences::broadcast),
+        )
+        .route(
             "/audiences/{slug}/delete",
             axum::routing::post(audiences::delete),
         )

@@ -11,6 +11,8 @@
 //!   ([`SendPolicy`]); `holidays` (pure): the days, Easter Monday and Italy's included.
 //! - `stored`: the messages marketers write ([`Messages`]), this crate's tables and
 //!   migrations ([`SCHEMA`]).
+//! - `broadcasts`: one message to an audience's members ([`Broadcasts`]), owed by the
+//!   sender in chunks with a cursor, through the same outbox and policy.
 //! - `outbox`: every send owed, once per idempotency key ([`owe`], in the caller's
 //!   transaction), and what became of it ([`Outbox`]).
 //! - `suppressions`: addresses and numbers that get nothing on a channel, whoever has
@@ -36,6 +38,7 @@
 //!   ([`MessageSender`]).
 
 mod bounces;
+mod broadcasts;
 mod consent;
 mod context;
 mod country;
@@ -58,6 +61,9 @@ mod tracking;
 mod window;
 
 pub use bounces::{BounceListener, MAX_CONNECTIONS, MAX_REPORT_BYTES};
+pub use broadcasts::{
+    BROADCAST_CHUNK, BroadcastInput, BroadcastRecord, BroadcastState, Broadcasts,
+};
 pub use consent::{
     ALL_TOPICS, ConsentRecord, ConsentState, Consents, Refusal, Unsubscribed, allows, check_topic,
     set_consent,

@@ -20,6 +20,8 @@ pub enum Origin {
     Journey { journey_id: i64, step: String },
     /// A test send from the console or the API.
     Test,
+    /// A broadcast to an audience.
+    Broadcast { broadcast_id: i64 },
 }
 
 /// What a send that falls in quiet hours does.
@@ -145,13 +147,16 @@ pub enum Outcome {
 /// Owes `send` in the caller's write transaction of the decisions domain, unless a send
 /// with its idempotency key is owed already. Whether it was newly owed.
 pub fn owe(conn: &mut dyn Conn, send: &NewSend, now: i64) -> Result<bool, StoreError> {
-    let (journey_id, step, origin) = match &send.origin {
-        Origin::Journey { journey_id, step } => (Some(*journey_id), Some(step.as_str()), "journey"),
-        Origin::Test => (None, None, "test"),
+    let (journey_id, step, broadcast_id, origin) = match &send.origin {
+        Origin::Journey { journey_id, step } => {
+            (Some(*journey_id), Some(step.as_str()), None, "journey")
+        }
+        Origin::Test => (None, None, None, "test"),
+        Origin::Broadcast { broadcast_id } => (None, None, Some(*broadcast_id), "broadcast"),
     };
     let inserted = conn.execute(
-        "INSERT INTO message_sends (idempotency_key, profile_id, origin, journey_id, step, channel, template, topic, transactional, context, status, due, created_at, updated_at, skip_in_quiet_hours)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'owed', $11, $11, $11, $12)
+        "INSERT INTO message_sends (idempotency_key, profile_id, origin, journey_id, step, channel, template, topic, transactional, context, status, due, created_at, updated_at, skip_in_quiet_hours, broadcast_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'owed', $11, $11, $11, $12, $13)
          ON CONFLICT (idempotency_key) DO NOTHING",
         &[
             Val::from(send.idempotency_key.as_str()),
@@ -166,12 +171,13 @@ pub fn owe(conn: &mut dyn Conn, send: &NewSend, now: i64) -> Result<bool, StoreE
             Val::from(send.context.to_string().as_str()),
             Val::Int(now),
             Val::Int(i64::from(send.in_quiet_hours == InQuietHours::Skip)),
+            broadcast_id.map_or(Val::Null, Val::Int),
         ],
     )?;
     Ok(inserted > 0)
 }
 
-const COLUMNS: &str = "id, idempotency_key, profile_id, origin, journey_id, step, channel, template, topic, transactional, context, status, attempts, due, recipient, message_id, reason, detail, created_at, updated_at, skip_in_quiet_hours";
+const COLUMNS: &str = "id, idempotency_key, profile_id, origin, journey_id, step, channel, template, topic, transactional, context, status, attempts, due, recipient, message_id, reason, detail, created_at, updated_at, skip_in_quiet_hours, broadcast_id";
 
 fn send_from(row: &Row) -> Result<SendRecord, StoreError> {
     let corrupt = || StoreError::Corrupt("message send row".into());
@@ -182,6 +188,9 @@ fn send_from(row: &Row) -> Result<SendRecord, StoreError> {
             step: text(5).ok_or_else(corrupt)?,
         },
         Some("test") => Origin::Test,
+        Some("broadcast") => Origin::Broadcast {
+            broadcast_id: row[21].int().ok_or_else(corrupt)?,
+        },
         _ => return Err(corrupt()),
     };
     Ok(SendRecord {

@@ -17,6 +17,7 @@ use serde_json::{Map, Value};
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
+use crate::broadcasts::{BROADCAST_CHUNK, Broadcasts};
 use crate::consent::{ALL_TOPICS, ConsentRecord, ConsentState, Consents, Refusal, allows};
 use crate::context::Context;
 use crate::email::{Outgoing, Sender, compose};
@@ -439,6 +440,16 @@ async fn run(shared: Arc<Shared>) {
         if let Err(e) = log_outcomes(&shared).await {
             note_error(&shared, &e);
         }
+        // A broadcast's next members join the outbox before the round is claimed.
+        let store = Arc::clone(&shared.store);
+        let broadcasting =
+            match blocking(move || Broadcasts::of(&store)?.owe_next_chunk(BROADCAST_CHUNK)).await {
+                Ok(owed) => owed > 0,
+                Err(e) => {
+                    note_error(&shared, &e);
+                    false
+                }
+            };
         let (store, batch) = (Arc::clone(&shared.store), shared.config.batch);
         let claimed = blocking(move || {
             let now = store.now_ms();
@@ -453,6 +464,9 @@ async fn run(shared: Arc<Shared>) {
                 continue;
             }
         };
+        if sends.is_empty() && broadcasting {
+            continue;
+        }
         if sends.is_empty() {
             let store = Arc::clone(&shared.store);
             let next = blocking(move || Outbox::of(&store)?.next_due())
@@ -1137,6 +1151,9 @@ pub fn send_properties(send: &SendRecord) -> Map<String, Value> {
     map.insert("transactional".into(), Value::from(send.transactional));
     if let Some(topic) = &send.topic {
         map.insert("topic".into(), Value::from(topic.as_str()));
+    }
+    if let crate::outbox::Origin::Broadcast { broadcast_id } = &send.origin {
+        map.insert("broadcast_id".into(), Value::from(*broadcast_id));
     }
     if let crate::outbox::Origin::Journey { journey_id, step } = &send.origin {
         map.insert("journey_id".into(), Value::from(*journey_id));

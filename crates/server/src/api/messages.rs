@@ -444,7 +444,7 @@ fn customer_messages(state: &AppState, profile: i64) -> Result<CustomerMessages,
         .map(|s| {
             let (journey_id, step) = match s.origin {
                 Origin::Journey { journey_id, step } => (Some(journey_id), Some(step)),
-                Origin::Test => (None, None),
+                Origin::Test | Origin::Broadcast { .. } => (None, None),
             };
             SendItem {
                 send: s.idempotency_key,

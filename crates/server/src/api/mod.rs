@@ -8,6 +8,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::AppState;
 
 pub(crate) mod analytics;
+pub(crate) mod broadcasts;
 pub(crate) mod browser;
 pub(crate) mod destinations;
 pub(crate) mod doc;
@@ -26,7 +27,7 @@ pub(crate) mod tracking;
 pub(crate) type Area = OpenApiRouter<AppState>;
 
 /// Every area of the API.
-fn areas() -> [Area; 11] {
+fn areas() -> [Area; 12] {
     [
         tracking::routes(),
         profiles::routes(),
@@ -38,6 +39,7 @@ fn areas() -> [Area; 11] {
         links::routes(),
         hooks::routes(),
         suppressions::routes(),
+        broadcasts::routes(),
         service::routes(),
     ]
 }

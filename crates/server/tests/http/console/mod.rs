@@ -3,6 +3,7 @@
 mod analytics;
 mod audiences;
 mod auth;
+mod broadcasts;
 mod customers;
 mod journeys;
 mod live;
