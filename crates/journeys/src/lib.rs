@@ -65,4 +65,4 @@ pub use service::{
 pub use stored::{
     ChangeRecord, JourneyInput, JourneyRecord, Journeys, MAX_JOURNEY_BYTES, SCHEMA, VersionRecord,
 };
-pub use timeline::JourneyTimeline;
+pub use timeline::log_journey_events;

@@ -250,6 +250,15 @@ fn run(
             runner.next_due = Instances::of(&runner.store)?.next_due_live()?;
             Ok::<_, StoreError>(done)
         })();
+        // What happened to instances goes onto the customers' event log.
+        let result = result.and_then(|done| {
+            if crate::timeline::log_journey_events(&runner.store)? > 0 {
+                bus.publish(Happened::EventsCommitted {
+                    buyers: Arc::from([]),
+                });
+            }
+            Ok(done)
+        });
         match result {
             Ok(done) => {
                 if done.owed > 0 {

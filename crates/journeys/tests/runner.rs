@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 use prossimo_bus::{Bus, Happened};
 use prossimo_journeys::{
     Instances, JOURNEY_ENTERED, JOURNEY_EXITED, JOURNEY_STEP_COMPLETED, JourneyInput,
-    JourneyRunner, JourneyTimeline, Position, RunnerConfig, publish_journey, save_journey,
+    JourneyRunner, Position, RunnerConfig, publish_journey, save_journey,
 };
-use prossimo_model::ManualClock;
+use prossimo_model::{Clock, ManualClock};
 use prossimo_store::Store;
 use prossimo_store::testsuite::{Fixture, incoming, key, whole_timeline};
 use serde_json::{Value, json};
@@ -169,23 +169,21 @@ fn runs_a_journey_from_events_and_timers(fixture: &Fixture) {
     assert_eq!(runner.status().timers_fired, 1);
     runner.stop();
 
-    // Every instance's way is on anna's timeline, newest first.
-    let source = JourneyTimeline::of(store).unwrap();
-    let journey: Vec<(String, Value)> =
-        whole_timeline(store, &key(store, "user_id:anna"), 3, &[&source])
-            .into_iter()
-            .filter(|e| {
-                e["event"]
-                    .as_str()
-                    .is_some_and(|n| n.starts_with("Journey "))
-            })
-            .map(|e| {
-                (
-                    e["event"].as_str().unwrap().to_owned(),
-                    e["properties"].clone(),
-                )
-            })
-            .collect();
+    // Every instance's way is on anna's event log (so on her timeline), newest first.
+    let journey: Vec<(String, Value)> = whole_timeline(store, &key(store, "user_id:anna"), 3, &[])
+        .into_iter()
+        .filter(|e| {
+            e["event"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("Journey "))
+        })
+        .map(|e| {
+            (
+                e["event"].as_str().unwrap().to_owned(),
+                e["properties"].clone(),
+            )
+        })
+        .collect();
     let entered: Vec<&Value> = journey
         .iter()
         .filter(|(e, _)| e == JOURNEY_ENTERED)
@@ -194,12 +192,24 @@ fn runs_a_journey_from_events_and_timers(fixture: &Fixture) {
     assert_eq!(entered, [&json!("c4"), &json!("c3"), &json!("c1")]);
     assert!(journey.contains(&(
         JOURNEY_STEP_COMPLETED.to_owned(),
-        json!({"journey": "cart", "journey_name": "Cart", "step": "mail", "outcome": "sent"})
+        json!({"journey": "cart", "journey_name": "Cart", "version": 1, "step": "mail", "outcome": "sent"})
     )));
     assert!(journey.contains(&(
         JOURNEY_EXITED.to_owned(),
-        json!({"journey": "cart", "journey_name": "Cart", "step": "an-hour", "reason": "completed"})
+        json!({"journey": "cart", "journey_name": "Cart", "version": 1, "step": "an-hour", "reason": "completed"})
     )));
+    // They are events like any other: an audience counts them (at the journeys' time).
+    let sent_by_the_journey = prossimo_decide::preview(
+        store,
+        "count(event \"Journey Step Completed\" where properties.journey == \"cart\" and properties.outcome == \"sent\" within 1d) >= 1",
+        clock.now_ms(),
+        10,
+    )
+    .unwrap();
+    assert_eq!(
+        sent_by_the_journey.count, 1,
+        "anna, whose e-mail the journey sent"
+    );
 }
 
 fn profile(store: &Store, k: &str) -> i64 {

@@ -24,10 +24,8 @@ pub struct CustomerView {
 /// Every feature's timeline source, in the order entries of one instant are shown (after
 /// the stored events).
 pub fn timeline_sources(store: &Store) -> Result<Vec<Box<dyn TimelineSource>>, StoreError> {
-    Ok(vec![
-        Box::new(Audiences::of(store)?.timeline()),
-        Box::new(prossimo_journeys::JourneyTimeline::of(store)?),
-    ])
+    // Journeys' events are on the event log itself (see prossimo_journeys::log_journey_events).
+    Ok(vec![Box::new(Audiences::of(store)?.timeline())])
 }
 
 fn with_sources<T>(

@@ -1,0 +1,5 @@
+-- Journey events go onto the customer's event log (segments and journey waits read them
+-- there); `logged` is set once each is. The rows written before this version are logged
+-- by the runner's first pass.
+ALTER TABLE journey_events ADD COLUMN logged INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX IF NOT EXISTS journey_events_unlogged ON journey_events (id) WHERE logged = 0;
