@@ -1211,6 +1211,29 @@ const STEPS = [
     },
   },
   {
+    title: 'm4. messages: the demo cart reminder previews for a customer, its HTML in a sandboxed frame',
+    async run(ctx) {
+      const { page, customer } = ctx;
+      let res = await visit(page, '/messages');
+      check(res && res.status() === 200, '/messages answers 200', `got ${res?.status()}`);
+      check((await page.locator('#messages tr[data-slug="cart-reminder"]').count()) === 1, 'the demo\'s cart reminder is listed');
+      res = await visit(page, '/messages/cart-reminder/edit');
+      check(res && res.status() === 200, 'its editor answers 200', `got ${res?.status()}`);
+      const who = customer && customer.id ? String(customer.id) : '';
+      if (!who) throw new Skip('no customer picked');
+      await page.locator('#message-editor #profile').fill(who);
+      await submitAndWait(page, page.locator('#message-editor button[value="preview"]'));
+      const subject = squash(await page.locator('#message-preview .subject').innerText());
+      check(subject.length > 0, 'the preview shows the subject rendered for the customer', subject);
+      const frame = page.frameLocator('#message-preview iframe.message-frame');
+      await frame.locator('body').waitFor({ timeout: 5_000 });
+      const text = squash(await frame.locator('body').innerText());
+      check(/Completa/.test(text), 'the frame shows the e-mail as HTML, its button included', text.slice(0, 200));
+      await page.locator('#message-preview iframe.message-frame').screenshot({ path: path.join(SHOTS, 'message-frame.png') });
+      await shot(page, 'message-preview.png');
+    },
+  },
+  {
     title: 'n1. settings: the admin adds a viewer and an admin token that works on the API',
     async run(ctx) {
       const { page } = ctx;

@@ -13,6 +13,7 @@ mod customers;
 mod i18n;
 mod journeys;
 mod live;
+mod messages;
 mod page;
 mod settings;
 pub mod users;
@@ -51,6 +52,8 @@ pub struct ConsoleState {
     /// Password checks running at once: argon2 takes 19 MiB and tens of milliseconds each,
     /// so a flood of sign-ins must not fill memory or the blocking pool other pages need.
     verify_slots: Arc<tokio::sync::Semaphore>,
+    /// Recent message previews' HTML, for their frames.
+    previews: Arc<messages::PreviewFrames>,
 }
 
 /// What the console works with: the store, and the server's background workers when it
@@ -115,6 +118,7 @@ pub fn router(services: Services) -> Router {
         bus: services.bus,
         live: services.live,
         limiter: Arc::default(),
+        previews: Arc::default(),
         verify_slots: Arc::new(tokio::sync::Semaphore::new(
             std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8)),
         )),
@@ -171,6 +175,13 @@ pub fn router(services: Services) -> Router {
             "/journeys/{slug}/state",
             axum::routing::post(journeys::change_state),
         )
+        .route("/messages", get(messages::list).post(messages::submit_new))
+        .route("/messages/new", get(messages::new_form))
+        .route(
+            "/messages/{slug}/edit",
+            get(messages::edit_form).post(messages::submit_edit),
+        )
+        .route("/messages/frame/{id}", get(messages::frame))
         .route("/assets/console.js", get(script))
         .route("/assets/console.css", get(stylesheet))
         .route("/assets/favicon.svg", get(favicon))

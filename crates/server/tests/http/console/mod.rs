@@ -7,4 +7,5 @@ mod broadcasts;
 mod customers;
 mod journeys;
 mod live;
+mod messages;
 mod settings;
