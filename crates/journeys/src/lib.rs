@@ -21,6 +21,8 @@
 //!   person's zone.
 //! - `graph`: a journey laid out to draw ([`layout`]: layers, slots, arrows named by the
 //!   outcome that takes them).
+//! - `dry_run`: what a draft would do to an audience's members entering now
+//!   ([`dry_run`]), through the same machine, writing nothing.
 //! - `lifecycle`: a journey's states (draft, published, paused, archived) and what may be
 //!   done in each ([`transition`]).
 //!
@@ -34,6 +36,7 @@
 mod check;
 mod dates;
 mod definition;
+mod dry_run;
 mod entry;
 mod graph;
 mod instances;
@@ -50,6 +53,7 @@ pub use definition::{
     Arm, Branch, Channel, DateTrigger, Definition, Delay, Entry, EventMatch, Reentry, Step,
     StepKind, Trigger, Until, Window,
 };
+pub use dry_run::{DRY_RUN_LIMIT, DryRun, SendForecast, dry_run};
 pub use entry::{EarlierInstance, EntryRefusal, instance_key, may_enter};
 pub use graph::{Graph, GraphEdge, GraphNode, layout, outcome_of};
 pub use instances::{Entrant, Instances, JourneyTotals, StepRecord, StoredInstance, enter, record};

@@ -887,7 +887,11 @@ impl Runner {
 }
 
 /// Every condition and event filter a journey uses.
-fn uses(journey: &Journey, conditions: &mut BTreeSet<String>, filters: &mut BTreeSet<String>) {
+pub(crate) fn uses(
+    journey: &Journey,
+    conditions: &mut BTreeSet<String>,
+    filters: &mut BTreeSet<String>,
+) {
     let definition = &journey.definition;
     let mut waits: Vec<&Until> = definition
         .goal

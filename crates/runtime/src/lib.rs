@@ -30,8 +30,8 @@ use prossimo_messages::{
 };
 use prossimo_model::Limits;
 use prossimo_server::{
-    Analyst, AnalystConfig, AppState, Pipeline, PipelineConfig, PublicUrl, ServeConfig,
-    SmsCallbacks,
+    Analyst, AnalystConfig, AppState, Pipeline, PipelineConfig, PublicUrl, SendSettings,
+    ServeConfig, SmsCallbacks,
 };
 use prossimo_store::Store;
 use tokio::net::TcpListener;
@@ -195,6 +195,10 @@ impl Runtime {
         .with_trusted_proxies(self.config.trusted_proxies.clone())
         .with_analyst(self.analyst.clone())
         .with_decider(self.decider.clone())
+        .with_send_settings(SendSettings {
+            zone: self.config.journeys.zone,
+            require_opt_in: self.config.sender.require_opt_in,
+        })
         .with_sms_callbacks(self.config.sms.as_ref().and_then(|sms| {
             Some(SmsCallbacks {
                 auth_token: sms.provider.as_ref()?.auth_token.clone(),

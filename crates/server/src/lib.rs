@@ -52,6 +52,25 @@ pub struct AppState {
     pub trusted_proxies: prossimo_console::TrustedProxies,
     /// How the SMS provider's status callbacks are checked, when one is configured.
     pub sms_callbacks: Option<SmsCallbacks>,
+    /// What dry runs assume of sending: the workspace's zone and whether marketing needs
+    /// opt-in.
+    pub send_settings: SendSettings,
+}
+
+/// What dry runs assume of sending (`[time] zone`, `[email] require_opt_in`).
+#[derive(Debug, Clone, Copy)]
+pub struct SendSettings {
+    pub zone: chrono_tz::Tz,
+    pub require_opt_in: bool,
+}
+
+impl Default for SendSettings {
+    fn default() -> Self {
+        SendSettings {
+            zone: chrono_tz::Europe::Rome,
+            require_opt_in: false,
+        }
+    }
 }
 
 impl AppState {
@@ -69,6 +88,14 @@ impl AppState {
             targets: Arc::default(),
             trusted_proxies: prossimo_console::TrustedProxies::default(),
             sms_callbacks: None,
+            send_settings: SendSettings::default(),
+        }
+    }
+
+    pub fn with_send_settings(self, send_settings: SendSettings) -> AppState {
+        AppState {
+            send_settings,
+            ..self
         }
     }
 

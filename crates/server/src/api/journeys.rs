@@ -512,9 +512,61 @@ pub async fn trigger(
     Ok((StatusCode::ACCEPTED, Json(answer)))
 }
 
+/// Whose entry to try.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DryRunBody {
+    /// The audience whose members would enter.
+    audience: String,
+}
+
+/// What the draft would do (see docs/journeys.md, "Dry run").
+#[derive(Serialize, ToSchema)]
+pub struct DryRunReport {
+    #[schema(value_type = Object)]
+    #[serde(flatten)]
+    report: prossimo_journeys::DryRun,
+}
+
+/// What the journey's draft would do to an audience's members if they entered now (at
+/// most 10,000 of them are run): who would enter and why not, the steps they would take,
+/// where they would wait or end, and whether each send would go or be skipped and why.
+/// Nothing is written.
+#[utoipa::path(post, path = "/v1/journeys/{slug}/dry-run", tag = "journeys", security(("adminToken" = [])),
+    params(("slug" = String, Path)),
+    request_body = DryRunBody,
+    responses(
+        (status = 200, description = "The forecast", body = DryRunReport),
+        (status = 400, description = "The draft has problems (code invalid_definition)", body = ErrorBody),
+        (status = 404, description = "No such journey or audience", body = ErrorBody),
+    ))]
+pub async fn dry_run(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(slug): Path<String>,
+    body: Bytes,
+) -> Result<Json<DryRunReport>, ApiError> {
+    let body: DryRunBody = json_body(&body)?;
+    let (zone, require_opt_in) = (state.send_settings.zone, state.send_settings.require_opt_in);
+    let store = state.store.clone();
+    let report = tokio::task::spawn_blocking(move || {
+        prossimo_journeys::dry_run(
+            &store,
+            &slug,
+            &body.audience,
+            store.now_ms(),
+            zone,
+            require_opt_in,
+        )
+    })
+    .await??;
+    Ok(Json(DryRunReport { report }))
+}
+
 pub(crate) fn routes() -> Area {
     Area::new()
         .routes(routes!(trigger))
+        .routes(routes!(dry_run))
         .routes(routes!(list, create))
         .routes(routes!(validate))
         .routes(routes!(get_one, update))

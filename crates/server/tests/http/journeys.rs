@@ -249,3 +249,100 @@ async fn an_api_trigger_starts_a_transactional_journey_once_per_key() {
     }
     runner.stop();
 }
+
+/// A dry run over an audience: who would enter and why not, where they would wait, and
+/// whether each send would go; nothing is written.
+#[tokio::test]
+async fn a_dry_run_forecasts_a_draft_over_an_audience() {
+    let app = TestApp::with_decider();
+    let (status, _) = app
+        .post(
+            "/v1/batch",
+            json!({"batch": [
+                {"type": "identify", "userId": "anna", "traits": {"vip": true, "email": "anna@example.it"}},
+                {"type": "identify", "userId": "bruno", "traits": {"vip": true, "email": "bruno@example.it"}},
+                {"type": "identify", "userId": "carla", "traits": {"vip": true}},
+                {"type": "identify", "userId": "dario", "traits": {"vip": false, "email": "dario@example.it"}}
+            ]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = app
+        .poll_admin(
+            "PUT",
+            "/v1/profiles/user_id:bruno/consent",
+            json!({"channel": "email", "topic": "offers", "state": "opted_out"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app
+        .admin(
+            "POST",
+            "/v1/messages",
+            Some(json!({"slug": "promo", "channel": "email", "subject": "Per te", "body": "Ciao", "format": "text"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = app
+        .admin(
+            "POST",
+            "/v1/segments",
+            Some(json!({"slug": "vip", "name": "VIP", "definition": "traits.vip == true"})),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    let (status, body) = app
+        .admin(
+            "POST",
+            "/v1/journeys",
+            Some(json!({"slug": "vip-promo", "name": "VIP promo", "definition": {
+                "trigger": {"audience_entered": "vip"},
+                "entry": {"condition": "traits.email exists"},
+                "steps": [
+                    {"id": "promo", "type": "send", "channel": "email", "message": "promo", "topic": "offers", "next": "later"},
+                    {"id": "later", "type": "delay", "for": "1d"}
+                ]
+            }})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // The decider fills the audience.
+    let mut report = serde_json::Value::Null;
+    for _ in 0..100 {
+        let (status, body) = app
+            .admin(
+                "POST",
+                "/v1/journeys/vip-promo/dry-run",
+                Some(json!({"audience": "vip"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        if body["members"] == 3 {
+            report = body;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        report,
+        json!({
+            "members": 3, "looked_at": 3, "would_enter": 2,
+            "not_entering": {"entry_condition": 1},
+            "steps": {"promo": {"sent": 2}},
+            "waiting": {"later": 2},
+            "ended": {},
+            "sends": {"promo": {"would_go": 1, "skipped": {"unsubscribed": 1}}}
+        })
+    );
+    let (status, body) = app.admin("GET", "/v1/journeys/vip-promo", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["steps"], json!({}), "a dry run writes nothing: {body}");
+    let (status, body) = app
+        .admin(
+            "POST",
+            "/v1/journeys/vip-promo/dry-run",
+            Some(json!({"audience": "nobody"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+}
