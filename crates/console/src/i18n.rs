@@ -440,6 +440,16 @@ pub struct Texts {
     pub text_part: &'static str,
     pub html_part: &'static str,
     pub as_customer_gets_it: &'static str,
+    pub dry_run: &'static str,
+    pub dry_run_over: &'static str,
+    pub dry_run_button: &'static str,
+    pub dry_run_hint: &'static str,
+    pub would_enter: &'static str,
+    pub not_entering: &'static str,
+    pub would_go: &'static str,
+    pub would_skip: &'static str,
+    pub would_wait: &'static str,
+    pub would_end: &'static str,
 }
 
 pub static EN: Texts = Texts {
@@ -736,6 +746,16 @@ pub static EN: Texts = Texts {
     text_part: "Text part",
     html_part: "As it shows in a mail client",
     as_customer_gets_it: "As this customer would get it:",
+    dry_run: "Dry run",
+    dry_run_over: "Over the audience",
+    dry_run_button: "Try the draft",
+    dry_run_hint: "The draft run for the audience's members as if they entered now (up to 10,000), writing nothing: caps and quiet hours are left out.",
+    would_enter: "would enter",
+    not_entering: "would not enter",
+    would_go: "would be sent",
+    would_skip: "would be skipped",
+    would_wait: "would wait at",
+    would_end: "would end at once",
 };
 
 pub static IT: Texts = Texts {
@@ -1032,6 +1052,16 @@ pub static IT: Texts = Texts {
     text_part: "Parte di testo",
     html_part: "Come appare in un client di posta",
     as_customer_gets_it: "Come lo riceverebbe questo cliente:",
+    dry_run: "Prova a vuoto",
+    dry_run_over: "Sul segmento",
+    dry_run_button: "Prova la bozza",
+    dry_run_hint: "La bozza eseguita per i membri del segmento come se entrassero ora (fino a 10.000), senza scrivere nulla: limiti di frequenza e orari di silenzio sono esclusi.",
+    would_enter: "entrerebbero",
+    not_entering: "non entrerebbero",
+    would_go: "verrebbe inviato",
+    would_skip: "verrebbe saltato",
+    would_wait: "aspetterebbero a",
+    would_end: "finirebbero subito",
 };
 
 /// The RFM segment codes from the best customers to the lost ones, as the analyses list them.

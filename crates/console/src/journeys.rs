@@ -13,9 +13,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use prossimo_journeys::{
-    Definition, Instances, JourneyError, JourneyInput, JourneyState, JourneyTotals, Journeys,
-    LifecycleAction, Problem, change_journey_state, check_definition, layout, publish_journey,
-    save_journey,
+    Definition, DryRun, Instances, JourneyError, JourneyInput, JourneyState, JourneyTotals,
+    Journeys, LifecycleAction, Problem, change_journey_state, check_definition, layout,
+    publish_journey, save_journey,
 };
 use prossimo_store::{Store, StoreError};
 use serde::{Deserialize, Serialize};
@@ -31,6 +31,8 @@ use crate::users::Role;
 #[derive(Debug, Deserialize, Default)]
 pub struct LangQuery {
     lang: Option<String>,
+    /// The audience to dry-run the draft over (the journey's page).
+    dry_run: Option<String>,
     /// A new journey started from an audience's page: triggered by entering it.
     audience: Option<String>,
 }
@@ -301,6 +303,10 @@ struct ShowPage {
     can_edit: bool,
     /// The lifecycle buttons this state allows: (action, label).
     actions: Vec<(&'static str, &'static str)>,
+    /// The audiences a dry run may go over.
+    audiences: Vec<String>,
+    /// The dry run asked for: its audience and report, or why it could not run.
+    dry_run: Option<(String, Result<DryRun, String>)>,
 }
 
 pub async fn show(
@@ -314,6 +320,8 @@ pub async fn show(
     let lang = Lang::choose(query.lang.as_deref(), &headers);
     let t = lang.texts();
     let store = state.store.clone();
+    let asked = query.dry_run.clone().filter(|a| !a.trim().is_empty());
+    let (zone, require_opt_in) = (state.zone, state.require_opt_in);
     let loaded = blocking(lang, move || {
         let journeys = Journeys::of(&store)?;
         let Some(journey) = journeys.get(&slug)? else {
@@ -322,10 +330,45 @@ pub async fn show(
         let versions = journeys.versions(journey.id)?;
         let history = journeys.history(journey.id)?;
         let counts = counts(&store, journey.id)?;
-        Ok(Some((journey, versions, history, counts)))
+        let audiences: Vec<String> = prossimo_decide::audiences::Audiences::of(&store)?
+            .segments()?
+            .into_iter()
+            .map(|s| s.slug)
+            .collect();
+        let dry_run = match asked {
+            None => None,
+            Some(audience) => {
+                let report = prossimo_journeys::dry_run(
+                    &store,
+                    &slug,
+                    &audience,
+                    store.now_ms(),
+                    zone,
+                    require_opt_in,
+                );
+                Some((
+                    audience,
+                    match report {
+                        Ok(report) => Ok(report),
+                        Err(JourneyError::Store(
+                            e @ (StoreError::NotFound(_) | StoreError::Invalid(_)),
+                        )) => Err(e.to_string()),
+                        Err(JourneyError::Store(e)) => return Err(e),
+                        Err(e) => Err(e.to_string()),
+                    },
+                ))
+            }
+        };
+        Ok(Some((
+            journey,
+            versions,
+            history,
+            counts,
+            (audiences, dry_run),
+        )))
     })
     .await?;
-    let Some((journey, versions, history, counts)) = loaded else {
+    let Some((journey, versions, history, counts, (audiences, dry_run))) = loaded else {
         return Err(PageError::not_found(lang, t.journey_not_found));
     };
     let live = journey
@@ -413,6 +456,8 @@ pub async fn show(
         description: journey.description,
         can_edit,
         actions: if can_edit { actions } else { Vec::new() },
+        audiences,
+        dry_run,
     };
     Ok(remember_lang(
         render(StatusCode::OK, &page, lang)?,

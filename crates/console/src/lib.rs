@@ -54,6 +54,8 @@ pub struct ConsoleState {
     verify_slots: Arc<tokio::sync::Semaphore>,
     /// Recent message previews' HTML, for their frames.
     previews: Arc<messages::PreviewFrames>,
+    zone: chrono_tz::Tz,
+    require_opt_in: bool,
 }
 
 /// What the console works with: the store, and the server's background workers when it
@@ -66,6 +68,10 @@ pub struct Services {
     pub trusted_proxies: TrustedProxies,
     /// The feed the tracking API writes into, for the live events page.
     pub live: Arc<LiveFeed>,
+    /// What journeys' dry runs assume: the workspace's zone, and whether marketing needs
+    /// opt-in.
+    pub zone: chrono_tz::Tz,
+    pub require_opt_in: bool,
 }
 
 /// The e-mail of the first admin, created on first start when the store has no user.
@@ -119,6 +125,8 @@ pub fn router(services: Services) -> Router {
         live: services.live,
         limiter: Arc::default(),
         previews: Arc::default(),
+        zone: services.zone,
+        require_opt_in: services.require_opt_in,
         verify_slots: Arc::new(tokio::sync::Semaphore::new(
             std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8)),
         )),

@@ -170,6 +170,8 @@ pub fn app(state: AppState) -> Router {
         bus: state.bus.clone(),
         trusted_proxies: state.trusted_proxies.clone(),
         live: state.live.clone(),
+        zone: state.send_settings.zone,
+        require_opt_in: state.send_settings.require_opt_in,
     });
     let (api, _) = api::router_and_document();
     api.fallback(|| async { ApiError::NotFound("no such endpoint".into()) })

@@ -166,6 +166,25 @@ async fn a_journey_is_checked_saved_published_drawn_and_counted() {
         list.body
     );
 
+    // A dry run over an audience from the page (the sample's Anna is in Torino).
+    let (status, body) = c
+        .admin(
+            "POST",
+            "/v1/segments",
+            Some(json!({"slug": "torino", "name": "Torino", "definition": "traits.city == \"Torino\""})),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    let tried = c.page("/journeys/cart?dry_run=torino", &session).await;
+    assert_eq!(tried.status, StatusCode::OK);
+    assert!(
+        tried.body.contains("id=\"dry-run-summary\""),
+        "{}",
+        tried.body
+    );
+    let missing = c.page("/journeys/cart?dry_run=nowhere", &session).await;
+    assert!(missing.body.contains("nowhere"), "{}", missing.body);
+
     // A viewer looks but does not change.
     let viewer = c.session("viewer@example.it").await;
     let page = c.page("/journeys/cart", &viewer).await;
