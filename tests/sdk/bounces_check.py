@@ -11,7 +11,7 @@ import threading
 import time
 
 from aiosmtpd.controller import Controller
-from server_api import Server
+from server_api import Server, wait
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--host", required=True)
@@ -48,16 +48,6 @@ controller = Controller(Handler(), hostname="127.0.0.1", port=args.dest_port)
 controller.start()
 
 call = Server(args.host, args.write_key, args.admin_token).call
-
-
-def wait(what, done, seconds=30):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        value = done()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise SystemExit(f"FAIL: {what} within {seconds} s")
 
 
 def events(user):

@@ -14,7 +14,7 @@ import urllib.request
 
 import dkim
 from aiosmtpd.controller import Controller
-from server_api import Server
+from server_api import Server, wait
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--host", required=True)
@@ -52,16 +52,6 @@ controller.start()
 
 
 call = Server(args.host, args.write_key, args.admin_token).call
-
-
-def wait(what, done, seconds=30):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        value = done()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise SystemExit(f"FAIL: {what} within {seconds} s")
 
 
 call("POST", "/v1/messages", {

@@ -2,6 +2,7 @@
 
 import base64
 import json
+import time
 import urllib.error
 import urllib.request
 
@@ -30,3 +31,14 @@ class Server:
                 return json.loads(text) if text else None
         except urllib.error.HTTPError as refused:
             raise SystemExit(f"FAIL: {method} {path}: {refused.code} {refused.read().decode()}")
+
+
+def wait(what, done, seconds=30):
+    """`done()`'s first truthy answer, asked every 0.2 s; the check fails after `seconds`."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        value = done()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise SystemExit(f"FAIL: {what} within {seconds} s")

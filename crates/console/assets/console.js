@@ -2,15 +2,45 @@
 // with it, the audience editor checks the definition as you type.
 "use strict";
 
+// Checks an editor's text as you type: POSTs it as JSON (with the CSRF token) 300 ms after
+// the last keystroke and hands the answer to `show`; an older answer never overwrites a
+// newer one, and a signed-out page goes to the sign-in.
+function checkAsYouType(field, url, bodyOf, show) {
+  const csrf = document.body.dataset.csrf || "";
+  let timer = null;
+  let asked = 0;
+  async function check() {
+    const text = field.value;
+    if (!text.trim()) return;
+    const ticket = ++asked;
+    try {
+      const response = await fetch(url, {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "application/json", "x-csrf-token": csrf },
+        body: JSON.stringify(bodyOf(text)),
+      });
+      if (response.status === 401) {
+        window.location.assign("/login");
+        return;
+      }
+      if (!response.ok || ticket !== asked) return;
+      show(await response.json());
+    } catch (_) {
+      // Offline or the server went away: the buttons still check on submit.
+    }
+  }
+  field.addEventListener("input", function () {
+    clearTimeout(timer);
+    timer = setTimeout(check, 300);
+  });
+}
+
 (function () {
   const editor = document.getElementById("audience-editor");
   if (!editor) return;
   const definition = editor.querySelector("#definition");
   const status = document.getElementById("definition-status");
   const slug = editor.querySelector("#slug");
-  const csrf = document.body.dataset.csrf || "";
-  let timer = null;
-  let asked = 0;
 
   function show(result) {
     status.textContent = "";
@@ -48,31 +78,8 @@
     status.appendChild(box);
   }
 
-  async function check() {
-    const text = definition.value;
-    if (!text.trim()) return;
-    const ticket = ++asked;
-    try {
-      const response = await fetch("/audiences/check", {
-        method: "POST",
-        headers: { "content-type": "application/json", accept: "application/json", "x-csrf-token": csrf },
-        body: JSON.stringify({ definition: text, slug: slug && slug.readOnly ? slug.value : null }),
-      });
-      if (response.status === 401) {
-        window.location.assign("/login");
-        return;
-      }
-      if (!response.ok || ticket !== asked) return;
-      show(await response.json());
-    } catch (_) {
-      // Offline or the server went away: the buttons still check on submit.
-    }
-  }
-
-  definition.addEventListener("input", function () {
-    clearTimeout(timer);
-    timer = setTimeout(check, 300);
-  });
+  checkAsYouType(definition, "/audiences/check",
+    (text) => ({ definition: text, slug: slug && slug.readOnly ? slug.value : null }), show);
 })();
 
 // Live events: poll for entries newer than the last one shown and put them on top.
@@ -213,9 +220,6 @@
   if (!editor) return;
   const definition = editor.querySelector("#definition");
   const status = document.getElementById("definition-status");
-  const csrf = document.body.dataset.csrf || "";
-  let timer = null;
-  let asked = 0;
 
   function line(className, text) {
     const box = document.createElement("div");
@@ -242,31 +246,7 @@
     definition.setAttribute("aria-invalid", "true");
   }
 
-  async function check() {
-    const text = definition.value;
-    if (!text.trim()) return;
-    const ticket = ++asked;
-    try {
-      const response = await fetch("/journeys/check", {
-        method: "POST",
-        headers: { "content-type": "application/json", accept: "application/json", "x-csrf-token": csrf },
-        body: JSON.stringify({ definition: text }),
-      });
-      if (response.status === 401) {
-        window.location.assign("/login");
-        return;
-      }
-      if (!response.ok || ticket !== asked) return;
-      show(await response.json());
-    } catch (_) {
-      // Offline or the server went away: the button still checks on submit.
-    }
-  }
-
-  definition.addEventListener("input", function () {
-    clearTimeout(timer);
-    timer = setTimeout(check, 300);
-  });
+  checkAsYouType(definition, "/journeys/check", (text) => ({ definition: text }), show);
 })();
 
 // A journey's page: the counts on its steps and arrows follow customers as they flow.

@@ -18,7 +18,7 @@ use crate::auth::Signed;
 use crate::charts::{BarChart, LineChart};
 use crate::customers::{human_millis, human_time, money};
 use crate::i18n::{self, Lang, Texts};
-use crate::page::{Chrome, PageError, blocking, path_and_query, remember_lang, render};
+use crate::page::{Chrome, PageError, blocking, path_and_query, respond};
 
 /// Periods shown in the per-period charts (the most recent ones).
 const RECENT_PERIODS: usize = 24;
@@ -247,10 +247,7 @@ pub async fn page(
         can_run: signed.role().allows(Role::Admin),
         run_requested: query.run.as_deref() == Some("requested"),
     };
-    Ok(remember_lang(
-        render(StatusCode::OK, &page, lang)?,
-        query.lang.as_deref(),
-    ))
+    respond(StatusCode::OK, &page, lang, query.lang.as_deref())
 }
 
 #[derive(Debug, Deserialize)]

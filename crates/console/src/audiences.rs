@@ -25,7 +25,7 @@ use crate::auth::Signed;
 use crate::charts::{Series, Sparkline};
 use crate::customers::human_millis;
 use crate::i18n::Lang;
-use crate::page::{Chrome, PageError, blocking, path_and_query, remember_lang, render};
+use crate::page::{Chrome, PageError, blocking, editor_rights, path_and_query, render, respond};
 
 const MEMBERS_PAGE: usize = 50;
 /// Days of size history in the list's trend and on an audience's chart.
@@ -120,10 +120,7 @@ pub async fn list(
         can_edit: signed.role().allows(Role::Marketer),
         status: decider_status(&state, lang),
     };
-    Ok(remember_lang(
-        render(StatusCode::OK, &page, lang)?,
-        query.lang.as_deref(),
-    ))
+    respond(StatusCode::OK, &page, lang, query.lang.as_deref())
 }
 
 /// A definition problem where the editor can point at it.
@@ -290,10 +287,7 @@ pub async fn new_form(
     );
     let can_save = signed.role().allows(Role::Marketer);
     let page = EditorPage::new(chrome, None, EditorForm::default(), can_save);
-    Ok(remember_lang(
-        render(StatusCode::OK, &page, lang)?,
-        query.lang.as_deref(),
-    ))
+    respond(StatusCode::OK, &page, lang, query.lang.as_deref())
 }
 
 pub async fn edit_form(
@@ -332,10 +326,7 @@ pub async fn edit_form(
         form,
         signed.role().allows(Role::Marketer),
     );
-    Ok(remember_lang(
-        render(StatusCode::OK, &page, lang)?,
-        query.lang.as_deref(),
-    ))
+    respond(StatusCode::OK, &page, lang, query.lang.as_deref())
 }
 
 pub async fn submit_new(
@@ -368,13 +359,8 @@ async fn submit(
 ) -> Result<Response, PageError> {
     let lang = Lang::choose(None, &headers);
     let t = lang.texts();
-    if !signed.csrf_ok(&form.csrf) {
-        return Err(PageError::forbidden(lang));
-    }
     let saving = form.action == "save";
-    if saving && !signed.role().allows(Role::Marketer) {
-        return Err(PageError::forbidden(lang));
-    }
+    let can_save = editor_rights(&signed, &form.csrf, saving, lang)?;
     if let Some(slug) = &editing {
         form.slug = slug.clone();
     }
@@ -390,7 +376,6 @@ async fn submit(
         None => "/audiences/new".to_owned(),
     };
     let chrome = Chrome::signed(lang, &signed, &title, "audiences", &path);
-    let can_save = signed.role().allows(Role::Marketer);
     let definition = form.definition.clone();
     let action = form.action.clone();
     let input = SegmentInput {
@@ -737,10 +722,7 @@ pub async fn show(
         message_choices,
         broadcasts,
     };
-    Ok(remember_lang(
-        render(StatusCode::OK, &page, lang)?,
-        query.lang.as_deref(),
-    ))
+    respond(StatusCode::OK, &page, lang, query.lang.as_deref())
 }
 
 #[derive(Debug, Deserialize)]

@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::ConsoleState;
 use crate::auth::Signed;
 use crate::i18n::{self, Lang};
-use crate::page::{Chrome, PageError, blocking, path_and_query, remember_lang, render};
+use crate::page::{Chrome, PageError, blocking, path_and_query, respond};
 
 /// Rows per timeline page.
 const TIMELINE_PAGE: usize = 50;
@@ -120,10 +120,7 @@ pub async fn search(
             .collect(),
         q,
     };
-    Ok(remember_lang(
-        render(StatusCode::OK, &page, lang)?,
-        query.lang.as_deref(),
-    ))
+    respond(StatusCode::OK, &page, lang, query.lang.as_deref())
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -416,10 +413,7 @@ pub async fn customer(
         older_href,
         newest_href,
     };
-    Ok(remember_lang(
-        render(StatusCode::OK, &page, lang)?,
-        query.lang.as_deref(),
-    ))
+    respond(StatusCode::OK, &page, lang, query.lang.as_deref())
 }
 
 /// `channel=…&type=…&event=…&` for the set filters, to carry into paging links.

@@ -25,7 +25,7 @@ use crate::ConsoleState;
 use crate::auth::Signed;
 use crate::customers::human_millis;
 use crate::i18n::{Lang, Texts};
-use crate::page::{Chrome, PageError, blocking, path_and_query, remember_lang, render};
+use crate::page::{Chrome, PageError, blocking, editor_rights, path_and_query, render, respond};
 use crate::users::Role;
 
 #[derive(Debug, Deserialize, Default)]
@@ -126,10 +126,7 @@ pub async fn list(
         rows,
         can_edit: signed.role().allows(Role::Marketer),
     };
-    Ok(remember_lang(
-        render(StatusCode::OK, &page, lang)?,
-        query.lang.as_deref(),
-    ))
+    respond(StatusCode::OK, &page, lang, query.lang.as_deref())
 }
 
 /// Geometry of the drawing, in SVG units.
@@ -459,10 +456,7 @@ pub async fn show(
         audiences,
         dry_run,
     };
-    Ok(remember_lang(
-        render(StatusCode::OK, &page, lang)?,
-        query.lang.as_deref(),
-    ))
+    respond(StatusCode::OK, &page, lang, query.lang.as_deref())
 }
 
 /// `GET /journeys/{slug}/counts`: the live counts the journey's page polls.
@@ -704,10 +698,7 @@ pub async fn new_form(
         refusal: None,
         can_save: signed.role().allows(Role::Marketer),
     };
-    Ok(remember_lang(
-        render(StatusCode::OK, &page, lang)?,
-        query.lang.as_deref(),
-    ))
+    respond(StatusCode::OK, &page, lang, query.lang.as_deref())
 }
 
 pub async fn edit_form(
@@ -745,10 +736,7 @@ pub async fn edit_form(
         refusal: None,
         can_save: signed.role().allows(Role::Marketer),
     };
-    Ok(remember_lang(
-        render(StatusCode::OK, &page, lang)?,
-        query.lang.as_deref(),
-    ))
+    respond(StatusCode::OK, &page, lang, query.lang.as_deref())
 }
 
 pub async fn submit_new(
@@ -782,14 +770,8 @@ async fn submit(
 ) -> Result<Response, PageError> {
     let lang = Lang::choose(None, &headers);
     let t = lang.texts();
-    if !signed.csrf_ok(&form.csrf) {
-        return Err(PageError::forbidden(lang));
-    }
     let saving = form.action == "save";
-    let can_save = signed.role().allows(Role::Marketer);
-    if saving && !can_save {
-        return Err(PageError::forbidden(lang));
-    }
+    let can_save = editor_rights(&signed, &form.csrf, saving, lang)?;
     if let Some(slug) = &editing {
         form.slug = slug.clone();
     }

@@ -18,7 +18,7 @@ use crate::ConsoleState;
 use crate::auth::Signed;
 use crate::customers::human_time;
 use crate::i18n::{self, Lang};
-use crate::page::{Chrome, PageError, path_and_query, remember_lang, render};
+use crate::page::{Chrome, PageError, path_and_query, respond};
 
 /// Entries kept.
 const CAPACITY: usize = 300;
@@ -252,10 +252,7 @@ pub async fn page(
         rows,
         last,
     };
-    Ok(remember_lang(
-        render(StatusCode::OK, &page, lang)?,
-        query.lang.as_deref(),
-    ))
+    respond(StatusCode::OK, &page, lang, query.lang.as_deref())
 }
 
 /// What the live page's polling gets: entries newer than it had, and whether the feed

@@ -23,7 +23,7 @@ use crate::ConsoleState;
 use crate::auth::{Signed, random_token};
 use crate::customers::human_millis;
 use crate::i18n::Lang;
-use crate::page::{Chrome, PageError, blocking, path_and_query, remember_lang, render};
+use crate::page::{Chrome, PageError, blocking, editor_rights, path_and_query, render, respond};
 use crate::users::Role;
 
 /// Rendered previews kept for their frames, newest last.
@@ -115,10 +115,7 @@ pub async fn list(
         rows,
         can_edit: signed.role().allows(Role::Marketer),
     };
-    Ok(remember_lang(
-        render(StatusCode::OK, &page, lang)?,
-        query.lang.as_deref(),
-    ))
+    respond(StatusCode::OK, &page, lang, query.lang.as_deref())
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -251,10 +248,7 @@ pub async fn new_form(
         shown: None,
         can_save: signed.role().allows(Role::Marketer),
     };
-    Ok(remember_lang(
-        render(StatusCode::OK, &page, lang)?,
-        query.lang.as_deref(),
-    ))
+    respond(StatusCode::OK, &page, lang, query.lang.as_deref())
 }
 
 pub async fn edit_form(
@@ -305,10 +299,7 @@ pub async fn edit_form(
         shown: None,
         can_save: signed.role().allows(Role::Marketer),
     };
-    Ok(remember_lang(
-        render(StatusCode::OK, &page, lang)?,
-        query.lang.as_deref(),
-    ))
+    respond(StatusCode::OK, &page, lang, query.lang.as_deref())
 }
 
 pub async fn submit_new(
@@ -346,14 +337,8 @@ async fn submit(
 ) -> Result<Response, PageError> {
     let lang = Lang::choose(None, &headers);
     let t = lang.texts();
-    if !signed.csrf_ok(&form.csrf) {
-        return Err(PageError::forbidden(lang));
-    }
     let saving = form.action == "save";
-    let can_save = signed.role().allows(Role::Marketer);
-    if saving && !can_save {
-        return Err(PageError::forbidden(lang));
-    }
+    let can_save = editor_rights(&signed, &form.csrf, saving, lang)?;
     if let Some(slug) = &editing {
         form.slug = slug.clone();
     }

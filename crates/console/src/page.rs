@@ -92,6 +92,34 @@ pub fn render(status: StatusCode, page: &impl Template, lang: Lang) -> Result<Re
     Ok(response)
 }
 
+/// A page rendered in `lang`, with the language chosen by `?lang=` remembered.
+pub fn respond(
+    status: StatusCode,
+    page: &impl Template,
+    lang: Lang,
+    chosen: Option<&str>,
+) -> Result<Response, PageError> {
+    Ok(remember_lang(render(status, page, lang)?, chosen))
+}
+
+/// What an editor's form may do: its CSRF token must hold, and saving needs a marketer
+/// or an admin. Whether the person may save.
+pub fn editor_rights(
+    signed: &crate::auth::Signed,
+    csrf: &str,
+    saving: bool,
+    lang: Lang,
+) -> Result<bool, PageError> {
+    if !signed.csrf_ok(csrf) {
+        return Err(PageError::forbidden(lang));
+    }
+    let can_save = signed.role().allows(crate::users::Role::Marketer);
+    if saving && !can_save {
+        return Err(PageError::forbidden(lang));
+    }
+    Ok(can_save)
+}
+
 /// Remembers a language chosen with `?lang=` in a cookie.
 pub fn remember_lang(mut response: Response, chosen: Option<&str>) -> Response {
     if let Some(lang) = chosen.and_then(Lang::parse) {

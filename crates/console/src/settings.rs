@@ -14,7 +14,7 @@ use crate::ConsoleState;
 use crate::auth::{Signed, hash_password};
 use crate::customers::human_millis;
 use crate::i18n::Lang;
-use crate::page::{Chrome, PageError, blocking, path_and_query, remember_lang, render};
+use crate::page::{Chrome, PageError, blocking, path_and_query, remember_lang, render, respond};
 use crate::users::{Role, UserRecord, Users};
 
 const DELIVERIES_SHOWN: usize = 50;
@@ -455,10 +455,7 @@ pub async fn destination(
         dead,
         replayed: query.replayed,
     };
-    Ok(remember_lang(
-        render(StatusCode::OK, &page, lang)?,
-        query.lang.as_deref(),
-    ))
+    respond(StatusCode::OK, &page, lang, query.lang.as_deref())
 }
 
 #[derive(Debug, Deserialize)]

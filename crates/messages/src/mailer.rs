@@ -100,12 +100,25 @@ impl Mailer {
     }
 }
 
-/// Writes `email` as `<message id>.eml`, whole or not at all (a temporary file renamed):
-/// the same send always lands in the same file.
+/// Writes `email` as `<message id>.eml`: the same send always lands in the same file.
 fn write_eml(dir: &Path, email: &Composed) -> std::io::Result<PathBuf> {
-    let name: String = email
-        .message_id
-        .trim_matches(['<', '>'])
+    write_whole(
+        dir,
+        email.message_id.trim_matches(['<', '>']),
+        "eml",
+        &email.bytes,
+    )
+}
+
+/// Writes `bytes` to `<dir>/<name>.<extension>` whole or not at all (a temporary file
+/// renamed), the name's characters other than letters, digits, `.` and `-` made `_`.
+pub(crate) fn write_whole(
+    dir: &Path,
+    name: &str,
+    extension: &str,
+    bytes: &[u8],
+) -> std::io::Result<PathBuf> {
+    let name: String = name
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
@@ -115,9 +128,9 @@ fn write_eml(dir: &Path, email: &Composed) -> std::io::Result<PathBuf> {
             }
         })
         .collect();
-    let path = dir.join(format!("{name}.eml"));
+    let path = dir.join(format!("{name}.{extension}"));
     let partial = dir.join(format!(".{name}.partial"));
-    std::fs::write(&partial, &email.bytes)?;
+    std::fs::write(&partial, bytes)?;
     std::fs::rename(&partial, &path)?;
     Ok(path)
 }

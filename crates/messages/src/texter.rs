@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use base64::Engine;
+
+use crate::mailer::write_whole;
 use ring::hmac;
 use serde::Deserialize;
 
@@ -122,7 +124,8 @@ impl Texter {
             Texter::Folder(dir) => {
                 let (dir, file) = (dir.clone(), text.file());
                 let name = text.key.to_owned();
-                match tokio::task::spawn_blocking(move || write_text(&dir, &name, &file)).await {
+                let write = move || write_whole(&dir, &name, "txt", file.as_bytes());
+                match tokio::task::spawn_blocking(write).await {
                     Ok(Ok(path)) => Texted::Accepted {
                         sid: text.key.to_owned(),
                         detail: format!("written to {}", path.display()),
@@ -225,25 +228,6 @@ impl Provider {
             },
         }
     }
-}
-
-/// Writes `file` as `<key>.txt`, whole or not at all.
-fn write_text(dir: &Path, key: &str, file: &str) -> std::io::Result<PathBuf> {
-    let name: String = key
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let path = dir.join(format!("{name}.txt"));
-    let partial = dir.join(format!(".{name}.partial"));
-    std::fs::write(&partial, file)?;
-    std::fs::rename(&partial, &path)?;
-    Ok(path)
 }
 
 /// Twilio's signature of a form POST to `url`: base64 of HMAC-SHA1, under the auth
