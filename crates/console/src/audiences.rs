@@ -329,23 +329,15 @@ pub async fn edit_form(
     respond(StatusCode::OK, &page, lang, query.lang.as_deref())
 }
 
-pub async fn submit_new(
+/// `POST` of the editor: a new one (no slug in the path) or the one the path names.
+pub async fn submit_form(
     State(state): State<ConsoleState>,
+    slug: Option<Path<String>>,
     headers: HeaderMap,
     signed: Signed,
     form: axum::Form<EditorForm>,
 ) -> Result<Response, PageError> {
-    submit(state, headers, signed, form.0, None).await
-}
-
-pub async fn submit_edit(
-    State(state): State<ConsoleState>,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-    signed: Signed,
-    form: axum::Form<EditorForm>,
-) -> Result<Response, PageError> {
-    submit(state, headers, signed, form.0, Some(slug)).await
+    submit(state, headers, signed, form.0, slug.map(|Path(slug)| slug)).await
 }
 
 /// Check, preview or save, and show the editor again with the outcome (or, after a save,

@@ -150,7 +150,7 @@ pub fn router(services: Services) -> Router {
         .route("/live/entries", get(live::entries))
         .route(
             "/audiences",
-            get(audiences::list).post(audiences::submit_new),
+            get(audiences::list).post(audiences::submit_form),
         )
         .route("/audiences/new", get(audiences::new_form))
         .route(
@@ -160,7 +160,7 @@ pub fn router(services: Services) -> Router {
         .route("/audiences/{slug}", get(audiences::show))
         .route(
             "/audiences/{slug}/edit",
-            get(audiences::edit_form).post(audiences::submit_edit),
+            get(audiences::edit_form).post(audiences::submit_form),
         )
         .route(
             "/audiences/{slug}/broadcast",
@@ -170,24 +170,24 @@ pub fn router(services: Services) -> Router {
             "/audiences/{slug}/delete",
             axum::routing::post(audiences::delete),
         )
-        .route("/journeys", get(journeys::list).post(journeys::submit_new))
+        .route("/journeys", get(journeys::list).post(journeys::submit_form))
         .route("/journeys/new", get(journeys::new_form))
         .route("/journeys/check", axum::routing::post(journeys::check_json))
         .route("/journeys/{slug}", get(journeys::show))
         .route("/journeys/{slug}/counts", get(journeys::live_counts))
         .route(
             "/journeys/{slug}/edit",
-            get(journeys::edit_form).post(journeys::submit_edit),
+            get(journeys::edit_form).post(journeys::submit_form),
         )
         .route(
             "/journeys/{slug}/state",
             axum::routing::post(journeys::change_state),
         )
-        .route("/messages", get(messages::list).post(messages::submit_new))
+        .route("/messages", get(messages::list).post(messages::submit_form))
         .route("/messages/new", get(messages::new_form))
         .route(
             "/messages/{slug}/edit",
-            get(messages::edit_form).post(messages::submit_edit),
+            get(messages::edit_form).post(messages::submit_form),
         )
         .route("/messages/frame/{id}", get(messages::frame))
         .route("/assets/console.js", get(script))
