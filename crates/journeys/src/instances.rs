@@ -418,12 +418,16 @@ impl<'a> Instances<'a> {
 
     /// [`Instances::due`] of published journeys only: a paused journey's instances wait
     /// where they are, their timers held, until it is resumed.
+    ///
+    /// `+journey_id` keeps SQLite's planner on the `due` index: through the journey's
+    /// index it would read and sort every waiting instance of the journey on each call
+    /// (measured: 3,600 timers/s at a million waiting instead of the index's rate).
     pub fn due_live(&self, now: i64, limit: usize) -> Result<Vec<StoredInstance>, StoreError> {
         self.rows(
             &format!(
                 "SELECT {COLUMNS} FROM journey_instances
                  WHERE state = 'waiting' AND due <= $1
-                   AND journey_id IN (SELECT id FROM journeys WHERE state = 'published')
+                   AND +journey_id IN (SELECT id FROM journeys WHERE state = 'published')
                  ORDER BY due, id LIMIT $2"
             ),
             &[
@@ -441,7 +445,7 @@ impl<'a> Instances<'a> {
                 conn.query_one(
                     "SELECT MIN(due) FROM journey_instances
                      WHERE state = 'waiting'
-                       AND journey_id IN (SELECT id FROM journeys WHERE state = 'published')",
+                       AND +journey_id IN (SELECT id FROM journeys WHERE state = 'published')",
                     &[],
                 )
             })?

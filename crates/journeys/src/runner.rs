@@ -319,6 +319,8 @@ struct Runner {
 
 /// The most events read, timers fired or changes handled in one transaction.
 const BATCH: usize = 500;
+/// The most timers fired in one pass of the runner.
+const FIRED_PER_PASS: usize = 10_000;
 
 impl Runner {
     fn open(store: Arc<Store>, zone: Tz) -> Result<Runner, StoreError> {
@@ -798,9 +800,11 @@ impl Runner {
             })
     }
 
-    /// Fires the timers due now, earliest first.
+    /// Fires the timers due now, earliest first, at most [`FIRED_PER_PASS`] (the rest in
+    /// the next pass, which starts at once: new events are read in between, so a backlog
+    /// of timers never holds them up for long).
     fn fire_timers(&mut self, clock: &dyn Clock, done: &mut Done) -> Result<(), StoreError> {
-        loop {
+        for _ in 0..FIRED_PER_PASS / BATCH {
             let now = clock.now_ms();
             let due = Instances::of(&self.store)?.due_live(now, BATCH)?;
             if due.is_empty() {
@@ -838,6 +842,7 @@ impl Runner {
                 return Ok(());
             }
         }
+        Ok(())
     }
 
     /// Tells the running instances of `profiles` that their conditions may have changed.
