@@ -153,6 +153,7 @@ struct CustomerPage {
     segments: Vec<SegmentRow>,
     consent: Vec<ConsentRow>,
     sends: Vec<SendRow>,
+    journeys: Vec<JourneyRow>,
     channels: Vec<ChannelBar>,
     filter: Filter,
     channel_options: Vec<(String, String)>,
@@ -192,6 +193,18 @@ struct SendRow {
     status: String,
     reason: String,
 }
+
+/// A journey the customer is in or was in.
+struct JourneyRow {
+    slug: String,
+    entered: String,
+    /// `waiting at <step>`, or how it ended.
+    state: String,
+    waiting: bool,
+}
+
+/// The most recent journey instances the 360 shows.
+const INSTANCES_SHOWN: usize = 10;
 
 /// The most recent sends the 360 shows.
 const SENDS_SHOWN: usize = 20;
@@ -269,6 +282,43 @@ pub async fn customer(
         let consent = Consents::of(&store)?.of_profiles(&[customer.profile.id])?;
         let mut sends = Outbox::of(&store)?.of_profile(customer.profile.id)?;
         sends.truncate(SENDS_SHOWN);
+        let slugs: std::collections::HashMap<i64, String> =
+            prossimo_journeys::Journeys::of(&store)?
+                .list()?
+                .into_iter()
+                .map(|j| (j.id, j.slug))
+                .collect();
+        let mut instances =
+            prossimo_journeys::Instances::of(&store)?.of_profile(customer.profile.id)?;
+        instances.truncate(INSTANCES_SHOWN);
+        let journeys: Vec<JourneyRow> = instances
+            .into_iter()
+            .map(|i| {
+                let (state, waiting) = match &i.instance.position {
+                    prossimo_journeys::Position::Waiting { step, .. } => {
+                        (format!("{} {step}", t.waiting_at), true)
+                    }
+                    prossimo_journeys::Position::Ended { reason, step, .. } => (
+                        format!(
+                            "{} ({}{})",
+                            t.journey_ended,
+                            reason.as_str().replace('_', " "),
+                            step.as_deref()
+                                .map(|s| format!(", {s}"))
+                                .unwrap_or_default()
+                        ),
+                        false,
+                    ),
+                    prossimo_journeys::Position::Entering => (t.journey_entering.to_owned(), true),
+                };
+                JourneyRow {
+                    slug: slugs.get(&i.journey_id).cloned().unwrap_or_default(),
+                    entered: human_millis(i.instance.entered_at),
+                    state,
+                    waiting,
+                }
+            })
+            .collect();
         // The customer's group in words, from the clustering report.
         let group = match customer
             .profile
@@ -288,10 +338,12 @@ pub async fn customer(
             }),
             None => None,
         };
-        Ok(Some((customer, page, group, consent, sends)))
+        Ok(Some((customer, page, group, consent, (sends, journeys))))
     })
     .await?;
-    let Some((CustomerView { profile, segments }, page, group, consent, sends)) = loaded else {
+    let Some((CustomerView { profile, segments }, page, group, consent, (sends, journeys))) =
+        loaded
+    else {
         return Err(PageError::not_found(lang, t.customer_not_found));
     };
     if profile.id != id {
@@ -394,6 +446,7 @@ pub async fn customer(
                 reason: s.reason.unwrap_or_default().replace('_', " "),
             })
             .collect(),
+        journeys,
         channels: channel_bars(&profile, lang),
         channel_options: Channel::ALL
             .iter()

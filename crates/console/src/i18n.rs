@@ -450,6 +450,10 @@ pub struct Texts {
     pub would_skip: &'static str,
     pub would_wait: &'static str,
     pub would_end: &'static str,
+    pub waiting_at: &'static str,
+    pub journey_ended: &'static str,
+    pub journey_entering: &'static str,
+    pub in_no_journey: &'static str,
 }
 
 pub static EN: Texts = Texts {
@@ -756,6 +760,10 @@ pub static EN: Texts = Texts {
     would_skip: "would be skipped",
     would_wait: "would wait at",
     would_end: "would end at once",
+    waiting_at: "waiting at",
+    journey_ended: "ended",
+    journey_entering: "entering",
+    in_no_journey: "In no journey so far.",
 };
 
 pub static IT: Texts = Texts {
@@ -1062,6 +1070,10 @@ pub static IT: Texts = Texts {
     would_skip: "verrebbe saltato",
     would_wait: "aspetterebbero a",
     would_end: "finirebbero subito",
+    waiting_at: "in attesa a",
+    journey_ended: "finita",
+    journey_entering: "in ingresso",
+    in_no_journey: "In nessuna journey finora.",
 };
 
 /// The RFM segment codes from the best customers to the lost ones, as the analyses list them.

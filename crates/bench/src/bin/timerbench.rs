@@ -151,7 +151,8 @@ fn main() -> Result<()> {
     let entered_in = entering.elapsed();
     // What the instances' rows take on disk, the write-ahead log included.
     let disk_after = dir_bytes(&dir);
-    let bytes_per_instance = (disk_after.saturating_sub(disk_before)) as f64 / args.instances as f64;
+    let bytes_per_instance =
+        (disk_after.saturating_sub(disk_before)) as f64 / args.instances as f64;
     let rss_waiting = rss_mib("VmRSS:");
     eprintln!(
         "{} instances waiting, entered in {:.1} s ({:.0}/s); {:.0} bytes each on disk; RSS {:.0} MiB",
@@ -171,7 +172,12 @@ fn main() -> Result<()> {
     };
     let clock_dyn: Arc<dyn Clock> = clock.clone();
     let firing = Instant::now();
-    let runner = JourneyRunner::spawn(Arc::clone(&store), Arc::clone(&clock_dyn), config.clone(), &bus);
+    let runner = JourneyRunner::spawn(
+        Arc::clone(&store),
+        Arc::clone(&clock_dyn),
+        config.clone(),
+        &bus,
+    );
     let first_fired = wait_until("the first timers fired", Duration::from_secs(600), || {
         runner.status().timers_fired > 0
     });
@@ -196,7 +202,9 @@ fn main() -> Result<()> {
         runner.status().timers_fired > 0
     });
     let rest = args.instances - fired_first;
-    wait_until("every timer fired", limit, || runner.status().timers_fired >= rest);
+    wait_until("every timer fired", limit, || {
+        runner.status().timers_fired >= rest
+    });
     let second_half = restarting.elapsed();
     runner.stop();
     let fired_per_second = args.instances as f64 / (first_half + second_half).as_secs_f64();
