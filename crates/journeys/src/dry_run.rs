@@ -7,11 +7,11 @@
 //! (no address, suppressed, consent). Caps and quiet hours are left out: they depend on
 //! when it goes.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use prossimo_decide::Conditions;
 use prossimo_decide::audiences::Audiences;
-use prossimo_messages::{Channel, Consents, Suppressions, allows, normalize_phone};
+use prossimo_messages::{Channel, ConsentRecord, Consents, Suppressions, address_of, allows};
 use prossimo_store::{ProfileFacts, Store, StoreError};
 use serde::Serialize;
 use serde_json::Value;
@@ -133,6 +133,17 @@ pub fn dry_run(
             .into_iter()
             .map(|f| (f.id, f))
             .collect();
+        // What the sends of this page would be screened against, read once for it.
+        let consent = consents.of_many(&people.values().map(|f| f.id).collect::<Vec<_>>())?;
+        let addresses: Vec<(Channel, String)> = people
+            .values()
+            .flat_map(|f| {
+                [Channel::Email, Channel::Sms]
+                    .into_iter()
+                    .filter_map(|c| Some((c, address_of(c, &f.traits, None)?)))
+            })
+            .collect();
+        let listed = suppressions.suppressed(&addresses)?;
         for profile in wanted {
             report.looked_at += 1;
             let Some(facts) = people.get(&profile) else {
@@ -198,14 +209,14 @@ pub fn dry_run(
                         ..
                     } => {
                         let verdict = forecast(
-                            &consents,
-                            &suppressions,
+                            consent.get(&facts.id).map_or(&[][..], Vec::as_slice),
+                            &listed,
                             facts,
                             channel,
                             topic.as_deref(),
                             transactional,
                             require_opt_in,
-                        )?;
+                        );
                         let entry = report.sends.entry(step).or_default();
                         match verdict {
                             None => entry.would_go += 1,
@@ -226,40 +237,34 @@ pub fn dry_run(
     Ok(report)
 }
 
-/// Why a send to `facts` would be skipped, if it would: no address, suppressed, or
-/// consent.
+/// Why a send to `facts` would be skipped, if it would: no address, suppressed (its
+/// address in `listed`), or `consent`. A national phone number is read with the
+/// configured country only when sent, so it is not looked up on the list here.
 fn forecast(
-    consents: &Consents<'_>,
-    suppressions: &Suppressions<'_>,
+    consent: &[ConsentRecord],
+    listed: &HashSet<(Channel, String)>,
     facts: &ProfileFacts,
     channel: Channel,
     topic: Option<&str>,
     transactional: bool,
     require_opt_in: bool,
-) -> Result<Option<String>, StoreError> {
-    let text = |key: &str| facts.traits.get(key).and_then(Value::as_str);
-    let address = match channel {
-        Channel::Email => match text("email") {
-            Some(address) => Some(address.trim().to_lowercase()),
-            None => return Ok(Some("no_address".into())),
-        },
-        Channel::Sms => match text("phone") {
-            // A national number is read with the configured country when sent: here it
-            // is not looked up on the list.
-            Some(raw) => normalize_phone(raw, None).ok(),
-            None => return Ok(Some("no_address".into())),
-        },
+) -> Option<String> {
+    let trait_of = match channel {
+        Channel::Email => Some("email"),
+        Channel::Sms => Some("phone"),
         Channel::Webhook => None,
     };
-    if let Some(address) = address
-        && !suppressions.suppressed(&[(channel, address)])?.is_empty()
+    if let Some(name) = trait_of
+        && !facts.traits.get(name).is_some_and(Value::is_string)
     {
-        return Ok(Some("suppressed".into()));
+        return Some("no_address".into());
     }
-    let consent = consents.of_profiles(&[facts.id])?;
-    Ok(
-        allows(&consent, channel, topic, transactional, require_opt_in)
-            .err()
-            .map(|refusal| refusal.reason().to_owned()),
-    )
+    if let Some(address) = address_of(channel, &facts.traits, None)
+        && listed.contains(&(channel, address))
+    {
+        return Some("suppressed".into());
+    }
+    allows(consent, channel, topic, transactional, require_opt_in)
+        .err()
+        .map(|refusal| refusal.reason().to_owned())
 }

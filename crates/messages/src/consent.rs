@@ -293,12 +293,7 @@ impl Consents<'_> {
         let Some(send) = crate::outbox::Outbox::of(self.store)?.by_id(send_id)? else {
             return Ok(None);
         };
-        let root = self
-            .store
-            .roots(&[send.profile_id])?
-            .get(&send.profile_id)
-            .copied()
-            .unwrap_or(send.profile_id);
+        let root = self.store.root_of(send.profile_id)?;
         let topic = send.topic.clone().unwrap_or_else(|| ALL_TOPICS.to_owned());
         let now = self.store.now_ms();
         let change = ConsentRecord {

@@ -135,12 +135,7 @@ impl<'a> Deliveries<'a> {
                 ("Message Complained", "complained")
             }
         };
-        let root = self
-            .store
-            .roots(&[send.profile_id])?
-            .get(&send.profile_id)
-            .copied()
-            .unwrap_or(send.profile_id);
+        let root = self.store.root_of(send.profile_id)?;
         let stored = self.store.record_platform_events(&[PlatformEvent {
             message_id: format!("{}/{key}", send.idempotency_key),
             profile_id: root,

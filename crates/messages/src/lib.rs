@@ -87,7 +87,7 @@ pub use sender::{
 pub use sms::{Encoding, PhoneError, Segments, SenderIds, normalize_phone, segments};
 pub use stored::{MAX_BODY_BYTES, MessageError, MessageInput, MessageRecord, Messages, SCHEMA};
 pub use suppressions::{
-    MAX_SUPPRESSIONS_PER_CALL, Suppression, Suppressions, suppress, suppression_key,
+    MAX_SUPPRESSIONS_PER_CALL, Suppression, Suppressions, address_of, suppress, suppression_key,
 };
 pub use template::{Channel, Content, Format, Problem, Rendered, Template};
 pub use texter::{ProviderConfig, Text, Texted, Texter, signature, verify_signature};

@@ -27,7 +27,7 @@ use crate::outbox::{InQuietHours, Outbox, Outcome, SendRecord, SendStatus};
 use crate::policy::{SendPolicy, Verdict};
 use crate::sms::{SenderIds, normalize_phone, segments};
 use crate::stored::Messages;
-use crate::suppressions::Suppressions;
+use crate::suppressions::{Suppressions, address_of};
 use crate::template::{Channel, Rendered, Template};
 use crate::texter::{BAD_NUMBER_CODES, ProviderConfig, Text, Texted, Texter, UNSUBSCRIBED_CODE};
 
@@ -163,38 +163,36 @@ fn open_sms(config: &SmsConfig) -> Result<SmsChannel, ChannelError> {
 }
 
 fn open_email(config: &EmailConfig) -> Result<EmailChannel, ChannelError> {
-    {
-        let fail = |e: &dyn std::fmt::Display| ChannelError::Email(e.to_string());
-        let dkim = config
-            .dkim
-            .as_ref()
-            .map(|key| crate::dkim::DkimSigner::from_pem(&key.domain, &key.selector, &key.pem))
-            .transpose()
-            .map_err(|e| fail(&e))?;
-        let sender = Sender::new(&config.from, dkim).map_err(|e| fail(&e))?;
-        let mailer = match &config.smtp_url {
-            Some(url) => Mailer::smtp(url, config.connections, config.timeout),
-            None => Mailer::folder(&config.folder),
-        }
+    let fail = |e: &dyn std::fmt::Display| ChannelError::Email(e.to_string());
+    let dkim = config
+        .dkim
+        .as_ref()
+        .map(|key| crate::dkim::DkimSigner::from_pem(&key.domain, &key.selector, &key.pem))
+        .transpose()
         .map_err(|e| fail(&e))?;
-        let return_path = config
-            .return_path
-            .as_deref()
-            .map(|address| {
-                address
-                    .trim()
-                    .parse::<lettre::Address>()
-                    .map_err(|e| ChannelError::Email(format!("return_path {address:?}: {e}")))
-            })
-            .transpose()?;
-        Ok(EmailChannel {
-            sender,
-            mailer,
-            links_base: config.links_base.clone(),
-            tracking: config.tracking,
-            return_path,
-        })
+    let sender = Sender::new(&config.from, dkim).map_err(|e| fail(&e))?;
+    let mailer = match &config.smtp_url {
+        Some(url) => Mailer::smtp(url, config.connections, config.timeout),
+        None => Mailer::folder(&config.folder),
     }
+    .map_err(|e| fail(&e))?;
+    let return_path = config
+        .return_path
+        .as_deref()
+        .map(|address| {
+            address
+                .trim()
+                .parse::<lettre::Address>()
+                .map_err(|e| ChannelError::Email(format!("return_path {address:?}: {e}")))
+        })
+        .transpose()?;
+    Ok(EmailChannel {
+        sender,
+        mailer,
+        links_base: config.links_base.clone(),
+        tracking: config.tracking,
+        return_path,
+    })
 }
 
 /// When to try a send refused for now again, and when to give up on it.
@@ -513,28 +511,14 @@ struct RoundFacts {
     consent: HashMap<ProfileId, Vec<ConsentRecord>>,
     /// The marketing messages that went to each send's person within the longest cap.
     recent: HashMap<ProfileId, Vec<(Channel, i64)>>,
-    /// The round's addresses that are on their channel's suppression list.
-    suppressed: HashSet<(Channel, String)>,
+    /// The round's sends whose address is on its channel's suppression list: send id →
+    /// that address.
+    suppressed: HashMap<i64, String>,
 }
 
-/// Where a send to a person goes on `channel`: their `email` trait, their `phone` trait
-/// in E.164; none for a webhook (it goes to a destination) or when they have none.
-fn address_of(
-    channels: &Channels,
-    channel: Channel,
-    traits: &Map<String, Value>,
-) -> Option<String> {
-    match channel {
-        Channel::Email => traits
-            .get("email")
-            .and_then(Value::as_str)
-            .map(|a| crate::suppressions::suppression_key(channel, a)),
-        Channel::Sms => {
-            let raw = traits.get("phone").and_then(Value::as_str)?;
-            normalize_phone(raw, channels.sms.as_ref().and_then(|s| s.default_country)).ok()
-        }
-        Channel::Webhook => None,
-    }
+/// The country of numbers written without one, as the SMS channel is configured.
+fn default_country(channels: &Channels) -> Option<phonenumber::country::Id> {
+    channels.sms.as_ref().and_then(|s| s.default_country)
 }
 
 fn read_round(
@@ -595,17 +579,21 @@ fn read_round(
             recent.entry(profile).or_default().push((channel, at));
         }
     }
-    let addresses: Vec<(Channel, String)> = sends
+    let addressed: Vec<(i64, (Channel, String))> = sends
         .iter()
         .filter_map(|send| {
             let person: &ProfileFacts = people.get(&send.profile_id)?;
-            Some((
-                send.channel,
-                address_of(channels, send.channel, &person.traits)?,
-            ))
+            let address = address_of(send.channel, &person.traits, default_country(channels))?;
+            Some((send.id, (send.channel, address)))
         })
         .collect();
-    let suppressed = Suppressions::of(store)?.suppressed(&addresses)?;
+    let listed = Suppressions::of(store)?
+        .suppressed(&addressed.iter().map(|(_, a)| a.clone()).collect::<Vec<_>>())?;
+    let suppressed = addressed
+        .into_iter()
+        .filter(|(_, address)| listed.contains(address))
+        .map(|(id, (_, address))| (id, address))
+        .collect();
     Ok(RoundFacts {
         templates,
         people,
@@ -748,9 +736,7 @@ fn screen(
             ),
         });
     }
-    if let Some(address) = address_of(&shared.channels, send.channel, &person.traits)
-        && round.suppressed.contains(&(send.channel, address.clone()))
-    {
+    if let Some(address) = round.suppressed.get(&send.id) {
         return Err(skipped(
             "suppressed",
             format!(
@@ -992,13 +978,8 @@ async fn hand_sms(
             );
             let detail_kept = detail.clone();
             let recorded = blocking(move || {
-                let root = store
-                    .roots(&[profile])?
-                    .get(&profile)
-                    .copied()
-                    .unwrap_or(profile);
                 Consents::of(&store)?.set(
-                    root,
+                    store.root_of(profile)?,
                     &ConsentRecord {
                         channel: Channel::Sms,
                         topic: ALL_TOPICS.to_owned(),

@@ -15,7 +15,24 @@ use crate::template::Channel;
 /// The most entries one request may add.
 pub const MAX_SUPPRESSIONS_PER_CALL: usize = 10_000;
 
-/// An address as the list keeps it: an e-mail lowercased, a number in E.164 as given.
+/// Where a send to a person goes on `channel`, as the suppression list keys it: their
+/// `email` trait lowercased, their `phone` trait in E.164 (national numbers read in
+/// `default_country`); none for a webhook (it goes to a destination) or when they have
+/// none.
+pub fn address_of(
+    channel: Channel,
+    traits: &serde_json::Map<String, serde_json::Value>,
+    default_country: Option<phonenumber::country::Id>,
+) -> Option<String> {
+    let text = |key: &str| traits.get(key).and_then(serde_json::Value::as_str);
+    match channel {
+        Channel::Email => text("email").map(|a| suppression_key(channel, a)),
+        Channel::Sms => crate::sms::normalize_phone(text("phone")?, default_country).ok(),
+        Channel::Webhook => None,
+    }
+}
+
+/// An address as the list keys it: an e-mail lowercased, a number in E.164 as given.
 pub fn suppression_key(channel: Channel, address: &str) -> String {
     match channel {
         Channel::Email => address.trim().to_lowercase(),

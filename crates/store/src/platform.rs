@@ -37,6 +37,12 @@ impl Store {
         self.read(|conn| roots_of(conn, &ids))
     }
 
+    /// The root `id` is merged into now (itself when not merged, or when no profile has
+    /// it).
+    pub fn root_of(&self, id: ProfileId) -> Result<ProfileId, StoreError> {
+        Ok(self.roots(&[id])?.get(&id).copied().unwrap_or(id))
+    }
+
     /// Appends `events` to the log, each once (by message id) and attributed to the root
     /// of its profile now. The events newly stored.
     pub fn record_platform_events(&self, events: &[PlatformEvent]) -> Result<usize, StoreError> {

@@ -280,7 +280,7 @@ fn profile_of(state: &AppState, raw: &str) -> Result<i64, ApiError> {
         .store
         .resolve_profile(&key)?
         .ok_or_else(|| ApiError::NotFound(format!("no customer {raw:?}")))?;
-    Ok(state.store.roots(&[id])?.get(&id).copied().unwrap_or(id))
+    Ok(state.store.root_of(id)?)
 }
 
 /// Renders a message for a customer, as it would go to them now.
@@ -570,7 +570,7 @@ fn profile_key(state: &AppState, raw: &str) -> Result<i64, ApiError> {
         .store
         .resolve_profile(&key)?
         .ok_or_else(|| ApiError::NotFound(format!("no customer {raw:?}")))?;
-    Ok(state.store.roots(&[id])?.get(&id).copied().unwrap_or(id))
+    Ok(state.store.root_of(id)?)
 }
 
 pub(crate) fn routes() -> Area {
